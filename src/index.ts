@@ -1,0 +1,2 @@
+/** berth's public library API. */
+export { BerthError, UsageError } from "./errors.js";

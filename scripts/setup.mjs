@@ -22,7 +22,7 @@ const installedLock = join(root, "node_modules", ".package-lock.json");
 const lock = join(root, "package-lock.json");
 if (!existsSync(installedLock) || statSync(installedLock).mtimeMs < statSync(lock).mtimeMs) {
   console.error("setup: installing npm dependencies (npm install: `npm ci` rejects this npm's lockfiles, which omit other platforms' optional packages)");
-  run("npm", ["ci", "--no-audit", "--no-fund"]);
+  run("npm", ["install", "--no-audit", "--no-fund"]);
 }
 
 // System packages: what a transient container, a test base image and the interop tests need.

@@ -1,2 +1,4 @@
 /** berth's public library API. */
 export { BerthError, UsageError } from "./errors.js";
+export { expandWord, expandWords, expandWordWithInfo, ShellExpansionError } from "./shell/index.js";
+export type { ExpandOptions, ExpansionResult, ShellEnv } from "./shell/index.js";

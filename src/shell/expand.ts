@@ -180,7 +180,8 @@ class WordExpander {
   private processSingleQuote(): string {
     // Everything up to the next ' is literal; a ' cannot be escaped inside.
     const raw = this.options.rawQuotes === true;
-    let out = raw ? (this.next() as string) : (this.next(), "");
+    const opening = this.next() as string;
+    let out = raw ? opening : "";
     for (;;) {
       const ch = this.next();
       if (ch === undefined) throw new ExpansionFailure("unexpected end of statement while looking for matching single-quote");
@@ -193,7 +194,8 @@ class WordExpander {
     // Literal except $, and the escape token, which escapes only ", $ and itself; before
     // anything else it stays. BuildKit does nothing special with backquotes here.
     const raw = this.options.rawQuotes === true;
-    let out = raw ? (this.next() as string) : (this.next(), "");
+    const opening = this.next() as string;
+    let out = raw ? opening : "";
     for (;;) {
       const peeked = this.peek();
       if (peeked === undefined) throw new ExpansionFailure("unexpected end of statement while looking for matching double-quote");

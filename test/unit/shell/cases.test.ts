@@ -182,3 +182,37 @@ describe("berth's expand.table", () => {
     });
   }
 });
+
+describe("buildkit-oracle.jsonl (outputs of BuildKit's own lexer)", () => {
+  interface OracleRow {
+    word: string;
+    env: Record<string, string>;
+    options: ExpandOptions;
+    error?: string;
+    value?: string;
+    words?: string[];
+    usedVars?: string[];
+    unsetVars?: string[];
+  }
+  const rows = read("buildkit-oracle.jsonl")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as OracleRow);
+
+  it("has its rows", () => expect(rows.length).toBeGreaterThan(400));
+
+  rows.forEach((row, index) => {
+    it(`row ${index + 1}: ${JSON.stringify(row.word)}`, () => {
+      const run = () => expandWordWithInfo(row.word, row.env, row.options);
+      if (row.error !== undefined) {
+        // Same message, except where Go prints EOF as U+FFFD ("unsupported modifier (�)").
+        expectFailure(run, row.error.includes("\ufffd") ? undefined : row.error);
+        return;
+      }
+      const result = run();
+      expect(result.value).toBe(row.value);
+      expect(result.words).toEqual(row.words);
+      expect([...result.usedVars].sort()).toEqual(row.usedVars);
+      expect([...result.unsetVars].sort()).toEqual(row.unsetVars);
+    });
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * Heredoc detection on an instruction line, as BuildKit's heredocsFromLine/ParseHeredoc do:
+ * split the line into shell words (quotes and escapes kept), and every word of the form
+ * `[n]<<[-]WORD` starts a heredoc whose terminator is WORD with its quotes removed.
+ */
+
+export interface HeredocSpec {
+  readonly name: string;
+  readonly fileDescriptor: number;
+  readonly expand: boolean;
+  readonly chomp: boolean;
+  /** Offset of the `<<` word in the logical line. */
+  readonly start: number;
+}
+
+const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
+
+function isShellSpace(ch: string): boolean {
+  return ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || ch === "\v" || ch === "\f";
+}
+
+/**
+ * Shell words with quotes and backslash escapes kept (BuildKit uses a backslash here whatever
+ * the escape directive says). An unterminated quote yields no words, as BuildKit's lexer errors.
+ */
+function rawWords(line: string): { text: string; start: number }[] | undefined {
+  const words: { text: string; start: number }[] = [];
+  let i = 0;
+  const n = line.length;
+  while (i < n) {
+    while (i < n && isShellSpace(line[i]!)) i++;
+    if (i >= n) break;
+    const start = i;
+    while (i < n && !isShellSpace(line[i]!)) {
+      const ch = line[i]!;
+      if (ch === "\\") {
+        i += 2;
+      } else if (ch === "'") {
+        const close = line.indexOf("'", i + 1);
+        if (close < 0) return undefined;
+        i = close + 1;
+      } else if (ch === '"') {
+        let j = i + 1;
+        while (j < n && line[j] !== '"') j += line[j] === "\\" ? 2 : 1;
+        if (j >= n) return undefined;
+        i = j + 1;
+      } else {
+        i++;
+      }
+    }
+    words.push({ text: line.slice(start, Math.min(i, n)), start });
+  }
+  return words;
+}
+
+/** Remove quotes and escapes from one word; `keepQuotes` keeps the quote characters. */
+function unquote(word: string, keepQuotes: boolean): { value: string; words: number } {
+  let out = "";
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < word.length; i++) {
+    const ch = word[i]!;
+    if (isShellSpace(ch)) {
+      if (inWord) words++;
+      inWord = false;
+      continue;
+    }
+    inWord = true;
+    if (ch === "\\") {
+      if (i + 1 < word.length) out += word[++i];
+    } else if (ch === "'") {
+      const close = word.indexOf("'", i + 1);
+      const end = close < 0 ? word.length : close;
+      out += keepQuotes ? word.slice(i, end + 1) : word.slice(i + 1, end);
+      i = end;
+    } else if (ch === '"') {
+      if (keepQuotes) out += '"';
+      let j = i + 1;
+      for (; j < word.length && word[j] !== '"'; j++) {
+        if (word[j] === "\\" && j + 1 < word.length) j++;
+        out += word[j];
+      }
+      if (keepQuotes && j < word.length) out += '"';
+      i = j;
+    } else {
+      out += ch;
+    }
+  }
+  if (inWord) words++;
+  return { value: out, words };
+}
+
+function countQuotes(s: string): number {
+  let n = 0;
+  for (const ch of s) if (ch === "'" || ch === '"') n++;
+  return n;
+}
+
+/** The heredocs an instruction line opens, in order. */
+export function heredocsFromLine(line: string): HeredocSpec[] {
+  const words = rawWords(line);
+  if (words === undefined) return [];
+  const specs: HeredocSpec[] = [];
+  for (const w of words) {
+    if (!w.text.includes("<<")) continue;
+    const m = HEREDOC_WORD.exec(w.text);
+    if (m === null) continue;
+    const rest = m[3]!;
+    if (rest.length === 0) continue;
+    const plain = unquote(rest, false);
+    if (plain.words !== 1) continue;
+    const raw = unquote(rest, true);
+    specs.push({
+      name: plain.value,
+      fileDescriptor: m[1] === "" ? 0 : Number.parseInt(m[1]!, 10),
+      expand: countQuotes(plain.value) === countQuotes(raw.value),
+      chomp: m[2] === "-",
+      start: w.start,
+    });
+  }
+  return specs;
+}

@@ -23,7 +23,7 @@ export function buildInstructions(items: readonly BodyItem[], ctx: BuildContext)
       continue;
     }
     const logical = item.end.logical!;
-    const heredocs: HeredocNode[] = item.heredocs.map((t) => t.heredoc!);
+    const heredocs: HeredocNode[] = item.heredocs?.heredocs ?? [];
     const node = buildNode(logical, 0, logical.text.length, ctx, heredocs, comments);
     if (logical.emptyContinuationLine) {
       ctx.warnings.push({ message: `Empty continuation line found in: ${logical.text}`, range: node.range });

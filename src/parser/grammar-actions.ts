@@ -8,7 +8,8 @@ import type { DockerfileToken } from "./lexer.js";
 export interface InstructionItem {
   readonly kind: "instruction";
   readonly end: DockerfileToken;
-  readonly heredocs: DockerfileToken[];
+  /** The `heredocs` token, when the instruction opens heredocs. */
+  readonly heredocs: DockerfileToken | undefined;
 }
 
 /** A run of blank/comment lines at the top level (their comments precede the next instruction). */
@@ -33,7 +34,7 @@ export function appendItem(d: unknown[]): BodyItem[] {
 }
 
 export function instructionItem(d: unknown[]): InstructionItem {
-  return { kind: "instruction", end: d[1] as DockerfileToken, heredocs: d[2] as DockerfileToken[] };
+  return { kind: "instruction", end: d[1] as DockerfileToken, heredocs: d[2] as DockerfileToken | undefined };
 }
 
 export function fileItems(d: unknown[]): BodyItem[] {

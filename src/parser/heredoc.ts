@@ -4,6 +4,8 @@
  * `[n]<<[-]WORD` starts a heredoc whose terminator is WORD with its quotes removed.
  */
 
+import { LineParseError } from "./line-parser.js";
+
 export interface HeredocSpec {
   readonly name: string;
   readonly fileDescriptor: number;
@@ -19,36 +21,44 @@ function isShellSpace(ch: string): boolean {
   return ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || ch === "\v" || ch === "\f";
 }
 
+interface RawWord {
+  readonly text: string;
+  readonly start: number;
+  /** The word runs into the end of the line inside a quote. */
+  readonly unterminated: boolean;
+}
+
 /**
  * Shell words with quotes and backslash escapes kept (BuildKit uses a backslash here whatever
- * the escape directive says). An unterminated quote yields no words, as BuildKit's lexer errors.
+ * the escape directive says). A word with an unterminated quote runs to the end of the line.
  */
-function rawWords(line: string): { text: string; start: number }[] | undefined {
-  const words: { text: string; start: number }[] = [];
+function rawWords(line: string): RawWord[] {
+  const words: RawWord[] = [];
   let i = 0;
   const n = line.length;
   while (i < n) {
     while (i < n && isShellSpace(line[i]!)) i++;
     if (i >= n) break;
     const start = i;
+    let unterminated = false;
     while (i < n && !isShellSpace(line[i]!)) {
       const ch = line[i]!;
       if (ch === "\\") {
         i += 2;
       } else if (ch === "'") {
         const close = line.indexOf("'", i + 1);
-        if (close < 0) return undefined;
-        i = close + 1;
+        unterminated = close < 0;
+        i = close < 0 ? n : close + 1;
       } else if (ch === '"') {
         let j = i + 1;
         while (j < n && line[j] !== '"') j += line[j] === "\\" ? 2 : 1;
-        if (j >= n) return undefined;
-        i = j + 1;
+        unterminated = j >= n;
+        i = Math.min(j + 1, n);
       } else {
         i++;
       }
     }
-    words.push({ text: line.slice(start, Math.min(i, n)), start });
+    words.push({ text: line.slice(start, Math.min(i, n)), start, unterminated });
   }
   return words;
 }
@@ -99,7 +109,6 @@ function countQuotes(s: string): number {
 /** The heredocs an instruction line opens, in order. */
 export function heredocsFromLine(line: string): HeredocSpec[] {
   const words = rawWords(line);
-  if (words === undefined) return [];
   const specs: HeredocSpec[] = [];
   for (const w of words) {
     if (!w.text.includes("<<")) continue;
@@ -107,6 +116,10 @@ export function heredocsFromLine(line: string): HeredocSpec[] {
     if (m === null) continue;
     const rest = m[3]!;
     if (rest.length === 0) continue;
+    if (w.unterminated) {
+      const quote = rest.includes("'") && (!rest.includes('"') || rest.indexOf("'") < rest.indexOf('"')) ? "single" : "double";
+      throw new LineParseError(`unexpected end of statement while looking for matching ${quote}-quote`, w.start);
+    }
     const plain = unquote(rest, false);
     if (plain.words !== 1) continue;
     const raw = unquote(rest, true);

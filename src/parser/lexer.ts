@@ -14,7 +14,7 @@ import moo from "moo";
 import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } from "./ast.js";
 import { DockerfileSyntaxError } from "./errors.js";
 import { heredocsFromLine, type HeredocSpec } from "./heredoc.js";
-import { splitCommand, parseJSONArgs } from "./line-parser.js";
+import { LineParseError, parseJSONArgs, splitCommand } from "./line-parser.js";
 import { GO_SPACE_NO_NL, skipGoSpace } from "./text.js";
 
 /** A piece of the logical line: where its text came from. */
@@ -39,11 +39,11 @@ export interface LogicalLine {
   readonly emptyContinuationLine: boolean;
 }
 
-export type DockerfileTokenType = "directive" | "trivia" | "contLine" | "endLine" | "heredoc";
+export type DockerfileTokenType = "directive" | "trivia" | "contLine" | "endLine" | "heredocLine" | "heredocs";
 
 /** What nearley receives. The moo fields are kept so nearley's error reporting works. */
 export interface DockerfileToken {
-  readonly type: DockerfileTokenType;
+  type: DockerfileTokenType;
   readonly value: string;
   readonly text: string;
   readonly offset: number;
@@ -52,8 +52,8 @@ export interface DockerfileToken {
   readonly lineBreaks: number;
   /** Set on `endLine`: the whole instruction line. */
   logical?: LogicalLine;
-  /** Set on `heredoc`. */
-  heredoc?: HeredocNode;
+  /** Set on `heredocs`: the bodies of the heredocs the instruction opens, in order. */
+  heredocs?: HeredocNode[];
   /** Set on `directive`. */
   directive?: Directive;
 }
@@ -237,8 +237,18 @@ export class DockerfileTokenStream {
     this.pieces = [];
     this.emptyContinuation = false;
     if (text.includes("<<")) {
-      const specs = heredocCandidates(text);
-      if (specs.length > 0) this.readHeredocs(specs, tok.logical);
+      let specs: HeredocSpec[];
+      try {
+        specs = heredocCandidates(text);
+      } catch (err) {
+        if (!(err instanceof LineParseError)) throw err;
+        const at = positionInLogical(tok.logical, err.offset);
+        throw this.source.error(err.message, at.line, at.column);
+      }
+      if (specs.length > 0) {
+        tok.type = "heredocLine";
+        this.readHeredocs(specs, tok.logical);
+      }
     }
     return tok;
   }
@@ -246,6 +256,8 @@ export class DockerfileTokenStream {
   /** Read each heredoc's body: the lines up to one equal to its name (tabs stripped for `<<-`). */
   private readHeredocs(specs: HeredocSpec[], logical: LogicalLine): void {
     this.moo.setState("heredoc");
+    const bodies: HeredocNode[] = [];
+    const first: Position = { line: this.line, column: 1, offset: this.lineStart };
     try {
       for (const spec of specs) {
         let content = "";
@@ -260,16 +272,14 @@ export class DockerfileTokenStream {
           if (candidate === spec.name) {
             terminated = true;
             const end: Position = { line: lineNo, column: body.length + 1, offset: offset + body.length };
-            const heredoc: HeredocNode = {
+            bodies.push({
               name: spec.name,
               fileDescriptor: spec.fileDescriptor,
               expand: spec.expand,
               chomp: spec.chomp,
               content,
               range: { start, end },
-            };
-            const tok: DockerfileToken = { type: "heredoc", value: content, text: content, offset: start.offset, line: start.line, col: 1, lineBreaks: 0, heredoc };
-            this.queue.push(tok);
+            });
             break;
           }
           content += t.text;
@@ -279,6 +289,8 @@ export class DockerfileTokenStream {
           throw this.source.error(`unterminated heredoc ${spec.name}`, at.line, at.column);
         }
       }
+      const text = this.source.text.slice(first.offset, bodies[bodies.length - 1]!.range.end.offset);
+      this.queue.push({ type: "heredocs", value: text, text, offset: first.offset, line: first.line, col: 1, lineBreaks: 0, heredocs: bodies });
     } finally {
       this.moo.setState("main");
     }

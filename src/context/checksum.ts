@@ -1,0 +1,144 @@
+import { createHash } from "node:crypto";
+import { open } from "node:fs/promises";
+import type { Digest } from "../image/digest.js";
+import type { ResolvedSource, SelectedEntry } from "./resolve.js";
+import type { SourceFs, SourceStat } from "./source-fs.js";
+import type { StatCache } from "./stat-cache.js";
+
+export interface ChecksumOptions {
+  /** `--chown` as numbers; otherwise 0:0 for the context, source owners for stages/images. */
+  owner?: { uid: number; gid: number };
+  /** `--chmod` as the writer applies it (full st_mode in, permission bits out). */
+  chmod?: (mode: number, isDir: boolean) => number;
+  statCache?: StatCache;
+  /** Files hashed at once (default 16). */
+  concurrency?: number;
+}
+
+export interface EntryChecksum {
+  /** Source index and path below the copy root, as it will be written. */
+  source: number;
+  rel: string;
+  /** sha256 hex of (path, type, mode, uid, gid, content hash, link target, hardlink). */
+  sum: string;
+}
+
+export interface SelectionChecksum {
+  /** One digest over the whole selection: the COPY step's content input to its cache key. */
+  digest: Digest;
+  entries: EntryChecksum[];
+  /** Files whose content was read (the rest came from the stat cache). */
+  hashedFiles: number;
+  hashedBytes: number;
+}
+
+const BUF_SIZE = 1 << 20;
+
+async function hashFile(path: string, buf: Buffer): Promise<string> {
+  const h = createHash("sha256");
+  const fh = await open(path, "r");
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest("hex");
+}
+
+function typeLetter(st: SourceStat): string {
+  return st.type === "file" ? "f" : st.type === "dir" ? "d" : st.type === "symlink" ? "l" : "o";
+}
+
+/**
+ * Content checksums of a COPY selection, mtimes excluded: for each entry (relative path, type,
+ * mode and owner as they will be written, content hash, link target) and one digest over all.
+ * File contents are hashed in parallel (bounded), each file read once; unchanged files come from
+ * the stat cache.
+ */
+export async function checksumSelection(
+  fs: SourceFs,
+  sources: readonly ResolvedSource[],
+  options: ChecksumOptions = {},
+): Promise<SelectionChecksum> {
+  const cache = options.statCache;
+  const contentHash = new Map<string, string>(); // host path → hex
+  const toHash: { path: string; st: SourceStat }[] = [];
+  const seen = new Set<string>();
+  for (const s of sources) {
+    for (const e of s.entries) {
+      if (e.stat.type !== "file") continue;
+      const p = fs.hostPath(e.srcRel);
+      if (seen.has(p)) continue;
+      seen.add(p);
+      const hit = cache?.get(p, e.stat);
+      if (hit !== undefined) contentHash.set(p, hit);
+      else toHash.push({ path: p, st: e.stat });
+    }
+  }
+  let hashedBytes = 0;
+  const concurrency = Math.max(1, options.concurrency ?? 16);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    const buf = Buffer.allocUnsafe(BUF_SIZE);
+    while (next < toHash.length) {
+      const job = toHash[next++];
+      const hex = await hashFile(job.path, buf);
+      contentHash.set(job.path, hex);
+      hashedBytes += job.st.size;
+      cache?.set(job.path, job.st, hex);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, toHash.length) }, worker));
+
+  const total = createHash("sha256");
+  const entries: EntryChecksum[] = [];
+  sources.forEach((s, i) => {
+    total.update(`source ${i} ${s.isDir ? "dir" : "file"} ${JSON.stringify(s.name)}\n`);
+    const firstLink = new Map<string, string>(); // dev:ino → rel, hardlinks inside the selection
+    for (const e of s.entries) {
+      const sum = entrySum(fs, e, s, options, contentHash, firstLink);
+      entries.push({ source: i, rel: e.rel, sum });
+      total.update(sum);
+    }
+  });
+  return {
+    digest: `sha256:${total.digest("hex")}` as Digest,
+    entries,
+    hashedFiles: toHash.length,
+    hashedBytes,
+  };
+}
+
+function entrySum(
+  fs: SourceFs,
+  e: SelectedEntry,
+  s: ResolvedSource,
+  options: ChecksumOptions,
+  contentHash: Map<string, string>,
+  firstLink: Map<string, string>,
+): string {
+  const st = e.stat;
+  const isRootDir = e.rel === "" && s.isDir; // its metadata is not copied
+  const uid = options.owner?.uid ?? (fs.preservesOwnership ? st.uid : 0);
+  const gid = options.owner?.gid ?? (fs.preservesOwnership ? st.gid : 0);
+  let mode = st.mode & 0o7777;
+  if (options.chmod && st.type !== "symlink") mode = options.chmod(st.mode, st.type === "dir") & 0o7777;
+  let content = "";
+  let hardlink = "";
+  if (st.type === "file") {
+    content = contentHash.get(fs.hostPath(e.srcRel)) ?? "";
+    if (st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = firstLink.get(key);
+      if (first === undefined) firstLink.set(key, e.rel);
+      else hardlink = first;
+    }
+  } else if (st.type === "other") content = `${st.mode & 0o170000}:${st.rdev}`;
+  const h = createHash("sha256");
+  h.update(JSON.stringify([e.rel, typeLetter(st), isRootDir ? "" : mode.toString(8), isRootDir ? "" : uid, isRootDir ? "" : gid, content, e.linkTarget ?? "", hardlink]));
+  return h.digest("hex");
+}

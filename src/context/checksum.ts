@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
 import type { Digest } from "../image/digest.js";
 import type { ResolvedSource, SelectedEntry } from "./resolve.js";
 import type { SourceFs, SourceStat } from "./source-fs.js";
@@ -11,8 +13,8 @@ export interface ChecksumOptions {
   /** `--chmod` as the writer applies it (full st_mode in, permission bits out). */
   chmod?: (mode: number, isDir: boolean) => number;
   statCache?: StatCache;
-  /** Files hashed at once (default 16). */
-  concurrency?: number;
+  /** Worker threads for hashing big selections (default: the number of CPUs, at most 4). */
+  parallelism?: number;
 }
 
 export interface EntryChecksum {
@@ -34,19 +36,74 @@ export interface SelectionChecksum {
 
 const BUF_SIZE = 1 << 20;
 
-async function hashFile(path: string, buf: Buffer): Promise<string> {
+// Hashing is CPU-bound (sha256 ≈ 0.5 GB/s per core here) and each file is small, so files are
+// read with synchronous calls (no per-file promise round trips) and, for big selections, split
+// over worker threads. The worker source is inline so it runs from dist/ and under vitest alike.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { openSync, readSync, closeSync } = require("node:fs");
+const { createHash } = require("node:crypto");
+const buf = Buffer.allocUnsafe(${BUF_SIZE});
+const out = [];
+for (const p of workerData.paths) {
   const h = createHash("sha256");
-  const fh = await open(path, "r");
+  const fd = openSync(p, "r");
   try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
+    for (;;) { const n = readSync(fd, buf, 0, buf.length, null); if (n === 0) break; h.update(buf.subarray(0, n)); }
+  } finally { closeSync(fd); }
+  out.push(h.digest("hex"));
+}
+parentPort.postMessage(out);
+`;
+
+function hashFilesSync(paths: readonly string[]): string[] {
+  const buf = Buffer.allocUnsafe(BUF_SIZE);
+  return paths.map((p) => {
+    const h = createHash("sha256");
+    const fd = openSync(p, "r");
+    try {
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        h.update(buf.subarray(0, n));
+      }
+    } finally {
+      closeSync(fd);
     }
-  } finally {
-    await fh.close();
+    return h.digest("hex");
+  });
+}
+
+function hashFilesInWorker(paths: readonly string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { paths } });
+    w.once("message", (m: string[]) => {
+      resolve(m);
+      void w.terminate();
+    });
+    w.once("error", reject);
+  });
+}
+
+/** Hashes files, in `parallelism` contiguous shares when the selection is big enough to pay for threads. */
+async function hashFiles(jobs: readonly { path: string; st: SourceStat }[], parallelism: number): Promise<string[]> {
+  const bytes = jobs.reduce((n, j) => n + j.st.size, 0);
+  if (parallelism <= 1 || bytes < 64 << 20) return hashFilesSync(jobs.map((j) => j.path));
+  // Contiguous shares of equal bytes: files of one directory stay together.
+  const shares: string[][] = [];
+  let acc = 0;
+  let cur: string[] = [];
+  for (const j of jobs) {
+    cur.push(j.path);
+    acc += j.st.size;
+    if (acc >= (bytes * (shares.length + 1)) / parallelism && shares.length < parallelism - 1) {
+      shares.push(cur);
+      cur = [];
+    }
   }
-  return h.digest("hex");
+  shares.push(cur);
+  const results = await Promise.all(shares.map((s) => hashFilesInWorker(s)));
+  return results.flat();
 }
 
 function typeLetter(st: SourceStat): string {
@@ -56,8 +113,8 @@ function typeLetter(st: SourceStat): string {
 /**
  * Content checksums of a COPY selection, mtimes excluded: for each entry (relative path, type,
  * mode and owner as they will be written, content hash, link target) and one digest over all.
- * File contents are hashed in parallel (bounded), each file read once; unchanged files come from
- * the stat cache.
+ * Each file is read once (worker threads for big selections); unchanged files come from the stat
+ * cache.
  */
 export async function checksumSelection(
   fs: SourceFs,
@@ -80,19 +137,13 @@ export async function checksumSelection(
     }
   }
   let hashedBytes = 0;
-  const concurrency = Math.max(1, options.concurrency ?? 16);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    const buf = Buffer.allocUnsafe(BUF_SIZE);
-    while (next < toHash.length) {
-      const job = toHash[next++];
-      const hex = await hashFile(job.path, buf);
-      contentHash.set(job.path, hex);
-      hashedBytes += job.st.size;
-      cache?.set(job.path, job.st, hex);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, toHash.length) }, worker));
+  const parallelism = Math.max(1, options.parallelism ?? Math.min(4, availableParallelism()));
+  const hexes = await hashFiles(toHash, parallelism);
+  toHash.forEach((job, i) => {
+    contentHash.set(job.path, hexes[i]);
+    hashedBytes += job.st.size;
+    cache?.set(job.path, job.st, hexes[i]);
+  });
 
   const total = createHash("sha256");
   const entries: EntryChecksum[] = [];

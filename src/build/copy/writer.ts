@@ -1,12 +1,36 @@
-import { chmodSync, copyFile, lchownSync, linkSync, lutimesSync, mkdirSync, rmSync, symlinkSync, unlinkSync, utimesSync } from "node:fs";
-import { promisify } from "node:util";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import { cleanPath, type ResolvedSource, type SourceFs, type SourceStat } from "../../context/index.js";
 import type { ModeFunction } from "./chmod.js";
 import { CopyError } from "./errors.js";
 import type { Owner } from "./owner.js";
 import { TargetView, type Planned } from "./target-view.js";
 
-const copyFileAsync = promisify(copyFile);
+const SMALL_FILE = 1 << 20;
+
+/** After copyFileSync (which gives the source's mode and us as owner). */
+function setMeta(dst: string, j: { mode: number; srcMode: number; uid: number; gid: number; mtime: number }): void {
+  if (j.mode !== j.srcMode) chmodSync(dst, j.mode);
+  if (j.uid !== (process.geteuid?.() ?? 0) || j.gid !== (process.getegid?.() ?? 0)) lchownSync(dst, j.uid, j.gid);
+  utimesSync(dst, j.mtime, j.mtime);
+}
 
 export interface WriteCopyOptions {
   /** Where the sources live (the build context, a stage's rootfs, an image's layers). */
@@ -28,8 +52,6 @@ export interface WriteCopyOptions {
   /** How many sources the instruction named (before wildcards): more than one needs a dest ending in "/". */
   declaredSources?: number;
   command?: "COPY" | "ADD";
-  /** Files copied at once (default 16). */
-  concurrency?: number;
   /** Overlay opaque-dir test for the lower layers (default: getfattr). */
   isOpaque?: (absDir: string) => boolean;
 }
@@ -234,26 +256,48 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
     }
   }
 
-  // File contents: copy_file_range through libuv, a bounded number at once.
+  // File contents. Per-file promise round trips cost more than the copy of a small file, so
+  // small files are read and written with synchronous calls through one buffer (about half the
+  // time of fs.copyFile here); big files go through copyFileSync (copy_file_range in the kernel).
+  const buf = Buffer.allocUnsafe(SMALL_FILE);
   const all = [...jobs.values()];
-  const copies = all.filter((j) => j.linkOf === undefined || !jobs.has(j.linkOf));
-  const links = all.filter((j) => j.linkOf !== undefined && jobs.has(j.linkOf));
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < copies.length) {
-      const j = copies[next++];
-      const dst = upper + j.dst;
-      await copyFileAsync(j.src, dst);
-      // copyFile already gave the file the source's mode and us as owner.
-      if (j.mode !== j.srcMode) chmodSync(dst, j.mode);
-      if (j.uid !== euid || j.gid !== egid) lchownSync(dst, j.uid, j.gid);
-      utimesSync(dst, j.mtime, j.mtime);
-      result.files++;
-      result.bytes += j.size;
+  const links: FileJob[] = [];
+  for (const j of all) {
+    if (j.linkOf !== undefined && jobs.has(j.linkOf)) {
+      links.push(j);
+      continue;
     }
-  };
-  const concurrency = Math.max(1, options.concurrency ?? 16);
-  await Promise.all(Array.from({ length: Math.min(concurrency, copies.length) }, worker));
+    const dst = upper + j.dst;
+    if (j.size < SMALL_FILE) {
+      const src = openSync(j.src, "r");
+      let n: number;
+      try {
+        n = readSync(src, buf, 0, SMALL_FILE, 0);
+      } finally {
+        closeSync(src);
+      }
+      if (n === SMALL_FILE) {
+        // the file grew since it was indexed: copy it whole
+        copyFileSync(j.src, dst);
+        setMeta(dst, j);
+      } else {
+        const out = openSync(dst, "w", j.mode);
+        try {
+          writeSync(out, buf, 0, n);
+          fchmodSync(out, j.mode); // open() applied the umask
+          if (j.uid !== euid || j.gid !== egid) fchownSync(out, j.uid, j.gid);
+          futimesSync(out, j.mtime, j.mtime);
+        } finally {
+          closeSync(out);
+        }
+      }
+    } else {
+      copyFileSync(j.src, dst);
+      setMeta(dst, j);
+    }
+    result.files++;
+    result.bytes += j.size;
+  }
   for (const j of links) {
     linkSync(upper + j.linkOf!, upper + j.dst);
     result.hardlinks++;

@@ -93,7 +93,8 @@ function collect(
     if (st.type === "dir") {
       const at = out.length;
       out.push(entry);
-      const below = collect(fs, childSrc, childRel, out, verdict === "yes" ? keepAllButExcluded(keep) : keep);
+      // Below a kept directory the same filter still applies (excludes can drop its children).
+      const below = collect(fs, childSrc, childRel, out, keep);
       if (verdict === "descend" && !below) {
         out.length = at;
         continue;
@@ -104,11 +105,6 @@ function collect(
     any = true;
   }
   return any;
-}
-
-// Once a directory is kept, its children are judged by the same function (excludes still apply).
-function keepAllButExcluded(keep: (rel: string, isDir: boolean) => "yes" | "no" | "descend") {
-  return keep;
 }
 
 function excludeFilter(ex: PatternMatcher | undefined): (rel: string, isDir: boolean) => "yes" | "no" | "descend" {

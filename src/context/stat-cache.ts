@@ -13,6 +13,7 @@ type Row = [size: number, mtimeMs: number, ctimeMs: number, ino: number, sha256h
 export class StatCache {
   private rows = new Map<string, Row>();
   private dirty = false;
+  private readonly touched = new Set<string>();
   hits = 0;
   misses = 0;
 
@@ -33,6 +34,7 @@ export class StatCache {
     const r = this.rows.get(hostPath);
     if (r && r[0] === st.size && r[1] === st.mtimeMs && r[2] === st.ctimeMs && r[3] === st.ino) {
       this.hits++;
+      this.touched.add(hostPath);
       return r[4];
     }
     this.misses++;
@@ -41,6 +43,7 @@ export class StatCache {
 
   set(hostPath: string, st: SourceStat, hex: string): void {
     this.rows.set(hostPath, [st.size, st.mtimeMs, st.ctimeMs, st.ino, hex]);
+    this.touched.add(hostPath);
     this.dirty = true;
   }
 
@@ -48,8 +51,19 @@ export class StatCache {
     return this.rows.size;
   }
 
-  /** Writes the cache (temp file + rename) when something changed. */
-  save(file = this.file): void {
+  /**
+   * Writes the cache (temp file + rename) when something changed. With `prune`, rows not used
+   * since load are dropped, so files deleted from the context do not accumulate.
+   */
+  save(file = this.file, options: { prune?: boolean } = {}): void {
+    if (options.prune) {
+      for (const k of this.rows.keys()) {
+        if (!this.touched.has(k)) {
+          this.rows.delete(k);
+          this.dirty = true;
+        }
+      }
+    }
     if (!this.dirty || file === undefined) return;
     mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -24,6 +25,23 @@ import type { Owner } from "./owner.js";
 import { TargetView, type Planned } from "./target-view.js";
 
 const SMALL_FILE = 1 << 20;
+
+/**
+ * Device nodes and fifos, as fsutil's copyDevice does (Node has no mknod: mknod(1), one process
+ * per node; such entries are rare in contexts and images). Sockets cannot be made by mknod(1).
+ */
+function makeSpecial(host: string, st: SourceStat, label: string, srcRel: string): void {
+  const type = st.mode & 0o170000;
+  const rdev = st.rdev;
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff & 0xfffff);
+  let args: string[];
+  if (type === 0o020000) args = [host, "c", String(major), String(minor)];
+  else if (type === 0o060000) args = [host, "b", String(major), String(minor)];
+  else if (type === 0o010000) args = [host, "p"];
+  else throw new CopyError(`cannot copy ${srcRel} from the ${label}: sockets are not supported`, { path: srcRel });
+  execFileSync("mknod", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
 
 /** After copyFileSync (which gives the source's mode and us as owner). */
 function setMeta(dst: string, j: { mode: number; srcMode: number; uid: number; gid: number; mtime: number }): void {
@@ -233,7 +251,13 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
         continue;
       }
       if (st.type !== "file") {
-        throw new CopyError(`${command} failed: ${e.srcRel} in the ${options.source.label} is a device, socket or pipe; berth copies only files, directories and symlinks`, { path: e.srcRel });
+        makeSpecial(host, st, options.source.label, e.srcRel);
+        lchownSync(host, o.uid, o.gid);
+        if (st.mode !== 0) chmodSync(host, modeOf(st));
+        const t = timeOf(st);
+        utimesSync(host, t, t);
+        plan(abs, { type: "file", mode: st.mode });
+        continue;
       }
       const job: FileJob = {
         src: options.source.hostPath(e.srcRel),

@@ -46,3 +46,25 @@ describe("COPY --from an image's layers (LayeredSourceFs)", () => {
     expect(() => resolveCopySources(fs, ["/opt/gone"])).toThrow(/"\/opt\/gone": not found in the image base/);
   });
 });
+
+describe("COPY --from a stage with device nodes and fifos", () => {
+  it("recreates them with the same numbers (BuildKit copies devices)", async () => {
+    const { DirSourceFs } = await import("../../../src/context/index.js");
+    const { lstatSync } = await import("node:fs");
+    const stage = join(scratch, "stage");
+    makeTree(stage, { "dev/": { dir: true } });
+    execFileSync("mknod", [join(stage, "dev/null"), "c", "1", "3"]);
+    execFileSync("mknod", [join(stage, "dev/loopx"), "b", "7", "300"]);
+    execFileSync("mkfifo", [join(stage, "dev/pipe")]);
+    const fs = new DirSourceFs(stage, "stage");
+    const upper = join(scratch, "upper-dev");
+    makeTree(upper, {});
+    await writeCopy({ source: fs, sources: resolveCopySources(fs, ["/dev"]), dest: "/dev/", upperDir: upper });
+    const want = lstatSync(join(stage, "dev/null"));
+    const got = lstatSync(join(upper, "dev/null"));
+    expect(got.isCharacterDevice()).toBe(true);
+    expect(got.rdev).toBe(want.rdev);
+    expect(lstatSync(join(upper, "dev/loopx")).rdev).toBe(lstatSync(join(stage, "dev/loopx")).rdev);
+    expect(lstatSync(join(upper, "dev/pipe")).isFIFO()).toBe(true);
+  });
+});

@@ -2,3 +2,5 @@
 export { BerthError, UsageError } from "./errors.js";
 export { expandWord, expandWords, expandWordWithInfo, ShellExpansionError } from "./shell/index.js";
 export type { ExpandOptions, ExpansionResult, ShellEnv } from "./shell/index.js";
+export * as context from "./context/index.js";
+export * as copy from "./build/copy/index.js";

@@ -1,2 +1,3 @@
 export * from "./digest.js";
 export * from "./types.js";
+export * from "./reference.js";

@@ -1,0 +1,678 @@
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, realpathSync } from "node:fs";
+import { readdir, writeFile } from "node:fs/promises";
+import { isAbsolute, join, posix, resolve } from "node:path";
+import { Writable } from "node:stream";
+import { BuildContext, LayeredSourceFs, StatCache, type SourceFs } from "../context/index.js";
+import type { Digest } from "../image/digest.js";
+import type { HistoryEntry, ImageConfig } from "../image/types.js";
+import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
+import { errorAt, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
+import { resolveUser } from "../runtime/index.js";
+import { openStore, type ImageRecord, type LayerInfo, type Snapshot, type Store } from "../store/index.js";
+import { BerthError } from "../errors.js";
+import { prepareCopy } from "./copy-step.js";
+import { BuildError, type BuildErrorStep } from "./errors.js";
+import type { BuildEvent } from "./events.js";
+import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
+import { cacheKey, explainMiss, type KeyInputs } from "./keys.js";
+import { applyMetadata, withShell } from "./metadata.js";
+import type { BuildOptions, BuildResult } from "./options.js";
+import { executeRun, runCommand, runMounts, runNetwork } from "./run-step.js";
+import { cloneConfig, containerConfig, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
+
+interface StageResult {
+  state: StageState;
+  /** Cache-chain identity of the stage's final filesystem. */
+  key: string;
+}
+
+/** The cache record of one layer step. */
+interface StepRecord {
+  layers: Digest[];
+  diffId: Digest | null;
+  created: string;
+  [k: string]: unknown;
+}
+
+/** The last inputs seen at a Dockerfile position, for --explain. */
+interface SlotRecord {
+  layers: Digest[];
+  inputs: KeyInputs;
+  [k: string]: unknown;
+}
+
+const EXPLAIN_FILE_LIMIT = 50_000;
+
+function sha(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** Collects a step's output as events and keeps its tail for the error report. */
+class StepOutput extends Writable {
+  tail = "";
+  constructor(private readonly sink: (data: string) => void) {
+    super();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    const s = chunk.toString("utf8");
+    this.tail = (this.tail + s).slice(-8192);
+    this.sink(s);
+    cb();
+  }
+}
+
+/**
+ * `docker build`: plans the Dockerfile, runs the stages the target needs (independent stages
+ * in parallel), reuses cached steps, creates and tags the image.
+ */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  return new Builder(options).run();
+}
+
+class Builder {
+  private store!: Store;
+  private plan!: BuildPlan;
+  private readonly o: BuildOptions;
+  private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly results = new Map<number, Promise<StageResult>>();
+  private readonly images = new Map<string, Promise<ImageRecord>>();
+  private context: Promise<BuildContext> | undefined;
+  private statCache: StatCache | undefined;
+  private nextId = 1;
+  private readonly warnings: string[] = [];
+  private cached = 0;
+  private executed = 0;
+  private epoch: number | undefined;
+  private dockerfilePath = "";
+  private contextRoot = "";
+  private readonly t0 = Date.now();
+
+  constructor(options: BuildOptions) {
+    this.o = options;
+    this.env = options.environment ?? process.env;
+  }
+
+  private emit(e: BuildEvent): void {
+    this.o.onEvent?.(e);
+  }
+
+  async run(): Promise<BuildResult> {
+    const o = this.o;
+    this.contextRoot = resolve(o.context);
+    const dfPath = o.dockerfile === undefined ? join(this.contextRoot, "Dockerfile") : isAbsolute(o.dockerfile) ? o.dockerfile : resolve(o.dockerfile);
+    this.dockerfilePath = dfPath;
+    let text: string;
+    if (o.dockerfileText !== undefined) text = o.dockerfileText;
+    else {
+      try {
+        text = readFileSync(dfPath, "utf8");
+      } catch (err) {
+        throw new BuildError(`failed to read Dockerfile: open ${dfPath}: no such file or directory`, { cause: err, exitCode: 1 });
+      }
+    }
+    const display = o.dockerfile === undefined ? "Dockerfile" : o.dockerfile;
+    const ast = parse(text, { file: display });
+    this.plan = planBuild(ast, text, {
+      ...(o.buildArgs !== undefined ? { buildArgs: o.buildArgs } : {}),
+      environment: this.env,
+      ...(o.target !== undefined ? { target: o.target } : {}),
+      ...(o.platform !== undefined ? { platform: o.platform } : {}),
+    });
+    if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
+      throw new BuildError(`platform ${o.platform} is not supported: berth builds for the host's platform only`, { exitCode: 125 });
+    }
+    const epochText = o.sourceDateEpoch !== undefined ? String(o.sourceDateEpoch) : (this.plan.buildArgs.get("SOURCE_DATE_EPOCH") ?? this.env.SOURCE_DATE_EPOCH);
+    if (epochText !== undefined && epochText !== "") {
+      if (!/^\d+$/.test(epochText)) throw new BuildError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epochText)}: want seconds since 1970`, { exitCode: 125 });
+      this.epoch = Number(epochText);
+    }
+    this.store = o.store ?? (await openStore(o.root));
+
+    const warn = unusedBuildArgsWarning(this.plan.unusedBuildArgs.filter((k) => k !== "SOURCE_DATE_EPOCH"));
+    try {
+      const target = await this.stageResult(this.plan.target);
+      const image = await this.createImage(target.state, o.tags ?? []);
+      if (warn !== undefined) {
+        this.warnings.push(warn);
+        this.emit({ type: "warning", message: warn, time: Date.now() });
+      }
+      return { imageId: image.id, image, tags: o.tags ?? [], warnings: this.warnings, cachedSteps: this.cached, executedSteps: this.executed };
+    } finally {
+      // Hashes learnt for unchanged files are kept even when a later step failed.
+      try {
+        this.statCache?.save(undefined, { prune: false });
+      } catch {
+        // a stat cache that cannot be written only costs re-hashing next time
+      }
+      // Let stages still running in parallel settle before the caller cleans up.
+      await Promise.allSettled([...this.results.values()]);
+    }
+  }
+
+  // ------------------------------------------------------------------ stages
+
+  private stageResult(index: number): Promise<StageResult> {
+    let p = this.results.get(index);
+    if (p === undefined) {
+      p = this.runStage(index);
+      this.results.set(index, p);
+      p.catch(() => undefined);
+    }
+    return p;
+  }
+
+  private stageLabel(index: number): string {
+    const s = this.plan.stages[index]!;
+    if (s.name !== undefined) return s.name;
+    return this.plan.stages.length > 1 ? `stage-${index}` : "";
+  }
+
+  private image(ref: string): Promise<ImageRecord> {
+    let p = this.images.get(ref);
+    if (p === undefined) {
+      p = this.store.resolveImage(ref);
+      this.images.set(ref, p);
+      p.catch(() => undefined);
+    }
+    return p;
+  }
+
+  private async runStage(index: number): Promise<StageResult> {
+    const plan = this.plan;
+    const stage = plan.stages[index]!;
+    // Start what this stage needs now, so independent stages run side by side.
+    for (const d of stage.dependsOn) void this.stageResult(d);
+    const label = this.stageLabel(index);
+    const platform = this.o.platform ?? "linux/amd64";
+    let state: StageState;
+    let triggers: string[] = [];
+    const fromId = this.nextId++;
+    const total = stage.steps.length + 1;
+    const prefix = (i: number, onbuild = false) => `[${label === "" ? "" : label + " "}${i}/${total + (onbuild ? 0 : 0)}] `;
+    this.emit({ type: "step", id: fromId, name: `${prefix(1)}FROM ${stage.baseName}`, time: Date.now() });
+    const failAt = (node: InstructionNode, name: string, detail: string, extra: { output?: string; exitCode?: number; cause?: unknown } = {}) =>
+      new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
+    try {
+      if (stage.base.kind === "scratch") {
+        state = { config: scratchConfig(platform), layers: [], key: "scratch", args: [], cmdSet: false, baseCreated: undefined, newHistory: [] };
+      } else if (stage.base.kind === "stage") {
+        const base = await this.stageResult(stage.base.index);
+        const config = cloneConfig(base.state.config);
+        if (config.config !== undefined) delete config.config.OnBuild; // triggers do not carry over from a stage
+        state = {
+          config,
+          layers: [...base.state.layers],
+          key: base.key,
+          args: [...base.state.args],
+          cmdSet: false,
+          baseCreated: base.state.config.created,
+          newHistory: [],
+        };
+      } else {
+        let rec: ImageRecord;
+        try {
+          rec = await this.image(stage.base.ref);
+        } catch (err) {
+          throw failAt(stage.from, `${prefix(1)}FROM ${stage.baseName}`, `${stage.baseName}: ${(err as Error).message} (berth pull, berth load or berth import it first)`, { cause: err });
+        }
+        const config = cloneConfig(rec.config);
+        triggers = config.config?.OnBuild ?? [];
+        if (config.config !== undefined) delete config.config.OnBuild;
+        state = { config, layers: [...rec.layers], key: `image:${rec.id}`, args: [], cmdSet: false, baseCreated: rec.config.created, newHistory: [] };
+      }
+    } catch (err) {
+      this.emit({ type: "error", id: fromId, message: (err as Error).message, time: Date.now() });
+      throw err;
+    }
+    this.emit({ type: "done", id: fromId, time: Date.now() });
+
+    const steps: { node: InstructionNode; onbuild: boolean }[] = [
+      ...onbuildSteps(triggers, `${stage.baseName} ONBUILD`).map((node) => ({ node, onbuild: true })),
+      ...stage.steps.map((node) => ({ node, onbuild: false })),
+    ];
+    const noCache = this.o.noCache === true || (this.o.noCacheFilter ?? []).some((f) => f.toLowerCase() === (stage.name ?? String(index)) || f === String(index));
+    let position = 0;
+    for (const { node, onbuild } of steps) {
+      position++;
+      const n = onbuild ? 1 : stage.steps.indexOf(node) + 2;
+      const name = `${prefix(n)}${onbuild ? "ONBUILD " : ""}${this.displayText(node, state)}`;
+      await this.runStep({ index, position, node, name, state, noCache, onbuild });
+    }
+    return { state, key: state.key };
+  }
+
+  private stepInfo(node: InstructionNode, name: string): BuildErrorStep {
+    return { name, file: this.plan.file, range: node.range, sourceLines: this.plan.lines };
+  }
+
+  /** The step title as BuildKit shows it: the instruction with variables expanded. */
+  private displayText(node: InstructionNode, state: StageState): string {
+    const text = node.original.replace(/\s+/g, " ").trim();
+    const upper = text.replace(/^\S+/, (k) => k.toUpperCase());
+    try {
+      return expandWord(upper, stageEnv(state), { rawQuotes: true, skipUnsetEnv: true, escapeToken: this.plan.escapeToken });
+    } catch {
+      return upper;
+    }
+  }
+
+  // ------------------------------------------------------------------ steps
+
+  private async runStep(s: { index: number; position: number; node: InstructionNode; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
+    const { node, state, name } = s;
+    const id = this.nextId++;
+    const started = Date.now();
+    this.emit({ type: "step", id, name, time: started });
+    const fail = (detail: string, extra: { output?: string; exitCode?: number; cause?: unknown } = {}) => new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
+    const env = () => stageEnv(state);
+    const expand = (word: string, opts: { skipProcessQuotes?: boolean } = {}): string => {
+      try {
+        return expandWordWithInfo(word, env(), { escapeToken: this.plan.escapeToken, ...opts }).value;
+      } catch (err) {
+        if (err instanceof ShellExpansionError) throw fail(err.message, { cause: err });
+        throw err;
+      }
+    };
+    const expandWords = (word: string): string[] => {
+      try {
+        return expandWordWithInfo(word, env(), { escapeToken: this.plan.escapeToken }).words;
+      } catch (err) {
+        if (err instanceof ShellExpansionError) throw fail(err.message, { cause: err });
+        throw err;
+      }
+    };
+    try {
+      if (this.o.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130 });
+      const meta = applyMetadata({ node, state, expand, expandWords, fail, buildArgs: this.plan.buildArgs, globalArgs: this.plan.globalArgs });
+      if (meta) {
+        this.emit({ type: "done", id, time: Date.now() });
+        return;
+      }
+      switch (node.name) {
+        case "workdir":
+          await this.workdirStep(s, id, expand, fail);
+          break;
+        case "run":
+          await this.runInstruction(s, id, expand, fail);
+          break;
+        case "copy":
+        case "add":
+          await this.copyStep(s, id, expand, fail);
+          break;
+        case "from":
+          throw fail("FROM inside a stage: this is a berth bug");
+        default:
+          throw fail(`unknown instruction: ${node.keyword.toUpperCase()}`);
+      }
+      this.emit({ type: "done", id, time: Date.now() });
+    } catch (err) {
+      const e = err instanceof BerthError ? err : fail((err as Error).message, { cause: err });
+      this.emit({ type: "error", id, message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });
+      throw e;
+    }
+  }
+
+  private slotKey(s: { index: number; position: number; onbuild: boolean }): string {
+    return `slot:${sha(`${this.contextRoot}\0${this.dockerfilePath}\0${this.o.target ?? ""}\0${s.index}\0${s.position}`)}`;
+  }
+
+  /**
+   * A step that makes a layer: look the key up; on a miss run `execute` over a fresh snapshot,
+   * commit it (an empty change makes no layer, history says empty_layer as BuildKit's exporter),
+   * record the result and the inputs for --explain.
+   */
+  private async layerStep(
+    s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean },
+    id: number,
+    inputs: KeyInputs,
+    createdBy: string,
+    execute: (snap: Snapshot) => Promise<void>,
+  ): Promise<void> {
+    const state = s.state;
+    const key = cacheKey(inputs);
+    let record: StepRecord | undefined;
+    let reasons: string[] | undefined;
+    if (!s.noCache) {
+      const entry = (await this.store.getCacheEntry(key)) as StepRecord | undefined;
+      if (entry !== undefined && (entry.diffId === null || (await this.store.layer(entry.diffId)) !== undefined)) record = entry;
+    } else reasons = ["--no-cache"];
+    let layer: LayerInfo | undefined;
+    if (record !== undefined) {
+      this.cached++;
+      this.emit({ type: "cached", id, time: Date.now() });
+      if (record.diffId !== null) layer = await this.store.layer(record.diffId);
+    } else {
+      this.executed++;
+      const slot = this.slotKey(s);
+      if (reasons === undefined) {
+        const prev = (await this.store.getCacheEntry(slot)) as SlotRecord | undefined;
+        reasons = explainMiss(prev?.inputs, inputs);
+      }
+      this.emit({ type: "explain", id, reasons, time: Date.now() });
+      const snap = await this.store.prepareSnapshot(state.layers.map((l) => l.diffId));
+      let committed = false;
+      try {
+        await execute(snap);
+        const empty = (await readdir(snap.upperDir)).length === 0;
+        if (!empty) {
+          layer = await this.store.commitSnapshot(snap, this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {});
+          committed = true;
+        }
+      } finally {
+        if (!committed) await this.store.removeSnapshot(snap).catch(() => undefined);
+      }
+      const created = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : formatTime(new Date());
+      record = { layers: layer !== undefined ? [layer.diffId] : [], diffId: layer?.diffId ?? null, created };
+      await this.store.putCacheEntry(key, record);
+      const slotRecord: SlotRecord = { layers: [], inputs };
+      await this.store.putCacheEntry(slot, slotRecord);
+    }
+    if (layer !== undefined) state.layers.push(layer);
+    state.key = key;
+    const entry: HistoryEntry = { created_by: createdBy, comment: HISTORY_COMMENT };
+    if (layer === undefined) entry.empty_layer = true;
+    state.newHistory.push({ entry, layerCreated: record.created });
+  }
+
+  /** Env and args that reach a step, for its key: image ENV, declared ARG values (not proxies). */
+  private keyEnv(state: StageState): string[] {
+    return processEnv(state).sort();
+  }
+
+  private parentView(state: StageState): LayeredSourceFs {
+    return new LayeredSourceFs(state.layers.map((l) => l.dir).reverse(), "image");
+  }
+
+  private async workdirStep(
+    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    id: number,
+    expand: (w: string) => string,
+    fail: (d: string) => BuildError,
+  ): Promise<void> {
+    const { node, state } = s;
+    const arg = node.args[0]?.value ?? "";
+    const path = expand(arg);
+    if (path === "") throw fail("WORKDIR requires exactly one argument");
+    const cfg = containerConfig(state);
+    const wd = posix.resolve(cfg.WorkingDir || "/", path);
+    cfg.WorkingDir = wd;
+    if (wd === "/") {
+      state.newHistory.push({ entry: { created_by: `WORKDIR ${wd}`, comment: HISTORY_COMMENT, empty_layer: true } });
+      return;
+    }
+    const user = cfg.User ?? "";
+    const inputs: KeyInputs = { parent: state.key, instruction: `WORKDIR ${wd} user=${user} epoch=${this.epoch ?? ""}`, env: [] };
+    const view = this.parentView(state);
+    await this.layerStep(s, id, inputs, `WORKDIR ${wd}`, async (snap) => {
+      const rel = wd.slice(1);
+      if (view.lstat(rel)?.type === "dir") return;
+      let uid = 0;
+      let gid = 0;
+      if (user !== "") {
+        const r = await this.withMountedParent(snap, (root) => resolveUser(root, user)).catch(() => undefined);
+        if (r !== undefined) ({ uid, gid } = r);
+      }
+      // mkdir -p with BuildKit's owner and time for every directory it creates.
+      const parts = rel.split("/");
+      const { mkdir, chown, utimes, lstat } = await import("node:fs/promises");
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = parts.slice(0, i).join("/");
+        if (view.lstat(sub)?.type === "dir") continue;
+        const host = join(snap.upperDir, sub);
+        if ((await lstat(host).catch(() => undefined)) !== undefined) continue;
+        await mkdir(host, { mode: 0o755 });
+        await chown(host, uid, gid);
+        const t = this.epoch ?? Date.now() / 1000;
+        await utimes(host, t, t);
+      }
+      // Copied-up parents keep their metadata: parents that exist are not in the upper dir.
+    });
+    // The history text is `WORKDIR /app` whether or not a layer came out of it.
+  }
+
+  /** Reads the parent rootfs through its layers (no mount): resolveUser wants a directory. */
+  private async withMountedParent<T>(snap: Snapshot, fn: (root: string) => Promise<T>): Promise<T> {
+    const { mountOverlay, unmountOverlay } = await import("../runtime/index.js");
+    const { mkdtemp, mkdir, rm } = await import("node:fs/promises");
+    const tmp = await mkdtemp("/tmp/berth-view-");
+    const upper = join(tmp, "u");
+    const work = join(tmp, "w");
+    await mkdir(upper);
+    await mkdir(work);
+    const target = join(tmp, "m");
+    await mountOverlay({ lowerDirs: snap.lowerDirs, upperDir: upper, workDir: work }, target);
+    try {
+      return await fn(target);
+    } finally {
+      await unmountOverlay(target);
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private async runInstruction(
+    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    id: number,
+    expand: (w: string) => string,
+    fail: (d: string, extra?: { output?: string; exitCode?: number; cause?: unknown }) => BuildError,
+  ): Promise<void> {
+    const { node, state } = s;
+    const command = runCommand(node, (args) => withShell(state, node, args));
+    let mounts;
+    let network: "host" | "none";
+    try {
+      mounts = runMounts(node, expand);
+      network = runNetwork(node, this.o.network === "none" ? "none" : "host");
+    } catch (err) {
+      throw fail((err as Error).message, { cause: err });
+    }
+    const cfg = containerConfig(state);
+    const env = processEnv(state);
+    // Proxy build args reach the process without an ARG, and stay out of key and history.
+    const runEnv = [...env];
+    const keys = new Set(env.map((e) => e.slice(0, e.indexOf("="))));
+    for (const [k, v] of this.plan.buildArgs) if (PROXY_ARGS.has(k) && !keys.has(k)) runEnv.push(`${k}=${v}`);
+    const cwd = cfg.WorkingDir || "/";
+    const user = cfg.User;
+    // Bind mounts of the context or of stages make their content part of the key.
+    const mountIds: string[] = [];
+    for (const m of mounts) {
+      if (m.type === "bind") {
+        if (m.from !== undefined) mountIds.push(`bind:${m.target}:${m.source ?? ""}:${await this.fromIdentity(m.from)}`);
+        else {
+          const ctx = await this.buildContext();
+          const { checksumSelection, resolveCopySources } = await import("../context/index.js");
+          const src = (m.source ?? ".").replace(/^\/+/, "") || ".";
+          const sum = await checksumSelection(ctx, resolveCopySources(ctx, [src]), { statCache: this.getStatCache() });
+          mountIds.push(`bind:${m.target}:${src}:${sum.digest}`);
+        }
+      } else if (m.type === "cache") mountIds.push(`cache:${m.target}:${m.id ?? ""}`);
+      else if (m.type === "tmpfs") mountIds.push(`tmpfs:${m.target}`);
+      else if (m.type === "secret") mountIds.push(`secret:${m.id ?? ""}:${m.target}:${m.env ?? ""}`);
+    }
+    const createdBy = `RUN ${runCommandString(command.args, state.args.map((a) => ({ key: a.key, value: stageEnv(state).get(a.key) ?? a.value ?? "" })))} # buildkit`;
+    const inputs: KeyInputs = {
+      parent: state.key,
+      instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds }),
+      env: this.keyEnv(state),
+    };
+    const view = this.parentView(state);
+    await this.layerStep(s, id, inputs, createdBy, async (snap) => {
+      const stdout = new StepOutput((data) => this.emit({ type: "log", id, stream: "stdout", data, time: Date.now() }));
+      const stderr = new StepOutput((data) => this.emit({ type: "log", id, stream: "stderr", data, time: Date.now() }));
+      const both = () => (stdout.tail + stderr.tail).slice(-8192);
+      let code: number;
+      try {
+        code = await executeRun({
+          snapshot: snap,
+          command,
+          env: runEnv,
+          cwd,
+          user,
+          network,
+          mounts,
+          sources: {
+            contextPath: (rel) => join(this.contextRoot, rel),
+            fromLayers: async (from) => {
+              const src = await this.fromSource(from);
+              return src.layers;
+            },
+            cacheDir: (cid) => {
+              const dir = join(this.store.root, "buildcache", "mounts", sha(cid).slice(0, 32));
+              return dir;
+            },
+            secrets: this.o.secrets ?? [],
+            environment: this.env,
+            withLock: (name, fn) => this.store.withLock(name, fn),
+          },
+          stdout,
+          stderr,
+          ...(this.o.signal !== undefined ? { signal: this.o.signal } : {}),
+          ...(this.o.runtime !== undefined ? { runtime: this.o.runtime } : {}),
+          ...(this.o.stateDir !== undefined ? { stateDir: this.o.stateDir } : {}),
+          existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
+        });
+      } catch (err) {
+        if (err instanceof BuildError) throw err;
+        throw fail((err as Error).message, { output: both(), cause: err });
+      }
+      if (this.o.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130, output: both() });
+      if (code !== 0) {
+        const shown = command.args.map((a) => (/\s/.test(a) ? a : a)).join(" ");
+        throw fail(`process "${shown}" did not complete successfully: exit code: ${code}`, { output: both() });
+      }
+    });
+  }
+
+  private async copyStep(
+    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    id: number,
+    expand: (w: string, o?: { skipProcessQuotes?: boolean }) => string,
+    fail: (d: string, extra?: { cause?: unknown }) => BuildError,
+  ): Promise<void> {
+    const { node, state } = s;
+    let prepared;
+    try {
+      prepared = await prepareCopy({
+        node,
+        expand,
+        workdir: state.config.config?.WorkingDir || "/",
+        sourceFor: async (from) => {
+          if (from === undefined) {
+            const ctx = await this.buildContext();
+            return { fs: ctx, identity: "context", statCache: this.getStatCache() };
+          }
+          const src = await this.fromSource(from);
+          return { fs: new LayeredSourceFs(src.layers, src.label) as SourceFs, identity: src.identity };
+        },
+        parentLayers: state.layers.map((l) => l.dir).reverse(),
+        sourceDateEpoch: this.epoch,
+        explainFileLimit: EXPLAIN_FILE_LIMIT,
+      });
+    } catch (err) {
+      if (err instanceof BuildError) throw err;
+      throw fail((err as Error).message, { cause: err });
+    }
+    try {
+      const inputs: KeyInputs = {
+        parent: state.key,
+        instruction: prepared.instruction,
+        env: [],
+        contentDigest: prepared.contentDigest,
+        ...(prepared.files !== undefined ? { files: prepared.files } : {}),
+      };
+      await this.layerStep(s, id, inputs, `${prepared.createdBy} # buildkit`, async (snap) => {
+        try {
+          await prepared.execute(snap);
+        } catch (err) {
+          throw fail((err as Error).message, { cause: err });
+        }
+      });
+    } finally {
+      await prepared.cleanup();
+    }
+  }
+
+  /** `--from` / `from=`: a stage (by name or index) or an image. */
+  private async fromSource(from: string): Promise<{ layers: string[]; identity: string; label: string }> {
+    const plan = this.plan;
+    let index: number | undefined;
+    if (/^\d+$/.test(from)) index = Number(from);
+    else index = plan.stages.find((st) => st.name === from.toLowerCase())?.index;
+    if (index !== undefined && index < plan.stages.length) {
+      const r = await this.stageResult(index);
+      return { layers: r.state.layers.map((l) => l.dir).reverse(), identity: `stage:${r.key}`, label: `stage ${from}` };
+    }
+    const rec = await this.image(from);
+    return { layers: rec.layers.map((l) => l.dir).reverse(), identity: `image:${rec.id}`, label: `image ${from}` };
+  }
+
+  private async fromIdentity(from: string): Promise<string> {
+    return (await this.fromSource(from)).identity;
+  }
+
+  private buildContext(): Promise<BuildContext> {
+    this.context ??= BuildContext.load(this.contextRoot, { dockerfile: this.dockerfilePath });
+    return this.context;
+  }
+
+  private getStatCache(): StatCache {
+    if (this.statCache === undefined) {
+      const dir = join(this.store.root, "buildcache");
+      mkdirSync(dir, { recursive: true });
+      let real = this.contextRoot;
+      try {
+        real = realpathSync(this.contextRoot);
+      } catch {
+        // the context load reports a missing directory
+      }
+      this.statCache = StatCache.load(join(dir, `stat-${sha(real).slice(0, 24)}.json`));
+    }
+    return this.statCache;
+  }
+
+  // ------------------------------------------------------------------ image
+
+  private async createImage(state: StageState, tags: string[]): Promise<ImageRecord> {
+    const config: ImageConfig = cloneConfig(state.config);
+    const added = state.newHistory;
+    const fixed = (t: string | undefined) => t;
+    // Metadata history takes the time of the next new layer (else the previous one, else the
+    // base image's), as BuildKit's exporter does, so a no-op rebuild gives the same image ID.
+    const times: (string | undefined)[] = added.map((h) => h.layerCreated);
+    for (let i = times.length - 2; i >= 0; i--) if (times[i] === undefined) times[i] = times[i + 1];
+    for (let i = 1; i < times.length; i++) if (times[i] === undefined) times[i] = times[i - 1];
+    const epochTime = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : undefined;
+    const fallback = epochTime ?? state.baseCreated ?? formatTime(new Date(this.t0));
+    const history = [...(config.history ?? [])];
+    added.forEach((h, i) => {
+      history.push({ created: epochTime ?? fixed(times[i]) ?? fallback, ...h.entry });
+    });
+    config.history = history;
+    config.rootfs = { type: "layers", diff_ids: state.layers.map((l) => l.diffId) };
+    const created = epochTime ?? [...history].reverse().find((h) => h.created !== undefined)?.created ?? fallback;
+    config.created = created;
+    const cc = containerConfig({ ...state, config });
+    if (this.o.labels !== undefined && Object.keys(this.o.labels).length > 0) cc.Labels = { ...(cc.Labels ?? {}), ...this.o.labels };
+    if (cc.OnBuild !== undefined && cc.OnBuild !== null && cc.OnBuild.length === 0) delete cc.OnBuild;
+    // Field order as Docker writes configs, so digests are stable across berth versions.
+    const ordered: ImageConfig = {
+      ...(config.author !== undefined ? { author: config.author } : {}),
+      architecture: config.architecture,
+      ...(config.variant !== undefined ? { variant: config.variant } : {}),
+      config: cc,
+      created: config.created,
+      history: config.history,
+      os: config.os,
+      rootfs: config.rootfs,
+    } as ImageConfig;
+    const image = await this.store.createImage(ordered, { tags });
+    return image;
+  }
+}
+
+export { DockerfileSyntaxError, errorAt };
+export async function writeIidFile(path: string, id: Digest): Promise<void> {
+  await writeFile(path, id);
+}

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
 import { registerContainerCommands } from "./containers.js";
+import { registerBuildCommands } from "./build.js";
 
 /**
  * The berth CLI. Each command group lives in its own file and registers itself here; a
@@ -17,6 +18,7 @@ export function createProgram(): Command {
     .exitOverride();
   registerParseCommands(program);
   registerContainerCommands(program);
+  registerBuildCommands(program);
   return program;
 }
 

@@ -213,6 +213,10 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
     if (!s.isDir && fiDest?.type === "dir") target = joinAbs(destResolved, s.name);
     if (s.isDir && fiDest === undefined) mkdirAll(target);
     else mkdirAll(parentOf(target));
+    // Creating a file in a directory changes its mtime: BuildKit's layer records that (the kernel
+    // does it under its copy), so a file or link copied into an existing directory dates it now
+    // (or `mtime`). A directory source's own root keeps its time (fsutil restores it).
+    if (!s.isDir) dirTimes.set(upper + parentOf(target), createdTime);
 
     for (const e of s.entries) {
       const st = e.stat;

@@ -1,6 +1,6 @@
 /** The build context and COPY/ADD sources: .dockerignore, resolution, checksums. */
 export { BuildContext, type LoadContextOptions } from "./build-context.js";
-export { checksumSelection, type ChecksumOptions, type EntryChecksum, type SelectionChecksum } from "./checksum.js";
+export { checksumSelection, explainSelectionChange, type ChecksumOptions, type EntryChecksum, type SelectionChange, type SelectionChecksum } from "./checksum.js";
 export { parseDockerignore, readDockerignore } from "./dockerignore.js";
 export { ContextError } from "./errors.js";
 export { BadPatternError, cleanPath, containsWildcards, goMatch } from "./gopath.js";

@@ -120,6 +120,10 @@ export interface WriteCopyOptions {
   /** Seconds since the epoch: every entry written and every directory created gets this mtime
    * (BuildKit's WithCreatedTime when SOURCE_DATE_EPOCH is set); otherwise source mtimes are kept. */
   mtime?: number;
+  /** Seconds since the epoch: mtimes later than this are lowered to it (SOURCE_DATE_EPOCH as
+   * BuildKit's exporter applies it with rewrite-timestamp); earlier source mtimes are kept.
+   * Ignored when `mtime` is given. */
+  clampMtime?: number;
   /** How many sources the instruction named (before wildcards): more than one needs a dest ending in "/". */
   declaredSources?: number;
   command?: "COPY" | "ADD";
@@ -182,7 +186,8 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
   const view = new TargetView(options.upperDir, options.lowerDirs ?? [], options.isOpaque);
   const upper = options.upperDir;
   const nowSec = Date.now() / 1000;
-  const createdTime = options.mtime ?? nowSec;
+  const clamp = (t: number): number => (options.clampMtime !== undefined && t > options.clampMtime ? options.clampMtime : t);
+  const createdTime = options.mtime ?? clamp(nowSec);
   const createdOwner = options.owner ?? { uid: 0, gid: 0 };
   const inUpper = new Set<string>(["/"]);
   const dirTimes = new Map<string, number>(); // host path → mtime to set last
@@ -253,7 +258,7 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
   const ownerOf = (st: SourceStat): Owner =>
     options.owner ?? (options.source.preservesOwnership ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
   const modeOf = (st: SourceStat): number => (options.chmod ? options.chmod(st.mode, st.type === "dir") : st.mode & 0o7777);
-  const timeOf = (st: SourceStat): number => options.mtime ?? st.mtimeMs / 1000;
+  const timeOf = (st: SourceStat): number => options.mtime ?? clamp(st.mtimeMs / 1000);
   const hardlinks = new Map<string, string>(); // dev:ino → first in-image path, per COPY
 
   const destClean = cleanPath(options.dest);

@@ -92,3 +92,17 @@ describe("COPY with worker threads", () => {
     expect(strip(readTree(two))).toEqual(a);
   });
 });
+
+describe("overlay opaque directories read with getfattr", () => {
+  it("hides lower entries below a directory marked trusted.overlay.opaque=y", async () => {
+    const { overlayOpaque, LayeredSourceFs: Layered } = await import("../../../src/context/index.js");
+    const bottom = join(scratch, "op0");
+    const top = join(scratch, "op1");
+    makeTree(bottom, { "etc/": { dir: true }, "etc/old.conf": { content: "old" } });
+    makeTree(top, { "etc/": { dir: true }, "etc/new.conf": { content: "new" } });
+    expect(overlayOpaque(join(top, "etc"))).toBe(false);
+    execFileSync("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(top, "etc")]);
+    expect(overlayOpaque(join(top, "etc"))).toBe(true);
+    expect(new Layered([top, bottom]).readdir("etc")).toEqual(["new.conf"]);
+  });
+});

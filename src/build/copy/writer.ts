@@ -153,7 +153,6 @@ interface FileJob {
   linkOf?: string;
 }
 
-
 function joinAbs(dir: string, name: string): string {
   return dir === "/" ? "/" + name : dir + "/" + name;
 }
@@ -233,6 +232,7 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
         chmodSync(host, 0o755);
         lchownSync(host, createdOwner.uid, createdOwner.gid);
         dirTimes.set(host, createdTime);
+        dirTimes.set(upper + parentOf(resolved), createdTime); // a new entry dates its parent
         inUpper.add(resolved);
         plan(resolved, { type: "dir", mode: 0o040755 });
         result.dirs++;

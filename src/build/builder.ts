@@ -9,8 +9,8 @@ import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
 import { errorAt, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
-import { resolveUser } from "../runtime/index.js";
-import { openStore, type ImageRecord, type LayerInfo, type Snapshot, type Store } from "../store/index.js";
+import { openStore, type Store } from "../store/store.js";
+import type { ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
 import { BerthError } from "../errors.js";
 import { prepareCopy } from "./copy-step.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
@@ -19,7 +19,7 @@ import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
 import { cacheKey, explainMiss, type KeyInputs } from "./keys.js";
 import { applyMetadata, withShell } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
-import { executeRun, runCommand, runMounts, runNetwork } from "./run-step.js";
+import { runCommand, runMounts, runNetwork } from "./run-command.js";
 import { cloneConfig, containerConfig, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
 
 interface StageResult {
@@ -411,6 +411,7 @@ class Builder {
       let uid = 0;
       let gid = 0;
       if (user !== "") {
+        const { resolveUser } = await import("../runtime/user.js");
         const r = await this.withMountedParent(snap, (root) => resolveUser(root, user)).catch(() => undefined);
         if (r !== undefined) ({ uid, gid } = r);
       }
@@ -434,7 +435,7 @@ class Builder {
 
   /** Reads the parent rootfs through its layers (no mount): resolveUser wants a directory. */
   private async withMountedParent<T>(snap: Snapshot, fn: (root: string) => Promise<T>): Promise<T> {
-    const { mountOverlay, unmountOverlay } = await import("../runtime/index.js");
+    const { mountOverlay, unmountOverlay } = await import("../runtime/overlay.js");
     const { mkdtemp, mkdir, rm } = await import("node:fs/promises");
     const tmp = await mkdtemp("/tmp/berth-view-");
     const upper = join(tmp, "u");
@@ -503,6 +504,7 @@ class Builder {
       const stderr = new StepOutput((data) => this.emit({ type: "log", id, stream: "stderr", data, time: Date.now() }));
       const both = () => (stdout.tail + stderr.tail).slice(-8192);
       let code: number;
+      const { executeRun } = await import("./run-step.js");
       try {
         code = await executeRun({
           snapshot: snap,
@@ -667,8 +669,14 @@ class Builder {
       os: config.os,
       rootfs: config.rootfs,
     } as ImageConfig;
-    const image = await this.store.createImage(ordered, { tags });
-    return image;
+    // A no-op rebuild makes the same config: skip rewriting (and fsyncing) blobs it already has.
+    const bytes = Buffer.from(JSON.stringify(ordered));
+    const id = `sha256:${createHash("sha256").update(bytes).digest("hex")}` as Digest;
+    if (await this.store.imageExists(id)) {
+      for (const t of tags) await this.store.tag(t, id);
+      return this.store.imageById(id);
+    }
+    return this.store.addImage(bytes, { tags });
   }
 }
 

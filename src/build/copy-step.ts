@@ -3,7 +3,10 @@ import { posix } from "node:path";
 import type { InstructionNode } from "../parser/index.js";
 import { flagBool, flagValue, flagValues } from "../plan/index.js";
 import { checksumSelection, DirSourceFs, LayeredSourceFs, resolveCopySources, type ResolvedSource, type SourceFs, type StatCache } from "../context/index.js";
-import { classifyAddSource, downloadUrl, heredocSource, parseChmod, resolveChown, writeAdd, writeCopy, type Owner } from "./copy/index.js";
+import { parseChmod } from "./copy/chmod.js";
+import { heredocSource } from "./copy/heredoc.js";
+import { resolveChown, type Owner } from "./copy/owner.js";
+import { classifyAddSource } from "./copy/url.js";
 import type { Snapshot } from "../store/index.js";
 
 const HEREDOC_WORD = /^\d*<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/;
@@ -99,6 +102,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       const kind = isAdd ? classifyAddSource(p) : "local";
       if (kind === "git") throw new Error(`ADD of git sources is not supported by berth: ${p}`);
       if (kind === "http") {
+        const { downloadUrl } = await import("./copy/url.js");
         const dl = await downloadUrl(p, checksumFlag !== undefined ? { checksum: c.expand(checksumFlag) } : {});
         cleanups.push(dl.cleanup);
         const fs = new DirSourceFs(dl.dir, p);
@@ -166,6 +170,8 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       contentDigest: digests.join(","),
       files: total <= c.explainFileLimit ? files : undefined,
       async execute(snapshot: Snapshot): Promise<void> {
+        const { writeCopy } = await import("./copy/writer.js");
+        const { writeAdd } = await import("./copy/add.js");
         for (const g of groups) {
           const opts = {
             source: g.fs,

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, realpathSync } from "node:fs";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join, posix, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { BuildContext, LayeredSourceFs, StatCache, type SourceFs } from "../context/index.js";
@@ -88,10 +88,45 @@ class Builder {
   private dockerfilePath = "";
   private contextRoot = "";
   private readonly t0 = Date.now();
+  /** runc state of this build's containers only, so a cancel can kill exactly them. */
+  private readonly stateDir: string;
+  private readonly ownStateDir: boolean;
 
   constructor(options: BuildOptions) {
     this.o = options;
     this.env = options.environment ?? process.env;
+    this.ownStateDir = options.stateDir === undefined;
+    this.stateDir = options.stateDir ?? `/run/berth/build/${process.pid}-${randomBytes(4).toString("hex")}`;
+  }
+
+  /**
+   * Ctrl-C: runTransient kills the container it runs; a container that was starting when the
+   * signal came (the abort landed between its mount and its runc run) is killed here, from this
+   * build's own runc state dir.
+   */
+  private watchAbort(): () => void {
+    const signal = this.o.signal;
+    if (signal === undefined) return () => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const sweep = async (): Promise<void> => {
+      const { Runc } = await import("../runtime/runc.js");
+      const runc = new Runc(join(this.stateDir, "runc"), this.o.runtime);
+      for (const st of await runc.list().catch(() => [])) await runc.kill(st.id, "SIGKILL", true).catch(() => false);
+    };
+    const onAbort = () => {
+      let n = 0;
+      const tick = () => {
+        void sweep().finally(() => {
+          if (++n < 50) timer = setTimeout(tick, 200);
+        });
+      };
+      tick();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    return () => {
+      signal.removeEventListener("abort", onAbort);
+      if (timer !== undefined) clearTimeout(timer);
+    };
   }
 
   private emit(e: BuildEvent): void {
@@ -131,6 +166,7 @@ class Builder {
     this.store = o.store ?? (await openStore(o.root));
 
     const warn = unusedBuildArgsWarning(this.plan.unusedBuildArgs.filter((k) => k !== "SOURCE_DATE_EPOCH"));
+    const unwatch = this.watchAbort();
     try {
       const target = await this.stageResult(this.plan.target);
       const image = await this.createImage(target.state, o.tags ?? []);
@@ -148,6 +184,11 @@ class Builder {
       }
       // Let stages still running in parallel settle before the caller cleans up.
       await Promise.allSettled([...this.results.values()]);
+      unwatch();
+      // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
+      if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
+        await rm(this.stateDir, { recursive: true, force: true }).catch(() => undefined);
+      }
     }
   }
 
@@ -532,7 +573,7 @@ class Builder {
           stderr,
           ...(this.o.signal !== undefined ? { signal: this.o.signal } : {}),
           ...(this.o.runtime !== undefined ? { runtime: this.o.runtime } : {}),
-          ...(this.o.stateDir !== undefined ? { stateDir: this.o.stateDir } : {}),
+          stateDir: this.stateDir,
           existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
         });
       } catch (err) {

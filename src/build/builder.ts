@@ -367,11 +367,13 @@ class Builder {
   private async layerStep(
     s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean },
     id: number,
-    inputs: KeyInputs,
+    keyInputs: KeyInputs,
     createdBy: string,
     execute: (snap: Snapshot) => Promise<void>,
+    explainFiles?: () => Promise<Record<string, string> | undefined>,
   ): Promise<void> {
     const state = s.state;
+    let inputs = keyInputs;
     const key = cacheKey(inputs);
     let record: StepRecord | undefined;
     let reasons: string[] | undefined;
@@ -387,6 +389,10 @@ class Builder {
     } else {
       this.executed++;
       const slot = this.slotKey(s);
+      if (explainFiles !== undefined) {
+        const files = await explainFiles();
+        if (files !== undefined) inputs = { ...inputs, files };
+      }
       if (reasons === undefined) {
         const prev = (await this.store.getCacheEntry(slot)) as SlotRecord | undefined;
         reasons = explainMiss(prev?.inputs, inputs);
@@ -604,12 +610,16 @@ class Builder {
         sourceFor: async (from) => {
           if (from === undefined) {
             const ctx = await this.buildContext();
-            return { fs: ctx, identity: "context", statCache: this.getStatCache() };
+            return { fs: ctx, identity: "context", statCache: () => this.getStatCache() };
           }
           const src = await this.fromSource(from);
           return { fs: new LayeredSourceFs(src.layers, src.label) as SourceFs, identity: src.identity };
         },
         parentLayers: state.layers.map((l) => l.dir).reverse(),
+        selectionMemo: {
+          get: async (fp) => ((await this.store.getCacheEntry(`selection:${fp}`)) as { digest?: string } | undefined)?.digest,
+          set: (fp, digest) => this.store.putCacheEntry(`selection:${fp}`, { layers: [], digest }),
+        },
         sourceDateEpoch: this.epoch,
         explainFileLimit: EXPLAIN_FILE_LIMIT,
       });
@@ -623,7 +633,6 @@ class Builder {
         instruction: prepared.instruction,
         env: [],
         contentDigest: prepared.contentDigest,
-        ...(prepared.files !== undefined ? { files: prepared.files } : {}),
       };
       await this.layerStep(s, id, inputs, `${prepared.createdBy} # buildkit`, async (snap) => {
         try {
@@ -631,7 +640,7 @@ class Builder {
         } catch (err) {
           throw fail((err as Error).message, { cause: err });
         }
-      });
+      }, () => prepared.files());
     } finally {
       await prepared.cleanup();
     }

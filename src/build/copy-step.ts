@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import type { InstructionNode } from "../parser/index.js";
@@ -16,7 +17,33 @@ interface SourceGroup {
   fs: SourceFs;
   sources: ResolvedSource[];
   add: boolean;
-  statCache?: StatCache;
+  /** The context's stat cache, loaded only when the selection memo misses. */
+  statCache?: () => StatCache;
+}
+
+/** Selection fingerprint → content digest: an unchanged context selection is not re-summed. */
+export interface SelectionMemo {
+  get(fingerprint: string): Promise<string | undefined>;
+  set(fingerprint: string, digest: string): Promise<void>;
+}
+
+/**
+ * What the selection's content digest depends on, from metadata only: every entry's path, type,
+ * mode, owner, size, mtime, ctime and inode (a rewrite changes mtime or ctime), link targets,
+ * and the --chown/--chmod that shape the sums.
+ */
+function selectionFingerprint(fs: SourceFs, sources: readonly ResolvedSource[], extra: string): string {
+  const h = createHash("sha256");
+  h.update(extra + "\n");
+  sources.forEach((s, i) => {
+    h.update(`${i} ${s.isDir ? "d" : "f"} ${s.name} ${s.srcRel}\n`);
+    for (const e of s.entries) {
+      const st = e.stat;
+      h.update(`${e.rel}\0${e.srcRel}\0${st.type}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}\0${e.linkTarget ?? ""}\n`);
+    }
+  });
+  void fs;
+  return h.digest("hex");
 }
 
 export interface PreparedCopy {
@@ -25,7 +52,8 @@ export interface PreparedCopy {
   /** BuildKit's history text: `COPY --chown=1:1 a b /dst`. */
   createdBy: string;
   contentDigest: string;
-  files: Record<string, string> | undefined;
+  /** Per-entry sums for --explain (computed on a miss only); undefined for huge selections. */
+  files(): Promise<Record<string, string> | undefined>;
   execute(snapshot: Snapshot): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -35,7 +63,8 @@ export interface CopyContext {
   expand(word: string, options?: { skipProcessQuotes?: boolean }): string;
   workdir: string;
   /** The source tree for `--from` (a stage or image), or the build context. */
-  sourceFor(from: string | undefined): Promise<{ fs: SourceFs; identity: string; statCache?: StatCache }>;
+  sourceFor(from: string | undefined): Promise<{ fs: SourceFs; identity: string; statCache?: () => StatCache }>;
+  selectionMemo?: SelectionMemo;
   /** The parent rootfs, top layer first (to read /etc/passwd and to see what exists). */
   parentLayers: string[];
   sourceDateEpoch: number | undefined;
@@ -140,19 +169,28 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
     }
     const mode = chmod === undefined ? undefined : parseChmod(chmod);
 
-    const files: Record<string, string> = {};
-    let total = 0;
-    const digests: string[] = [];
-    for (const g of groups) {
-      const sum = await checksumSelection(g.fs, g.sources, {
+    const sumGroup = (g: SourceGroup) =>
+      checksumSelection(g.fs, g.sources, {
         ...(owner !== undefined ? { owner } : {}),
         ...(mode !== undefined ? { chmod: mode } : {}),
-        ...(g.statCache !== undefined ? { statCache: g.statCache } : {}),
+        ...(g.statCache !== undefined ? { statCache: g.statCache() } : {}),
       });
+    const digests: string[] = [];
+    const sums = new Map<SourceGroup, Awaited<ReturnType<typeof sumGroup>>>();
+    for (const g of groups) {
+      const memo = g.statCache !== undefined ? c.selectionMemo : undefined;
+      const fp = memo !== undefined ? selectionFingerprint(g.fs, g.sources, `${chown ?? ""} ${chmod ?? ""} ${isAdd}`) : undefined;
+      const known = fp !== undefined ? await memo!.get(fp) : undefined;
+      if (known !== undefined) {
+        digests.push(known);
+        continue;
+      }
+      const sum = await sumGroup(g);
+      sums.set(g, sum);
       digests.push(sum.digest);
-      total += sum.entries.length;
-      if (total <= c.explainFileLimit) for (const e of sum.entries) files[`${g.sources[e.source]?.spec ?? ""}:${e.rel}`.replace(/:$/, "")] = e.sum;
+      if (fp !== undefined) await memo!.set(fp, sum.digest);
     }
+    const entryCount = groups.reduce((n, g) => n + g.sources.reduce((m, s) => m + s.entries.length, 0), 0);
 
     const flags: string[] = [];
     if (parents) flags.push("--parents");
@@ -168,7 +206,19 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       instruction,
       createdBy,
       contentDigest: digests.join(","),
-      files: total <= c.explainFileLimit ? files : undefined,
+      async files(): Promise<Record<string, string> | undefined> {
+        if (entryCount > c.explainFileLimit) return undefined;
+        const files: Record<string, string> = {};
+        for (const g of groups) {
+          let sum = sums.get(g);
+          if (sum === undefined) {
+            sum = await sumGroup(g);
+            sums.set(g, sum);
+          }
+          for (const e of sum.entries) files[`${g.sources[e.source]?.spec ?? ""}:${e.rel}`.replace(/:$/, "")] = e.sum;
+        }
+        return files;
+      },
       async execute(snapshot: Snapshot): Promise<void> {
         const { writeCopy } = await import("./copy/writer.js");
         const { writeAdd } = await import("./copy/add.js");
@@ -188,7 +238,6 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
           if (g.add) await writeAdd(opts);
           else await writeCopy(opts);
         }
-        for (const g of groups) g.statCache?.save(undefined, {});
       },
       async cleanup(): Promise<void> {
         for (const f of cleanups) await f().catch(() => undefined);

@@ -15,6 +15,7 @@ import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } fro
 import { DockerfileSyntaxError } from "./errors.js";
 import { heredocsFromLine, type HeredocSpec } from "./heredoc.js";
 import { LineParseError, parseJSONArgs, splitCommand } from "./line-parser.js";
+import { Span } from "./span.js";
 import { GO_SPACE_NO_NL, skipGoSpace } from "./text.js";
 
 /** A piece of the logical line: where its text came from. */
@@ -135,9 +136,9 @@ export class DockerfileTokenStream {
 
   constructor(private readonly source: SourceText) {}
 
-  /** nearley calls this with the chunk it was fed: the whole Dockerfile, fed once. */
+  /** Start reading `chunk`, which must be the source text. */
   reset(chunk: string): this {
-    if (chunk !== this.source.text) throw new Error("DockerfileTokenStream: feed the whole source once");
+    if (chunk !== this.source.text) throw new Error("DockerfileTokenStream: read the whole source");
     this.readDirectives();
     this.moo = LEXERS[this.escapeToken];
     this.moo.reset(this.base === 0 ? chunk : chunk.slice(this.base));
@@ -278,7 +279,7 @@ export class DockerfileTokenStream {
               expand: spec.expand,
               chomp: spec.chomp,
               content,
-              range: { start, end },
+              range: Span.between(start, end),
             });
             break;
           }
@@ -322,10 +323,7 @@ export class DockerfileTokenStream {
         }
         this.escapeToken = value;
       }
-      const range = {
-        start: { line, column: lead + 1, offset: pos + lead },
-        end: { line, column: raw.length + 1, offset: pos + raw.length },
-      };
+      const range = new Span(line, lead + 1, pos + lead, line, raw.length + 1, pos + raw.length);
       const directive: Directive = { name: name as DirectiveName, value, range };
       this.directives.push(directive);
       const tok: DockerfileToken = { type: "directive", value: raw, text: raw, offset: pos, line, col: 1, lineBreaks: nl < 0 ? 0 : 1, directive };
@@ -399,3 +397,17 @@ export const placeholderLexer = {
   save: (): moo.LexerState => ({ line: 1, col: 1, state: "main" }),
   formatError: (_token: unknown, message?: string): string => message ?? "syntax error",
 };
+
+/** The source span of [start, end) of a logical line. */
+export function spanInLogical(logical: LogicalLine, start: number, end: number): Span {
+  const segs = logical.segments;
+  if (segs.length === 1) {
+    const seg = segs[0]!;
+    const so = seg.offset + start;
+    const eo = seg.offset + end;
+    return new Span(seg.line, so - seg.lineStart + 1, so, seg.line, eo - seg.lineStart + 1, eo);
+  }
+  const s = positionInLogical(logical, start);
+  const e = positionInLogical(logical, end, end > start);
+  return new Span(s.line, s.column, s.offset, e.line, e.column, e.offset);
+}

@@ -10,6 +10,19 @@ import { LineParseError, parseArguments, splitCommand, type Word } from "./line-
 import { goTrimSpace, skipGoSpace } from "./text.js";
 
 const NO_COMMENTS: readonly string[] = Object.freeze([]);
+const NO_HEREDOCS: readonly HeredocNode[] = Object.freeze([]);
+const NO_FLAGS: readonly FlagNode[] = Object.freeze([]);
+
+/** Lower-cased keywords, shared instead of one new string per instruction. */
+const NAMES = new Map<string, string>();
+function lowerName(keyword: string): string {
+  let name = NAMES.get(keyword);
+  if (name === undefined) {
+    name = keyword.toLowerCase();
+    if (NAMES.size < 256) NAMES.set(keyword, name);
+  }
+  return name;
+}
 
 export interface BuildContext {
   readonly source: SourceText;
@@ -31,7 +44,7 @@ export class AstBuilder {
       return;
     }
     const logical = item.end.logical!;
-    const heredocs: HeredocNode[] = item.heredocs?.heredocs ?? [];
+    const heredocs: readonly HeredocNode[] = item.heredocs?.heredocs ?? NO_HEREDOCS;
     const node = buildNode(logical, 0, logical.text.length, this.ctx, heredocs, this.comments);
     if (logical.emptyContinuationLine) {
       this.ctx.warnings.push({ message: `Empty continuation line found in: ${logical.text}`, range: node.range });
@@ -67,12 +80,12 @@ function buildNode(
   from: number,
   to: number,
   ctx: BuildContext,
-  heredocs: HeredocNode[],
-  comments: string[],
+  heredocs: readonly HeredocNode[],
+  comments: readonly string[],
 ): InstructionNode {
   const text = logical.text;
   const split = splitCommand(text, from, to);
-  const name = split.keyword.value.toLowerCase();
+  const name = lowerName(split.keyword.value);
   let parsed;
   try {
     parsed = parseArguments(name, text, split.argsStart, split.argsEnd, ctx.escapeToken);
@@ -87,7 +100,7 @@ function buildNode(
     parsed.subCommand === undefined
       ? undefined
       : buildNode(logical, parsed.subCommand.start, parsed.subCommand.end, ctx, heredocs, []);
-  const flags: FlagNode[] = split.flags.map((w) => flagNode(logical, w));
+  const flags: readonly FlagNode[] = split.flags.length === 0 ? NO_FLAGS : split.flags.map((w) => flagNode(logical, w));
   const args: ArgumentNode[] = parsed.args.map((w: Word) => ({ value: w.value, range: rangeOf(logical, w.start, w.end) }));
   const keywordRange = rangeOf(logical, split.keyword.start, split.keyword.end);
   const lastHeredoc = heredocs[heredocs.length - 1];

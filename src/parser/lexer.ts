@@ -45,12 +45,12 @@ export type DockerfileTokenType = "directive" | "trivia" | "contLine" | "endLine
 /** What nearley receives. The moo fields are kept so nearley's error reporting works. */
 export interface DockerfileToken {
   type: DockerfileTokenType;
-  readonly value: string;
-  readonly text: string;
-  readonly offset: number;
-  readonly line: number;
-  readonly col: number;
-  readonly lineBreaks: number;
+  value: string;
+  text: string;
+  offset: number;
+  line: number;
+  col: number;
+  lineBreaks: number;
   /** Set on `endLine`: the whole instruction line. */
   logical?: LogicalLine;
   /** Set on `heredocs`: the bodies of the heredocs the instruction opens, in order. */
@@ -84,13 +84,6 @@ const LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLexer("\\"), "`": 
 const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$/;
 const KNOWN_DIRECTIVES: ReadonlySet<string> = new Set(["syntax", "escape", "check"]);
 const HEREDOC_INSTRUCTIONS: ReadonlySet<string> = new Set(["run", "copy", "add"]);
-
-interface Piece {
-  readonly content: string;
-  readonly offset: number;
-  readonly line: number;
-  readonly lineStart: number;
-}
 
 function trimNewlineEnd(s: string): string {
   let end = s.length;
@@ -129,7 +122,9 @@ export class DockerfileTokenStream {
   private base = 0;
   private line = 1;
   private lineStart = 0;
-  private pieces: Piece[] = [];
+  /** The instruction being read: its text so far and where each piece came from. */
+  private joined = "";
+  private segments: LineSegment[] = [];
   private emptyContinuation = false;
   private readonly queue: DockerfileToken[] = [];
   private done = false;
@@ -165,26 +160,26 @@ export class DockerfileTokenStream {
     if (t === undefined) {
       this.done = true;
       // A continuation running into the end of the file ends the instruction there.
-      if (this.pieces.length > 0) return this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
+      if (this.segments.length > 0) return this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
       return undefined;
     }
     const offset = this.base + t.offset;
     switch (t.type) {
       case "trivia": {
-        const tok = this.token("trivia", t.text, offset, 0);
-        if (this.pieces.length > 0 && !this.emptyContinuation) this.emptyContinuation = hasBlankLine(t.text);
+        const tok = this.reuse(t, offset);
+        if (this.segments.length > 0 && !this.emptyContinuation) this.emptyContinuation = hasBlankLine(t.text);
         this.advanceLines(t.text, offset);
         return tok;
       }
       case "contLine": {
-        const tok = this.token("contLine", t.text, offset, 0);
+        const tok = this.reuse(t, offset);
         const content = t.text.slice(0, t.text.lastIndexOf(this.escapeToken));
         this.addPiece(content, offset);
         this.advanceLines(t.text, offset);
         return tok;
       }
       case "endLine": {
-        const tok = this.token("endLine", t.text, offset, 0);
+        const tok = this.reuse(t, offset);
         this.addPiece(trimNewlineEnd(t.text), offset);
         this.advanceLines(t.text, offset);
         return this.endInstruction(tok);
@@ -192,6 +187,15 @@ export class DockerfileTokenStream {
       default:
         throw this.source.error(`unexpected input ${JSON.stringify(t.text.slice(0, 20))}`, this.line, offset - this.lineStart + 1);
     }
+  }
+
+  /** moo's token object, its position made absolute: one object less per line. */
+  private reuse(t: moo.Token, offset: number): DockerfileToken {
+    const tok = t as unknown as DockerfileToken;
+    tok.offset = offset;
+    tok.line = this.line;
+    tok.col = offset - this.lineStart + 1;
+    return tok;
   }
 
   private token(type: DockerfileTokenType, text: string, offset: number, lineBreaks: number): DockerfileToken {
@@ -208,34 +212,32 @@ export class DockerfileTokenStream {
   }
 
   private addPiece(content: string, offset: number): void {
-    if (this.pieces.length === 0) {
+    if (this.segments.length === 0) {
       // The first line of an instruction loses its leading whitespace; continuation lines keep it.
       const skip = skipGoSpace(content);
-      this.pieces.push({ content: skip === 0 ? content : content.slice(skip), offset: offset + skip, line: this.line, lineStart: this.lineStart });
+      this.segments.push({ joinedStart: 0, offset: offset + skip, line: this.line, lineStart: this.lineStart });
+      this.joined = skip === 0 ? content : content.slice(skip);
     } else {
-      this.pieces.push({ content, offset, line: this.line, lineStart: this.lineStart });
+      this.segments.push({ joinedStart: this.joined.length, offset, line: this.line, lineStart: this.lineStart });
+      this.joined += content;
     }
   }
 
   private endInstruction(tok: DockerfileToken): DockerfileToken {
-    const pieces = this.pieces;
-    const segments: LineSegment[] = [];
-    let text = "";
-    for (const p of pieces) {
-      segments.push({ joinedStart: text.length, offset: p.offset, line: p.line, lineStart: p.lineStart });
-      text += p.content;
-    }
-    const last = pieces[pieces.length - 1]!;
-    const endOffset = last.offset + last.content.length;
+    const segments = this.segments;
+    const text = this.joined;
+    const last = segments[segments.length - 1]!;
+    const endOffset = last.offset + (text.length - last.joinedStart);
     tok.logical = {
       text,
       segments,
-      startLine: pieces[0]!.line,
+      startLine: segments[0]!.line,
       endLine: last.line,
       end: { line: last.line, column: endOffset - last.lineStart + 1, offset: endOffset },
       emptyContinuationLine: this.emptyContinuation,
     };
-    this.pieces = [];
+    this.segments = [];
+    this.joined = "";
     this.emptyContinuation = false;
     if (text.includes("<<")) {
       let specs: HeredocSpec[];

@@ -189,8 +189,28 @@ export class DockerfileTokenStream {
     }
   }
 
+  /**
+   * BuildKit reads lines with a bufio.Scanner, whose token limit makes any line longer than
+   * 64 KiB (line break included) an error. A line of at most 21845 UTF-16 units is at most
+   * 65535 UTF-8 bytes, so only long tokens are measured.
+   */
+  private checkLineLength(text: string): void {
+    if (text.length <= 21845) return;
+    let start = 0;
+    while (start < text.length) {
+      const nl = text.indexOf("\n", start);
+      const end = nl < 0 ? text.length : nl + 1;
+      if (end - start > 21845 && Buffer.byteLength(text.slice(start, end), "utf8") > 65536) {
+        const line = this.line + countNewlines(text, 0, start);
+        throw this.source.error("dockerfile line greater than max allowed size of 65535", line, 1);
+      }
+      start = end;
+    }
+  }
+
   /** moo's token object, its position made absolute: one object less per line. */
   private reuse(t: moo.Token, offset: number): DockerfileToken {
+    this.checkLineLength(t.text);
     const tok = t as unknown as DockerfileToken;
     tok.offset = offset;
     tok.line = this.line;
@@ -268,6 +288,7 @@ export class DockerfileTokenStream {
         let terminated = false;
         for (let t = this.moo.next(); t !== undefined; t = this.moo.next()) {
           const offset = this.base + t.offset;
+          this.checkLineLength(t.text);
           const lineNo = this.line;
           this.advanceLines(t.text, offset);
           const body = trimNewlineEnd(t.text);
@@ -337,6 +358,12 @@ export class DockerfileTokenStream {
     this.line = line;
     this.lineStart = pos;
   }
+}
+
+function countNewlines(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = text.indexOf("\n", from); i >= 0 && i < to; i = text.indexOf("\n", i + 1)) n++;
+  return n;
 }
 
 function hasBlankLine(trivia: string): boolean {

@@ -4,3 +4,7 @@ export { parse, dumpAst, DockerfileSyntaxError } from "./parser/index.js";
 export type * from "./parser/index.js";
 export { parseInstructions, toInstructions, parseMountSpec } from "./instructions/index.js";
 export type * from "./instructions/index.js";
+export { expandWord, expandWords, expandWordWithInfo, ShellExpansionError } from "./shell/index.js";
+export type { ExpandOptions, ExpansionResult, ShellEnv } from "./shell/index.js";
+export * as context from "./context/index.js";
+export * as copy from "./build/copy/index.js";

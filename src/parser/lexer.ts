@@ -42,7 +42,7 @@ export interface LogicalLine {
 
 export type DockerfileTokenType = "directive" | "trivia" | "contLine" | "endLine" | "heredocLine" | "heredocs";
 
-/** What nearley receives. The moo fields are kept so nearley's error reporting works. */
+/** What nearley receives: moo's token fields (positions absolute), plus what the stream found. */
 export interface DockerfileToken {
   type: DockerfileTokenType;
   value: string;
@@ -140,18 +140,7 @@ export class DockerfileTokenStream {
     return this;
   }
 
-  save(): moo.LexerState {
-    return { line: this.line, col: 1, state: "main" };
-  }
-
-  has(_name: string): boolean {
-    return true;
-  }
-
-  formatError(token: DockerfileToken | undefined, message: string): string {
-    return token === undefined ? message : `${message} at line ${token.line}`;
-  }
-
+  /** The next token, or undefined at the end. Throws DockerfileSyntaxError (unterminated heredoc …). */
   next(): DockerfileToken | undefined {
     const queued = this.queue.shift();
     if (queued !== undefined) return queued;

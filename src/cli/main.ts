@@ -1,6 +1,8 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
+import { registerImageCommands } from "./images.js";
+import { registerSystemCommands } from "./system.js";
 
 /**
  * The berth CLI. Each command group lives in its own file and registers itself here; a
@@ -15,6 +17,8 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerParseCommands(program);
+  registerImageCommands(program);
+  registerSystemCommands(program);
   return program;
 }
 

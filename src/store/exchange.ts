@@ -1,7 +1,8 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Readable, type Writable } from "node:stream";
+import { createHash } from "node:crypto";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
@@ -247,7 +248,15 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
         }
         const diffId = diffIds[i]!;
         const have = await store.layerRecord(diffId);
-        if (have !== undefined && (l.digest === undefined || l.digest === diffId || have.blobs.some((b) => b.digest === l.digest))) continue;
+        if (have !== undefined && (l.digest === undefined || l.digest === diffId || have.blobs.some((b) => b.digest === l.digest))) {
+          // the store has this layer: no need to apply it again, but a corrupt archive is still an error
+          if (l.digest !== undefined) {
+            const got = await hashFile(resolve(l.path)).catch(() => undefined);
+            if (got === undefined) throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
+            if (got !== l.digest) throw new StoreError(`${source}: layer ${l.path}: digest mismatch: expected ${l.digest}, got ${got}`);
+          }
+          continue;
+        }
         const info = await store.importLayer(createReadStream(resolve(l.path)), {
           expectedDiffId: diffId,
           ...(l.digest !== undefined ? { expectedDigest: l.digest } : {}),
@@ -281,6 +290,12 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+async function hashFile(path: string): Promise<Digest> {
+  const h = createHash("sha256");
+  await pipeline(createReadStream(path), new Writable({ write: (c: Buffer, _e, cb) => { h.update(c); cb(); } }));
+  return `sha256:${h.digest("hex")}` as Digest;
 }
 
 function normalizeTagIn(t: string, source: string): string {

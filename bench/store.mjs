@@ -39,7 +39,7 @@ const run = (args) => {
 };
 
 try {
-  sh(`truncate -s ${Math.max(4, Math.ceil((MB * 9) / 1000))}G ${img} && mkfs.ext4 -q -F ${img} && mkdir -p ${mnt} && mount -o loop ${img} ${mnt}`);
+  sh(`truncate -s ${Math.max(4, Math.ceil((MB * 20) / 1000))}G ${img} && mkfs.ext4 -q -F ${img} && mkdir -p ${mnt} && mount -o loop ${img} ${mnt}`);
   // a rootfs: FILES files in 200 dirs, MB megabytes, half random (incompressible), half text-like
   const rootfs = join(mnt, "rootfs");
   const per = Math.floor((MB * 1e6) / FILES);
@@ -60,10 +60,13 @@ try {
   mkdirSync(join(mnt, "x2"));
   record(time("baseline: tar -x (plain)", () => sh(`tar -C ${mnt}/x2 -xf ${mnt}/rootfs.tar`)), bytes);
 
+  rmSync(join(mnt, "x1"), { recursive: true, force: true });
+  rmSync(join(mnt, "x2"), { recursive: true, force: true });
   const s1 = join(mnt, "store1");
   const s2 = join(mnt, "store2");
   record(time("berth import rootfs.tar (apply + keep blob)", () => run(["--root", s1, "import", `${mnt}/rootfs.tar`, "bench:1"])), bytes);
   record(time("berth import rootfs.tar.gz", () => run(["--root", join(mnt, "store0"), "import", `${mnt}/rootfs.tar.gz`, "bench:1"])), bytes);
+  rmSync(join(mnt, "store0"), { recursive: true, force: true });
   record(time("berth save -o (docker+OCI layout, plain layers)", () => run(["--root", s1, "save", "-o", `${mnt}/saved.tar`, "bench:1"])), bytes);
   record(time("berth load -i (into an empty store)", () => run(["--root", s2, "load", "-i", `${mnt}/saved.tar`])), bytes);
   time("(skopeo copy --dest-compress to an OCI layout: setup, not timed)", () => {

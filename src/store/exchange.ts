@@ -146,6 +146,7 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
   await mkdir(staging, { recursive: true });
   const addedImages: Digest[] = [];
   const candidates = new Set<Digest>();
+  const adopted = new Set<Digest>(); // layer files of this archive already moved into blobs/
   try {
     const links = await unpackArchive(input, staging, source);
     const resolve = (p: string): string => {
@@ -251,13 +252,14 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
         if (have !== undefined && (l.digest === undefined || l.digest === diffId || have.blobs.some((b) => b.digest === l.digest))) {
           // the store has this layer: no need to apply it again, but a corrupt archive is still an error
           if (l.digest !== undefined) {
-            const got = await hashFile(resolve(l.path)).catch(() => undefined);
+            const got = await hashFile(resolve(l.path)).catch(async () => ((await store.hasBlob(l.digest!)) && adopted.has(l.digest!) ? l.digest : undefined));
             if (got === undefined) throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
             if (got !== l.digest) throw new StoreError(`${source}: layer ${l.path}: digest mismatch: expected ${l.digest}, got ${got}`);
           }
           continue;
         }
-        const info = await store.importLayer(createReadStream(resolve(l.path)), {
+        const info = await store.importLayer(createReadStream(resolve(l.path), { highWaterMark: 1 << 20 }), {
+          adoptFile: resolve(l.path),
           expectedDiffId: diffId,
           ...(l.digest !== undefined ? { expectedDigest: l.digest } : {}),
           source: `${source}: layer ${l.path}`,
@@ -266,7 +268,10 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
           throw err;
         });
         candidates.add(info.diffId);
-        if (l.digest) candidates.add(l.digest);
+        if (l.digest) {
+          candidates.add(l.digest);
+          adopted.add(l.digest);
+        }
       }
       const id = sha256Digest(img.configBytes);
       const existed = await store.imageExists(id);

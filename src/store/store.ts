@@ -3,11 +3,10 @@ import { createWriteStream } from "node:fs";
 import { lstat, mkdir, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
-import { createGzip } from "node:zlib";
 import { digestHex, isDigest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { applyLayer, diffDirectory, digestDirectory, gunzipStream, peekCompression, LayerError } from "../layer/index.js";
+import { applyLayer, diffDirectory, digestDirectory, gunzipStream, parallelGzip, peekCompression, LayerError } from "../layer/index.js";
 import { writeFileAtomic } from "./atomic.js";
 import { BlobStore, syncFile } from "./blobs.js";
 import { StoreError } from "./errors.js";
@@ -151,28 +150,30 @@ export class Store {
    * A layer tar (gzip or plain) → extracted layer, applied safely, its bytes kept as a blob.
    * `expected` checks the blob digest and/or diff_id (as a manifest and config state them).
    */
-  async importLayer(tar: NodeJS.ReadableStream, opts: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string; asRoot?: boolean } = {}): Promise<LayerInfo> {
+  async importLayer(tar: NodeJS.ReadableStream, opts: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string; asRoot?: boolean; adoptFile?: string } = {}): Promise<LayerInfo> {
     const source = opts.source ?? "layer";
     const { compression, stream } = await peekCompression(tar, source);
     const staged = this.stagingPath("layer");
-    const blobTmp = this.blobs.tempPath("blob");
+    // adoptFile: `tar` reads a staged file under tmp/ (a load); once verified it becomes the
+    // blob by a rename instead of being written a second time
+    const blobTmp = opts.adoptFile ?? this.blobs.tempPath("blob");
     await mkdir(staged, { mode: 0o755 });
     const rawHash = createHash("sha256");
     const diffHash = createHash("sha256");
     let rawSize = 0;
     let size = 0;
     try {
-      const file = createWriteStream(blobTmp, { flags: "wx", mode: 0o644 });
-      const fileDone = new Promise<void>((res, rej) => { file.on("finish", () => res()); file.on("error", rej); });
+      const file = opts.adoptFile === undefined ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
+      const fileDone = file === undefined ? Promise.resolve() : new Promise<void>((res, rej) => { file.on("finish", () => res()); file.on("error", rej); });
       const tapRaw = new Transform({
         transform(chunk: Buffer, _e, cb: TransformCallback) {
           rawHash.update(chunk);
           rawSize += chunk.length;
-          if (file.write(chunk)) cb(null, chunk);
+          if (file === undefined || file.write(chunk)) cb(null, chunk);
           else file.once("drain", () => cb(null, chunk));
         },
         flush(cb) {
-          file.end();
+          file?.end();
           cb();
         },
       });
@@ -205,7 +206,7 @@ export class Store {
       return await this.commitLayer(diffId, size, staged, { reproducible: false }, { tmp: blobTmp, desc });
     } catch (err) {
       await rm(staged, { recursive: true, force: true });
-      await rm(blobTmp, { force: true });
+      if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
       if (err instanceof LayerError && !(err instanceof StoreError)) throw new StoreError(err.message, { cause: err });
       if (err instanceof StoreError) throw err;
       throw new StoreError(`${source}: ${(err as Error).message}`, { cause: err });
@@ -236,7 +237,7 @@ export class Store {
     const have = r.blobs.find((b) => b.mediaType === MediaType.OciLayerGzip || b.mediaType === MediaType.DockerLayerGzip);
     if (have && (await this.blobs.has(have.digest))) return have;
     const { stream } = await this.openLayerTar(diffId);
-    const { digest, size } = await this.blobs.put(stream.pipe(createGzip({ level: 6 })));
+    const { digest, size } = await this.blobs.put(stream.pipe(parallelGzip()));
     const desc: Descriptor = { mediaType: MediaType.OciLayerGzip, digest, size };
     await this.withLock("layers", async () => {
       const cur = await this.layerRecord(diffId);

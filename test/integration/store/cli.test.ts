@@ -135,7 +135,7 @@ describe("berth save / load", () => {
         const d = unpack("mismatch");
         const layer = join(d, layerOf(d));
         const buf = readFileSync(layer);
-        buf[buf.length - 2000] ^= 0xff;
+        buf[Math.floor(buf.length / 2)] ^= 0xff; // inside the busybox binary: still a valid tar
         writeFileSync(layer, buf);
         return pack(d);
       }, /mismatch\.tar: layer blobs\/sha256\/[a-f0-9]+: digest mismatch/],

@@ -8,3 +8,6 @@ export { expandWord, expandWords, expandWordWithInfo, ShellExpansionError } from
 export type { ExpandOptions, ExpansionResult, ShellEnv } from "./shell/index.js";
 export * as context from "./context/index.js";
 export * as copy from "./build/copy/index.js";
+export { openStore, Store, StoreError, resolveStoreRoot, writeFileAtomic } from "./store/index.js";
+export type { ImageRecord, LayerInfo, Snapshot, CacheEntry } from "./store/index.js";
+export { parseReference, parseNormalizedNamed, formatReference, familiarString } from "./image/reference.js";

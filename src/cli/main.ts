@@ -3,6 +3,8 @@ import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
 import { registerContainerCommands } from "./containers.js";
 import { registerBuildCommands } from "./build.js";
+import { registerImageCommands } from "./images.js";
+import { registerSystemCommands } from "./system.js";
 
 /**
  * The berth CLI. Each command group lives in its own file and registers itself here; a
@@ -19,6 +21,8 @@ export function createProgram(): Command {
   registerParseCommands(program);
   registerContainerCommands(program);
   registerBuildCommands(program);
+  registerImageCommands(program);
+  registerSystemCommands(program);
   return program;
 }
 

@@ -1,5 +1,4 @@
-import { createReadStream, type Stats } from "node:fs";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createHash } from "node:crypto";
@@ -17,6 +16,9 @@ import { patchTarStreamPax, XATTR_PREFIX } from "./tarpax.js";
  *   fifos and xattrs (except overlay's own) are kept;
  * - deterministic: entries sorted by name, uname/gname empty, no atime/ctime: the same tree gives
  *   the same bytes, so the tar never needs storing — it can be made again from the directory.
+ * Metadata and small files use synchronous fs calls on purpose: a walk is a batch job, and one
+ * thread-pool round trip per lstat/open/read/close made the async version 2-3x slower
+ * (bench/store.mjs); big files still stream.
  */
 export interface DiffOptions {
   /** Clamp every mtime to at most this (seconds since the epoch), as SOURCE_DATE_EPOCH does. */
@@ -81,16 +83,16 @@ async function writeEntries(pack: tar.Pack, root: string, opts: DiffOptions): Pr
         pipeline(createReadStream(abs), sink as unknown as Writable).catch(reject);
       });
     } else {
-      await entry(pack, header, body ?? (abs !== undefined && header.size ? await readFile(abs) : Buffer.alloc(0)));
+      await entry(pack, header, body ?? (abs !== undefined && header.size ? readFileSync(abs) : Buffer.alloc(0)));
     }
   };
 
   const walk = async (absDir: string, rel: string): Promise<void> => {
-    const names = (await readdir(absDir)).sort(byName);
+    const names = readdirSync(absDir).sort(byName);
     for (const name of names) {
       const abs = join(absDir, name);
       const relPath = rel === "" ? name : `${rel}/${name}`;
-      const st = await lstat(abs);
+      const st = lstatSync(abs);
       const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st), uname: "", gname: "" };
       const own = xattrs.get(abs);
       if (isWhiteoutDevice(st)) {
@@ -103,7 +105,7 @@ async function writeEntries(pack: tar.Pack, root: string, opts: DiffOptions): Pr
         }
         await walk(abs, relPath);
       } else if (st.isSymbolicLink()) {
-        await add({ ...base, name: relPath, type: "symlink", size: 0, linkname: await readlink(abs) }, undefined, undefined, own);
+        await add({ ...base, name: relPath, type: "symlink", size: 0, linkname: readlinkSync(abs) }, undefined, undefined, own);
       } else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? links.get(key) : undefined;

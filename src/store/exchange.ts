@@ -1,7 +1,8 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Readable, type Writable } from "node:stream";
+import { createHash } from "node:crypto";
+import { PassThrough, Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
@@ -15,7 +16,7 @@ import { applyChanges } from "../image/changes.js";
 import { gunzipStream, peekCompression } from "../layer/index.js";
 import { StoreError } from "./errors.js";
 import { collectGarbage } from "./gc.js";
-import type { Store } from "./store.js";
+import type { PreparedLayer, Store } from "./store.js";
 import type { ImageRecord } from "./types.js";
 
 const LAYER_MEDIA_TYPES = new Set<string>([
@@ -84,7 +85,56 @@ function memberPath(name: string, source: string): string {
 }
 
 /** Unpacks the archive's regular files into `staging` (symlinks kept as a name map). */
-async function unpackArchive(input: NodeJS.ReadableStream, staging: string, source: string): Promise<Map<string, string>> {
+/** Archive members that may be layers: OCI blobs, legacy `<id>/layer.tar`, skopeo's `<hex>.tar`. */
+const LAYER_MEMBER_RE = /^(?:blobs\/sha256\/[a-f0-9]{64}|[^/]+\/layer\.tar|[a-f0-9]{64}\.tar)$/;
+
+function looksLikeLayer(head: Buffer): boolean {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true;
+  return head.length >= 262 && head.toString("latin1", 257, 262) === "ustar";
+}
+
+/**
+ * Hands an archive member to `consumer` as a Node stream after reading its first 512 bytes.
+ * Pipes by hand so that whatever the consumer does (it may fail and destroy its input), the
+ * member is read to its end: the archive reader only moves to the next member after that.
+ */
+function relayMember(entry: Readable, consumer: (head: Buffer, body: Readable) => Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const headChunks: Buffer[] = [];
+    let headLen = 0;
+    let out: PassThrough | undefined;
+    let consumed: Promise<void> | undefined;
+    const start = (): void => {
+      const head = Buffer.concat(headChunks);
+      out = new PassThrough({ highWaterMark: 1 << 20 });
+      out.on("drain", () => entry.resume());
+      out.on("close", () => entry.resume());
+      out.write(head);
+      consumed = consumer(head, out);
+      consumed.catch(() => undefined); // reported at the member's end, not as an unhandled rejection
+    };
+    entry.on("data", (c: Buffer) => {
+      if (out === undefined) {
+        headChunks.push(c);
+        headLen += c.length;
+        if (headLen >= 512) start();
+        return;
+      }
+      if (!out.destroyed && !out.write(c)) entry.pause();
+    });
+    entry.on("end", () => {
+      if (out === undefined) start();
+      if (!out!.destroyed) out!.end();
+      consumed!.then(resolve, reject);
+    });
+    entry.on("error", (err: Error) => {
+      out?.destroy(err);
+      reject(err);
+    });
+  });
+}
+
+async function unpackArchive(input: NodeJS.ReadableStream, staging: string, source: string, onLayer?: (rel: string, body: Readable) => Promise<void>): Promise<Map<string, string>> {
   const links = new Map<string, string>();
   const { compression, stream } = await peekCompression(input, source).catch((err: Error) => {
     throw new StoreError(`${source}: ${err.message.replace(`${source}: `, "")}`);
@@ -106,7 +156,13 @@ async function unpackArchive(input: NodeJS.ReadableStream, staging: string, sour
         entry.resume();
       } else if (h.type === "file" || h.type === "contiguous-file") {
         await mkdir(dirname(abs), { recursive: true });
-        await pipeline(entry as unknown as Readable, createWriteStream(abs, { flags: "w" }));
+        if (onLayer !== undefined && LAYER_MEMBER_RE.test(rel) && (h.size ?? 0) >= 1024) {
+          // apply layers while reading: no second copy of the archive on disk
+          await relayMember(entry as unknown as Readable, (head, body) =>
+            looksLikeLayer(head) ? onLayer(rel, body) : pipeline(body, createWriteStream(abs, { flags: "w" })));
+        } else {
+          await pipeline(entry as unknown as Readable, createWriteStream(abs, { flags: "w" }));
+        }
         files++;
       } else if (h.type === "symlink" || h.type === "link") {
         // legacy docker save links duplicate layers: `<id>/layer.tar -> ../<other>/layer.tar`
@@ -145,13 +201,23 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
   await mkdir(staging, { recursive: true });
   const addedImages: Digest[] = [];
   const candidates = new Set<Digest>();
+  const adopted = new Set<Digest>(); // layer files of this archive already moved into blobs/
+  const prepared = new Map<string, PreparedLayer | StoreError>(); // member → applied layer, or why not
   try {
-    const links = await unpackArchive(input, staging, source);
-    const resolve = (p: string): string => {
+    const links = await unpackArchive(input, staging, source, async (rel, body) => {
+      try {
+        prepared.set(rel, await store.prepareLayer(body, { source: `${source}: layer ${rel}` }));
+      } catch (err) {
+        // only an error if a manifest uses this member as a layer
+        prepared.set(rel, err instanceof StoreError ? err : new StoreError(`${source}: layer ${rel}: ${(err as Error).message}`));
+      }
+    });
+    const resolveRel = (p: string): string => {
       let rel = memberPath(p, source);
       for (let i = 0; i < 16 && links.has(rel); i++) rel = links.get(rel)!;
-      return join(staging, rel);
+      return rel;
     };
+    const resolve = (p: string): string => join(staging, resolveRel(p));
     const readMember = async (p: string, what: string): Promise<Buffer> => {
       try {
         return await readFile(resolve(p));
@@ -247,17 +313,35 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
         }
         const diffId = diffIds[i]!;
         const have = await store.layerRecord(diffId);
-        if (have !== undefined && (l.digest === undefined || l.digest === diffId || have.blobs.some((b) => b.digest === l.digest))) continue;
-        const info = await store.importLayer(createReadStream(resolve(l.path)), {
-          expectedDiffId: diffId,
-          ...(l.digest !== undefined ? { expectedDigest: l.digest } : {}),
-          source: `${source}: layer ${l.path}`,
-        }).catch((err: unknown) => {
-          if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
-          throw err;
-        });
+        const prep = prepared.get(resolveRel(l.path));
+        if (prep instanceof StoreError) throw prep;
+        if (have !== undefined && (l.digest === undefined || l.digest === diffId || have.blobs.some((b) => b.digest === l.digest))) {
+          // the store has this layer: no need to apply it again, but a corrupt archive is still an error
+          if (l.digest !== undefined) {
+            const got = prep !== undefined ? prep.digest : await hashFile(resolve(l.path)).catch(async () => ((await store.hasBlob(l.digest!)) && adopted.has(l.digest!) ? l.digest : undefined));
+            if (got === undefined) throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
+            if (got !== l.digest) throw new StoreError(`${source}: layer ${l.path}: digest mismatch: expected ${l.digest}, got ${got}`);
+          } else if (prep !== undefined && prep.diffId !== diffId) {
+            throw new StoreError(`${source}: layer ${l.path}: layer diff_id mismatch: the image config says ${diffId}, the layer is ${prep.diffId}`);
+          }
+          continue;
+        }
+        const expect = { expectedDiffId: diffId, ...(l.digest !== undefined ? { expectedDigest: l.digest } : {}) };
+        const info = prep !== undefined
+          ? await prep.commit(expect)
+          : await store.importLayer(createReadStream(resolve(l.path), { highWaterMark: 1 << 20 }), {
+            adoptFile: resolve(l.path),
+            ...expect,
+            source: `${source}: layer ${l.path}`,
+          }).catch((err: unknown) => {
+            if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
+            throw err;
+          });
         candidates.add(info.diffId);
-        if (l.digest) candidates.add(l.digest);
+        if (l.digest) {
+          candidates.add(l.digest);
+          adopted.add(l.digest);
+        }
       }
       const id = sha256Digest(img.configBytes);
       const existed = await store.imageExists(id);
@@ -279,8 +363,15 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
     if (candidates.size > 0) await collectGarbage(store, { candidates }).catch(() => undefined);
     throw err;
   } finally {
+    for (const p of prepared.values()) if (!(p instanceof StoreError)) await p.discard();
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+async function hashFile(path: string): Promise<Digest> {
+  const h = createHash("sha256");
+  await pipeline(createReadStream(path), new Writable({ write: (c: Buffer, _e, cb) => { h.update(c); cb(); } }));
+  return `sha256:${h.digest("hex")}` as Digest;
 }
 
 function normalizeTagIn(t: string, source: string): string {

@@ -3,11 +3,10 @@ import { createWriteStream } from "node:fs";
 import { lstat, mkdir, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
-import { createGzip } from "node:zlib";
 import { digestHex, isDigest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { applyLayer, diffDirectory, digestDirectory, gunzipStream, peekCompression, LayerError } from "../layer/index.js";
+import { applyLayer, diffDirectory, digestDirectory, gunzipStream, parallelGzip, peekCompression, LayerError } from "../layer/index.js";
 import { writeFileAtomic } from "./atomic.js";
 import { BlobStore, syncFile } from "./blobs.js";
 import { StoreError } from "./errors.js";
@@ -151,28 +150,51 @@ export class Store {
    * A layer tar (gzip or plain) → extracted layer, applied safely, its bytes kept as a blob.
    * `expected` checks the blob digest and/or diff_id (as a manifest and config state them).
    */
-  async importLayer(tar: NodeJS.ReadableStream, opts: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string; asRoot?: boolean } = {}): Promise<LayerInfo> {
+  async importLayer(tar: NodeJS.ReadableStream, opts: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string; asRoot?: boolean; adoptFile?: string } = {}): Promise<LayerInfo> {
+    const prepared = await this.prepareLayer(tar, opts);
+    try {
+      return await prepared.commit(opts);
+    } finally {
+      await prepared.discard();
+    }
+  }
+
+  /**
+   * The first half of importLayer: applies the tar into a staging dir and keeps its bytes in a
+   * temp blob, but adds nothing to the store until `commit` (which checks what the manifest
+   * and config expect). `discard` removes what was not committed. A load uses this to apply
+   * layers while it reads the archive, before it has read the manifest that names them.
+   */
+  async prepareLayer(tar: NodeJS.ReadableStream, opts: { source?: string; asRoot?: boolean; adoptFile?: string } = {}): Promise<PreparedLayer> {
     const source = opts.source ?? "layer";
-    const { compression, stream } = await peekCompression(tar, source);
+    const { compression, stream } = await peekCompression(tar, source).catch((err: unknown) => {
+      throw err instanceof StoreError ? err : new StoreError((err as Error).message, { cause: err });
+    });
     const staged = this.stagingPath("layer");
-    const blobTmp = this.blobs.tempPath("blob");
+    // adoptFile: `tar` reads a staged file under tmp/ (a load); once verified it becomes the
+    // blob by a rename instead of being written a second time
+    const blobTmp = opts.adoptFile ?? this.blobs.tempPath("blob");
     await mkdir(staged, { mode: 0o755 });
     const rawHash = createHash("sha256");
     const diffHash = createHash("sha256");
     let rawSize = 0;
     let size = 0;
+    const cleanup = async (): Promise<void> => {
+      await rm(staged, { recursive: true, force: true });
+      if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
+    };
     try {
-      const file = createWriteStream(blobTmp, { flags: "wx", mode: 0o644 });
-      const fileDone = new Promise<void>((res, rej) => { file.on("finish", () => res()); file.on("error", rej); });
+      const file = opts.adoptFile === undefined ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
+      const fileDone = file === undefined ? Promise.resolve() : new Promise<void>((res, rej) => { file.on("finish", () => res()); file.on("error", rej); });
       const tapRaw = new Transform({
         transform(chunk: Buffer, _e, cb: TransformCallback) {
           rawHash.update(chunk);
           rawSize += chunk.length;
-          if (file.write(chunk)) cb(null, chunk);
+          if (file === undefined || file.write(chunk)) cb(null, chunk);
           else file.once("drain", () => cb(null, chunk));
         },
         flush(cb) {
-          file.end();
+          file?.end();
           cb();
         },
       });
@@ -183,7 +205,8 @@ export class Store {
           cb(null, chunk);
         },
       });
-      const stages: NodeJS.ReadWriteStream[] = compression === "gzip" ? [tapRaw, gunzipStream(source), tapDiff] : [tapRaw, tapDiff];
+      // a plain tar is its own diff: hash it once (sha256 is a third of the import's CPU time)
+      const stages: NodeJS.ReadWriteStream[] = compression === "gzip" ? [tapRaw, gunzipStream(source), tapDiff] : [tapRaw];
       let tarOut: Readable = stream.pipe(stages[0] as Transform);
       for (const s of stages.slice(1)) tarOut = tarOut.pipe(s as Transform);
       for (const s of [stream, ...stages]) (s as Readable).on("error", (err) => tarOut.destroy(err));
@@ -192,24 +215,43 @@ export class Store {
       tarOut.resume();
       if (!tarOut.readableEnded) await new Promise<void>((res, rej) => { tarOut.on("end", () => res()); tarOut.on("error", rej); });
       await fileDone;
-      await syncFile(blobTmp);
-      const digest = `sha256:${rawHash.digest("hex")}` as Digest;
-      const diffId = `sha256:${diffHash.digest("hex")}` as Digest;
-      if (opts.expectedDigest !== undefined && digest !== opts.expectedDigest) {
-        throw new StoreError(`${source}: digest mismatch: expected ${opts.expectedDigest}, got ${digest}`);
-      }
-      if (opts.expectedDiffId !== undefined && diffId !== opts.expectedDiffId) {
-        throw new StoreError(`${source}: layer diff_id mismatch: the image config says ${opts.expectedDiffId}, the layer is ${diffId}`);
-      }
-      const desc: Descriptor = { mediaType: compression === "gzip" ? MediaType.OciLayerGzip : MediaType.OciLayer, digest, size: rawSize };
-      return await this.commitLayer(diffId, size, staged, { reproducible: false }, { tmp: blobTmp, desc });
     } catch (err) {
-      await rm(staged, { recursive: true, force: true });
-      await rm(blobTmp, { force: true });
+      await cleanup();
       if (err instanceof LayerError && !(err instanceof StoreError)) throw new StoreError(err.message, { cause: err });
       if (err instanceof StoreError) throw err;
       throw new StoreError(`${source}: ${(err as Error).message}`, { cause: err });
     }
+    const digest = `sha256:${rawHash.digest("hex")}` as Digest;
+    const diffId = compression === "gzip" ? (`sha256:${diffHash.digest("hex")}` as Digest) : digest;
+    if (compression !== "gzip") size = rawSize;
+    let committed: Promise<LayerInfo> | undefined;
+    let discarded = false;
+    return {
+      digest,
+      diffId,
+      size,
+      compression,
+      commit: (expect = {}) => {
+        if (expect.expectedDigest !== undefined && digest !== expect.expectedDigest) {
+          return Promise.reject(new StoreError(`${source}: digest mismatch: expected ${expect.expectedDigest}, got ${digest}`));
+        }
+        if (expect.expectedDiffId !== undefined && diffId !== expect.expectedDiffId) {
+          return Promise.reject(new StoreError(`${source}: layer diff_id mismatch: the image config says ${expect.expectedDiffId}, the layer is ${diffId}`));
+        }
+        if (discarded) return Promise.reject(new StoreError(`${source}: layer was discarded`));
+        committed ??= (async () => {
+          await syncFile(blobTmp);
+          const desc: Descriptor = { mediaType: compression === "gzip" ? MediaType.OciLayerGzip : MediaType.OciLayer, digest, size: rawSize };
+          return this.commitLayer(diffId, size, staged, { reproducible: false }, { tmp: blobTmp, desc });
+        })();
+        return committed;
+      },
+      discard: async () => {
+        if (committed !== undefined || discarded) return;
+        discarded = true;
+        await cleanup();
+      },
+    };
   }
 
   /** The layer's tar, uncompressed: a stored blob if there is one, else made again from its directory. */
@@ -236,7 +278,7 @@ export class Store {
     const have = r.blobs.find((b) => b.mediaType === MediaType.OciLayerGzip || b.mediaType === MediaType.DockerLayerGzip);
     if (have && (await this.blobs.has(have.digest))) return have;
     const { stream } = await this.openLayerTar(diffId);
-    const { digest, size } = await this.blobs.put(stream.pipe(createGzip({ level: 6 })));
+    const { digest, size } = await this.blobs.put(stream.pipe(parallelGzip()));
     const desc: Descriptor = { mediaType: MediaType.OciLayerGzip, digest, size };
     await this.withLock("layers", async () => {
       const cur = await this.layerRecord(diffId);
@@ -563,6 +605,16 @@ export class Store {
   async removeCacheEntry(key: string): Promise<void> {
     await rm(this.cachePath(key), { force: true });
   }
+}
+
+/** A layer applied into staging by prepareLayer, not yet part of the store. */
+export interface PreparedLayer {
+  digest: Digest;
+  diffId: Digest;
+  size: number;
+  compression: "gzip" | "none";
+  commit(expect?: { expectedDigest?: Digest; expectedDiffId?: Digest }): Promise<LayerInfo>;
+  discard(): Promise<void>;
 }
 
 export function openStore(root?: string): Promise<Store> {

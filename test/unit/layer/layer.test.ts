@@ -173,3 +173,29 @@ describe("hostile archives", () => {
     await expect(applyLayer(Readable.from([all.subarray(0, 700_000)]), fresh(), { source: "cut.tar" })).rejects.toThrow(LayerError);
   });
 });
+
+describe("parallel gzip", () => {
+  it("gives a multi-member gzip that gunzip reads back, the same bytes every time", async () => {
+    const { parallelGzip } = await import("../../../src/layer/pgzip.js");
+    const { gunzipSync } = await import("node:zlib");
+    const input = Buffer.concat([Buffer.alloc(300_000, 7), Buffer.from(Array.from({ length: 500_000 }, (_, i) => (i * 7919) % 251))]);
+    const run = async (): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      const z = parallelGzip({ pieceSize: 100_000, parallel: 3 });
+      const done = (async () => { for await (const c of z) chunks.push(c as Buffer); })();
+      for (let i = 0; i < input.length; i += 65536) z.write(input.subarray(i, i + 65536));
+      z.end();
+      await done;
+      return Buffer.concat(chunks);
+    };
+    const a = await run();
+    expect(gunzipSync(a).equals(input)).toBe(true);
+    expect((await run()).equals(a)).toBe(true);
+    const empty = parallelGzip();
+    const out: Buffer[] = [];
+    const d = (async () => { for await (const c of empty) out.push(c as Buffer); })();
+    empty.end();
+    await d;
+    expect(gunzipSync(Buffer.concat(out)).length).toBe(0);
+  });
+});

@@ -464,18 +464,27 @@ class Builder {
       }
       // mkdir -p with BuildKit's owner and time for every directory it creates.
       const parts = rel.split("/");
-      const { mkdir, chown, utimes, lstat } = await import("node:fs/promises");
+      const { mkdir, chmod, chown, utimes, lstat } = await import("node:fs/promises");
+      const made: { host: string; t: number }[] = [];
       for (let i = 1; i <= parts.length; i++) {
         const sub = parts.slice(0, i).join("/");
-        if (view.lstat(sub)?.type === "dir") continue;
         const host = join(snap.upperDir, sub);
         if ((await lstat(host).catch(() => undefined)) !== undefined) continue;
+        const below = view.lstat(sub);
+        if (below?.type === "dir") {
+          // An existing parent is copied up with its metadata, as overlayfs would.
+          await mkdir(host, { mode: below.mode & 0o7777 });
+          await chmod(host, below.mode & 0o7777);
+          await chown(host, below.uid, below.gid);
+          made.push({ host, t: below.mtimeMs / 1000 });
+          continue;
+        }
         await mkdir(host, { mode: 0o755 });
         await chown(host, uid, gid);
-        const t = this.epoch ?? Date.now() / 1000;
-        await utimes(host, t, t);
+        made.push({ host, t: this.epoch ?? Date.now() / 1000 });
       }
-      // Copied-up parents keep their metadata: parents that exist are not in the upper dir.
+      // Times last, deepest first: creating a child would bump its parent's mtime.
+      for (const m of made.reverse()) await utimes(m.host, m.t, m.t);
     });
     // The history text is `WORKDIR /app` whether or not a layer came out of it.
   }

@@ -20,7 +20,7 @@ import { cacheKey, explainMiss, type KeyInputs } from "./keys.js";
 import { applyMetadata, withShell } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
 import { runCommand, runMounts, runNetwork } from "./run-command.js";
-import { cloneConfig, containerConfig, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
+import { cloneConfig, containerConfig, ensurePath, envListToMap, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
 
 interface StageResult {
   state: StageState;
@@ -237,7 +237,8 @@ class Builder {
       new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
     try {
       if (stage.base.kind === "scratch") {
-        state = { config: scratchConfig(platform), layers: [], key: "scratch", args: [], cmdSet: false, baseCreated: undefined, newHistory: [] };
+        const config = scratchConfig(platform);
+        state = { config, layers: [], key: "scratch", args: [], env: envListToMap(config.config?.Env), cmdSet: false, baseCreated: undefined, newHistory: [] };
       } else if (stage.base.kind === "stage") {
         const base = await this.stageResult(stage.base.index);
         const config = cloneConfig(base.state.config);
@@ -247,6 +248,7 @@ class Builder {
           layers: [...base.state.layers],
           key: base.key,
           args: [...base.state.args],
+          env: new Map(base.state.env),
           cmdSet: false,
           baseCreated: base.state.config.created,
           newHistory: [],
@@ -261,7 +263,8 @@ class Builder {
         const config = cloneConfig(rec.config);
         triggers = config.config?.OnBuild ?? [];
         if (config.config !== undefined) delete config.config.OnBuild;
-        state = { config, layers: [...rec.layers], key: `image:${rec.id}`, args: [], cmdSet: false, baseCreated: rec.config.created, newHistory: [] };
+        ensurePath(config);
+        state = { config, layers: [...rec.layers], key: `image:${rec.id}`, args: [], env: envListToMap(config.config?.Env), cmdSet: false, baseCreated: rec.config.created, newHistory: [] };
       }
     } catch (err) {
       this.emit({ type: "error", id: fromId, message: (err as Error).message, time: Date.now() });

@@ -98,7 +98,10 @@ export function applyMetadata(ctx: MetaContext): boolean {
     case "env": {
       const ps = pairs(ctx);
       cfg.Env ??= [];
-      for (const p of ps) addEnv(cfg.Env, p.key, p.value);
+      for (const p of ps) {
+        addEnv(cfg.Env, p.key, p.value);
+        s.env.set(p.key, p.value);
+      }
       history(s, "ENV " + ps.map((p) => `${p.key}=${p.value}`).join(" "));
       return true;
     }
@@ -216,6 +219,7 @@ export function applyMetadata(ctx: MetaContext): boolean {
         else if (d.defaultValue !== undefined) value = ctx.expand(d.defaultValue);
         else if (ctx.globalArgs.has(d.key)) value = ctx.globalArgs.get(d.key);
         s.args.push({ key: d.key, value });
+        if (value !== undefined) s.env.set(d.key, value);
         texts.push(value === undefined ? d.key : `${d.key}=${value}`);
       }
       history(s, `ARG ${texts.join(" ")}`);

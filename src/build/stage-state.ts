@@ -18,6 +18,8 @@ export interface StageState {
   key: string;
   /** ARGs declared in this stage (and inherited from a base stage), in order. */
   args: ArgInScope[];
+  /** BuildKit's state env: the image ENV, then ENV and ARG values as dispatched. */
+  env: Map<string, string>;
   /** CMD set in this stage (ENTRYPOINT then keeps it). */
   cmdSet: boolean;
   /** The base image's created time (history of a stage without new layers). */
@@ -60,38 +62,33 @@ export function envKeys(env: readonly string[]): Set<string> {
   return new Set(env.map((e) => (e.indexOf("=") < 0 ? e : e.slice(0, e.indexOf("=")))));
 }
 
-/**
- * The variables instructions expand against and RUN sees: ARG values first, then the image's
- * ENV over them — Docker: "an ENV instruction always overrides an ARG of the same name".
- */
-export function stageEnv(s: StageState): Map<string, string> {
+/** An env list (`KEY=value`) as an ordered map; an entry without "=" is set to "". */
+export function envListToMap(list: readonly string[] | undefined): Map<string, string> {
   const m = new Map<string, string>();
-  for (const a of s.args) if (a.value !== undefined) m.set(a.key, a.value);
-  for (const e of s.config.config?.Env ?? []) {
+  for (const e of list ?? []) {
     const i = e.indexOf("=");
     m.set(i < 0 ? e : e.slice(0, i), i < 0 ? "" : e.slice(i + 1));
   }
   return m;
 }
 
-/** `KEY=value` for the process: the image ENV, then ARG values ENV does not override. */
-export function processEnv(s: StageState): string[] {
-  const env = [...(s.config.config?.Env ?? [])];
-  const keys = envKeys(env);
-  const seen = new Set<string>();
-  for (let i = s.args.length - 1; i >= 0; i--) {
-    const a = s.args[i] as ArgInScope;
-    if (a.value === undefined || keys.has(a.key) || seen.has(a.key)) continue;
-    seen.add(a.key);
-  }
-  for (const a of s.args) if (a.value !== undefined && seen.has(a.key)) {
-    env.push(`${a.key}=${lastValue(s, a.key)}`);
-    seen.delete(a.key);
-  }
-  return env;
+/**
+ * The variables instructions expand against and RUN sees: BuildKit's state env, where ENV and
+ * every ARG with a value are set in order (a later one wins). Docker's reference says an ENV
+ * always overrides an ARG of the same name; BuildKit only does so when the ENV comes later —
+ * `ENV X=a` then `ARG X=b` gives RUN X=b — and berth matches BuildKit.
+ */
+export function stageEnv(s: StageState): Map<string, string> {
+  return s.env;
 }
 
-function lastValue(s: StageState, key: string): string {
-  for (let i = s.args.length - 1; i >= 0; i--) if (s.args[i]?.key === key) return s.args[i]?.value ?? "";
-  return "";
+/** `KEY=value` for the process (and the cache key). */
+export function processEnv(s: StageState): string[] {
+  return [...s.env].map(([k, v]) => `${k}=${v}`);
+}
+
+/** BuildKit: "make sure that PATH is always set" in the image config (not on Windows). */
+export function ensurePath(config: ImageConfig): void {
+  const c = (config.config ??= {});
+  if (!(c.Env ?? []).some((e) => e === "PATH" || e.startsWith("PATH="))) c.Env = [...(c.Env ?? []), `PATH=${DEFAULT_PATH}`];
 }

@@ -97,7 +97,18 @@ export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions
     };
     if (node.name === "copy") {
       const from = flagValue(node, "from");
-      if (from !== undefined) addDep(sourceFor(node, from, "--from"));
+      if (from !== undefined) {
+        let literal: string;
+        try {
+          literal = expandWord(from, new Map(), { escapeToken: ast.escapeToken });
+        } catch (err) {
+          throw errorAt(ctx, node, (err as Error).message, err);
+        }
+        if (literal !== from) {
+          throw errorAt(ctx, node, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround");
+        }
+        addDep(sourceFor(node, from, "--from"));
+      }
     } else if (node.name === "run") {
       for (const spec of flagValues(node, "mount")) {
         let from: string | undefined;

@@ -200,9 +200,11 @@ describe("metadata", () => {
     expect(h).toContain('ENTRYPOINT ["/bin/sh"]');
   }, 60_000);
 
-  it("ENV wins over an ARG of the same name; proxy args reach RUN but not history", async () => {
-    const r = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nENV X=env\nARG X=arg\nRUN echo $X $HTTP_PROXY > /x\n" }), { buildArgs: ["HTTP_PROXY=http://proxy.invalid:3128"] });
-    expect((await readImageFile(r.image, "/x"))?.trim()).toBe("env http://proxy.invalid:3128");
+  it("ENV and ARG values apply in order as BuildKit's state env; proxy args reach RUN but not history", async () => {
+    // Docker's reference says ENV always wins over an ARG of the same name; BuildKit lets the later one win.
+    const r = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nARG A=arg\nENV A=env\nENV B=env\nARG B=arg\nRUN echo $A $B $HTTP_PROXY > /x\n" }), { buildArgs: ["HTTP_PROXY=http://proxy.invalid:3128"] });
+    expect((await readImageFile(r.image, "/x"))?.trim()).toBe("env arg http://proxy.invalid:3128");
+    expect(r.image.config.config!.Env).toEqual(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=env", "B=env"]);
     expect(JSON.stringify(r.image.config.history)).not.toContain("proxy.invalid");
     expect(r.warnings).toEqual([]);
   }, 60_000);

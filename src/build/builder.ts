@@ -242,7 +242,10 @@ class Builder {
       } else if (stage.base.kind === "stage") {
         const base = await this.stageResult(stage.base.index);
         const config = cloneConfig(base.state.config);
-        if (config.config !== undefined) delete config.config.OnBuild; // triggers do not carry over from a stage
+        // BuildKit runs the ONBUILD instructions the base stage itself declared (not those it
+        // inherited), and the child does not keep them.
+        triggers = config.config?.OnBuild ?? [];
+        if (config.config !== undefined) delete config.config.OnBuild;
         state = {
           config,
           layers: [...base.state.layers],

@@ -71,6 +71,16 @@ describe("multi-stage builds", () => {
   }, 60_000);
 });
 
+describe("ONBUILD", () => {
+  it("triggers declared in a base stage run at the start of the stage built FROM it", async () => {
+    const df = "FROM busybox AS base\nONBUILD RUN echo fired > /fired\nFROM base\nRUN cat /fired > /seen\n";
+    const r = await runBuild(ws, ctx({ Dockerfile: df }));
+    expect(await readImageFile(r.image, "/seen")).toBe("fired\n");
+    expect(r.image.config.config?.OnBuild).toBeUndefined();
+    expect(r.events.some((e) => e.type === "step" && e.name.includes("ONBUILD RUN echo fired"))).toBe(true);
+  }, 60_000);
+});
+
 describe("reproducible builds", () => {
   it("SOURCE_DATE_EPOCH: two --no-cache builds in two stores give the same image ID", async () => {
     // A self-contained image (the base comes from the context), so the whole image ID must match.

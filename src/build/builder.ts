@@ -252,9 +252,9 @@ class Builder {
           key: base.key,
           args: [...base.state.args],
           env: new Map(base.state.env),
+          newHistory: [...base.state.newHistory],
           cmdSet: false,
           baseCreated: base.state.config.created,
-          newHistory: [],
         };
       } else {
         let rec: ImageRecord;
@@ -704,18 +704,22 @@ class Builder {
   private async createImage(state: StageState, tags: string[]): Promise<ImageRecord> {
     const config: ImageConfig = cloneConfig(state.config);
     const added = state.newHistory;
-    const fixed = (t: string | undefined) => t;
-    // Metadata history takes the time of the next new layer (else the previous one, else the
-    // base image's), as BuildKit's exporter does, so a no-op rebuild gives the same image ID.
-    const times: (string | undefined)[] = added.map((h) => h.layerCreated);
-    for (let i = times.length - 2; i >= 0; i--) if (times[i] === undefined) times[i] = times[i + 1];
-    for (let i = 1; i < times.length; i++) if (times[i] === undefined) times[i] = times[i - 1];
     const epochTime = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : undefined;
+    const history: HistoryEntry[] = [...(config.history ?? [])];
+    for (const h of added) history.push(epochTime !== undefined ? { created: epochTime, ...h.entry } : h.layerCreated !== undefined ? { created: h.layerCreated, ...h.entry } : { ...h.entry });
+    fillHistoryTimes(history);
+    // Docker's field order, so configs look (and hash) the same whatever order times were filled in.
+    for (let i = 0; i < history.length; i++) {
+      const h = history[i] as HistoryEntry;
+      history[i] = {
+        ...(h.created !== undefined ? { created: h.created } : {}),
+        ...(h.created_by !== undefined ? { created_by: h.created_by } : {}),
+        ...(h.author !== undefined ? { author: h.author } : {}),
+        ...(h.comment !== undefined ? { comment: h.comment } : {}),
+        ...(h.empty_layer === true ? { empty_layer: true } : {}),
+      };
+    }
     const fallback = epochTime ?? state.baseCreated ?? formatTime(new Date(this.t0));
-    const history = [...(config.history ?? [])];
-    added.forEach((h, i) => {
-      history.push({ created: epochTime ?? fixed(times[i]) ?? fallback, ...h.entry });
-    });
     config.history = history;
     config.rootfs = { type: "layers", diff_ids: state.layers.map((l) => l.diffId) };
     const created = epochTime ?? [...history].reverse().find((h) => h.created !== undefined)?.created ?? fallback;
@@ -742,6 +746,31 @@ class Builder {
       return this.store.imageById(id);
     }
     return this.store.addImage(bytes, { tags });
+  }
+}
+
+/**
+ * BuildKit's exporter (normalizeLayersAndHistory): history items without a time take the first
+ * new layer's time when they come before it, else the time of the layer before them; so a
+ * no-op rebuild (layer times from the cache) gives the same image ID.
+ */
+export function fillHistoryTimes(history: HistoryEntry[]): void {
+  let created: string | undefined;
+  let gap = false;
+  for (const h of history) {
+    if (h.created !== undefined) {
+      created = h.created;
+      if (gap) break;
+    } else gap = true;
+  }
+  gap = false;
+  for (const h of history) {
+    if (h.created !== undefined) {
+      if (gap) created = h.created;
+    } else {
+      gap = true;
+      if (created !== undefined) h.created = created;
+    }
   }
 }
 

@@ -71,6 +71,20 @@ describe("multi-stage builds", () => {
   }, 60_000);
 });
 
+describe("history across stages", () => {
+  it("a stage built FROM a stage keeps the base stage's history; metadata items take BuildKit's times", async () => {
+    const df = "FROM busybox AS base\nENV A=1\nRUN echo a > /a\nLABEL x=y\nFROM base\nRUN echo b > /b\n";
+    const r = await runBuild(ws, ctx({ Dockerfile: df }));
+    const h = r.image.config.history!.filter((e) => e.comment === "buildkit.dockerfile.v0");
+    expect(h.map((e) => e.created_by)).toEqual(["ENV A=1", "RUN /bin/sh -c echo a > /a # buildkit", "LABEL x=y", "RUN /bin/sh -c echo b > /b # buildkit"]);
+    // ENV before the first new layer takes that layer's time; LABEL after it takes the previous layer's
+    expect(h[0]!.created).toBe(h[1]!.created);
+    expect(h[2]!.created).toBe(h[1]!.created);
+    expect(r.image.config.created).toBe(h[3]!.created);
+    expect(Object.keys(h[0]!)).toEqual(["created", "created_by", "comment", "empty_layer"]);
+  }, 60_000);
+});
+
 describe("ONBUILD", () => {
   it("triggers declared in a base stage run at the start of the stage built FROM it", async () => {
     const df = "FROM busybox AS base\nONBUILD RUN echo fired > /fired\nFROM base\nRUN cat /fired > /seen\n";

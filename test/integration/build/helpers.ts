@@ -36,7 +36,14 @@ export interface Built extends BuildResult {
 
 export async function runBuild(ws: { store: Store; stateDir: string }, context: string, options: Partial<BuildOptions> = {}): Promise<Built> {
   const events: BuildEvent[] = [];
-  const r = await build({ context, store: ws.store, stateDir: ws.stateDir, environment: {}, onEvent: (e) => events.push(e), ...options });
+  let r: BuildResult;
+  try {
+    r = await build({ context, store: ws.store, stateDir: ws.stateDir, environment: {}, onEvent: (e) => events.push(e), ...options });
+  } catch (err) {
+    // the events so far, for tests of failed builds
+    if (err !== null && typeof err === "object") Object.assign(err, { events });
+    throw err;
+  }
   const names = new Map<number, string>();
   for (const e of events) if (e.type === "step") names.set(e.id, e.name);
   const cachedNames = events.filter((e) => e.type === "cached").map((e) => names.get(e.id) ?? "");

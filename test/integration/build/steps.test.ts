@@ -127,6 +127,9 @@ describe("RUN", () => {
     await expect(ws.store.resolveImage("failing:1")).rejects.toThrow();
     const again = await runBuild(ws, c).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(BuildError);
+    // the rebuild resumes: the step before the failure comes from the cache
+    const events = (again as { events: { type: string }[] }).events;
+    expect(events.filter((e) => e.type === "cached").length).toBe(1);
     expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(ws.stateDir);
   }, 60_000);
 });

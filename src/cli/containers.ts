@@ -149,8 +149,12 @@ export function registerContainerCommands(program: Command): void {
   addCreateFlags(program.command("run").description("Create and run a new container from an image"))
     .option("-d, --detach", "run in the background and print the container ID")
     .action(async (image: string, command: string[], flags: RunFlags, cmd: Command) => {
+      const { trace } = await import("../runtime/trace.js");
+      trace("cli: run action");
       const ctx = await context(cmd);
+      trace("cli: store open");
       const record = await createFromFlags(ctx, image, command, flags);
+      trace("cli: created");
       if (flags.detach === true) {
         const { startDetached } = await import("../runtime/container/lifecycle.js");
         await startDetached(ctx, record.id);
@@ -252,7 +256,7 @@ export function registerContainerCommands(program: Command): void {
             flags.trunc === false ? `"${r.config.args.join(" ")}"` : shortCommand(r.config.args),
             `${humanDuration(now - Date.parse(r.created))} ago`,
             status(r),
-            r.hostConfig.ports.map(formatPort).join(", "),
+            r.state === "running" ? r.hostConfig.ports.map(formatPort).join(", ") : "",
             r.name,
           ]),
         ),

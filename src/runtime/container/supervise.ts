@@ -4,11 +4,13 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { containerEnv } from "../env.js";
+import { hostCapabilities } from "../host-caps.js";
 import { checkExecutable, resolveInRootfs } from "../lookpath.js";
 import { isMounted, mountOverlay, unmountOverlay } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
+import { trace } from "../trace.js";
 import { PID_FILE, ROOTFS, RUNC_LOG, type RuntimeContext } from "./context.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
@@ -80,7 +82,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     ready = true;
     options.onReady?.(error);
   };
-  if (record.state === "running" && (isAlive(record.supervisor) || isAlive(record.pid))) {
+  if (record.state === "running" && (isAlive(record.supervisor) || isAlive(record.runtime) || isAlive(record.pid))) {
     const err = new RuntimeError(`container ${record.name} is already running`, { container: id });
     signalReady(err);
     throw err;
@@ -95,7 +97,9 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     await rm(pidFile, { force: true });
     await rm(logFile, { force: true });
     if (isMounted(rootfs)) await unmountOverlay(rootfs);
+    trace("supervise: record read");
     await mountOverlay(record.snapshot, rootfs);
+    trace("supervise: mounted");
     const cfg = record.config;
     const host = record.hostConfig;
     const user = await resolveUser(rootfs, cfg.user);
@@ -128,8 +132,10 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       cgroupsPath: `/berth/${id}`,
       ...(host.init ? { init: INIT_BINARY } : {}),
       swapAccounting: swapAccounting(),
+      availableCapabilities: hostCapabilities(),
     });
     await writeFile(join(dir, "config.json"), JSON.stringify(spec));
+    trace("supervise: spec written");
     await mkdir(ctx.runDir, { recursive: true });
     const ports = await publisher.bind(host.ports);
 
@@ -164,12 +170,14 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const onHup = forward("SIGHUP");
     process.on("SIGINT", onInt).on("SIGTERM", onTerm).on("SIGHUP", onHup);
     const exited = exitCodeOf(child);
+    trace("supervise: runc spawned");
 
     record = {
       ...record,
       state: "running",
       hostConfig: { ...host, ports },
       ...(processRef(process.pid) !== undefined ? { supervisor: processRef(process.pid) } : {}),
+      ...(child.pid !== undefined && processRef(child.pid) !== undefined ? { runtime: processRef(child.pid) } : {}),
       startedAt: new Date().toISOString(),
       restartCount: record.state === "exited" ? record.restartCount + 1 : record.restartCount,
     };
@@ -178,7 +186,15 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     delete record.error;
     await writeRecord(dir, record);
 
-    const pid = await waitForPid(pidFile, child);
+    // the init pid matters for published ports (their proxy joins its network namespace) and
+    // for a detached start (the CLI waits until the process runs); a foreground run without
+    // ports skips the wait: the record's runc process already tells whether it runs
+    const needPid = ports.length > 0 || !attach;
+    const pid = needPid ? await waitForPid(pidFile, child) : undefined;
+    if (!needPid) {
+      started = true;
+      signalReady();
+    }
     if (pid !== undefined) {
       const ref = processRef(pid);
       if (ref !== undefined) {
@@ -194,13 +210,15 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       started = true;
       signalReady();
     }
+    trace("supervise: running recorded");
     try {
       exitCode = await exited;
+      trace("supervise: runc exited");
     } finally {
       process.off("SIGINT", onInt).off("SIGTERM", onTerm).off("SIGHUP", onHup);
       await log?.close();
     }
-    if (pid === undefined || exitCode !== 0) {
+    if (exitCode !== 0) {
       const failure = await runcFailure(logFile, id);
       if (failure !== undefined) {
         await ctx.runc.delete(id).catch(() => undefined);
@@ -210,6 +228,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     record = { ...(await readRecord(dir)), state: "exited", exitCode, finishedAt: new Date().toISOString() };
     delete record.pid;
     delete record.supervisor;
+    delete record.runtime;
     await writeRecord(dir, record);
     signalReady();
     return exitCode;
@@ -219,15 +238,18 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     record = { ...(await readRecord(dir)), state: started ? "exited" : "created", exitCode: error.exitCode, error: error.message };
     delete record.pid;
     delete record.supervisor;
+    delete record.runtime;
     await writeRecord(dir, record).catch(() => undefined);
     signalReady(error);
     throw error;
   } finally {
     await publisher.close();
     await unmountOverlay(rootfs).catch(() => undefined);
+    trace("supervise: unmounted");
     if (record.hostConfig.autoRemove) {
       const { removeContainer } = await import("./remove.js");
       await removeContainer(ctx, id, { force: true, volumes: true }).catch(() => undefined);
+      trace("supervise: removed");
     }
   }
 }

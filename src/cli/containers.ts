@@ -80,7 +80,28 @@ function addCreateFlags(cmd: Command): Command {
     .passThroughOptions();
 }
 
+/**
+ * Docker's `run`/`create` exit 125 for every error of their own (unknown image, bad flag,
+ * store trouble); 126 and 127 stay for a command that cannot run.
+ */
+async function as125<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const { BerthError } = await import("../errors.js");
+    if (err instanceof BerthError && ![125, 126, 127].includes(err.exitCode)) {
+      const { RuntimeError } = await import("../runtime/errors.js");
+      throw new RuntimeError(err.message, { cause: err });
+    }
+    throw err;
+  }
+}
+
 async function createFromFlags(ctx: RuntimeContext, image: string, command: string[], flags: RunFlags) {
+  return as125(() => createFromFlagsUnchecked(ctx, image, command, flags));
+}
+
+async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, command: string[], flags: RunFlags) {
   const { createContainer } = await import("../runtime/container/create.js");
   const { parseBytes, parseCpus, parseInteger } = await import("../runtime/container/parse-options.js");
   const env: string[] = [];

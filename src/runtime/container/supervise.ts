@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { containerEnv } from "../env.js";
 import { hostCapabilities } from "../host-caps.js";
-import { checkExecutable, resolveInRootfs } from "../lookpath.js";
-import { isMounted, mountOverlay, unmountOverlay } from "../overlay.js";
+import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
+import { inMountNamespace, isMounted, mountFailure, unmountOverlay } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
@@ -35,11 +35,12 @@ function swapAccounting(): boolean {
   return existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
 }
 
-async function volumeMounts(ctx: RuntimeContext, record: ContainerRecord, rootfs: string): Promise<MountRequest[]> {
+async function volumeMounts(ctx: RuntimeContext, record: ContainerRecord, rootfs: RootfsView): Promise<MountRequest[]> {
   const out: MountRequest[] = [];
   for (const v of record.hostConfig.volumes) {
     const info = await inspectVolume(ctx.store.root, v.name);
     // Docker copies the image's content at the mount point into an empty volume on first use
+    // (from the topmost layer holding that directory: lower layers' entries are not merged in)
     const inImage = await resolveInRootfs(rootfs, v.destination);
     if (inImage !== undefined && !(await isEmptyDir(inImage)) && (await isEmptyDir(info.Mountpoint))) {
       await new Promise<void>((resolve, reject) => {
@@ -90,23 +91,25 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   const rootfs = join(dir, ROOTFS);
   const pidFile = join(dir, PID_FILE);
   const logFile = join(dir, RUNC_LOG);
+  const mountErr = join(dir, "mount.err");
   const publisher = new PortPublisher(ctx.runDir, id);
   let exitCode = 125;
   let started = false;
   try {
     await rm(pidFile, { force: true });
     await rm(logFile, { force: true });
+    // an old berth mounted rootfs in the host namespace; now the mount lives in runc's own
     if (isMounted(rootfs)) await unmountOverlay(rootfs);
     trace("supervise: record read");
-    await mountOverlay(record.snapshot, rootfs);
-    trace("supervise: mounted");
     const cfg = record.config;
     const host = record.hostConfig;
-    const user = await resolveUser(rootfs, cfg.user);
+    // the rootfs is mounted only inside runc's mount namespace: read the layers directly
+    const layers = [record.snapshot.upperDir, ...record.snapshot.lowerDirs];
+    const user = await resolveUser(layers, cfg.user);
     const env = containerEnv({ imageEnv: cfg.env, hostname: cfg.hostname, home: user.home, terminal: cfg.tty });
     const [command] = cfg.args;
     if (command === undefined) throw new RuntimeError("no command specified");
-    if (!host.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(rootfs, command, env, cfg.cwd);
+    if (!host.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(layers, command, env, cfg.cwd);
     for (const b of host.binds) {
       if (b.type === "bind" && !existsSync(b.source)) {
         throw new RuntimeError(`invalid mount config: bind source path does not exist: ${b.source}`);
@@ -122,7 +125,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       hostname: cfg.hostname,
       terminal: cfg.tty,
       network: host.network,
-      mounts: [...host.binds, ...(await volumeMounts(ctx, record, rootfs))],
+      mounts: [...host.binds, ...(await volumeMounts(ctx, record, layers))],
       readOnlyRootfs: host.readOnlyRootfs,
       capAdd: host.capAdd,
       capDrop: host.capDrop,
@@ -144,14 +147,15 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     if (attach && cfg.tty && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
     const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
     const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
+    const chain = await inMountNamespace(record.snapshot, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr);
     let child: ChildProcess;
     if (!attach && cfg.tty) {
       // runc needs a terminal on its side for a -t container: `script` provides one (the log
       // then holds the terminal's output, \r\n and all, as Docker's does for -t containers)
-      const runcArgs = [ctx.runc.binary, "--root", ctx.runc.stateRoot, "--log", logFile, "--log-format", "json", "run", "--bundle", dir, "--pid-file", pidFile, id];
-      child = spawn("script", ["-q", "-e", "-f", "-c", runcArgs.map(shellQuote).join(" "), "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+      const commandLine = [chain.file, ...chain.args].map(shellQuote).join(" ");
+      child = spawn("script", ["-q", "-e", "-f", "-c", commandLine, "/dev/null"], { cwd: chain.cwd, stdio: ["pipe", "pipe", "pipe"] });
     } else {
-      child = ctx.runc.spawnRun(id, dir, { stdio, logFile, pidFile });
+      child = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio });
     }
     const log = passThrough ? undefined : new LogWriter(join(dir, LOG_FILE));
     child.stdout?.on("data", (chunk: Buffer) => {
@@ -219,6 +223,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       await log?.close();
     }
     if (exitCode !== 0) {
+      if (!existsSync(logFile)) throw await mountFailure(mountErr, rootfs);
       const failure = await runcFailure(logFile, id);
       if (failure !== undefined) {
         await ctx.runc.delete(id).catch(() => undefined);
@@ -244,8 +249,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     throw error;
   } finally {
     await publisher.close();
-    await unmountOverlay(rootfs).catch(() => undefined);
-    trace("supervise: unmounted");
+    trace("supervise: proxies closed");
     if (record.hostConfig.autoRemove) {
       const { removeContainer } = await import("./remove.js");
       await removeContainer(ctx, id, { force: true, volumes: true }).catch(() => undefined);

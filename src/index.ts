@@ -4,3 +4,5 @@ export { expandWord, expandWords, expandWordWithInfo, ShellExpansionError } from
 export type { ExpandOptions, ExpansionResult, ShellEnv } from "./shell/index.js";
 export * as context from "./context/index.js";
 export * as copy from "./build/copy/index.js";
+export * as runtime from "./runtime/index.js";
+export { RuntimeError } from "./runtime/errors.js";

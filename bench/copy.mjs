@@ -69,11 +69,17 @@ try {
     if (warm.r.digest !== cold.r.digest || warm.r.hashedFiles !== 0) throw new Error("warm checksum differs or re-read files");
     const upper = join(mnt, `upper-${run}`);
     mkdirSync(upper);
-    const copy = await time("copy (writeCopy)", () => writeCopy({ source: ctx, sources, dest: "/app/", upperDir: upper, isOpaque: () => false }));
+    const copy = await time("copy, 1 thread", () => writeCopy({ source: ctx, sources, dest: "/app/", upperDir: upper, isOpaque: () => false, parallelism: 1 }));
     if (copy.r.files !== FILES) throw new Error(`copied ${copy.r.files} files`);
     sh("sync", []);
-    rows.push([load, resolve, cold, warm, copy]);
+    const upper2 = join(mnt, `upper2-${run}`);
+    mkdirSync(upper2);
+    const copy2 = await time("copy, 2 worker threads", () => writeCopy({ source: ctx, sources, dest: "/app/", upperDir: upper2, isOpaque: () => false, parallelism: 2 }));
+    if (copy2.r.files !== FILES) throw new Error(`copied ${copy2.r.files} files`);
+    sh("sync", []);
+    rows.push([load, resolve, cold, warm, copy, copy2]);
     rmSync(upper, { recursive: true });
+    rmSync(upper2, { recursive: true });
   }
   const labels = rows[0].map((r) => r.label);
   console.log("step".padEnd(36), "median ms", "  runs");

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { RuntimeContext } from "../runtime/container/context.js";
-import type { RuntimeStore } from "../runtime/container/store-port.js";
+import { registerInspectTarget } from "./inspect.js";
 
 /**
  * Container commands (run, create, start, ps, logs, exec, stop, kill, restart, wait, rm,
@@ -11,13 +11,38 @@ import type { RuntimeStore } from "../runtime/container/store-port.js";
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 async function context(cmd: Command): Promise<RuntimeContext> {
-  const root = (cmd.optsWithGlobals() as { root?: string }).root ?? process.env.BERTH_ROOT ?? "/var/lib/berth";
-  // TODO(store merge): a static specifier once src/store lands on main
-  const storeModule = "../store/index.js";
-  const { openStore } = (await import(storeModule)) as { openStore(root: string): Promise<RuntimeStore> };
-  const { runtimeContext } = await import("../runtime/container/context.js");
-  return runtimeContext(await openStore(root));
+  return contextForRoot((cmd.optsWithGlobals() as { root?: string }).root);
 }
+
+async function contextForRoot(rootOption: string | undefined): Promise<RuntimeContext> {
+  // store.js, not the store's index: the index also loads import/export and gc, which
+  // container commands never use (start-up time of `berth run`)
+  const [{ openStore }, { resolveStoreRoot }, { runtimeContext }] = await Promise.all([
+    import("../store/store.js"),
+    import("../store/root.js"),
+    import("../runtime/container/context.js"),
+  ]);
+  return runtimeContext(await openStore(resolveStoreRoot(rootOption)));
+}
+
+// `berth inspect NAME`: containers are tried before images, as Docker does
+registerInspectTarget({
+  type: "container",
+  order: 10,
+  async find(name, root) {
+    const ctx = await contextForRoot(root);
+    const { findContainer } = await import("../runtime/container/lookup.js");
+    const { inspectContainer } = await import("../runtime/container/inspect.js");
+    const { RuntimeError } = await import("../runtime/errors.js");
+    try {
+      const { dir, record } = await findContainer(ctx, name);
+      return inspectContainer(record, dir);
+    } catch (err) {
+      if (err instanceof RuntimeError && /^No such container/.test(err.message)) return undefined;
+      throw err;
+    }
+  },
+});
 
 interface RunFlags {
   name?: string;

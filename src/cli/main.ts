@@ -2,6 +2,8 @@ import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
 import { registerContainerCommands } from "./containers.js";
+import { registerImageCommands } from "./images.js";
+import { registerSystemCommands } from "./system.js";
 
 /**
  * The berth CLI. Each command group lives in its own file and registers itself here; a
@@ -17,6 +19,8 @@ export function createProgram(): Command {
     .exitOverride();
   registerParseCommands(program);
   registerContainerCommands(program);
+  registerImageCommands(program);
+  registerSystemCommands(program);
   return program;
 }
 

@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from "no
 import { join } from "node:path";
 import { readDockerignore } from "./dockerignore.js";
 import { ContextError } from "./errors.js";
-import { PatternMatcher } from "./patternmatcher.js";
+import { PatternError, PatternMatcher } from "./patternmatcher.js";
 import { joinRel, sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
 
 export interface LoadContextOptions {
@@ -44,17 +44,21 @@ export class BuildContext implements SourceFs {
       throw new ContextError(`unable to prepare context: path ${JSON.stringify(dir)} not found`, { path: dir, cause: err });
     }
     let patterns = options.ignorePatterns;
+    let lines: number[] = [];
     let ignoreFile: string | undefined;
     if (patterns === undefined) {
       const read = await readDockerignore(root, options.dockerfile);
       patterns = read.patterns;
+      lines = read.lines;
       ignoreFile = read.file;
     }
     let matcher: PatternMatcher;
     try {
       matcher = new PatternMatcher(patterns);
     } catch (err) {
-      throw new ContextError(`${ignoreFile ?? ".dockerignore"}: ${(err as Error).message}`, { path: ignoreFile, cause: err });
+      const index = err instanceof PatternError ? err.index : -1;
+      const where = `${ignoreFile ?? ".dockerignore"}${lines[index] !== undefined ? ":" + lines[index] : ""}`;
+      throw new ContextError(`${where}: ${(err as Error).message}`, { path: ignoreFile, cause: err });
     }
     const ctx = new BuildContext(root, matcher, ignoreFile);
     ctx.stats.set("", statFromNode(lstatSync(root)));

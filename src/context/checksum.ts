@@ -193,3 +193,29 @@ function entrySum(
   // A plain record rather than a per-entry hash: 20,000 sha256 objects cost more than the line.
   return JSON.stringify([typeLetter(st), isRootDir ? "" : mode.toString(8), isRootDir ? "" : uid, isRootDir ? "" : gid, content, e.linkTarget ?? "", hardlink]);
 }
+
+export interface SelectionChange {
+  added: string[];
+  removed: string[];
+  changed: string[];
+}
+
+/**
+ * Which paths differ between two checksums of a COPY's selection (for `--explain`): keys are
+ * "source index:path below the copy root".
+ */
+export function explainSelectionChange(before: readonly EntryChecksum[], after: readonly EntryChecksum[]): SelectionChange {
+  const key = (e: EntryChecksum): string => `${e.source}:${e.rel}`;
+  const old = new Map(before.map((e) => [key(e), e.sum]));
+  const out: SelectionChange = { added: [], removed: [], changed: [] };
+  const seen = new Set<string>();
+  for (const e of after) {
+    const k = key(e);
+    seen.add(k);
+    const prev = old.get(k);
+    if (prev === undefined) out.added.push(k);
+    else if (prev !== e.sum) out.changed.push(k);
+  }
+  for (const k of old.keys()) if (!seen.has(k)) out.removed.push(k);
+  return out;
+}

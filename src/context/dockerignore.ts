@@ -8,9 +8,14 @@ import { cleanPath } from "./gopath.js";
  * negates, paths are cleaned and a leading `/` is removed.
  */
 export function parseDockerignore(text: string): string[] {
-  const out: string[] = [];
+  return parseDockerignoreLines(text).map((p) => p.pattern);
+}
+
+/** As parseDockerignore, with each pattern's 1-based line number (for error messages). */
+export function parseDockerignoreLines(text: string): { pattern: string; line: number }[] {
+  const out: { pattern: string; line: number }[] = [];
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  for (const line of lines) {
+  for (const [index, line] of lines.entries()) {
     if (line.startsWith("#")) continue;
     let p = line.trim();
     if (p === "") continue;
@@ -20,7 +25,7 @@ export function parseDockerignore(text: string): string[] {
       p = cleanPath(p);
       if (p.length > 1 && p[0] === "/") p = p.slice(1);
     }
-    out.push(invert ? "!" + p : p);
+    out.push({ pattern: invert ? "!" + p : p, line: index + 1 });
   }
   return out;
 }
@@ -32,7 +37,7 @@ export function parseDockerignore(text: string): string[] {
 export async function readDockerignore(
   contextDir: string,
   dockerfilePath?: string,
-): Promise<{ patterns: string[]; file: string | undefined }> {
+): Promise<{ patterns: string[]; lines: number[]; file: string | undefined }> {
   const candidates: string[] = [];
   if (dockerfilePath !== undefined) {
     const abs = resolve(contextDir, dockerfilePath);
@@ -42,10 +47,11 @@ export async function readDockerignore(
   for (const file of candidates) {
     try {
       const text = await readFile(file, "utf8");
-      return { patterns: parseDockerignore(text), file: relative(contextDir, file) || file };
+      const parsed = parseDockerignoreLines(text);
+      return { patterns: parsed.map((p) => p.pattern), lines: parsed.map((p) => p.line), file: relative(contextDir, file) || file };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
   }
-  return { patterns: [], file: undefined };
+  return { patterns: [], lines: [], file: undefined };
 }

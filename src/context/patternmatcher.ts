@@ -1,4 +1,4 @@
-import { BadPatternError, cleanPath, goMatch } from "./gopath.js";
+import { cleanPath, goMatch } from "./gopath.js";
 
 /**
  * A port of moby/patternmatcher (what Docker and BuildKit use for .dockerignore and
@@ -86,6 +86,16 @@ function matchOne(p: Pattern, path: string): boolean {
   }
 }
 
+/** A malformed pattern; `index` is its position in the list given to PatternMatcher. */
+export class PatternError extends Error {
+  constructor(
+    message: string,
+    readonly index: number,
+  ) {
+    super(message);
+  }
+}
+
 export class PatternMatcher {
   readonly patterns: readonly Pattern[];
   readonly hasExclusions: boolean;
@@ -93,17 +103,21 @@ export class PatternMatcher {
   /** Patterns as written in .dockerignore or --exclude (already without comments). */
   constructor(patterns: readonly string[]) {
     const out: Pattern[] = [];
-    for (const raw of patterns) {
+    for (const [index, raw] of patterns.entries()) {
       let p = raw.trim();
       if (p === "") continue;
       p = cleanPath(p);
       let exclusion = false;
       if (p[0] === "!") {
-        if (p.length === 1) throw new BadPatternError('illegal exclusion pattern: "!"');
+        if (p.length === 1) throw new PatternError('illegal exclusion pattern: "!"', index);
         exclusion = true;
         p = p.slice(1);
       }
-      goMatch(p, "."); // throws on a malformed pattern, as moby validates with filepath.Match
+      try {
+        goMatch(p, "."); // throws on a malformed pattern, as moby validates with filepath.Match
+      } catch (err) {
+        throw new PatternError((err as Error).message, index);
+      }
       out.push(compile(p, exclusion));
     }
     this.patterns = out;

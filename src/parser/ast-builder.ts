@@ -2,11 +2,27 @@
  * Turns the grammar's items into the AST: each instruction's logical line goes through
  * BuildKit's line parsing (split_command.go, line_parsers.go), and every word keeps a source range.
  */
-import type { ArgumentNode, FlagNode, HeredocNode, InstructionNode, ParseWarning, SourceRange } from "./ast.js";
+import type { ArgumentNode, FlagNode, HeredocNode, InstructionNode, ParseWarning } from "./ast.js";
 import type { BodyItem } from "./grammar-actions.js";
-import { positionInLogical, type LogicalLine, type SourceText } from "./lexer.js";
+import { positionInLogical, spanInLogical, type LogicalLine, type SourceText } from "./lexer.js";
+import { Span } from "./span.js";
 import { LineParseError, parseArguments, splitCommand, type Word } from "./line-parser.js";
 import { goTrimSpace, skipGoSpace } from "./text.js";
+
+const NO_COMMENTS: readonly string[] = Object.freeze([]);
+const NO_HEREDOCS: readonly HeredocNode[] = Object.freeze([]);
+const NO_FLAGS: readonly FlagNode[] = Object.freeze([]);
+
+/** Lower-cased keywords, shared instead of one new string per instruction. */
+const NAMES = new Map<string, string>();
+function lowerName(keyword: string): string {
+  let name = NAMES.get(keyword);
+  if (name === undefined) {
+    name = keyword.toLowerCase();
+    if (NAMES.size < 256) NAMES.set(keyword, name);
+  }
+  return name;
+}
 
 export interface BuildContext {
   readonly source: SourceText;
@@ -14,24 +30,28 @@ export interface BuildContext {
   readonly warnings: ParseWarning[];
 }
 
-export function buildInstructions(items: readonly BodyItem[], ctx: BuildContext): InstructionNode[] {
-  const out: InstructionNode[] = [];
-  let comments: string[] = [];
-  for (const item of items) {
+/** Builds the instruction nodes item by item, as the grammar recognises them. */
+export class AstBuilder {
+  readonly instructions: InstructionNode[] = [];
+  private comments: string[] = [];
+
+  constructor(private readonly ctx: BuildContext) {}
+
+  add(item: BodyItem): void {
+    if (item.kind === "directive") return;
     if (item.kind === "trivia") {
-      collectComments(item.token.text, comments);
-      continue;
+      collectComments(item.token.text, this.comments);
+      return;
     }
     const logical = item.end.logical!;
-    const heredocs: HeredocNode[] = item.heredocs?.heredocs ?? [];
-    const node = buildNode(logical, 0, logical.text.length, ctx, heredocs, comments);
+    const heredocs: readonly HeredocNode[] = item.heredocs?.heredocs ?? NO_HEREDOCS;
+    const node = buildNode(logical, 0, logical.text.length, this.ctx, heredocs, this.comments);
     if (logical.emptyContinuationLine) {
-      ctx.warnings.push({ message: `Empty continuation line found in: ${logical.text}`, range: node.range });
+      this.ctx.warnings.push({ message: `Empty continuation line found in: ${logical.text}`, range: node.range });
     }
-    out.push(node);
-    comments = [];
+    this.instructions.push(node);
+    if (this.comments.length > 0) this.comments = [];
   }
-  return out;
 }
 
 /** BuildKit's PrevComment: `# text` lines before an instruction; an empty `#` clears them. */
@@ -51,8 +71,8 @@ function collectComments(trivia: string, comments: string[]): void {
   }
 }
 
-function rangeOf(logical: LogicalLine, start: number, end: number): SourceRange {
-  return { start: positionInLogical(logical, start), end: positionInLogical(logical, end, end > start) };
+function rangeOf(logical: LogicalLine, start: number, end: number): Span {
+  return spanInLogical(logical, start, end);
 }
 
 function buildNode(
@@ -60,12 +80,12 @@ function buildNode(
   from: number,
   to: number,
   ctx: BuildContext,
-  heredocs: HeredocNode[],
-  comments: string[],
+  heredocs: readonly HeredocNode[],
+  comments: readonly string[],
 ): InstructionNode {
   const text = logical.text;
   const split = splitCommand(text, from, to);
-  const name = split.keyword.value.toLowerCase();
+  const name = lowerName(split.keyword.value);
   let parsed;
   try {
     parsed = parseArguments(name, text, split.argsStart, split.argsEnd, ctx.escapeToken);
@@ -80,12 +100,13 @@ function buildNode(
     parsed.subCommand === undefined
       ? undefined
       : buildNode(logical, parsed.subCommand.start, parsed.subCommand.end, ctx, heredocs, []);
-  const flags: FlagNode[] = split.flags.map((w) => flagNode(logical, w));
+  const flags: readonly FlagNode[] = split.flags.length === 0 ? NO_FLAGS : split.flags.map((w) => flagNode(logical, w));
   const args: ArgumentNode[] = parsed.args.map((w: Word) => ({ value: w.value, range: rangeOf(logical, w.start, w.end) }));
   const keywordRange = rangeOf(logical, split.keyword.start, split.keyword.end);
   const lastHeredoc = heredocs[heredocs.length - 1];
   const isTop = from === 0 && to === text.length;
   const end = isTop ? (lastHeredoc?.range.end ?? logical.end) : positionInLogical(logical, to, to > from);
+  const range = new Span(keywordRange.startLine, keywordRange.startColumn, keywordRange.startOffset, end.line, end.column, end.offset);
   return {
     keyword: split.keyword.value,
     name,
@@ -98,9 +119,9 @@ function buildNode(
     keywordRange,
     child,
     heredocs,
-    comments: comments.slice(),
-    range: { start: keywordRange.start, end },
-    startLine: keywordRange.start.line,
+    comments: comments.length === 0 ? NO_COMMENTS : comments.slice(),
+    range,
+    startLine: keywordRange.startLine,
     endLine: end.line,
   };
 }

@@ -1,6 +1,7 @@
 /**
- * The nearley grammar's postprocessors. They keep the tokens the AST builder needs, in order;
- * the body list is appended to in place (the grammar is unambiguous, so no parse shares it).
+ * The nearley grammar's postprocessors: they keep the tokens the AST builder needs.
+ * nearley passes each rule's matched symbols as an untyped array; the casts name what the
+ * grammar rule guarantees at that index.
  */
 import type { DockerfileToken } from "./lexer.js";
 
@@ -18,19 +19,19 @@ export interface TriviaItem {
   readonly token: DockerfileToken;
 }
 
-export type BodyItem = InstructionItem | TriviaItem;
-
-export function emptyItems(): BodyItem[] {
-  return [];
+export interface DirectiveItem {
+  readonly kind: "directive";
+  readonly token: DockerfileToken;
 }
 
-// nearley passes each rule's matched symbols as an untyped array: the casts name what the
-// grammar rule guarantees at that index.
-export function appendItem(d: unknown[]): BodyItem[] {
-  const items = d[0] as BodyItem[];
-  const item = d[1] as DockerfileToken | InstructionItem;
-  items.push("kind" in item ? item : { kind: "trivia", token: item });
-  return items;
+export type BodyItem = InstructionItem | TriviaItem | DirectiveItem;
+
+export function triviaItem(d: unknown[]): TriviaItem {
+  return { kind: "trivia", token: d[0] as DockerfileToken };
+}
+
+export function directiveItem(d: unknown[]): DirectiveItem {
+  return { kind: "directive", token: d[0] as DockerfileToken };
 }
 
 export function instructionItem(d: unknown[]): InstructionItem {
@@ -38,5 +39,24 @@ export function instructionItem(d: unknown[]): InstructionItem {
 }
 
 export function fileItems(d: unknown[]): BodyItem[] {
-  return d[1] as BodyItem[];
+  return [...(d[0] as DirectiveItem[]), ...(d[1] as BodyItem[])];
+}
+
+/** An instruction on one line: the data starts at the last line. */
+export function lastLineItem(d: unknown[]): InstructionItem {
+  return { kind: "instruction", end: d[0] as DockerfileToken, heredocs: d[1] as DockerfileToken | undefined };
+}
+
+export function firstItem(d: unknown[]): BodyItem[] {
+  return [d[0] as BodyItem];
+}
+
+/**
+ * Appends in place: every rule of this grammar completes on its last token, so a completed
+ * `chunk` state is never discarded and no other parse shares the list.
+ */
+export function appendItem(d: unknown[]): BodyItem[] {
+  const items = d[0] as BodyItem[];
+  items.push(d[1] as BodyItem);
+  return items;
 }

@@ -15,6 +15,7 @@ import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } fro
 import { DockerfileSyntaxError } from "./errors.js";
 import { heredocsFromLine, type HeredocSpec } from "./heredoc.js";
 import { LineParseError, parseJSONArgs, splitCommand } from "./line-parser.js";
+import { Span } from "./span.js";
 import { GO_SPACE_NO_NL, skipGoSpace } from "./text.js";
 
 /** A piece of the logical line: where its text came from. */
@@ -41,15 +42,15 @@ export interface LogicalLine {
 
 export type DockerfileTokenType = "directive" | "trivia" | "contLine" | "endLine" | "heredocLine" | "heredocs";
 
-/** What nearley receives. The moo fields are kept so nearley's error reporting works. */
+/** What nearley receives: moo's token fields (positions absolute), plus what the stream found. */
 export interface DockerfileToken {
   type: DockerfileTokenType;
-  readonly value: string;
-  readonly text: string;
-  readonly offset: number;
-  readonly line: number;
-  readonly col: number;
-  readonly lineBreaks: number;
+  value: string;
+  text: string;
+  offset: number;
+  line: number;
+  col: number;
+  lineBreaks: number;
   /** Set on `endLine`: the whole instruction line. */
   logical?: LogicalLine;
   /** Set on `heredocs`: the bodies of the heredocs the instruction opens, in order. */
@@ -83,13 +84,6 @@ const LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLexer("\\"), "`": 
 const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$/;
 const KNOWN_DIRECTIVES: ReadonlySet<string> = new Set(["syntax", "escape", "check"]);
 const HEREDOC_INSTRUCTIONS: ReadonlySet<string> = new Set(["run", "copy", "add"]);
-
-interface Piece {
-  readonly content: string;
-  readonly offset: number;
-  readonly line: number;
-  readonly lineStart: number;
-}
 
 function trimNewlineEnd(s: string): string {
   let end = s.length;
@@ -128,34 +122,25 @@ export class DockerfileTokenStream {
   private base = 0;
   private line = 1;
   private lineStart = 0;
-  private pieces: Piece[] = [];
+  /** The instruction being read: its text so far and where each piece came from. */
+  private joined = "";
+  private segments: LineSegment[] = [];
   private emptyContinuation = false;
   private readonly queue: DockerfileToken[] = [];
   private done = false;
 
   constructor(private readonly source: SourceText) {}
 
-  /** nearley calls this with the chunk it was fed: the whole Dockerfile, fed once. */
+  /** Start reading `chunk`, which must be the source text. */
   reset(chunk: string): this {
-    if (chunk !== this.source.text) throw new Error("DockerfileTokenStream: feed the whole source once");
+    if (chunk !== this.source.text) throw new Error("DockerfileTokenStream: read the whole source");
     this.readDirectives();
     this.moo = LEXERS[this.escapeToken];
     this.moo.reset(this.base === 0 ? chunk : chunk.slice(this.base));
     return this;
   }
 
-  save(): moo.LexerState {
-    return { line: this.line, col: 1, state: "main" };
-  }
-
-  has(_name: string): boolean {
-    return true;
-  }
-
-  formatError(token: DockerfileToken | undefined, message: string): string {
-    return token === undefined ? message : `${message} at line ${token.line}`;
-  }
-
+  /** The next token, or undefined at the end. Throws DockerfileSyntaxError (unterminated heredoc …). */
   next(): DockerfileToken | undefined {
     const queued = this.queue.shift();
     if (queued !== undefined) return queued;
@@ -164,26 +149,26 @@ export class DockerfileTokenStream {
     if (t === undefined) {
       this.done = true;
       // A continuation running into the end of the file ends the instruction there.
-      if (this.pieces.length > 0) return this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
+      if (this.segments.length > 0) return this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
       return undefined;
     }
     const offset = this.base + t.offset;
     switch (t.type) {
       case "trivia": {
-        const tok = this.token("trivia", t.text, offset, 0);
-        if (this.pieces.length > 0 && !this.emptyContinuation) this.emptyContinuation = hasBlankLine(t.text);
+        const tok = this.reuse(t, offset);
+        if (this.segments.length > 0 && !this.emptyContinuation) this.emptyContinuation = hasBlankLine(t.text);
         this.advanceLines(t.text, offset);
         return tok;
       }
       case "contLine": {
-        const tok = this.token("contLine", t.text, offset, 0);
+        const tok = this.reuse(t, offset);
         const content = t.text.slice(0, t.text.lastIndexOf(this.escapeToken));
         this.addPiece(content, offset);
         this.advanceLines(t.text, offset);
         return tok;
       }
       case "endLine": {
-        const tok = this.token("endLine", t.text, offset, 0);
+        const tok = this.reuse(t, offset);
         this.addPiece(trimNewlineEnd(t.text), offset);
         this.advanceLines(t.text, offset);
         return this.endInstruction(tok);
@@ -191,6 +176,35 @@ export class DockerfileTokenStream {
       default:
         throw this.source.error(`unexpected input ${JSON.stringify(t.text.slice(0, 20))}`, this.line, offset - this.lineStart + 1);
     }
+  }
+
+  /**
+   * BuildKit reads lines with a bufio.Scanner, whose token limit makes any line longer than
+   * 64 KiB (line break included) an error. A line of at most 21845 UTF-16 units is at most
+   * 65535 UTF-8 bytes, so only long tokens are measured.
+   */
+  private checkLineLength(text: string): void {
+    if (text.length <= 21845) return;
+    let start = 0;
+    while (start < text.length) {
+      const nl = text.indexOf("\n", start);
+      const end = nl < 0 ? text.length : nl + 1;
+      if (end - start > 21845 && Buffer.byteLength(text.slice(start, end), "utf8") > 65536) {
+        const line = this.line + countNewlines(text, 0, start);
+        throw this.source.error("dockerfile line greater than max allowed size of 65535", line, 1);
+      }
+      start = end;
+    }
+  }
+
+  /** moo's token object, its position made absolute: one object less per line. */
+  private reuse(t: moo.Token, offset: number): DockerfileToken {
+    this.checkLineLength(t.text);
+    const tok = t as unknown as DockerfileToken;
+    tok.offset = offset;
+    tok.line = this.line;
+    tok.col = offset - this.lineStart + 1;
+    return tok;
   }
 
   private token(type: DockerfileTokenType, text: string, offset: number, lineBreaks: number): DockerfileToken {
@@ -207,34 +221,32 @@ export class DockerfileTokenStream {
   }
 
   private addPiece(content: string, offset: number): void {
-    if (this.pieces.length === 0) {
+    if (this.segments.length === 0) {
       // The first line of an instruction loses its leading whitespace; continuation lines keep it.
       const skip = skipGoSpace(content);
-      this.pieces.push({ content: skip === 0 ? content : content.slice(skip), offset: offset + skip, line: this.line, lineStart: this.lineStart });
+      this.segments.push({ joinedStart: 0, offset: offset + skip, line: this.line, lineStart: this.lineStart });
+      this.joined = skip === 0 ? content : content.slice(skip);
     } else {
-      this.pieces.push({ content, offset, line: this.line, lineStart: this.lineStart });
+      this.segments.push({ joinedStart: this.joined.length, offset, line: this.line, lineStart: this.lineStart });
+      this.joined += content;
     }
   }
 
   private endInstruction(tok: DockerfileToken): DockerfileToken {
-    const pieces = this.pieces;
-    const segments: LineSegment[] = [];
-    let text = "";
-    for (const p of pieces) {
-      segments.push({ joinedStart: text.length, offset: p.offset, line: p.line, lineStart: p.lineStart });
-      text += p.content;
-    }
-    const last = pieces[pieces.length - 1]!;
-    const endOffset = last.offset + last.content.length;
+    const segments = this.segments;
+    const text = this.joined;
+    const last = segments[segments.length - 1]!;
+    const endOffset = last.offset + (text.length - last.joinedStart);
     tok.logical = {
       text,
       segments,
-      startLine: pieces[0]!.line,
+      startLine: segments[0]!.line,
       endLine: last.line,
       end: { line: last.line, column: endOffset - last.lineStart + 1, offset: endOffset },
       emptyContinuationLine: this.emptyContinuation,
     };
-    this.pieces = [];
+    this.segments = [];
+    this.joined = "";
     this.emptyContinuation = false;
     if (text.includes("<<")) {
       let specs: HeredocSpec[];
@@ -265,6 +277,7 @@ export class DockerfileTokenStream {
         let terminated = false;
         for (let t = this.moo.next(); t !== undefined; t = this.moo.next()) {
           const offset = this.base + t.offset;
+          this.checkLineLength(t.text);
           const lineNo = this.line;
           this.advanceLines(t.text, offset);
           const body = trimNewlineEnd(t.text);
@@ -278,7 +291,7 @@ export class DockerfileTokenStream {
               expand: spec.expand,
               chomp: spec.chomp,
               content,
-              range: { start, end },
+              range: Span.between(start, end),
             });
             break;
           }
@@ -322,10 +335,7 @@ export class DockerfileTokenStream {
         }
         this.escapeToken = value;
       }
-      const range = {
-        start: { line, column: lead + 1, offset: pos + lead },
-        end: { line, column: raw.length + 1, offset: pos + raw.length },
-      };
+      const range = new Span(line, lead + 1, pos + lead, line, raw.length + 1, pos + raw.length);
       const directive: Directive = { name: name as DirectiveName, value, range };
       this.directives.push(directive);
       const tok: DockerfileToken = { type: "directive", value: raw, text: raw, offset: pos, line, col: 1, lineBreaks: nl < 0 ? 0 : 1, directive };
@@ -337,6 +347,12 @@ export class DockerfileTokenStream {
     this.line = line;
     this.lineStart = pos;
   }
+}
+
+function countNewlines(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = text.indexOf("\n", from); i >= 0 && i < to; i = text.indexOf("\n", i + 1)) n++;
+  return n;
 }
 
 function hasBlankLine(trivia: string): boolean {
@@ -399,3 +415,17 @@ export const placeholderLexer = {
   save: (): moo.LexerState => ({ line: 1, col: 1, state: "main" }),
   formatError: (_token: unknown, message?: string): string => message ?? "syntax error",
 };
+
+/** The source span of [start, end) of a logical line. */
+export function spanInLogical(logical: LogicalLine, start: number, end: number): Span {
+  const segs = logical.segments;
+  if (segs.length === 1) {
+    const seg = segs[0]!;
+    const so = seg.offset + start;
+    const eo = seg.offset + end;
+    return new Span(seg.line, so - seg.lineStart + 1, so, seg.line, eo - seg.lineStart + 1, eo);
+  }
+  const s = positionInLogical(logical, start);
+  const e = positionInLogical(logical, end, end > start);
+  return new Span(s.line, s.column, s.offset, e.line, e.column, e.offset);
+}

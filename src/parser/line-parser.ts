@@ -4,7 +4,7 @@
  * flag and argument can point back into the source. Offsets here are indexes into the logical
  * line; `ast-builder.ts` maps them to source positions.
  */
-import { isAsciiBlank, isGoSpace, skipGoSpace, trimGoSpaceEnd } from "./text.js";
+import { isAsciiBlank, isGoSpaceCode, skipGoSpace, trimGoSpaceEnd } from "./text.js";
 
 /** A word of the logical line: its value and the [start, end) span of its raw text. */
 export interface Word {
@@ -86,7 +86,7 @@ function extractBuilderFlags(line: string, from: number, end: number): { flags: 
     const ch = pos < end ? line[pos]! : "";
     if (phase === SPACES) {
       if (pos === end) break;
-      if (isGoSpace(ch)) continue;
+      if (isGoSpaceCode(line.charCodeAt(pos))) continue;
       if (ch !== "-" || pos + 1 === end || line[pos + 1] !== "-") return { flags, restStart: pos };
       phase = WORD;
       wordStart = pos;
@@ -96,7 +96,7 @@ function extractBuilderFlags(line: string, from: number, end: number): { flags: 
       break;
     }
     if (phase === WORD) {
-      if (isGoSpace(ch)) {
+      if (isGoSpaceCode(line.charCodeAt(pos))) {
         phase = SPACES;
         if (word === "--") return { flags, restStart: pos };
         if (blankOK || word.length > 0) flags.push({ value: word, start: wordStart, end: pos });
@@ -200,6 +200,8 @@ type JsonResult = { kind: "ok"; args: Word[] } | { kind: "invalid" } | { kind: "
 function parseJSON(line: string, start: number, end: number): JsonResult {
   const s = skipGoSpace(line, start);
   if (s >= end || line[s] !== "[") return { kind: "invalid" };
+  // Most non-JSON lines fail this cheap test, sparing JSON.parse's exception.
+  if (line.charCodeAt(trimGoSpaceEnd(line, end) - 1) !== 93 /* ] */) return { kind: "invalid" };
   const text = line.slice(s, end);
   let value: unknown;
   try {
@@ -250,10 +252,10 @@ function parseMaybeJSONToList(line: string, start: number, end: number): ParsedA
 /** parseHealthConfig: the type word (CMD, NONE), then the command as parseMaybeJSON. */
 function parseHealthConfig(line: string, start: number, end: number): ParsedArgs {
   let sep = start;
-  while (sep < end && !isGoSpace(line[sep]!)) sep++;
+  while (sep < end && !isGoSpaceCode(line.charCodeAt(sep))) sep++;
   if (sep === start) return { args: [], json: false };
   let next = sep;
-  while (next < end && isGoSpace(line[next]!)) next++;
+  while (next < end && isGoSpaceCode(line.charCodeAt(next))) next++;
   const typ: Word = { value: line.slice(start, sep), start, end: sep };
   const cmd = parseMaybeJSON(line, next, end);
   return { args: [typ, ...cmd.args], json: cmd.json };
@@ -275,7 +277,7 @@ export function parseWords(line: string, start: number, end: number, esc: string
     let ch = pos < end ? line[pos]! : "";
     if (phase === SPACES) {
       if (pos === end) break;
-      if (isGoSpace(ch)) {
+      if (isGoSpaceCode(line.charCodeAt(pos))) {
         pos++;
         continue;
       }
@@ -287,7 +289,7 @@ export function parseWords(line: string, start: number, end: number, esc: string
       break;
     }
     if (phase === WORD) {
-      if (isGoSpace(ch)) {
+      if (isGoSpaceCode(line.charCodeAt(pos))) {
         phase = SPACES;
         if (blankOK || word.length > 0) words.push({ value: word, start: wordStart, end: pos });
         word = "";

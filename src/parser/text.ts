@@ -6,37 +6,31 @@
 /** Go's unicode.IsSpace without the line feed (lines are already split). */
 export const GO_SPACE_NO_NL = "\\t\\v\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
 
-const GO_SPACE = new RegExp(`[\\n${GO_SPACE_NO_NL}]`);
+/** unicode.IsSpace on a UTF-16 code unit (every Go space is in the BMP). */
+export function isGoSpaceCode(c: number): boolean {
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return (
+    c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+  );
+}
 
 /** unicode.IsSpace */
 export function isGoSpace(ch: string): boolean {
-  return GO_SPACE.test(ch);
+  return ch.length > 0 && isGoSpaceCode(ch.charCodeAt(0));
 }
 
 /** Index of the first character that is not a Go space, from `from`. */
 export function skipGoSpace(s: string, from = 0): number {
   let i = from;
-  while (i < s.length) {
-    const c = s.charCodeAt(i);
-    // Fast path for ASCII; the rest goes through the class.
-    if (c === 32 || (c >= 9 && c <= 13)) i++;
-    else if (c < 128) break;
-    else if (isGoSpace(s[i]!)) i++;
-    else break;
-  }
+  while (i < s.length && isGoSpaceCode(s.charCodeAt(i))) i++;
   return i;
 }
 
 /** Index just after the last character that is not a Go space. */
 export function trimGoSpaceEnd(s: string, to = s.length): number {
   let i = to;
-  while (i > 0) {
-    const c = s.charCodeAt(i - 1);
-    if (c === 32 || (c >= 9 && c <= 13)) i--;
-    else if (c < 128) break;
-    else if (isGoSpace(s[i - 1]!)) i--;
-    else break;
-  }
+  while (i > 0 && isGoSpaceCode(s.charCodeAt(i - 1))) i--;
   return i;
 }
 

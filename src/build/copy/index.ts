@@ -4,7 +4,7 @@ export { addArchive, detectArchive, detectCompression, type AddArchiveOptions, t
 export { parseChmod, type ModeFunction } from "./chmod.js";
 export { CopyError } from "./errors.js";
 export { heredocSource, type HeredocSource } from "./heredoc.js";
-export { resolveChown, type Owner, type RootfsFileReader } from "./owner.js";
+export { layeredFileReader, resolveChown, type Owner, type RootfsFileReader } from "./owner.js";
 export { TargetView } from "./target-view.js";
 export { classifyAddSource, downloadUrl, type DownloadOptions, type DownloadedFile } from "./url.js";
 export { writeCopy, type WriteCopyOptions, type WriteCopyResult } from "./writer.js";

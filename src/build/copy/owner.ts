@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { LayeredSourceFs, resolveInTree } from "../../context/index.js";
 import { CopyError } from "./errors.js";
 
 export interface Owner {
@@ -58,4 +60,22 @@ export async function resolveChown(spec: string, readFile: RootfsFileReader): Pr
     }
   }
   return { uid, gid };
+}
+
+/**
+ * A RootfsFileReader over a parent image's layer dirs (top first), for resolveChown: reads
+ * /etc/passwd and /etc/group through whiteouts and symlinks without mounting anything.
+ */
+export function layeredFileReader(layerDirs: readonly string[], isOpaque?: (absDir: string) => boolean): RootfsFileReader {
+  const fs = new LayeredSourceFs(layerDirs, "parent image", isOpaque);
+  return async (absPath) => {
+    try {
+      const rel = resolveInTree(fs, absPath.replace(/^\/+/, ""));
+      const st = fs.lstat(rel);
+      if (!st || st.type !== "file") return undefined;
+      return await readFile(fs.hostPath(rel), "utf8");
+    } catch {
+      return undefined;
+    }
+  };
 }

@@ -1,22 +1,17 @@
 import { execFileSync } from "node:child_process";
+import * as fsModule from "node:fs";
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
 import {
   chmodSync,
-  closeSync,
-  copyFileSync,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
   lchownSync,
   linkSync,
   lutimesSync,
   mkdirSync,
-  openSync,
-  readSync,
   rmSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
-  writeSync,
 } from "node:fs";
 import { cleanPath, type ResolvedSource, type SourceFs, type SourceStat } from "../../context/index.js";
 import type { ModeFunction } from "./chmod.js";
@@ -25,6 +20,70 @@ import type { Owner } from "./owner.js";
 import { TargetView, type Planned } from "./target-view.js";
 
 const SMALL_FILE = 1 << 20;
+
+/** [src host path, dst host path, mode, source mode, uid, gid, mtime seconds, size] */
+type CopyRow = [string, string, number, number, number, number, number, number];
+
+// One function body for the main thread and the workers (a worker gets it as source text).
+function copyRowsImpl(fs: typeof import("node:fs"), rows: CopyRow[], euid: number, egid: number, small: number): void {
+  const buf = Buffer.allocUnsafe(small);
+  for (const [src, dst, mode, srcMode, uid, gid, mtime, size] of rows) {
+    let n = -1;
+    if (size < small) {
+      const fd = fs.openSync(src, "r");
+      try {
+        n = fs.readSync(fd, buf, 0, small, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    if (n >= 0 && n < small) {
+      const out = fs.openSync(dst, "w", mode);
+      try {
+        fs.writeSync(out, buf, 0, n);
+        fs.fchmodSync(out, mode); // open() applied the umask
+        if (uid !== euid || gid !== egid) fs.fchownSync(out, uid, gid);
+        fs.futimesSync(out, mtime, mtime);
+      } finally {
+        fs.closeSync(out);
+      }
+    } else {
+      // big, or grown since it was indexed: the kernel copies (copy_file_range)
+      fs.copyFileSync(src, dst);
+      if (mode !== srcMode) fs.chmodSync(dst, mode);
+      if (uid !== euid || gid !== egid) fs.lchownSync(dst, uid, gid);
+      fs.utimesSync(dst, mtime, mtime);
+    }
+  }
+}
+
+function copyRows(rows: CopyRow[], euid: number, egid: number): void {
+  copyRowsImpl(fsModule, rows, euid, egid, SMALL_FILE);
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const fs = require("node:fs");
+const copyRowsImpl = ${copyRowsImpl.toString()};
+try {
+  copyRowsImpl(fs, workerData.rows, workerData.euid, workerData.egid, workerData.small);
+  parentPort.postMessage({ ok: true });
+} catch (err) {
+  parentPort.postMessage({ ok: false, message: String(err && err.message || err), path: err && err.path });
+}
+`;
+
+function copyInWorker(rows: CopyRow[], euid: number, egid: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { rows, euid, egid, small: SMALL_FILE } });
+    w.once("message", (m: { ok: boolean; message?: string; path?: string }) => {
+      void w.terminate();
+      if (m.ok) resolve();
+      else reject(new CopyError(`COPY failed: ${m.message}`, { path: m.path }));
+    });
+    w.once("error", (err) => reject(new CopyError(`COPY failed: ${err.message}`, { cause: err })));
+  });
+}
 
 /**
  * Device nodes and fifos, as fsutil's copyDevice does (Node has no mknod: mknod(1), one process
@@ -43,12 +102,6 @@ function makeSpecial(host: string, st: SourceStat, label: string, srcRel: string
   execFileSync("mknod", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
-/** After copyFileSync (which gives the source's mode and us as owner). */
-function setMeta(dst: string, j: { mode: number; srcMode: number; uid: number; gid: number; mtime: number }): void {
-  if (j.mode !== j.srcMode) chmodSync(dst, j.mode);
-  if (j.uid !== (process.geteuid?.() ?? 0) || j.gid !== (process.getegid?.() ?? 0)) lchownSync(dst, j.uid, j.gid);
-  utimesSync(dst, j.mtime, j.mtime);
-}
 
 export interface WriteCopyOptions {
   /** Where the sources live (the build context, a stage's rootfs, an image's layers). */
@@ -67,9 +120,15 @@ export interface WriteCopyOptions {
   /** Seconds since the epoch: every entry written and every directory created gets this mtime
    * (BuildKit's WithCreatedTime when SOURCE_DATE_EPOCH is set); otherwise source mtimes are kept. */
   mtime?: number;
+  /** Seconds since the epoch: mtimes later than this are lowered to it (SOURCE_DATE_EPOCH as
+   * BuildKit's exporter applies it with rewrite-timestamp); earlier source mtimes are kept.
+   * Ignored when `mtime` is given. */
+  clampMtime?: number;
   /** How many sources the instruction named (before wildcards): more than one needs a dest ending in "/". */
   declaredSources?: number;
   command?: "COPY" | "ADD";
+  /** Worker threads for the file contents (default 1: the main thread). */
+  parallelism?: number;
   /** Overlay opaque-dir test for the lower layers (default: getfattr). */
   isOpaque?: (absDir: string) => boolean;
 }
@@ -93,7 +152,6 @@ interface FileJob {
   size: number;
   linkOf?: string;
 }
-
 
 function joinAbs(dir: string, name: string): string {
   return dir === "/" ? "/" + name : dir + "/" + name;
@@ -127,7 +185,8 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
   const view = new TargetView(options.upperDir, options.lowerDirs ?? [], options.isOpaque);
   const upper = options.upperDir;
   const nowSec = Date.now() / 1000;
-  const createdTime = options.mtime ?? nowSec;
+  const clamp = (t: number): number => (options.clampMtime !== undefined && t > options.clampMtime ? options.clampMtime : t);
+  const createdTime = options.mtime ?? clamp(nowSec);
   const createdOwner = options.owner ?? { uid: 0, gid: 0 };
   const inUpper = new Set<string>(["/"]);
   const dirTimes = new Map<string, number>(); // host path → mtime to set last
@@ -173,6 +232,7 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
         chmodSync(host, 0o755);
         lchownSync(host, createdOwner.uid, createdOwner.gid);
         dirTimes.set(host, createdTime);
+        dirTimes.set(upper + parentOf(resolved), createdTime); // a new entry dates its parent
         inUpper.add(resolved);
         plan(resolved, { type: "dir", mode: 0o040755 });
         result.dirs++;
@@ -198,7 +258,7 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
   const ownerOf = (st: SourceStat): Owner =>
     options.owner ?? (options.source.preservesOwnership ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
   const modeOf = (st: SourceStat): number => (options.chmod ? options.chmod(st.mode, st.type === "dir") : st.mode & 0o7777);
-  const timeOf = (st: SourceStat): number => options.mtime ?? st.mtimeMs / 1000;
+  const timeOf = (st: SourceStat): number => options.mtime ?? clamp(st.mtimeMs / 1000);
   const hardlinks = new Map<string, string>(); // dev:ino → first in-image path, per COPY
 
   const destClean = cleanPath(options.dest);
@@ -213,6 +273,10 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
     if (!s.isDir && fiDest?.type === "dir") target = joinAbs(destResolved, s.name);
     if (s.isDir && fiDest === undefined) mkdirAll(target);
     else mkdirAll(parentOf(target));
+    // Creating a file in a directory changes its mtime: BuildKit's layer records that (the kernel
+    // does it under its copy), so a file or link copied into an existing directory dates it now
+    // (or `mtime`). A directory source's own root keeps its time (fsutil restores it).
+    if (!s.isDir) dirTimes.set(upper + parentOf(target), createdTime);
 
     for (const e of s.entries) {
       const st = e.stat;
@@ -283,45 +347,28 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
   // File contents. Per-file promise round trips cost more than the copy of a small file, so
   // small files are read and written with synchronous calls through one buffer (about half the
   // time of fs.copyFile here); big files go through copyFileSync (copy_file_range in the kernel).
-  const buf = Buffer.allocUnsafe(SMALL_FILE);
+  // Big selections are split over worker threads in contiguous shares (a directory's files stay
+  // in one thread, so threads rarely contend for one directory's lock).
   const all = [...jobs.values()];
   const links: FileJob[] = [];
+  const copies: FileJob[] = [];
   for (const j of all) {
-    if (j.linkOf !== undefined && jobs.has(j.linkOf)) {
-      links.push(j);
-      continue;
-    }
-    const dst = upper + j.dst;
-    if (j.size < SMALL_FILE) {
-      const src = openSync(j.src, "r");
-      let n: number;
-      try {
-        n = readSync(src, buf, 0, SMALL_FILE, 0);
-      } finally {
-        closeSync(src);
-      }
-      if (n === SMALL_FILE) {
-        // the file grew since it was indexed: copy it whole
-        copyFileSync(j.src, dst);
-        setMeta(dst, j);
-      } else {
-        const out = openSync(dst, "w", j.mode);
-        try {
-          writeSync(out, buf, 0, n);
-          fchmodSync(out, j.mode); // open() applied the umask
-          if (j.uid !== euid || j.gid !== egid) fchownSync(out, j.uid, j.gid);
-          futimesSync(out, j.mtime, j.mtime);
-        } finally {
-          closeSync(out);
-        }
-      }
-    } else {
-      copyFileSync(j.src, dst);
-      setMeta(dst, j);
-    }
-    result.files++;
-    result.bytes += j.size;
+    if (j.linkOf !== undefined && jobs.has(j.linkOf)) links.push(j);
+    else copies.push(j);
   }
+  const rows: CopyRow[] = copies.map((j) => [j.src, upper + j.dst, j.mode, j.srcMode, j.uid, j.gid, j.mtime, j.size]);
+  const bytes = copies.reduce((n, j) => n + j.size, 0);
+  // Measured on this 2-CPU VM while other builds ran, two threads were slower than one (the
+  // journal and directory locks serialize creates), so threads are opt-in.
+  const parallelism = Math.max(1, Math.min(options.parallelism ?? 1, availableParallelism() * 2));
+  if (parallelism > 1 && rows.length >= 2) {
+    const shares: CopyRow[][] = [];
+    const per = Math.ceil(rows.length / parallelism);
+    for (let i = 0; i < rows.length; i += per) shares.push(rows.slice(i, i + per));
+    await Promise.all(shares.map((share) => copyInWorker(share, euid, egid)));
+  } else copyRows(rows, euid, egid);
+  result.files += copies.length;
+  result.bytes += bytes;
   for (const j of links) {
     linkSync(upper + j.linkOf!, upper + j.dst);
     result.hardlinks++;

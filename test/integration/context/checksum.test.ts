@@ -105,3 +105,21 @@ describe("COPY content checksums", () => {
     expect(threaded.digest).toBe(single.digest);
   });
 });
+
+describe("explaining a checksum change", () => {
+  it("names the added, removed and changed files", async () => {
+    const { explainSelectionChange } = await import("../../../src/context/index.js");
+    const dir = context();
+    const sumOf = async () => {
+      const ctx = await BuildContext.load(dir, { ignorePatterns: [] });
+      return checksumSelection(ctx, resolveCopySources(ctx, ["app"]));
+    };
+    const before = await sumOf();
+    writeFileSync(join(dir, "app/main.js"), "changed");
+    unlinkSync(join(dir, "app/lib/util.js"));
+    writeFileSync(join(dir, "app/new.js"), "");
+    utimesSync(join(dir, "app/link"), 5, 5); // mtime only: not a change
+    const after = await sumOf();
+    expect(explainSelectionChange(before.entries, after.entries)).toEqual({ added: ["0:new.js"], removed: ["0:lib/util.js"], changed: ["0:main.js"] });
+  });
+});

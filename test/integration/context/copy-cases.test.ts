@@ -18,7 +18,7 @@ interface CopyCase {
   lower?: Tree;
   /** a stage rootfs for COPY --from (owners kept) instead of the context */
   from?: Tree;
-  copy: { sources: string[]; dest: string; chown?: string; chmod?: string; exclude?: string[]; parents?: boolean; mtime?: number };
+  copy: { sources: string[]; dest: string; chown?: string; chmod?: string; exclude?: string[]; parents?: boolean; mtime?: number; clampMtime?: number };
   expect?: Record<string, Expected>;
   error?: string;
 }
@@ -68,6 +68,7 @@ describe("COPY cases (test/cases/copy)", () => {
           owner: c.copy.chown ? await resolveChown(c.copy.chown, readFile) : undefined,
           chmod: c.copy.chmod ? parseChmod(c.copy.chmod) : undefined,
           mtime: c.copy.mtime,
+          clampMtime: c.copy.clampMtime,
           declaredSources: c.copy.sources.length,
           isOpaque: () => false,
         });

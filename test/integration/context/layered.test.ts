@@ -68,3 +68,41 @@ describe("COPY --from a stage with device nodes and fifos", () => {
     expect(lstatSync(join(upper, "dev/pipe")).isFIFO()).toBe(true);
   });
 });
+
+describe("COPY with worker threads", () => {
+  it("writes the same tree as the main thread", async () => {
+    const { BuildContext } = await import("../../../src/context/index.js");
+    const { readTree } = await import("./tree.js");
+    const ctxDir = join(scratch, "many");
+    const tree: Record<string, { content: string; mode?: string; mtime?: number }> = {};
+    for (let i = 0; i < 300; i++) tree[`d${i % 7}/f${i}`] = { content: `file ${i}`, mode: i % 2 ? "0600" : "0755", mtime: 1600000000 + i };
+    tree["big"] = { content: "y".repeat(3 << 20) };
+    makeTree(ctxDir, tree);
+    const ctx = await BuildContext.load(ctxDir, { ignorePatterns: [] });
+    const sources = resolveCopySources(ctx, ["."]);
+    const one = join(scratch, "one");
+    const two = join(scratch, "two");
+    makeTree(one, {});
+    makeTree(two, {});
+    await writeCopy({ source: ctx, sources, dest: "/", upperDir: one, parallelism: 1, owner: { uid: 9, gid: 9 } });
+    await writeCopy({ source: ctx, sources, dest: "/", upperDir: two, parallelism: 2, owner: { uid: 9, gid: 9 } });
+    const strip = (t: ReturnType<typeof readTree>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, ino: 0 }]));
+    const a = strip(readTree(one));
+    expect(Object.keys(a)).toHaveLength(308);
+    expect(strip(readTree(two))).toEqual(a);
+  });
+});
+
+describe("overlay opaque directories read with getfattr", () => {
+  it("hides lower entries below a directory marked trusted.overlay.opaque=y", async () => {
+    const { overlayOpaque, LayeredSourceFs: Layered } = await import("../../../src/context/index.js");
+    const bottom = join(scratch, "op0");
+    const top = join(scratch, "op1");
+    makeTree(bottom, { "etc/": { dir: true }, "etc/old.conf": { content: "old" } });
+    makeTree(top, { "etc/": { dir: true }, "etc/new.conf": { content: "new" } });
+    expect(overlayOpaque(join(top, "etc"))).toBe(false);
+    execFileSync("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", join(top, "etc")]);
+    expect(overlayOpaque(join(top, "etc"))).toBe(true);
+    expect(new Layered([top, bottom]).readdir("etc")).toEqual(["new.conf"]);
+  });
+});

@@ -52,3 +52,25 @@ describe("--chown", () => {
     await expect(resolveChown("a:", read)).rejects.toThrow(/want user\[:group\]/);
   });
 });
+
+describe("layeredFileReader", () => {
+  it("reads /etc/passwd through the top layer's whiteouts and symlinks", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { layeredFileReader } = await import("../../../src/build/copy/owner.js");
+    const root = mkdtempSync("/tmp/berth-reader-");
+    try {
+      const bottom = join(root, "l0");
+      const top = join(root, "l1");
+      mkdirSync(join(bottom, "etc"), { recursive: true });
+      mkdirSync(join(top, "etc"), { recursive: true });
+      writeFileSync(join(bottom, "etc/passwd.real"), "app:x:77:77::/:/bin/sh\n");
+      symlinkSync("passwd.real", join(top, "etc/passwd"));
+      const read = layeredFileReader([top, bottom], () => false);
+      expect(await resolveChown("app", read)).toEqual({ uid: 77, gid: 77 });
+      expect(await read("/etc/group")).toBeUndefined();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -159,3 +159,11 @@ describe("errors", () => {
     expect(ast.warnings[0]!.message).toContain("Empty continuation line");
   });
 });
+
+describe("BuildKit's line length limit", () => {
+  it("rejects a line longer than 64 KiB, as BuildKit's scanner does", () => {
+    const label = "a".repeat(65536);
+    expect(() => parse(`FROM image\nLABEL test=${label}\n`)).toThrow("Dockerfile:2:1: dockerfile line greater than max allowed size of 65535");
+    expect(parse(`FROM image\nLABEL t=${"a".repeat(65000)}\n`).instructions).toHaveLength(2);
+  });
+});

@@ -186,3 +186,17 @@ describe("instruction errors", () => {
     expect(() => parseInstructions("FROM x\nCOPY --chmod=$MODE a b\nRUN --network=$NET true\nEXPOSE $PORT\nSTOPSIGNAL $SIG\n")).not.toThrow();
   });
 });
+
+describe("--chmod values", () => {
+  const cases: [string, boolean][] = [
+    ["0755", true], ["755", true], ["00644", true], ["4755", true], ["u+x", true], ["u=rwx,g=rx,o=", true], ["a-w", true], ["g+s", true],
+    ["abc", false], ["0899", false], ["77777", false], ["u+q", false], ["", false],
+  ];
+  for (const [mode, valid] of cases) {
+    it(`${JSON.stringify(mode)} is ${valid ? "accepted" : "rejected"}`, () => {
+      const run = (): unknown => parseInstructions(`FROM x\nCOPY --chmod=${mode} a b\n`);
+      if (valid) expect(run).not.toThrow();
+      else expect(run).toThrow(DockerfileSyntaxError);
+    });
+  }
+});

@@ -12,6 +12,8 @@ export { build, BuildError } from "./build/index.js";
 export type { BuildEvent, BuildOptions, BuildResult, SecretSpec } from "./build/index.js";
 export { planBuild } from "./plan/index.js";
 export type { BuildPlan, PlannedStage, PlanOptions } from "./plan/index.js";
+export * as runtime from "./runtime/index.js";
+export { RuntimeError } from "./runtime/errors.js";
 export { openStore, Store, StoreError, resolveStoreRoot, writeFileAtomic } from "./store/index.js";
 export type { ImageRecord, LayerInfo, Snapshot, CacheEntry } from "./store/index.js";
 export { parseReference, parseNormalizedNamed, formatReference, familiarString } from "./image/reference.js";

@@ -104,10 +104,12 @@ class Builder {
    * signal came (the abort landed between its mount and its runc run) is killed here, from this
    * build's own runc state dir.
    */
-  private watchAbort(): () => void {
+  private watchAbort(): () => Promise<void> {
     const signal = this.o.signal;
-    if (signal === undefined) return () => undefined;
+    if (signal === undefined) return async () => undefined;
     let timer: NodeJS.Timeout | undefined;
+    let inFlight: Promise<void> | undefined;
+    let stopped = false;
     const sweep = async (): Promise<void> => {
       const { Runc } = await import("../runtime/runc.js");
       const runc = new Runc(join(this.stateDir, "runc"), this.o.runtime);
@@ -116,16 +118,20 @@ class Builder {
     const onAbort = () => {
       let n = 0;
       const tick = () => {
-        void sweep().finally(() => {
-          if (++n < 50) timer = setTimeout(tick, 200);
+        if (stopped) return;
+        inFlight = sweep().finally(() => {
+          if (!stopped && ++n < 50) timer = setTimeout(tick, 200);
         });
       };
       tick();
     };
     signal.addEventListener("abort", onAbort, { once: true });
-    return () => {
+    return async () => {
+      stopped = true;
       signal.removeEventListener("abort", onAbort);
       if (timer !== undefined) clearTimeout(timer);
+      // a sweep still running would recreate the state dir (runc makes its root) after removal
+      await inFlight?.catch(() => undefined);
     };
   }
 
@@ -184,7 +190,7 @@ class Builder {
       }
       // Let stages still running in parallel settle before the caller cleans up.
       await Promise.allSettled([...this.results.values()]);
-      unwatch();
+      await unwatch();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
       if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
         await rm(this.stateDir, { recursive: true, force: true }).catch(() => undefined);
@@ -309,9 +315,17 @@ class Builder {
 
   private async runStep(s: { index: number; position: number; node: InstructionNode; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
     const { node, state, name } = s;
-    const id = this.nextId++;
     const started = Date.now();
-    this.emit({ type: "step", id, name, time: started });
+    // Like BuildKit's progress, only steps that do work are shown (metadata instructions count
+    // in the [n/total] numbering but are not vertices), unless they fail.
+    let id = 0;
+    const show = (): number => {
+      if (id === 0) {
+        id = this.nextId++;
+        this.emit({ type: "step", id, name, time: started });
+      }
+      return id;
+    };
     const fail = (detail: string, extra: { output?: string; exitCode?: number; cause?: unknown } = {}) => new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
     const env = () => stageEnv(state);
     const expand = (word: string, opts: { skipProcessQuotes?: boolean } = {}): string => {
@@ -333,30 +347,27 @@ class Builder {
     try {
       if (this.o.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130 });
       const meta = applyMetadata({ node, state, expand, expandWords, fail, buildArgs: this.plan.buildArgs, globalArgs: this.plan.globalArgs });
-      if (meta) {
-        this.emit({ type: "done", id, time: Date.now() });
-        return;
-      }
+      if (meta) return;
       switch (node.name) {
         case "workdir":
-          await this.workdirStep(s, id, expand, fail);
+          await this.workdirStep(s, expand, fail, show);
           break;
         case "run":
-          await this.runInstruction(s, id, expand, fail);
+          await this.runInstruction(s, show(), expand, fail);
           break;
         case "copy":
         case "add":
-          await this.copyStep(s, id, expand, fail);
+          await this.copyStep(s, show(), expand, fail);
           break;
         case "from":
           throw fail("FROM inside a stage: this is a berth bug");
         default:
           throw fail(`unknown instruction: ${node.keyword.toUpperCase()}`);
       }
-      this.emit({ type: "done", id, time: Date.now() });
+      if (id !== 0) this.emit({ type: "done", id, time: Date.now() });
     } catch (err) {
       const e = err instanceof BerthError ? err : fail((err as Error).message, { cause: err });
-      this.emit({ type: "error", id, message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });
+      this.emit({ type: "error", id: show(), message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });
       throw e;
     }
   }
@@ -440,9 +451,9 @@ class Builder {
 
   private async workdirStep(
     s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
-    id: number,
     expand: (w: string) => string,
     fail: (d: string) => BuildError,
+    show: () => number,
   ): Promise<void> {
     const { node, state } = s;
     const arg = node.args[0]?.value ?? "";
@@ -458,7 +469,7 @@ class Builder {
     const user = cfg.User ?? "";
     const inputs: KeyInputs = { parent: state.key, instruction: `WORKDIR ${wd} user=${user} epoch=${this.epoch ?? ""}`, env: [] };
     const view = this.parentView(state);
-    await this.layerStep(s, id, inputs, `WORKDIR ${wd}`, async (snap) => {
+    await this.layerStep(s, show(), inputs, `WORKDIR ${wd}`, async (snap) => {
       const rel = wd.slice(1);
       if (view.lstat(rel)?.type === "dir") return;
       let uid = 0;

@@ -410,10 +410,9 @@ class Builder {
         const files = await explainFiles();
         if (files !== undefined) inputs = { ...inputs, files };
       }
-      if (reasons === undefined) {
-        const prev = (await this.store.getCacheEntry(slot)) as SlotRecord | undefined;
-        reasons = explainMiss(prev?.inputs, inputs);
-      }
+      const prev = (await this.store.getCacheEntry(slot)) as SlotRecord | undefined;
+      reasons ??= explainMiss(prev?.inputs, inputs);
+      const prevKey = prev !== undefined ? cacheKey(prev.inputs) : undefined;
       this.emit({ type: "explain", id, reasons, time: Date.now() });
       const snap = await this.store.prepareSnapshot(state.layers.map((l) => l.diffId));
       let committed = false;
@@ -430,8 +429,11 @@ class Builder {
       const created = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : formatTime(new Date());
       record = { layers: layer !== undefined ? [layer.diffId] : [], diffId: layer?.diffId ?? null, created };
       await this.store.putCacheEntry(key, record);
-      const slotRecord: SlotRecord = { layers: [], inputs };
-      await this.store.putCacheEntry(slot, slotRecord);
+      // The position's inputs only need writing when they changed (not on --no-cache reruns).
+      if (prevKey !== key || prevKey === undefined) {
+        const slotRecord: SlotRecord = { layers: [], inputs };
+        await this.store.putCacheEntry(slot, slotRecord);
+      }
     }
     if (layer !== undefined) state.layers.push(layer);
     state.key = key;

@@ -478,7 +478,7 @@ class Builder {
       let gid = 0;
       if (user !== "") {
         const { resolveUser } = await import("../runtime/user.js");
-        const r = await this.withMountedParent(snap, (root) => resolveUser(root, user)).catch(() => undefined);
+        const r = await this.withParentAccounts(view, (root) => resolveUser(root, user)).catch(() => undefined);
         if (r !== undefined) ({ uid, gid } = r);
       }
       // mkdir -p with BuildKit's owner and time for every directory it creates.
@@ -508,21 +508,27 @@ class Builder {
     // The history text is `WORKDIR /app` whether or not a layer came out of it.
   }
 
-  /** Reads the parent rootfs through its layers (no mount): resolveUser wants a directory. */
-  private async withMountedParent<T>(snap: Snapshot, fn: (root: string) => Promise<T>): Promise<T> {
-    const { mountOverlay, unmountOverlay } = await import("../runtime/overlay.js");
-    const { mkdtemp, mkdir, rm } = await import("node:fs/promises");
-    const tmp = await mkdtemp("/tmp/berth-view-");
-    const upper = join(tmp, "u");
-    const work = join(tmp, "w");
-    await mkdir(upper);
-    await mkdir(work);
-    const target = join(tmp, "m");
-    await mountOverlay({ lowerDirs: snap.lowerDirs, upperDir: upper, workDir: work }, target);
+  /**
+   * resolveUser reads <root>/etc/passwd and <root>/etc/group: give it a scratch root holding the
+   * parent rootfs's two files, read through its layers (no overlay mount needed).
+   */
+  private async withParentAccounts<T>(view: LayeredSourceFs, fn: (root: string) => Promise<T>): Promise<T> {
+    const { copyFile, mkdtemp, mkdir, rm } = await import("node:fs/promises");
+    const tmp = await mkdtemp("/tmp/berth-accounts-");
     try {
-      return await fn(target);
+      await mkdir(join(tmp, "etc"));
+      for (const f of ["etc/passwd", "etc/group"]) {
+        let rel = f;
+        let st = view.lstat(rel);
+        if (st?.type === "symlink") {
+          const { resolveInTree } = await import("../context/index.js");
+          rel = resolveInTree(view, rel);
+          st = view.lstat(rel);
+        }
+        if (st?.type === "file") await copyFile(view.hostPath(rel), join(tmp, f));
+      }
+      return await fn(tmp);
     } finally {
-      await unmountOverlay(target);
       await rm(tmp, { recursive: true, force: true });
     }
   }

@@ -615,6 +615,7 @@ class Builder {
           ...(this.o.runtime !== undefined ? { runtime: this.o.runtime } : {}),
           stateDir: this.stateDir,
           existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
+          parentType: (abs) => view.lstat(abs.replace(/^\/+/, ""))?.type,
         });
       } catch (err) {
         if (err instanceof BuildError) throw err;

@@ -44,6 +44,7 @@ interface SlotRecord {
 }
 
 const EXPLAIN_FILE_LIMIT = 50_000;
+const LOCAL_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 function sha(text: string): string {
   return createHash("sha256").update(text).digest("hex");
@@ -623,6 +624,7 @@ class Builder {
             secrets: this.o.secrets ?? [],
             environment: this.env,
             withLock: (name, fn) => this.store.withLock(name, fn),
+            etcFiles: (net) => this.etcFiles(net),
           },
           stdout,
           stderr,
@@ -695,6 +697,25 @@ class Builder {
     } finally {
       await prepared.cleanup();
     }
+  }
+
+  private etcFilesMade: Promise<{ dir: string; resolvConf: string | undefined }> | undefined;
+
+  /** resolv.conf and hosts for RUN, written once per build into its state dir. */
+  private async etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }> {
+    this.etcFilesMade ??= (async () => {
+      const { mkdir, readFile, writeFile } = await import("node:fs/promises");
+      const dir = join(this.stateDir, "etc");
+      await mkdir(dir, { recursive: true });
+      const resolv = await readFile("/etc/resolv.conf").catch(() => undefined);
+      if (resolv !== undefined) await writeFile(join(dir, "resolv.conf"), resolv, { mode: 0o644 });
+      const hosts = await readFile("/etc/hosts").catch(() => undefined);
+      await writeFile(join(dir, "hosts"), hosts ?? LOCAL_HOSTS, { mode: 0o644 });
+      await writeFile(join(dir, "hosts.none"), LOCAL_HOSTS, { mode: 0o644 });
+      return { dir, resolvConf: resolv !== undefined ? join(dir, "resolv.conf") : undefined };
+    })();
+    const made = await this.etcFilesMade;
+    return network === "host" ? { resolvConf: made.resolvConf, hosts: join(made.dir, "hosts") } : { resolvConf: undefined, hosts: join(made.dir, "hosts.none") };
   }
 
   /** `--from` / `from=`: a stage (by name or index) or an image. */

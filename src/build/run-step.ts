@@ -23,6 +23,8 @@ export interface MountSources {
   secrets: readonly SecretSpec[];
   environment: Readonly<Record<string, string | undefined>>;
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** This build's copies of resolv.conf (host network only) and hosts. */
+  etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }>;
 }
 
 export interface ExecuteRunOptions {
@@ -148,23 +150,15 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           throw new MountSpecError("--mount=type=ssh is not supported by berth");
       }
     }
-    // Like BuildKit, every RUN gets the host's DNS setup and a hosts file (bind-mounted), so
-    // package managers work in images that ship no /etc/resolv.conf; a target that is a
-    // symlink in the image is left alone. Mount points runc creates for them are stubs.
-    const etcFile = async (target: string, source: string | undefined, fallback: string | undefined) => {
+    // Like BuildKit (withROBind), every RUN gets the host's DNS setup and a hosts file as
+    // read-only binds, so package managers work in images that ship no /etc/resolv.conf; a
+    // target that is a symlink in the image is left alone. Mount points runc makes are stubs.
+    const etc = await o.sources.etcFiles(o.network);
+    for (const [target, host] of [["/etc/resolv.conf", etc.resolvConf], ["/etc/hosts", etc.hosts]] as const) {
       const inImage = o.parentType(target);
-      if (inImage !== undefined && inImage !== "file") return;
-      // A private copy: a RUN may write it (as under BuildKit), and the write is thrown away.
-      const content = source !== undefined ? await readFile(source).catch(() => undefined) : undefined;
-      if (content === undefined && fallback === undefined) return;
-      const host = join(await priv(), target.split("/").pop() as string);
-      await writeFile(host, content ?? fallback ?? "", { mode: 0o644 });
-      mounts.push({ type: "bind", source: host, destination: target });
+      if (host === undefined || (inImage !== undefined && inImage !== "file") || mounts.some((m) => m.destination === target)) continue;
+      mounts.push({ type: "bind", source: host, destination: target, readOnly: true });
       noteTarget(target);
-    };
-    if (!mounts.some((m) => m.destination === "/etc/resolv.conf") && o.network === "host") await etcFile("/etc/resolv.conf", "/etc/resolv.conf", undefined);
-    if (!mounts.some((m) => m.destination === "/etc/hosts")) {
-      await etcFile("/etc/hosts", o.network === "host" ? "/etc/hosts" : undefined, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     }
     for (const p of ["/proc", "/sys", "/dev"]) if (!o.existsInParent(p)) stubs.add(p);
     if (o.cwd !== "/") noteTarget(o.cwd);

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
+import { registerRegistryCommands } from "./registry.js";
 
 /**
  * The berth CLI. Each command group lives in its own file and registers itself here; a
@@ -15,6 +16,7 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerParseCommands(program);
+  registerRegistryCommands(program);
   return program;
 }
 

@@ -1,0 +1,266 @@
+#!/usr/bin/env node
+// `npm run bench:registry`: push and pull of a 300 MB, 5-layer image over loopback to a real
+// docker-registry, berth's registry client beside `skopeo copy` of the same OCI layout, same run.
+//
+// Everything on disk (the source OCI layout, the registry's storage, the pulled copies) lives on
+// a journaled ext4 loop file mounted for the run (the root ext4 has no journal and would make
+// file creation after deletion slow). Each tool pushes to its own fresh repository per round.
+//
+// Until `berth pull/push` exist on main, berth's side is the registry client used directly in a
+// separate process (start-up included): push reads the OCI layout's blobs, pull writes blobs to
+// files (temp + rename). Neither side fsyncs (skopeo's oci: destination does not).
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import http from "node:http";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
+import { createGzip } from "node:zlib";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const distRegistry = join(here, "../dist/registry/index.js");
+const LAYERS = 5;
+const LAYER_BYTES = 60 * 1024 * 1024;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 5);
+
+if (process.argv[2] === "worker") {
+  await worker(process.argv.slice(3));
+} else {
+  await main();
+}
+
+// ---------------------------------------------------------------------------------------------
+// berth side, run as its own process
+
+async function worker([mode, a, b]) {
+  const { RegistryClient, mapLimit, parseRemoteReference } = await import(distRegistry);
+  const client = new RegistryClient({ credentials: async () => undefined });
+  try {
+    if (mode === "push") {
+      const [layoutDir, refText] = [a, b];
+      const ref = parseRemoteReference(refText);
+      const index = JSON.parse(await readFile(join(layoutDir, "index.json"), "utf8"));
+      const mdesc = index.manifests[0];
+      const blobPath = (d) => join(layoutDir, "blobs/sha256", d.slice(7));
+      const manifestBytes = await readFile(blobPath(mdesc.digest));
+      const manifest = JSON.parse(manifestBytes.toString());
+      const source = (d) => ({ size: d.size, open: (start) => createReadStream(blobPath(d.digest), { start, highWaterMark: 1 << 20 }) });
+      await mapLimit([manifest.config, ...manifest.layers], CONCURRENCY, (d) => client.pushBlob(ref, d, source(d)));
+      await client.putManifest(ref, manifestBytes, mdesc.mediaType);
+    } else if (mode === "pull") {
+      const [refText, outDir] = [a, b];
+      const ref = parseRemoteReference(refText);
+      const resolved = await client.getManifest(ref);
+      const blobs = join(outDir, "blobs/sha256");
+      await mkdir(blobs, { recursive: true });
+      await mapLimit([resolved.manifest.config, ...resolved.manifest.layers], CONCURRENCY, async (d) => {
+        const final = join(blobs, d.digest.slice(7));
+        const tmp = `${final}.tmp`;
+        await pipeline(client.fetchBlob(ref, d), createWriteStream(tmp, { highWaterMark: 1 << 20 }));
+        await rename(tmp, final);
+      });
+      await writeFile(join(blobs, resolved.digest.slice(7)), resolved.bytes);
+    } else {
+      throw new Error(`unknown worker mode ${mode}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// driver
+
+function sh(cmd, args) {
+  return execFileSync(cmd, args, { encoding: "utf8" });
+}
+
+async function mountScratch(work) {
+  const img = join(work, "ext4.img");
+  const mnt = join(work, "mnt");
+  await mkdir(mnt, { recursive: true });
+  if (!readFileSyncSafe("/proc/mounts").includes(` ${mnt} `)) {
+    await rm(img, { force: true });
+    sh("truncate", ["-s", "6G", img]);
+    sh("mkfs.ext4", ["-q", "-F", img]);
+    sh("mount", ["-o", "loop", img, mnt]);
+  }
+  return {
+    mnt,
+    async unmount() {
+      spawnSync("umount", [mnt]);
+      await rm(img, { force: true });
+    },
+  };
+}
+
+function readFileSyncSafe(p) {
+  try {
+    return execFileSync("cat", [p], { encoding: "utf8" });
+  } catch {
+    return "";
+  }
+}
+
+/** An OCI layout with LAYERS gzip layers of incompressible data (one file each). */
+async function makeLayout(dir) {
+  if (existsSync(join(dir, "index.json"))) return;
+  const blobs = join(dir, "blobs/sha256");
+  await mkdir(blobs, { recursive: true });
+  const layers = [];
+  const diffIds = [];
+  for (let i = 0; i < LAYERS; i++) {
+    const tmp = join(blobs, `layer${i}.tmp`);
+    const diff = createHash("sha256");
+    const comp = createHash("sha256");
+    let size = 0;
+    async function* tarBytes() {
+      const header = Buffer.alloc(512);
+      header.write(`data${i}.bin`, 0);
+      header.write("0000644\0", 100);
+      header.write("0000000\0", 108);
+      header.write("0000000\0", 116);
+      header.write(`${LAYER_BYTES.toString(8).padStart(11, "0")}\0`, 124);
+      header.write("00000000000\0", 136);
+      header.write("        ", 148);
+      header.write("0", 156);
+      header.write("ustar\x0000", 257);
+      let sum = 0;
+      for (const b of header) sum += b;
+      header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
+      diff.update(header);
+      yield header;
+      for (let done = 0; done < LAYER_BYTES; done += 1 << 20) {
+        const chunk = randomBytes(Math.min(1 << 20, LAYER_BYTES - done));
+        diff.update(chunk);
+        yield chunk;
+      }
+      const end = Buffer.alloc(1024);
+      diff.update(end);
+      yield end;
+    }
+    const out = createWriteStream(tmp);
+    await pipeline(tarBytes, createGzip({ level: 1 }), async function* (src) {
+      for await (const c of src) {
+        comp.update(c);
+        size += c.length;
+        yield c;
+      }
+    }, out);
+    const digest = `sha256:${comp.digest("hex")}`;
+    await rename(tmp, join(blobs, digest.slice(7)));
+    layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest, size });
+    diffIds.push(`sha256:${diff.digest("hex")}`);
+  }
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: diffIds }, history: diffIds.map(() => ({ created_by: "bench" })) }));
+  const cdigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
+  await writeFile(join(blobs, cdigest.slice(7)), config);
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: cdigest, size: config.length }, layers }));
+  const mdigest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
+  await writeFile(join(blobs, mdigest.slice(7)), manifest);
+  await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  await writeFile(join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: mdigest, size: manifest.length, annotations: { "org.opencontainers.image.ref.name": "bench" } }] }));
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRegistry(storage) {
+  const port = await freePort();
+  const config = join(storage, "..", "registry.yml");
+  await mkdir(storage, { recursive: true });
+  await writeFile(config, `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const child = spawn("/usr/bin/docker-registry", ["serve", config], { stdio: "ignore" });
+  for (let i = 0; i < 300; i++) {
+    const ok = await new Promise((r) => http.get(`http://127.0.0.1:${port}/v2/`, (res) => { res.resume(); r(res.statusCode === 200); }).on("error", () => r(false)));
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { host: `127.0.0.1:${port}`, stop: () => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); }) };
+}
+
+function timed(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+  return secs;
+}
+
+async function main() {
+  if (!existsSync(distRegistry)) {
+    console.error("build first: npx tsc -p tsconfig.json");
+    process.exit(1);
+  }
+  const work = "/tmp/berth-bench-registry";
+  await mkdir(work, { recursive: true });
+  const scratch = await mountScratch(work);
+  const reg = { stop: async () => {} };
+  try {
+    const layout = join(scratch.mnt, "src-oci");
+    console.log(`building a ${LAYERS}-layer OCI layout (${(LAYERS * LAYER_BYTES) / 2 ** 20} MiB of incompressible data) ...`);
+    await makeLayout(layout);
+    let total = 0;
+    for (const d of JSON.parse(await readFile(join(layout, "index.json"), "utf8")).manifests) {
+      const m = JSON.parse(await readFile(join(layout, "blobs/sha256", d.digest.slice(7)), "utf8"));
+      for (const l of m.layers) total += l.size;
+    }
+    const registry = await startRegistry(join(scratch.mnt, "registry"));
+    reg.stop = registry.stop;
+    const results = { "skopeo push": [], "berth push": [], "skopeo pull": [], "berth pull": [] };
+    const out = join(scratch.mnt, "out");
+    for (let round = 1; round <= ROUNDS; round++) {
+      const skopeoRef = `${registry.host}/skopeo/bench${round}:v1`;
+      const berthRef = `${registry.host}/berth/bench${round}:v1`;
+      const push = [
+        ["skopeo push", () => timed("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci:${layout}:bench`, `docker://${skopeoRef}`])],
+        ["berth push", () => timed(process.execPath, [fileURLToPath(import.meta.url), "worker", "push", layout, berthRef])],
+      ];
+      if (round % 2 === 0) push.reverse();
+      for (const [name, fn] of push) results[name].push(fn());
+      await rm(out, { recursive: true, force: true });
+      await mkdir(out, { recursive: true });
+      const pull = [
+        ["skopeo pull", () => timed("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${skopeoRef}`, `oci:${join(out, `skopeo${round}`)}:bench`])],
+        ["berth pull", () => timed(process.execPath, [fileURLToPath(import.meta.url), "worker", "pull", berthRef, join(out, `berth${round}`)])],
+      ];
+      if (round % 2 === 0) pull.reverse();
+      for (const [name, fn] of pull) results[name].push(fn());
+      // the pulled copies must be byte-identical to the source
+      for (const tool of ["skopeo", "berth"]) {
+        const dir = join(out, `${tool}${round}`, "blobs/sha256");
+        for (const d of JSON.parse(await readFile(join(layout, "index.json"), "utf8")).manifests) {
+          const m = JSON.parse(await readFile(join(layout, "blobs/sha256", d.digest.slice(7)), "utf8"));
+          for (const l of m.layers) if ((await stat(join(dir, l.digest.slice(7)))).size !== l.size) throw new Error(`${tool} pulled a wrong ${l.digest}`);
+        }
+      }
+    }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    console.log(`\n${LAYERS} layers, ${(total / 2 ** 20).toFixed(0)} MiB compressed, loopback, ${ROUNDS} rounds, berth concurrency ${CONCURRENCY}`);
+    console.log("operation      median s   MiB/s   all runs (s)");
+    for (const [name, xs] of Object.entries(results)) {
+      const m = median(xs);
+      console.log(`${name.padEnd(14)} ${m.toFixed(2).padStart(8)} ${(total / 2 ** 20 / m).toFixed(0).padStart(7)}   ${xs.map((x) => x.toFixed(2)).join(" ")}`);
+    }
+    for (const op of ["push", "pull"]) {
+      const ratio = median(results[`skopeo ${op}`]) / median(results[`berth ${op}`]);
+      console.log(`${op}: berth is ${ratio.toFixed(2)}x skopeo's speed`);
+    }
+  } finally {
+    await reg.stop();
+    await scratch.unmount();
+    await rm(work, { recursive: true, force: true });
+  }
+}

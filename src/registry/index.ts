@@ -33,3 +33,5 @@ export { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from "./p
 export type { ProgressCallback, TransferProgress, TransferState } from "./progress.js";
 export { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 export { mapLimit } from "./limit.js";
+export { pullImage, type PullOptions, type PullResult, type PullStore, type PulledImage, type PulledLayer } from "./pull.js";
+export { pushImage, type PushOptions, type PushResult, type PushSource } from "./push.js";

@@ -1,0 +1,179 @@
+import { PassThrough, type Readable } from "node:stream";
+import type { Digest } from "../image/digest.js";
+import { MediaType, type Descriptor, type ImageConfig, type Platform } from "../image/types.js";
+import type { RegistryClient } from "./client.js";
+import { RegistryError } from "./errors.js";
+import { mapLimit } from "./limit.js";
+import { ProgressMeter, type ProgressCallback } from "./progress.js";
+import { formatRemoteReference, type RemoteReference } from "./remote-reference.js";
+
+/** An extracted layer, as the store reports it. */
+export interface PulledLayer {
+  diffId: Digest;
+  size: number;
+  dir: string;
+}
+
+/** An image the store made, as far as pull needs it. */
+export interface PulledImage {
+  id: Digest;
+  manifestDigest: Digest;
+  repoTags: string[];
+}
+
+/**
+ * The store verbs a pull uses (a subset of the store contract, so a `Store` fits). The image
+ * becomes visible only through the last call, `createImage`: a pull killed before that leaves
+ * blobs and layers (reused by the next pull, or collected) but no image and no tag.
+ */
+export interface PullStore {
+  hasBlob(d: Digest): Promise<boolean>;
+  putBlob(data: Uint8Array | NodeJS.ReadableStream, expected?: Digest): Promise<{ digest: Digest; size: number }>;
+  readBlob(d: Digest): Promise<Buffer>;
+  layer(diffId: Digest): Promise<PulledLayer | undefined>;
+  importLayer(tar: NodeJS.ReadableStream): Promise<PulledLayer>;
+  /**
+   * `manifest`: the digest of the pulled manifest, already stored as a blob, so the store can
+   * keep the registry's manifest (and its compressed layer blobs) for the image instead of
+   * making its own: a later push then gives the registry the same digests.
+   */
+  createImage(config: ImageConfig, opts?: { tags?: string[]; manifest?: Digest }): Promise<PulledImage>;
+}
+
+export interface PullOptions {
+  platform?: Platform;
+  /** Layers downloaded at once (Docker's default max-concurrent-downloads is 3). */
+  concurrency?: number;
+  onProgress?: ProgressCallback;
+  /** Store tags for the image; default the reference's `registry/repo:tag` (none for a digest-only pull). */
+  tags?: string[];
+}
+
+export interface PullResult {
+  image: PulledImage;
+  /** The registry's manifest digest (what `repo@digest` names). */
+  manifestDigest: Digest;
+  layersFetched: number;
+  layersSkipped: number;
+  bytesFetched: number;
+}
+
+const LAYER_TYPES: ReadonlySet<string> = new Set([
+  MediaType.OciLayer,
+  MediaType.OciLayerGzip,
+  MediaType.DockerLayer,
+  MediaType.DockerLayerGzip,
+  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+  "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+  "application/vnd.oci.image.layer.nondistributable.v1.tar",
+]);
+
+/**
+ * Pulls an image into the store: manifest (index → this platform), config, then the layers
+ * not yet in the store, several at once, each streamed once into both the blob store
+ * (compressed, digest-verified) and the layer importer (extracted, diff_id checked against the
+ * config), and finally the image record and tag.
+ */
+export async function pullImage(client: RegistryClient, store: PullStore, ref: RemoteReference, options: PullOptions = {}): Promise<PullResult> {
+  const text = formatRemoteReference(ref);
+  const resolved = await client.getManifest(ref, { platform: options.platform });
+  const { manifest } = resolved;
+  for (const layer of manifest.layers) {
+    if (!LAYER_TYPES.has(layer.mediaType)) {
+      throw new RegistryError("unsupported", text, `layer ${layer.digest} has media type ${layer.mediaType}, which berth cannot apply`);
+    }
+  }
+
+  // The config is small; it says which diff_id each layer must have once uncompressed.
+  if (!(await store.hasBlob(manifest.config.digest))) {
+    await store.putBlob(client.fetchBlob(ref, manifest.config, { reference: text }), manifest.config.digest);
+  }
+  const config = parseConfig(await store.readBlob(manifest.config.digest), text);
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) {
+    throw new RegistryError("protocol", text, `config lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`);
+  }
+
+  let layersFetched = 0;
+  let layersSkipped = 0;
+  let bytesFetched = 0;
+  await mapLimit(manifest.layers, options.concurrency ?? 3, async (desc, i) => {
+    const diffId = diffIds[i] as Digest;
+    const meter = new ProgressMeter(options.onProgress, { direction: "pull", reference: text, digest: desc.digest, mediaType: desc.mediaType, total: desc.size });
+    const haveLayer = (await store.layer(diffId)) !== undefined;
+    const haveBlob = await store.hasBlob(desc.digest);
+    if (haveLayer && haveBlob) {
+      layersSkipped++;
+      meter.state("exists", desc.size);
+      return;
+    }
+    if (haveLayer) {
+      // Extracted already (built here, or pulled with another compression): keep the
+      // registry's compressed bytes too, so the image can be pushed back with this manifest.
+      await store.putBlob(client.fetchBlob(ref, desc, { reference: text, onProgress: options.onProgress }), desc.digest);
+    } else {
+      await fetchLayer(client, store, ref, text, desc, diffId, options.onProgress);
+    }
+    layersFetched++;
+    bytesFetched += desc.size;
+  });
+
+  // The manifest goes in last but before the image: the image record is the commit point.
+  await store.putBlob(resolved.bytes, resolved.digest);
+  const tags = options.tags ?? (ref.tag !== undefined ? [`${ref.registry}/${ref.repository}:${ref.tag}`] : []);
+  const image = await store.createImage(config, { tags, manifest: resolved.digest });
+  return { image, manifestDigest: resolved.digest, layersFetched, layersSkipped, bytesFetched };
+}
+
+/** One download feeding two consumers: the compressed blob and the extracted layer. */
+async function fetchLayer(
+  client: RegistryClient,
+  store: PullStore,
+  ref: RemoteReference,
+  text: string,
+  desc: Descriptor,
+  diffId: Digest,
+  onProgress: ProgressCallback | undefined,
+): Promise<void> {
+  const source = client.fetchBlob(ref, desc, { reference: text, onProgress });
+  const [toBlob, toLayer] = tee(source);
+  let layer: PulledLayer;
+  try {
+    [, layer] = await Promise.all([store.putBlob(toBlob, desc.digest), store.importLayer(toLayer)]);
+  } catch (err) {
+    // Stop the download and whichever consumer is still reading.
+    source.destroy();
+    toBlob.destroy(err as Error);
+    toLayer.destroy(err as Error);
+    throw err;
+  }
+  if (layer.diffId !== diffId) {
+    throw new RegistryError("digest-mismatch", text, `layer ${desc.digest} uncompresses to ${layer.diffId}, but the config says ${diffId}`);
+  }
+}
+
+/** Two readers of one stream, at the pace of the slower; an error in the source fails both. */
+function tee(source: Readable): [PassThrough, PassThrough] {
+  const a = new PassThrough({ highWaterMark: 1 << 20 });
+  const b = new PassThrough({ highWaterMark: 1 << 20 });
+  source.on("error", (err) => {
+    a.destroy(err);
+    b.destroy(err);
+  });
+  source.pipe(a);
+  source.pipe(b);
+  return [a, b];
+}
+
+function parseConfig(bytes: Buffer, text: string): ImageConfig {
+  let config: ImageConfig;
+  try {
+    config = JSON.parse(bytes.toString("utf8")) as ImageConfig;
+  } catch (err) {
+    throw new RegistryError("protocol", text, `image config is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (config === null || typeof config !== "object" || config.rootfs?.type !== "layers" || !Array.isArray(config.rootfs.diff_ids)) {
+    throw new RegistryError("protocol", text, "image config has no rootfs.diff_ids");
+  }
+  return config;
+}

@@ -35,3 +35,13 @@ export { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 export { mapLimit } from "./limit.js";
 export { pullImage, type PullOptions, type PullResult, type PullStore, type PulledImage, type PulledLayer } from "./pull.js";
 export { pushImage, type PushOptions, type PushResult, type PushSource } from "./push.js";
+export {
+  CACHE_ARTIFACT_TYPE,
+  CACHE_INDEX_MEDIA_TYPE,
+  fetchCacheIndex,
+  fetchCacheLayers,
+  pushCache,
+  type CacheIndex,
+  type CacheRecord,
+  type PushCacheOptions,
+} from "./cache.js";

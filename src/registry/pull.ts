@@ -126,7 +126,7 @@ export async function pullImage(client: RegistryClient, store: PullStore, ref: R
 }
 
 /** One download feeding two consumers: the compressed blob and the extracted layer. */
-async function fetchLayer(
+export async function fetchLayer(
   client: RegistryClient,
   store: PullStore,
   ref: RemoteReference,

@@ -4,7 +4,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Digest, type Digest } from "../../../src/image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../../../src/image/types.js";
-import { RegistryClient, RegistryError, pullImage, pushImage, type PullStore, type PulledImage, type PulledLayer, type PushSource } from "../../../src/registry/index.js";
+import { RegistryClient, RegistryError, fetchCacheIndex, fetchCacheLayers, pullImage, pushCache, pushImage, type CacheIndex, type PullStore, type PulledImage, type PulledLayer, type PushSource } from "../../../src/registry/index.js";
 import { startRegistry, type RegistryFixture } from "../../helpers/registry.js";
 
 /**
@@ -136,5 +136,45 @@ describe("pullImage / pushImage", () => {
     expect((err as Error).message).toContain(`${reg.host}/berth/nothing:v1`);
     expect(b.blobs.size).toBe(0);
     expect(b.images).toHaveLength(0);
+  });
+
+  it("build cache artifact: push layers + key index, import the index, fetch only the layers a hit needs", async () => {
+    const a = new MemoryStore();
+    const layers: Record<string, Descriptor> = {};
+    const diffIds: Digest[] = [];
+    for (let i = 0; i < 3; i++) {
+      const raw = randomBytes(50_000);
+      const gz = gzipSync(raw);
+      const d = sha256Digest(gz);
+      a.blobs.set(d, gz);
+      const diffId = sha256Digest(raw);
+      diffIds.push(diffId);
+      layers[diffId] = { mediaType: MediaType.OciLayerGzip, digest: d, size: gz.length };
+    }
+    const index: CacheIndex = {
+      version: 1,
+      entries: { "key-1": { layers: [diffIds[0]!] }, "key-2": { layers: [diffIds[0]!, diffIds[1]!], note: "opaque" }, "key-3": { layers: [diffIds[2]!] } },
+      layers,
+    };
+    const ref = { registry: reg.host, repository: "berth/cache", tag: "main" };
+    await pushCache(client, ref, index, async (desc) => {
+      const b = await a.readBlob(desc.digest);
+      return { size: b.length, open: (start) => Readable.from([b.subarray(start)]) };
+    });
+    const got = await fetchCacheIndex(client, ref);
+    expect(got.index).toEqual(index);
+    const b = new MemoryStore();
+    const fetched = await fetchCacheLayers(client, b, ref, got.index, got.index.entries["key-2"]!.layers);
+    expect(new Set(fetched)).toEqual(new Set([diffIds[0], diffIds[1]]));
+    expect(b.layers.has(diffIds[2]!)).toBe(false);
+    expect(await fetchCacheLayers(client, b, ref, got.index, [diffIds[0]!])).toEqual([]);
+  });
+
+  it("a cache ref that is not a berth cache is refused naming it", async () => {
+    const a = new MemoryStore();
+    const img = makeImage(a);
+    const ref = { registry: reg.host, repository: "berth/notcache", tag: "v1" };
+    await pushImage(client, ref, img.source);
+    await expect(fetchCacheIndex(client, ref)).rejects.toThrow(/berth\/notcache:v1: not a berth build cache/);
   });
 });

@@ -4,7 +4,8 @@
 //
 // Everything on disk (the source OCI layout, the registry's storage, the pulled copies) lives on
 // a journaled ext4 loop file mounted for the run (the root ext4 has no journal and would make
-// file creation after deletion slow). Each tool pushes to its own fresh repository per round.
+// file creation after deletion slow). Each round starts a fresh registry (skopeo would otherwise
+// mount blobs it remembers pushing); each tool pushes to its own repository.
 //
 // Until `berth pull/push` exist on main, berth's side is the registry client used directly in a
 // separate process (start-up included): push reads the OCI layout's blobs, pull writes blobs to
@@ -208,6 +209,7 @@ async function main() {
   await mkdir(work, { recursive: true });
   const scratch = await mountScratch(work);
   const reg = { stop: async () => {} };
+  // (reassigned per round)
   try {
     const layout = join(scratch.mnt, "src-oci");
     console.log(`building a ${LAYERS}-layer OCI layout (${(LAYERS * LAYER_BYTES) / 2 ** 20} MiB of incompressible data) ...`);
@@ -217,11 +219,15 @@ async function main() {
       const m = JSON.parse(await readFile(join(layout, "blobs/sha256", d.digest.slice(7)), "utf8"));
       for (const l of m.layers) total += l.size;
     }
-    const registry = await startRegistry(join(scratch.mnt, "registry"));
-    reg.stop = registry.stop;
     const results = { "skopeo push": [], "berth push": [], "skopeo pull": [], "berth pull": [] };
     const out = join(scratch.mnt, "out");
     for (let round = 1; round <= ROUNDS; round++) {
+      // A fresh registry (new port, empty storage) per round: skopeo remembers where it pushed
+      // blobs (its blob-info cache) and would mount them instead of uploading in later rounds.
+      await reg.stop();
+      await rm(join(scratch.mnt, "registry"), { recursive: true, force: true });
+      const registry = await startRegistry(join(scratch.mnt, "registry"));
+      reg.stop = registry.stop;
       const skopeoRef = `${registry.host}/skopeo/bench${round}:v1`;
       const berthRef = `${registry.host}/berth/bench${round}:v1`;
       const push = [

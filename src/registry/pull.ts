@@ -1,4 +1,3 @@
-import { PassThrough, type Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type Platform } from "../image/types.js";
 import type { RegistryClient } from "./client.js";
@@ -22,8 +21,8 @@ export interface PulledImage {
 }
 
 /**
- * The store verbs a pull uses (a subset of the store contract, so a `Store` fits). The image
- * becomes visible only through the last call, `createImage`: a pull killed before that leaves
+ * The store verbs a pull uses (a subset of the store's API, so a `Store` fits). The image
+ * becomes visible only through the last call, `addImage`: a pull killed before that leaves
  * blobs and layers (reused by the next pull, or collected) but no image and no tag.
  */
 export interface PullStore {
@@ -31,13 +30,10 @@ export interface PullStore {
   putBlob(data: Uint8Array | NodeJS.ReadableStream, expected?: Digest): Promise<{ digest: Digest; size: number }>;
   readBlob(d: Digest): Promise<Buffer>;
   layer(diffId: Digest): Promise<PulledLayer | undefined>;
-  importLayer(tar: NodeJS.ReadableStream): Promise<PulledLayer>;
-  /**
-   * `manifest`: the digest of the pulled manifest, already stored as a blob, so the store can
-   * keep the registry's manifest (and its compressed layer blobs) for the image instead of
-   * making its own: a later push then gives the registry the same digests.
-   */
-  createImage(config: ImageConfig, opts?: { tags?: string[]; manifest?: Digest }): Promise<PulledImage>;
+  /** Extracts a (gzip or plain) layer tar and keeps its bytes as a blob; refuses a digest or diff_id other than expected. */
+  importLayer(tar: NodeJS.ReadableStream, opts?: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string }): Promise<PulledLayer>;
+  /** Adds an image from its exact config bytes and manifest bytes (so digests survive the trip). */
+  addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[] }): Promise<PulledImage>;
 }
 
 export interface PullOptions {
@@ -88,7 +84,8 @@ export async function pullImage(client: RegistryClient, store: PullStore, ref: R
   if (!(await store.hasBlob(manifest.config.digest))) {
     await store.putBlob(client.fetchBlob(ref, manifest.config, { reference: text }), manifest.config.digest);
   }
-  const config = parseConfig(await store.readBlob(manifest.config.digest), text);
+  const configBytes = await store.readBlob(manifest.config.digest);
+  const config = parseConfig(configBytes, text);
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length) {
     throw new RegistryError("protocol", text, `config lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`);
@@ -118,14 +115,17 @@ export async function pullImage(client: RegistryClient, store: PullStore, ref: R
     bytesFetched += desc.size;
   });
 
-  // The manifest goes in last but before the image: the image record is the commit point.
-  await store.putBlob(resolved.bytes, resolved.digest);
+  // The image record (with the registry's exact manifest) is the commit point.
   const tags = options.tags ?? (ref.tag !== undefined ? [`${ref.registry}/${ref.repository}:${ref.tag}`] : []);
-  const image = await store.createImage(config, { tags, manifest: resolved.digest });
+  const image = await store.addImage(configBytes, { manifestBytes: resolved.bytes, tags });
   return { image, manifestDigest: resolved.digest, layersFetched, layersSkipped, bytesFetched };
 }
 
-/** One download feeding two consumers: the compressed blob and the extracted layer. */
+/**
+ * Downloads one layer straight into the store's importer, which extracts it and keeps the
+ * compressed bytes as a blob, refusing them unless they hash to the descriptor's digest and
+ * uncompress to the config's diff_id (so a bad layer leaves the store as it was).
+ */
 export async function fetchLayer(
   client: RegistryClient,
   store: PullStore,
@@ -136,33 +136,17 @@ export async function fetchLayer(
   onProgress: ProgressCallback | undefined,
 ): Promise<void> {
   const source = client.fetchBlob(ref, desc, { reference: text, onProgress });
-  const [toBlob, toLayer] = tee(source);
-  let layer: PulledLayer;
   try {
-    [, layer] = await Promise.all([store.putBlob(toBlob, desc.digest), store.importLayer(toLayer)]);
+    await store.importLayer(source, { expectedDigest: desc.digest, expectedDiffId: diffId, source: `${text} layer ${desc.digest}` });
   } catch (err) {
-    // Stop the download and whichever consumer is still reading.
     source.destroy();
-    toBlob.destroy(err as Error);
-    toLayer.destroy(err as Error);
+    // The importer wraps what the stream threw; the registry's own error says more.
+    if (err instanceof Error && err.cause instanceof RegistryError) throw err.cause;
+    if (err instanceof Error && /diff_id mismatch|digest mismatch/.test(err.message)) {
+      throw new RegistryError("digest-mismatch", text, err.message.replace(`${text} layer ${desc.digest}: `, `layer ${desc.digest}: `), { cause: err });
+    }
     throw err;
   }
-  if (layer.diffId !== diffId) {
-    throw new RegistryError("digest-mismatch", text, `layer ${desc.digest} uncompresses to ${layer.diffId}, but the config says ${diffId}`);
-  }
-}
-
-/** Two readers of one stream, at the pace of the slower; an error in the source fails both. */
-function tee(source: Readable): [PassThrough, PassThrough] {
-  const a = new PassThrough({ highWaterMark: 1 << 20 });
-  const b = new PassThrough({ highWaterMark: 1 << 20 });
-  source.on("error", (err) => {
-    a.destroy(err);
-    b.destroy(err);
-  });
-  source.pipe(a);
-  source.pipe(b);
-  return [a, b];
 }
 
 function parseConfig(bytes: Buffer, text: string): ImageConfig {

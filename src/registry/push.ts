@@ -1,5 +1,6 @@
+import { PassThrough, Transform, type Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
-import type { Descriptor, ImageIndex, ImageManifest } from "../image/types.js";
+import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../image/types.js";
 import type { BlobSource, PushBlobResult, RegistryClient } from "./client.js";
 import { RegistryError } from "./errors.js";
 import { mapLimit } from "./limit.js";
@@ -62,4 +63,96 @@ export async function pushImage(client: RegistryClient, ref: RemoteReference, so
   });
   const manifestDigest = await client.putManifest(ref, source.manifest.bytes, source.manifest.mediaType);
   return { manifestDigest, uploaded: counts.uploaded, skipped: counts.exists, mounted: counts.mounted, bytesUploaded };
+}
+
+/** The store verbs pushing a stored image uses (a subset of the store's API). */
+export interface PushStore {
+  resolveImage(refOrId: string): Promise<{ id: Digest; manifestDigest: Digest; config: ImageConfig }>;
+  readBlob(d: Digest): Promise<Buffer>;
+  /** A blob's bytes for export (a stored blob, or a layer's plain tar made again). */
+  exportBlob(d: Digest): Promise<{ stream: Readable; size: number }>;
+  /** The layer's gzip blob, made (once) when first needed: "compress lazily". */
+  compressedLayerBlob(diffId: Digest): Promise<Descriptor>;
+  addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[] }): Promise<unknown>;
+}
+
+const UNCOMPRESSED_LAYERS: ReadonlySet<string> = new Set([MediaType.OciLayer, MediaType.DockerLayer]);
+
+/**
+ * Pushes an image from the store. Layers the store holds only uncompressed (built here) are
+ * gzipped first (the store keeps the result), the manifest is rewritten to name them, and the
+ * store's image takes that manifest too, so the local and the registry's manifest digests agree
+ * (what a pull elsewhere will get).
+ */
+export async function pushStoredImage(
+  client: RegistryClient,
+  store: PushStore,
+  localRef: string,
+  ref: RemoteReference,
+  options: PushOptions = {},
+): Promise<PushResult & { imageId: Digest }> {
+  const image = await store.resolveImage(localRef);
+  let manifestBytes = await store.readBlob(image.manifestDigest);
+  const manifest = JSON.parse(manifestBytes.toString("utf8")) as ImageManifest;
+  const diffIds = image.config.rootfs.diff_ids;
+  let rewritten = false;
+  const layers: Descriptor[] = [];
+  for (const [i, desc] of manifest.layers.entries()) {
+    const diffId = diffIds[i];
+    if (UNCOMPRESSED_LAYERS.has(desc.mediaType) && diffId !== undefined) {
+      layers.push(await store.compressedLayerBlob(diffId));
+      rewritten = true;
+    } else {
+      layers.push(desc);
+    }
+  }
+  let mediaType = manifest.mediaType ?? MediaType.OciManifest;
+  if (rewritten) {
+    const next: ImageManifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: manifest.config, layers };
+    if (manifest.annotations !== undefined) next.annotations = manifest.annotations;
+    mediaType = MediaType.OciManifest;
+    manifestBytes = Buffer.from(JSON.stringify(next));
+  }
+  const result = await pushImage(
+    client,
+    ref,
+    {
+      manifest: { bytes: manifestBytes, mediaType },
+      blob: async (desc) => {
+        return {
+          size: desc.size,
+          open: (start) => {
+            const out = new PassThrough({ highWaterMark: 1 << 20 });
+            store.exportBlob(desc.digest).then(
+              ({ stream }) => {
+                stream.on("error", (err) => out.destroy(err));
+                (start === 0 ? stream : stream.pipe(skipBytes(start))).pipe(out);
+              },
+              (err: unknown) => out.destroy(err as Error),
+            );
+            return out;
+          },
+        };
+      },
+    },
+    options,
+  );
+  if (rewritten) await store.addImage(await store.readBlob(image.id), { manifestBytes });
+  return { ...result, imageId: image.id };
+}
+
+/** Drops the first `n` bytes (an upload resumed at an offset of a stream that cannot seek). */
+function skipBytes(n: number): Transform {
+  let left = n;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (left >= chunk.length) {
+        left -= chunk.length;
+        return cb();
+      }
+      const rest = chunk.subarray(left);
+      left = 0;
+      cb(null, rest);
+    },
+  });
 }

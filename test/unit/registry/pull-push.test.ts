@@ -35,17 +35,23 @@ class MemoryStore implements PullStore {
   async layer(diffId: Digest): Promise<PulledLayer | undefined> {
     return this.layers.get(diffId);
   }
-  async importLayer(tar: NodeJS.ReadableStream): Promise<PulledLayer> {
+  async importLayer(tar: NodeJS.ReadableStream, opts: { expectedDigest?: Digest; expectedDiffId?: Digest } = {}): Promise<PulledLayer> {
     this.imports++;
-    const raw = gunzipSync(await collect(tar as Readable));
+    const gz = await collect(tar as Readable);
+    const raw = gunzipSync(gz);
     const info = { diffId: sha256Digest(raw), size: raw.length, dir: `/layers/${this.layers.size}` };
+    if (opts.expectedDigest !== undefined && sha256Digest(gz) !== opts.expectedDigest) throw new Error("layer: digest mismatch");
+    if (opts.expectedDiffId !== undefined && info.diffId !== opts.expectedDiffId) throw new Error(`layer: diff_id mismatch: the image config says ${opts.expectedDiffId}`);
+    this.blobs.set(sha256Digest(gz), gz);
     this.layers.set(info.diffId, info);
     return info;
   }
-  async createImage(config: ImageConfig, opts: { tags?: string[]; manifest?: Digest } = {}): Promise<PulledImage> {
-    const bytes = Buffer.from(JSON.stringify(config));
-    this.images.push({ config, tags: opts.tags ?? [], manifest: opts.manifest });
-    return { id: sha256Digest(bytes), manifestDigest: opts.manifest ?? sha256Digest("made here"), repoTags: opts.tags ?? [] };
+  async addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[] } = {}): Promise<PulledImage> {
+    const config = JSON.parse(configBytes.toString()) as ImageConfig;
+    const manifest = opts.manifestBytes === undefined ? undefined : sha256Digest(opts.manifestBytes);
+    if (opts.manifestBytes !== undefined) this.blobs.set(manifest!, opts.manifestBytes);
+    this.images.push({ config, tags: opts.tags ?? [], manifest });
+    return { id: sha256Digest(configBytes), manifestDigest: manifest ?? sha256Digest("made here"), repoTags: opts.tags ?? [] };
   }
 }
 

@@ -7,9 +7,10 @@
 // file creation after deletion slow). Each round starts a fresh registry (skopeo would otherwise
 // mount blobs it remembers pushing); each tool pushes to its own repository.
 //
-// Until `berth pull/push` exist on main, berth's side is the registry client used directly in a
-// separate process (start-up included): push reads the OCI layout's blobs, pull writes blobs to
-// files (temp + rename). Neither side fsyncs (skopeo's oci: destination does not).
+// berth's side, each a separate process (start-up included): the registry client on the same OCI
+// layout (push reads its blobs, pull writes blobs to files, temp + rename, no fsync, like
+// skopeo's oci: destination), and, when the store is built, the real `berth push` from a store
+// and `berth pull` into an empty store (layers extracted, blobs fsync'd).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
@@ -23,6 +24,8 @@ import { createGzip } from "node:zlib";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const distRegistry = join(here, "../dist/registry/index.js");
+const distStore = join(here, "../dist/store/index.js");
+const berthBin = join(here, "../bin/berth");
 const LAYERS = 5;
 const LAYER_BYTES = 60 * 1024 * 1024;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -65,6 +68,25 @@ async function worker([mode, a, b]) {
         await rename(tmp, final);
       });
       await writeFile(join(blobs, resolved.digest.slice(7)), resolved.bytes);
+    } else if (mode === "load") {
+      // the OCI layout's image into a store, keeping its exact manifest and gzip blobs
+      const [layoutDir, root] = [a, b];
+      const { openStore } = await import(distStore);
+      const store = await openStore(root);
+      const index = JSON.parse(await readFile(join(layoutDir, "index.json"), "utf8"));
+      const blobPath = (d) => join(layoutDir, "blobs/sha256", d.slice(7));
+      const manifestBytes = await readFile(blobPath(index.manifests[0].digest));
+      const manifest = JSON.parse(manifestBytes.toString());
+      const configBytes = await readFile(blobPath(manifest.config.digest));
+      const diffIds = JSON.parse(configBytes.toString()).rootfs.diff_ids;
+      for (const [i, l] of manifest.layers.entries()) {
+        await store.importLayer(createReadStream(blobPath(l.digest)), { expectedDigest: l.digest, expectedDiffId: diffIds[i] });
+      }
+      await store.addImage(configBytes, { manifestBytes, tags: ["bench/src:v1"] });
+    } else if (mode === "tag") {
+      const { openStore } = await import(distStore);
+      const store = await openStore(a);
+      await store.tag(b, (await store.resolveImage("bench/src:v1")).id);
     } else {
       throw new Error(`unknown worker mode ${mode}`);
     }
@@ -97,6 +119,16 @@ async function mountScratch(work) {
       await rm(img, { force: true });
     },
   };
+}
+
+/** containers-storage may leave overlay mounts under its root: unmount them, deepest first. */
+function unmountUnder(dir) {
+  const mounts = readFileSyncSafe("/proc/mounts")
+    .split("\n")
+    .map((l) => l.split(" ")[1])
+    .filter((m) => m !== undefined && m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync("umount", ["-l", m]);
 }
 
 function readFileSyncSafe(p) {
@@ -220,6 +252,18 @@ async function main() {
       for (const l of m.layers) total += l.size;
     }
     const results = { "skopeo push": [], "berth push": [], "skopeo pull": [], "berth pull": [] };
+    // With the store built (phase 2), also the real commands: `berth push` from a store and
+    // `berth pull` into an empty store (which extracts every layer and fsyncs, unlike skopeo's oci: copy).
+    const withStore = existsSync(distStore);
+    const srcStore = join(scratch.mnt, "store-src");
+    if (withStore) {
+      results["berth push (CLI, store)"] = [];
+      results["berth pull (CLI, store)"] = [];
+      // skopeo into containers-storage (overlay driver) extracts layers too: the like-for-like
+      // comparison for a pull into berth's store
+      results["skopeo pull (c/storage)"] = [];
+      timed(process.execPath, [fileURLToPath(import.meta.url), "worker", "load", layout, srcStore]);
+    }
     const out = join(scratch.mnt, "out");
     for (let round = 1; round <= ROUNDS; round++) {
       // A fresh registry (new port, empty storage) per round: skopeo remembers where it pushed
@@ -234,14 +278,26 @@ async function main() {
         ["skopeo push", () => timed("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci:${layout}:bench`, `docker://${skopeoRef}`])],
         ["berth push", () => timed(process.execPath, [fileURLToPath(import.meta.url), "worker", "push", layout, berthRef])],
       ];
+      if (withStore) {
+        const cliRef = `${registry.host}/berthcli/bench${round}:v1`;
+        timed(process.execPath, [fileURLToPath(import.meta.url), "worker", "tag", srcStore, cliRef]);
+        push.push(["berth push (CLI, store)", () => timed(process.execPath, [berthBin, "--root", srcStore, "push", "-q", cliRef])]);
+      }
       if (round % 2 === 0) push.reverse();
       for (const [name, fn] of push) results[name].push(fn());
+      unmountUnder(out);
       await rm(out, { recursive: true, force: true });
       await mkdir(out, { recursive: true });
       const pull = [
         ["skopeo pull", () => timed("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${skopeoRef}`, `oci:${join(out, `skopeo${round}`)}:bench`])],
         ["berth pull", () => timed(process.execPath, [fileURLToPath(import.meta.url), "worker", "pull", berthRef, join(out, `berth${round}`)])],
       ];
+      if (withStore) {
+        const cliRef = `${registry.host}/berthcli/bench${round}:v1`;
+        pull.push(["berth pull (CLI, store)", () => timed(process.execPath, [berthBin, "--root", join(out, `store${round}`), "pull", "-q", cliRef])]);
+        const cs = join(out, `cs${round}`);
+        pull.push(["skopeo pull (c/storage)", () => timed("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${skopeoRef}`, `containers-storage:[overlay@${cs}/root+${cs}/run]bench:v1`])]);
+      }
       if (round % 2 === 0) pull.reverse();
       for (const [name, fn] of pull) results[name].push(fn());
       // the pulled copies must be byte-identical to the source
@@ -255,17 +311,20 @@ async function main() {
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     console.log(`\n${LAYERS} layers, ${(total / 2 ** 20).toFixed(0)} MiB compressed, loopback, ${ROUNDS} rounds, berth concurrency ${CONCURRENCY}`);
-    console.log("operation      median s   MiB/s   all runs (s)");
+    console.log(`${"operation".padEnd(24)} median s   MiB/s   all runs (s)`);
     for (const [name, xs] of Object.entries(results)) {
       const m = median(xs);
-      console.log(`${name.padEnd(14)} ${m.toFixed(2).padStart(8)} ${(total / 2 ** 20 / m).toFixed(0).padStart(7)}   ${xs.map((x) => x.toFixed(2)).join(" ")}`);
+      console.log(`${name.padEnd(24)} ${m.toFixed(2).padStart(8)} ${(total / 2 ** 20 / m).toFixed(0).padStart(7)}   ${xs.map((x) => x.toFixed(2)).join(" ")}`);
     }
-    for (const op of ["push", "pull"]) {
-      const ratio = median(results[`skopeo ${op}`]) / median(results[`berth ${op}`]);
-      console.log(`${op}: berth is ${ratio.toFixed(2)}x skopeo's speed`);
+    for (const name of Object.keys(results).filter((n) => n.startsWith("berth"))) {
+      const op = name.includes("push") ? "push" : "pull";
+      const skopeoName = name === "berth pull (CLI, store)" ? "skopeo pull (c/storage)" : `skopeo ${op}`;
+      const ratio = median(results[skopeoName]) / median(results[name]);
+      console.log(`${name}: ${ratio.toFixed(2)}x the speed of ${skopeoName}`);
     }
   } finally {
     await reg.stop();
+    unmountUnder(scratch.mnt);
     await scratch.unmount();
     await rm(work, { recursive: true, force: true });
   }

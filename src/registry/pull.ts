@@ -135,7 +135,9 @@ export async function fetchLayer(
   diffId: Digest,
   onProgress: ProgressCallback | undefined,
 ): Promise<void> {
-  const source = client.fetchBlob(ref, desc, { reference: text, onProgress });
+  // The importer hashes the bytes against expectedDigest as they pass; hashing them here too
+  // would cost a second SHA-256 pass over every layer.
+  const source = client.fetchBlob(ref, desc, { reference: text, onProgress, verify: false });
   try {
     await store.importLayer(source, { expectedDigest: desc.digest, expectedDiffId: diffId, source: `${text} layer ${desc.digest}` });
   } catch (err) {

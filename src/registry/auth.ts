@@ -39,10 +39,6 @@ export class RegistryAuth {
     return chosen;
   }
 
-  hasChallenge(registry: string): boolean {
-    return this.challenges.has(registry);
-  }
-
   credentials(registry: string): Promise<Credentials | undefined> {
     let p = this.credentialCache.get(registry);
     if (p === undefined) {

@@ -145,8 +145,6 @@ export class RegistryClient {
    */
   async login(registry: string, creds: Credentials): Promise<void> {
     const { base, insecureTls } = await this.endpoint(registry);
-    const challengeKnown = this.auth.hasChallenge(registry);
-    if (!challengeKnown) return;
     const res = await this.transport.send({
       method: "GET",
       url: new URL("/v2/", base),
@@ -192,7 +190,7 @@ export class RegistryClient {
   }
 
   /** One manifest by tag or digest, exact bytes, digest verified (a digest selector must match). */
-  async fetchManifest(repo: RemoteRepository, selector: string, reference = `${repo.registry}/${repo.repository}:${selector}`): Promise<RawManifest> {
+  async fetchManifest(repo: RemoteRepository, selector: string, reference = `${repo.registry}/${repo.repository}${isDigest(selector) ? "@" : ":"}${selector}`): Promise<RawManifest> {
     const res = await this.request(
       { registry: repo.registry, scopes: [repositoryScope(repo.repository, ["pull"])], reference },
       (base) => ({ method: "GET", url: apiUrl(base, repo, `manifests/${selector}`), headers: { Accept: MANIFEST_ACCEPT } }),

@@ -33,7 +33,7 @@ export { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from "./p
 export type { ProgressCallback, TransferProgress, TransferState } from "./progress.js";
 export { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 export { mapLimit } from "./limit.js";
-export { pullImage, type PullOptions, type PullResult, type PullStore, type PulledImage, type PulledLayer } from "./pull.js";
+export { pullByName, pullImage, type PullOptions, type PullResult, type PullStore, type PulledImage, type PulledLayer } from "./pull.js";
 export { pushImage, pushStoredImage, type PushOptions, type PushResult, type PushSource, type PushStore } from "./push.js";
 export {
   CACHE_ARTIFACT_TYPE,

@@ -1,6 +1,6 @@
 import type { Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type Platform } from "../image/types.js";
-import type { RegistryClient } from "./client.js";
+import type { RegistryClient, RegistryClientOptions } from "./client.js";
 import { RegistryError } from "./errors.js";
 import { mapLimit } from "./limit.js";
 import { ProgressMeter, type ProgressCallback } from "./progress.js";
@@ -162,4 +162,23 @@ function parseConfig(bytes: Buffer, text: string): ImageConfig {
     throw new RegistryError("protocol", text, "image config has no rootfs.diff_ids");
   }
   return config;
+}
+
+/**
+ * `berth pull NAME` as a library call (what `FROM` of an image missing from the store uses):
+ * parses the name with Docker's rules, pulls with a client of its own, closes it.
+ */
+export async function pullByName(
+  store: PullStore,
+  name: string,
+  options: PullOptions & { client?: RegistryClientOptions } = {},
+): Promise<PullResult> {
+  const { RegistryClient } = await import("./client.js");
+  const { parseRemoteReference } = await import("./remote-reference.js");
+  const client = new RegistryClient(options.client);
+  try {
+    return await pullImage(client, store, parseRemoteReference(name), options);
+  } finally {
+    client.close();
+  }
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../image/types.js";
@@ -96,16 +97,13 @@ export async function pushStoredImage(
   const manifest = JSON.parse(manifestBytes.toString("utf8")) as ImageManifest;
   const diffIds = image.config.rootfs.diff_ids;
   let rewritten = false;
-  const layers: Descriptor[] = [];
-  for (const [i, desc] of manifest.layers.entries()) {
+  // zlib runs on libuv's thread pool: compressing several layers at once uses several cores.
+  const layers = await mapLimit(manifest.layers, availableParallelism(), async (desc, i) => {
     const diffId = diffIds[i];
-    if (UNCOMPRESSED_LAYERS.has(desc.mediaType) && diffId !== undefined) {
-      layers.push(await store.compressedLayerBlob(diffId));
-      rewritten = true;
-    } else {
-      layers.push(desc);
-    }
-  }
+    if (!UNCOMPRESSED_LAYERS.has(desc.mediaType) || diffId === undefined) return desc;
+    rewritten = true;
+    return store.compressedLayerBlob(diffId);
+  });
   let mediaType = manifest.mediaType ?? MediaType.OciManifest;
   if (rewritten) {
     const next: ImageManifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: manifest.config, layers };

@@ -135,9 +135,10 @@ export async function fetchLayer(
   diffId: Digest,
   onProgress: ProgressCallback | undefined,
 ): Promise<void> {
-  // The importer hashes the bytes against expectedDigest as they pass; hashing them here too
-  // would cost a second SHA-256 pass over every layer.
-  const source = client.fetchBlob(ref, desc, { reference: text, onProgress, verify: false });
+  // The importer checks expectedDigest too, but only after its tar reader has seen the end: a
+  // corrupted blob would then be reported as a broken tar. Verifying here fails the stream
+  // before it ends, so the error says what is wrong (the cost: a second SHA-256 pass).
+  const source = client.fetchBlob(ref, desc, { reference: text, onProgress });
   try {
     await store.importLayer(source, { expectedDigest: desc.digest, expectedDiffId: diffId, source: `${text} layer ${desc.digest}` });
   } catch (err) {

@@ -1,6 +1,9 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
+import { registerContainerCommands } from "./containers.js";
+import { registerImageCommands } from "./images.js";
+import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
 
 /**
@@ -16,6 +19,9 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerParseCommands(program);
+  registerContainerCommands(program);
+  registerImageCommands(program);
+  registerSystemCommands(program);
   registerRegistryCommands(program);
   return program;
 }

@@ -1,0 +1,351 @@
+import { createReadStream } from "node:fs";
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import type { Digest } from "../image/digest.js";
+import type { ImageRecord, Store } from "../store/index.js";
+import { dockerTime, ellipsis, humanSize, renderTemplate, since, table } from "./format.js";
+import { registerInspectCommand, registerInspectTarget } from "./inspect.js";
+
+/**
+ * Image commands with Docker's names, flags and columns: import, load, save, images, history,
+ * tag, rmi, image prune (and the `berth image …` group). Store modules load lazily.
+ */
+
+export async function storeFor(cmd: Command): Promise<Store> {
+  const { openStore, resolveStoreRoot } = await import("../store/index.js");
+  return openStore(resolveStoreRoot(cmd.optsWithGlobals<{ root?: string }>().root));
+}
+
+const short = (d: string): string => d.slice(7, 19);
+
+// ------------------------------------------------------------------ inspect
+
+function fullContainerConfig(image: ImageRecord): Record<string, unknown> {
+  const c = image.config.config ?? {};
+  return {
+    Hostname: "", Domainname: "", User: c.User ?? "", AttachStdin: false, AttachStdout: false, AttachStderr: false,
+    ...(c.ExposedPorts ? { ExposedPorts: c.ExposedPorts } : {}),
+    Tty: false, OpenStdin: false, StdinOnce: false,
+    Env: c.Env ?? null, Cmd: c.Cmd ?? null,
+    ...(c.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
+    ...(c.ArgsEscaped !== undefined ? { ArgsEscaped: c.ArgsEscaped } : {}),
+    Image: "", Volumes: c.Volumes ?? null, WorkingDir: c.WorkingDir ?? "", Entrypoint: c.Entrypoint ?? null,
+    OnBuild: c.OnBuild ?? null, Labels: c.Labels ?? null,
+    ...(c.StopSignal ? { StopSignal: c.StopSignal } : {}),
+    ...(c.Shell ? { Shell: c.Shell } : {}),
+  };
+}
+
+/** The JSON `docker image inspect` prints for an image. */
+export function imageInspectJson(image: ImageRecord): Record<string, unknown> {
+  const cfg = image.config as typeof image.config & { comment?: string; variant?: string };
+  const dirs = image.layers.map((l) => l.dir).reverse();
+  return {
+    Id: image.id,
+    RepoTags: image.repoTags,
+    RepoDigests: [],
+    Parent: "",
+    Comment: cfg.comment ?? "",
+    Created: cfg.created ?? "",
+    DockerVersion: "",
+    Author: cfg.author ?? "",
+    Config: fullContainerConfig(image),
+    Architecture: cfg.architecture,
+    ...(cfg.variant ? { Variant: cfg.variant } : {}),
+    Os: cfg.os,
+    Size: image.size,
+    GraphDriver: { Data: { LowerDir: dirs.join(":") }, Name: "overlay" },
+    RootFS: { Type: "layers", Layers: image.config.rootfs.diff_ids },
+    Metadata: { LastTagTime: "0001-01-01T00:00:00Z" },
+    Descriptor: { mediaType: image.manifest.mediaType ?? "application/vnd.oci.image.manifest.v1+json", digest: image.manifestDigest },
+  };
+}
+
+registerInspectTarget({
+  type: "image",
+  order: 20,
+  async find(name, root) {
+    const { openStore, resolveStoreRoot, StoreError } = await import("../store/index.js");
+    const store = await openStore(resolveStoreRoot(root));
+    try {
+      return imageInspectJson(await store.resolveImage(name));
+    } catch (err) {
+      if (err instanceof StoreError && /^No such image|invalid reference/.test(err.message)) return undefined;
+      throw err;
+    }
+  },
+});
+
+// ------------------------------------------------------------------ handlers
+
+async function importAction(file: string, ref: string | undefined, opts: { change: string[]; message?: string; platform?: string }, cmd: Command): Promise<void> {
+  const { importRootfs } = await import("../store/index.js");
+  const store = await storeFor(cmd);
+  if (/^[a-z]+:\/\//.test(file)) throw new UsageError(`importing from a URL is not supported: ${file} (download it and import the file)`);
+  let platform: { os: string; architecture: string } | undefined;
+  if (opts.platform) {
+    const [os, architecture] = opts.platform.split("/");
+    if (!os || !architecture) throw new UsageError(`--platform ${opts.platform}: want os/arch`);
+    platform = { os, architecture };
+  }
+  const input = file === "-" ? process.stdin : createReadStream(file);
+  const image = await importRootfs(store, input, {
+    source: file,
+    changes: opts.change,
+    ...(opts.message !== undefined ? { message: opts.message } : {}),
+    ...(ref !== undefined ? { tag: ref } : {}),
+    ...(platform ? { platform } : {}),
+  });
+  process.stdout.write(`${image.id}\n`);
+}
+
+async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Command): Promise<void> {
+  const { loadArchive } = await import("../store/index.js");
+  const store = await storeFor(cmd);
+  if (!opts.input && process.stdin.isTTY) throw new UsageError("requested load from stdin, but stdin is empty (use -i FILE or redirect)");
+  const source = opts.input ?? "stdin";
+  const input = opts.input ? createReadStream(opts.input) : process.stdin;
+  const res = await loadArchive(store, input, source);
+  for (const img of res.loaded) {
+    if (img.tags.length === 0) process.stdout.write(`Loaded image ID: ${img.id}\n`);
+    for (const t of img.tags) process.stdout.write(`Loaded image: ${t}\n`);
+  }
+}
+
+async function saveAction(names: string[], opts: { output?: string }, cmd: Command): Promise<void> {
+  const { saveImages, saveImagesToFile } = await import("../store/index.js");
+  const store = await storeFor(cmd);
+  if (opts.output) return saveImagesToFile(store, names, opts.output);
+  if (process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+  await saveImages(store, names, process.stdout);
+}
+
+interface ImagesOpts { quiet?: boolean; all?: boolean; digests?: boolean; format?: string; noTrunc?: boolean }
+
+async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Command): Promise<void> {
+  const { parseReference, familiarRepository } = await import("../image/reference.js");
+  const store = await storeFor(cmd);
+  const images = (await store.listImages()).sort((a, b) => (b.config.created ?? "").localeCompare(a.config.created ?? ""));
+  let want: { repo: string; tag?: string } | undefined;
+  if (repo !== undefined) {
+    const r = parseReference(repo);
+    want = { repo: familiarRepository(r), ...(r.tag ? { tag: r.tag } : {}) };
+  }
+  const rows: { repo: string; tag: string; image: ImageRecord }[] = [];
+  for (const image of images) {
+    const tags = image.repoTags.length > 0 ? image.repoTags : ["<none>:<none>"];
+    for (const t of tags) {
+      const i = t.lastIndexOf(":");
+      const row = { repo: t.slice(0, i), tag: t.slice(i + 1), image };
+      if (want && (row.repo !== want.repo || (want.tag !== undefined && row.tag !== want.tag))) continue;
+      rows.push(row);
+    }
+  }
+  const id = (d: Digest): string => (opts.noTrunc ? d : short(d));
+  if (opts.quiet) {
+    process.stdout.write(rows.map((r) => `${id(r.image.id)}\n`).join(""));
+    return;
+  }
+  if (opts.format) {
+    for (const r of rows) {
+      const obj = {
+        Containers: "N/A", CreatedAt: dockerTime(r.image.config.created), CreatedSince: since(r.image.config.created),
+        Digest: "<none>", ID: id(r.image.id), Repository: r.repo, SharedSize: "N/A", Size: humanSize(r.image.size),
+        Tag: r.tag, UniqueSize: "N/A", VirtualSize: humanSize(r.image.size),
+      };
+      process.stdout.write(`${renderTemplate(opts.format, obj)}\n`);
+    }
+    return;
+  }
+  const header = opts.digests ? ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"] : ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
+  process.stdout.write(table(header, rows.map((r) => [
+    r.repo, r.tag, ...(opts.digests ? [r.repo === "<none>" ? "<none>" : r.image.manifestDigest] : []),
+    id(r.image.id), since(r.image.config.created), humanSize(r.image.size),
+  ])));
+}
+
+async function historyAction(name: string, opts: { noTrunc?: boolean; quiet?: boolean; format?: string; human?: boolean }, cmd: Command): Promise<void> {
+  const store = await storeFor(cmd);
+  const image = await store.resolveImage(name);
+  const history = image.config.history ?? [];
+  const rows: { id: string; created?: string; createdBy: string; size: number; comment: string }[] = [];
+  let layer = image.layers.length - 1;
+  // newest first; only the top entry carries the image ID (Docker prints <missing> for the rest)
+  for (let i = history.length - 1; i >= 0; i--) {
+    const h = history[i]!;
+    const size = h.empty_layer ? 0 : (image.layers[layer--]?.size ?? 0);
+    rows.push({ id: i === history.length - 1 ? image.id : "<missing>", ...(h.created ? { created: h.created } : {}), createdBy: h.created_by ?? "", size, comment: h.comment ?? "" });
+  }
+  const idOf = (d: string): string => (d === "<missing>" || opts.noTrunc ? d : short(d));
+  if (opts.quiet) {
+    process.stdout.write(rows.map((r) => `${idOf(r.id)}\n`).join(""));
+    return;
+  }
+  const human = opts.human !== false;
+  if (opts.format) {
+    for (const r of rows) {
+      const obj = { Comment: r.comment, CreatedAt: r.created ?? "", CreatedBy: r.createdBy, CreatedSince: since(r.created), ID: idOf(r.id), Size: human ? humanSize(r.size) : String(r.size) };
+      process.stdout.write(`${renderTemplate(opts.format, obj)}\n`);
+    }
+    return;
+  }
+  process.stdout.write(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows.map((r) => [
+    idOf(r.id), human ? since(r.created) : (r.created ?? ""), opts.noTrunc ? r.createdBy : ellipsis(r.createdBy, 45),
+    human ? humanSize(r.size) : String(r.size), r.comment,
+  ])));
+}
+
+async function tagAction(source: string, target: string, _opts: unknown, cmd: Command): Promise<void> {
+  const store = await storeFor(cmd);
+  const id = await store.resolveImageId(source);
+  await store.tag(target, id);
+}
+
+async function rmiAction(names: string[], opts: { force?: boolean }, cmd: Command): Promise<void> {
+  const { removeImage } = await import("../store/index.js");
+  const store = await storeFor(cmd);
+  let failed = false;
+  for (const n of names) {
+    try {
+      const r = await removeImage(store, n, opts.force ? { force: true } : {});
+      for (const t of r.untagged) process.stdout.write(`Untagged: ${t}\n`);
+      for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+    } catch (err) {
+      // like Docker: report each failure, go on with the others, exit non-zero at the end
+      process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+      failed = true;
+    }
+  }
+  if (failed) process.exitCode = 1;
+}
+
+async function pruneAction(opts: { all?: boolean; force?: boolean }, cmd: Command): Promise<void> {
+  const { pruneImages } = await import("../store/index.js");
+  if (!opts.force && process.stdin.isTTY) {
+    const warning = opts.all
+      ? "WARNING! This will remove all images without at least one container associated to them."
+      : "WARNING! This will remove all dangling images.";
+    process.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
+    const answer = await new Promise<string>((res) => process.stdin.once("data", (b: Buffer) => res(b.toString().trim())));
+    process.stdin.pause();
+    if (!/^y(es)?$/i.test(answer)) return;
+  }
+  const store = await storeFor(cmd);
+  const r = await pruneImages(store, opts.all ? { all: true } : {});
+  if (r.deleted.length > 0 || r.untagged.length > 0) {
+    process.stdout.write("Deleted Images:\n");
+    for (const t of r.untagged) process.stdout.write(`untagged: ${t}\n`);
+    for (const d of r.deleted) process.stdout.write(`deleted: ${d}\n`);
+    process.stdout.write("\n");
+  }
+  process.stdout.write(`Total reclaimed space: ${humanSize(r.reclaimedBytes)}\n`);
+}
+
+// ------------------------------------------------------------------ registration
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+type Group = Command;
+
+function addImport(g: Group, name = "import"): void {
+  g.command(name)
+    .description("Import the contents from a tarball to create a filesystem image")
+    .argument("<file>", "tarball path, or - for standard input")
+    .argument("[reference]", "REPOSITORY[:TAG]")
+    .option("-c, --change <instruction>", "apply a Dockerfile instruction to the created image", collect, [])
+    .option("-m, --message <message>", "set a commit message for the imported image")
+    .option("--platform <os/arch>", "set the platform of the imported image")
+    .action(importAction);
+}
+function addLoad(g: Group, name = "load"): void {
+  g.command(name)
+    .description("Load an image from a tar archive or STDIN")
+    .option("-i, --input <file>", "read from tar archive file, instead of STDIN")
+    .option("-q, --quiet", "suppress the load output")
+    .action(loadAction);
+}
+function addSave(g: Group, name = "save"): void {
+  g.command(name)
+    .description("Save one or more images to a tar archive (streamed to STDOUT by default)")
+    .argument("<image...>")
+    .option("-o, --output <file>", "write to a file, instead of STDOUT")
+    .action(saveAction);
+}
+function addImages(g: Group, name: string, alias?: string): void {
+  const c = g.command(name)
+    .description("List images")
+    .argument("[repository]", "REPOSITORY[:TAG]")
+    .option("-q, --quiet", "only show image IDs")
+    .option("-a, --all", "show all images (default hides intermediate images)")
+    .option("--digests", "show digests")
+    .option("--no-trunc", "don't truncate output")
+    .option("--format <format>", "format output using a Go-like template, or json")
+    .action((repo: string | undefined, opts: ImagesOpts & { trunc?: boolean }, cmd: Command) => imagesAction(repo, { ...opts, noTrunc: opts.trunc === false }, cmd));
+  if (alias) c.alias(alias);
+}
+function addHistory(g: Group, name = "history"): void {
+  g.command(name)
+    .description("Show the history of an image")
+    .argument("<image>")
+    .option("-H, --human [bool]", "print sizes and dates in human readable format", (v) => v !== "false", true)
+    .option("--no-trunc", "don't truncate output")
+    .option("-q, --quiet", "only show image IDs")
+    .option("--format <format>", "format output using a Go-like template, or json")
+    .action((name: string, opts: { trunc?: boolean; quiet?: boolean; format?: string; human?: boolean }, cmd: Command) =>
+      historyAction(name, { ...opts, noTrunc: opts.trunc === false }, cmd));
+}
+function addTag(g: Group, name = "tag"): void {
+  g.command(name)
+    .description("Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+    .argument("<source>", "SOURCE_IMAGE[:TAG]")
+    .argument("<target>", "TARGET_IMAGE[:TAG]")
+    .action(tagAction);
+}
+function addRmi(g: Group, name: string, alias?: string): void {
+  const c = g.command(name)
+    .description("Remove one or more images")
+    .argument("<image...>")
+    .option("-f, --force", "force removal of the image")
+    .action(rmiAction);
+  if (alias) c.alias(alias);
+}
+
+export function registerImageCommands(program: Command): void {
+  addImport(program);
+  addLoad(program);
+  addSave(program);
+  addImages(program, "images");
+  addHistory(program);
+  addTag(program);
+  addRmi(program, "rmi");
+  registerInspectCommand(program);
+
+  const image = program.command("image").description("Manage images");
+  addImport(image);
+  addLoad(image);
+  addSave(image);
+  addImages(image, "ls", "list");
+  addHistory(image);
+  addTag(image);
+  addRmi(image, "rm", "remove");
+  image.command("inspect")
+    .description("Display detailed information on one or more images")
+    .argument("<image...>")
+    .option("-f, --format <format>", "format the output using a Go-like template, or json")
+    .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+      const { inspectObjects, printInspect } = await import("./inspect.js");
+      const { found, missing } = await inspectObjects(names, { type: "image", root: cmd.optsWithGlobals<{ root?: string }>().root });
+      printInspect(found, opts.format);
+      if (missing.length > 0) {
+        for (const m of missing) process.stderr.write(`Error: No such image: ${m}\n`);
+        process.exitCode = 1;
+      }
+    });
+  image.command("prune")
+    .description("Remove unused images")
+    .option("-a, --all", "remove all unused images, not just dangling ones")
+    .option("-f, --force", "do not prompt for confirmation")
+    .action(pruneAction);
+}

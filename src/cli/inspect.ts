@@ -1,0 +1,70 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { renderTemplate } from "./format.js";
+
+/**
+ * `berth inspect NAME...`: Docker tries each object type in turn; every module that owns a
+ * kind of object registers a target here (images now; the runtime adds containers, tried
+ * first as Docker does, with a lower `order`).
+ */
+export interface InspectTarget {
+  type: string;
+  order: number;
+  /** The object's JSON as Docker prints it, or undefined when `name` is not of this type. */
+  find(name: string, root: string | undefined): Promise<unknown | undefined>;
+}
+
+const targets: InspectTarget[] = [];
+
+export function registerInspectTarget(t: InspectTarget): void {
+  const i = targets.findIndex((x) => x.type === t.type);
+  if (i >= 0) targets.splice(i, 1);
+  targets.push(t);
+  targets.sort((a, b) => a.order - b.order);
+}
+
+export function inspectTargets(): readonly InspectTarget[] {
+  return targets;
+}
+
+export async function inspectObjects(names: string[], opts: { type?: string; root?: string }): Promise<{ found: unknown[]; missing: string[] }> {
+  const pool = opts.type ? targets.filter((t) => t.type === opts.type) : targets;
+  if (opts.type && pool.length === 0) throw new UsageError(`"${opts.type}" is not a valid value for --type`);
+  const found: unknown[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    let hit: unknown;
+    for (const t of pool) {
+      hit = await t.find(name, opts.root);
+      if (hit !== undefined) break;
+    }
+    if (hit === undefined) missing.push(name);
+    else found.push(hit);
+  }
+  return { found, missing };
+}
+
+export function printInspect(found: unknown[], format: string | undefined): void {
+  if (format === undefined || format === "" || format === "json") {
+    process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+  } else {
+    for (const f of found) process.stdout.write(`${renderTemplate(format, f)}\n`);
+  }
+}
+
+export function registerInspectCommand(program: Command): void {
+  program
+    .command("inspect")
+    .description("Return low-level information on berth objects")
+    .argument("<name...>", "image (or container) names or IDs")
+    .option("-f, --format <format>", "format the output using a Go-like template, or json")
+    .option("--type <type>", "only objects of this type (image, container)")
+    .action(async (names: string[], opts: { format?: string; type?: string }, cmd: Command) => {
+      const { found, missing } = await inspectObjects(names, { ...(opts.type ? { type: opts.type } : {}), root: cmd.optsWithGlobals<{ root?: string }>().root });
+      printInspect(found, opts.format);
+      if (missing.length > 0) {
+        for (const m of missing) process.stderr.write(`Error: No such object: ${m}\n`);
+        process.exitCode = 1;
+      }
+    });
+}

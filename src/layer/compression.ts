@@ -1,0 +1,40 @@
+import { PassThrough, type Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { LayerError } from "./errors.js";
+
+export type Compression = "gzip" | "none";
+
+/** What the first bytes of a layer say about its compression; unknown ones are refused. */
+export function sniffCompression(head: Buffer, source: string): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) throw new LayerError(`${source}: zstd-compressed layers are not supported`);
+  if (head.length >= 3 && head.subarray(0, 3).toString("latin1") === "BZh") throw new LayerError(`${source}: bzip2-compressed layers are not supported`);
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) throw new LayerError(`${source}: xz-compressed layers are not supported`);
+  return "none";
+}
+
+/** Reads the first chunk(s) of `input` to find its compression, and gives back the whole stream. */
+export async function peekCompression(input: NodeJS.ReadableStream, source: string): Promise<{ compression: Compression; stream: Readable }> {
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const it = (input as Readable)[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head = first.done ? Buffer.alloc(0) : (first.value as Buffer);
+  if (head.length === 0) throw new LayerError(`${source}: empty input, not a tar archive`);
+  const compression = sniffCompression(head, source);
+  out.write(head);
+  (async () => {
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      if (!out.write(r.value as Buffer)) await new Promise((res) => out.once("drain", res));
+    }
+    out.end();
+  })().catch((err: unknown) => out.destroy(err instanceof Error ? err : new Error(String(err))));
+  return { compression, stream: out };
+}
+
+export function gunzipStream(source: string): NodeJS.ReadWriteStream {
+  const g = createGunzip({ chunkSize: 1 << 16 });
+  g.on("error", (err) => {
+    err.message = `${source}: corrupt gzip data (${err.message})`;
+  });
+  return g;
+}

@@ -1,0 +1,113 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { access, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable, Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { digestHex, type Digest } from "../image/digest.js";
+import { StoreError } from "./errors.js";
+import { fsyncDir } from "./atomic.js";
+
+/**
+ * Content-addressed blobs under `<root>/blobs/sha256/<hex>`. Written to a temp file under
+ * `<root>/tmp`, fsync'd, checked against the expected digest, then renamed into place: a blob
+ * file that exists is complete. Reads are verified too (a flipped bit on disk is an error).
+ */
+export class BlobStore {
+  readonly dir: string;
+
+  constructor(readonly root: string, private readonly tmpDir: string) {
+    this.dir = join(root, "blobs", "sha256");
+  }
+
+  path(d: Digest): string {
+    return join(this.dir, digestHex(d));
+  }
+
+  tempPath(prefix: string): string {
+    return join(this.tmpDir, `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`);
+  }
+
+  async has(d: Digest): Promise<boolean> {
+    return access(this.path(d)).then(() => true, () => false);
+  }
+
+  async put(data: Uint8Array | NodeJS.ReadableStream, expected?: Digest, source = "blob"): Promise<{ digest: Digest; size: number }> {
+    const tmp = this.tempPath("blob");
+    const hash = createHash("sha256");
+    let size = 0;
+    try {
+      const input = data instanceof Uint8Array ? Readable.from([Buffer.from(data)]) : (data as Readable);
+      const counter = new Transform({
+        transform(chunk: Buffer, _e, cb: TransformCallback) {
+          hash.update(chunk);
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      await pipeline(input, counter, createWriteStream(tmp, { flags: "wx", mode: 0o644 }));
+      await syncFile(tmp);
+      const digest = `sha256:${hash.digest("hex")}` as Digest;
+      if (expected !== undefined && digest !== expected) {
+        throw new StoreError(`${source}: digest mismatch: expected ${expected}, got ${digest} (${size} bytes)`);
+      }
+      await this.adopt(tmp, digest);
+      return { digest, size };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Moves a complete, verified temp file into place as blob `d`. */
+  async adopt(tmpFile: string, d: Digest): Promise<void> {
+    await rename(tmpFile, this.path(d));
+    await fsyncDir(this.dir);
+  }
+
+  open(d: Digest): NodeJS.ReadableStream {
+    const hash = createHash("sha256");
+    const file = this.path(d);
+    const verify = new Transform({
+      transform(chunk: Buffer, _e, cb: TransformCallback) {
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+      flush(cb: TransformCallback) {
+        const got = `sha256:${hash.digest("hex")}`;
+        cb(got === d ? null : new StoreError(`blob ${d} is corrupt on disk (${file} hashes to ${got}); run \`berth system check --repair\``));
+      },
+    });
+    const src = createReadStream(file);
+    src.on("error", (err: NodeJS.ErrnoException) => {
+      verify.destroy(err.code === "ENOENT" ? new StoreError(`blob ${d} is missing from the store`) : err);
+    });
+    return src.pipe(verify);
+  }
+
+  async read(d: Digest): Promise<Buffer> {
+    let buf: Buffer;
+    try {
+      buf = await readFile(this.path(d));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new StoreError(`blob ${d} is missing from the store`);
+      throw err;
+    }
+    const got = `sha256:${createHash("sha256").update(buf).digest("hex")}`;
+    if (got !== d) throw new StoreError(`blob ${d} is corrupt on disk (hashes to ${got}); run \`berth system check --repair\``);
+    return buf;
+  }
+
+  async size(d: Digest): Promise<number> {
+    return (await stat(this.path(d))).size;
+  }
+}
+
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, "r+");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,240 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readFile, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Writable } from "node:stream";
+import { digestHex, isDigest, type Digest } from "../image/digest.js";
+import { parseReference } from "../image/reference.js";
+import type { ImageConfig, ImageManifest } from "../image/types.js";
+import { referencedContent } from "./gc.js";
+import type { Store } from "./store.js";
+import type { ImageEntry, LayerRecord } from "./types.js";
+
+/**
+ * `berth system check [--repair]`: verifies every blob's digest, every record and reference,
+ * and finds what a crash can leave behind (temp files, staging dirs, unreferenced blobs and
+ * layer dirs, snapshots whose owner died). With repair, broken and orphaned things are removed
+ * (records first, then what they point to); images that lost content are removed with their tags.
+ */
+export interface CheckProblem {
+  kind: "corrupt-blob" | "broken-layer" | "broken-image" | "dangling-tag" | "bad-refs" | "orphan-blob" | "orphan-layer-dir" | "stale-temp" | "stale-snapshot" | "broken-cache-entry";
+  path: string;
+  message: string;
+  repaired: boolean;
+}
+
+export interface CheckReport {
+  problems: CheckProblem[];
+  checked: { blobs: number; layers: number; images: number; tags: number };
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Temp names carry their writer's pid: `<prefix>-<pid>-<rand>` or `.<name>.tmp-<pid>-<rand>`. */
+function ownerPid(name: string): number | undefined {
+  const m = /(?:^[a-z]+-|\.tmp-)(\d+)-[a-f0-9]+$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function hashFile(path: string): Promise<string> {
+  const h = createHash("sha256");
+  await pipeline(createReadStream(path), new Writable({ write: (c: Buffer, _e, cb) => { h.update(c); cb(); } }));
+  return `sha256:${h.digest("hex")}`;
+}
+
+export async function checkStore(store: Store, opts: { repair?: boolean } = {}): Promise<CheckReport> {
+  const repair = opts.repair === true;
+  const problems: CheckProblem[] = [];
+  const report = (kind: CheckProblem["kind"], path: string, message: string): CheckProblem => {
+    const p: CheckProblem = { kind, path, message, repaired: false };
+    problems.push(p);
+    return p;
+  };
+  const fix = async (p: CheckProblem, action: () => Promise<void>): Promise<void> => {
+    if (!repair) return;
+    await action();
+    p.repaired = true;
+  };
+  const checked = { blobs: 0, layers: 0, images: 0, tags: 0 };
+  const root = store.root;
+
+  await store.withLock("gc", async () => {
+    // 1. temp files and staging dirs of dead writers
+    const tempDirs = [join(root, "tmp"), join(root, "layers"), join(root, "images"), join(root, "cache"), root];
+    for (const dir of tempDirs) {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        if (dir !== join(root, "tmp") && !name.includes(".tmp-")) continue;
+        const pid = ownerPid(name);
+        if (pid !== undefined && pidAlive(pid)) continue;
+        const p = report("stale-temp", join(dir, name), "left behind by an interrupted write");
+        await fix(p, () => rm(join(dir, name), { recursive: true, force: true }));
+      }
+    }
+
+    // 2. blobs: every one hashes to its name
+    const blobsBad = new Set<Digest>();
+    for (const name of await readdir(store.blobs.dir)) {
+      const d = `sha256:${name}`;
+      const path = join(store.blobs.dir, name);
+      checked.blobs++;
+      if (!isDigest(d)) {
+        const p = report("corrupt-blob", path, "not a blob name");
+        await fix(p, () => rm(path, { recursive: true, force: true }));
+        continue;
+      }
+      const got = await hashFile(path);
+      if (got !== d) {
+        blobsBad.add(d);
+        const p = report("corrupt-blob", path, `content hashes to ${got}`);
+        await fix(p, () => rm(path, { force: true }));
+      }
+    }
+    const blobOk = async (d: Digest): Promise<boolean> => !blobsBad.has(d) && (await store.hasBlob(d));
+
+    // 3. layer records: readable, dir present, a blob or a reproducible dir
+    const layersOk = new Set<Digest>();
+    const layerDirs = new Set<string>(["empty"]);
+    for (const name of await readdir(join(root, "layers"))) {
+      if (name.includes(".tmp-")) continue;
+      const path = join(root, "layers", name);
+      checked.layers++;
+      let rec: LayerRecord | undefined;
+      try {
+        rec = JSON.parse(await readFile(path, "utf8")) as LayerRecord;
+      } catch {
+        rec = undefined;
+      }
+      const problem = rec === undefined || `${digestHex(rec.diffId)}.json` !== name
+        ? "unreadable record"
+        : !(await stat(join(root, "l", rec.dir)).then((s) => s.isDirectory(), () => false))
+          ? `directory l/${rec.dir} is missing`
+          : !rec.reproducible && !(await anyAsync(rec.blobs, (b) => blobOk(b.digest)))
+            ? "none of its blobs is in the store"
+            : undefined;
+      if (problem === undefined && rec !== undefined) {
+        layersOk.add(rec.diffId);
+        layerDirs.add(rec.dir);
+        continue;
+      }
+      const p = report("broken-layer", path, problem!);
+      await fix(p, async () => {
+        await rm(path, { force: true });
+        if (rec?.dir) await rm(join(root, "l", rec.dir), { recursive: true, force: true });
+      });
+      if (!repair && rec?.dir) layerDirs.add(rec.dir);
+    }
+
+    // 4. images: config and manifest blobs, layers
+    const imagesOk = new Set<Digest>();
+    for (const name of await readdir(join(root, "images"))) {
+      if (name.includes(".tmp-")) continue;
+      const path = join(root, "images", name);
+      checked.images++;
+      let why: string | undefined;
+      let entry: ImageEntry | undefined;
+      try {
+        entry = JSON.parse(await readFile(path, "utf8")) as ImageEntry;
+        if (`${digestHex(entry.id)}.json` !== name) why = "record names another image";
+        else if (!(await blobOk(entry.id))) why = "config blob missing or corrupt";
+        else if (!(await blobOk(entry.manifestDigest))) why = "manifest blob missing or corrupt";
+        else {
+          const config = JSON.parse((await store.readBlob(entry.id)).toString("utf8")) as ImageConfig;
+          const manifest = JSON.parse((await store.readBlob(entry.manifestDigest)).toString("utf8")) as ImageManifest;
+          const missing = (config.rootfs?.diff_ids ?? []).find((d) => !layersOk.has(d));
+          if (missing) why = `layer ${missing} is missing`;
+          else if (manifest.config?.digest !== entry.id) why = "manifest names another config";
+        }
+      } catch (err) {
+        why = `unreadable: ${(err as Error).message}`;
+      }
+      if (why === undefined && entry) {
+        imagesOk.add(entry.id);
+        continue;
+      }
+      const p = report("broken-image", path, why!);
+      await fix(p, () => rm(path, { force: true }));
+    }
+
+    // 5. tags
+    let refs: Record<string, string> | undefined;
+    try {
+      refs = await store.readRefs();
+    } catch (err) {
+      const p = report("bad-refs", join(root, "refs.json"), (err as Error).message);
+      await fix(p, () => rm(join(root, "refs.json"), { force: true }));
+    }
+    if (refs) {
+      const bad: string[] = [];
+      for (const [k, v] of Object.entries(refs)) {
+        checked.tags++;
+        let valid = isDigest(v) && imagesOk.has(v);
+        try {
+          parseReference(k);
+        } catch {
+          valid = false;
+        }
+        if (!valid) {
+          bad.push(k);
+          report("dangling-tag", join(root, "refs.json"), `${k} → ${v}: no such image`).repaired = repair;
+        }
+      }
+      if (repair && bad.length > 0) {
+        await store.updateRefs((r) => {
+          for (const k of bad) delete r[k];
+          return true;
+        });
+      }
+    }
+
+    // 6. cache entries naming missing layers
+    for (const c of await store.listCacheEntries()) {
+      const missing = (c.entry.layers ?? []).find((d) => !layersOk.has(d));
+      if (c.key === "" || missing) {
+        const p = report("broken-cache-entry", join(root, "cache", c.file), c.key === "" ? "unreadable" : `layer ${missing} is missing`);
+        await fix(p, () => rm(join(root, "cache", c.file), { force: true }));
+      }
+    }
+
+    // 7. snapshots whose owner died
+    for (const id of await readdir(join(root, "s"))) {
+      let pid = 0;
+      try {
+        pid = (JSON.parse(await readFile(join(root, "s", id, "owner.json"), "utf8")) as { pid: number }).pid;
+      } catch {
+        pid = 0;
+      }
+      if (pidAlive(pid)) continue;
+      const p = report("stale-snapshot", join(root, "s", id), `its owner (pid ${pid || "unknown"}) is gone`);
+      await fix(p, () => rm(join(root, "s", id), { recursive: true, force: true }));
+    }
+
+    // 8. orphans: layer dirs without records, blobs nothing references
+    for (const name of await readdir(join(root, "l"))) {
+      if (layerDirs.has(name)) continue;
+      const p = report("orphan-layer-dir", join(root, "l", name), "no layer record names it");
+      await fix(p, () => rm(join(root, "l", name), { recursive: true, force: true }));
+    }
+    const { blobs: used } = await referencedContent(store);
+    for (const name of await readdir(store.blobs.dir)) {
+      const d = `sha256:${name}` as Digest;
+      if (used.has(d) || blobsBad.has(d)) continue;
+      const p = report("orphan-blob", join(store.blobs.dir, name), "no image or layer references it");
+      await fix(p, () => rm(join(store.blobs.dir, name), { force: true }));
+    }
+  });
+  return { problems, checked };
+}
+
+async function anyAsync<T>(xs: T[], f: (x: T) => Promise<boolean>): Promise<boolean> {
+  for (const x of xs) if (await f(x)) return true;
+  return false;
+}

@@ -1,0 +1,497 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { createHash } from "node:crypto";
+import { PassThrough, Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as tar from "tar-stream";
+import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
+import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../image/types.js";
+import { familiarRepository, familiarString, formatReference, normalizeTag, parseReference, DEFAULT_TAG } from "../image/reference.js";
+import {
+  ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, architectureOfNode, blobPath, digestFromPath,
+  type DockerArchiveManifestEntry,
+} from "../image/archive.js";
+import { applyChanges } from "../image/changes.js";
+import { gunzipStream, peekCompression } from "../layer/index.js";
+import { StoreError } from "./errors.js";
+import { collectGarbage } from "./gc.js";
+import type { PreparedLayer, Store } from "./store.js";
+import type { ImageRecord } from "./types.js";
+
+const LAYER_MEDIA_TYPES = new Set<string>([
+  MediaType.OciLayer, MediaType.OciLayerGzip, MediaType.DockerLayer, MediaType.DockerLayerGzip,
+  "application/vnd.oci.image.layer.nondistributable.v1.tar", "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+]);
+const MANIFEST_MEDIA_TYPES = new Set<string>([MediaType.OciManifest, MediaType.DockerManifest]);
+const INDEX_MEDIA_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
+
+// ------------------------------------------------------------------ import
+
+export interface ImportOptions {
+  changes?: string[];
+  message?: string;
+  platform?: { os: string; architecture: string };
+  tag?: string;
+  /** Shown in errors and in the history comment ("Imported from <source>"). */
+  source: string;
+}
+
+/** `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer image. */
+export async function importRootfs(store: Store, input: NodeJS.ReadableStream, opts: ImportOptions): Promise<ImageRecord> {
+  const tag = opts.tag === undefined ? undefined : normalizeTagOrThrow(opts.tag);
+  let config;
+  try {
+    config = applyChanges({}, opts.changes ?? []);
+  } catch (err) {
+    throw new StoreError((err as Error).message, { exitCode: 125 });
+  }
+  const layer = await store.importLayer(input, { source: opts.source });
+  const created = new Date().toISOString();
+  const comment = opts.message || `Imported from ${opts.source}`;
+  const image: ImageConfig & { comment?: string } = {
+    architecture: opts.platform?.architecture ?? architectureOfNode(),
+    os: opts.platform?.os ?? "linux",
+    created,
+    comment,
+    config,
+    rootfs: { type: "layers", diff_ids: [layer.diffId] },
+    history: [{ created, comment }],
+  };
+  return store.createImage(image, tag ? { tags: [tag] } : {});
+}
+
+function normalizeTagOrThrow(t: string): string {
+  try {
+    return normalizeTag(t);
+  } catch (err) {
+    throw new StoreError((err as Error).message, { exitCode: 125 });
+  }
+}
+
+// ------------------------------------------------------------------ load
+
+export interface LoadResult {
+  /** One line per image as Docker prints it: tags, or the ID when untagged. */
+  loaded: { id: Digest; tags: string[] }[];
+}
+
+/** Confines an archive member name to the staging dir. */
+function memberPath(name: string, source: string): string {
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw new StoreError(`${source}: archive member ${JSON.stringify(name)} escapes the archive`);
+  return parts.join("/");
+}
+
+/** Unpacks the archive's regular files into `staging` (symlinks kept as a name map). */
+/** Archive members that may be layers: OCI blobs, legacy `<id>/layer.tar`, skopeo's `<hex>.tar`. */
+const LAYER_MEMBER_RE = /^(?:blobs\/sha256\/[a-f0-9]{64}|[^/]+\/layer\.tar|[a-f0-9]{64}\.tar)$/;
+
+function looksLikeLayer(head: Buffer): boolean {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true;
+  return head.length >= 262 && head.toString("latin1", 257, 262) === "ustar";
+}
+
+/**
+ * Hands an archive member to `consumer` as a Node stream after reading its first 512 bytes.
+ * Pipes by hand so that whatever the consumer does (it may fail and destroy its input), the
+ * member is read to its end: the archive reader only moves to the next member after that.
+ */
+function relayMember(entry: Readable, consumer: (head: Buffer, body: Readable) => Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const headChunks: Buffer[] = [];
+    let headLen = 0;
+    let out: PassThrough | undefined;
+    let consumed: Promise<void> | undefined;
+    const start = (): void => {
+      const head = Buffer.concat(headChunks);
+      out = new PassThrough({ highWaterMark: 1 << 20 });
+      out.on("drain", () => entry.resume());
+      out.on("close", () => entry.resume());
+      out.write(head);
+      consumed = consumer(head, out);
+      consumed.catch(() => undefined); // reported at the member's end, not as an unhandled rejection
+    };
+    entry.on("data", (c: Buffer) => {
+      if (out === undefined) {
+        headChunks.push(c);
+        headLen += c.length;
+        if (headLen >= 512) start();
+        return;
+      }
+      if (!out.destroyed && !out.write(c)) entry.pause();
+    });
+    entry.on("end", () => {
+      if (out === undefined) start();
+      if (!out!.destroyed) out!.end();
+      consumed!.then(resolve, reject);
+    });
+    entry.on("error", (err: Error) => {
+      out?.destroy(err);
+      reject(err);
+    });
+  });
+}
+
+async function unpackArchive(input: NodeJS.ReadableStream, staging: string, source: string, onLayer?: (rel: string, body: Readable) => Promise<void>): Promise<Map<string, string>> {
+  const links = new Map<string, string>();
+  const { compression, stream } = await peekCompression(input, source).catch((err: Error) => {
+    throw new StoreError(`${source}: ${err.message.replace(`${source}: `, "")}`);
+  });
+  const extract = tar.extract();
+  const tarIn: Readable = compression === "gzip" ? stream.pipe(gunzipStream(source) as unknown as Writable & Readable) : stream;
+  let files = 0;
+  const consume = (async () => {
+    for await (const entry of extract) {
+      const h = entry.header;
+      const rel = memberPath(h.name, source);
+      if (rel === "") {
+        entry.resume();
+        continue;
+      }
+      const abs = join(staging, rel);
+      if (h.type === "directory") {
+        await mkdir(abs, { recursive: true });
+        entry.resume();
+      } else if (h.type === "file" || h.type === "contiguous-file") {
+        await mkdir(dirname(abs), { recursive: true });
+        if (onLayer !== undefined && LAYER_MEMBER_RE.test(rel) && (h.size ?? 0) >= 1024) {
+          // apply layers while reading: no second copy of the archive on disk
+          await relayMember(entry as unknown as Readable, (head, body) =>
+            looksLikeLayer(head) ? onLayer(rel, body) : pipeline(body, createWriteStream(abs, { flags: "w" })));
+        } else {
+          await pipeline(entry as unknown as Readable, createWriteStream(abs, { flags: "w" }));
+        }
+        files++;
+      } else if (h.type === "symlink" || h.type === "link") {
+        // legacy docker save links duplicate layers: `<id>/layer.tar -> ../<other>/layer.tar`
+        const target = h.type === "symlink" ? join(dirname(rel), h.linkname ?? "") : (h.linkname ?? "");
+        links.set(rel, memberPath(target, source));
+        entry.resume();
+      } else {
+        entry.resume();
+      }
+    }
+  })();
+  try {
+    await Promise.all([pipeline(tarIn, extract as unknown as Writable), consume]);
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(`${source}: not a valid image archive: ${(err as Error).message}`, { cause: err });
+  }
+  if (files === 0) throw new StoreError(`${source}: not an image archive (no files in it)`);
+  return links;
+}
+
+interface PendingImage {
+  configBytes: Buffer;
+  manifestBytes?: Buffer;
+  layers: { path: string; digest?: Digest; mediaType?: string }[];
+  tags: string[];
+}
+
+/**
+ * `docker load`: a docker-save archive (manifest.json, legacy or with an OCI layout inside) or
+ * an OCI image layout tar, plain or gzip. Everything is staged and verified first; tags are
+ * set last, in one update; on any error the images and content this load added are removed.
+ */
+export async function loadArchive(store: Store, input: NodeJS.ReadableStream, source: string): Promise<LoadResult> {
+  const staging = store.stagingPath("load");
+  await mkdir(staging, { recursive: true });
+  const addedImages: Digest[] = [];
+  const candidates = new Set<Digest>();
+  const adopted = new Set<Digest>(); // layer files of this archive already moved into blobs/
+  const prepared = new Map<string, PreparedLayer | StoreError>(); // member → applied layer, or why not
+  try {
+    const links = await unpackArchive(input, staging, source, async (rel, body) => {
+      try {
+        prepared.set(rel, await store.prepareLayer(body, { source: `${source}: layer ${rel}` }));
+      } catch (err) {
+        // only an error if a manifest uses this member as a layer
+        prepared.set(rel, err instanceof StoreError ? err : new StoreError(`${source}: layer ${rel}: ${(err as Error).message}`));
+      }
+    });
+    const resolveRel = (p: string): string => {
+      let rel = memberPath(p, source);
+      for (let i = 0; i < 16 && links.has(rel); i++) rel = links.get(rel)!;
+      return rel;
+    };
+    const resolve = (p: string): string => join(staging, resolveRel(p));
+    const readMember = async (p: string, what: string): Promise<Buffer> => {
+      try {
+        return await readFile(resolve(p));
+      } catch {
+        throw new StoreError(`${source}: ${what} ${JSON.stringify(p)} is missing from the archive`);
+      }
+    };
+    const exists = (p: string): Promise<boolean> => lstat(join(staging, p)).then(() => true, () => false);
+    const verified = async (d: Digest, what: string): Promise<Buffer> => {
+      const bytes = await readMember(blobPath(d), what);
+      if (sha256Digest(bytes) !== d) throw new StoreError(`${source}: ${what} ${d}: digest mismatch (the archive's blob hashes to ${sha256Digest(bytes)})`);
+      return bytes;
+    };
+    const parseJson = <T>(bytes: Buffer, what: string): T => {
+      try {
+        return JSON.parse(bytes.toString("utf8")) as T;
+      } catch (err) {
+        throw new StoreError(`${source}: ${what} is not valid JSON: ${(err as Error).message}`);
+      }
+    };
+
+    // OCI layout: manifests reachable from index.json, with their names
+    const ociManifests: { bytes: Buffer; manifest: ImageManifest; names: string[] }[] = [];
+    if (await exists("index.json")) {
+      const walk = async (index: ImageIndex, inherited: string[]): Promise<void> => {
+        for (const desc of index.manifests ?? []) {
+          if (!isDigest(desc.digest)) throw new StoreError(`${source}: index.json: invalid digest ${JSON.stringify(desc.digest)}`);
+          const names = [...inherited, ...namesFromAnnotations(desc)];
+          if (INDEX_MEDIA_TYPES.has(desc.mediaType)) {
+            await walk(parseJson<ImageIndex>(await verified(desc.digest, "index"), `index ${desc.digest}`), names);
+          } else if (MANIFEST_MEDIA_TYPES.has(desc.mediaType)) {
+            if (desc.platform && (desc.platform.os !== "linux" || desc.platform.architecture !== architectureOfNode())) continue;
+            const bytes = await verified(desc.digest, "manifest");
+            ociManifests.push({ bytes, manifest: parseJson<ImageManifest>(bytes, `manifest ${desc.digest}`), names });
+          } else {
+            throw new StoreError(`${source}: index.json: unknown media type ${JSON.stringify(desc.mediaType)}`);
+          }
+        }
+      };
+      await walk(parseJson<ImageIndex>(await readMember("index.json", "index"), "index.json"), []);
+    }
+
+    const pending: PendingImage[] = [];
+    if (await exists("manifest.json")) {
+      const entries = parseJson<DockerArchiveManifestEntry[]>(await readMember("manifest.json", "file"), "manifest.json");
+      if (!Array.isArray(entries)) throw new StoreError(`${source}: manifest.json is not a list of images`);
+      for (const e of entries) {
+        if (typeof e?.Config !== "string" || !Array.isArray(e.Layers)) throw new StoreError(`${source}: manifest.json: an entry lacks Config or Layers`);
+        const configBytes = await readMember(e.Config, "image config");
+        const named = digestFromPath(e.Config);
+        if (named !== undefined && sha256Digest(configBytes) !== named) {
+          throw new StoreError(`${source}: image config ${e.Config}: digest mismatch (hashes to ${sha256Digest(configBytes)})`);
+        }
+        const id = sha256Digest(configBytes);
+        const oci = ociManifests.find((m) => m.manifest.config?.digest === id);
+        pending.push({
+          configBytes,
+          ...(oci ? { manifestBytes: oci.bytes } : {}),
+          layers: e.Layers.map((p, i) => {
+            const d = digestFromPath(p);
+            const desc = oci?.manifest.layers[i];
+            return { path: p, ...(d ? { digest: d } : {}), ...(desc ? { mediaType: desc.mediaType } : {}) };
+          }),
+          tags: (e.RepoTags ?? []).map((t) => normalizeTagIn(t, source)),
+        });
+      }
+    } else if (ociManifests.length > 0) {
+      for (const m of ociManifests) {
+        if (!isDigest(m.manifest.config?.digest ?? "")) throw new StoreError(`${source}: a manifest has no valid config descriptor`);
+        pending.push({
+          configBytes: await verified(m.manifest.config.digest, "image config"),
+          manifestBytes: m.bytes,
+          layers: (m.manifest.layers ?? []).map((l) => ({ path: blobPath(l.digest), digest: l.digest, mediaType: l.mediaType })),
+          tags: m.names.map((t) => normalizeTagIn(t, source)),
+        });
+      }
+    } else if (await exists("index.json")) {
+      throw new StoreError(`${source}: the OCI layout holds no image for linux/${architectureOfNode()}`);
+    } else {
+      throw new StoreError(`${source}: not an image archive (no manifest.json or index.json in it)`);
+    }
+
+    for (const img of pending) {
+      const config = parseJson<ImageConfig>(img.configBytes, "image config");
+      const diffIds = config.rootfs?.diff_ids;
+      if (!Array.isArray(diffIds) || !diffIds.every((d) => isDigest(d))) throw new StoreError(`${source}: image config has no valid rootfs.diff_ids`);
+      if (diffIds.length !== img.layers.length) {
+        throw new StoreError(`${source}: image config lists ${diffIds.length} layers, the archive ${img.layers.length}`);
+      }
+      for (const [i, l] of img.layers.entries()) {
+        if (l.mediaType !== undefined && !LAYER_MEDIA_TYPES.has(l.mediaType)) {
+          throw new StoreError(`${source}: layer ${l.path}: unknown media type ${JSON.stringify(l.mediaType)}`);
+        }
+        const diffId = diffIds[i]!;
+        const have = await store.layerRecord(diffId);
+        const prep = prepared.get(resolveRel(l.path));
+        if (prep instanceof StoreError) throw prep;
+        if (have !== undefined && (l.digest === undefined || l.digest === diffId || have.blobs.some((b) => b.digest === l.digest))) {
+          // the store has this layer: no need to apply it again, but a corrupt archive is still an error
+          if (l.digest !== undefined) {
+            const got = prep !== undefined ? prep.digest : await hashFile(resolve(l.path)).catch(async () => ((await store.hasBlob(l.digest!)) && adopted.has(l.digest!) ? l.digest : undefined));
+            if (got === undefined) throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
+            if (got !== l.digest) throw new StoreError(`${source}: layer ${l.path}: digest mismatch: expected ${l.digest}, got ${got}`);
+          } else if (prep !== undefined && prep.diffId !== diffId) {
+            throw new StoreError(`${source}: layer ${l.path}: layer diff_id mismatch: the image config says ${diffId}, the layer is ${prep.diffId}`);
+          }
+          continue;
+        }
+        const expect = { expectedDiffId: diffId, ...(l.digest !== undefined ? { expectedDigest: l.digest } : {}) };
+        const info = prep !== undefined
+          ? await prep.commit(expect)
+          : await store.importLayer(createReadStream(resolve(l.path), { highWaterMark: 1 << 20 }), {
+            adoptFile: resolve(l.path),
+            ...expect,
+            source: `${source}: layer ${l.path}`,
+          }).catch((err: unknown) => {
+            if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
+            throw err;
+          });
+        candidates.add(info.diffId);
+        if (l.digest) {
+          candidates.add(l.digest);
+          adopted.add(l.digest);
+        }
+      }
+      const id = sha256Digest(img.configBytes);
+      const existed = await store.imageExists(id);
+      const rec = await store.addImage(img.configBytes, img.manifestBytes ? { manifestBytes: img.manifestBytes } : {});
+      if (!existed) {
+        addedImages.push(id);
+        candidates.add(id);
+        candidates.add(rec.manifestDigest);
+      }
+    }
+    // all images are in: now the tags, in one atomic update
+    await store.updateRefs((refs) => {
+      for (const img of pending) for (const t of img.tags) refs[t] = sha256Digest(img.configBytes);
+      return true;
+    });
+    return { loaded: pending.map((p) => ({ id: sha256Digest(p.configBytes), tags: p.tags.map((t) => familiarString(parseReference(t))) })) };
+  } catch (err) {
+    for (const id of addedImages) await store.removeImageEntry(id);
+    if (candidates.size > 0) await collectGarbage(store, { candidates }).catch(() => undefined);
+    throw err;
+  } finally {
+    for (const p of prepared.values()) if (!(p instanceof StoreError)) await p.discard();
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function hashFile(path: string): Promise<Digest> {
+  const h = createHash("sha256");
+  await pipeline(createReadStream(path), new Writable({ write: (c: Buffer, _e, cb) => { h.update(c); cb(); } }));
+  return `sha256:${h.digest("hex")}` as Digest;
+}
+
+function normalizeTagIn(t: string, source: string): string {
+  try {
+    return normalizeTag(t);
+  } catch (err) {
+    throw new StoreError(`${source}: ${(err as Error).message}`);
+  }
+}
+
+function namesFromAnnotations(desc: Descriptor): string[] {
+  const a = desc.annotations ?? {};
+  const full = a[ANNOTATION_IMAGE_NAME];
+  if (full) return [full];
+  const ref = a[ANNOTATION_REF_NAME];
+  // a bare tag ("latest") names no repository: such an image loads untagged, as with Docker
+  if (ref && /[:/]/.test(ref) && !ref.startsWith(":")) return [ref];
+  return [];
+}
+
+// ------------------------------------------------------------------ save
+
+interface SaveImage {
+  image: ImageRecord;
+  tags: string[]; // normalized
+}
+
+/** Which tags `docker save NAME` includes: the named tag; a bare repository name: all its tags. */
+async function selectForSave(store: Store, names: string[]): Promise<SaveImage[]> {
+  const refs = await store.readRefs();
+  const byId = new Map<Digest, SaveImage>();
+  for (const name of names) {
+    const id = await store.resolveImageId(name);
+    const entry = byId.get(id) ?? { image: await store.imageById(id), tags: [] };
+    byId.set(id, entry);
+    let ref;
+    try {
+      ref = parseReference(name);
+    } catch {
+      continue; // an ID
+    }
+    if (ref.digest !== undefined) continue;
+    const repo = `${ref.domain}/${ref.path}`;
+    const wanted = ref.tag !== undefined
+      ? [formatReference({ ...ref })]
+      : Object.keys(refs).filter((k) => refs[k] === id && k.startsWith(`${repo}:`));
+    if (ref.tag === undefined && !(formatReference({ ...ref, tag: DEFAULT_TAG }) in refs) && wanted.length === 0) continue;
+    for (const w of wanted) if (refs[w] === id && !entry.tags.includes(w)) entry.tags.push(w);
+  }
+  return [...byId.values()];
+}
+
+/**
+ * `docker save`: one tar holding both the docker-archive `manifest.json`/`repositories` and an
+ * OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), as Docker 25+ writes it.
+ * Layers go in as the manifest names them; a plain layer made by a build is re-diffed from its
+ * directory on the fly (deterministic, so its digest holds).
+ */
+export async function saveImages(store: Store, names: string[], out: NodeJS.WritableStream): Promise<void> {
+  const images = await selectForSave(store, names);
+  const pack = tar.pack();
+  const written = new Set<Digest>();
+  const fixed = { mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) };
+  const add = (name: string, body: Buffer | string): Promise<void> =>
+    new Promise((res, rej) => {
+      pack.entry({ name, ...fixed, size: Buffer.byteLength(body) }, body, (err) => (err ? rej(err) : res()));
+    });
+  const addStream = (name: string, stream: Readable, size: number): Promise<void> =>
+    new Promise((res, rej) => {
+      const sink = pack.entry({ name, ...fixed, size, type: "file" }, (err) => (err ? rej(err) : res()));
+      pipeline(stream, sink as unknown as Writable).catch(rej);
+    });
+  const producing = (async () => {
+    await add(OCI_LAYOUT_FILE, JSON.stringify(OCI_LAYOUT_VERSION));
+    pack.entry({ name: "blobs/", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) });
+    pack.entry({ name: "blobs/sha256/", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) });
+    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+    const manifestJson: DockerArchiveManifestEntry[] = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    for (const { image, tags } of images) {
+      for (const l of image.manifest.layers) {
+        if (written.has(l.digest)) continue;
+        const { stream, size } = await store.exportBlob(l.digest);
+        await addStream(blobPath(l.digest), stream, size);
+        written.add(l.digest);
+      }
+      for (const d of [image.id, image.manifestDigest]) {
+        if (written.has(d)) continue;
+        await add(blobPath(d), await store.readBlob(d));
+        written.add(d);
+      }
+      const manifestSize = (await store.readBlob(image.manifestDigest)).length;
+      const mediaType = image.manifest.mediaType ?? MediaType.OciManifest;
+      if (tags.length === 0) index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize });
+      for (const t of tags) {
+        const ref = parseReference(t);
+        index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize, annotations: { [ANNOTATION_IMAGE_NAME]: t, [ANNOTATION_REF_NAME]: ref.tag ?? DEFAULT_TAG } });
+        const repo = familiarRepository(ref);
+        repositories[repo] = { ...(repositories[repo] ?? {}), [ref.tag ?? DEFAULT_TAG]: image.id.slice(7) };
+      }
+      manifestJson.push({ Config: blobPath(image.id), RepoTags: tags.length ? tags.map((t) => familiarString(parseReference(t))) : null, Layers: image.manifest.layers.map((l) => blobPath(l.digest)) });
+    }
+    await add("index.json", `${JSON.stringify(index)}\n`);
+    await add("manifest.json", `${JSON.stringify(manifestJson)}\n`);
+    if (Object.keys(repositories).length > 0) await add("repositories", `${JSON.stringify(repositories)}\n`);
+    pack.finalize();
+  })();
+  producing.catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
+  await Promise.all([pipeline(pack as unknown as Readable, out as Writable), producing]);
+}
+
+/** `save -o FILE`: written to a temp file next to FILE, renamed when complete. */
+export async function saveImagesToFile(store: Store, names: string[], file: string): Promise<void> {
+  const tmp = `${file}.berth-tmp-${process.pid}`;
+  try {
+    await saveImages(store, names, createWriteStream(tmp, { mode: 0o644 }));
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+

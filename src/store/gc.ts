@@ -1,0 +1,165 @@
+import { readFile, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { digestHex, isDigest, type Digest } from "../image/digest.js";
+import { familiarString, normalizeTag, parseReference } from "../image/reference.js";
+import type { ImageConfig, ImageManifest } from "../image/types.js";
+import type { Store } from "./store.js";
+import { StoreError } from "./errors.js";
+
+/**
+ * Garbage collection: layers and blobs that no image, cache entry or snapshot needs.
+ * Unreferenced things younger than `graceMs` are kept unless named as candidates: another
+ * process may be between committing a layer and creating the image that uses it.
+ */
+export interface GcResult {
+  removedLayers: Digest[];
+  removedBlobs: Digest[];
+  reclaimedBytes: number;
+}
+
+export const GC_GRACE_MS = 10 * 60 * 1000;
+
+interface Referenced { layers: Set<Digest>; blobs: Set<Digest> }
+
+export async function referencedContent(store: Store): Promise<Referenced> {
+  const layers = new Set<Digest>();
+  const blobs = new Set<Digest>();
+  for (const id of await store.listImageIds()) {
+    try {
+      const entry = JSON.parse(await readFile(join(store.root, "images", `${digestHex(id)}.json`), "utf8")) as { manifestDigest: Digest };
+      blobs.add(id);
+      blobs.add(entry.manifestDigest);
+      const config = JSON.parse((await store.readBlob(id)).toString("utf8")) as ImageConfig;
+      for (const d of config.rootfs?.diff_ids ?? []) layers.add(d);
+      const manifest = JSON.parse((await store.readBlob(entry.manifestDigest)).toString("utf8")) as ImageManifest;
+      for (const l of manifest.layers ?? []) blobs.add(l.digest);
+    } catch {
+      // a broken image keeps nothing alive; system check reports it
+    }
+  }
+  for (const c of await store.listCacheEntries()) for (const d of c.entry.layers ?? []) layers.add(d);
+  for (const s of await readdir(join(store.root, "s"))) {
+    try {
+      const owner = JSON.parse(await readFile(join(store.root, "s", s, "owner.json"), "utf8")) as { parents: Digest[] };
+      for (const d of owner.parents) layers.add(d);
+    } catch {
+      // no owner.json: being created or half-removed
+    }
+  }
+  for (const l of await store.listLayerRecords()) if (layers.has(l.diffId)) for (const b of l.blobs) blobs.add(b.digest);
+  return { layers, blobs };
+}
+
+export async function collectGarbage(store: Store, opts: { candidates?: Set<Digest>; graceMs?: number } = {}): Promise<GcResult> {
+  const grace = opts.graceMs ?? GC_GRACE_MS;
+  const candidates = opts.candidates ?? new Set<Digest>();
+  const result: GcResult = { removedLayers: [], removedBlobs: [], reclaimedBytes: 0 };
+  await store.withLock("gc", async () => {
+    const ref = await referencedContent(store);
+    const now = Date.now();
+    const old = async (path: string): Promise<boolean> => {
+      const st = await stat(path).catch(() => undefined);
+      return st === undefined || now - st.mtimeMs > grace;
+    };
+    await store.withLock("layers", async () => {
+      for (const l of await store.listLayerRecords()) {
+        if (ref.layers.has(l.diffId)) continue;
+        const recordPath = join(store.root, "layers", `${digestHex(l.diffId)}.json`);
+        if (!candidates.has(l.diffId) && !(await old(recordPath))) {
+          for (const b of l.blobs) ref.blobs.add(b.digest);
+          continue;
+        }
+        await rm(recordPath, { force: true }); // the record first: never a record without its dir
+        await rm(join(store.root, "l", l.dir), { recursive: true, force: true });
+        result.removedLayers.push(l.diffId);
+        result.reclaimedBytes += l.size;
+        for (const b of l.blobs) candidates.add(b.digest);
+      }
+    });
+    for (const f of await readdir(store.blobs.dir)) {
+      const d = `sha256:${f}`;
+      if (!isDigest(d) || ref.blobs.has(d)) continue;
+      const path = join(store.blobs.dir, f);
+      if (!candidates.has(d) && !(await old(path))) continue;
+      const st = await stat(path).catch(() => undefined);
+      await rm(path, { force: true });
+      result.removedBlobs.push(d);
+      result.reclaimedBytes += st?.size ?? 0;
+    }
+  });
+  return result;
+}
+
+export interface RemoveImageResult { untagged: string[]; deleted: Digest[] }
+
+/**
+ * `docker rmi` semantics: a tag untags (and deletes the image when it was its last tag); an ID
+ * deletes the image unless it has several tags (then only with force); an image a container
+ * uses is refused unless force.
+ */
+export async function removeImage(store: Store, nameOrId: string, opts: { force?: boolean } = {}): Promise<RemoveImageResult> {
+  const id = await store.resolveImageId(nameOrId);
+  const image = await store.imageById(id);
+  const result: RemoveImageResult = { untagged: [], deleted: [] };
+  let key: string | undefined;
+  try {
+    key = isDigest(nameOrId) ? undefined : normalizeTag(nameOrId);
+  } catch {
+    key = undefined; // an ID prefix that is not a valid name
+  }
+  const byTag = key !== undefined && (await store.readRefs())[key] === id;
+  const users = (await store.imagesInUse()).get(id) ?? [];
+  if (byTag && image.repoTags.length > 1) {
+    await store.untag(key!);
+    result.untagged.push(familiarString(parseReference(key!)));
+    return result;
+  }
+  if (!byTag && image.repoTags.length > 1 && !opts.force) {
+    throw new StoreError(`conflict: unable to delete ${digestHex(id).slice(0, 12)} (must be forced) - image is referenced in multiple repositories`, { exitCode: 1 });
+  }
+  if (users.length > 0 && !opts.force) {
+    throw new StoreError(`conflict: unable to remove repository reference "${nameOrId}" (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${digestHex(id).slice(0, 12)}`, { exitCode: 1 });
+  }
+  const refs = await store.readRefs();
+  await store.updateRefs((r) => {
+    let changed = false;
+    for (const [k, v] of Object.entries(r)) {
+      if (v === id) {
+        delete r[k];
+        changed = true;
+      }
+    }
+    return changed;
+  });
+  for (const [k, v] of Object.entries(refs)) if (v === id) result.untagged.push(familiarString(parseReference(k)));
+  if (users.length > 0) return result; // forced: Docker untags but keeps an image a container runs
+  await store.removeImageEntry(id);
+  result.deleted.push(id);
+  const candidates = new Set<Digest>([id, image.manifestDigest, ...image.layers.map((l) => l.diffId), ...image.manifest.layers.map((l) => l.digest)]);
+  await collectGarbage(store, { candidates });
+  return result;
+}
+
+/** `docker image prune [-a]`: dangling images (no tag), or with all every image no container uses. */
+export async function pruneImages(store: Store, opts: { all?: boolean } = {}): Promise<{ deleted: Digest[]; untagged: string[]; reclaimedBytes: number }> {
+  const inUse = await store.imagesInUse();
+  const out = { deleted: [] as Digest[], untagged: [] as string[], reclaimedBytes: 0 };
+  const candidates = new Set<Digest>();
+  for (const img of await store.listImages()) {
+    if (inUse.has(img.id)) continue;
+    if (img.repoTags.length > 0 && !opts.all) continue;
+    if (img.repoTags.length > 0) {
+      await store.updateRefs((r) => {
+        for (const [k, v] of Object.entries(r)) if (v === img.id) delete r[k];
+        return true;
+      });
+      out.untagged.push(...img.repoTags);
+    }
+    await store.removeImageEntry(img.id);
+    out.deleted.push(img.id);
+    for (const d of [img.id, img.manifestDigest, ...img.layers.map((l) => l.diffId), ...img.manifest.layers.map((l) => l.digest)]) candidates.add(d);
+  }
+  const gc = await collectGarbage(store, { candidates });
+  out.reclaimedBytes = gc.reclaimedBytes;
+  return out;
+}

@@ -1,0 +1,43 @@
+import { spawn } from "node:child_process";
+import { StoreError } from "./errors.js";
+
+/**
+ * Cross-process locks with flock(1), held by a helper process.
+ *
+ * Why flock and not a lock file created with O_EXCL: an O_EXCL file outlives a `kill -9`ed
+ * owner, so every waiter must guess staleness from a pid (which the kernel reuses) and two
+ * waiters can both "break" a stale lock. A flock belongs to an open file description: the
+ * kernel drops it when its holder dies, whatever the cause. Node has no flock(2), so a
+ * `flock FILE sh -c 'echo; cat'` child holds it: it prints a line once the lock is held and
+ * keeps it until its stdin closes — which happens when we release, or when we die.
+ * Cost: one process spawn (~3 ms) per lock; locks guard small record updates only.
+ */
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+export function acquireFlock(file: string, mode: "exclusive" | "shared" = "exclusive"): Promise<HeldLock> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("flock", [mode === "shared" ? "-s" : "-x", file, "sh", "-c", "echo locked; exec cat >/dev/null"], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stderr = "";
+    let held = false;
+    const exited = new Promise<void>((res) => child.on("close", () => res()));
+    child.stderr.on("data", (b: Buffer) => { stderr += b.toString(); });
+    child.stdin.on("error", () => undefined);
+    child.on("error", (err) => reject(new StoreError(`cannot lock ${file}: ${err.message} (is util-linux's flock installed?)`)));
+    child.stdout.once("data", () => {
+      held = true;
+      resolve({
+        release: async () => {
+          child.stdin.end();
+          await exited;
+        },
+      });
+    });
+    child.on("close", (code) => {
+      if (!held) reject(new StoreError(`cannot lock ${file}: flock exited with ${code}: ${stderr.trim()}`));
+    });
+  });
+}

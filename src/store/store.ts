@@ -1,0 +1,623 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { lstat, mkdir, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { digestHex, isDigest, shortId, type Digest } from "../image/digest.js";
+import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
+import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
+import { applyLayer, diffDirectory, digestDirectory, gunzipStream, parallelGzip, peekCompression, LayerError } from "../layer/index.js";
+import { writeFileAtomic } from "./atomic.js";
+import { BlobStore, syncFile } from "./blobs.js";
+import { StoreError } from "./errors.js";
+import { acquireFlock } from "./lock.js";
+import { resolveStoreRoot } from "./root.js";
+import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
+
+/**
+ * berth's on-disk store. Layout (all under one root, short names because overlay's option
+ * string is limited to a page):
+ *
+ *   blobs/sha256/<hex>   content (configs, manifests, layer blobs), verified on write and read
+ *   l/<12 hex>/          extracted layers, used as overlay lower dirs; l/empty for scratch
+ *   layers/<hex>.json    layer records (diff_id → dir, size, known blobs)
+ *   images/<hex>.json    image records (config digest → manifest digest)
+ *   refs.json            tags: normalized reference → image ID (under the "refs" lock)
+ *   cache/<hex>.json     build cache entries (key hashed)
+ *   c/<id>/              container directories (record.json owned by the runtime)
+ *   s/<id>/{u,w}         snapshots in progress (owner.json says who and on what)
+ *   tmp/                 staging: nothing here is part of the store
+ *   locks/<name>.lock    flock files
+ *
+ * Every record appears by one rename; a record is written only after what it points to is
+ * in place. So after a crash there can be orphans (unreferenced blobs, dirs, tmp files) but no
+ * dangling records; `berth system check --repair` removes orphans.
+ */
+export class Store {
+  readonly blobs: BlobStore;
+  private readonly tmpDir: string;
+
+  private constructor(readonly root: string) {
+    this.tmpDir = join(root, "tmp");
+    this.blobs = new BlobStore(root, this.tmpDir);
+  }
+
+  static async open(root?: string): Promise<Store> {
+    const store = new Store(resolveStoreRoot(root));
+    for (const d of ["blobs/sha256", "l/empty", "layers", "images", "cache", "c", "s", "tmp", "locks"]) {
+      await mkdir(join(store.root, d), { recursive: true });
+    }
+    return store;
+  }
+
+  // ---------------------------------------------------------------- blobs
+
+  putBlob(data: Uint8Array | NodeJS.ReadableStream, expected?: Digest): Promise<{ digest: Digest; size: number }> {
+    return this.blobs.put(data, expected);
+  }
+  hasBlob(d: Digest): Promise<boolean> {
+    return this.blobs.has(d);
+  }
+  openBlob(d: Digest): NodeJS.ReadableStream {
+    return this.blobs.open(d);
+  }
+  readBlob(d: Digest): Promise<Buffer> {
+    return this.blobs.read(d);
+  }
+
+  // ---------------------------------------------------------------- locks
+
+  async withLock<T>(name: string, fn: () => Promise<T>, mode: "exclusive" | "shared" = "exclusive"): Promise<T> {
+    if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new StoreError(`invalid lock name ${JSON.stringify(name)}`);
+    const lock = await acquireFlock(join(this.root, "locks", `${name}.lock`), mode);
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** A fresh staging path under tmp/ (same file system, so commits are renames). */
+  stagingPath(prefix: string): string {
+    return join(this.tmpDir, `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`);
+  }
+
+  // ---------------------------------------------------------------- layers
+
+  private layerRecordPath(diffId: Digest): string {
+    return join(this.root, "layers", `${digestHex(diffId)}.json`);
+  }
+
+  async layerRecord(diffId: Digest): Promise<LayerRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.layerRecordPath(diffId), "utf8")) as LayerRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new StoreError(`layer record for ${diffId} is unreadable: ${(err as Error).message}`);
+    }
+  }
+
+  private layerInfo(r: LayerRecord): LayerInfo {
+    return { diffId: r.diffId, size: r.size, dir: join(this.root, "l", r.dir) };
+  }
+
+  async layer(diffId: Digest): Promise<LayerInfo | undefined> {
+    const r = await this.layerRecord(diffId);
+    return r === undefined ? undefined : this.layerInfo(r);
+  }
+
+  async listLayerRecords(): Promise<LayerRecord[]> {
+    const out: LayerRecord[] = [];
+    for (const f of await readdir(join(this.root, "layers"))) {
+      if (!f.endsWith(".json") || f.startsWith(".")) continue;
+      const d = `sha256:${f.slice(0, -5)}`;
+      if (!isDigest(d)) continue;
+      const r = await this.layerRecord(d).catch(() => undefined);
+      if (r !== undefined) out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * Makes `stagedDir` the layer `diffId` (or drops it when the layer exists already) and
+   * records `blob`, a temp file holding the layer's bytes as `blobDesc` says.
+   */
+  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch">, blob?: { tmp: string; desc: Descriptor }): Promise<LayerInfo> {
+    return this.withLock("layers", async () => {
+      const existing = await this.layerRecord(diffId);
+      if (blob !== undefined) {
+        if (await this.blobs.has(blob.desc.digest)) await rm(blob.tmp, { force: true });
+        else await this.blobs.adopt(blob.tmp, blob.desc.digest);
+      }
+      if (existing !== undefined) {
+        await rm(stagedDir, { recursive: true, force: true });
+        if (blob !== undefined && !existing.blobs.some((b) => b.digest === blob.desc.digest)) {
+          existing.blobs.push(blob.desc);
+          await writeFileAtomic(this.layerRecordPath(diffId), JSON.stringify(existing));
+        }
+        return this.layerInfo(existing);
+      }
+      let name = digestHex(diffId).slice(0, 12);
+      if (await lstat(join(this.root, "l", name)).then(() => true, () => false)) name = randomBytes(6).toString("hex");
+      await rename(stagedDir, join(this.root, "l", name));
+      const record: LayerRecord = { diffId, size, dir: name, blobs: blob ? [blob.desc] : [], ...fields, created: new Date().toISOString() };
+      await writeFileAtomic(this.layerRecordPath(diffId), JSON.stringify(record));
+      return this.layerInfo(record);
+    });
+  }
+
+  /**
+   * A layer tar (gzip or plain) → extracted layer, applied safely, its bytes kept as a blob.
+   * `expected` checks the blob digest and/or diff_id (as a manifest and config state them).
+   */
+  async importLayer(tar: NodeJS.ReadableStream, opts: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string; asRoot?: boolean; adoptFile?: string } = {}): Promise<LayerInfo> {
+    const prepared = await this.prepareLayer(tar, opts);
+    try {
+      return await prepared.commit(opts);
+    } finally {
+      await prepared.discard();
+    }
+  }
+
+  /**
+   * The first half of importLayer: applies the tar into a staging dir and keeps its bytes in a
+   * temp blob, but adds nothing to the store until `commit` (which checks what the manifest
+   * and config expect). `discard` removes what was not committed. A load uses this to apply
+   * layers while it reads the archive, before it has read the manifest that names them.
+   */
+  async prepareLayer(tar: NodeJS.ReadableStream, opts: { source?: string; asRoot?: boolean; adoptFile?: string } = {}): Promise<PreparedLayer> {
+    const source = opts.source ?? "layer";
+    const { compression, stream } = await peekCompression(tar, source).catch((err: unknown) => {
+      throw err instanceof StoreError ? err : new StoreError((err as Error).message, { cause: err });
+    });
+    const staged = this.stagingPath("layer");
+    // adoptFile: `tar` reads a staged file under tmp/ (a load); once verified it becomes the
+    // blob by a rename instead of being written a second time
+    const blobTmp = opts.adoptFile ?? this.blobs.tempPath("blob");
+    await mkdir(staged, { mode: 0o755 });
+    const rawHash = createHash("sha256");
+    const diffHash = createHash("sha256");
+    let rawSize = 0;
+    let size = 0;
+    const cleanup = async (): Promise<void> => {
+      await rm(staged, { recursive: true, force: true });
+      if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
+    };
+    try {
+      const file = opts.adoptFile === undefined ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
+      const fileDone = file === undefined ? Promise.resolve() : new Promise<void>((res, rej) => { file.on("finish", () => res()); file.on("error", rej); });
+      const tapRaw = new Transform({
+        transform(chunk: Buffer, _e, cb: TransformCallback) {
+          rawHash.update(chunk);
+          rawSize += chunk.length;
+          if (file === undefined || file.write(chunk)) cb(null, chunk);
+          else file.once("drain", () => cb(null, chunk));
+        },
+        flush(cb) {
+          file?.end();
+          cb();
+        },
+      });
+      const tapDiff = new Transform({
+        transform(chunk: Buffer, _e, cb: TransformCallback) {
+          diffHash.update(chunk);
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      // a plain tar is its own diff: hash it once (sha256 is a third of the import's CPU time)
+      const stages: NodeJS.ReadWriteStream[] = compression === "gzip" ? [tapRaw, gunzipStream(source), tapDiff] : [tapRaw];
+      let tarOut: Readable = stream.pipe(stages[0] as Transform);
+      for (const s of stages.slice(1)) tarOut = tarOut.pipe(s as Transform);
+      for (const s of [stream, ...stages]) (s as Readable).on("error", (err) => tarOut.destroy(err));
+      await applyLayer(tarOut, staged, { source, ...(opts.asRoot !== undefined ? { asRoot: opts.asRoot } : {}) });
+      // the tar's end-of-archive marker may leave trailing padding unread: drain it into the hashes
+      tarOut.resume();
+      if (!tarOut.readableEnded) await new Promise<void>((res, rej) => { tarOut.on("end", () => res()); tarOut.on("error", rej); });
+      await fileDone;
+    } catch (err) {
+      await cleanup();
+      if (err instanceof LayerError && !(err instanceof StoreError)) throw new StoreError(err.message, { cause: err });
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`${source}: ${(err as Error).message}`, { cause: err });
+    }
+    const digest = `sha256:${rawHash.digest("hex")}` as Digest;
+    const diffId = compression === "gzip" ? (`sha256:${diffHash.digest("hex")}` as Digest) : digest;
+    if (compression !== "gzip") size = rawSize;
+    let committed: Promise<LayerInfo> | undefined;
+    let discarded = false;
+    return {
+      digest,
+      diffId,
+      size,
+      compression,
+      commit: (expect = {}) => {
+        if (expect.expectedDigest !== undefined && digest !== expect.expectedDigest) {
+          return Promise.reject(new StoreError(`${source}: digest mismatch: expected ${expect.expectedDigest}, got ${digest}`));
+        }
+        if (expect.expectedDiffId !== undefined && diffId !== expect.expectedDiffId) {
+          return Promise.reject(new StoreError(`${source}: layer diff_id mismatch: the image config says ${expect.expectedDiffId}, the layer is ${diffId}`));
+        }
+        if (discarded) return Promise.reject(new StoreError(`${source}: layer was discarded`));
+        committed ??= (async () => {
+          await syncFile(blobTmp);
+          const desc: Descriptor = { mediaType: compression === "gzip" ? MediaType.OciLayerGzip : MediaType.OciLayer, digest, size: rawSize };
+          return this.commitLayer(diffId, size, staged, { reproducible: false }, { tmp: blobTmp, desc });
+        })();
+        return committed;
+      },
+      discard: async () => {
+        if (committed !== undefined || discarded) return;
+        discarded = true;
+        await cleanup();
+      },
+    };
+  }
+
+  /** The layer's tar, uncompressed: a stored blob if there is one, else made again from its directory. */
+  async openLayerTar(diffId: Digest): Promise<{ stream: Readable; size: number }> {
+    const r = await this.layerRecord(diffId);
+    if (r === undefined) throw new StoreError(`layer ${diffId} is not in the store`);
+    const plain = r.blobs.find((b) => b.digest === diffId);
+    if (plain && (await this.blobs.has(plain.digest))) return { stream: this.blobs.open(plain.digest) as Readable, size: r.size };
+    if (r.reproducible) {
+      return { stream: diffDirectory(join(this.root, "l", r.dir), r.sourceDateEpoch !== undefined ? { sourceDateEpoch: r.sourceDateEpoch } : {}), size: r.size };
+    }
+    const gz = r.blobs.find((b) => b.mediaType.endsWith("gzip"));
+    if (gz) return { stream: (this.blobs.open(gz.digest) as Readable).pipe(gunzipStream(`layer ${diffId}`) as Transform), size: r.size };
+    throw new StoreError(`layer ${diffId} has no stored blob and cannot be recreated`);
+  }
+
+  /**
+   * A gzip blob of the layer ("compress lazily"): made the first time save or push needs it,
+   * recorded in the layer record, then kept.
+   */
+  async compressedLayerBlob(diffId: Digest): Promise<Descriptor> {
+    const r = await this.layerRecord(diffId);
+    if (r === undefined) throw new StoreError(`layer ${diffId} is not in the store`);
+    const have = r.blobs.find((b) => b.mediaType === MediaType.OciLayerGzip || b.mediaType === MediaType.DockerLayerGzip);
+    if (have && (await this.blobs.has(have.digest))) return have;
+    const { stream } = await this.openLayerTar(diffId);
+    const { digest, size } = await this.blobs.put(stream.pipe(parallelGzip()));
+    const desc: Descriptor = { mediaType: MediaType.OciLayerGzip, digest, size };
+    await this.withLock("layers", async () => {
+      const cur = await this.layerRecord(diffId);
+      if (cur && !cur.blobs.some((b) => b.digest === digest)) {
+        cur.blobs.push(desc);
+        await writeFileAtomic(this.layerRecordPath(diffId), JSON.stringify(cur));
+      }
+    });
+    return desc;
+  }
+
+  /**
+   * A blob by digest as an export (save, push) needs it: a stored blob, or a layer's plain tar
+   * made again from its directory when the digest is that layer's diff_id.
+   */
+  async exportBlob(d: Digest): Promise<{ stream: Readable; size: number }> {
+    if (await this.blobs.has(d)) return { stream: this.blobs.open(d) as Readable, size: await this.blobs.size(d) };
+    const r = await this.layerRecord(d);
+    if (r !== undefined) return this.openLayerTar(d);
+    throw new StoreError(`blob ${d} is missing from the store`);
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  async prepareSnapshot(parentDiffIds: Digest[]): Promise<Snapshot> {
+    const lowers: string[] = [];
+    for (const d of parentDiffIds) {
+      const l = await this.layer(d);
+      if (l === undefined) throw new StoreError(`cannot prepare a snapshot: layer ${d} is not in the store`);
+      lowers.unshift(l.dir);
+    }
+    if (lowers.length === 0) lowers.push(join(this.root, "l", "empty"));
+    const id = randomBytes(6).toString("hex");
+    const dir = join(this.root, "s", id);
+    await mkdir(join(dir, "u"), { recursive: true, mode: 0o755 });
+    await mkdir(join(dir, "w"), { mode: 0o700 });
+    await writeFileAtomic(join(dir, "owner.json"), JSON.stringify({ pid: process.pid, parents: parentDiffIds, created: new Date().toISOString() }));
+    return { id, lowerDirs: lowers, upperDir: join(dir, "u"), workDir: join(dir, "w") };
+  }
+
+  /** The snapshot's upper dir (unmounted by now) becomes a layer; the dir itself moves into l/. */
+  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number } = {}): Promise<LayerInfo> {
+    const dir = this.snapshotDir(s);
+    const diffOpts = opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {};
+    const { diffId, size } = await digestDirectory(join(dir, "u"), diffOpts);
+    const staged = this.stagingPath("layer");
+    await rename(join(dir, "u"), staged);
+    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, ...diffOpts });
+    await rm(dir, { recursive: true, force: true });
+    return info;
+  }
+
+  async removeSnapshot(s: Snapshot): Promise<void> {
+    await rm(this.snapshotDir(s), { recursive: true, force: true });
+  }
+
+  private snapshotDir(s: Snapshot): string {
+    if (!/^[a-f0-9]{12}$/.test(s.id)) throw new StoreError(`invalid snapshot id ${JSON.stringify(s.id)}`);
+    return join(this.root, "s", s.id);
+  }
+
+  // ---------------------------------------------------------------- images
+
+  private imageEntryPath(id: Digest): string {
+    return join(this.root, "images", `${digestHex(id)}.json`);
+  }
+
+  /**
+   * Adds an image from its exact config bytes (the ID is their digest) and, when given, the
+   * exact manifest bytes (kept so that save → load keeps the manifest digest).
+   */
+  async addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[] } = {}): Promise<ImageRecord> {
+    const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    const layerDescs: Descriptor[] = [];
+    for (const d of diffIds) {
+      const r = await this.layerRecord(d);
+      if (r === undefined) throw new StoreError(`cannot create image: layer ${d} is not in the store`);
+      const stored = r.blobs[0];
+      layerDescs.push(stored ?? { mediaType: MediaType.OciLayer, digest: d, size: r.size });
+    }
+    const cfg = await this.blobs.put(configBytes);
+    let manifestBytes = opts.manifestBytes;
+    if (manifestBytes === undefined) {
+      const manifest: ImageManifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { mediaType: MediaType.OciConfig, digest: cfg.digest, size: cfg.size },
+        layers: layerDescs,
+      };
+      manifestBytes = Buffer.from(JSON.stringify(manifest));
+    }
+    const m = await this.blobs.put(manifestBytes);
+    const path = this.imageEntryPath(cfg.digest);
+    const existing = await readFile(path, "utf8").then((s) => JSON.parse(s) as ImageEntry, () => undefined);
+    if (existing === undefined || existing.manifestDigest !== m.digest) {
+      const entry: ImageEntry = { id: cfg.digest, manifestDigest: m.digest, added: existing?.added ?? new Date().toISOString() };
+      await writeFileAtomic(path, JSON.stringify(entry));
+    }
+    for (const t of opts.tags ?? []) await this.tag(t, cfg.digest);
+    return this.imageById(cfg.digest);
+  }
+
+  createImage(config: ImageConfig, opts: { tags?: string[] } = {}): Promise<ImageRecord> {
+    return this.addImage(Buffer.from(JSON.stringify(config)), opts);
+  }
+
+  async imageExists(id: Digest): Promise<boolean> {
+    return stat(this.imageEntryPath(id)).then(() => true, () => false);
+  }
+
+  async imageById(id: Digest, refs?: Record<string, Digest>): Promise<ImageRecord> {
+    let entry: ImageEntry;
+    try {
+      entry = JSON.parse(await readFile(this.imageEntryPath(id), "utf8")) as ImageEntry;
+    } catch {
+      throw new StoreError(`No such image: ${id}`);
+    }
+    const config = JSON.parse((await this.blobs.read(entry.id)).toString("utf8")) as ImageConfig;
+    const manifest = JSON.parse((await this.blobs.read(entry.manifestDigest)).toString("utf8")) as ImageManifest;
+    const layers: LayerInfo[] = [];
+    for (const d of config.rootfs?.diff_ids ?? []) {
+      const l = await this.layer(d);
+      if (l === undefined) throw new StoreError(`image ${shortId(id)} is broken: layer ${d} is missing; run \`berth system check\``);
+      layers.push(l);
+    }
+    const allRefs = refs ?? (await this.readRefs());
+    const repoTags = Object.entries(allRefs)
+      .filter(([, v]) => v === id)
+      .map(([k]) => familiarString(parseReference(k)))
+      .sort();
+    return { id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, layers, added: entry.added, size: layers.reduce((a, l) => a + l.size, 0) };
+  }
+
+  async listImageIds(): Promise<Digest[]> {
+    const out: Digest[] = [];
+    for (const f of await readdir(join(this.root, "images"))) {
+      const d = `sha256:${f.replace(/\.json$/, "")}`;
+      if (f.endsWith(".json") && isDigest(d)) out.push(d);
+    }
+    return out;
+  }
+
+  async listImages(): Promise<ImageRecord[]> {
+    const refs = await this.readRefs();
+    const out: ImageRecord[] = [];
+    for (const id of await this.listImageIds()) out.push(await this.imageById(id, refs));
+    return out;
+  }
+
+  /**
+   * `name[:tag]`, `name@sha256:…`, a full ID (`sha256:…` or 64 hex) or a unique ID prefix, as
+   * Docker resolves them: a name that is tagged wins over an ID prefix that looks the same.
+   */
+  async resolveImage(refOrId: string): Promise<ImageRecord> {
+    return this.imageById(await this.resolveImageId(refOrId));
+  }
+
+  async resolveImageId(refOrId: string): Promise<Digest> {
+    if (isDigest(refOrId)) {
+      if (await this.imageExists(refOrId)) return refOrId;
+      throw new StoreError(`No such image: ${refOrId}`);
+    }
+    const refs = await this.readRefs();
+    let parsed;
+    try {
+      parsed = parseReference(refOrId);
+    } catch (err) {
+      if (!(err instanceof InvalidReferenceError) || !looksLikeImageId(refOrId)) {
+        throw new StoreError(err instanceof Error ? err.message : String(err), { exitCode: 125 });
+      }
+    }
+    if (parsed !== undefined) {
+      if (parsed.digest !== undefined) {
+        for (const id of await this.listImageIds()) {
+          if (id === parsed.digest) return id;
+          const e = JSON.parse(await readFile(this.imageEntryPath(id), "utf8")) as ImageEntry;
+          if (e.manifestDigest === parsed.digest) return id;
+        }
+      } else {
+        const key = formatReference({ ...parsed, tag: parsed.tag ?? DEFAULT_TAG });
+        const id = refs[key];
+        if (id !== undefined) return id;
+      }
+    }
+    if (looksLikeImageId(refOrId)) {
+      const prefix = refOrId.replace(/^sha256:/, "");
+      const matches = (await this.listImageIds()).filter((id) => digestHex(id).startsWith(prefix));
+      if (matches.length === 1) return matches[0]!;
+      if (matches.length > 1) throw new StoreError(`image ID prefix ${JSON.stringify(refOrId)} is ambiguous: it matches ${matches.length} images`);
+    }
+    throw new StoreError(`No such image: ${refOrId}`);
+  }
+
+  /** Removes an image record (not its tags, not its layers: see Images.remove and gc). */
+  async removeImageEntry(id: Digest): Promise<void> {
+    await rm(this.imageEntryPath(id), { force: true });
+  }
+
+  // ---------------------------------------------------------------- references
+
+  private refsPath(): string {
+    return join(this.root, "refs.json");
+  }
+
+  async readRefs(): Promise<Record<string, Digest>> {
+    try {
+      return JSON.parse(await readFile(this.refsPath(), "utf8")) as Record<string, Digest>;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
+      throw new StoreError(`${this.refsPath()} is unreadable: ${(err as Error).message}; run \`berth system check --repair\``);
+    }
+  }
+
+  /** Changes refs.json under the refs lock; `change` returns false to leave it untouched. */
+  async updateRefs(change: (refs: Record<string, Digest>) => boolean | Promise<boolean>): Promise<void> {
+    await this.withLock("refs", async () => {
+      const refs = await this.readRefs();
+      if (await change(refs)) {
+        const sorted = Object.fromEntries(Object.entries(refs).sort(([a], [b]) => (a < b ? -1 : 1)));
+        await writeFileAtomic(this.refsPath(), `${JSON.stringify(sorted, null, 1)}\n`);
+      }
+    });
+  }
+
+  async tag(ref: string, id: Digest): Promise<void> {
+    let key: string;
+    try {
+      key = normalizeTag(ref);
+    } catch (err) {
+      throw new StoreError((err as Error).message, { exitCode: 125 });
+    }
+    if (!(await this.imageExists(id))) throw new StoreError(`No such image: ${id}`);
+    await this.updateRefs((refs) => {
+      if (refs[key] === id) return false;
+      refs[key] = id;
+      return true;
+    });
+  }
+
+  async untag(ref: string): Promise<void> {
+    const key = normalizeTag(ref);
+    let found = true;
+    await this.updateRefs((refs) => {
+      if (!(key in refs)) {
+        found = false;
+        return false;
+      }
+      delete refs[key];
+      return true;
+    });
+    if (!found) throw new StoreError(`No such image: ${ref}`);
+  }
+
+  // ---------------------------------------------------------------- containers
+
+  private containerPath(id: string): string {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(id)) throw new StoreError(`invalid container id ${JSON.stringify(id)}`);
+    return join(this.root, "c", id);
+  }
+
+  async containerDir(id: string, opts: { create?: boolean } = {}): Promise<string> {
+    const dir = this.containerPath(id);
+    if (opts.create) await mkdir(dir, { recursive: true, mode: 0o711 });
+    else if (!(await stat(dir).then(() => true, () => false))) throw new StoreError(`No such container: ${id}`);
+    return dir;
+  }
+
+  async listContainerIds(): Promise<string[]> {
+    return (await readdir(join(this.root, "c"))).filter((n) => !n.startsWith(".")).sort();
+  }
+
+  async removeContainerDir(id: string): Promise<void> {
+    await rm(this.containerPath(id), { recursive: true, force: true });
+  }
+
+  /** Image IDs that containers' record.json files name (what rmi and prune must not remove). */
+  async imagesInUse(): Promise<Map<Digest, string[]>> {
+    const used = new Map<Digest, string[]>();
+    for (const id of await this.listContainerIds()) {
+      try {
+        const rec = JSON.parse(await readFile(join(this.root, "c", id, "record.json"), "utf8")) as { imageId?: string; name?: string };
+        if (rec.imageId !== undefined && isDigest(rec.imageId)) used.set(rec.imageId, [...(used.get(rec.imageId) ?? []), id]);
+      } catch {
+        // a container being created has no record yet
+      }
+    }
+    return used;
+  }
+
+  // ---------------------------------------------------------------- build cache
+
+  private cachePath(key: string): string {
+    return join(this.root, "cache", `${createHash("sha256").update(key).digest("hex")}.json`);
+  }
+
+  async getCacheEntry(key: string): Promise<CacheEntry | undefined> {
+    try {
+      const rec = JSON.parse(await readFile(this.cachePath(key), "utf8")) as { key: string; entry: CacheEntry };
+      return rec.key === key ? rec.entry : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async putCacheEntry(key: string, entry: CacheEntry): Promise<void> {
+    await writeFileAtomic(this.cachePath(key), JSON.stringify({ key, entry, written: new Date().toISOString() }));
+  }
+
+  async listCacheEntries(): Promise<{ file: string; key: string; entry: CacheEntry }[]> {
+    const out: { file: string; key: string; entry: CacheEntry }[] = [];
+    for (const f of await readdir(join(this.root, "cache"))) {
+      if (!f.endsWith(".json") || f.startsWith(".")) continue;
+      try {
+        const rec = JSON.parse(await readFile(join(this.root, "cache", f), "utf8")) as { key: string; entry: CacheEntry };
+        out.push({ file: f, key: rec.key, entry: rec.entry });
+      } catch {
+        out.push({ file: f, key: "", entry: { layers: [] } });
+      }
+    }
+    return out;
+  }
+
+  async removeCacheEntry(key: string): Promise<void> {
+    await rm(this.cachePath(key), { force: true });
+  }
+}
+
+/** A layer applied into staging by prepareLayer, not yet part of the store. */
+export interface PreparedLayer {
+  digest: Digest;
+  diffId: Digest;
+  size: number;
+  compression: "gzip" | "none";
+  commit(expect?: { expectedDigest?: Digest; expectedDiffId?: Digest }): Promise<LayerInfo>;
+  discard(): Promise<void>;
+}
+
+export function openStore(root?: string): Promise<Store> {
+  return Store.open(root);
+}
+

@@ -1,0 +1,61 @@
+import type { Digest } from "../image/digest.js";
+import type { Descriptor, ImageConfig, ImageManifest } from "../image/types.js";
+
+/** A layer as other modules see it: its diff_id, the size of its tar, its extracted directory. */
+export interface LayerInfo {
+  diffId: Digest;
+  size: number;
+  /** The extracted tree, usable as an overlay lowerdir (whiteouts as overlay whiteouts). */
+  dir: string;
+}
+
+export interface ImageRecord {
+  /** Config digest = Docker's image ID. */
+  id: Digest;
+  manifestDigest: Digest;
+  config: ImageConfig;
+  /** Familiar form, as Docker prints them: `busybox:latest`. */
+  repoTags: string[];
+  /** Bottom first. */
+  layers: LayerInfo[];
+  manifest: ImageManifest;
+  /** When the image entered this store (ISO 8601). */
+  added: string;
+  /** Sum of the layers' uncompressed sizes (what `docker images` shows). */
+  size: number;
+}
+
+export interface Snapshot {
+  /** Top first, as overlay's lowerdir= wants them; never empty (an empty dir stands in for scratch). */
+  lowerDirs: string[];
+  upperDir: string;
+  workDir: string;
+  id: string;
+}
+
+/** A build-cache record: opaque to the store except `layers`, which garbage collection keeps alive. */
+export interface CacheEntry {
+  layers: Digest[];
+  [key: string]: unknown;
+}
+
+/** On-disk layer record: `<root>/layers/<hex>.json`. */
+export interface LayerRecord {
+  diffId: Digest;
+  size: number;
+  /** Directory name under `<root>/l/`. */
+  dir: string;
+  /** Stored blobs whose decompressed content is this layer's tar. */
+  blobs: Descriptor[];
+  /** The tar can be made again from `dir` byte for byte (layers we diffed ourselves). */
+  reproducible: boolean;
+  sourceDateEpoch?: number;
+  created: string;
+}
+
+/** On-disk image record: `<root>/images/<hex>.json`; config and manifest are blobs. */
+export interface ImageEntry {
+  id: Digest;
+  manifestDigest: Digest;
+  added: string;
+}

@@ -1,0 +1,170 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { busyboxTarball } from "../../helpers/busybox.js";
+import { berth, ok } from "./helpers.js";
+
+const work = mkdtempSync("/tmp/berth-store-cli-");
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let n = 0;
+const newRoot = (): string => join(work, `root${n++}`);
+
+function storeListing(root: string): string {
+  return execFileSync("sh", ["-c", `cd ${root} && find . -path ./locks -prune -o -print | sort`], { encoding: "utf8" });
+}
+
+describe("berth import / images / history / inspect / tag / rmi", () => {
+  it("imports a rootfs with --change and -m, and prints it the way docker does", () => {
+    const root = newRoot();
+    const id = ok(root, ["import", "-c", "ENV PATH=/bin FOO=bar", "-c", 'CMD ["sh", "-c", "echo hi"]', "-c", "WORKDIR /tmp", "-c", "EXPOSE 8080", "-c", "LABEL a=b", "-c", "USER app", "-m", "my rootfs", busyboxTarball(), "bb:1"]).trim();
+    expect(id).toMatch(/^sha256:[a-f0-9]{64}$/);
+    const images = ok(root, ["images"]);
+    expect(images.split("\n")[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
+    expect(images).toMatch(new RegExp(`^bb\\s+1\\s+${id.slice(7, 19)}\\s+.* ago\\s+2\\.\\d+MB$`, "m"));
+    expect(ok(root, ["images", "-q"]).trim()).toBe(id.slice(7, 19));
+    const [inspect] = JSON.parse(ok(root, ["inspect", "bb:1"])) as { Id: string; RepoTags: string[]; Comment: string; Config: { Env: string[]; Cmd: string[]; WorkingDir: string; ExposedPorts: object; Labels: object; User: string }; RootFS: { Layers: string[] } }[];
+    expect(inspect!.Id).toBe(id);
+    expect(inspect!.Config).toMatchObject({ Env: ["PATH=/bin", "FOO=bar"], Cmd: ["sh", "-c", "echo hi"], WorkingDir: "/tmp", ExposedPorts: { "8080/tcp": {} }, Labels: { a: "b" }, User: "app" });
+    expect(ok(root, ["inspect", "-f", "{{.Config.WorkingDir}}", id.slice(7, 15)]).trim()).toBe("/tmp");
+    const history = ok(root, ["history", "bb:1"]).split("\n");
+    expect(history[0]).toMatch(/^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
+    expect(history[1]).toMatch(new RegExp(`^${id.slice(7, 19)}\\s+.* ago\\s+2\\.\\d+MB\\s+my rootfs$`));
+    expect(JSON.parse(ok(root, ["history", "--format", "json", "--no-trunc", "bb:1"]).trim())).toMatchObject({ ID: id, Comment: "my rootfs" });
+
+    ok(root, ["tag", "bb:1", "localhost:5000/ns/bb:v2"]);
+    ok(root, ["tag", id.slice(7, 19), "other"]);
+    expect(ok(root, ["images", "--format", "{{.Repository}}:{{.Tag}}"]).trim().split("\n").sort()).toEqual(["bb:1", "localhost:5000/ns/bb:v2", "other:latest"]);
+    // removing by ID with several tags needs -f; by tag only untags
+    expect(berth(root, ["rmi", id.slice(7, 19)]).stderr).toMatch(/must be forced/);
+    expect(ok(root, ["rmi", "other"])).toBe("Untagged: other:latest\n");
+    expect(ok(root, ["rmi", "-f", id])).toMatch(/Untagged: bb:1\nUntagged: localhost:5000\/ns\/bb:v2\nDeleted: sha256:/);
+    expect(ok(root, ["images", "-q"])).toBe("");
+    expect(readdirSync(join(root, "l")).sort()).toEqual(["empty"]);
+    expect(readdirSync(join(root, "blobs/sha256"))).toEqual([]);
+    expect(ok(root, ["system", "check"])).toMatch(/no problems/);
+  });
+
+  it("refuses to remove an image a container uses unless -f, and prune -a keeps it", () => {
+    const root = newRoot();
+    const id = ok(root, ["import", busyboxTarball(), "used:1"]).trim();
+    ok(root, ["import", "-m", "other", busyboxTarball()]); // dangling
+    mkdirSync(join(root, "c", "ctr1"), { recursive: true });
+    writeFileSync(join(root, "c", "ctr1", "record.json"), JSON.stringify({ id: "ctr1", name: "x", imageId: id, created: new Date().toISOString(), state: "exited" }));
+    const r = berth(root, ["rmi", "used:1"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/container ctr1 is using its referenced image/);
+    const pruned = ok(root, ["image", "prune", "-a", "-f"]);
+    expect(pruned).toMatch(/deleted: sha256:/);
+    expect(ok(root, ["images", "--format", "{{.Repository}}"]).trim()).toBe("used");
+    expect(ok(root, ["system", "df"])).toMatch(/^Images\s+1\s+1\s+/m);
+  });
+
+  it("gives clear errors for unknown images and bad references", () => {
+    const root = newRoot();
+    const r1 = berth(root, ["history", "nope"]);
+    expect(r1.status).not.toBe(0);
+    expect(r1.stderr).toMatch(/No such image: nope/);
+    const r2 = berth(root, ["tag", "nope", "Bad:Name"]);
+    expect(r2.status).not.toBe(0);
+    const r3 = berth(root, ["import", join(work, "missing.tar")]);
+    expect(r3.status).not.toBe(0);
+    expect(r3.stderr).toMatch(/missing\.tar/);
+    const inspect = berth(root, ["inspect", "nope"]);
+    expect(inspect.status).toBe(1);
+    expect(inspect.stdout.trim()).toBe("[]");
+  });
+});
+
+describe("berth save / load", () => {
+  it("round-trips through stdin/stdout with identical digests", () => {
+    const a = newRoot();
+    const id = ok(a, ["import", busyboxTarball(), "rt:1"]).trim();
+    const manifestDigest = JSON.parse(ok(a, ["inspect", "rt:1"]))[0].Descriptor.digest as string;
+    const saved = execFileSync(process.execPath, [join(import.meta.dirname, "../../../bin/berth"), "--root", a, "save", "rt:1"], { maxBuffer: 1 << 28 });
+    const b = newRoot();
+    const r = berth(b, ["load"], saved);
+    expect(r.stdout).toBe("Loaded image: rt:1\n");
+    const back = JSON.parse(ok(b, ["inspect", "rt:1"]))[0];
+    expect(back.Id).toBe(id);
+    expect(back.Descriptor.digest).toBe(manifestDigest);
+    // saving again gives the same bytes
+    const again = execFileSync(process.execPath, [join(import.meta.dirname, "../../../bin/berth"), "--root", b, "save", "rt:1"], { maxBuffer: 1 << 28 });
+    expect(again.equals(saved)).toBe(true);
+  });
+
+  it("refuses bad archives, naming the file and the problem, and leaves the store as it was", () => {
+    const a = newRoot();
+    ok(a, ["import", busyboxTarball(), "good:1"]);
+    const good = join(work, "good.tar");
+    ok(a, ["save", "-o", good, "good:1"]);
+    const dst = newRoot();
+    ok(dst, ["import", busyboxTarball(), "before:1"]);
+    const before = storeListing(dst);
+    const refsBefore = readFileSync(join(dst, "refs.json"), "utf8");
+
+    const unpack = (name: string): string => {
+      const d = join(work, name);
+      mkdirSync(d);
+      execFileSync("tar", ["-C", d, "-xf", good]);
+      return d;
+    };
+    const pack = (d: string, members = "."): string => {
+      execFileSync("tar", ["-C", d, "-cf", `${d}.tar`, ...members.split(" ")]);
+      return `${d}.tar`;
+    };
+    const layerOf = (d: string): string => (JSON.parse(readFileSync(join(d, "manifest.json"), "utf8")) as { Layers: string[] }[])[0]!.Layers[0]!;
+
+    const cases: [string, () => string, RegExp][] = [
+      ["truncated", () => {
+        const buf = readFileSync(good);
+        writeFileSync(join(work, "trunc.tar"), buf.subarray(0, Math.floor(buf.length / 2)));
+        return join(work, "trunc.tar");
+      }, /trunc\.tar: .*(not a valid|truncated|Unexpected end|missing)/],
+      ["not an image", () => {
+        const d = join(work, "notimage");
+        mkdirSync(d);
+        writeFileSync(join(d, "hello.txt"), "hi");
+        return pack(d);
+      }, /notimage\.tar: not an image archive/],
+      ["not a tar", () => {
+        writeFileSync(join(work, "text.tar"), "this is text, not a tar archive at all, but long enough to be read");
+        return join(work, "text.tar");
+      }, /text\.tar: /],
+      ["layer digest mismatch", () => {
+        const d = unpack("mismatch");
+        const layer = join(d, layerOf(d));
+        const buf = readFileSync(layer);
+        buf[Math.floor(buf.length / 2)] ^= 0xff; // inside the busybox binary: still a valid tar
+        writeFileSync(layer, buf);
+        return pack(d);
+      }, /mismatch\.tar: layer blobs\/sha256\/[a-f0-9]+: digest mismatch/],
+      ["unknown media type", () => {
+        const d = unpack("mediatype");
+        rmSync(join(d, "manifest.json"));
+        const index = JSON.parse(readFileSync(join(d, "index.json"), "utf8")) as { manifests: { mediaType: string }[] };
+        index.manifests[0]!.mediaType = "application/x-unknown";
+        writeFileSync(join(d, "index.json"), JSON.stringify(index));
+        return pack(d);
+      }, /mediatype\.tar: index\.json: unknown media type "application\/x-unknown"/],
+      ["missing layer", () => {
+        const d = unpack("nolayer");
+        rmSync(join(d, layerOf(d)));
+        return pack(d);
+      }, /nolayer\.tar: layer .* is missing from the archive/],
+      ["path-escaping member", () => {
+        const d = unpack("escape");
+        return execFileSync("sh", ["-c", `cd ${d} && tar --transform='s,^manifest.json,../../manifest.json,' -P -cf ${d}.tar manifest.json index.json oci-layout blobs && echo ${d}.tar`], { encoding: "utf8" }).trim();
+      }, /escape\.tar: archive member .* escapes the archive/],
+    ];
+    for (const [name, make, why] of cases) {
+      const file = make();
+      const r = berth(dst, ["load", "-i", file]);
+      expect(r.status, name).not.toBe(0);
+      expect(r.stderr, name).toMatch(why);
+      expect(storeListing(dst), name).toBe(before);
+      expect(readFileSync(join(dst, "refs.json"), "utf8"), name).toBe(refsBefore);
+    }
+    expect(ok(dst, ["system", "check"])).toMatch(/no problems/);
+  });
+});

@@ -1,0 +1,15 @@
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { join } from "node:path";
+
+/** Runs the built CLI (`npm run build` first; `npm test` does) against a store root. */
+export const BERTH = join(import.meta.dirname, "../../../bin/berth");
+
+export function berth(root: string, args: string[], input?: Buffer): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [BERTH, "--root", root, ...args], { encoding: "utf8", ...(input ? { input } : {}), maxBuffer: 1 << 28 });
+}
+
+export function ok(root: string, args: string[]): string {
+  const r = berth(root, args);
+  if (r.status !== 0) throw new Error(`berth ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}

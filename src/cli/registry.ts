@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
+import type { ProgressCallback, TransferState } from "../registry/index.js";
 
 /** `--tls-verify=false` / `--tls-verify false` / `--tls-verify` (Podman's spelling). */
 function parseBool(flag: string): (value: string) => boolean {
@@ -103,4 +104,96 @@ export function registerRegistryCommands(program: Command): void {
       const removed = await removeCredentials(registry);
       process.stdout.write(removed ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
     });
+
+  program
+    .command("pull")
+    .description("Pull an image from a registry into the store")
+    .argument("<image>", "[registry/]repository[:tag|@digest]")
+    .option("--platform <os/arch[/variant]>", "the platform to pick from a multi-platform image (default: this machine's)")
+    .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
+    .option("-q, --quiet", "print only the image reference")
+    .action(async (image: string, opts: { platform?: string; tlsVerify: boolean; quiet?: boolean }, cmd: Command) => {
+      const [{ RegistryClient, parseRemoteReference, parsePlatform, pullImage, formatRemoteReference }, { openStore }] = await Promise.all([
+        import("../registry/index.js"),
+        import("../store/index.js"),
+      ]);
+      const ref = parseRemoteReference(image);
+      let platform;
+      if (opts.platform !== undefined) {
+        platform = parsePlatform(opts.platform);
+        if (platform === undefined) throw new UsageError(`invalid --platform ${JSON.stringify(opts.platform)}: want os/arch[/variant]`);
+      }
+      const store = await openStore(rootOption(cmd));
+      const client = new RegistryClient({ tlsVerify: opts.tlsVerify, insecureRegistries: insecureRegistriesFromEnv() });
+      try {
+        const quiet = opts.quiet === true;
+        if (!quiet) process.stderr.write(`${ref.tag ?? ref.digest ?? "latest"}: Pulling from ${ref.registry}/${ref.repository}\n`);
+        const result = await pullImage(client, store, ref, { platform, onProgress: plainProgress(quiet) });
+        if (!quiet) {
+          process.stdout.write(`Digest: ${result.manifestDigest}\n`);
+          process.stdout.write(result.layersFetched > 0 ? `Status: Downloaded newer image for ${formatRemoteReference(ref)}\n` : `Status: Image is up to date for ${formatRemoteReference(ref)}\n`);
+        }
+        process.stdout.write(`${formatRemoteReference(ref)}\n`);
+      } finally {
+        client.close();
+      }
+    });
+
+  program
+    .command("push")
+    .description("Push an image from the store to a registry")
+    .argument("<image>", "[registry/]repository[:tag], a tag in the store")
+    .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
+    .option("--chunk-size <bytes>", "upload blobs in resumable chunks of this size (default: one request per blob)")
+    .option("-q, --quiet", "print only the manifest digest")
+    .action(async (image: string, opts: { tlsVerify: boolean; chunkSize?: string; quiet?: boolean }, cmd: Command) => {
+      const [{ RegistryClient, parseRemoteReference, pushStoredImage }, { openStore }] = await Promise.all([
+        import("../registry/index.js"),
+        import("../store/index.js"),
+      ]);
+      const ref = parseRemoteReference(image);
+      if (ref.digest !== undefined) throw new UsageError(`push ${image}: push a tag, not a digest`);
+      let chunkSize: number | undefined;
+      if (opts.chunkSize !== undefined) {
+        chunkSize = Number(opts.chunkSize);
+        if (!Number.isSafeInteger(chunkSize) || chunkSize < 1024) throw new UsageError(`invalid --chunk-size ${JSON.stringify(opts.chunkSize)}: want a byte count of at least 1024`);
+      }
+      const store = await openStore(rootOption(cmd));
+      const client = new RegistryClient({ tlsVerify: opts.tlsVerify, insecureRegistries: insecureRegistriesFromEnv() });
+      try {
+        const quiet = opts.quiet === true;
+        if (!quiet) process.stderr.write(`The push refers to repository [${ref.registry}/${ref.repository}]\n`);
+        const result = await pushStoredImage(client, store, image, ref, { chunkSize, onProgress: plainProgress(quiet) });
+        process.stdout.write(quiet ? `${result.manifestDigest}\n` : `${ref.tag ?? "latest"}: digest: ${result.manifestDigest}\n`);
+      } finally {
+        client.close();
+      }
+    });
+}
+
+/** The global `--root` option, wherever commander put it. */
+function rootOption(cmd: Command): string | undefined {
+  const opts = cmd.optsWithGlobals<{ root?: string }>();
+  return opts.root;
+}
+
+/** Docker-like plain progress on stderr: one line per layer state change (`<id>: Pull complete`). */
+function plainProgress(quiet: boolean): ProgressCallback | undefined {
+  if (quiet) return undefined;
+  const last = new Map<string, string>();
+  const words: Record<TransferState, string> = {
+    waiting: "Waiting",
+    downloading: "Downloading",
+    uploading: "Pushing",
+    retrying: "Retrying",
+    done: "",
+    exists: "Already exists",
+    mounted: "Mounted from another repository",
+  };
+  return (e) => {
+    const word = e.state === "done" ? (e.direction === "pull" ? "Pull complete" : "Pushed") : words[e.state];
+    if (last.get(e.digest) === word) return;
+    last.set(e.digest, word);
+    process.stderr.write(`${e.digest.slice(7, 19)}: ${word}\n`);
+  };
 }

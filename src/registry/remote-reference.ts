@@ -1,4 +1,5 @@
-import { isDigest, type Digest } from "../image/digest.js";
+import type { Digest } from "../image/digest.js";
+import { DEFAULT_DOMAIN, InvalidReferenceError, parseNormalizedNamed } from "../image/reference.js";
 import { RegistryError } from "./errors.js";
 
 /**
@@ -20,51 +21,26 @@ export interface RemoteRepository {
   repository: string;
 }
 
-export const DOCKER_HUB = "docker.io";
-
-const TAG_RE = /^[\w][\w.-]{0,127}$/;
-const COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+export const DOCKER_HUB = DEFAULT_DOMAIN;
 
 /**
- * Parses `[registry/]repo[:tag][@digest]` the way Docker does: the first path component is a
- * registry if it contains `.` or `:` or is `localhost`; otherwise the image is on Docker Hub and
- * a one-component name gets `library/`. No tag and no digest means `latest`.
+ * Parses `[registry/]repo[:tag][@digest]` with Docker's rules (src/image/reference.ts: the
+ * first component is a registry if it has `.` or `:` or is `localhost`; Docker Hub names get
+ * `library/`; no tag and no digest means `latest`), as a RegistryError naming the input.
  */
 export function parseRemoteReference(text: string): RemoteReference {
-  const bad = (why: string): RegistryError =>
-    new RegistryError("unsupported", text, `invalid reference format: ${why}`);
-  let rest = text;
-  let digest: Digest | undefined;
-  const at = rest.indexOf("@");
-  if (at >= 0) {
-    const d = rest.slice(at + 1);
-    if (!isDigest(d)) throw bad(`digest must be sha256:<64 hex digits>`);
-    digest = d;
-    rest = rest.slice(0, at);
+  let parsed;
+  try {
+    parsed = parseNormalizedNamed(text);
+  } catch (err) {
+    if (err instanceof InvalidReferenceError) {
+      throw new RegistryError("unsupported", text, `invalid reference format: ${err.reason}`, { cause: err });
+    }
+    throw err;
   }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(":");
-  if (colon > rest.lastIndexOf("/")) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG_RE.test(tag)) throw bad(`tag ${JSON.stringify(tag)}`);
-  }
-  const parts = rest.split("/");
-  let registry = DOCKER_HUB;
-  const first = parts[0] ?? "";
-  if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {
-    registry = first;
-    parts.shift();
-  }
-  if (registry === "index.docker.io" || registry === "registry-1.docker.io") registry = DOCKER_HUB;
-  if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
-  for (const p of parts) {
-    if (!COMPONENT_RE.test(p)) throw bad(`repository name component ${JSON.stringify(p)} must be lowercase letters, digits and separators`);
-  }
-  const ref: RemoteReference = { registry, repository: parts.join("/") };
-  if (tag !== undefined) ref.tag = tag;
-  if (digest !== undefined) ref.digest = digest;
-  if (tag === undefined && digest === undefined) ref.tag = "latest";
+  const ref: RemoteReference = { registry: parsed.domain, repository: parsed.path };
+  if (parsed.tag !== undefined) ref.tag = parsed.tag;
+  if (parsed.digest !== undefined) ref.digest = parsed.digest;
   return ref;
 }
 

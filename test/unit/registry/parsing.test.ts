@@ -38,7 +38,7 @@ describe("parseRemoteReference (Docker's normalisation)", () => {
     expect(ref).toEqual(expected);
   });
 
-  it.each(["UPPER/case", "a/b:bad tag", "x@sha256:123", "a//b"])("rejects %s naming it", (text) => {
+  it.each(["upper/Case", "a/b:bad tag", "x@sha256:123", "a//b"])("rejects %s naming it", (text) => {
     expect(() => parseRemoteReference(text)).toThrow(RegistryError);
     expect(() => parseRemoteReference(text)).toThrow(text);
   });

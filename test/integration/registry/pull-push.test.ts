@@ -87,6 +87,13 @@ describe.each(["none", "token"] as const)("berth push / pull against docker-regi
     const top = got.layers.at(-1)!;
     expect((await readdir(top.dir)).sort()).toContain("hello-0.txt");
 
+    if (auth === "none") {
+      // the pulled image runs
+      const run = await berth(["--root", rootB, "run", "--rm", ref, "cat", "/hello-0.txt"], env);
+      expect(run.stderr).toBe("");
+      expect(run.stdout).toBe(`hello 0 ${ref}\n`);
+    }
+
     const again = await berth(["--root", rootB, "pull", ref], env);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain("Already exists");

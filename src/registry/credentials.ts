@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
@@ -42,7 +43,36 @@ interface AuthEntry {
 
 interface DockerConfig {
   auths?: Record<string, AuthEntry>;
+  /** A credential helper for every registry (`docker-credential-<name>`). */
+  credsStore?: string;
+  /** Per-registry credential helpers. */
+  credHelpers?: Record<string, string>;
   [key: string]: unknown;
+}
+
+/** The credential helper Docker would use for a registry: its credHelpers entry, else credsStore. */
+function helperFor(config: DockerConfig, registry: string): string | undefined {
+  const wanted = normaliseKey(registry);
+  for (const [key, helper] of Object.entries(config.credHelpers ?? {})) {
+    if (normaliseKey(key) === wanted && helper !== "") return helper;
+  }
+  return config.credsStore !== undefined && config.credsStore !== "" ? config.credsStore : undefined;
+}
+
+/**
+ * Runs `docker-credential-<helper> <action>` with `input` on stdin (Docker's credential-helper
+ * protocol); resolves stdout, or undefined when the helper says it has no credentials.
+ */
+function runHelper(helper: string, action: "get" | "store" | "erase", input: string, registry: string): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(`docker-credential-${helper}`, [action], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err === null) return resolve(stdout);
+      const text = `${stdout}${stderr}`;
+      if (action !== "store" && /credentials not found/i.test(text)) return resolve(undefined);
+      reject(new RegistryError("unauthorized", registry, `credential helper docker-credential-${helper} ${action} failed: ${text.trim() || err.message}`, { cause: err }));
+    });
+    child.stdin?.end(input);
+  });
 }
 
 async function readConfig(path: string): Promise<DockerConfig> {
@@ -102,6 +132,21 @@ function decodeEntry(entry: AuthEntry): Credentials | undefined {
 /** Credentials for a registry from the Docker config file (matching `host`, `https://host/...`). */
 export async function readCredentials(registry: string, path = dockerConfigPath()): Promise<Credentials | undefined> {
   const config = await readConfig(path);
+  const helper = helperFor(config, registry);
+  if (helper !== undefined) {
+    const out = await runHelper(helper, "get", authsKey(registry), registry);
+    if (out !== undefined) {
+      let got: { Username?: string; Secret?: string };
+      try {
+        got = JSON.parse(out) as typeof got;
+      } catch (err) {
+        throw new RegistryError("protocol", registry, `credential helper docker-credential-${helper} answered with invalid JSON`, { cause: err });
+      }
+      // Docker's convention: the user name "<token>" marks an identity (refresh) token.
+      if (got.Username === "<token>" && got.Secret !== undefined) return { identityToken: got.Secret };
+      if (got.Username !== undefined && got.Username !== "") return { username: got.Username, password: got.Secret ?? "" };
+    }
+  }
   const wanted = normaliseKey(registry);
   for (const [key, entry] of Object.entries(config.auths ?? {})) {
     if (normaliseKey(key) === wanted) {
@@ -120,6 +165,14 @@ export function dockerConfigCredentials(path = dockerConfigPath()): CredentialLo
 /** Stores a login as Docker does (`auths[key].auth = base64(user:password)`), keeping the rest of the file. */
 export async function storeCredentials(registry: string, creds: Credentials, path = dockerConfigPath()): Promise<void> {
   const config = await readConfig(path);
+  const helper = helperFor(config, registry);
+  if (helper !== undefined) {
+    // As Docker does: the secret goes to the helper, the file keeps no copy of it.
+    const username = creds.identityToken !== undefined ? "<token>" : (creds.username ?? "");
+    const secret = creds.identityToken ?? creds.password ?? "";
+    await runHelper(helper, "store", JSON.stringify({ ServerURL: authsKey(registry), Username: username, Secret: secret }), registry);
+    return;
+  }
   const auths: Record<string, AuthEntry> = { ...(config.auths ?? {}) };
   const wanted = normaliseKey(registry);
   for (const key of Object.keys(auths)) if (normaliseKey(key) === wanted) delete auths[key];
@@ -133,6 +186,8 @@ export async function storeCredentials(registry: string, creds: Credentials, pat
 /** Removes a registry's login; false when there was none. */
 export async function removeCredentials(registry: string, path = dockerConfigPath()): Promise<boolean> {
   const config = await readConfig(path);
+  const helper = helperFor(config, registry);
+  if (helper !== undefined) await runHelper(helper, "erase", authsKey(registry), registry);
   const auths: Record<string, AuthEntry> = { ...(config.auths ?? {}) };
   const wanted = normaliseKey(registry);
   let removed = false;
@@ -143,5 +198,5 @@ export async function removeCredentials(registry: string, path = dockerConfigPat
     }
   }
   if (removed) await writeConfig(path, { ...config, auths });
-  return removed;
+  return removed || helper !== undefined;
 }

@@ -66,3 +66,42 @@ describe("Docker config credentials", () => {
     expect(await readCredentials("a.io", join(dir, "none.json"))).toBeUndefined();
   });
 });
+
+describe("Docker credential helpers", () => {
+  it("stores, reads and erases through docker-credential-<credsStore>, keeping no secret in the file", async () => {
+    const bin = join(dir, "bin");
+    const { mkdir, chmod } = await import("node:fs/promises");
+    await mkdir(bin);
+    const db = join(dir, "helper-db");
+    // a credential helper speaking Docker's protocol, keeping one entry per server URL in files
+    await writeFile(
+      join(bin, "docker-credential-berthtest"),
+      `#!/bin/sh
+set -e
+input=$(cat)
+case "$1" in
+  store) url=$(printf '%s' "$input" | sed 's/.*"ServerURL":"\\([^"]*\\)".*/\\1/'); mkdir -p "${db}"; printf '%s' "$input" > "${db}/$(printf '%s' "$url" | tr '/:' '__')" ;;
+  get) f="${db}/$(printf '%s' "$input" | tr '/:' '__')"; if [ -f "$f" ]; then cat "$f"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  erase) rm -f "${db}/$(printf '%s' "$input" | tr '/:' '__')" ;;
+esac
+`,
+    );
+    await chmod(join(bin, "docker-credential-berthtest"), 0o755);
+    const oldPath = process.env.PATH;
+    process.env.PATH = `${bin}:${oldPath ?? ""}`;
+    try {
+      await writeFile(path, JSON.stringify({ credsStore: "berthtest", auths: {} }));
+      expect(await readCredentials("reg.example:5000", path)).toBeUndefined();
+      await storeCredentials("reg.example:5000", { username: "u", password: "s3cret" }, path);
+      expect(await readFile(path, "utf8")).not.toContain("s3cret");
+      expect(await readCredentials("reg.example:5000", path)).toEqual({ username: "u", password: "s3cret" });
+      expect(await removeCredentials("reg.example:5000", path)).toBe(true);
+      expect(await readCredentials("reg.example:5000", path)).toBeUndefined();
+      // a per-registry helper that does not exist is a clear error naming it
+      await writeFile(path, JSON.stringify({ credHelpers: { "other.io": "nonexistent" } }));
+      await expect(readCredentials("other.io", path)).rejects.toThrow(/docker-credential-nonexistent/);
+    } finally {
+      process.env.PATH = oldPath;
+    }
+  });
+});

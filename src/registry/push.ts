@@ -6,7 +6,7 @@ import type { BlobSource, PushBlobResult, RegistryClient } from "./client.js";
 import { RegistryError } from "./errors.js";
 import { mapLimit } from "./limit.js";
 import type { ProgressCallback } from "./progress.js";
-import { formatRemoteReference, type RemoteReference } from "./remote-reference.js";
+import { formatRemoteReference, parseRemoteReference, type RemoteReference } from "./remote-reference.js";
 
 /** What a push sends: a manifest's exact bytes, and a way to open each blob it names. */
 export interface PushSource {
@@ -68,7 +68,7 @@ export async function pushImage(client: RegistryClient, ref: RemoteReference, so
 
 /** The store verbs pushing a stored image uses (a subset of the store's API). */
 export interface PushStore {
-  resolveImage(refOrId: string): Promise<{ id: Digest; manifestDigest: Digest; config: ImageConfig }>;
+  resolveImage(refOrId: string): Promise<{ id: Digest; manifestDigest: Digest; config: ImageConfig; repoTags: string[] }>;
   readBlob(d: Digest): Promise<Buffer>;
   /** A blob's bytes for export (a stored blob, or a layer's plain tar made again). */
   exportBlob(d: Digest): Promise<{ stream: Readable; size: number }>;
@@ -133,7 +133,7 @@ export async function pushStoredImage(
         };
       },
     },
-    options,
+    { ...options, mountFrom: options.mountFrom ?? mountCandidate(image.repoTags, ref) },
   );
   if (rewritten) await store.addImage(await store.readBlob(image.id), { manifestBytes });
   return { ...result, imageId: image.id };
@@ -153,4 +153,22 @@ function skipBytes(n: number): Transform {
       cb(null, rest);
     },
   });
+}
+
+/**
+ * A repository on the same registry that likely holds the image's blobs: another tag of this
+ * image there (it was pulled from or pushed to it). The registry then copies blobs by mount
+ * instead of receiving them again; if it does not have them it just starts a normal upload.
+ */
+function mountCandidate(repoTags: readonly string[], ref: RemoteReference): string | undefined {
+  for (const tag of repoTags) {
+    let other: RemoteReference;
+    try {
+      other = parseRemoteReference(tag);
+    } catch {
+      continue;
+    }
+    if (other.registry === ref.registry && other.repository !== ref.repository) return other.repository;
+  }
+  return undefined;
 }

@@ -103,6 +103,14 @@ describe.each(["none", "token"] as const)("berth push / pull against docker-regi
     const repush = await berth(["--root", rootA, "push", ref], env);
     expect(repush.code).toBe(0);
     expect(repush.stderr).not.toContain("Pushed");
+
+    // the same image under another repository of the registry: blobs are mounted, not sent
+    const other = `${reg.host}/berth/copy:v1`;
+    await a.tag(other, img.id);
+    const mounted = await berth(["--root", rootA, "push", other], env);
+    expect(mounted.code).toBe(0);
+    expect(mounted.stderr).toContain("Mounted from another repository");
+    expect(mounted.stderr).not.toContain("Pushed");
   });
 
   it("unknown repository: exit non-zero naming the reference and 404, store unchanged", async () => {

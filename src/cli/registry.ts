@@ -182,7 +182,7 @@ function plainProgress(quiet: boolean): ProgressCallback | undefined {
   if (quiet) return undefined;
   const last = new Map<string, string>();
   const words: Record<TransferState, string> = {
-    waiting: "Waiting",
+    waiting: "Waiting", // Docker: "Pulling fs layer" / "Preparing"
     downloading: "Downloading",
     uploading: "Pushing",
     retrying: "Retrying",

@@ -91,6 +91,9 @@ export async function pullImage(client: RegistryClient, store: PullStore, ref: R
     throw new RegistryError("protocol", text, `config lists ${diffIds.length} diff_ids but the manifest has ${manifest.layers.length} layers`);
   }
 
+  for (const desc of manifest.layers) {
+    options.onProgress?.({ direction: "pull", reference: text, digest: desc.digest, mediaType: desc.mediaType, bytes: 0, total: desc.size, rate: 0, state: "waiting" });
+  }
   let layersFetched = 0;
   let layersSkipped = 0;
   let bytesFetched = 0;

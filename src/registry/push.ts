@@ -49,6 +49,9 @@ export async function pushImage(client: RegistryClient, ref: RemoteReference, so
     throw new RegistryError("unsupported", text, "only image manifests can be pushed (not indexes)");
   }
   const blobs = [manifest.config, ...manifest.layers];
+  for (const desc of blobs) {
+    options.onProgress?.({ direction: "push", reference: text, digest: desc.digest, mediaType: desc.mediaType, bytes: 0, total: desc.size, rate: 0, state: "waiting" });
+  }
   const counts: Record<PushBlobResult, number> = { exists: 0, mounted: 0, uploaded: 0 };
   let bytesUploaded = 0;
   await mapLimit(blobs, options.concurrency ?? 5, async (desc) => {

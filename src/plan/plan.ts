@@ -1,5 +1,6 @@
 import { DockerfileSyntaxError, type DockerfileAst, type InstructionNode } from "../parser/index.js";
 import { expandWord, ShellExpansionError } from "../shell/index.js";
+import { toInstructions } from "../instructions/index.js";
 import { argDeclarations, platformArgs, PROXY_ARGS, resolveBuildArgs } from "./args.js";
 import { flagValue, flagValues } from "./flags.js";
 import { MountSpecError, parseRunMount } from "./mounts.js";
@@ -18,6 +19,9 @@ export function errorAt(plan: { file: string; lines: readonly string[] }, node: 
  * FROM image, `COPY --from`, `RUN --mount from=`).
  */
 export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions = {}): BuildPlan {
+  // Every instruction's flags and arguments are validated first (unknown flags, bad values),
+  // with errors that point at the line; the plan itself still works on the syntax nodes.
+  toInstructions(ast, text);
   const lines = text.split(/\r?\n/);
   const ctx = { file: ast.file, lines };
   const buildArgs = resolveBuildArgs(options.buildArgs, options.environment);

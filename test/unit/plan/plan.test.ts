@@ -62,7 +62,8 @@ describe("planBuild: errors point at the line", () => {
     { df: "ARG B\nFROM $B\n", message: /Dockerfile:2:1: base name \(\$B\) should not be blank/ },
     { df: "FROM busybox\nCOPY --from=0 /a /\n", message: /Dockerfile:2:1: invalid --from 0/ },
     { df: "ARG S=a\nFROM busybox AS a\nFROM busybox\nCOPY --from=$S /a /\n", message: /Dockerfile:4:1: variable expansion is not supported for --from/ },
-    { df: "FROM busybox\nRUN --mount=type=nope,target=/x true\n", message: /Dockerfile:2:1: .*unsupported mount type/ },
+    { df: "FROM busybox\nRUN --mount=type=nope,target=/x true\n", message: /Dockerfile:2:5: invalid --mount: unsupported mount type/ },
+    { df: "FROM busybox\nCOPY --nope=1 a /\n", message: /Dockerfile:2:6: .*--nope/ },
   ];
   for (const c of cases) it(c.df.replace(/\n/g, "⏎"), () => expect(() => plan(c.df, c.opts)).toThrow(c.message));
 });

@@ -188,7 +188,7 @@ class Builder {
     try {
       const target = await this.stageResult(this.plan.target);
       const image = await this.createImage(target.state, o.tags ?? []);
-      await this.exchange?.exportCache(this.plan, image.id);
+      await this.exchange?.finish(this.plan, image.id);
       if (warn !== undefined) {
         this.warnings.push(warn);
         this.emit({ type: "warning", message: warn, time: Date.now() });

@@ -224,8 +224,13 @@ export class CacheExchange {
     m.set(key, record);
   }
 
-  /** Exports the cache to every `--cache-to`; throws the first failure after trying them all. */
-  async exportCache(plan: Pick<BuildPlan, "stages" | "target">, imageId: Digest): Promise<void> {
+  /**
+   * After the image is made: waits for the imports to settle (a fully local build may finish
+   * before an index arrives, and its warnings belong to this build), then exports the cache to
+   * every `--cache-to`; throws the first failure after trying them all.
+   */
+  async finish(plan: Pick<BuildPlan, "stages" | "target">, imageId: Digest): Promise<void> {
+    await this.sources;
     let failure: BuildError | undefined;
     for (const spec of this.o.exports) {
       const label = spec.type === "registry" ? spec.ref : spec.dest;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildError, type BuildOptions } from "../../../src/build/index.js";
 import type { CacheExportSpec, CacheImportSpec } from "../../../src/build/cache-options.js";
 import { parseCacheFrom, parseCacheTo } from "../../../src/build/cache-options.js";
-import { parseRemoteReference, pullImage, pushStoredImage, RegistryClient, type RegistryClientOptions } from "../../../src/registry/index.js";
+import { parseRemoteReference, pullImage, pushCache, pushStoredImage, RegistryClient, type RegistryClientOptions } from "../../../src/registry/index.js";
 import { openStore, type Store } from "../../../src/store/index.js";
 import { freePort, startRegistry, type RegistryFixture } from "../../helpers/registry.js";
 import { canRun, runBuild, workspace, writeContext, type Built } from "./helpers.js";
@@ -161,11 +161,28 @@ describe.skipIf(!canRun)("shared build cache: mode=min and bad sources", () => {
     await build(machineB, ctx, { cacheTo: to(`type=local,dest=${corrupt}`) });
     const manifest = JSON.parse(readFileSync(join(corrupt, "blobs/sha256", (JSON.parse(readFileSync(join(corrupt, "index.json"), "utf8")) as { manifests: { digest: string }[] }).manifests[0]!.digest.slice(7)), "utf8")) as { config: { digest: string } };
     writeFileSync(join(corrupt, "blobs/sha256", manifest.config.digest.slice(7)), "{ not json");
+    // A berth cache artifact whose index has an entry the builder cannot use.
+    const badIndexRef = `${reg.host}/ci/bad-index:1`;
+    const client = new RegistryClient();
+    try {
+      await pushCache(client, parseRemoteReference(badIndexRef), { version: 1, entries: { "sha256:0": { layers: [], diffId: null } }, layers: {} }, () => {
+        throw new Error("no layers");
+      });
+    } finally {
+      client.close();
+    }
     const r = await build(machineB, ctx, {
-      cacheFrom: [...from(`type=registry,ref=${baseRef}`), ...from(`type=registry,ref=${unreachable}`), ...from(`type=local,src=${corrupt}`)],
+      cacheFrom: [
+        ...from(`type=registry,ref=${baseRef}`),
+        ...from(`type=registry,ref=${unreachable}`),
+        ...from(`type=local,src=${corrupt}`),
+        ...from(badIndexRef),
+      ],
     });
     expect(r.imageId).toBe(first.imageId);
-    expect(r.warnings).toHaveLength(3);
+    expect(r.warnings, r.warnings.join("\n")).toHaveLength(4);
+    expect(r.warnings[3]).toContain(badIndexRef);
+    expect(r.warnings[3]).toContain("corrupt build cache index: entry sha256:0 has no created time");
     expect(r.warnings[0]).toContain(baseRef);
     expect(r.warnings[0]).toContain("not a berth build cache");
     expect(r.warnings[1]).toContain(unreachable);

@@ -116,6 +116,15 @@ describe.skipIf(!canRun).each([
     expect(r.warnings).toEqual([]);
     expect(r.cacheExchange?.remoteHits).toBe(7);
     expect(r.cacheExchange?.layersFetched).toBeGreaterThan(0);
+    // Pushed, both machines' images have the same manifest digest too (the same gzip blobs).
+    const client = new RegistryClient();
+    try {
+      const pa = await pushStoredImage(client, machineA.store, built.imageId, parseRemoteReference(`${reg.host}/ci/app-${kind}:a`));
+      const pb = await pushStoredImage(client, machineB.store, r.imageId, parseRemoteReference(`${reg.host}/ci/app-${kind}:b`));
+      expect(pb.manifestDigest).toBe(pa.manifestDigest);
+    } finally {
+      client.close();
+    }
     // The hits are in B's own cache now: a second build needs no import.
     const again = await build(machineB, ctxB);
     expect(again.executedSteps).toBe(0);

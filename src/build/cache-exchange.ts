@@ -27,7 +27,9 @@ import type { BuildEvent } from "./events.js";
  *
  * Keys are store-independent (parent chain from the base image ID, evaluated instruction, env,
  * content checksums; no paths, no local times), and a record carries the time its layer was
- * first made, so a remote hit gives the image the exporting machine built.
+ * first made (BuildKit keeps the same in its cache as the `buildkit/createdat` layer
+ * annotation "to support maintaining original timestamps"), so without SOURCE_DATE_EPOCH a
+ * remote hit still gives the history times, and the image ID, the exporting machine built.
  */
 export interface CacheExchangeStats {
   /** Steps whose record came from an imported cache. */
@@ -259,7 +261,9 @@ export class CacheExchange {
     const { mapLimit } = await import("../registry/limit.js");
     // The store gzips each layer once and keeps the blob ("compress lazily"); zlib uses the thread pool.
     await mapLimit(diffIds, availableParallelism(), async (diffId) => {
-      layers[diffId] = await this.o.store.compressedLayerBlob(diffId);
+      const desc = await this.o.store.compressedLayerBlob(diffId);
+      // containerd's and BuildKit's annotation, so other tools see what the blob unpacks to.
+      layers[diffId] = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size, annotations: { "containerd.io/uncompressed": diffId } };
     });
     return { version: 1, entries, layers };
   }

@@ -8,7 +8,7 @@
 // --network none`) side by side; otherwise berth runs alone.
 // Needs root (mount, runc). Runs `npm run build` and `npm run bundle` when dist/ is missing.
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync, renameSync } from "node:fs";
+import { copyFileSync, createReadStream, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 
@@ -201,4 +201,3 @@ console.log(["workload", "cold", "no-op", "1 file changed", ...(docker ? ["BK co
 for (const r of results) console.log([r.name, f(r.cold), f(r.noop), f(r.change), ...(docker ? [f(r.bkCold), f(r.bkNoop), f(r.bkChange)] : [])].map((h) => h.padEnd(15)).join(""));
 if (perRun !== undefined) console.log(`per-RUN-step overhead (20 × RUN true, --no-cache): ${(perRun * 1000).toFixed(0)} ms`);
 if (peakKb !== undefined) console.log(`peak memory, many-files cold build: ${(peakKb / 1024).toFixed(0)} MB (max RSS)`);
-void readFileSync; void renameSync;

@@ -107,10 +107,12 @@ class Builder {
    * signal came (the abort landed between its mount and its runc run) is killed here, from this
    * build's own runc state dir.
    */
-  private watchAbort(): () => void {
+  private watchAbort(): () => Promise<void> {
     const signal = this.o.signal;
-    if (signal === undefined) return () => undefined;
+    if (signal === undefined) return async () => undefined;
     let timer: NodeJS.Timeout | undefined;
+    let inFlight: Promise<void> | undefined;
+    let stopped = false;
     const sweep = async (): Promise<void> => {
       const { Runc } = await import("../runtime/runc.js");
       const runc = new Runc(join(this.stateDir, "runc"), this.o.runtime);
@@ -119,16 +121,20 @@ class Builder {
     const onAbort = () => {
       let n = 0;
       const tick = () => {
-        void sweep().finally(() => {
-          if (++n < 50) timer = setTimeout(tick, 200);
+        if (stopped) return;
+        inFlight = sweep().finally(() => {
+          if (!stopped && ++n < 50) timer = setTimeout(tick, 200);
         });
       };
       tick();
     };
     signal.addEventListener("abort", onAbort, { once: true });
-    return () => {
+    return async () => {
+      stopped = true;
       signal.removeEventListener("abort", onAbort);
       if (timer !== undefined) clearTimeout(timer);
+      // a sweep still running would recreate the state dir (runc makes its root) after removal
+      await inFlight?.catch(() => undefined);
     };
   }
 
@@ -206,7 +212,7 @@ class Builder {
       }
       // Let stages still running in parallel settle before the caller cleans up.
       await Promise.allSettled([...this.results.values()]);
-      unwatch();
+      await unwatch();
       this.exchange?.close();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
       if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
@@ -332,9 +338,17 @@ class Builder {
 
   private async runStep(s: { index: number; position: number; node: InstructionNode; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
     const { node, state, name } = s;
-    const id = this.nextId++;
     const started = Date.now();
-    this.emit({ type: "step", id, name, time: started });
+    // Like BuildKit's progress, only steps that do work are shown (metadata instructions count
+    // in the [n/total] numbering but are not vertices), unless they fail.
+    let id = 0;
+    const show = (): number => {
+      if (id === 0) {
+        id = this.nextId++;
+        this.emit({ type: "step", id, name, time: started });
+      }
+      return id;
+    };
     const fail = (detail: string, extra: { output?: string; exitCode?: number; cause?: unknown } = {}) => new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
     const env = () => stageEnv(state);
     const expand = (word: string, opts: { skipProcessQuotes?: boolean } = {}): string => {
@@ -356,30 +370,27 @@ class Builder {
     try {
       if (this.o.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130 });
       const meta = applyMetadata({ node, state, expand, expandWords, fail, buildArgs: this.plan.buildArgs, globalArgs: this.plan.globalArgs });
-      if (meta) {
-        this.emit({ type: "done", id, time: Date.now() });
-        return;
-      }
+      if (meta) return;
       switch (node.name) {
         case "workdir":
-          await this.workdirStep(s, id, expand, fail);
+          await this.workdirStep(s, expand, fail, show);
           break;
         case "run":
-          await this.runInstruction(s, id, expand, fail);
+          await this.runInstruction(s, show(), expand, fail);
           break;
         case "copy":
         case "add":
-          await this.copyStep(s, id, expand, fail);
+          await this.copyStep(s, show(), expand, fail);
           break;
         case "from":
           throw fail("FROM inside a stage: this is a berth bug");
         default:
           throw fail(`unknown instruction: ${node.keyword.toUpperCase()}`);
       }
-      this.emit({ type: "done", id, time: Date.now() });
+      if (id !== 0) this.emit({ type: "done", id, time: Date.now() });
     } catch (err) {
       const e = err instanceof BerthError ? err : fail((err as Error).message, { cause: err });
-      this.emit({ type: "error", id, message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });
+      this.emit({ type: "error", id: show(), message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });
       throw e;
     }
   }
@@ -424,10 +435,9 @@ class Builder {
         const files = await explainFiles();
         if (files !== undefined) inputs = { ...inputs, files };
       }
-      if (reasons === undefined) {
-        const prev = (await this.store.getCacheEntry(slot)) as SlotRecord | undefined;
-        reasons = explainMiss(prev?.inputs, inputs);
-      }
+      const prev = (await this.store.getCacheEntry(slot)) as SlotRecord | undefined;
+      reasons ??= explainMiss(prev?.inputs, inputs);
+      const prevKey = prev !== undefined ? cacheKey(prev.inputs) : undefined;
       this.emit({ type: "explain", id, reasons, time: Date.now() });
       const snap = await this.store.prepareSnapshot(state.layers.map((l) => l.diffId));
       let committed = false;
@@ -444,8 +454,11 @@ class Builder {
       const created = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : formatTime(new Date());
       record = { layers: layer !== undefined ? [layer.diffId] : [], diffId: layer?.diffId ?? null, created };
       await this.store.putCacheEntry(key, record);
-      const slotRecord: SlotRecord = { layers: [], inputs };
-      await this.store.putCacheEntry(slot, slotRecord);
+      // The position's inputs only need writing when they changed (not on --no-cache reruns).
+      if (prevKey !== key || prevKey === undefined) {
+        const slotRecord: SlotRecord = { layers: [], inputs };
+        await this.store.putCacheEntry(slot, slotRecord);
+      }
     }
     this.exchange?.use(s.index, key, record);
     if (layer !== undefined) state.layers.push(layer);
@@ -466,9 +479,9 @@ class Builder {
 
   private async workdirStep(
     s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
-    id: number,
     expand: (w: string) => string,
     fail: (d: string) => BuildError,
+    show: () => number,
   ): Promise<void> {
     const { node, state } = s;
     const arg = node.args[0]?.value ?? "";
@@ -484,14 +497,14 @@ class Builder {
     const user = cfg.User ?? "";
     const inputs: KeyInputs = { parent: state.key, instruction: `WORKDIR ${wd} user=${user} epoch=${this.epoch ?? ""}`, env: [] };
     const view = this.parentView(state);
-    await this.layerStep(s, id, inputs, `WORKDIR ${wd}`, async (snap) => {
+    await this.layerStep(s, show(), inputs, `WORKDIR ${wd}`, async (snap) => {
       const rel = wd.slice(1);
       if (view.lstat(rel)?.type === "dir") return;
       let uid = 0;
       let gid = 0;
       if (user !== "") {
         const { resolveUser } = await import("../runtime/user.js");
-        const r = await this.withMountedParent(snap, (root) => resolveUser(root, user)).catch(() => undefined);
+        const r = await this.withParentAccounts(view, (root) => resolveUser(root, user)).catch(() => undefined);
         if (r !== undefined) ({ uid, gid } = r);
       }
       // mkdir -p with BuildKit's owner and time for every directory it creates.
@@ -521,21 +534,27 @@ class Builder {
     // The history text is `WORKDIR /app` whether or not a layer came out of it.
   }
 
-  /** Reads the parent rootfs through its layers (no mount): resolveUser wants a directory. */
-  private async withMountedParent<T>(snap: Snapshot, fn: (root: string) => Promise<T>): Promise<T> {
-    const { mountOverlay, unmountOverlay } = await import("../runtime/overlay.js");
-    const { mkdtemp, mkdir, rm } = await import("node:fs/promises");
-    const tmp = await mkdtemp("/tmp/berth-view-");
-    const upper = join(tmp, "u");
-    const work = join(tmp, "w");
-    await mkdir(upper);
-    await mkdir(work);
-    const target = join(tmp, "m");
-    await mountOverlay({ lowerDirs: snap.lowerDirs, upperDir: upper, workDir: work }, target);
+  /**
+   * resolveUser reads <root>/etc/passwd and <root>/etc/group: give it a scratch root holding the
+   * parent rootfs's two files, read through its layers (no overlay mount needed).
+   */
+  private async withParentAccounts<T>(view: LayeredSourceFs, fn: (root: string) => Promise<T>): Promise<T> {
+    const { copyFile, mkdtemp, mkdir, rm } = await import("node:fs/promises");
+    const tmp = await mkdtemp("/tmp/berth-accounts-");
     try {
-      return await fn(target);
+      await mkdir(join(tmp, "etc"));
+      for (const f of ["etc/passwd", "etc/group"]) {
+        let rel = f;
+        let st = view.lstat(rel);
+        if (st?.type === "symlink") {
+          const { resolveInTree } = await import("../context/index.js");
+          rel = resolveInTree(view, rel);
+          st = view.lstat(rel);
+        }
+        if (st?.type === "file") await copyFile(view.hostPath(rel), join(tmp, f));
+      }
+      return await fn(tmp);
     } finally {
-      await unmountOverlay(target);
       await rm(tmp, { recursive: true, force: true });
     }
   }
@@ -622,6 +641,7 @@ class Builder {
           ...(this.o.runtime !== undefined ? { runtime: this.o.runtime } : {}),
           stateDir: this.stateDir,
           existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
+          parentType: (abs) => view.lstat(abs.replace(/^\/+/, ""))?.type,
         });
       } catch (err) {
         if (err instanceof BuildError) throw err;

@@ -37,8 +37,6 @@ export function withShell(s: StageState, node: InstructionNode, args: readonly s
   return [...(shell !== undefined && shell.length > 0 ? shell : ["/bin/sh", "-c"]), args.join(" ")];
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/;
-
 /** Go's time.ParseDuration for the forms HEALTHCHECK flags use (`30s`, `1m30s`, `500ms`). */
 export function parseDuration(text: string): number | undefined {
   if (text === "0") return 0;
@@ -53,7 +51,6 @@ export function parseDuration(text: string): number | undefined {
     total += Number(m[1]) * (unit[m[2] as string] as number);
     rest = rest.slice(m[0].length);
   }
-  void DURATION;
   return Math.round(total);
 }
 

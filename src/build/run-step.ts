@@ -41,6 +41,8 @@ export interface ExecuteRunOptions {
   stateDir?: string;
   /** Does this absolute path exist in the parent rootfs? (mount stubs are removed afterwards) */
   existsInParent(abs: string): boolean;
+  /** The type of an absolute path in the parent rootfs, undefined when absent. */
+  parentType(abs: string): "file" | "dir" | "symlink" | "other" | undefined;
 }
 
 /** Reads a secret's value: from its file, or its environment variable. */
@@ -146,6 +148,24 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           throw new MountSpecError("--mount=type=ssh is not supported by berth");
       }
     }
+    // Like BuildKit, every RUN gets the host's DNS setup and a hosts file (bind-mounted), so
+    // package managers work in images that ship no /etc/resolv.conf; a target that is a
+    // symlink in the image is left alone. Mount points runc creates for them are stubs.
+    const etcFile = async (target: string, source: string | undefined, fallback: string | undefined) => {
+      const inImage = o.parentType(target);
+      if (inImage !== undefined && inImage !== "file") return;
+      // A private copy: a RUN may write it (as under BuildKit), and the write is thrown away.
+      const content = source !== undefined ? await readFile(source).catch(() => undefined) : undefined;
+      if (content === undefined && fallback === undefined) return;
+      const host = join(await priv(), target.split("/").pop() as string);
+      await writeFile(host, content ?? fallback ?? "", { mode: 0o644 });
+      mounts.push({ type: "bind", source: host, destination: target });
+      noteTarget(target);
+    };
+    if (!mounts.some((m) => m.destination === "/etc/resolv.conf") && o.network === "host") await etcFile("/etc/resolv.conf", "/etc/resolv.conf", undefined);
+    if (!mounts.some((m) => m.destination === "/etc/hosts")) {
+      await etcFile("/etc/hosts", o.network === "host" ? "/etc/hosts" : undefined, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    }
     for (const p of ["/proc", "/sys", "/dev"]) if (!o.existsInParent(p)) stubs.add(p);
     if (o.cwd !== "/") noteTarget(o.cwd);
     const run = async (): Promise<number> => {
@@ -174,23 +194,37 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
     // The working directory stays when the command created it or (like BuildKit) when it was
     // missing: only mount points are stubs.
     if (o.cwd !== "/") for (const p of [...stubs]) if (o.cwd === p || o.cwd.startsWith(p + "/")) stubs.delete(p);
-    await removeStubs(o.snapshot.upperDir, stubs);
+    await removeStubs(o.snapshot.upperDir, stubs, o.existsInParent);
     return code;
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => undefined);
   }
 }
 
-/** Removes mount stubs (empty files or empty dirs) from the upper dir, deepest first. */
-async function removeStubs(upper: string, stubs: Set<string>): Promise<void> {
+/**
+ * Removes mount stubs (empty files or empty dirs) from the upper dir, deepest first; then the
+ * directories that only got copied up to hold a stub (they exist below, are empty in the upper
+ * dir and not opaque), so a RUN that changed nothing leaves an empty upper dir.
+ */
+async function removeStubs(upper: string, stubs: Set<string>, existsInParent: (abs: string) => boolean): Promise<void> {
   const sorted = [...stubs].sort((a, b) => b.length - a.length);
+  const parents = new Set<string>();
   for (const p of sorted) {
     const host = join(upper, p);
     const st = await lstat(host).catch(() => undefined);
+    for (let d = p.slice(0, p.lastIndexOf("/")); d !== ""; d = d.slice(0, d.lastIndexOf("/"))) parents.add(d);
     if (st === undefined) continue;
     if (st.isDirectory()) {
       if ((await readdir(host)).length === 0) await rmdir(host).catch(() => undefined);
     } else if (st.isFile() && st.size === 0) await rm(host, { force: true });
+  }
+  const { overlayOpaque } = await import("../context/tree-source.js");
+  for (const d of [...parents].sort((a, b) => b.length - a.length)) {
+    if (stubs.has(d) || !existsInParent(d)) continue;
+    const host = join(upper, d);
+    const st = await lstat(host).catch(() => undefined);
+    if (st === undefined || !st.isDirectory() || (await readdir(host)).length > 0 || overlayOpaque(host)) continue;
+    await rmdir(host).catch(() => undefined);
   }
 }
 

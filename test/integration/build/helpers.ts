@@ -1,12 +1,10 @@
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, readFile, readlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { build, type BuildEvent, type BuildOptions, type BuildResult } from "../../../src/build/index.js";
 import { LayeredSourceFs } from "../../../src/context/index.js";
 import { importRootfs, openStore, type ImageRecord, type Store } from "../../../src/store/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
-
-export const canRun = process.getuid?.() === 0 && existsSync("/usr/sbin/runc") || existsSync("/usr/bin/runc");
 
 /** A temp store with busybox imported as `busybox`, and a place for contexts. */
 export async function workspace(prefix: string): Promise<{ dir: string; store: Store; stateDir: string; cleanup(): void }> {

@@ -109,6 +109,14 @@ describe("RUN", () => {
     for (const p of ["/cache", "/scratch", "/src"]) expect(statImage(r.image, p)).toBeUndefined();
   }, 60_000);
 
+  it("RUN sees the host's resolv.conf and a hosts file, which never reach the layer", async () => {
+    const r = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN cat /etc/resolv.conf > /resolv-copy && grep -c localhost /etc/hosts > /hosts-count\n" }));
+    expect(await readImageFile(r.image, "/resolv-copy")).toBe(readFileSync("/etc/resolv.conf", "utf8"));
+    expect(Number((await readImageFile(r.image, "/hosts-count"))?.trim())).toBeGreaterThan(0);
+    expect(statImage(r.image, "/etc/resolv.conf")).toBeUndefined();
+    expect(statImage(r.image, "/etc/hosts")).toBeUndefined();
+  }, 60_000);
+
   it("--network=none isolates: only loopback", async () => {
     const r = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN --network=none ls /sys/class/net > /ifs\n" }));
     expect((await readImageFile(r.image, "/ifs"))?.trim()).toBe("lo");

@@ -1,7 +1,8 @@
 /**
- * The tokenizer behind the nearley grammar: a stateful moo lexer that hands nearley one coarse
- * token per physical line (nearley costs about a microsecond per token, so per-word tokens would
- * be five times slower), wrapped in a stream that
+ * The tokenizer behind the nearley grammar: a stateful moo lexer (one token per physical line,
+ * or per run of blank/comment lines) wrapped in a stream that hands nearley a few coarse tokens
+ * per instruction (nearley costs about a microsecond per token: see grammar/dockerfile.ne). The
+ * stream
  * - reads the parser directives at the top first (they choose the escape character, and so
  *   which of the two compiled moo lexers reads the rest),
  * - joins continued lines into the logical instruction line (BuildKit's rules: a trailing escape

@@ -82,7 +82,7 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     expect(res.loaded[0]!.id).toBe(a.id);
     expect(b.manifestDigest).toBe(a.manifestDigest);
     expect(lstatSync(join(b.layers[1]!.dir, "bin/ls")).isCharacterDevice()).toBe(true);
-    expect(execFileSync("getfattr", ["--only-values", "-n", "trusted.overlay.opaque", join(b.layers[1]!.dir, "etc")], { encoding: "utf8" })).toBe("y");
+    expect(execFileSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", join(b.layers[1]!.dir, "etc")], { encoding: "utf8" })).toBe("y");
     // compress lazily: the first call makes the gzip blob, the second finds it
     const gz = await store.compressedLayerBlob(a.layers[1]!.diffId);
     expect(gz.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");

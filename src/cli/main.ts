@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
+import { registerContainerCommands } from "./containers.js";
 import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
 
@@ -17,6 +18,7 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerParseCommands(program);
+  registerContainerCommands(program);
   registerImageCommands(program);
   registerSystemCommands(program);
   return program;

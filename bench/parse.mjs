@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Parser throughput: berth's parser against the npm packages dockerfile-ast and
+// docker-file-parser, on the Dockerfiles of fixtures/dockerfiles/ (each file parsed on its own,
+// the corpus repeated to a few MB per round), plus one 1 MB Dockerfile (many instructions).
+// Runs on the compiled dist/ (npm run build). The machine may be shared: the best of several
+// rounds is reported, with the load average.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DockerfileParser } from "dockerfile-ast";
+import dockerFileParser from "docker-file-parser";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist/index.js");
+if (!existsSync(dist)) {
+  console.error("bench:parse: run `npm run build` first");
+  process.exit(1);
+}
+const { parse, parseInstructions } = await import(dist);
+
+const corpusDir = join(root, "fixtures/dockerfiles");
+const corpus = readdirSync(corpusDir)
+  .filter((f) => !f.endsWith(".md"))
+  .sort()
+  .map((f) => readFileSync(join(corpusDir, f), "utf8"));
+const corpusBytes = corpus.reduce((n, t) => n + Buffer.byteLength(t), 0);
+const repeat = Math.max(1, Math.ceil(4_000_000 / corpusBytes));
+
+const parsers = {
+  "berth parse": (t) => parse(t),
+  "berth parse+instructions": (t) => parseInstructions(t),
+  "dockerfile-ast": (t) => DockerfileParser.parse(t),
+  "docker-file-parser": (t) => dockerFileParser.parse(t, { includeComments: false }),
+};
+
+// Check once that every parser accepts the corpus (berth must: it is the corpus test too).
+for (const text of corpus) parse(text);
+
+function timeCorpus(fn) {
+  const t0 = performance.now();
+  for (let r = 0; r < repeat; r++) for (const text of corpus) fn(text);
+  return performance.now() - t0;
+}
+
+function best(fn, rounds) {
+  fn(); // warm-up
+  let min = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < rounds; i++) min = Math.min(min, fn());
+  return min;
+}
+
+// One large Dockerfile: corpus files without their parser directives, concatenated to 1 MB.
+const pieces = corpus
+  .filter((t) => !t.includes("`\n"))
+  .map((t) => t.replace(/^(#[^\n]*\n)+/, "").replace(/\\\s*$/, ""));
+let big = "";
+while (big.length < 1_000_000) for (const p of pieces) big += `${p}\n`;
+parse(big);
+
+const mb = (corpusBytes * repeat) / 1e6;
+console.log(`corpus: ${corpus.length} files, ${(corpusBytes / 1024).toFixed(1)} KB, repeated ${repeat}x = ${mb.toFixed(2)} MB per round`);
+console.log(`node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+console.log("");
+console.log(`${"parser".padEnd(28)}${"corpus MB/s".padStart(12)}${"1 MB file ms".padStart(14)}`);
+const results = {};
+for (const [name, fn] of Object.entries(parsers)) {
+  const corpusMs = best(() => timeCorpus(fn), 5);
+  let bigMs = Number.NaN;
+  try {
+    bigMs = best(() => {
+      const t0 = performance.now();
+      fn(big);
+      return performance.now() - t0;
+    }, name === "dockerfile-ast" ? 2 : 7);
+  } catch {
+    // a parser that rejects the concatenation is reported without a figure
+  }
+  results[name] = mb / (corpusMs / 1000);
+  console.log(`${name.padEnd(28)}${results[name].toFixed(1).padStart(12)}${bigMs.toFixed(1).padStart(14)}`);
+}
+console.log("");
+console.log(`berth parse vs dockerfile-ast: ${(results["berth parse"] / results["dockerfile-ast"]).toFixed(1)}x`);

@@ -1,0 +1,73 @@
+import { lstatSync, readlinkSync } from "node:fs";
+import { LayeredSourceFs, statFromNode, type SourceStat } from "../../context/index.js";
+import { CopyError } from "./errors.js";
+
+/** What the writer plans or has written at an in-image path during one COPY. */
+export type Planned = { type: "file" | "symlink" | "dir"; mode: number; linkTarget?: string };
+
+/**
+ * The rootfs a COPY writes into, as the step sees it: the snapshot's upper dir (being written,
+ * never cached) over the parent layers (immutable, cached), plus what this COPY has planned but
+ * not yet written. Answers lstat and follows symlinks like containerd's fs.RootPath.
+ */
+export class TargetView {
+  private readonly lower: LayeredSourceFs | undefined;
+  readonly planned = new Map<string, Planned>();
+
+  constructor(
+    readonly upperDir: string,
+    lowerDirs: readonly string[],
+    isOpaque?: (absDir: string) => boolean,
+  ) {
+    this.lower = lowerDirs.length > 0 ? new LayeredSourceFs(lowerDirs, "parent image", isOpaque) : undefined;
+  }
+
+  /** lstat of an absolute, clean in-image path ("/" is the root). */
+  lstat(abs: string): SourceStat | Planned | undefined {
+    const p = this.planned.get(abs);
+    if (p) return p;
+    try {
+      const st = statFromNode(lstatSync(this.upperDir + abs));
+      if (st.type === "other" && (st.mode & 0o170000) === 0o020000 && st.rdev === 0) return undefined; // whiteout
+      return st;
+    } catch {
+      // not in the upper dir
+    }
+    return this.lower?.lstat(abs === "/" ? "" : abs.slice(1));
+  }
+
+  readlink(abs: string): string {
+    const p = this.planned.get(abs);
+    if (p?.linkTarget !== undefined) return p.linkTarget;
+    try {
+      return readlinkSync(this.upperDir + abs);
+    } catch {
+      return this.lower!.readlink(abs.slice(1));
+    }
+  }
+
+  /** Resolves symlinks inside the rootfs (absolute targets restart at its root, `..` stops there). */
+  resolve(abs: string, followLast = true): string {
+    const pending = abs.split("/").filter((p) => p !== "" && p !== ".");
+    const done: string[] = [];
+    let links = 0;
+    while (pending.length > 0) {
+      const part = pending.shift()!;
+      if (part === "..") {
+        done.pop();
+        continue;
+      }
+      const candidate = "/" + [...done, part].join("/");
+      const st = this.lstat(candidate);
+      if (st?.type === "symlink" && (followLast || pending.length > 0)) {
+        if (++links > 255) throw new CopyError(`too many levels of symbolic links at ${abs}`, { path: abs });
+        const target = this.readlink(candidate);
+        if (target.startsWith("/")) done.length = 0;
+        pending.unshift(...target.split("/").filter((p) => p !== "" && p !== "."));
+        continue;
+      }
+      done.push(part);
+    }
+    return "/" + done.join("/");
+  }
+}

@@ -1,0 +1,515 @@
+import type { Command } from "commander";
+import type { RuntimeContext } from "../runtime/container/context.js";
+import type { RuntimeStore } from "../runtime/container/store-port.js";
+
+/**
+ * Container commands (run, create, start, ps, logs, exec, stop, kill, restart, wait, rm,
+ * diff, commit, cp, container prune) and volumes. Every handler imports the runtime lazily:
+ * `berth run --rm IMAGE true` pays only for the modules it uses.
+ */
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+async function context(cmd: Command): Promise<RuntimeContext> {
+  const root = (cmd.optsWithGlobals() as { root?: string }).root ?? process.env.BERTH_ROOT ?? "/var/lib/berth";
+  // TODO(store merge): a static specifier once src/store lands on main
+  const storeModule = "../store/index.js";
+  const { openStore } = (await import(storeModule)) as { openStore(root: string): Promise<RuntimeStore> };
+  const { runtimeContext } = await import("../runtime/container/context.js");
+  return runtimeContext(await openStore(root));
+}
+
+interface RunFlags {
+  name?: string;
+  rm?: boolean;
+  detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  env?: string[];
+  envFile?: string[];
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  hostname?: string;
+  volume?: string[];
+  tmpfs?: string[];
+  publish?: string[];
+  network?: string;
+  readOnly?: boolean;
+  init?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  securityOpt?: string[];
+  memory?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  label?: string[];
+  stopSignal?: string;
+}
+
+function addCreateFlags(cmd: Command): Command {
+  return cmd
+    .option("--name <name>", "assign a name to the container")
+    .option("--rm", "remove the container when it exits")
+    .option("-i, --interactive", "keep STDIN open")
+    .option("-t, --tty", "allocate a pseudo-TTY")
+    .option("-e, --env <KEY=value>", "set an environment variable (repeatable)", collect)
+    .option("--env-file <file>", "read environment variables from a file (repeatable)", collect)
+    .option("-w, --workdir <dir>", "working directory inside the container")
+    .option("-u, --user <user[:group]>", "user name or UID, optionally with group")
+    .option("--entrypoint <cmd>", "override the image's ENTRYPOINT")
+    .option("-h, --hostname <name>", "container host name")
+    .option("-v, --volume <spec>", "bind mount host:ctr[:ro], named volume name:ctr[:ro], or anonymous ctr (repeatable)", collect)
+    .option("--tmpfs <path[:opts]>", "mount a tmpfs (repeatable)", collect)
+    .option("-p, --publish <[ip:]hostPort:ctrPort[/tcp]>", "publish a container port on the host (repeatable)", collect)
+    .option("--network <mode>", "none, host or private", "private")
+    .option("--read-only", "mount the container's root file system read-only")
+    .option("--init", "run an init (tini) as PID 1 that forwards signals and reaps zombies")
+    .option("--privileged", "give the container all capabilities and devices")
+    .option("--cap-add <cap>", "add a Linux capability (repeatable)", collect)
+    .option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect)
+    .option("--security-opt <opt>", "security options: no-new-privileges (repeatable)", collect)
+    .option("-m, --memory <bytes>", "memory limit (e.g. 64m, 1g)")
+    .option("--cpus <n>", "number of CPUs (e.g. 0.5)")
+    .option("--pids-limit <n>", "maximum number of processes")
+    .option("-l, --label <key=value>", "set a label (repeatable)", collect)
+    .option("--stop-signal <signal>", "signal that stops the container")
+    .argument("<image>", "image reference or ID")
+    .argument("[command...]", "command and arguments")
+    .passThroughOptions();
+}
+
+async function createFromFlags(ctx: RuntimeContext, image: string, command: string[], flags: RunFlags) {
+  const { createContainer } = await import("../runtime/container/create.js");
+  const { parseBytes, parseCpus, parseInteger } = await import("../runtime/container/parse-options.js");
+  const env: string[] = [];
+  if (flags.envFile !== undefined) {
+    const { readFile } = await import("node:fs/promises");
+    const { parseEnvFile } = await import("../runtime/env.js");
+    const { RuntimeError } = await import("../runtime/errors.js");
+    for (const file of flags.envFile) {
+      const text = await readFile(file, "utf8").catch(() => {
+        throw new RuntimeError(`open ${file}: no such file or directory (--env-file)`);
+      });
+      try {
+        env.push(...parseEnvFile(text, file));
+      } catch (err) {
+        throw new RuntimeError(err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+  env.push(...(flags.env ?? []));
+  const labels: Record<string, string> = {};
+  for (const l of flags.label ?? []) {
+    const eq = l.indexOf("=");
+    labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? "" : l.slice(eq + 1);
+  }
+  return createContainer(ctx, {
+    image,
+    ...(command.length > 0 ? { cmd: command } : {}),
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint } : {}),
+    env,
+    hostEnv: process.env,
+    ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
+    ...(flags.user !== undefined ? { user: flags.user } : {}),
+    ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
+    tty: flags.tty === true,
+    interactive: flags.interactive === true,
+    volumes: flags.volume ?? [],
+    tmpfs: flags.tmpfs ?? [],
+    ports: flags.publish ?? [],
+    network: (flags.network ?? "private") as "none" | "host" | "private",
+    readOnly: flags.readOnly === true,
+    init: flags.init === true,
+    privileged: flags.privileged === true,
+    capAdd: flags.capAdd ?? [],
+    capDrop: flags.capDrop ?? [],
+    securityOpt: flags.securityOpt ?? [],
+    resources: {
+      ...(flags.memory !== undefined ? { memory: parseBytes(flags.memory) } : {}),
+      ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
+      ...(flags.pidsLimit !== undefined ? { pidsLimit: parseInteger(flags.pidsLimit, "--pids-limit") } : {}),
+    },
+    autoRemove: flags.rm === true,
+    labels,
+    ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
+  });
+}
+
+function shortCommand(args: string[]): string {
+  const text = args.join(" ");
+  return `"${text.length > 20 ? `${text.slice(0, 19)}…` : text}"`;
+}
+
+export function registerContainerCommands(program: Command): void {
+  program.enablePositionalOptions();
+
+  addCreateFlags(program.command("run").description("Create and run a new container from an image"))
+    .option("-d, --detach", "run in the background and print the container ID")
+    .action(async (image: string, command: string[], flags: RunFlags, cmd: Command) => {
+      const ctx = await context(cmd);
+      const record = await createFromFlags(ctx, image, command, flags);
+      if (flags.detach === true) {
+        const { startDetached } = await import("../runtime/container/lifecycle.js");
+        await startDetached(ctx, record.id);
+        process.stdout.write(`${record.id}\n`);
+        return;
+      }
+      const { startAttached } = await import("../runtime/container/lifecycle.js");
+      process.exitCode = await startAttached(ctx, record.id);
+    });
+
+  addCreateFlags(program.command("create").description("Create a new container without starting it")).action(
+    async (image: string, command: string[], flags: RunFlags, cmd: Command) => {
+      const ctx = await context(cmd);
+      const record = await createFromFlags(ctx, image, command, flags);
+      process.stdout.write(`${record.id}\n`);
+    },
+  );
+
+  program
+    .command("start")
+    .description("Start one or more stopped containers")
+    .option("-a, --attach", "attach to the container's output and return its exit code")
+    .argument("<containers...>")
+    .action(async (refs: string[], flags: { attach?: boolean }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { startContainer } = await import("../runtime/container/lifecycle.js");
+      for (const ref of refs) {
+        const { exitCode } = await startContainer(ctx, ref, { attach: flags.attach === true });
+        if (flags.attach === true) process.exitCode = exitCode ?? 0;
+        else process.stdout.write(`${ref}\n`);
+      }
+    });
+
+  program
+    .command("ps")
+    .description("List containers")
+    .option("-a, --all", "show all containers (default shows just running)")
+    .option("-q, --quiet", "only display container IDs")
+    .option("--no-trunc", "do not truncate output")
+    .option("-f, --filter <filter>", "filter: status=, name=, ancestor=, id= (repeatable)", collect)
+    .option("--format <format>", "table or json")
+    .action(async (flags: { all?: boolean; quiet?: boolean; trunc?: boolean; filter?: string[]; format?: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { listContainers } = await import("../runtime/container/lookup.js");
+      const { formatPort } = await import("../runtime/container/ports.js");
+      const { RuntimeError } = await import("../runtime/errors.js");
+      const { humanDuration, table } = await import("./human.js");
+      let list = (await listContainers(ctx)).map((c) => c.record);
+      const filters = flags.filter ?? [];
+      if (!flags.all && !filters.some((f) => f.startsWith("status="))) list = list.filter((r) => r.state === "running");
+      for (const f of filters) {
+        const eq = f.indexOf("=");
+        const key = f.slice(0, eq);
+        const value = f.slice(eq + 1);
+        if (key === "status") list = list.filter((r) => r.state === value);
+        else if (key === "name") list = list.filter((r) => r.name.includes(value));
+        else if (key === "id") list = list.filter((r) => r.id.startsWith(value));
+        else if (key === "ancestor") {
+          list = list.filter((r) => r.image === value || r.image === `${value}:latest` || `${r.image}:latest` === value || r.imageId === value || r.imageId.replace("sha256:", "").startsWith(value.replace("sha256:", "")));
+        } else throw new RuntimeError(`invalid filter '${f}': berth filters by status=, name=, ancestor=, id=`);
+      }
+      const now = Date.now();
+      const status = (r: (typeof list)[number]) => {
+        if (r.state === "running") return `Up ${humanDuration(now - Date.parse(r.startedAt ?? r.created))}`;
+        if (r.state === "exited") return `Exited (${r.exitCode ?? 0}) ${humanDuration(now - Date.parse(r.finishedAt ?? r.created))} ago`;
+        return "Created";
+      };
+      const id = (r: (typeof list)[number]) => (flags.trunc === false ? r.id : r.id.slice(0, 12));
+      if (flags.quiet === true) {
+        process.stdout.write(list.map((r) => `${id(r)}\n`).join(""));
+        return;
+      }
+      if (flags.format === "json") {
+        for (const r of list) {
+          process.stdout.write(
+            `${JSON.stringify({
+              ID: id(r),
+              Image: r.image,
+              Command: shortCommand(r.config.args),
+              CreatedAt: r.created,
+              RunningFor: humanDuration(now - Date.parse(r.created)),
+              Status: status(r),
+              State: r.state,
+              Ports: r.hostConfig.ports.map(formatPort).join(", "),
+              Names: r.name,
+              ExitCode: r.exitCode,
+            })}\n`,
+          );
+        }
+        return;
+      }
+      if (flags.format !== undefined && flags.format !== "table") throw new RuntimeError(`unknown --format "${flags.format}": table or json`);
+      process.stdout.write(
+        table(
+          ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+          list.map((r) => [
+            id(r),
+            r.image,
+            flags.trunc === false ? `"${r.config.args.join(" ")}"` : shortCommand(r.config.args),
+            `${humanDuration(now - Date.parse(r.created))} ago`,
+            status(r),
+            r.hostConfig.ports.map(formatPort).join(", "),
+            r.name,
+          ]),
+        ),
+      );
+    });
+
+  program
+    .command("logs")
+    .description("Fetch the logs of a container")
+    .option("-f, --follow", "follow log output")
+    .option("-n, --tail <n>", "number of lines to show from the end", "all")
+    .option("-t, --timestamps", "show timestamps")
+    .argument("<container>")
+    .action(async (ref: string, flags: { follow?: boolean; tail: string; timestamps?: boolean }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { findContainer } = await import("../runtime/container/lookup.js");
+      const { readLog, followLog, LOG_FILE } = await import("../runtime/container/logs.js");
+      const { readRecord, withLiveState } = await import("../runtime/container/record.js");
+      const { RuntimeError } = await import("../runtime/errors.js");
+      const { join } = await import("node:path");
+      const { dir } = await findContainer(ctx, ref);
+      let tail: number | undefined;
+      if (flags.tail !== "all") {
+        if (!/^[0-9]+$/.test(flags.tail)) throw new RuntimeError(`invalid value "${flags.tail}" for --tail: a number or all`);
+        tail = Number(flags.tail);
+      }
+      const path = join(dir, LOG_FILE);
+      const emit = (e: { log: string; stream: "stdout" | "stderr"; time: string }) => {
+        const text = flags.timestamps === true ? `${e.time} ${e.log}` : e.log;
+        (e.stream === "stdout" ? process.stdout : process.stderr).write(text);
+      };
+      const { entries, offset } = await readLog(path, tail);
+      entries.forEach(emit);
+      if (flags.follow === true) {
+        await followLog(path, offset, async () => withLiveState(await readRecord(dir)).state !== "running", emit);
+      }
+    });
+
+  program
+    .command("exec")
+    .description("Run a command in a running container")
+    .option("-i, --interactive", "keep STDIN open")
+    .option("-t, --tty", "allocate a pseudo-TTY")
+    .option("-e, --env <KEY=value>", "set an environment variable (repeatable)", collect)
+    .option("-u, --user <user[:group]>", "user name or UID")
+    .option("-w, --workdir <dir>", "working directory inside the container")
+    .argument("<container>")
+    .argument("<command...>")
+    .passThroughOptions()
+    .action(async (ref: string, args: string[], flags: { interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { execInContainer } = await import("../runtime/container/exec.js");
+      process.exitCode = await execInContainer(ctx, ref, {
+        args,
+        env: flags.env ?? [],
+        ...(flags.user !== undefined ? { user: flags.user } : {}),
+        ...(flags.workdir !== undefined ? { cwd: flags.workdir } : {}),
+        tty: flags.tty === true,
+        interactive: flags.interactive === true,
+      });
+    });
+
+  for (const [name, description] of [
+    ["stop", "Stop one or more running containers (STOPSIGNAL, then SIGKILL after the grace period)"],
+    ["restart", "Restart one or more containers"],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .option("-t, --time <seconds>", "seconds to wait before killing the container", "10")
+      .argument("<containers...>")
+      .action(async (refs: string[], flags: { time: string }, cmd: Command) => {
+        const ctx = await context(cmd);
+        const { parseInteger } = await import("../runtime/container/parse-options.js");
+        const lifecycle = await import("../runtime/container/lifecycle.js");
+        const grace = parseInteger(flags.time, "--time");
+        await forEachContainer(refs, async (ref) => {
+          await (name === "stop" ? lifecycle.stopContainer(ctx, ref, grace) : lifecycle.restartContainer(ctx, ref, grace));
+        });
+      });
+  }
+
+  program
+    .command("kill")
+    .description("Kill one or more running containers")
+    .option("-s, --signal <signal>", "signal to send", "SIGKILL")
+    .argument("<containers...>")
+    .action(async (refs: string[], flags: { signal: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { killContainer } = await import("../runtime/container/lifecycle.js");
+      await forEachContainer(refs, async (ref) => {
+        await killContainer(ctx, ref, flags.signal);
+      });
+    });
+
+  program
+    .command("wait")
+    .description("Block until containers stop, then print their exit codes")
+    .argument("<containers...>")
+    .action(async (refs: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { findContainer } = await import("../runtime/container/lookup.js");
+      const { waitForExit } = await import("../runtime/container/lifecycle.js");
+      for (const ref of refs) {
+        const { record } = await findContainer(ctx, ref);
+        process.stdout.write(`${(await waitForExit(ctx, record.id)) ?? 0}\n`);
+      }
+    });
+
+  program
+    .command("rm")
+    .description("Remove one or more containers")
+    .option("-f, --force", "force the removal of a running container (SIGKILL)")
+    .option("-v, --volumes", "remove anonymous volumes of the container")
+    .argument("<containers...>")
+    .action(async (refs: string[], flags: { force?: boolean; volumes?: boolean }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { removeContainer } = await import("../runtime/container/remove.js");
+      await forEachContainer(refs, async (ref) => {
+        await removeContainer(ctx, ref, { force: flags.force === true, volumes: flags.volumes === true });
+      });
+    });
+
+  program
+    .command("diff")
+    .description("Inspect changes to files or directories on a container's file system")
+    .argument("<container>")
+    .action(async (ref: string, _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { containerChanges } = await import("../runtime/container/changes.js");
+      process.stdout.write((await containerChanges(ctx, ref)).map((c) => `${c.kind} ${c.path}\n`).join(""));
+    });
+
+  program
+    .command("commit")
+    .description("Create a new image from a container's changes")
+    .option("-m, --message <text>", "commit message")
+    .option("-a, --author <name>", "author")
+    .argument("<container>")
+    .argument("[ref]", "repository[:tag]")
+    .action(async (ref: string, imageRef: string | undefined, flags: { message?: string; author?: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { commitContainer } = await import("../runtime/container/commit.js");
+      const image = await commitContainer(ctx, ref, {
+        ...(imageRef !== undefined ? { ref: imageRef } : {}),
+        ...(flags.message !== undefined ? { message: flags.message } : {}),
+        ...(flags.author !== undefined ? { author: flags.author } : {}),
+      });
+      process.stdout.write(`${image.id}\n`);
+    });
+
+  program
+    .command("cp")
+    .description("Copy files between a container and the host (CONTAINER:SRC DEST or SRC CONTAINER:DEST)")
+    .argument("<src>")
+    .argument("<dest>")
+    .action(async (src: string, dest: string, _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { copyFiles } = await import("../runtime/container/copy.js");
+      await copyFiles(ctx, src, dest);
+    });
+
+  const container = program.command("container").description("Manage containers");
+  container
+    .command("prune")
+    .description("Remove all stopped containers")
+    .option("-f, --force", "do not prompt for confirmation (berth never prompts)")
+    .action(async (_flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { pruneContainers } = await import("../runtime/container/remove.js");
+      const ids = await pruneContainers(ctx);
+      process.stdout.write(ids.length > 0 ? `Deleted Containers:\n${ids.map((i) => `${i}\n`).join("")}\n` : "");
+      process.stdout.write(`Total reclaimed space: 0B\n`);
+    });
+  container
+    .command("inspect")
+    .description("Display detailed information on one or more containers")
+    .argument("<containers...>")
+    .action(async (refs: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      process.stdout.write(`${JSON.stringify(await inspectContainers(ctx, refs), null, 4)}\n`);
+    });
+
+  const volume = program.command("volume").description("Manage volumes");
+  volume
+    .command("create")
+    .argument("[name]")
+    .option("-l, --label <key=value>", "set a label (repeatable)", collect)
+    .action(async (name: string | undefined, flags: { label?: string[] }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { createVolume } = await import("../runtime/container/volumes.js");
+      const labels = Object.fromEntries((flags.label ?? []).map((l) => [l.split("=")[0] ?? l, l.slice(l.indexOf("=") + 1)]));
+      process.stdout.write(`${(await createVolume(ctx.store.root, name, { labels })).Name}\n`);
+    });
+  volume
+    .command("ls")
+    .option("-q, --quiet", "only display volume names")
+    .action(async (flags: { quiet?: boolean }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { listVolumes } = await import("../runtime/container/volumes.js");
+      const { table } = await import("./human.js");
+      const list = await listVolumes(ctx.store.root);
+      if (flags.quiet === true) process.stdout.write(list.map((v) => `${v.Name}\n`).join(""));
+      else process.stdout.write(table(["DRIVER", "VOLUME NAME"], list.map((v) => [v.Driver, v.Name])));
+    });
+  volume
+    .command("inspect")
+    .argument("<names...>")
+    .action(async (names: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { inspectVolume } = await import("../runtime/container/volumes.js");
+      const out = [];
+      for (const n of names) out.push(await inspectVolume(ctx.store.root, n));
+      process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+    });
+  volume
+    .command("rm")
+    .argument("<names...>")
+    .option("-f, --force", "remove even if in use")
+    .action(async (names: string[], flags: { force?: boolean }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { removeVolume } = await import("../runtime/container/volumes.js");
+      const { listContainers } = await import("../runtime/container/lookup.js");
+      const all = await listContainers(ctx);
+      for (const n of names) {
+        const users = flags.force === true ? [] : all.filter((c) => c.record.hostConfig.volumes.some((v) => v.name === n)).map((c) => c.record.id.slice(0, 12));
+        await removeVolume(ctx.store.root, n, users);
+        process.stdout.write(`${n}\n`);
+      }
+    });
+}
+
+/** Docker's multi-container commands go on after an error and exit 1 at the end. */
+async function forEachContainer(refs: string[], fn: (ref: string) => Promise<void>): Promise<void> {
+  const { BerthError } = await import("../errors.js");
+  let failed = false;
+  for (const ref of refs) {
+    try {
+      await fn(ref);
+      process.stdout.write(`${ref}\n`);
+    } catch (err) {
+      if (!(err instanceof BerthError)) throw err;
+      process.stderr.write(`Error: ${err.message}\n`);
+      failed = true;
+    }
+  }
+  if (failed) process.exitCode = 1;
+}
+
+/** `berth inspect` for containers: what the image inspect falls back to when no image matches. */
+export async function inspectContainers(ctx: RuntimeContext, refs: string[]): Promise<Record<string, unknown>[]> {
+  const { findContainer } = await import("../runtime/container/lookup.js");
+  const { inspectContainer } = await import("../runtime/container/inspect.js");
+  const out: Record<string, unknown>[] = [];
+  for (const ref of refs) {
+    const { dir, record } = await findContainer(ctx, ref);
+    out.push(inspectContainer(record, dir));
+  }
+  return out;
+}

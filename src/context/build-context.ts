@@ -1,0 +1,124 @@
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { readDockerignore } from "./dockerignore.js";
+import { ContextError } from "./errors.js";
+import { PatternError, PatternMatcher } from "./patternmatcher.js";
+import { joinRel, sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
+
+export interface LoadContextOptions {
+  /** The Dockerfile path (relative to the context or absolute): `<Dockerfile>.dockerignore` wins. */
+  dockerfile?: string;
+  /** Patterns to use instead of reading .dockerignore files. */
+  ignorePatterns?: string[];
+}
+
+/**
+ * The build context after .dockerignore, indexed once: one lstat per entry, no content read.
+ * COPY source resolution, checksums and the layer writer work from this index, so a build looks
+ * at each context file's metadata once however many COPY steps it has. Ignored files are simply
+ * absent (as in BuildKit, where they are never sent to the builder).
+ */
+export class BuildContext implements SourceFs {
+  readonly label = "build context";
+  readonly preservesOwnership = false;
+  readonly root: string;
+  readonly ignore: PatternMatcher;
+  readonly ignoreFile: string | undefined;
+  private readonly stats = new Map<string, SourceStat>();
+  private readonly children = new Map<string, string[]>();
+  private readonly links = new Map<string, string>();
+
+  private constructor(root: string, ignore: PatternMatcher, ignoreFile: string | undefined) {
+    this.root = root;
+    this.ignore = ignore;
+    this.ignoreFile = ignoreFile;
+  }
+
+  static async load(dir: string, options: LoadContextOptions = {}): Promise<BuildContext> {
+    let root: string;
+    try {
+      root = realpathSync(dir);
+      if (!statSync(root).isDirectory()) throw new ContextError(`build context ${dir} is not a directory`, { path: dir });
+    } catch (err) {
+      if (err instanceof ContextError) throw err;
+      throw new ContextError(`unable to prepare context: path ${JSON.stringify(dir)} not found`, { path: dir, cause: err });
+    }
+    let patterns = options.ignorePatterns;
+    let lines: number[] = [];
+    let ignoreFile: string | undefined;
+    if (patterns === undefined) {
+      const read = await readDockerignore(root, options.dockerfile);
+      patterns = read.patterns;
+      lines = read.lines;
+      ignoreFile = read.file;
+    }
+    let matcher: PatternMatcher;
+    try {
+      matcher = new PatternMatcher(patterns);
+    } catch (err) {
+      const index = err instanceof PatternError ? err.index : -1;
+      const where = `${ignoreFile ?? ".dockerignore"}${lines[index] !== undefined ? ":" + lines[index] : ""}`;
+      throw new ContextError(`${where}: ${(err as Error).message}`, { path: ignoreFile, cause: err });
+    }
+    const ctx = new BuildContext(root, matcher, ignoreFile);
+    ctx.stats.set("", statFromNode(lstatSync(root)));
+    ctx.walk("");
+    return ctx;
+  }
+
+  /** Walks a directory; returns whether anything below it was kept (for re-included paths). */
+  private walk(dirRel: string): boolean {
+    const abs = dirRel === "" ? this.root : join(this.root, dirRel);
+    let dirents;
+    try {
+      dirents = readdirSync(abs, { withFileTypes: true });
+    } catch (err) {
+      throw new ContextError(`cannot read ${dirRel || "."} in the build context: ${(err as Error).message}`, { path: dirRel, cause: err });
+    }
+    const kept: string[] = [];
+    for (const d of dirents) {
+      const rel = joinRel(dirRel, d.name);
+      const excluded = !this.ignore.empty && this.ignore.matches(rel);
+      if (excluded && !(d.isDirectory() && this.ignore.mayIncludeBelow(rel))) continue;
+      const st = statFromNode(lstatSync(join(abs, d.name)));
+      if (st.type === "dir") {
+        this.stats.set(rel, st);
+        const any = this.walk(rel);
+        // An excluded directory exists only as the parent of a re-included path.
+        if (excluded && !any) {
+          this.stats.delete(rel);
+          this.children.delete(rel);
+          continue;
+        }
+      } else {
+        this.stats.set(rel, st);
+        if (st.type === "symlink") this.links.set(rel, readlinkSync(join(abs, d.name)));
+      }
+      kept.push(d.name);
+    }
+    this.children.set(dirRel, sortNames(kept));
+    return kept.length > 0;
+  }
+
+  get size(): number {
+    return this.stats.size;
+  }
+
+  lstat(rel: string): SourceStat | undefined {
+    return this.stats.get(rel);
+  }
+
+  readdir(rel: string): string[] {
+    return this.children.get(rel) ?? [];
+  }
+
+  readlink(rel: string): string {
+    const t = this.links.get(rel);
+    if (t === undefined) throw new ContextError(`${rel} is not a symbolic link`, { path: rel });
+    return t;
+  }
+
+  hostPath(rel: string): string {
+    return rel === "" ? this.root : this.root + "/" + rel;
+  }
+}

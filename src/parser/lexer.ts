@@ -1,0 +1,431 @@
+/**
+ * The tokenizer behind the nearley grammar: a stateful moo lexer that hands nearley one coarse
+ * token per physical line (nearley costs about a microsecond per token, so per-word tokens would
+ * be five times slower), wrapped in a stream that
+ * - reads the parser directives at the top first (they choose the escape character, and so
+ *   which of the two compiled moo lexers reads the rest),
+ * - joins continued lines into the logical instruction line (BuildKit's rules: a trailing escape
+ *   continues the line unless it is itself escaped; comment and blank lines inside a
+ *   continuation are skipped; the continuation lines keep their leading whitespace),
+ * - reads heredoc bodies after an instruction that opens them (switching moo to its `heredoc`
+ *   state, whose tokens never reach nearley).
+ */
+import moo from "moo";
+import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } from "./ast.js";
+import { DockerfileSyntaxError } from "./errors.js";
+import { heredocsFromLine, type HeredocSpec } from "./heredoc.js";
+import { LineParseError, parseJSONArgs, splitCommand } from "./line-parser.js";
+import { Span } from "./span.js";
+import { GO_SPACE_NO_NL, skipGoSpace } from "./text.js";
+
+/** A piece of the logical line: where its text came from. */
+export interface LineSegment {
+  /** Offset of the piece in the logical line. */
+  readonly joinedStart: number;
+  /** Absolute source offset of the piece's first character. */
+  readonly offset: number;
+  readonly line: number;
+  /** Absolute source offset of the start of that line. */
+  readonly lineStart: number;
+}
+
+/** An instruction's lines joined, as BuildKit hands them to newNodeFromLine. */
+export interface LogicalLine {
+  readonly text: string;
+  readonly segments: readonly LineSegment[];
+  readonly startLine: number;
+  readonly endLine: number;
+  /** Position just after the last character of the last line (before its line break). */
+  readonly end: Position;
+  readonly emptyContinuationLine: boolean;
+}
+
+export type DockerfileTokenType = "directive" | "trivia" | "contLine" | "endLine" | "heredocLine" | "heredocs";
+
+/** What nearley receives: moo's token fields (positions absolute), plus what the stream found. */
+export interface DockerfileToken {
+  type: DockerfileTokenType;
+  value: string;
+  text: string;
+  offset: number;
+  line: number;
+  col: number;
+  lineBreaks: number;
+  /** Set on `endLine`: the whole instruction line. */
+  logical?: LogicalLine;
+  /** Set on `heredocs`: the bodies of the heredocs the instruction opens, in order. */
+  heredocs?: HeredocNode[];
+  /** Set on `directive`. */
+  directive?: Directive;
+}
+
+const WS = `[${GO_SPACE_NO_NL}]`;
+
+function compileLexer(esc: EscapeToken): moo.Lexer {
+  const e = esc === "\\" ? "\\\\" : "`";
+  return moo.states({
+    main: {
+      // Blank and comment lines, several at once: they never change the structure.
+      trivia: { match: new RegExp(`(?:${WS}*(?:#[^\\n]*)?\\n)+|${WS}*#[^\\n]*|${WS}+$`), lineBreaks: true },
+      // A line ending in the escape character (not itself escaped), spaces/tabs, then the break.
+      contLine: { match: new RegExp(`(?:[^\\n]*[^${e}\\n])?${e}[ \\t]*\\r*(?:\\n|$)`), lineBreaks: true },
+      endLine: { match: /[^\n]*\n|[^\n]+/, lineBreaks: true },
+      error: moo.error,
+    },
+    heredoc: {
+      heredocLine: { match: /[^\n]*\n|[^\n]+/, lineBreaks: true },
+      error: moo.error,
+    },
+  });
+}
+
+const LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLexer("\\"), "`": compileLexer("`") };
+
+const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$/;
+const KNOWN_DIRECTIVES: ReadonlySet<string> = new Set(["syntax", "escape", "check"]);
+const HEREDOC_INSTRUCTIONS: ReadonlySet<string> = new Set(["run", "copy", "add"]);
+
+function trimNewlineEnd(s: string): string {
+  let end = s.length;
+  while (end > 0 && (s.charCodeAt(end - 1) === 10 || s.charCodeAt(end - 1) === 13)) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/** The source, with helpers to point into it. */
+export class SourceText {
+  constructor(
+    readonly text: string,
+    readonly file: string,
+  ) {}
+
+  /** The text of a 1-based line, without its line break. */
+  lineText(line: number): string {
+    let start = 0;
+    for (let l = 1; l < line; l++) {
+      const nl = this.text.indexOf("\n", start);
+      if (nl < 0) return "";
+      start = nl + 1;
+    }
+    const nl = this.text.indexOf("\n", start);
+    return trimNewlineEnd(this.text.slice(start, nl < 0 ? this.text.length : nl));
+  }
+
+  error(message: string, line: number, column: number): DockerfileSyntaxError {
+    return new DockerfileSyntaxError(message, { file: this.file, line, column, sourceLine: this.lineText(line) });
+  }
+}
+
+export class DockerfileTokenStream {
+  escapeToken: EscapeToken = "\\";
+  readonly directives: Directive[] = [];
+  private moo: moo.Lexer = LEXERS["\\"];
+  private base = 0;
+  private line = 1;
+  private lineStart = 0;
+  /** The instruction being read: its text so far and where each piece came from. */
+  private joined = "";
+  private segments: LineSegment[] = [];
+  private emptyContinuation = false;
+  private readonly queue: DockerfileToken[] = [];
+  private done = false;
+
+  constructor(private readonly source: SourceText) {}
+
+  /** Start reading `chunk`, which must be the source text. */
+  reset(chunk: string): this {
+    if (chunk !== this.source.text) throw new Error("DockerfileTokenStream: read the whole source");
+    this.readDirectives();
+    this.moo = LEXERS[this.escapeToken];
+    this.moo.reset(this.base === 0 ? chunk : chunk.slice(this.base));
+    return this;
+  }
+
+  /** The next token, or undefined at the end. Throws DockerfileSyntaxError (unterminated heredoc …). */
+  next(): DockerfileToken | undefined {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return queued;
+    if (this.done) return undefined;
+    const t = this.moo.next();
+    if (t === undefined) {
+      this.done = true;
+      // A continuation running into the end of the file ends the instruction there.
+      if (this.segments.length > 0) return this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
+      return undefined;
+    }
+    const offset = this.base + t.offset;
+    switch (t.type) {
+      case "trivia": {
+        const tok = this.reuse(t, offset);
+        if (this.segments.length > 0 && !this.emptyContinuation) this.emptyContinuation = hasBlankLine(t.text);
+        this.advanceLines(t.text, offset);
+        return tok;
+      }
+      case "contLine": {
+        const tok = this.reuse(t, offset);
+        const content = t.text.slice(0, t.text.lastIndexOf(this.escapeToken));
+        this.addPiece(content, offset);
+        this.advanceLines(t.text, offset);
+        return tok;
+      }
+      case "endLine": {
+        const tok = this.reuse(t, offset);
+        this.addPiece(trimNewlineEnd(t.text), offset);
+        this.advanceLines(t.text, offset);
+        return this.endInstruction(tok);
+      }
+      default:
+        throw this.source.error(`unexpected input ${JSON.stringify(t.text.slice(0, 20))}`, this.line, offset - this.lineStart + 1);
+    }
+  }
+
+  /**
+   * BuildKit reads lines with a bufio.Scanner, whose token limit makes any line longer than
+   * 64 KiB (line break included) an error. A line of at most 21845 UTF-16 units is at most
+   * 65535 UTF-8 bytes, so only long tokens are measured.
+   */
+  private checkLineLength(text: string): void {
+    if (text.length <= 21845) return;
+    let start = 0;
+    while (start < text.length) {
+      const nl = text.indexOf("\n", start);
+      const end = nl < 0 ? text.length : nl + 1;
+      if (end - start > 21845 && Buffer.byteLength(text.slice(start, end), "utf8") > 65536) {
+        const line = this.line + countNewlines(text, 0, start);
+        throw this.source.error("dockerfile line greater than max allowed size of 65535", line, 1);
+      }
+      start = end;
+    }
+  }
+
+  /** moo's token object, its position made absolute: one object less per line. */
+  private reuse(t: moo.Token, offset: number): DockerfileToken {
+    this.checkLineLength(t.text);
+    const tok = t as unknown as DockerfileToken;
+    tok.offset = offset;
+    tok.line = this.line;
+    tok.col = offset - this.lineStart + 1;
+    return tok;
+  }
+
+  private token(type: DockerfileTokenType, text: string, offset: number, lineBreaks: number): DockerfileToken {
+    return { type, value: text, text, offset, line: this.line, col: offset - this.lineStart + 1, lineBreaks };
+  }
+
+  private advanceLines(text: string, offset: number): void {
+    let i = text.indexOf("\n");
+    while (i >= 0) {
+      this.line++;
+      this.lineStart = offset + i + 1;
+      i = text.indexOf("\n", i + 1);
+    }
+  }
+
+  private addPiece(content: string, offset: number): void {
+    if (this.segments.length === 0) {
+      // The first line of an instruction loses its leading whitespace; continuation lines keep it.
+      const skip = skipGoSpace(content);
+      this.segments.push({ joinedStart: 0, offset: offset + skip, line: this.line, lineStart: this.lineStart });
+      this.joined = skip === 0 ? content : content.slice(skip);
+    } else {
+      this.segments.push({ joinedStart: this.joined.length, offset, line: this.line, lineStart: this.lineStart });
+      this.joined += content;
+    }
+  }
+
+  private endInstruction(tok: DockerfileToken): DockerfileToken {
+    const segments = this.segments;
+    const text = this.joined;
+    const last = segments[segments.length - 1]!;
+    const endOffset = last.offset + (text.length - last.joinedStart);
+    tok.logical = {
+      text,
+      segments,
+      startLine: segments[0]!.line,
+      endLine: last.line,
+      end: { line: last.line, column: endOffset - last.lineStart + 1, offset: endOffset },
+      emptyContinuationLine: this.emptyContinuation,
+    };
+    this.segments = [];
+    this.joined = "";
+    this.emptyContinuation = false;
+    if (text.includes("<<")) {
+      let specs: HeredocSpec[];
+      try {
+        specs = heredocCandidates(text);
+      } catch (err) {
+        if (!(err instanceof LineParseError)) throw err;
+        const at = positionInLogical(tok.logical, err.offset);
+        throw this.source.error(err.message, at.line, at.column);
+      }
+      if (specs.length > 0) {
+        tok.type = "heredocLine";
+        this.readHeredocs(specs, tok.logical);
+      }
+    }
+    return tok;
+  }
+
+  /** Read each heredoc's body: the lines up to one equal to its name (tabs stripped for `<<-`). */
+  private readHeredocs(specs: HeredocSpec[], logical: LogicalLine): void {
+    this.moo.setState("heredoc");
+    const bodies: HeredocNode[] = [];
+    const first: Position = { line: this.line, column: 1, offset: this.lineStart };
+    try {
+      for (const spec of specs) {
+        let content = "";
+        const start: Position = { line: this.line, column: 1, offset: this.lineStart };
+        let terminated = false;
+        for (let t = this.moo.next(); t !== undefined; t = this.moo.next()) {
+          const offset = this.base + t.offset;
+          this.checkLineLength(t.text);
+          const lineNo = this.line;
+          this.advanceLines(t.text, offset);
+          const body = trimNewlineEnd(t.text);
+          const candidate = spec.chomp ? body.replace(/^\t+/, "") : body;
+          if (candidate === spec.name) {
+            terminated = true;
+            const end: Position = { line: lineNo, column: body.length + 1, offset: offset + body.length };
+            bodies.push({
+              name: spec.name,
+              fileDescriptor: spec.fileDescriptor,
+              expand: spec.expand,
+              chomp: spec.chomp,
+              content,
+              range: Span.between(start, end),
+            });
+            break;
+          }
+          content += t.text;
+        }
+        if (!terminated) {
+          const at = positionInLogical(logical, spec.start);
+          throw this.source.error(`unterminated heredoc ${spec.name}`, at.line, at.column);
+        }
+      }
+      const text = this.source.text.slice(first.offset, bodies[bodies.length - 1]!.range.end.offset);
+      this.queue.push({ type: "heredocs", value: text, text, offset: first.offset, line: first.line, col: 1, lineBreaks: 0, heredocs: bodies });
+    } finally {
+      this.moo.setState("main");
+    }
+  }
+
+  /** Parser directives: leading comment lines of the form `# name=value` with a known name. */
+  private readDirectives(): void {
+    const text = this.source.text;
+    let pos = 0;
+    let line = 1;
+    const seen = new Set<string>();
+    while (pos < text.length) {
+      const nl = text.indexOf("\n", pos);
+      const lineEnd = nl < 0 ? text.length : nl;
+      const raw = trimNewlineEnd(text.slice(pos, lineEnd));
+      const lead = skipGoSpace(raw);
+      if (raw[lead] !== "#") break;
+      const afterHash = skipGoSpace(raw, lead + 1);
+      const m = DIRECTIVE.exec(raw.slice(afterHash));
+      if (m === null) break;
+      const name = m[1]!.toLowerCase();
+      if (!KNOWN_DIRECTIVES.has(name)) break;
+      if (seen.has(name)) throw this.source.error(`only one ${name} parser directive can be used`, line, lead + 1);
+      seen.add(name);
+      const value = m[2]!;
+      if (name === "escape") {
+        if (value !== "\\" && value !== "`") {
+          throw this.source.error(`invalid escape token '${value}' does not match \` or \\`, line, lead + 1);
+        }
+        this.escapeToken = value;
+      }
+      const range = new Span(line, lead + 1, pos + lead, line, raw.length + 1, pos + raw.length);
+      const directive: Directive = { name: name as DirectiveName, value, range };
+      this.directives.push(directive);
+      const tok: DockerfileToken = { type: "directive", value: raw, text: raw, offset: pos, line, col: 1, lineBreaks: nl < 0 ? 0 : 1, directive };
+      this.queue.push(tok);
+      line++;
+      pos = nl < 0 ? text.length : nl + 1;
+    }
+    this.base = pos;
+    this.line = line;
+    this.lineStart = pos;
+  }
+}
+
+function countNewlines(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = text.indexOf("\n", from); i >= 0 && i < to; i = text.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
+function hasBlankLine(trivia: string): boolean {
+  let start = 0;
+  while (start < trivia.length) {
+    const nl = trivia.indexOf("\n", start);
+    const end = nl < 0 ? trivia.length : nl;
+    const i = skipGoSpace(trivia.slice(start, end));
+    if (trivia[start + i] !== "#") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/**
+ * BuildKit's canContainHeredoc: RUN, COPY and ADD (also under ONBUILD) in shell form. Only
+ * then are the `<<WORD`s of the line heredocs.
+ */
+function heredocCandidates(text: string): HeredocSpec[] {
+  let split = splitCommand(text, 0, text.length);
+  let name = split.keyword.value.toLowerCase();
+  if (name === "onbuild") {
+    if (split.argsStart >= split.argsEnd) return [];
+    split = splitCommand(text, split.argsStart, split.argsEnd);
+    name = split.keyword.value.toLowerCase();
+  }
+  if (!HEREDOC_INSTRUCTIONS.has(name)) return [];
+  if (parseJSONArgs(text, split.argsStart, split.argsEnd) !== undefined) return [];
+  return heredocsFromLine(text);
+}
+
+/** The source position of an offset in a logical line. */
+export function positionInLogical(logical: LogicalLine, joined: number, preferEnd = false): Position {
+  const segs = logical.segments;
+  let lo = 0;
+  let hi = segs.length - 1;
+  // Last segment starting at or before `joined` (strictly before, for an end position, so that
+  // the end of one line's text does not jump to the start of the next line).
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    const s = segs[mid]!.joinedStart;
+    if (preferEnd ? s < joined : s <= joined) lo = mid;
+    else hi = mid - 1;
+  }
+  const seg = segs[lo]!;
+  const offset = seg.offset + (joined - seg.joinedStart);
+  return { line: seg.line, column: offset - seg.lineStart + 1, offset };
+}
+
+/**
+ * The lexer object the compiled grammar refers to: nearley asks it only `has(tokenType)` when
+ * the grammar is loaded. Parsing always passes a fresh DockerfileTokenStream.
+ */
+export const placeholderLexer = {
+  has: (_name: string): boolean => true,
+  reset(): never {
+    throw new Error("parse with a DockerfileTokenStream");
+  },
+  next: (): undefined => undefined,
+  save: (): moo.LexerState => ({ line: 1, col: 1, state: "main" }),
+  formatError: (_token: unknown, message?: string): string => message ?? "syntax error",
+};
+
+/** The source span of [start, end) of a logical line. */
+export function spanInLogical(logical: LogicalLine, start: number, end: number): Span {
+  const segs = logical.segments;
+  if (segs.length === 1) {
+    const seg = segs[0]!;
+    const so = seg.offset + start;
+    const eo = seg.offset + end;
+    return new Span(seg.line, so - seg.lineStart + 1, so, seg.line, eo - seg.lineStart + 1, eo);
+  }
+  const s = positionInLogical(logical, start);
+  const e = positionInLogical(logical, end, end > start);
+  return new Span(s.line, s.column, s.offset, e.line, e.column, e.offset);
+}

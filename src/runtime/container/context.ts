@@ -1,0 +1,24 @@
+import { createHash } from "node:crypto";
+import { Runc } from "../runc.js";
+import type { RuntimeStore } from "./store-port.js";
+
+/**
+ * What the container commands share: the store (records, snapshots, images), a run dir on
+ * tmpfs for this store's runc state and proxy sockets (keyed by the store root, so two stores
+ * never see each other's containers), and the runc driver.
+ */
+export interface RuntimeContext {
+  store: RuntimeStore;
+  runDir: string;
+  runc: Runc;
+}
+
+export function runtimeContext(store: RuntimeStore, options: { runtime?: string; runDir?: string } = {}): RuntimeContext {
+  const runDir = options.runDir ?? `/run/berth/${createHash("sha256").update(store.root).digest("hex").slice(0, 12)}`;
+  return { store, runDir, runc: new Runc(`${runDir}/runc`, options.runtime) };
+}
+
+/** The container dir doubles as its runc bundle: config.json and the rootfs mount point live there. */
+export const ROOTFS = "rootfs";
+export const PID_FILE = "init.pid";
+export const RUNC_LOG = "runc.log";

@@ -1,0 +1,191 @@
+import { randomBytes } from "node:crypto";
+import { isAbsolute, posix } from "node:path";
+import { RuntimeError } from "../errors.js";
+import { containerArgs } from "../command.js";
+import { normalizeSignal } from "../runc.js";
+import { capabilitySet, type MountRequest, type NetworkMode, type ResourceLimits } from "../spec.js";
+import type { RuntimeContext } from "./context.js";
+import { listContainers } from "./lookup.js";
+import { isValidName, randomName } from "./names.js";
+import { parsePortSpec } from "./ports.js";
+import { writeRecord, type ContainerRecord, type VolumeMount } from "./record.js";
+import { createVolume, isVolumeName } from "./volumes.js";
+
+/** What `berth create`/`berth run` take, already parsed from flags (values validated here). */
+export interface CreateOptions {
+  image: string;
+  name?: string;
+  cmd?: string[];
+  entrypoint?: string;
+  /** -e/--env-file entries in order: KEY=value, or KEY to take the host's value */
+  env?: string[];
+  hostEnv?: Readonly<Record<string, string | undefined>>;
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  tty?: boolean;
+  interactive?: boolean;
+  /** -v specs: host:ctr[:ro|rw], name:ctr[:ro|rw], or ctr (anonymous) */
+  volumes?: string[];
+  tmpfs?: string[];
+  ports?: string[];
+  network?: NetworkMode;
+  readOnly?: boolean;
+  init?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  securityOpt?: string[];
+  resources?: ResourceLimits;
+  autoRemove?: boolean;
+  labels?: Record<string, string>;
+  stopSignal?: string;
+}
+
+interface ParsedVolume { bind?: MountRequest; volume?: { name: string | undefined; destination: string; readOnly: boolean } }
+
+function parseVolumeSpec(spec: string): ParsedVolume {
+  const parts = spec.split(":");
+  let mode = "rw";
+  if (parts.length === 3 || (parts.length === 2 && /^(ro|rw)$/.test(parts[1] ?? "") && !(parts[1] ?? "").startsWith("/"))) {
+    mode = parts.pop() as string;
+  }
+  if (!/^(ro|rw)$/.test(mode)) throw new RuntimeError(`invalid mode "${mode}" in -v ${spec}: want ro or rw`);
+  const readOnly = mode === "ro";
+  if (parts.length === 1) {
+    const destination = parts[0] as string;
+    if (!isAbsolute(destination)) throw new RuntimeError(`invalid -v ${spec}: the container path must be absolute`);
+    return { volume: { name: undefined, destination: posix.normalize(destination), readOnly } };
+  }
+  if (parts.length !== 2) throw new RuntimeError(`invalid -v ${spec}: want host-path:container-path[:ro]`);
+  const [source, destination] = parts as [string, string];
+  if (!isAbsolute(destination)) throw new RuntimeError(`invalid -v ${spec}: the container path must be absolute`);
+  if (destination === "/") throw new RuntimeError(`invalid -v ${spec}: cannot mount over /`);
+  if (source.startsWith("/")) return { bind: { type: "bind", source: posix.normalize(source), destination: posix.normalize(destination), readOnly } };
+  if (!isVolumeName(source)) {
+    throw new RuntimeError(`invalid -v ${spec}: "${source}" is neither an absolute host path nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)`);
+  }
+  return { volume: { name: source, destination: posix.normalize(destination), readOnly } };
+}
+
+/**
+ * Create a container: resolve the image, compute its run config from the image and the
+ * options (Docker's rules), prepare its rw snapshot, create its volumes, and write its
+ * record. Nothing runs yet; bad options fail here, before anything is written.
+ */
+export async function createContainer(ctx: RuntimeContext, options: CreateOptions): Promise<ContainerRecord> {
+  const image = await ctx.store.resolveImage(options.image);
+  const config = image.config.config ?? {};
+  const entrypoint = options.entrypoint !== undefined ? (options.entrypoint === "" ? [] : [options.entrypoint]) : (config.Entrypoint ?? []);
+  const args = containerArgs(config, {
+    ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
+    ...(options.cmd !== undefined ? { cmd: options.cmd } : {}),
+  });
+  const cmd = args.slice(entrypoint.length);
+  const network = options.network ?? "private";
+  if (!["none", "host", "private"].includes(network)) throw new RuntimeError(`invalid --network "${network}": want none, host or private`);
+  const ports = (options.ports ?? []).map(parsePortSpec);
+  if (ports.length > 0 && network !== "private") throw new RuntimeError(`ports can be published only with --network private (got --network ${network})`);
+  let noNewPrivileges = false;
+  for (const opt of options.securityOpt ?? []) {
+    if (/^no-new-privileges(:true|=true)?$/.test(opt)) noNewPrivileges = true;
+    else if (/^no-new-privileges(:false|=false)$/.test(opt)) noNewPrivileges = false;
+    else throw new RuntimeError(`unsupported --security-opt "${opt}": berth knows no-new-privileges`);
+  }
+  if (options.name !== undefined && !isValidName(options.name)) {
+    throw new RuntimeError(`Invalid container name (${options.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  if (options.workdir !== undefined && options.workdir !== "" && !options.workdir.startsWith("/")) {
+    throw new RuntimeError(`the working directory '${options.workdir}' is invalid, it needs to be an absolute path`);
+  }
+  capabilitySet(options); // validates --cap-add/--cap-drop names now, not at start
+  if (options.stopSignal !== undefined) normalizeSignal(options.stopSignal);
+  const binds: MountRequest[] = [];
+  const volumeRequests: Array<{ name: string | undefined; destination: string; readOnly: boolean }> = [];
+  for (const spec of options.volumes ?? []) {
+    const parsed = parseVolumeSpec(spec);
+    if (parsed.bind !== undefined) binds.push(parsed.bind);
+    if (parsed.volume !== undefined) volumeRequests.push(parsed.volume);
+  }
+  for (const t of options.tmpfs ?? []) {
+    const [destination = "", opts] = t.split(":", 2);
+    if (!isAbsolute(destination)) throw new RuntimeError(`invalid --tmpfs ${t}: the path must be absolute`);
+    binds.push({ type: "tmpfs", destination, ...(opts !== undefined ? { options: ["nosuid", "nodev", "noexec", ...opts.split(",")] } : {}) });
+  }
+  const taken = new Set([...binds.map((b) => b.destination), ...volumeRequests.map((v) => v.destination)]);
+  for (const dest of Object.keys(config.Volumes ?? {})) {
+    const d = posix.normalize(dest);
+    if (!taken.has(d)) volumeRequests.push({ name: undefined, destination: d, readOnly: false });
+  }
+
+  const id = randomBytes(32).toString("hex");
+  const hostname = options.hostname ?? id.slice(0, 12);
+  const env = [...(config.Env ?? [])];
+  for (const e of options.env ?? []) {
+    const eq = e.indexOf("=");
+    const key = eq < 0 ? e : e.slice(0, eq);
+    const value = eq < 0 ? options.hostEnv?.[e] : e.slice(eq + 1);
+    const at = env.findIndex((x) => x.startsWith(`${key}=`));
+    if (value === undefined) {
+      if (at >= 0) env.splice(at, 1);
+      continue;
+    }
+    if (at >= 0) env[at] = `${key}=${value}`;
+    else env.push(`${key}=${value}`);
+  }
+
+  return ctx.store.withLock("containers", async () => {
+    const existing = await listContainers(ctx);
+    const names = new Set(existing.map((c) => c.record.name));
+    if (options.name !== undefined && names.has(options.name)) {
+      const holder = existing.find((c) => c.record.name === options.name);
+      throw new RuntimeError(`Conflict. The container name "/${options.name}" is already in use by container "${holder?.record.id ?? ""}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
+    const volumes: VolumeMount[] = [];
+    for (const v of volumeRequests) {
+      const info = await createVolume(ctx.store.root, v.name, { anonymous: v.name === undefined });
+      volumes.push({ name: info.Name, destination: v.destination, anonymous: v.name === undefined, readOnly: v.readOnly });
+    }
+    const snapshot = await ctx.store.prepareSnapshot(image.layers.map((l) => l.diffId));
+    const dir = await ctx.store.containerDir(id, { create: true });
+    const record: ContainerRecord = {
+      id,
+      name: options.name ?? randomName(names),
+      imageId: image.id,
+      image: options.image,
+      created: new Date().toISOString(),
+      state: "created",
+      config: {
+        args,
+        entrypoint,
+        cmd,
+        env,
+        cwd: options.workdir !== undefined && options.workdir !== "" ? options.workdir : config.WorkingDir || "/",
+        user: options.user ?? config.User ?? "",
+        hostname,
+        tty: options.tty === true,
+        openStdin: options.interactive === true,
+        stopSignal: options.stopSignal ?? config.StopSignal ?? "SIGTERM",
+        labels: { ...(config.Labels ?? {}), ...(options.labels ?? {}) },
+      },
+      hostConfig: {
+        network,
+        ports,
+        binds,
+        volumes,
+        readOnlyRootfs: options.readOnly === true,
+        init: options.init === true,
+        privileged: options.privileged === true,
+        capAdd: options.capAdd ?? [],
+        capDrop: options.capDrop ?? [],
+        noNewPrivileges,
+        resources: options.resources ?? {},
+        autoRemove: options.autoRemove === true,
+      },
+      snapshot,
+      restartCount: 0,
+    };
+    await writeRecord(dir, record);
+    return record;
+  });
+}

@@ -1,0 +1,78 @@
+import { join } from "node:path";
+import { LOG_FILE } from "./logs.js";
+import { formatPort } from "./ports.js";
+import type { ContainerRecord } from "./record.js";
+
+/** `berth inspect CONTAINER`: Docker's container JSON shape (the fields berth has). */
+export function inspectContainer(record: ContainerRecord, dir: string): Record<string, unknown> {
+  const running = record.state === "running";
+  const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of record.hostConfig.ports) {
+    (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  }
+  return {
+    Id: record.id,
+    Created: record.created,
+    Path: record.config.args[0],
+    Args: record.config.args.slice(1),
+    State: {
+      Status: record.state,
+      Running: running,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: record.oomKilled === true,
+      Dead: false,
+      Pid: running ? (record.pid?.pid ?? 0) : 0,
+      ExitCode: record.exitCode ?? 0,
+      Error: record.error ?? "",
+      StartedAt: record.startedAt ?? "0001-01-01T00:00:00Z",
+      FinishedAt: record.finishedAt ?? "0001-01-01T00:00:00Z",
+    },
+    Image: record.imageId,
+    LogPath: join(dir, LOG_FILE),
+    Name: `/${record.name}`,
+    RestartCount: record.restartCount,
+    Driver: "overlay",
+    HostConfig: {
+      Binds: record.hostConfig.binds.filter((b) => b.type === "bind").map((b) => (b.type === "bind" ? `${b.source}:${b.destination}${b.readOnly === true ? ":ro" : ""}` : "")),
+      NetworkMode: record.hostConfig.network,
+      PortBindings: ports,
+      AutoRemove: record.hostConfig.autoRemove,
+      Privileged: record.hostConfig.privileged,
+      ReadonlyRootfs: record.hostConfig.readOnlyRootfs,
+      Init: record.hostConfig.init,
+      CapAdd: record.hostConfig.capAdd,
+      CapDrop: record.hostConfig.capDrop,
+      SecurityOpt: record.hostConfig.noNewPrivileges ? ["no-new-privileges"] : [],
+      Memory: record.hostConfig.resources.memory ?? 0,
+      NanoCpus: Math.round((record.hostConfig.resources.cpus ?? 0) * 1e9),
+      PidsLimit: record.hostConfig.resources.pidsLimit ?? null,
+    },
+    GraphDriver: {
+      Name: "overlay",
+      Data: { LowerDir: record.snapshot.lowerDirs.join(":"), UpperDir: record.snapshot.upperDir, WorkDir: record.snapshot.workDir, MergedDir: join(dir, "rootfs") },
+    },
+    Mounts: [
+      ...record.hostConfig.binds.map((b) =>
+        b.type === "bind"
+          ? { Type: "bind", Source: b.source, Destination: b.destination, RW: b.readOnly !== true }
+          : { Type: "tmpfs", Source: "", Destination: b.destination, RW: true },
+      ),
+      ...record.hostConfig.volumes.map((v) => ({ Type: "volume", Name: v.name, Destination: v.destination, RW: !v.readOnly })),
+    ],
+    Config: {
+      Hostname: record.config.hostname,
+      User: record.config.user,
+      Tty: record.config.tty,
+      OpenStdin: record.config.openStdin,
+      Env: record.config.env,
+      Cmd: record.config.cmd,
+      Entrypoint: record.config.entrypoint.length > 0 ? record.config.entrypoint : null,
+      Image: record.image,
+      WorkingDir: record.config.cwd,
+      Labels: record.config.labels,
+      StopSignal: record.config.stopSignal,
+    },
+    NetworkSettings: { Ports: ports, PortsSummary: record.hostConfig.ports.map(formatPort) },
+  };
+}

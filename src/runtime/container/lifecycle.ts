@@ -1,0 +1,108 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { RuntimeError } from "../errors.js";
+import { normalizeSignal } from "../runc.js";
+import type { RuntimeContext } from "./context.js";
+import { findContainer } from "./lookup.js";
+import { readRecord, withLiveState, type ContainerRecord } from "./record.js";
+import { superviseContainer } from "./supervise.js";
+
+/** Where the detached supervisor's own diagnostics go (not the container's output). */
+export const SUPERVISOR_LOG = "supervisor.log";
+
+/**
+ * Start a created or stopped container in a detached supervisor (its own session, so the
+ * CLI can exit) and wait only until the container's process runs, or failed to: start
+ * errors reach the caller with Docker's exit codes.
+ */
+export async function startDetached(ctx: RuntimeContext, id: string): Promise<void> {
+  const dir = await ctx.store.containerDir(id);
+  const script = fileURLToPath(new URL("./supervisor-main.js", import.meta.url));
+  const diag = openSync(join(dir, SUPERVISOR_LOG), "a");
+  const args = [script, ctx.store.root, id, ctx.runDir, ctx.runc.binary];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", diag, diag, "pipe"] });
+  closeSync(diag);
+  const pipe = child.stdio[3] as Readable | null | undefined;
+  if (pipe === null || pipe === undefined) throw new RuntimeError("cannot talk to the container's supervisor");
+  const message = await new Promise<string>((resolve) => {
+    let text = "";
+    pipe.setEncoding("utf8");
+    pipe.on("data", (d: string) => (text += d));
+    pipe.on("end", () => resolve(text));
+    pipe.on("error", () => resolve(text));
+    child.once("exit", () => setTimeout(() => resolve(text), 50));
+  });
+  child.unref();
+  pipe.destroy();
+  const parsed = message.trim() === "" ? undefined : (JSON.parse(message.trim().split("\n")[0] as string) as { ok: boolean; message?: string; exitCode?: number });
+  if (parsed === undefined) {
+    throw new RuntimeError(`the container's supervisor exited before it started the container (see ${join(dir, SUPERVISOR_LOG)})`, { container: id });
+  }
+  if (!parsed.ok) throw new RuntimeError(parsed.message ?? "start failed", { exitCode: parsed.exitCode ?? 125, container: id });
+}
+
+/** Start in the foreground: this process holds the container and streams its output; resolves with its exit code. */
+export function startAttached(ctx: RuntimeContext, id: string): Promise<number> {
+  return superviseContainer(ctx, id, { mode: "attach" });
+}
+
+export async function startContainer(ctx: RuntimeContext, ref: string, options: { attach?: boolean } = {}): Promise<{ record: ContainerRecord; exitCode?: number }> {
+  const { record } = await findContainer(ctx, ref);
+  if (record.state === "running") return { record }; // Docker: starting a running container is a no-op
+  if (options.attach === true) return { record, exitCode: await startAttached(ctx, record.id) };
+  await startDetached(ctx, record.id);
+  return { record };
+}
+
+/**
+ * Wait until the container is not running (polling its record and processes every 25 ms);
+ * resolves with its exit code, or undefined on timeout.
+ */
+export async function waitForExit(ctx: RuntimeContext, id: string, timeoutMs = Infinity): Promise<number | undefined> {
+  const dir = await ctx.store.containerDir(id);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const record = withLiveState(await readRecord(dir));
+    if (record.state !== "running") return record.exitCode ?? 0;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** `berth kill`: send a signal to the container's init (SIGKILL by default); the container must run. */
+export async function killContainer(ctx: RuntimeContext, ref: string, signal = "SIGKILL"): Promise<ContainerRecord> {
+  const sig = normalizeSignal(signal);
+  const { record } = await findContainer(ctx, ref);
+  if (record.state !== "running") throw new RuntimeError(`container ${record.id} is not running`, { exitCode: 1, container: record.id });
+  if (!(await ctx.runc.kill(record.id, sig))) {
+    if (record.pid !== undefined) process.kill(record.pid.pid, sig as NodeJS.Signals);
+  }
+  return record;
+}
+
+/**
+ * `berth stop`: the image's STOPSIGNAL (SIGTERM by default), then SIGKILL after the grace
+ * period (10 s by default, as Docker's). Stopping a stopped container succeeds.
+ */
+export async function stopContainer(ctx: RuntimeContext, ref: string, graceSeconds?: number): Promise<ContainerRecord> {
+  const { record } = await findContainer(ctx, ref);
+  if (record.state !== "running") return record;
+  const grace = graceSeconds ?? 10;
+  await ctx.runc.kill(record.id, normalizeSignal(record.config.stopSignal));
+  if ((await waitForExit(ctx, record.id, Math.max(0, grace) * 1000)) === undefined) {
+    await ctx.runc.kill(record.id, "SIGKILL", true);
+    if ((await waitForExit(ctx, record.id, 10_000)) === undefined) {
+      throw new RuntimeError(`container ${record.name} did not stop after SIGKILL`, { container: record.id });
+    }
+  }
+  return record;
+}
+
+export async function restartContainer(ctx: RuntimeContext, ref: string, graceSeconds?: number): Promise<ContainerRecord> {
+  const record = await stopContainer(ctx, ref, graceSeconds);
+  await startDetached(ctx, record.id);
+  return record;
+}

@@ -1,0 +1,167 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { open, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { Digest } from "../../image/digest.js";
+import type { MountRequest, NetworkMode, ResourceLimits } from "../spec.js";
+import type { RuntimeSnapshot } from "./store-port.js";
+
+export type ContainerStatus = "created" | "running" | "exited";
+
+/** A published port: host ip:port forwarded to the container's port. */
+export interface PortBinding {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: "tcp";
+}
+
+/** A volume mounted into the container (named or anonymous; anonymous ones go with `rm -v`). */
+export interface VolumeMount {
+  name: string;
+  destination: string;
+  anonymous: boolean;
+  readOnly: boolean;
+}
+
+/** What the container runs, fixed at create time (Docker's Config). */
+export interface ContainerRunConfig {
+  /** entrypoint + cmd: what runs */
+  args: string[];
+  entrypoint: string[];
+  cmd: string[];
+  /** the image's Env with -e/--env-file applied (runtime defaults such as HOSTNAME are added at start) */
+  env: string[];
+  cwd: string;
+  /** the -u value or the image's User, resolved when the rootfs is mounted */
+  user: string;
+  hostname: string;
+  tty: boolean;
+  openStdin: boolean;
+  stopSignal: string;
+  labels: Record<string, string>;
+}
+
+/** How the container is hosted (Docker's HostConfig). */
+export interface ContainerHostConfig {
+  network: NetworkMode;
+  ports: PortBinding[];
+  binds: MountRequest[];
+  volumes: VolumeMount[];
+  readOnlyRootfs: boolean;
+  init: boolean;
+  privileged: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  noNewPrivileges: boolean;
+  resources: ResourceLimits;
+  autoRemove: boolean;
+}
+
+/** A process berth started, with its start time (clock ticks since boot) to survive pid reuse. */
+export interface ProcessRef {
+  pid: number;
+  startTicks: number;
+}
+
+/** The container's record: `<container dir>/record.json`, replaced atomically on every change. */
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  imageId: Digest;
+  /** the image as the user named it */
+  image: string;
+  created: string;
+  state: ContainerStatus;
+  config: ContainerRunConfig;
+  hostConfig: ContainerHostConfig;
+  snapshot: RuntimeSnapshot;
+  /** the process holding the container (the CLI in the foreground, or the detached supervisor) */
+  supervisor?: ProcessRef;
+  /** the container's init process on the host */
+  pid?: ProcessRef;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  /** the OOM killer ended the container */
+  oomKilled?: boolean;
+  error?: string;
+  restartCount: number;
+}
+
+export const RECORD_FILE = "record.json";
+
+/** Write `data` to `path` atomically: a temp file in the same dir, then a rename. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
+  const fh = await open(tmp, "w", 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function readRecord(dir: string): Promise<ContainerRecord> {
+  return JSON.parse(await readFile(join(dir, RECORD_FILE), "utf8")) as ContainerRecord;
+}
+
+export async function writeRecord(dir: string, record: ContainerRecord): Promise<void> {
+  await writeFileAtomic(join(dir, RECORD_FILE), JSON.stringify(record, null, 1));
+}
+
+/** The start time of a process (field 22 of /proc/<pid>/stat), or undefined if it is gone. */
+export function processStartTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // the command name (field 2) may contain spaces and parentheses: split after the last ')'
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+export function processRef(pid: number): ProcessRef | undefined {
+  const startTicks = processStartTicks(pid);
+  return startTicks === undefined ? undefined : { pid, startTicks };
+}
+
+/** Whether the process is still the one that was recorded (not dead, not a reused pid, not a zombie). */
+export function isAlive(ref: ProcessRef | undefined): boolean {
+  if (ref === undefined) return false;
+  if (processStartTicks(ref.pid) !== ref.startTicks) return false;
+  try {
+    const stat = readFileSync(`/proc/${ref.pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The truth about a container whose record says running: if neither its holder nor its
+ * init process is alive, it stopped while nobody watched (the supervisor was SIGKILLed):
+ * report it exited, with 255 as its code since the real one is lost (what Docker reports
+ * for containers whose shim died).
+ */
+export function liveStatus(record: ContainerRecord): ContainerStatus {
+  if (record.state !== "running") return record.state;
+  if (isAlive(record.supervisor) || isAlive(record.pid)) return "running";
+  return "exited";
+}
+
+/** The record with its state corrected by `liveStatus` (not written back). */
+export function withLiveState(record: ContainerRecord): ContainerRecord {
+  if (record.state === "running" && liveStatus(record) === "exited") {
+    return { ...record, state: "exited", exitCode: record.exitCode ?? 255, finishedAt: record.finishedAt ?? record.startedAt };
+  }
+  return record;
+}

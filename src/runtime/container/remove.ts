@@ -1,0 +1,51 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { RuntimeError } from "../errors.js";
+import { isMounted, unmountOverlay } from "../overlay.js";
+import { ROOTFS, type RuntimeContext } from "./context.js";
+import { waitForExit } from "./lifecycle.js";
+import { findContainer, listContainers } from "./lookup.js";
+import { isAlive, readRecord } from "./record.js";
+import { removeVolume } from "./volumes.js";
+
+/**
+ * `berth rm`: refuse a running container unless forced; forced, kill it and wait. Then clear
+ * everything it holds: runc state, its rootfs mount, its snapshot, its anonymous volumes with
+ * `volumes`, its directory. Works on what a SIGKILLed supervisor left behind.
+ */
+export async function removeContainer(ctx: RuntimeContext, ref: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<string> {
+  const { dir, record } = await findContainer(ctx, ref);
+  const id = record.id;
+  if (record.state === "running") {
+    if (options.force !== true) {
+      throw new RuntimeError(`You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`, { container: id });
+    }
+    await ctx.runc.kill(id, "SIGKILL", true);
+    if ((await waitForExit(ctx, id, 10_000)) === undefined && record.pid !== undefined && isAlive(record.pid)) {
+      process.kill(record.pid.pid, "SIGKILL");
+    }
+  }
+  await ctx.runc.delete(id).catch(() => undefined);
+  const rootfs = join(dir, ROOTFS);
+  if (isMounted(rootfs)) await unmountOverlay(rootfs);
+  const latest = await readRecord(dir).catch(() => record);
+  await ctx.store.removeSnapshot(latest.snapshot).catch(() => undefined);
+  if (options.volumes === true) {
+    for (const v of latest.hostConfig.volumes) {
+      if (v.anonymous) await removeVolume(ctx.store.root, v.name).catch(() => undefined);
+    }
+  }
+  await ctx.store.removeContainerDir(id);
+  await rm(`${rootfs}.empty`, { recursive: true, force: true }).catch(() => undefined);
+  return id;
+}
+
+/** `berth container prune`: remove every container that is not running; returns their IDs. */
+export async function pruneContainers(ctx: RuntimeContext): Promise<string[]> {
+  const removed: string[] = [];
+  for (const { record } of await listContainers(ctx)) {
+    if (record.state === "running") continue;
+    removed.push(await removeContainer(ctx, record.id, { volumes: false }));
+  }
+  return removed;
+}

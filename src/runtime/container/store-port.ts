@@ -1,0 +1,39 @@
+import type { Digest } from "../../image/digest.js";
+import type { ImageConfig } from "../../image/types.js";
+
+/**
+ * The store verbs the container runtime uses (a structural subset of src/store's Store, so
+ * the runtime depends on the contract, not on the implementation).
+ */
+export interface RuntimeSnapshot {
+  lowerDirs: string[];
+  upperDir: string;
+  workDir: string;
+  id: string;
+}
+
+export interface RuntimeLayerInfo {
+  diffId: Digest;
+  size: number;
+  dir: string;
+}
+
+export interface RuntimeImageRecord {
+  id: Digest;
+  config: ImageConfig;
+  repoTags: string[];
+  layers: RuntimeLayerInfo[];
+}
+
+export interface RuntimeStore {
+  readonly root: string;
+  resolveImage(refOrId: string): Promise<RuntimeImageRecord>;
+  prepareSnapshot(parentDiffIds: Digest[]): Promise<RuntimeSnapshot>;
+  commitSnapshot(s: RuntimeSnapshot, opts?: { sourceDateEpoch?: number }): Promise<RuntimeLayerInfo>;
+  removeSnapshot(s: RuntimeSnapshot): Promise<void>;
+  createImage(config: ImageConfig, opts?: { tags?: string[] }): Promise<RuntimeImageRecord>;
+  containerDir(id: string, opts?: { create?: boolean }): Promise<string>;
+  listContainerIds(): Promise<string[]>;
+  removeContainerDir(id: string): Promise<void>;
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+}

@@ -1,0 +1,233 @@
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { RuntimeError } from "../errors.js";
+import { containerEnv } from "../env.js";
+import { checkExecutable, resolveInRootfs } from "../lookpath.js";
+import { isMounted, mountOverlay, unmountOverlay } from "../overlay.js";
+import { exitCodeOf, runcFailure } from "../runc.js";
+import { buildSpec, type MountRequest } from "../spec.js";
+import { resolveUser } from "../user.js";
+import { PID_FILE, ROOTFS, RUNC_LOG, type RuntimeContext } from "./context.js";
+import { LOG_FILE, LogWriter } from "./logs.js";
+import { PortPublisher } from "./ports.js";
+import { isAlive, processRef, readRecord, writeRecord, type ContainerRecord } from "./record.js";
+import { inspectVolume, isEmptyDir } from "./volumes.js";
+
+/** tini, built static so it runs in any image (Debian's tini package); Docker's --init is tini too. */
+export const INIT_BINARY = "/usr/bin/tini-static";
+
+export interface SuperviseOptions {
+  /**
+   * attach: this process is the user's CLI (stdio streamed to it, or handed to runc for a
+   * terminal); detach: a supervisor with no terminal, output only to the log.
+   */
+  mode: "attach" | "detach";
+  /** called once: when the container's process runs, or with the error that kept it from starting */
+  onReady?: (error?: RuntimeError) => void;
+}
+
+/** Whether swap is accounted (memory.memsw.* exists): Docker drops the swap limit otherwise. */
+function swapAccounting(): boolean {
+  return existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+}
+
+async function volumeMounts(ctx: RuntimeContext, record: ContainerRecord, rootfs: string): Promise<MountRequest[]> {
+  const out: MountRequest[] = [];
+  for (const v of record.hostConfig.volumes) {
+    const info = await inspectVolume(ctx.store.root, v.name);
+    // Docker copies the image's content at the mount point into an empty volume on first use
+    const inImage = await resolveInRootfs(rootfs, v.destination);
+    if (inImage !== undefined && !(await isEmptyDir(inImage)) && (await isEmptyDir(info.Mountpoint))) {
+      await new Promise<void>((resolve, reject) => {
+        const cp = spawn("cp", ["-a", `${inImage}/.`, info.Mountpoint], { stdio: "ignore" });
+        cp.once("error", reject);
+        cp.once("close", (code) => (code === 0 ? resolve() : reject(new RuntimeError(`copying ${v.destination} into volume ${v.name} failed`))));
+      });
+    }
+    out.push({ type: "bind", source: info.Mountpoint, destination: v.destination, readOnly: v.readOnly });
+  }
+  return out;
+}
+
+/** Wait until runc wrote the init pid (it does after the process started), or runc exited. */
+async function waitForPid(pidFile: string, child: ChildProcess): Promise<number | undefined> {
+  for (;;) {
+    const text = await readFile(pidFile, "utf8").catch(() => "");
+    if (/^[0-9]+$/.test(text.trim())) return Number(text.trim());
+    if (child.exitCode !== null || child.signalCode !== null) return undefined;
+    await new Promise((r) => setTimeout(r, 3));
+  }
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_/.=:@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * Start the container and hold it until it exits: mount its rootfs, write its spec, publish
+ * its ports, run runc in the foreground, log its output, keep its record true, and clean
+ * up (proxies, mount; the container itself with --rm). Returns the container's exit code.
+ * Both the foreground `berth run` and the detached supervisor process run this.
+ */
+export async function superviseContainer(ctx: RuntimeContext, id: string, options: SuperviseOptions): Promise<number> {
+  const dir = await ctx.store.containerDir(id);
+  let record = await readRecord(dir);
+  let ready = false;
+  const signalReady = (error?: RuntimeError) => {
+    if (ready) return;
+    ready = true;
+    options.onReady?.(error);
+  };
+  if (record.state === "running" && (isAlive(record.supervisor) || isAlive(record.pid))) {
+    const err = new RuntimeError(`container ${record.name} is already running`, { container: id });
+    signalReady(err);
+    throw err;
+  }
+  const rootfs = join(dir, ROOTFS);
+  const pidFile = join(dir, PID_FILE);
+  const logFile = join(dir, RUNC_LOG);
+  const publisher = new PortPublisher(ctx.runDir, id);
+  let exitCode = 125;
+  let started = false;
+  try {
+    await rm(pidFile, { force: true });
+    await rm(logFile, { force: true });
+    if (isMounted(rootfs)) await unmountOverlay(rootfs);
+    await mountOverlay(record.snapshot, rootfs);
+    const cfg = record.config;
+    const host = record.hostConfig;
+    const user = await resolveUser(rootfs, cfg.user);
+    const env = containerEnv({ imageEnv: cfg.env, hostname: cfg.hostname, home: user.home, terminal: cfg.tty });
+    const [command] = cfg.args;
+    if (command === undefined) throw new RuntimeError("no command specified");
+    if (!host.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(rootfs, command, env, cfg.cwd);
+    for (const b of host.binds) {
+      if (b.type === "bind" && !existsSync(b.source)) {
+        throw new RuntimeError(`invalid mount config: bind source path does not exist: ${b.source}`);
+      }
+    }
+    if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
+    const spec = buildSpec({
+      rootfs: ROOTFS,
+      args: cfg.args,
+      env,
+      cwd: cfg.cwd,
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      hostname: cfg.hostname,
+      terminal: cfg.tty,
+      network: host.network,
+      mounts: [...host.binds, ...(await volumeMounts(ctx, record, rootfs))],
+      readOnlyRootfs: host.readOnlyRootfs,
+      capAdd: host.capAdd,
+      capDrop: host.capDrop,
+      privileged: host.privileged,
+      noNewPrivileges: host.noNewPrivileges,
+      resources: host.resources,
+      cgroupsPath: `/berth/${id}`,
+      ...(host.init ? { init: INIT_BINARY } : {}),
+      swapAccounting: swapAccounting(),
+    });
+    await writeFile(join(dir, "config.json"), JSON.stringify(spec));
+    await mkdir(ctx.runDir, { recursive: true });
+    const ports = await publisher.bind(host.ports);
+
+    const attach = options.mode === "attach";
+    const passThrough = attach && (cfg.tty || host.autoRemove);
+    if (attach && cfg.tty && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
+    const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
+    const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
+    let child: ChildProcess;
+    if (!attach && cfg.tty) {
+      // runc needs a terminal on its side for a -t container: `script` provides one (the log
+      // then holds the terminal's output, \r\n and all, as Docker's does for -t containers)
+      const runcArgs = [ctx.runc.binary, "--root", ctx.runc.stateRoot, "--log", logFile, "--log-format", "json", "run", "--bundle", dir, "--pid-file", pidFile, id];
+      child = spawn("script", ["-q", "-e", "-f", "-c", runcArgs.map(shellQuote).join(" "), "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+    } else {
+      child = ctx.runc.spawnRun(id, dir, { stdio, logFile, pidFile });
+    }
+    const log = passThrough ? undefined : new LogWriter(join(dir, LOG_FILE));
+    child.stdout?.on("data", (chunk: Buffer) => {
+      log?.write("stdout", chunk);
+      if (attach) process.stdout.write(chunk);
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      log?.write("stderr", chunk);
+      if (attach) process.stderr.write(chunk);
+    });
+    const forward = (signal: NodeJS.Signals) => () => {
+      if (child.exitCode === null) child.kill(signal);
+    };
+    const onInt = forward("SIGINT");
+    const onTerm = forward("SIGTERM");
+    const onHup = forward("SIGHUP");
+    process.on("SIGINT", onInt).on("SIGTERM", onTerm).on("SIGHUP", onHup);
+    const exited = exitCodeOf(child);
+
+    record = {
+      ...record,
+      state: "running",
+      hostConfig: { ...host, ports },
+      ...(processRef(process.pid) !== undefined ? { supervisor: processRef(process.pid) } : {}),
+      startedAt: new Date().toISOString(),
+      restartCount: record.state === "exited" ? record.restartCount + 1 : record.restartCount,
+    };
+    delete record.exitCode;
+    delete record.finishedAt;
+    delete record.error;
+    await writeRecord(dir, record);
+
+    const pid = await waitForPid(pidFile, child);
+    if (pid !== undefined) {
+      const ref = processRef(pid);
+      if (ref !== undefined) {
+        record = { ...record, pid: ref };
+        await writeRecord(dir, record);
+        try {
+          await publisher.startInner(pid, ports);
+        } catch (err) {
+          await ctx.runc.kill(id, "SIGKILL", true);
+          throw err;
+        }
+      }
+      started = true;
+      signalReady();
+    }
+    try {
+      exitCode = await exited;
+    } finally {
+      process.off("SIGINT", onInt).off("SIGTERM", onTerm).off("SIGHUP", onHup);
+      await log?.close();
+    }
+    if (pid === undefined || exitCode !== 0) {
+      const failure = await runcFailure(logFile, id);
+      if (failure !== undefined) {
+        await ctx.runc.delete(id).catch(() => undefined);
+        throw failure;
+      }
+    }
+    record = { ...(await readRecord(dir)), state: "exited", exitCode, finishedAt: new Date().toISOString() };
+    delete record.pid;
+    delete record.supervisor;
+    await writeRecord(dir, record);
+    signalReady();
+    return exitCode;
+  } catch (err) {
+    const error = err instanceof RuntimeError ? err : new RuntimeError(err instanceof Error ? err.message : String(err), { cause: err });
+    // a container whose process never ran stays "created", as Docker keeps it
+    record = { ...(await readRecord(dir)), state: started ? "exited" : "created", exitCode: error.exitCode, error: error.message };
+    delete record.pid;
+    delete record.supervisor;
+    await writeRecord(dir, record).catch(() => undefined);
+    signalReady(error);
+    throw error;
+  } finally {
+    await publisher.close();
+    await unmountOverlay(rootfs).catch(() => undefined);
+    if (record.hostConfig.autoRemove) {
+      const { removeContainer } = await import("./remove.js");
+      await removeContainer(ctx, id, { force: true, volumes: true }).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,48 @@
+import { closeSync, writeSync } from "node:fs";
+import { RuntimeError } from "../errors.js";
+import { runtimeContext } from "./context.js";
+import type { RuntimeStore } from "./store-port.js";
+import { superviseContainer } from "./supervise.js";
+
+/**
+ * The detached supervisor: `node supervisor-main.js <store root> <id> <run dir> <runtime>`,
+ * started by `berth run -d`/`berth start` in its own session. It reports on fd 3 whether
+ * the container started (one JSON line, then closes it, so the CLI can exit) and holds the
+ * container until it exits.
+ */
+const [storeRoot, id, runDir, runtime] = process.argv.slice(2);
+if (storeRoot === undefined || id === undefined) {
+  process.stderr.write("usage: supervisor-main <store root> <container id> [run dir] [runtime]\n");
+  process.exit(2);
+}
+
+let reported = false;
+function report(message: { ok: boolean; message?: string; exitCode?: number }): void {
+  if (reported) return;
+  reported = true;
+  try {
+    writeSync(3, `${JSON.stringify(message)}\n`);
+    closeSync(3);
+  } catch {
+    // the CLI is gone: nobody to tell
+  }
+}
+
+// signals reach the supervisor only when someone sends them on purpose: stop/kill go to runc
+process.on("SIGHUP", () => undefined);
+process.on("SIGPIPE", () => undefined);
+
+// TODO(store merge): a static import once src/store lands on main
+const storeModule = "../../store/index.js";
+const { openStore } = (await import(storeModule)) as { openStore(root: string): Promise<RuntimeStore> };
+const store = await openStore(storeRoot);
+const ctx = runtimeContext(store, { ...(runDir !== undefined ? { runDir } : {}), ...(runtime !== undefined ? { runtime } : {}) });
+try {
+  await superviseContainer(ctx, id, {
+    mode: "detach",
+    onReady: (error?: RuntimeError) => report(error === undefined ? { ok: true } : { ok: false, message: error.message, exitCode: error.exitCode }),
+  });
+} catch (err) {
+  report({ ok: false, message: err instanceof Error ? err.message : String(err), exitCode: err instanceof RuntimeError ? err.exitCode : 125 });
+  process.exitCode = 1;
+}

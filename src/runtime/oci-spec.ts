@@ -1,0 +1,80 @@
+/**
+ * The part of the OCI runtime spec (config.json, runtime-spec v1.0.2 as runc 1.1 reads it)
+ * that berth writes. Field names are the spec's.
+ */
+export interface OciUser {
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+}
+
+export interface OciCapabilities {
+  bounding: string[];
+  effective: string[];
+  permitted: string[];
+  inheritable?: string[];
+  ambient?: string[];
+}
+
+export interface OciRlimit {
+  type: string;
+  hard: number;
+  soft: number;
+}
+
+export interface OciProcess {
+  terminal?: boolean;
+  user: OciUser;
+  args: string[];
+  env: string[];
+  cwd: string;
+  capabilities?: OciCapabilities;
+  rlimits?: OciRlimit[];
+  noNewPrivileges?: boolean;
+  oomScoreAdj?: number;
+}
+
+export interface OciMount {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+export interface OciNamespace {
+  type: "pid" | "network" | "mount" | "ipc" | "uts" | "user" | "cgroup";
+  path?: string;
+}
+
+export interface OciDeviceRule {
+  allow: boolean;
+  type?: "a" | "b" | "c";
+  major?: number;
+  minor?: number;
+  access?: string;
+}
+
+export interface OciResources {
+  devices?: OciDeviceRule[];
+  memory?: { limit?: number; swap?: number; reservation?: number };
+  cpu?: { shares?: number; quota?: number; period?: number };
+  pids?: { limit: number };
+}
+
+export interface OciLinux {
+  namespaces: OciNamespace[];
+  devices?: unknown[];
+  resources?: OciResources;
+  cgroupsPath?: string;
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+}
+
+export interface OciSpec {
+  ociVersion: string;
+  process: OciProcess;
+  root: { path: string; readonly?: boolean };
+  hostname?: string;
+  mounts: OciMount[];
+  linux: OciLinux;
+}

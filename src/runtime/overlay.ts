@@ -1,0 +1,84 @@
+import { mkdir } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { dirname, relative, sep } from "node:path";
+import { RuntimeError } from "./errors.js";
+import { runProgram } from "./exec-file.js";
+
+export interface OverlayDirs {
+  /** lower layers, top first (as overlayfs wants them) */
+  lowerDirs: string[];
+  upperDir: string;
+  workDir: string;
+}
+
+/** The kernel takes at most one page of mount data; keep a margin for the fixed parts. */
+const MAX_OPTIONS = 4000;
+
+function commonParent(paths: string[]): string {
+  let prefix = dirname(paths[0] as string);
+  for (const p of paths) {
+    while (prefix !== "/" && !(p === prefix || p.startsWith(prefix + sep))) prefix = dirname(prefix);
+  }
+  return prefix;
+}
+
+/**
+ * The option string for mount(8), and the directory mount must run in. Paths are made
+ * relative to their deepest common parent (overlayfs resolves them against the mounting
+ * process's cwd), which keeps the string short for images with many layers — the trick
+ * Docker's overlay2 driver plays with its short `l/` links.
+ */
+export function overlayOptions(dirs: OverlayDirs): { options: string; cwd: string } {
+  const all = [...dirs.lowerDirs, dirs.upperDir, dirs.workDir];
+  for (const p of all) {
+    if (/[,:]/.test(p)) throw new RuntimeError(`overlay: layer path contains ',' or ':': ${p}`);
+    if (!p.startsWith("/")) throw new RuntimeError(`overlay: layer path is not absolute: ${p}`);
+  }
+  const cwd = commonParent(all);
+  const rel = (p: string) => (cwd === "/" ? p : relative(cwd, p) || ".");
+  const options = `lowerdir=${dirs.lowerDirs.map(rel).join(":")},upperdir=${rel(dirs.upperDir)},workdir=${rel(dirs.workDir)}`;
+  if (options.length > MAX_OPTIONS) {
+    throw new RuntimeError(`overlay: ${dirs.lowerDirs.length} layers make a mount option string of ${options.length} bytes (limit ${MAX_OPTIONS}); squash the image`);
+  }
+  return { options, cwd };
+}
+
+/**
+ * Mount an overlay of `dirs` on `target` (created if missing) with one mount(8) process.
+ * No lower layer (FROM scratch) is allowed: an empty directory beside the target stands in,
+ * since overlayfs needs one.
+ */
+export async function mountOverlay(dirs: OverlayDirs, target: string): Promise<void> {
+  let lowerDirs = dirs.lowerDirs;
+  if (lowerDirs.length === 0) {
+    const empty = `${target}.empty`;
+    await mkdir(empty, { recursive: true });
+    lowerDirs = [empty];
+  }
+  await mkdir(target, { recursive: true });
+  const { options, cwd } = overlayOptions({ ...dirs, lowerDirs });
+  const r = await runProgram("mount", ["-t", "overlay", "overlay", "-o", options, target], { cwd });
+  if (r.code !== 0) throw new RuntimeError(`mounting the container's root file system on ${target} failed: ${r.stderr.trim()}`);
+}
+
+/** Whether `target` is a mount point now (from /proc/self/mountinfo; octal escapes decoded). */
+export function isMounted(target: string): boolean {
+  const info = readFileSync("/proc/self/mountinfo", "utf8");
+  for (const line of info.split("\n")) {
+    const field = line.split(" ")[4];
+    if (field !== undefined && field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === target) return true;
+  }
+  return false;
+}
+
+/**
+ * Unmount `target`. A busy mount (a process still holds it) is detached lazily so removal
+ * never blocks; a target that is not mounted is fine (cleanup is idempotent).
+ */
+export async function unmountOverlay(target: string): Promise<void> {
+  const r = await runProgram("umount", [target]);
+  if (r.code === 0) return;
+  if (!isMounted(target)) return;
+  const lazy = await runProgram("umount", ["-l", target]);
+  if (lazy.code !== 0 && isMounted(target)) throw new RuntimeError(`unmounting ${target} failed: ${lazy.stderr.trim() || r.stderr.trim()}`);
+}

@@ -1,0 +1,163 @@
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { RuntimeError } from "./errors.js";
+import { runProgram } from "./exec-file.js";
+
+/** The state runc reports for a container (`runc state`). */
+export interface RuncState {
+  id: string;
+  pid: number;
+  status: "creating" | "created" | "running" | "paused" | "stopped";
+  bundle: string;
+}
+
+/** The options runc's `exec` takes for a process joining a running container. */
+export interface RuncExecOptions {
+  args: string[];
+  env?: string[];
+  cwd?: string;
+  user?: { uid: number; gid: number; additionalGids?: number[] };
+  tty?: boolean;
+  pidFile?: string;
+}
+
+/**
+ * runc, driven through its command line with berth's own state directory (`--root`), so
+ * berth's containers never mix with another tool's. Each call is one runc process.
+ */
+export class Runc {
+  constructor(
+    readonly stateRoot: string,
+    readonly binary: string = process.env.BERTH_RUNTIME ?? "runc",
+  ) {}
+
+  private global(logFile?: string): string[] {
+    return logFile === undefined ? ["--root", this.stateRoot] : ["--root", this.stateRoot, "--log", logFile, "--log-format", "json"];
+  }
+
+  /**
+   * `runc run` in the foreground: runc stays the container's parent, forwards signals to it,
+   * removes it when it exits and exits with its status (128+n for signal n).
+   */
+  spawnRun(id: string, bundle: string, options: { stdio: StdioOptions; logFile?: string; pidFile?: string }): ChildProcess {
+    const args = [...this.global(options.logFile), "run", "--bundle", bundle];
+    if (options.pidFile !== undefined) args.push("--pid-file", options.pidFile);
+    args.push(id);
+    return spawn(this.binary, args, { stdio: options.stdio });
+  }
+
+  spawnExec(id: string, options: RuncExecOptions & { stdio: StdioOptions; logFile?: string }): ChildProcess {
+    const args = [...this.global(options.logFile), "exec"];
+    if (options.tty === true) args.push("--tty");
+    if (options.cwd !== undefined && options.cwd !== "") args.push("--cwd", options.cwd);
+    for (const e of options.env ?? []) args.push("--env", e);
+    if (options.user !== undefined) {
+      args.push("--user", `${options.user.uid}:${options.user.gid}`);
+      for (const g of options.user.additionalGids ?? []) args.push("--additional-gids", String(g));
+    }
+    if (options.pidFile !== undefined) args.push("--pid-file", options.pidFile);
+    args.push(id, ...options.args);
+    return spawn(this.binary, args, { stdio: options.stdio });
+  }
+
+  /** Send a signal to the container's init; resolves false when the container is gone. */
+  async kill(id: string, signal: string = "SIGTERM", all = false): Promise<boolean> {
+    const args = [...this.global(), "kill"];
+    if (all) args.push("--all");
+    const r = await runProgram(this.binary, [...args, id, signal]);
+    return r.code === 0;
+  }
+
+  /** Remove the container's runc state (and kill it first with force). Missing is fine. */
+  async delete(id: string, force = true): Promise<void> {
+    const r = await runProgram(this.binary, [...this.global(), "delete", ...(force ? ["--force"] : []), id]);
+    if (r.code !== 0 && !/does not exist|not exist/.test(r.stderr)) {
+      throw new RuntimeError(`runc delete ${id} failed: ${r.stderr.trim()}`, { container: id });
+    }
+  }
+
+  /** The container's runc state, or undefined when runc does not know it. */
+  async state(id: string): Promise<RuncState | undefined> {
+    const r = await runProgram(this.binary, [...this.global(), "state", id], { captureStdout: true });
+    if (r.code !== 0) return undefined;
+    return JSON.parse(r.stdout) as RuncState;
+  }
+
+  /** Every container in this state root. */
+  async list(): Promise<RuncState[]> {
+    const r = await runProgram(this.binary, [...this.global(), "list", "--format", "json"], { captureStdout: true });
+    if (r.code !== 0) return [];
+    const parsed = JSON.parse(r.stdout || "null") as RuncState[] | null;
+    return parsed ?? [];
+  }
+}
+
+/** Wait for a child and return its exit code (128+n when killed by signal n, as a shell reports it). */
+export function exitCodeOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code, signal) => {
+      if (code !== null) resolve(code);
+      else resolve(128 + (signal === null ? 0 : signalNumber(signal)));
+    });
+  });
+}
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
+  SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16,
+  SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23,
+  SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+};
+
+export function signalNumber(name: string): number {
+  return SIGNALS[name] ?? 0;
+}
+
+/**
+ * Normalize a signal given by name (`TERM`, `SIGTERM`) or number (`15`) to runc's spelling
+ * (`SIGTERM`); throws on an unknown signal.
+ */
+export function normalizeSignal(signal: string): string {
+  const s = signal.trim().toUpperCase();
+  if (/^[0-9]+$/.test(s)) {
+    const n = Number(s);
+    const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
+    if (name !== undefined) return name;
+    if (n >= 34 && n <= 64) return s; // real-time signals: runc takes the number
+  } else {
+    const name = s.startsWith("SIG") ? s : `SIG${s}`;
+    if (name in SIGNALS) return name;
+  }
+  throw new RuntimeError(`invalid signal: ${signal}`);
+}
+
+/**
+ * runc's own failure (it failed to start the process, as opposed to the process exiting
+ * non-zero), read from its JSON log, mapped to Docker's exit codes: 127 not found, 126 not
+ * executable, 125 anything else.
+ */
+export async function runcFailure(logFile: string, id?: string): Promise<RuntimeError | undefined> {
+  let text: string;
+  try {
+    text = await readFile(logFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  let message: string | undefined;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if (entry.level === "error" || entry.level === "fatal") message = entry.msg;
+    } catch {
+      // a partial line from a killed runc: ignore
+    }
+  }
+  if (message === undefined) return undefined;
+  const text2 = message.replace(/^runc (run|exec|create|start) failed: /, "");
+  let exitCode = 125;
+  if (/executable file not found|no such file or directory/.test(text2)) exitCode = 127;
+  else if (/permission denied|is a directory/.test(text2)) exitCode = 126;
+  return new RuntimeError(text2, { exitCode, ...(id !== undefined ? { container: id } : {}) });
+}

@@ -1,0 +1,142 @@
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultDeviceRules, defaultMounts } from "./defaults.js";
+import { RuntimeError } from "./errors.js";
+import type { OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
+
+/** none: own network namespace with loopback only; private: the same, ports may be published; host: the host's. */
+export type NetworkMode = "none" | "host" | "private";
+
+/** A mount the user asked for: a bind mount (-v host:ctr[:ro], named volumes) or a tmpfs. */
+export type MountRequest =
+  | { type: "bind"; source: string; destination: string; readOnly?: boolean }
+  | { type: "tmpfs"; destination: string; options?: string[] };
+
+export interface ResourceLimits {
+  /** bytes (--memory) */
+  memory?: number;
+  /** CPUs, fractional (--cpus) */
+  cpus?: number;
+  /** maximum number of tasks (--pids-limit); 0 or negative means unlimited */
+  pidsLimit?: number;
+}
+
+export interface SpecOptions {
+  /** the rootfs directory (absolute, or relative to the bundle) */
+  rootfs: string;
+  args: string[];
+  env: string[];
+  cwd?: string;
+  user?: OciUser;
+  hostname?: string;
+  terminal?: boolean;
+  network?: NetworkMode;
+  mounts?: MountRequest[];
+  readOnlyRootfs?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  noNewPrivileges?: boolean;
+  resources?: ResourceLimits;
+  /** cgroup path for runc (v1: relative to each hierarchy's root) */
+  cgroupsPath?: string;
+  /** host path of an init binary (tini-static): bind-mounted at /sbin/docker-init and run as pid 1 */
+  init?: string;
+  /** whether the kernel accounts swap (memory.memsw.*): Docker drops the swap limit where it does not */
+  swapAccounting?: boolean;
+}
+
+/** Where Docker mounts its init (docker-init = tini) inside the container. */
+export const INIT_PATH = "/sbin/docker-init";
+
+function normalizeCap(name: string): string {
+  const upper = name.trim().toUpperCase();
+  return upper === "ALL" ? "ALL" : upper.startsWith("CAP_") ? upper : `CAP_${upper}`;
+}
+
+/**
+ * The capability set by Docker's rules (oci/caps): start from the defaults (all for
+ * --privileged), add --cap-add, then remove --cap-drop; ALL works on either side and a drop of
+ * ALL keeps only what is added explicitly.
+ */
+export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; privileged?: boolean }): string[] {
+  if (options.privileged === true) return [...ALL_CAPABILITIES];
+  const add = (options.capAdd ?? []).map(normalizeCap);
+  const drop = (options.capDrop ?? []).map(normalizeCap);
+  for (const cap of [...add, ...drop]) {
+    if (cap !== "ALL" && !ALL_CAPABILITIES.includes(cap)) throw new RuntimeError(`unknown capability: "${cap}"`);
+  }
+  let caps: string[];
+  if (drop.includes("ALL")) caps = add.includes("ALL") ? [...ALL_CAPABILITIES] : add.filter((c) => c !== "ALL");
+  else {
+    caps = add.includes("ALL") ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES, ...add.filter((c) => !DEFAULT_CAPABILITIES.includes(c))];
+    caps = caps.filter((c) => !drop.includes(c));
+  }
+  return [...new Set(caps)];
+}
+
+function namespaces(network: NetworkMode): OciNamespace[] {
+  const ns: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
+  // runc brings up loopback in a namespace it creates: that is all "none" and "private" need
+  if (network !== "host") ns.push({ type: "network" });
+  return ns;
+}
+
+function resources(options: SpecOptions): OciResources {
+  const res: OciResources = { devices: defaultDeviceRules({ privileged: options.privileged === true }) };
+  const limits = options.resources ?? {};
+  if (limits.memory !== undefined) {
+    // Docker allows as much swap as memory (swap = 2x memory) where swap is accounted
+    res.memory = options.swapAccounting === true ? { limit: limits.memory, swap: limits.memory * 2 } : { limit: limits.memory };
+  }
+  if (limits.cpus !== undefined) {
+    const period = 100_000;
+    res.cpu = { period, quota: Math.round(limits.cpus * period) };
+  }
+  if (limits.pidsLimit !== undefined && limits.pidsLimit > 0) res.pids = { limit: limits.pidsLimit };
+  return res;
+}
+
+function userMounts(requests: MountRequest[]): OciMount[] {
+  return requests.map((m) =>
+    m.type === "bind"
+      ? { destination: m.destination, type: "bind", source: m.source, options: ["rbind", "rprivate", m.readOnly === true ? "ro" : "rw"] }
+      : { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options ?? ["nosuid", "nodev", "noexec", "mode=1777"] },
+  );
+}
+
+/**
+ * The OCI runtime spec for one container: Docker's confinement (capabilities, masked and
+ * read-only paths, devices, kernel file systems) with the process, mounts, namespaces and
+ * limits this container asks for. Pure: resolving users and paths happens before.
+ */
+export function buildSpec(options: SpecOptions): OciSpec {
+  const privileged = options.privileged === true;
+  const caps = capabilitySet(options);
+  let args = options.args;
+  const mounts = [...defaultMounts({ privileged }), ...userMounts(options.mounts ?? [])];
+  if (options.init !== undefined) {
+    mounts.push({ destination: INIT_PATH, type: "bind", source: options.init, options: ["rbind", "ro"] });
+    args = [INIT_PATH, "--", ...args];
+  }
+  const network = options.network ?? "private";
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: options.terminal === true,
+      user: options.user ?? { uid: 0, gid: 0 },
+      args,
+      env: options.env,
+      cwd: options.cwd === undefined || options.cwd === "" ? "/" : options.cwd,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: options.noNewPrivileges === true,
+    },
+    root: { path: options.rootfs, readonly: options.readOnlyRootfs === true },
+    ...(options.hostname !== undefined && network !== "host" ? { hostname: options.hostname } : {}),
+    mounts,
+    linux: {
+      namespaces: namespaces(network),
+      resources: resources(options),
+      ...(options.cgroupsPath !== undefined ? { cgroupsPath: options.cgroupsPath } : {}),
+      ...(privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+    },
+  };
+}

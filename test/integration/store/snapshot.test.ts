@@ -42,7 +42,7 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     const s = await store.prepareSnapshot(base.config.rootfs.diff_ids);
     expect(s.lowerDirs).toEqual([base.layers[0]!.dir]);
     runInSnapshot(s, step);
-    const layer = await store.commitSnapshot(s, { sourceDateEpoch: 1_700_000_000 });
+    const layer = await store.commitSnapshot(s, { sourceDateEpoch: 1_700_000_000, move: true });
     expect(existsSync(join(work, "root/s", s.id))).toBe(false);
     expect(lstatSync(join(layer.dir, "bin/ls")).isCharacterDevice()).toBe(true);
 
@@ -52,6 +52,9 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     const again = await store.commitSnapshot(s2, { sourceDateEpoch: 1_700_000_000 });
     expect(again.diffId).toBe(layer.diffId);
     expect(again.dir).toBe(layer.dir);
+    // without move (docker commit of a container) the snapshot stays usable
+    expect(readFileSync(join(s2.upperDir, "new.txt"), "utf8")).toBe("new\n");
+    await store.removeSnapshot(s2);
 
     const image = await store.createImage({
       ...base.config,
@@ -93,17 +96,33 @@ describe("snapshots: prepare → overlay → commit → image", () => {
   it("cache entries keep their layers alive through garbage collection", async () => {
     const s = await store.prepareSnapshot([]);
     writeFileSync(join(s.upperDir, "cached"), "c");
-    const layer = await store.commitSnapshot(s);
+    const layer = await store.commitSnapshot(s, { move: true });
     await store.putCacheEntry("key-1", { layers: [layer.diffId], note: "opaque" });
     expect(await store.getCacheEntry("key-1")).toEqual({ layers: [layer.diffId], note: "opaque" });
     await collectGarbage(store, { graceMs: 0 });
     expect(await store.layer(layer.diffId)).toBeDefined();
     const orphan = await store.prepareSnapshot([]);
     writeFileSync(join(orphan.upperDir, "orphan"), "o");
-    const gone = await store.commitSnapshot(orphan);
+    const gone = await store.commitSnapshot(orphan, { move: true });
     await collectGarbage(store, { graceMs: 0 });
     expect(await store.layer(gone.diffId)).toBeUndefined();
     expect(await store.layer(layer.diffId)).toBeDefined();
+  });
+
+  it("a committed container snapshot is kept, and check keeps a snapshot a container record names", async () => {
+    const base = await store.resolveImage("base:1");
+    const s = await store.prepareSnapshot(base.config.rootfs.diff_ids);
+    writeFileSync(join(s.upperDir, "work"), "w");
+    rmSync(join(s.upperDir, "..", "owner.json")); // as if its creator had exited long ago
+    const dir = await store.containerDir("c1", { create: true });
+    writeFileSync(join(dir, "record.json"), JSON.stringify({ id: "c1", name: "c1", imageId: base.id, created: new Date().toISOString(), state: "exited", snapshot: s }));
+    const layer = await store.commitSnapshot(s);
+    expect(readFileSync(join(layer.dir, "work"), "utf8")).toBe("w");
+    expect(readFileSync(join(s.upperDir, "work"), "utf8")).toBe("w");
+    expect((await checkStore(store, { repair: true })).problems).toEqual([]);
+    expect(existsSync(s.upperDir)).toBe(true);
+    await store.removeContainerDir("c1");
+    await store.removeSnapshot(s);
   });
 
   it("container dirs: create, list, remove", async () => {

@@ -54,6 +54,7 @@ try {
   console.log(`data: ${FILES} files, ${(bytes / 1e6).toFixed(0)} MB in ${rootfs} (ext4 loop, journaled); ${sh("nproc").trim()} cores`);
 
   record(time("baseline: tar -c | gzip > rootfs.tar.gz", () => sh(`tar -C ${rootfs} -c . | gzip > ${mnt}/rootfs.tar.gz`)), bytes);
+  record(time("baseline: tar -c | sha256sum (what a diff does)", () => sh(`tar -C ${rootfs} -c . | sha256sum`)), bytes);
   record(time("baseline: tar -c > rootfs.tar", () => sh(`tar -C ${rootfs} -cf ${mnt}/rootfs.tar .`)), bytes);
   mkdirSync(join(mnt, "x1"));
   record(time("baseline: gzip -d | tar -x", () => sh(`gzip -dc ${mnt}/rootfs.tar.gz | tar -C ${mnt}/x1 -x`)), bytes);

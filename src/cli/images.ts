@@ -106,6 +106,7 @@ async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Comman
   const source = opts.input ?? "stdin";
   const input = opts.input ? createReadStream(opts.input) : process.stdin;
   const res = await loadArchive(store, input, source);
+  if (opts.quiet) return;
   for (const img of res.loaded) {
     if (img.tags.length === 0) process.stdout.write(`Loaded image ID: ${img.id}\n`);
     for (const t of img.tags) process.stdout.write(`Loaded image: ${t}\n`);

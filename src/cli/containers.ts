@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { RuntimeContext } from "../runtime/container/context.js";
-import type { RuntimeStore } from "../runtime/container/store-port.js";
+import { registerInspectTarget } from "./inspect.js";
 
 /**
  * Container commands (run, create, start, ps, logs, exec, stop, kill, restart, wait, rm,
@@ -11,13 +11,38 @@ import type { RuntimeStore } from "../runtime/container/store-port.js";
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 async function context(cmd: Command): Promise<RuntimeContext> {
-  const root = (cmd.optsWithGlobals() as { root?: string }).root ?? process.env.BERTH_ROOT ?? "/var/lib/berth";
-  // TODO(store merge): a static specifier once src/store lands on main
-  const storeModule = "../store/index.js";
-  const { openStore } = (await import(storeModule)) as { openStore(root: string): Promise<RuntimeStore> };
-  const { runtimeContext } = await import("../runtime/container/context.js");
-  return runtimeContext(await openStore(root));
+  return contextForRoot((cmd.optsWithGlobals() as { root?: string }).root);
 }
+
+async function contextForRoot(rootOption: string | undefined): Promise<RuntimeContext> {
+  // store.js, not the store's index: the index also loads import/export and gc, which
+  // container commands never use (start-up time of `berth run`)
+  const [{ openStore }, { resolveStoreRoot }, { runtimeContext }] = await Promise.all([
+    import("../store/store.js"),
+    import("../store/root.js"),
+    import("../runtime/container/context.js"),
+  ]);
+  return runtimeContext(await openStore(resolveStoreRoot(rootOption)));
+}
+
+// `berth inspect NAME`: containers are tried before images, as Docker does
+registerInspectTarget({
+  type: "container",
+  order: 10,
+  async find(name, root) {
+    const ctx = await contextForRoot(root);
+    const { findContainer } = await import("../runtime/container/lookup.js");
+    const { inspectContainer } = await import("../runtime/container/inspect.js");
+    const { RuntimeError } = await import("../runtime/errors.js");
+    try {
+      const { dir, record } = await findContainer(ctx, name);
+      return inspectContainer(record, dir);
+    } catch (err) {
+      if (err instanceof RuntimeError && /^No such container/.test(err.message)) return undefined;
+      throw err;
+    }
+  },
+});
 
 interface RunFlags {
   name?: string;
@@ -80,7 +105,28 @@ function addCreateFlags(cmd: Command): Command {
     .passThroughOptions();
 }
 
+/**
+ * Docker's `run`/`create` exit 125 for every error of their own (unknown image, bad flag,
+ * store trouble); 126 and 127 stay for a command that cannot run.
+ */
+async function as125<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const { BerthError } = await import("../errors.js");
+    if (err instanceof BerthError && ![125, 126, 127].includes(err.exitCode)) {
+      const { RuntimeError } = await import("../runtime/errors.js");
+      throw new RuntimeError(err.message, { cause: err });
+    }
+    throw err;
+  }
+}
+
 async function createFromFlags(ctx: RuntimeContext, image: string, command: string[], flags: RunFlags) {
+  return as125(() => createFromFlagsUnchecked(ctx, image, command, flags));
+}
+
+async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, command: string[], flags: RunFlags) {
   const { createContainer } = await import("../runtime/container/create.js");
   const { parseBytes, parseCpus, parseInteger } = await import("../runtime/container/parse-options.js");
   const env: string[] = [];
@@ -149,8 +195,12 @@ export function registerContainerCommands(program: Command): void {
   addCreateFlags(program.command("run").description("Create and run a new container from an image"))
     .option("-d, --detach", "run in the background and print the container ID")
     .action(async (image: string, command: string[], flags: RunFlags, cmd: Command) => {
+      const { trace } = await import("../runtime/trace.js");
+      trace("cli: run action");
       const ctx = await context(cmd);
+      trace("cli: store open");
       const record = await createFromFlags(ctx, image, command, flags);
+      trace("cli: created");
       if (flags.detach === true) {
         const { startDetached } = await import("../runtime/container/lifecycle.js");
         await startDetached(ctx, record.id);
@@ -252,7 +302,7 @@ export function registerContainerCommands(program: Command): void {
             flags.trunc === false ? `"${r.config.args.join(" ")}"` : shortCommand(r.config.args),
             `${humanDuration(now - Date.parse(r.created))} ago`,
             status(r),
-            r.hostConfig.ports.map(formatPort).join(", "),
+            r.state === "running" ? r.hostConfig.ports.map(formatPort).join(", ") : "",
             r.name,
           ]),
         ),

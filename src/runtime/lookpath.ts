@@ -1,13 +1,49 @@
 import { lstat, readlink, stat } from "node:fs/promises";
-import { posix } from "node:path";
+import { join, posix } from "node:path";
 import { RuntimeError } from "./errors.js";
 
 /**
- * Resolve `path` (absolute inside the container) to a host path under `rootfs`, following
- * symlinks as the container would see them: an absolute link target restarts at the rootfs,
- * `..` never climbs above it. Returns undefined when a component is missing.
+ * A container's root file system as berth can read it before it is mounted: a directory, or
+ * overlay layers (top first: the upper dir, then the lower dirs) merged the way overlayfs
+ * merges them — the topmost entry wins, a whiteout (char device 0:0) hides a path, and
+ * directories merge with the same directory below. (Opaque directories are not honoured:
+ * their xattr costs a process to read; this view only serves pre-start checks.)
  */
-export async function resolveInRootfs(rootfs: string, path: string): Promise<string | undefined> {
+export type RootfsView = string | readonly string[];
+
+/** The host path and lstat of one path in the view, or undefined if it does not exist. */
+async function lookupEntry(layers: readonly string[], parts: readonly string[]): Promise<{ host: string; isDir: boolean; isLink: boolean } | undefined> {
+  let candidates = layers;
+  for (let i = 0; i < parts.length; i++) {
+    const rel = parts.slice(0, i + 1).join("/");
+    const below: string[] = [];
+    let found: { host: string; isDir: boolean; isLink: boolean } | undefined;
+    for (const layer of candidates) {
+      const st = await lstat(join(layer, rel)).catch(() => undefined);
+      if (st === undefined) continue;
+      if (found === undefined) {
+        if (st.isCharacterDevice() && st.rdev === 0) return undefined; // whiteout
+        found = { host: join(layer, rel), isDir: st.isDirectory(), isLink: st.isSymbolicLink() };
+        if (!found.isDir) break;
+        below.push(layer);
+      } else if (st.isDirectory()) below.push(layer);
+      else break; // a non-directory below ends the merge
+    }
+    if (found === undefined) return undefined;
+    if (i === parts.length - 1) return found;
+    if (!found.isDir) return found.isLink ? found : undefined;
+    candidates = below;
+  }
+  return { host: layers[0] as string, isDir: true, isLink: false };
+}
+
+/**
+ * Resolve `path` (absolute inside the container) to a host path, following symlinks as the
+ * container would see them: an absolute target restarts at the root, `..` never climbs above
+ * it. Returns undefined when a component is missing.
+ */
+export async function resolveInRootfs(rootfs: RootfsView, path: string): Promise<string | undefined> {
+  const layers = typeof rootfs === "string" ? [rootfs] : rootfs;
   const pending = posix.normalize(path).split("/").filter((c) => c !== "" && c !== ".");
   const resolved: string[] = [];
   let links = 0;
@@ -17,23 +53,19 @@ export async function resolveInRootfs(rootfs: string, path: string): Promise<str
       resolved.pop();
       continue;
     }
-    const host = posix.join(rootfs, ...resolved, part);
-    let st;
-    try {
-      st = await lstat(host);
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
+    const entry = await lookupEntry(layers, [...resolved, part]);
+    if (entry === undefined) return undefined;
+    if (entry.isLink) {
       if (++links > 40) return undefined;
-      const target = await readlink(host);
+      const target = await readlink(entry.host);
       if (target.startsWith("/")) resolved.length = 0;
       pending.unshift(...target.split("/").filter((c) => c !== "" && c !== "."));
       continue;
     }
     resolved.push(part);
   }
-  return posix.join(rootfs, ...resolved);
+  if (resolved.length === 0) return layers[0];
+  return (await lookupEntry(layers, resolved))?.host;
 }
 
 function pathOf(env: readonly string[]): string[] {
@@ -46,7 +78,7 @@ function pathOf(env: readonly string[]): string[] {
  * so berth fails the way `docker run` does: 127 when not found, 126 when not executable.
  * A bare name is searched in the container's PATH (relative to `cwd` when it has a slash).
  */
-export async function checkExecutable(rootfs: string, command: string, env: readonly string[], cwd = "/"): Promise<void> {
+export async function checkExecutable(rootfs: RootfsView, command: string, env: readonly string[], cwd = "/"): Promise<void> {
   const candidates = command.includes("/")
     ? [command.startsWith("/") ? command : posix.join(cwd, command)]
     : pathOf(env).map((dir) => posix.join(dir.startsWith("/") ? dir : posix.join(cwd, dir), command));

@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { dirname, relative, sep } from "node:path";
 import { RuntimeError } from "./errors.js";
@@ -61,6 +61,31 @@ export async function mountOverlay(dirs: OverlayDirs, target: string): Promise<v
   if (r.code !== 0) throw new RuntimeError(`mounting the container's root file system on ${target} failed: ${r.stderr.trim()}`);
 }
 
+/**
+ * A process chain that mounts the overlay on `target` in a private mount namespace, then
+ * execs `command` (runc) there: `unshare -m sh -c 'mount … && exec runc …'`. The mount lives
+ * exactly as long as the command — when runc exits, the namespace and the mount go with it —
+ * so there is nothing to unmount (one process fewer per container) and nothing to leak when
+ * berth is SIGKILLed. mount(8)'s complaint goes to `errFile`; runc's `--log` file missing
+ * after a failed exit means the mount failed (runc creates it as it starts).
+ */
+export async function inMountNamespace(dirs: OverlayDirs, target: string, command: string[], errFile: string): Promise<{ file: string; args: string[]; cwd: string }> {
+  let lowerDirs = dirs.lowerDirs;
+  if (lowerDirs.length === 0) {
+    const empty = `${target}.empty`;
+    await mkdir(empty, { recursive: true });
+    lowerDirs = [empty];
+  }
+  await mkdir(target, { recursive: true });
+  const { options, cwd } = overlayOptions({ ...dirs, lowerDirs });
+  const script = 'mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit 1; shift 3; exec "$@"';
+  return {
+    file: "unshare",
+    args: ["--mount", "--propagation", "private", "sh", "-c", script, "berth-mount", options, target, errFile, ...command],
+    cwd,
+  };
+}
+
 /** Whether `target` is a mount point now (from /proc/self/mountinfo; octal escapes decoded). */
 export function isMounted(target: string): boolean {
   const info = readFileSync("/proc/self/mountinfo", "utf8");
@@ -81,4 +106,10 @@ export async function unmountOverlay(target: string): Promise<void> {
   if (!isMounted(target)) return;
   const lazy = await runProgram("umount", ["-l", target]);
   if (lazy.code !== 0 && isMounted(target)) throw new RuntimeError(`unmounting ${target} failed: ${lazy.stderr.trim() || r.stderr.trim()}`);
+}
+
+/** The error for a chain whose mount failed (see inMountNamespace), with mount(8)'s message. */
+export async function mountFailure(errFile: string, target: string): Promise<RuntimeError> {
+  const message = (await readFile(errFile, "utf8").catch(() => "")).trim();
+  return new RuntimeError(`mounting the container's root file system on ${target} failed${message === "" ? "" : `: ${message}`}`);
 }

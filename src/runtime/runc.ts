@@ -40,10 +40,16 @@ export class Runc {
    * removes it when it exits and exits with its status (128+n for signal n).
    */
   spawnRun(id: string, bundle: string, options: { stdio: StdioOptions; logFile?: string; pidFile?: string }): ChildProcess {
-    const args = [...this.global(options.logFile), "run", "--bundle", bundle];
-    if (options.pidFile !== undefined) args.push("--pid-file", options.pidFile);
-    args.push(id);
-    return spawn(this.binary, args, { stdio: options.stdio });
+    const [file, ...args] = this.runArgv(id, bundle, options);
+    return spawn(file as string, args, { stdio: options.stdio });
+  }
+
+  /** The argv of `runc run` (for chaining it behind a mount, see inMountNamespace). */
+  runArgv(id: string, bundle: string, options: { logFile?: string; pidFile?: string } = {}): string[] {
+    const argv = [this.binary, ...this.global(options.logFile), "run", "--bundle", bundle];
+    if (options.pidFile !== undefined) argv.push("--pid-file", options.pidFile);
+    argv.push(id);
+    return argv;
   }
 
   spawnExec(id: string, options: RuncExecOptions & { stdio: StdioOptions; logFile?: string }): ChildProcess {

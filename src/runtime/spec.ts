@@ -40,6 +40,8 @@ export interface SpecOptions {
   cgroupsPath?: string;
   /** host path of an init binary (tini-static): bind-mounted at /sbin/docker-init and run as pid 1 */
   init?: string;
+  /** what --privileged and ALL grant (default: every capability berth knows); see hostCapabilities() */
+  availableCapabilities?: readonly string[];
   /** whether the kernel accounts swap (memory.memsw.*): Docker drops the swap limit where it does not */
   swapAccounting?: boolean;
 }
@@ -57,17 +59,18 @@ function normalizeCap(name: string): string {
  * --privileged), add --cap-add, then remove --cap-drop; ALL works on either side and a drop of
  * ALL keeps only what is added explicitly.
  */
-export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; privileged?: boolean }): string[] {
-  if (options.privileged === true) return [...ALL_CAPABILITIES];
+export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; privileged?: boolean; availableCapabilities?: readonly string[] }): string[] {
+  const all = options.availableCapabilities ?? ALL_CAPABILITIES;
+  if (options.privileged === true) return [...all];
   const add = (options.capAdd ?? []).map(normalizeCap);
   const drop = (options.capDrop ?? []).map(normalizeCap);
   for (const cap of [...add, ...drop]) {
     if (cap !== "ALL" && !ALL_CAPABILITIES.includes(cap)) throw new RuntimeError(`unknown capability: "${cap}"`);
   }
   let caps: string[];
-  if (drop.includes("ALL")) caps = add.includes("ALL") ? [...ALL_CAPABILITIES] : add.filter((c) => c !== "ALL");
+  if (drop.includes("ALL")) caps = add.includes("ALL") ? [...all] : add.filter((c) => c !== "ALL");
   else {
-    caps = add.includes("ALL") ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES, ...add.filter((c) => !DEFAULT_CAPABILITIES.includes(c))];
+    caps = add.includes("ALL") ? [...all] : [...DEFAULT_CAPABILITIES, ...add.filter((c) => !DEFAULT_CAPABILITIES.includes(c))];
     caps = caps.filter((c) => !drop.includes(c));
   }
   return [...new Set(caps)];

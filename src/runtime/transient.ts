@@ -2,10 +2,11 @@ import { randomBytes } from "node:crypto";
 import { readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import type { StdioOptions } from "node:child_process";
+import { spawn, type StdioOptions } from "node:child_process";
+import { existsSync } from "node:fs";
 import { RuntimeError } from "./errors.js";
 import { containerEnv } from "./env.js";
-import { isMounted, mountOverlay, unmountOverlay, type OverlayDirs } from "./overlay.js";
+import { inMountNamespace, isMounted, mountFailure, unmountOverlay, type OverlayDirs } from "./overlay.js";
 import { Runc, exitCodeOf, runcFailure } from "./runc.js";
 import { buildSpec, type MountRequest } from "./spec.js";
 import { resolveUser } from "./user.js";
@@ -54,7 +55,9 @@ function stdioFor(sink: OutputSink | Readable | undefined): "inherit" | "ignore"
 /**
  * Run one process in a throw-away container whose root is an overlay of `lowerDirs` with
  * `upperDir` on top — a build step's RUN. The upper dir keeps the changes for the caller to
- * snapshot. Cost: one mount(8), one `runc run`, one umount(8); no polling.
+ * snapshot. Cost: one process chain (unshare → sh → mount(8), then exec runc run); the mount
+ * lives in a private mount namespace and disappears with runc, so there is no umount and no
+ * polling.
  *
  * Throws RuntimeError when the container cannot start (127 command not found, 126 not
  * executable, 125 otherwise); a process that runs and fails resolves with its exit code.
@@ -67,13 +70,13 @@ export async function runTransient(options: TransientOptions): Promise<Transient
   const logFile = join(bundle, "runc.log");
   const runc = new Runc(join(stateDir, "runc"), options.runtime);
   if (options.signal?.aborted === true) throw new RuntimeError("the step was cancelled before it started");
-  await mountOverlay(options, rootfs);
   try {
     const p = options.process;
     let user: { uid: number; gid: number; additionalGids?: number[] };
     let home: string | undefined;
     if (typeof p.user === "string" || p.user === undefined) {
-      const resolved = await resolveUser(rootfs, p.user);
+      // read /etc/passwd and /etc/group from the layers: the rootfs is mounted only inside runc's namespace
+      const resolved = await resolveUser([options.upperDir, ...options.lowerDirs], p.user);
       user = { uid: resolved.uid, gid: resolved.gid, additionalGids: resolved.additionalGids };
       home = resolved.home;
     } else user = p.user;
@@ -90,9 +93,10 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
       cgroupsPath: `/berth/${id}`,
     });
+    const chain = await inMountNamespace(options, rootfs, runc.runArgv(id, bundle, { logFile }), join(bundle, "mount.err"));
     await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
     const stdio: StdioOptions = [stdioFor(options.stdin), stdioFor(options.stdout), stdioFor(options.stderr)];
-    const child = runc.spawnRun(id, bundle, { stdio, logFile });
+    const child = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio });
     if (typeof options.stdin === "object") options.stdin.pipe(child.stdin as Writable);
     if (typeof options.stdout === "object") child.stdout?.pipe(options.stdout, { end: false });
     if (typeof options.stderr === "object") child.stderr?.pipe(options.stderr, { end: false });
@@ -109,6 +113,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       options.signal?.removeEventListener("abort", onAbort);
     }
     if (exitCode !== 0 && !aborted) {
+      if (!existsSync(logFile)) throw await mountFailure(join(bundle, "mount.err"), rootfs);
       const failure = await runcFailure(logFile);
       if (failure !== undefined) {
         await runc.delete(id).catch(() => undefined);
@@ -117,9 +122,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     }
     return { exitCode };
   } finally {
-    await unmountOverlay(rootfs);
     await rm(bundle, { recursive: true, force: true });
-    await rm(`${rootfs}.empty`, { recursive: true, force: true });
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { RuntimeError } from "./errors.js";
+import { resolveInRootfs, type RootfsView } from "./lookpath.js";
 
 /** A user as the kernel sees it, with the home directory for $HOME. */
 export interface ResolvedUser {
@@ -15,24 +15,26 @@ interface GroupEntry { name: string; gid: number; members: string[] }
 
 const NUMERIC = /^[0-9]+$/;
 
-async function readLines(path: string): Promise<string[][]> {
+async function readLines(rootfs: RootfsView, path: string): Promise<string[][]> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    const host = await resolveInRootfs(rootfs, path);
+    if (host === undefined) return [];
+    text = await readFile(host, "utf8");
   } catch {
     return [];
   }
   return text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => l.split(":"));
 }
 
-async function readPasswd(rootfs: string): Promise<PasswdEntry[]> {
-  return (await readLines(join(rootfs, "etc/passwd")))
+async function readPasswd(rootfs: RootfsView): Promise<PasswdEntry[]> {
+  return (await readLines(rootfs, "/etc/passwd"))
     .filter((f) => f.length >= 4 && NUMERIC.test(f[2] ?? "") && NUMERIC.test(f[3] ?? ""))
     .map((f) => ({ name: f[0] ?? "", uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? "/" }));
 }
 
-async function readGroup(rootfs: string): Promise<GroupEntry[]> {
-  return (await readLines(join(rootfs, "etc/group")))
+async function readGroup(rootfs: RootfsView): Promise<GroupEntry[]> {
+  return (await readLines(rootfs, "/etc/group"))
     .filter((f) => f.length >= 3 && NUMERIC.test(f[2] ?? ""))
     .map((f) => ({ name: f[0] ?? "", gid: Number(f[2]), members: (f[3] ?? "").split(",").filter((m) => m !== "") }));
 }
@@ -43,7 +45,7 @@ async function readGroup(rootfs: string): Promise<GroupEntry[]> {
  * need not (gid 0, home /); without a group the user's primary group is used; supplementary
  * groups are those listing the user as a member. An empty spec means root.
  */
-export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ResolvedUser> {
+export async function resolveUser(rootfs: RootfsView, spec: string | undefined): Promise<ResolvedUser> {
   const [userPart = "", groupPart] = (spec ?? "").split(":", 2);
   const passwd = userPart === "" || (NUMERIC.test(userPart) && groupPart !== undefined && NUMERIC.test(groupPart)) ? undefined : await readPasswd(rootfs);
   let uid = 0;

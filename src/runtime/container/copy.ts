@@ -33,9 +33,16 @@ export async function copyFiles(ctx: RuntimeContext, src: string, dest: string):
   if ((from === undefined) === (to === undefined)) throw new RuntimeError("copying between containers or between host paths is not supported: name one side as CONTAINER:PATH");
   const side = (from ?? to) as { container: string; path: string };
   const { dir, record } = await findContainer(ctx, side.container);
-  const rootfs = join(dir, ROOTFS);
-  const mountedHere = !isMounted(rootfs);
-  if (mountedHere) await mountOverlay(record.snapshot, rootfs);
+  // a running container's root is visible through its init's /proc entry (the mount lives in
+  // its own namespace); a stopped one is mounted here for the copy
+  let rootfs = join(dir, ROOTFS);
+  let mountedHere = false;
+  const pid = record.state === "running" ? (record.pid?.pid ?? (await ctx.runc.state(record.id))?.pid) : undefined;
+  if (pid !== undefined && pid > 0) rootfs = `/proc/${pid}/root`;
+  else if (!isMounted(rootfs)) {
+    await mountOverlay(record.snapshot, rootfs);
+    mountedHere = true;
+  }
   try {
     const ctrPath = posix.isAbsolute(side.path) ? side.path : posix.join(record.config.cwd, side.path);
     if (from !== undefined) {

@@ -134,58 +134,73 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     else env.push(`${key}=${value}`);
   }
 
-  return ctx.store.withLock("containers", async () => {
-    const existing = await listContainers(ctx);
-    const names = new Set(existing.map((c) => c.record.name));
-    if (options.name !== undefined && names.has(options.name)) {
-      const holder = existing.find((c) => c.record.name === options.name);
-      throw new RuntimeError(`Conflict. The container name "/${options.name}" is already in use by container "${holder?.record.id ?? ""}". You have to remove (or rename) that container to be able to reuse that name.`);
-    }
-    const volumes: VolumeMount[] = [];
-    for (const v of volumeRequests) {
-      const info = await createVolume(ctx.store.root, v.name, { anonymous: v.name === undefined });
-      volumes.push({ name: info.Name, destination: v.destination, anonymous: v.name === undefined, readOnly: v.readOnly });
-    }
-    const snapshot = await ctx.store.prepareSnapshot(image.layers.map((l) => l.diffId));
-    const dir = await ctx.store.containerDir(id, { create: true });
-    const record: ContainerRecord = {
-      id,
-      name: options.name ?? randomName(names),
-      imageId: image.id,
-      image: options.image,
-      created: new Date().toISOString(),
-      state: "created",
-      config: {
-        args,
-        entrypoint,
-        cmd,
-        env,
-        cwd: options.workdir !== undefined && options.workdir !== "" ? options.workdir : config.WorkingDir || "/",
-        user: options.user ?? config.User ?? "",
-        hostname,
-        tty: options.tty === true,
-        openStdin: options.interactive === true,
-        stopSignal: options.stopSignal ?? config.StopSignal ?? "SIGTERM",
-        labels: { ...(config.Labels ?? {}), ...(options.labels ?? {}) },
-      },
-      hostConfig: {
-        network,
-        ports,
-        binds,
-        volumes,
-        readOnlyRootfs: options.readOnly === true,
-        init: options.init === true,
-        privileged: options.privileged === true,
-        capAdd: options.capAdd ?? [],
-        capDrop: options.capDrop ?? [],
-        noNewPrivileges,
-        resources: options.resources ?? {},
-        autoRemove: options.autoRemove === true,
-      },
-      snapshot,
-      restartCount: 0,
-    };
+  // Names are unique without a store lock (the store's lock costs processes on every run):
+  // write the record, then look; whoever finds another container with its name backs off —
+  // in any interleaving the later writer sees the earlier one, so two never both keep a name.
+  const existing = await listContainers(ctx);
+  const conflict = (name: string, list: Array<{ record: ContainerRecord }>) => list.find((c) => c.record.name === name && c.record.id !== id);
+  if (options.name !== undefined) {
+    const holder = conflict(options.name, existing);
+    if (holder !== undefined) throw nameConflict(options.name, holder.record.id);
+  }
+  const volumes: VolumeMount[] = [];
+  for (const v of volumeRequests) {
+    const info = await createVolume(ctx.store.root, v.name, { anonymous: v.name === undefined });
+    volumes.push({ name: info.Name, destination: v.destination, anonymous: v.name === undefined, readOnly: v.readOnly });
+  }
+  const snapshot = await ctx.store.prepareSnapshot(image.layers.map((l) => l.diffId));
+  const dir = await ctx.store.containerDir(id, { create: true });
+  let record: ContainerRecord = {
+    id,
+    name: options.name ?? randomName(new Set(existing.map((c) => c.record.name))),
+    imageId: image.id,
+    image: options.image,
+    created: new Date().toISOString(),
+    state: "created",
+    config: {
+      args,
+      entrypoint,
+      cmd,
+      env,
+      cwd: options.workdir !== undefined && options.workdir !== "" ? options.workdir : config.WorkingDir || "/",
+      user: options.user ?? config.User ?? "",
+      hostname,
+      tty: options.tty === true,
+      openStdin: options.interactive === true,
+      stopSignal: options.stopSignal ?? config.StopSignal ?? "SIGTERM",
+      labels: { ...(config.Labels ?? {}), ...(options.labels ?? {}) },
+    },
+    hostConfig: {
+      network,
+      ports,
+      binds,
+      volumes,
+      readOnlyRootfs: options.readOnly === true,
+      init: options.init === true,
+      privileged: options.privileged === true,
+      capAdd: options.capAdd ?? [],
+      capDrop: options.capDrop ?? [],
+      noNewPrivileges,
+      resources: options.resources ?? {},
+      autoRemove: options.autoRemove === true,
+    },
+    snapshot,
+    restartCount: 0,
+  };
+  for (let attempt = 0; ; attempt++) {
     await writeRecord(dir, record);
-    return record;
-  });
+    const now = await listContainers(ctx);
+    const holder = conflict(record.name, now);
+    if (holder === undefined) return record;
+    if (options.name !== undefined || attempt >= 5) {
+      await ctx.store.removeSnapshot(snapshot).catch(() => undefined);
+      await ctx.store.removeContainerDir(id).catch(() => undefined);
+      throw nameConflict(record.name, holder.record.id);
+    }
+    record = { ...record, name: randomName(new Set(now.map((c) => c.record.name))) };
+  }
+}
+
+function nameConflict(name: string, holder: string): RuntimeError {
+  return new RuntimeError(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
 }

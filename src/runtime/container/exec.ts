@@ -5,7 +5,7 @@ import { RuntimeError } from "../errors.js";
 import { checkExecutable } from "../lookpath.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
 import { resolveUser } from "../user.js";
-import { ROOTFS, type RuntimeContext } from "./context.js";
+import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
 
 export interface ExecOptions {
@@ -27,7 +27,8 @@ export async function execInContainer(ctx: RuntimeContext, ref: string, options:
   if (record.state !== "running") throw new RuntimeError(`container ${record.id} is not running`, { exitCode: 1, container: record.id });
   if (options.args.length === 0) throw new RuntimeError("exec needs a command");
   if (options.tty === true && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
-  const rootfs = join(dir, ROOTFS);
+  // the container's rootfs is mounted only in its own namespaces: read its layers
+  const rootfs = [record.snapshot.upperDir, ...record.snapshot.lowerDirs];
   const user = await resolveUser(rootfs, options.user ?? record.config.user);
   const cwd = options.cwd ?? record.config.cwd;
   const command = options.args[0] as string;

@@ -80,6 +80,8 @@ export interface ContainerRecord {
   supervisor?: ProcessRef;
   /** the container's init process on the host */
   pid?: ProcessRef;
+  /** the `runc run` process: the container's parent, alive exactly as long as the container */
+  runtime?: ProcessRef;
   startedAt?: string;
   finishedAt?: string;
   exitCode?: number;
@@ -91,13 +93,18 @@ export interface ContainerRecord {
 
 export const RECORD_FILE = "record.json";
 
-/** Write `data` to `path` atomically: a temp file in the same dir, then a rename. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+/**
+ * Write `data` to `path` atomically: a temp file in the same dir, then a rename. `durable`
+ * adds an fsync first (power loss); container state records skip it — they are rewritten
+ * several times per `berth run`, a rename already survives kill -9, and a state lost to a
+ * power cut is re-derived from the processes (liveStatus).
+ */
+export async function writeFileAtomic(path: string, data: string, options: { durable?: boolean } = {}): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
   const fh = await open(tmp, "w", 0o644);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (options.durable !== false) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -114,7 +121,7 @@ export async function readRecord(dir: string): Promise<ContainerRecord> {
 }
 
 export async function writeRecord(dir: string, record: ContainerRecord): Promise<void> {
-  await writeFileAtomic(join(dir, RECORD_FILE), JSON.stringify(record, null, 1));
+  await writeFileAtomic(join(dir, RECORD_FILE), JSON.stringify(record, null, 1), { durable: false });
 }
 
 /** The start time of a process (field 22 of /proc/<pid>/stat), or undefined if it is gone. */
@@ -154,7 +161,7 @@ export function isAlive(ref: ProcessRef | undefined): boolean {
  */
 export function liveStatus(record: ContainerRecord): ContainerStatus {
   if (record.state !== "running") return record.state;
-  if (isAlive(record.supervisor) || isAlive(record.pid)) return "running";
+  if (isAlive(record.supervisor) || isAlive(record.runtime) || isAlive(record.pid)) return "running";
   return "exited";
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RuntimeError } from "../errors.js";
@@ -25,7 +26,8 @@ export async function removeContainer(ctx: RuntimeContext, ref: string, options:
       process.kill(record.pid.pid, "SIGKILL");
     }
   }
-  await ctx.runc.delete(id).catch(() => undefined);
+  // runc state exists only if runc was killed mid-run (`runc run` deletes its own): spare a runc process otherwise
+  if (existsSync(join(ctx.runc.stateRoot, id))) await ctx.runc.delete(id).catch(() => undefined);
   const rootfs = join(dir, ROOTFS);
   if (isMounted(rootfs)) await unmountOverlay(rootfs);
   const latest = await readRecord(dir).catch(() => record);

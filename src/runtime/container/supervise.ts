@@ -4,11 +4,13 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { containerEnv } from "../env.js";
-import { checkExecutable, resolveInRootfs } from "../lookpath.js";
-import { isMounted, mountOverlay, unmountOverlay } from "../overlay.js";
+import { hostCapabilities } from "../host-caps.js";
+import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
+import { inMountNamespace, isMounted, mountFailure, unmountOverlay } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
+import { trace } from "../trace.js";
 import { PID_FILE, ROOTFS, RUNC_LOG, type RuntimeContext } from "./context.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
@@ -33,11 +35,12 @@ function swapAccounting(): boolean {
   return existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
 }
 
-async function volumeMounts(ctx: RuntimeContext, record: ContainerRecord, rootfs: string): Promise<MountRequest[]> {
+async function volumeMounts(ctx: RuntimeContext, record: ContainerRecord, rootfs: RootfsView): Promise<MountRequest[]> {
   const out: MountRequest[] = [];
   for (const v of record.hostConfig.volumes) {
     const info = await inspectVolume(ctx.store.root, v.name);
     // Docker copies the image's content at the mount point into an empty volume on first use
+    // (from the topmost layer holding that directory: lower layers' entries are not merged in)
     const inImage = await resolveInRootfs(rootfs, v.destination);
     if (inImage !== undefined && !(await isEmptyDir(inImage)) && (await isEmptyDir(info.Mountpoint))) {
       await new Promise<void>((resolve, reject) => {
@@ -80,7 +83,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     ready = true;
     options.onReady?.(error);
   };
-  if (record.state === "running" && (isAlive(record.supervisor) || isAlive(record.pid))) {
+  if (record.state === "running" && (isAlive(record.supervisor) || isAlive(record.runtime) || isAlive(record.pid))) {
     const err = new RuntimeError(`container ${record.name} is already running`, { container: id });
     signalReady(err);
     throw err;
@@ -88,21 +91,25 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   const rootfs = join(dir, ROOTFS);
   const pidFile = join(dir, PID_FILE);
   const logFile = join(dir, RUNC_LOG);
+  const mountErr = join(dir, "mount.err");
   const publisher = new PortPublisher(ctx.runDir, id);
   let exitCode = 125;
   let started = false;
   try {
     await rm(pidFile, { force: true });
     await rm(logFile, { force: true });
+    // an old berth mounted rootfs in the host namespace; now the mount lives in runc's own
     if (isMounted(rootfs)) await unmountOverlay(rootfs);
-    await mountOverlay(record.snapshot, rootfs);
+    trace("supervise: record read");
     const cfg = record.config;
     const host = record.hostConfig;
-    const user = await resolveUser(rootfs, cfg.user);
+    // the rootfs is mounted only inside runc's mount namespace: read the layers directly
+    const layers = [record.snapshot.upperDir, ...record.snapshot.lowerDirs];
+    const user = await resolveUser(layers, cfg.user);
     const env = containerEnv({ imageEnv: cfg.env, hostname: cfg.hostname, home: user.home, terminal: cfg.tty });
     const [command] = cfg.args;
     if (command === undefined) throw new RuntimeError("no command specified");
-    if (!host.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(rootfs, command, env, cfg.cwd);
+    if (!host.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(layers, command, env, cfg.cwd);
     for (const b of host.binds) {
       if (b.type === "bind" && !existsSync(b.source)) {
         throw new RuntimeError(`invalid mount config: bind source path does not exist: ${b.source}`);
@@ -118,7 +125,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       hostname: cfg.hostname,
       terminal: cfg.tty,
       network: host.network,
-      mounts: [...host.binds, ...(await volumeMounts(ctx, record, rootfs))],
+      mounts: [...host.binds, ...(await volumeMounts(ctx, record, layers))],
       readOnlyRootfs: host.readOnlyRootfs,
       capAdd: host.capAdd,
       capDrop: host.capDrop,
@@ -128,8 +135,10 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       cgroupsPath: `/berth/${id}`,
       ...(host.init ? { init: INIT_BINARY } : {}),
       swapAccounting: swapAccounting(),
+      availableCapabilities: hostCapabilities(),
     });
     await writeFile(join(dir, "config.json"), JSON.stringify(spec));
+    trace("supervise: spec written");
     await mkdir(ctx.runDir, { recursive: true });
     const ports = await publisher.bind(host.ports);
 
@@ -138,14 +147,15 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     if (attach && cfg.tty && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
     const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
     const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
+    const chain = await inMountNamespace(record.snapshot, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr);
     let child: ChildProcess;
     if (!attach && cfg.tty) {
       // runc needs a terminal on its side for a -t container: `script` provides one (the log
       // then holds the terminal's output, \r\n and all, as Docker's does for -t containers)
-      const runcArgs = [ctx.runc.binary, "--root", ctx.runc.stateRoot, "--log", logFile, "--log-format", "json", "run", "--bundle", dir, "--pid-file", pidFile, id];
-      child = spawn("script", ["-q", "-e", "-f", "-c", runcArgs.map(shellQuote).join(" "), "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+      const commandLine = [chain.file, ...chain.args].map(shellQuote).join(" ");
+      child = spawn("script", ["-q", "-e", "-f", "-c", commandLine, "/dev/null"], { cwd: chain.cwd, stdio: ["pipe", "pipe", "pipe"] });
     } else {
-      child = ctx.runc.spawnRun(id, dir, { stdio, logFile, pidFile });
+      child = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio });
     }
     const log = passThrough ? undefined : new LogWriter(join(dir, LOG_FILE));
     child.stdout?.on("data", (chunk: Buffer) => {
@@ -164,12 +174,14 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const onHup = forward("SIGHUP");
     process.on("SIGINT", onInt).on("SIGTERM", onTerm).on("SIGHUP", onHup);
     const exited = exitCodeOf(child);
+    trace("supervise: runc spawned");
 
     record = {
       ...record,
       state: "running",
       hostConfig: { ...host, ports },
       ...(processRef(process.pid) !== undefined ? { supervisor: processRef(process.pid) } : {}),
+      ...(child.pid !== undefined && processRef(child.pid) !== undefined ? { runtime: processRef(child.pid) } : {}),
       startedAt: new Date().toISOString(),
       restartCount: record.state === "exited" ? record.restartCount + 1 : record.restartCount,
     };
@@ -178,7 +190,15 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     delete record.error;
     await writeRecord(dir, record);
 
-    const pid = await waitForPid(pidFile, child);
+    // the init pid matters for published ports (their proxy joins its network namespace) and
+    // for a detached start (the CLI waits until the process runs); a foreground run without
+    // ports skips the wait: the record's runc process already tells whether it runs
+    const needPid = ports.length > 0 || !attach;
+    const pid = needPid ? await waitForPid(pidFile, child) : undefined;
+    if (!needPid) {
+      started = true;
+      signalReady();
+    }
     if (pid !== undefined) {
       const ref = processRef(pid);
       if (ref !== undefined) {
@@ -194,13 +214,16 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       started = true;
       signalReady();
     }
+    trace("supervise: running recorded");
     try {
       exitCode = await exited;
+      trace("supervise: runc exited");
     } finally {
       process.off("SIGINT", onInt).off("SIGTERM", onTerm).off("SIGHUP", onHup);
       await log?.close();
     }
-    if (pid === undefined || exitCode !== 0) {
+    if (exitCode !== 0) {
+      if (!existsSync(logFile)) throw await mountFailure(mountErr, rootfs);
       const failure = await runcFailure(logFile, id);
       if (failure !== undefined) {
         await ctx.runc.delete(id).catch(() => undefined);
@@ -210,6 +233,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     record = { ...(await readRecord(dir)), state: "exited", exitCode, finishedAt: new Date().toISOString() };
     delete record.pid;
     delete record.supervisor;
+    delete record.runtime;
     await writeRecord(dir, record);
     signalReady();
     return exitCode;
@@ -219,15 +243,17 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     record = { ...(await readRecord(dir)), state: started ? "exited" : "created", exitCode: error.exitCode, error: error.message };
     delete record.pid;
     delete record.supervisor;
+    delete record.runtime;
     await writeRecord(dir, record).catch(() => undefined);
     signalReady(error);
     throw error;
   } finally {
     await publisher.close();
-    await unmountOverlay(rootfs).catch(() => undefined);
+    trace("supervise: proxies closed");
     if (record.hostConfig.autoRemove) {
       const { removeContainer } = await import("./remove.js");
       await removeContainer(ctx, id, { force: true, volumes: true }).catch(() => undefined);
+      trace("supervise: removed");
     }
   }
 }

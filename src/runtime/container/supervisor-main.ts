@@ -1,7 +1,6 @@
 import { closeSync, writeSync } from "node:fs";
 import { RuntimeError } from "../errors.js";
 import { runtimeContext } from "./context.js";
-import type { RuntimeStore } from "./store-port.js";
 import { superviseContainer } from "./supervise.js";
 
 /**
@@ -32,9 +31,7 @@ function report(message: { ok: boolean; message?: string; exitCode?: number }): 
 process.on("SIGHUP", () => undefined);
 process.on("SIGPIPE", () => undefined);
 
-// TODO(store merge): a static import once src/store lands on main
-const storeModule = "../../store/index.js";
-const { openStore } = (await import(storeModule)) as { openStore(root: string): Promise<RuntimeStore> };
+const { openStore } = await import("../../store/store.js");
 const store = await openStore(storeRoot);
 const ctx = runtimeContext(store, { ...(runDir !== undefined ? { runDir } : {}), ...(runtime !== undefined ? { runtime } : {}) });
 try {

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// `npm run bench:run`: median latency of `berth run --rm IMAGE true` and `berth exec`, beside
+// raw `runc run` on a prepared bundle (the floor), `runc exec`, a bare `node`, and Debian's
+// podman when installed — all in the same run, measured by hyperfine.
+//
+// The berth store lives on a journaled ext4 loop file (the root ext4 here has no journal and
+// reuses freed inodes slowly). Needs root, runc, busybox-static, hyperfine; `npm run build` first.
+// Podman runs with --network none (no bridge may be created here) and explicit ulimits
+// (this sandbox refuses podman's default RLIMIT_NOFILE/NPROC).
+import { execFileSync, spawnSync } from "node:child_process";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, copyFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
+const berth = join(repo, "bin", "berth");
+const runs = Number(process.env.BENCH_RUNS ?? 30);
+
+if (process.getuid?.() !== 0) {
+  console.log("bench:run needs root (runc, overlay mounts); skipped");
+  process.exit(0);
+}
+for (const tool of ["runc", "hyperfine", "busybox"]) {
+  if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
+    console.log(`bench:run needs ${tool}; skipped`);
+    process.exit(0);
+  }
+}
+if (!existsSync(join(repo, "dist", "store", "index.js"))) {
+  console.log("bench:run needs `npm run build` first");
+  process.exit(1);
+}
+
+const work = mkdtempSync("/tmp/berth-bench-run-");
+const mnt = join(work, "mnt");
+const cleanups = [];
+function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: "utf8", ...opts });
+}
+
+try {
+  // journaled ext4 on a sparse loop file
+  const img = join(work, "store.ext4");
+  sh("truncate", ["-s", "1G", img]);
+  sh("mkfs.ext4", ["-q", "-F", img]);
+  mkdirSync(mnt);
+  sh("mount", ["-o", "loop", img, mnt]);
+  cleanups.push(() => sh("umount", [mnt]));
+
+  // a busybox rootfs, as test/helpers/busybox.ts makes it
+  const rootfs = join(mnt, "rootfs");
+  for (const d of ["bin", "dev", "etc", "proc", "sys", "tmp", "root"]) mkdirSync(join(rootfs, d), { recursive: true });
+  copyFileSync("/bin/busybox", join(rootfs, "bin/busybox"));
+  chmodSync(join(rootfs, "bin/busybox"), 0o755);
+  sh(join(rootfs, "bin/busybox"), ["--install", "-s", join(rootfs, "bin")]);
+  sh("sh", ["-c", `for f in ${rootfs}/bin/*; do l=$(readlink "$f"); case "$l" in /*) ln -sf busybox "$f";; esac; done`]);
+  writeFileSync(join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+  writeFileSync(join(rootfs, "etc/group"), "root:x:0:\n");
+  const tarball = join(work, "busybox.tar");
+  sh("tar", ["-C", rootfs, "--numeric-owner", "-cf", tarball, "."]);
+
+  // berth: a store with the image, and a detached container for exec
+  const root = join(mnt, "berth");
+  const { openStore, importRootfs } = await import(join(repo, "dist", "store", "index.js"));
+  const store = await openStore(root);
+  await importRootfs(store, createReadStream(tarball), { tag: "bench-busybox:latest", source: tarball, changes: ['CMD ["sh"]'] });
+  const env = { ...process.env, BERTH_ROOT: root };
+  const box = sh(berth, ["run", "-d", "--name", "benchbox", "bench-busybox", "sleep", "3600"], { env }).trim();
+  cleanups.unshift(() => sh(berth, ["rm", "-f", box], { env }));
+
+  // raw runc: a prepared bundle (rootfs dir + config.json), its own state root
+  const bundle = join(mnt, "bundle");
+  mkdirSync(bundle);
+  sh("runc", ["spec", "--bundle", bundle]);
+  const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
+  spec.process.terminal = false;
+  spec.process.args = ["true"];
+  spec.root = { path: rootfs, readonly: true };
+  writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+  const runcRoot = join(work, "runc-state");
+
+  const commands = [
+    ["node -e 0", `node -e 0`],
+    ["runc run (prepared bundle)", `runc --root ${runcRoot} run --bundle ${bundle} bench-raw`],
+    ["berth run --rm IMAGE true", `${berth} run --rm bench-busybox true`],
+    ["berth exec CONTAINER true", `${berth} exec ${box} true`],
+  ];
+  const berthRunDir = sh("sh", ["-c", `ls -d /run/berth/*/runc/${box} 2>/dev/null | head -1`]).trim();
+  if (berthRunDir !== "") commands.push(["runc exec (same container)", `runc --root ${dirname(berthRunDir)} exec ${box} true`]);
+  const hasPodman = spawnSync("sh", ["-c", "command -v podman"]).status === 0;
+  if (hasPodman) {
+    sh("podman", ["import", tarball, "localhost/berth-bench-busybox"], { stdio: "ignore" });
+    cleanups.push(() => sh("podman", ["rmi", "-f", "localhost/berth-bench-busybox"], { stdio: "ignore" }));
+    commands.push(["podman run --rm IMAGE true", "podman run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 localhost/berth-bench-busybox true"]);
+  }
+
+  const json = join(work, "hyperfine.json");
+  const args = ["-N", "--warmup", "3", "--runs", String(runs), "--export-json", json, "--style", "none"];
+  for (const [name, cmd] of commands) args.push("-n", name, cmd);
+  execFileSync("hyperfine", args, { env, stdio: ["ignore", "ignore", "inherit"] });
+  const results = JSON.parse(readFileSync(json, "utf8")).results;
+  const median = Object.fromEntries(results.map((r) => [r.command, r.median]));
+  console.log(`bench:run — ${runs} runs each, median wall time (store on a journaled ext4 loop file; load: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`);
+  for (const r of results) {
+    console.log(`  ${r.command.padEnd(30)} ${(r.median * 1000).toFixed(1).padStart(7)} ms   (mean ${(r.mean * 1000).toFixed(1)} ± ${(r.stddev * 1000).toFixed(1)}, user ${(r.user * 1000).toFixed(1)} ms)`);
+  }
+  const podman = median["podman run --rm IMAGE true"];
+  if (podman !== undefined) {
+    console.log(`  berth run / podman run: ${(median["berth run --rm IMAGE true"] / podman).toFixed(2)}x (target ≤ 0.75x)`);
+  }
+} finally {
+  for (const c of cleanups) {
+    try {
+      c();
+    } catch (err) {
+      console.error(`cleanup: ${err.message}`);
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+}

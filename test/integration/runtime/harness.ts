@@ -1,0 +1,101 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { busyboxTarball, hasBusybox } from "../../helpers/busybox.js";
+import { openStore, importRootfs } from "../../../src/store/index.js";
+import type { ContainerConfig } from "../../../src/image/types.js";
+
+/**
+ * Shared set-up for the runtime's integration tests: a temp store with a busybox image
+ * (imported from the busybox test tarball), the built CLI (dist/, `npm run build`), and the
+ * leak checks every test file ends with.
+ */
+export const canRun = process.getuid?.() === 0 && hasBusybox();
+export const BERTH = join(import.meta.dirname, "../../../bin/berth");
+
+export interface Harness {
+  root: string;
+  runDir: string;
+  /** run the CLI to completion */
+  berth(args: string[], opts?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** start the CLI and leave it running */
+  spawnBerth(args: string[]): ChildProcess;
+  /** add an image derived from busybox with these config fields; returns its tag */
+  image(tag: string, config: ContainerConfig): Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+export async function makeHarness(name: string): Promise<Harness> {
+  const root = mkdtempSync(`/tmp/berth-rt-${name}-`);
+  const runDir = `/run/berth/${createHash("sha256").update(root).digest("hex").slice(0, 12)}`;
+  const store = await openStore(root);
+  await importRootfs(store, createReadStream(busyboxTarball()), {
+    tag: "busybox:latest",
+    source: "busybox-rootfs.tar",
+    changes: ['CMD ["sh"]', "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+  });
+  const env = { ...process.env, BERTH_ROOT: root };
+  const berth: Harness["berth"] = (args, opts = {}) =>
+    new Promise((resolve) => {
+      const child = execFile(BERTH, args, { env: { ...env, ...(opts.env ?? {}) }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === "number" ? ((err as unknown as { code: number }).code) : 1;
+        resolve({ code, stdout, stderr });
+      });
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
+      else child.stdin?.end();
+    });
+  return {
+    root,
+    runDir,
+    berth,
+    spawnBerth: (args) => spawn(BERTH, args, { env, stdio: ["ignore", "pipe", "pipe"] }),
+    async image(tag, config) {
+      const base = await store.resolveImage("busybox:latest");
+      await store.createImage({ ...base.config, config: { ...(base.config.config ?? {}), ...config } }, { tags: [tag] });
+      return tag;
+    },
+    async cleanup() {
+      const ps = await berth(["ps", "-a", "-q", "--no-trunc"]);
+      for (const id of ps.stdout.split("\n").filter((l) => l !== "")) await berth(["rm", "-f", "-v", id]);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** What berth may leave behind for this store: overlay mounts, runc state, its processes. */
+export function leftovers(h: Harness): { mounts: string[]; processes: string[]; runcState: string[] } {
+  const mounts = readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(h.root) || l.includes(h.runDir));
+  const processes: string[] = [];
+  for (const pid of readdirSafe("/proc")) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    let cmdline = "";
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(h.root) || cmdline.includes(h.runDir)) processes.push(`${pid} ${cmdline}`);
+  }
+  const runcState = readdirSafe(join(h.runDir, "runc"));
+  return { mounts, processes, runcState };
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Poll until `fn` returns a value (not undefined) or time runs out. */
+export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,153 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canRun, leftovers, makeHarness, type Harness } from "./harness.js";
+
+/** `berth run` in the foreground: exit codes, config from image and flags, confinement, limits. */
+describe.runIf(canRun)("berth run (foreground)", () => {
+  let h: Harness;
+  let hostDir: string;
+  beforeAll(async () => {
+    h = await makeHarness("run");
+    await h.image("cfg:1", { Env: ["PATH=/usr/bin:/bin", "FROM_IMAGE=img", "OVER=image"], WorkingDir: "/home/app", User: "app", Cmd: ["sh", "-c", "echo $FROM_IMAGE $OVER; pwd; id -un"] });
+    hostDir = mkdtempSync("/tmp/berth-rt-run-host-");
+    writeFileSync(join(hostDir, "hello.txt"), "from host\n");
+  });
+  afterAll(async () => {
+    await h.cleanup();
+    rmSync(hostDir, { recursive: true, force: true });
+    expect(leftovers(h)).toEqual({ mounts: [], processes: [], runcState: [] });
+  });
+
+  it.each([
+    [["true"], 0],
+    [["sh", "-c", "exit 7"], 7],
+    [["nosuchcommand"], 127],
+    [["/etc/passwd"], 126],
+    [["sh", "-c", "kill -KILL $$; sleep 0.1"], 0], // pid 1 ignores SIGKILL from inside, like Docker
+  ])("%j exits %i", async (cmd, code) => {
+    const r = await h.berth(["run", "--rm", "busybox", ...cmd]);
+    expect(r.code, r.stderr).toBe(code);
+  });
+
+  it("says what is wrong with exit code 125: unknown image, bad flags, missing bind source", async () => {
+    const unknown = await h.berth(["run", "--rm", "nosuchimage:1", "true"]);
+    expect(unknown.code).toBe(125);
+    expect(unknown.stderr).toMatch(/nosuchimage/);
+    const mem = await h.berth(["run", "--rm", "--memory", "lots", "busybox", "true"]);
+    expect(mem.code).toBe(125);
+    expect(mem.stderr).toMatch(/--memory/);
+    const bind = await h.berth(["run", "--rm", "-v", "/nonexistent/dir:/x", "busybox", "true"]);
+    expect(bind.code).toBe(125);
+    expect(bind.stderr).toMatch(/bind source path does not exist: \/nonexistent\/dir/);
+    const cap = await h.berth(["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
+    expect(cap.code).toBe(125);
+    expect(cap.stderr).toMatch(/NOT_A_CAP/);
+  });
+
+  it("takes env, workdir, user and command from the image", async () => {
+    const r = await h.berth(["run", "--rm", "cfg:1"]);
+    expect(r.stdout).toBe("img image\n/home/app\napp\n");
+  });
+
+  it("overrides them with -e, --env-file, -w, -u, --entrypoint and a command", async () => {
+    const envFile = join(hostDir, "vars.env");
+    writeFileSync(envFile, "# comment\nFROM_FILE=file\n");
+    const r = await h.berth(["run", "--rm", "-e", "OVER=flag", "--env-file", envFile, "-w", "/tmp", "-u", "1000:0", "cfg:1", "sh", "-c", "echo $OVER $FROM_FILE $FROM_IMAGE; pwd; id -u; id -g"]);
+    expect(r.stdout).toBe("flag file img\n/tmp\n1000\n0\n");
+    const ep = await h.berth(["run", "--rm", "--entrypoint", "echo", "cfg:1", "a", "b"]);
+    expect(ep.stdout).toBe("a b\n");
+    const host = await h.berth(["run", "--rm", "--hostname", "box1", "busybox", "sh", "-c", "hostname; echo $HOSTNAME"]);
+    expect(host.stdout).toBe("box1\nbox1\n");
+  });
+
+  it("bind-mounts host dirs and enforces :ro", async () => {
+    const rw = await h.berth(["run", "--rm", "-v", `${hostDir}:/data`, "busybox", "sh", "-c", "cat /data/hello.txt; echo written > /data/out.txt"]);
+    expect(rw.stdout).toBe("from host\n");
+    const ro = await h.berth(["run", "--rm", "-v", `${hostDir}:/data:ro`, "busybox", "sh", "-c", "cat /data/hello.txt; echo x > /data/nope.txt"]);
+    expect(ro.stdout).toBe("from host\n");
+    expect(ro.code).not.toBe(0);
+    expect(ro.stderr).toMatch(/Read-only file system/);
+  });
+
+  it("--read-only makes the root file system read-only", async () => {
+    const r = await h.berth(["run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /file"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Read-only file system/);
+  });
+
+  it("keeps Docker's default capabilities: mount needs --privileged", async () => {
+    const plain = await h.berth(["run", "--rm", "busybox", "mount", "-t", "tmpfs", "none", "/tmp"]);
+    expect(plain.code).not.toBe(0);
+    const caps = await h.berth(["run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status"]);
+    expect(caps.stdout.trim()).toBe("CapEff:\t00000000a80425fb");
+    const priv = await h.berth(["run", "--rm", "--privileged", "busybox", "mount", "-t", "tmpfs", "none", "/tmp"]);
+    expect(priv.code, priv.stderr).toBe(0);
+    const dropped = await h.berth(["run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "1000", "/tmp"]);
+    expect(dropped.code).not.toBe(0);
+  });
+
+  it("masks /proc paths and limits /dev to the default devices", async () => {
+    // /proc/keys (non-empty on the host) reads empty; /proc/sys is read-only
+    const r = await h.berth(["run", "--rm", "busybox", "sh", "-c", "wc -c < /proc/keys; ls /dev | sort | tr '\\n' ' '"]);
+    expect(r.stdout).toMatch(/^0\n/);
+    const sys = await h.berth(["run", "--rm", "busybox", "sh", "-c", "echo 1 > /proc/sys/kernel/domainname"]);
+    expect(sys.code).not.toBe(0);
+    expect(r.stdout).toContain("null");
+    expect(r.stdout).not.toMatch(/\bsda\b|\bvda\b|\bmem\b/);
+  });
+
+  it("no-new-privileges is set only when asked", async () => {
+    const off = await h.berth(["run", "--rm", "busybox", "sh", "-c", "grep NoNewPrivs /proc/self/status"]);
+    expect(off.stdout).toMatch(/NoNewPrivs:\s+0/);
+    const on = await h.berth(["run", "--rm", "--security-opt", "no-new-privileges", "busybox", "sh", "-c", "grep NoNewPrivs /proc/self/status"]);
+    expect(on.stdout).toMatch(/NoNewPrivs:\s+1/);
+  });
+
+  it("a memory limit kills a hog (137), a pids limit stops a fork bomb", async () => {
+    const hog = await h.berth(["run", "--rm", "--memory", "32m", "busybox", "sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null"]);
+    expect(hog.code).toBe(137);
+    const pids = await h.berth(["run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait"]);
+    expect(pids.stderr).toMatch(/can't fork|Resource temporarily unavailable/);
+    const cpus = await h.berth(["run", "--rm", "--cpus", "0.5", "busybox", "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max"]);
+    expect(cpus.stdout).toMatch(/50000/);
+  });
+
+  it("network none has loopback only; host shares the host's interfaces", async () => {
+    const none = await h.berth(["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
+    expect(none.stdout.trim()).toBe("lo");
+    const host = await h.berth(["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
+    expect(host.stdout.trim().split(/\s+/).length).toBeGreaterThanOrEqual(1);
+    const bad = await h.berth(["run", "--rm", "--network", "bridge", "busybox", "true"]);
+    expect(bad.code).toBe(125);
+  });
+
+  it("--init runs tini as pid 1", async () => {
+    const r = await h.berth(["run", "--rm", "--init", "busybox", "sh", "-c", "ps -o pid,comm | grep docker-init"]);
+    expect(r.stdout).toMatch(/^\s*1 docker-init/);
+  });
+
+  it("--rm removes the container; without it the container stays, exited", async () => {
+    await h.berth(["run", "--rm", "--name", "gone", "busybox", "true"]);
+    await h.berth(["run", "--name", "kept", "busybox", "sh", "-c", "exit 4"]);
+    const ps = await h.berth(["ps", "-a", "--format", "json"]);
+    const rows = ps.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { Names: string; State: string; ExitCode: number });
+    expect(rows.find((r) => r.Names === "gone")).toBeUndefined();
+    expect(rows.find((r) => r.Names === "kept")).toMatchObject({ State: "exited", ExitCode: 4 });
+    const dup = await h.berth(["run", "--name", "kept", "busybox", "true"]);
+    expect(dup.code).toBe(125);
+    expect(dup.stderr).toMatch(/already in use/);
+  });
+
+  it("anonymous volumes for image VOLUMEs keep the image's content; named volumes outlive containers", async () => {
+    await h.image("vol:1", { Volumes: { "/etc": {} } });
+    const anon = await h.berth(["run", "--rm", "vol:1", "cat", "/etc/group"]);
+    expect(anon.stdout).toMatch(/^root:x:0:/);
+    expect((await h.berth(["volume", "create", "shared"])).stdout).toBe("shared\n");
+    await h.berth(["run", "--rm", "-v", "shared:/v", "busybox", "sh", "-c", "echo kept > /v/f"]);
+    const again = await h.berth(["run", "--rm", "-v", "shared:/v:ro", "busybox", "cat", "/v/f"]);
+    expect(again.stdout).toBe("kept\n");
+    expect((await h.berth(["volume", "ls", "-q"])).stdout).toContain("shared\n");
+    expect((await h.berth(["volume", "rm", "shared"])).code).toBe(0);
+  });
+});

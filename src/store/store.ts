@@ -320,15 +320,15 @@ export class Store {
   }
 
   /**
-   * The snapshot's upper dir (unmounted by now) becomes a layer. By default the snapshot stays
-   * as it is (a container keeps running on it after `commit`): the diff is applied into a new
-   * layer dir and its tar kept as a blob. With `move` (a build step's transient container) the
-   * upper dir itself becomes the layer dir — no copy — and the snapshot is gone afterwards.
+   * The snapshot's upper dir (unmounted by now) becomes a layer. By default the upper dir itself
+   * moves into l/ as the layer dir — no copy — and the snapshot is gone afterwards (a build
+   * step's transient container). With `keep` the snapshot stays as it is (a container that goes
+   * on running after `commit`): the diff is applied into a new layer dir, its tar kept as a blob.
    */
-  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; move?: boolean } = {}): Promise<LayerInfo> {
+  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; keep?: boolean } = {}): Promise<LayerInfo> {
     const dir = this.snapshotDir(s);
     const diffOpts = opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {};
-    if (!opts.move) {
+    if (opts.keep) {
       const prepared = await this.prepareLayer(diffDirectory(join(dir, "u"), diffOpts), { source: `snapshot ${s.id}` });
       try {
         return await prepared.commit();

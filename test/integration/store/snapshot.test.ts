@@ -42,17 +42,17 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     const s = await store.prepareSnapshot(base.config.rootfs.diff_ids);
     expect(s.lowerDirs).toEqual([base.layers[0]!.dir]);
     runInSnapshot(s, step);
-    const layer = await store.commitSnapshot(s, { sourceDateEpoch: 1_700_000_000, move: true });
+    const layer = await store.commitSnapshot(s, { sourceDateEpoch: 1_700_000_000 });
     expect(existsSync(join(work, "root/s", s.id))).toBe(false);
     expect(lstatSync(join(layer.dir, "bin/ls")).isCharacterDevice()).toBe(true);
 
     // the same step again gives the same diff_id (mtimes clamped)
     const s2 = await store.prepareSnapshot(base.config.rootfs.diff_ids);
     runInSnapshot(s2, step);
-    const again = await store.commitSnapshot(s2, { sourceDateEpoch: 1_700_000_000 });
+    const again = await store.commitSnapshot(s2, { sourceDateEpoch: 1_700_000_000, keep: true });
     expect(again.diffId).toBe(layer.diffId);
     expect(again.dir).toBe(layer.dir);
-    // without move (docker commit of a container) the snapshot stays usable
+    // with keep (docker commit of a running container) the snapshot stays usable
     expect(readFileSync(join(s2.upperDir, "new.txt"), "utf8")).toBe("new\n");
     await store.removeSnapshot(s2);
 
@@ -96,14 +96,14 @@ describe("snapshots: prepare → overlay → commit → image", () => {
   it("cache entries keep their layers alive through garbage collection", async () => {
     const s = await store.prepareSnapshot([]);
     writeFileSync(join(s.upperDir, "cached"), "c");
-    const layer = await store.commitSnapshot(s, { move: true });
+    const layer = await store.commitSnapshot(s);
     await store.putCacheEntry("key-1", { layers: [layer.diffId], note: "opaque" });
     expect(await store.getCacheEntry("key-1")).toEqual({ layers: [layer.diffId], note: "opaque" });
     await collectGarbage(store, { graceMs: 0 });
     expect(await store.layer(layer.diffId)).toBeDefined();
     const orphan = await store.prepareSnapshot([]);
     writeFileSync(join(orphan.upperDir, "orphan"), "o");
-    const gone = await store.commitSnapshot(orphan, { move: true });
+    const gone = await store.commitSnapshot(orphan);
     await collectGarbage(store, { graceMs: 0 });
     expect(await store.layer(gone.diffId)).toBeUndefined();
     expect(await store.layer(layer.diffId)).toBeDefined();
@@ -116,7 +116,7 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     rmSync(join(s.upperDir, "..", "owner.json")); // as if its creator had exited long ago
     const dir = await store.containerDir("c1", { create: true });
     writeFileSync(join(dir, "record.json"), JSON.stringify({ id: "c1", name: "c1", imageId: base.id, created: new Date().toISOString(), state: "exited", snapshot: s }));
-    const layer = await store.commitSnapshot(s);
+    const layer = await store.commitSnapshot(s, { keep: true });
     expect(readFileSync(join(layer.dir, "work"), "utf8")).toBe("w");
     expect(readFileSync(join(s.upperDir, "work"), "utf8")).toBe("w");
     expect((await checkStore(store, { repair: true })).problems).toEqual([]);

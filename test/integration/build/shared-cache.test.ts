@@ -144,6 +144,21 @@ describe.skipIf(!canRun).each([
     expect(runsIn(machineB.store)).toBe(1);
     expect(r.imageId).not.toBe(built.imageId);
   }, 120_000);
+
+  it("B exporting back to the ref it imported from (the usual CI line) keeps every step's record", async () => {
+    const r = await build(machineB, ctxB, { cacheFrom: from(importFrom()), cacheTo: to(exportTo()) });
+    expect(r.executedSteps).toBe(0);
+    expect(r.cacheExchange?.exported[0]?.entries).toBe(7);
+    // A third machine gets B's result from it.
+    const machineC = await freshMachine(`shared-c-${kind}`);
+    try {
+      const c = await build(machineC, writeContext(join(machineC.dir, "repo"), { ...FILES, "app.txt": "app v2, longer\n" }), { cacheFrom: from(importFrom()) });
+      expect(c.executedSteps).toBe(0);
+      expect(c.imageId).toBe(r.imageId);
+    } finally {
+      machineC.cleanup();
+    }
+  }, 120_000);
 });
 
 describe.skipIf(!canRun)("shared build cache: mode=min and bad sources", () => {
@@ -205,6 +220,22 @@ describe.skipIf(!canRun)("shared build cache: mode=min and bad sources", () => {
     const fresh = await build(machineB, writeContext(join(machineB.dir, "ctx-bad2"), { Dockerfile: "FROM busybox\nRUN echo other > /o\n" }), { cacheFrom: from(`type=registry,ref=${unreachable}`) });
     expect(fresh.executedSteps).toBe(1);
     expect(fresh.warnings[0]).toContain(unreachable);
+  }, 120_000);
+
+  it("a cached layer the registry lost: a warning, that step runs, the rest still hits", async () => {
+    const ctxA = writeContext(join(machineA.dir, "ctx-lost"), { Dockerfile: "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n" });
+    const a = await build(machineA, ctxA, { cacheTo: to(`type=registry,ref=${reg.host}/ci/lost:1`) });
+    // Delete the blob of the first RUN's layer from the registry's storage.
+    const firstLayer = a.image.layers[a.image.layers.length - 2]!;
+    const blob = await machineA.store.compressedLayerBlob(firstLayer.diffId);
+    rmSync(join(reg.storageDir, "docker/registry/v2/blobs/sha256", blob.digest.slice(7, 9), blob.digest.slice(7)), { recursive: true, force: true });
+    const ctxB = writeContext(join(machineB.dir, "ctx-lost"), { Dockerfile: "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n" });
+    const r = await build(machineB, ctxB, { cacheFrom: from(`${reg.host}/ci/lost:1`) });
+    expect(r.warnings.join("\n")).toContain(`${reg.host}/ci/lost:1: cannot fetch a cached layer, running the step instead`);
+    // The first RUN ran (its layer was lost); the second's key depends on the first's (same
+    // key: RUN output is the same), so it still hits.
+    expect(r.executedNames.map((n) => n.replace(/^\[[^\]]*\] /, ""))).toEqual(["RUN echo one > /one"]);
+    expect(r.cachedNames.map((n) => n.replace(/^\[[^\]]*\] /, ""))).toEqual(["RUN echo two > /two"]);
   }, 120_000);
 
   it("--cache-to an unreachable registry fails after the image is built, naming the ref", async () => {

@@ -64,7 +64,9 @@ function checkRecord(key: string, rec: unknown, layers: CacheIndex["layers"]): s
   const r = rec as Record<string, unknown>;
   if (!Array.isArray(r.layers) || !r.layers.every((d) => typeof d === "string" && isDigest(d) && layers[d] !== undefined)) return `entry ${key} names layers the index does not carry`;
   if (r.diffId !== null && !(typeof r.diffId === "string" && r.layers.includes(r.diffId))) return `entry ${key} has a bad diffId`;
+  // It becomes the image's history time: an RFC 3339 time, as BuildKit parses buildkit/createdat.
   if (typeof r.created !== "string") return `entry ${key} has no created time`;
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(r.created)) return `entry ${key} has a bad created time ${JSON.stringify(r.created).slice(0, 60)}`;
   return undefined;
 }
 

@@ -8,7 +8,8 @@ describe("shared cache index checks", () => {
   it.each([
     [{ version: 1, entries: {}, layers: {} }, undefined],
     [{ version: 1, entries: { k: { layers: [D("a")], diffId: D("a"), created: "2024-01-01T00:00:00Z" } }, layers: { [D("a")]: layer } }, undefined],
-    [{ version: 1, entries: { k: { layers: [], diffId: null, created: "t" } }, layers: {} }, undefined],
+    [{ version: 1, entries: { k: { layers: [], diffId: null, created: "2024-01-01T00:00:00.123456789Z" } }, layers: {} }, undefined],
+    [{ version: 1, entries: { k: { layers: [], diffId: null, created: "yesterday" } }, layers: {} }, /bad created time "yesterday"/],
     [null, /not an object/],
     [{ version: 2, entries: {}, layers: {} }, /version 2/],
     [{ version: 1, layers: {} }, /no entries or layers/],

@@ -20,6 +20,13 @@ import type { BuildEvent } from "./events.js";
  * be read (unreachable, not a berth cache, corrupt index) is a warning naming it and the build
  * goes on without it, as BuildKit does; the store is not touched by a failed import.
  *
+ * What "only the layers it needs" means here: the layer of every step that hits, and nothing
+ * of steps that miss or stages not built. A stage used only through `COPY --from` still has its
+ * hit layers pulled, because COPY's key includes the checksum of the files it copies, read from
+ * those layers. (BuildKit tries a definition-based key first and reads files only when it
+ * misses; berth could do the same by exporting COPY's definition key → content digest and
+ * deferring layer pulls until a directory is read.)
+ *
  * Export: after the image is made, the records of the steps this build used (hits and misses)
  * go out with their layers: `mode=min` the stages the image is built from (the target and
  * its FROM-stage chain), `mode=max` every stage built. A failure is the build's error (exit

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, realpathSync } from "node:fs";
 import { readdir, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join, posix, resolve } from "node:path";
 import { Writable } from "node:stream";
-import { BuildContext, LayeredSourceFs, StatCache, type SourceFs } from "../context/index.js";
+import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs } from "../context/index.js";
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
@@ -89,6 +89,19 @@ class Builder {
   private dockerfilePath = "";
   private contextRoot = "";
   private readonly t0 = Date.now();
+  /**
+   * Whether a layer's directory is opaque: one getfattr per directory and build, since layer
+   * dirs never change once committed (each check is a process; a view is made per step).
+   */
+  private readonly opaqueMemo = new Map<string, boolean>();
+  private readonly isOpaque = (absDir: string): boolean => {
+    let o = this.opaqueMemo.get(absDir);
+    if (o === undefined) {
+      o = overlayOpaque(absDir);
+      this.opaqueMemo.set(absDir, o);
+    }
+    return o;
+  };
   /** runc state of this build's containers only, so a cancel can kill exactly them. */
   private readonly stateDir: string;
   private readonly ownStateDir: boolean;
@@ -474,7 +487,9 @@ class Builder {
   }
 
   private parentView(state: StageState): LayeredSourceFs {
-    return new LayeredSourceFs(state.layers.map((l) => l.dir).reverse(), "image");
+    // A layer's root cannot be opaque (nothing replaces "/"): no getfattr for it.
+    for (const l of state.layers) this.opaqueMemo.set(l.dir, false);
+    return new LayeredSourceFs(state.layers.map((l) => l.dir).reverse(), "image", this.isOpaque);
   }
 
   private async workdirStep(
@@ -674,9 +689,10 @@ class Builder {
             return { fs: ctx, identity: "context", statCache: () => this.getStatCache() };
           }
           const src = await this.fromSource(from);
-          return { fs: new LayeredSourceFs(src.layers, src.label) as SourceFs, identity: src.identity };
+          return { fs: new LayeredSourceFs(src.layers, src.label, this.isOpaque) as SourceFs, identity: src.identity };
         },
         parentLayers: state.layers.map((l) => l.dir).reverse(),
+        isOpaque: this.isOpaque,
         selectionMemo: {
           get: async (fp) => ((await this.store.getCacheEntry(`selection:${fp}`)) as { digest?: string } | undefined)?.digest,
           set: (fp, digest) => this.store.putCacheEntry(`selection:${fp}`, { layers: [], digest }),

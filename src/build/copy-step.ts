@@ -67,6 +67,8 @@ export interface CopyContext {
   selectionMemo?: SelectionMemo;
   /** The parent rootfs, top layer first (to read /etc/passwd and to see what exists). */
   parentLayers: string[];
+  /** Overlay opaque-dir test for layer dirs (memoized by the caller). */
+  isOpaque?: (absDir: string) => boolean;
   sourceDateEpoch: number | undefined;
   /** Up to this many entries keep per-file checksums for --explain. */
   explainFileLimit: number;
@@ -159,7 +161,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
     let owner: Owner | undefined;
     if (chown !== undefined) {
       const layers = c.parentLayers;
-      const view = new LayeredSourceFs(layers, "image");
+      const view = new LayeredSourceFs(layers, "image", c.isOpaque);
       owner = await resolveChown(chown, async (abs) => {
         const rel = abs.replace(/^\/+/, "");
         const st = view.lstat(rel);
@@ -234,6 +236,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
             ...(owner !== undefined ? { owner } : {}),
             ...(mode !== undefined ? { chmod: mode } : {}),
             ...(c.sourceDateEpoch !== undefined ? { mtime: c.sourceDateEpoch } : {}),
+            ...(c.isOpaque !== undefined ? { isOpaque: c.isOpaque } : {}),
           };
           if (g.add) await writeAdd(opts);
           else await writeCopy(opts);

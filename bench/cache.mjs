@@ -146,9 +146,10 @@ async function main() {
     berth(storeA, ["push", "-q", base]);
     const ctxA = await writeContext(join(mnt, "a", "checkout"), FILES);
     const localCache = join(mnt, "ci-cache-folder");
-    const a = berth(storeA, ["build", "-q", "--cache-to", `type=registry,ref=${cacheRef},mode=max`, "--cache-to", `type=local,dest=${localCache},mode=max`, ctxA]);
-    const imageA = a.stdout.trim();
-    console.log(`machine A: build + export to registry and folder ${fmt(a.secs)} (${imageA.slice(7, 19)})`);
+    const a = berth(storeA, ["build", "--progress=plain", "--iidfile", join(mnt, "a", "iid"), "--cache-to", `type=registry,ref=${cacheRef},mode=max`, "--cache-to", `type=local,dest=${localCache},mode=max`, ctxA]);
+    const imageA = execFileSync("cat", [join(mnt, "a", "iid")], { encoding: "utf8" }).trim();
+    const exportTimes = [...a.stderr.matchAll(/#(\d+) exporting cache to ([^\n]*)\n#\1 DONE ([\d.]+)s/g)].map((m) => `${m[2].split(" ")[0] === "registry" ? "registry" : "folder"} ${m[3]} s`);
+    console.log(`machine A: build + export to registry and folder ${fmt(a.secs)} (${imageA.slice(7, 19)}; export: ${exportTimes.join(", ")}, the first one gzips the layers)`);
     const manifest = await getJson(`http://${cacheRef.replace(/^([^/]+)\/(.*):(.*)$/, "$1/v2/$2/manifests/$3")}`, "application/vnd.oci.image.manifest.v1+json");
     const artifactBytes = manifest.layers.reduce((n, l) => n + l.size, 0) + manifest.config.size;
     console.log(`cache artifact: ${manifest.layers.length} layers, ${mib(artifactBytes)} (index ${manifest.config.size} B)`);

@@ -190,7 +190,8 @@ class Builder {
       const { CacheExchange } = await import("./cache-exchange.js");
       this.exchange = await CacheExchange.open({
         store: this.store,
-        imports: o.cacheFrom ?? [],
+        // --no-cache ignores imported caches too (BuildKit): do not even fetch them.
+        imports: o.noCache === true ? [] : (o.cacheFrom ?? []),
         exports: o.cacheTo ?? [],
         ...(o.registry !== undefined ? { registry: o.registry } : {}),
         emit: (e) => this.emit(e),

@@ -12,6 +12,7 @@ import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/in
 import { openStore, type Store } from "../store/store.js";
 import type { ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
 import { BerthError } from "../errors.js";
+import type { CacheExchange } from "./cache-exchange.js";
 import { prepareCopy } from "./copy-step.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
 import type { BuildEvent } from "./events.js";
@@ -105,6 +106,8 @@ class Builder {
   /** runc state of this build's containers only, so a cancel can kill exactly them. */
   private readonly stateDir: string;
   private readonly ownStateDir: boolean;
+  /** --cache-from / --cache-to (src/build/cache-exchange.ts), when given. */
+  private exchange: CacheExchange | undefined;
 
   constructor(options: BuildOptions) {
     this.o = options;
@@ -184,17 +187,37 @@ class Builder {
       this.epoch = Number(epochText);
     }
     this.store = o.store ?? (await openStore(o.root));
+    if ((o.cacheFrom ?? []).length > 0 || (o.cacheTo ?? []).length > 0) {
+      const { CacheExchange } = await import("./cache-exchange.js");
+      this.exchange = await CacheExchange.open({
+        store: this.store,
+        // --no-cache ignores imported caches too (BuildKit): do not even fetch them.
+        imports: o.noCache === true ? [] : (o.cacheFrom ?? []),
+        exports: o.cacheTo ?? [],
+        ...(o.registry !== undefined ? { registry: o.registry } : {}),
+        emit: (e) => this.emit(e),
+        newId: () => this.nextId++,
+        warn: (message) => {
+          this.warnings.push(message);
+          this.emit({ type: "warning", message, time: Date.now() });
+        },
+      });
+    }
 
     const warn = unusedBuildArgsWarning(this.plan.unusedBuildArgs.filter((k) => k !== "SOURCE_DATE_EPOCH"));
     const unwatch = this.watchAbort();
     try {
       const target = await this.stageResult(this.plan.target);
       const image = await this.createImage(target.state, o.tags ?? []);
+      await this.exchange?.finish(this.plan, image.id);
       if (warn !== undefined) {
         this.warnings.push(warn);
         this.emit({ type: "warning", message: warn, time: Date.now() });
       }
-      return { imageId: image.id, image, tags: o.tags ?? [], warnings: this.warnings, cachedSteps: this.cached, executedSteps: this.executed };
+      return {
+        imageId: image.id, image, tags: o.tags ?? [], warnings: this.warnings, cachedSteps: this.cached, executedSteps: this.executed,
+        ...(this.exchange !== undefined ? { cacheExchange: this.exchange.stats } : {}),
+      };
     } finally {
       // Hashes learnt for unchanged files are kept even when a later step failed.
       try {
@@ -205,6 +228,7 @@ class Builder {
       // Let stages still running in parallel settle before the caller cleans up.
       await Promise.allSettled([...this.results.values()]);
       await unwatch();
+      this.exchange?.close();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
       if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
         await rm(this.stateDir, { recursive: true, force: true }).catch(() => undefined);
@@ -411,6 +435,8 @@ class Builder {
     if (!s.noCache) {
       const entry = (await this.store.getCacheEntry(key)) as StepRecord | undefined;
       if (entry !== undefined && (entry.diffId === null || (await this.store.layer(entry.diffId)) !== undefined)) record = entry;
+      // A local miss may be a hit in a shared cache (--cache-from), which pulls the step's layer.
+      else if (this.exchange !== undefined) record = (await this.exchange.lookup(key)) as StepRecord | undefined;
     } else reasons = ["--no-cache"];
     let layer: LayerInfo | undefined;
     if (record !== undefined) {
@@ -449,6 +475,7 @@ class Builder {
         await this.store.putCacheEntry(slot, slotRecord);
       }
     }
+    this.exchange?.use(s.index, key, record);
     if (layer !== undefined) state.layers.push(layer);
     state.key = key;
     const entry: HistoryEntry = { created_by: createdBy, comment: HISTORY_COMMENT };

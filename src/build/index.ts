@@ -5,3 +5,5 @@ export type { BuildEvent, BuildEventSink } from "./events.js";
 export type { BuildOptions, BuildResult, SecretSpec } from "./options.js";
 export { cacheKey, explainMiss, type KeyInputs } from "./keys.js";
 export { goDuration, goQuoteList, runCommandString, HISTORY_COMMENT } from "./history.js";
+export { parseCacheFrom, parseCacheTo, type CacheExportMode, type CacheExportSpec, type CacheImportSpec } from "./cache-options.js";
+export type { CacheExchangeStats } from "./cache-exchange.js";

@@ -1,5 +1,8 @@
 import type { Digest } from "../image/digest.js";
 import type { ImageRecord, Store } from "../store/index.js";
+import type { RegistryClientOptions } from "../registry/index.js";
+import type { CacheExchangeStats } from "./cache-exchange.js";
+import type { CacheExportSpec, CacheImportSpec } from "./cache-options.js";
 import type { BuildEventSink } from "./events.js";
 
 export interface SecretSpec {
@@ -41,6 +44,12 @@ export interface BuildOptions {
   runtime?: string;
   /** runc state dir for build containers. */
   stateDir?: string;
+  /** `--cache-from`: shared build caches to look keys up in when the store misses (src/build/cache-options.ts parses the flag). */
+  cacheFrom?: CacheImportSpec[];
+  /** `--cache-to`: where to export this build's cache once the image is made. */
+  cacheTo?: CacheExportSpec[];
+  /** Registry client settings for `type=registry` caches (TLS, insecure registries, credentials). */
+  registry?: RegistryClientOptions;
 }
 
 export interface BuildResult {
@@ -50,4 +59,6 @@ export interface BuildResult {
   warnings: string[];
   cachedSteps: number;
   executedSteps: number;
+  /** Present when --cache-from / --cache-to were given. */
+  cacheExchange?: CacheExchangeStats;
 }

@@ -20,6 +20,8 @@ interface BuildFlags {
   platform?: string;
   sourceDateEpoch?: string;
   explain?: boolean;
+  cacheFrom?: string[];
+  cacheTo?: string[];
 }
 
 export function registerBuildCommands(program: Command): void {
@@ -42,6 +44,8 @@ export function registerBuildCommands(program: Command): void {
     .option("--platform <platform>", "target platform (only the host's, linux/amd64)")
     .option("--source-date-epoch <seconds>", "clamp timestamps (also $SOURCE_DATE_EPOCH) for reproducible images")
     .option("--explain", "say for every cache miss why it missed")
+    .option("--cache-from <type=registry,ref=R|type=local,src=DIR>", "import a shared build cache (repeatable)", collect)
+    .option("--cache-to <type=registry,ref=R|type=local,dest=DIR>[,mode=min|max]", "export the build cache (repeatable)", collect)
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
       const { UsageError } = await import("../errors.js");
       const root = (cmd.optsWithGlobals() as { root?: string }).root;
@@ -60,6 +64,8 @@ export function registerBuildCommands(program: Command): void {
         if (!/^\d+$/.test(flags.sourceDateEpoch)) throw new UsageError(`--source-date-epoch: want seconds since 1970, not ${JSON.stringify(flags.sourceDateEpoch)}`);
         epoch = Number(flags.sourceDateEpoch);
       }
+      const { cacheFlags } = await import("./build-cache-flags.js");
+      const cache = await cacheFlags(flags.cacheFrom ?? [], flags.cacheTo ?? []);
       let dockerfileText: string | undefined;
       if (flags.file === "-") {
         const chunks: Buffer[] = [];
@@ -94,6 +100,7 @@ export function registerBuildCommands(program: Command): void {
           secrets,
           ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
           ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+          ...cache,
           onEvent: (e) => renderer.handle(e),
           signal: abort.signal,
         });

@@ -5,6 +5,7 @@ import { registerContainerCommands } from "./containers.js";
 import { registerBuildCommands } from "./build.js";
 import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
+import { registerRegistryCommands } from "./registry.js";
 
 /**
  * The berth CLI. Each command group lives in its own file and registers itself here; a
@@ -23,6 +24,7 @@ export function createProgram(): Command {
   registerBuildCommands(program);
   registerImageCommands(program);
   registerSystemCommands(program);
+  registerRegistryCommands(program);
   return program;
 }
 

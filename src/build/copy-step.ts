@@ -15,10 +15,13 @@ const HEREDOC_WORD = /^\d*<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/;
 /** One group of sources written from one tree. */
 interface SourceGroup {
   fs: SourceFs;
-  sources: ResolvedSource[];
+  /** Resolved on first use: a stage's or image's selection is not walked on a memo hit. */
+  readonly sources: ResolvedSource[];
   add: boolean;
   /** The context's stat cache, loaded only when the selection memo misses. */
   statCache?: () => StatCache;
+  /** `stage:<cache key>` / `image:<id>` / `context`: what the tree is. */
+  identity?: string;
 }
 
 /** Selection fingerprint → content digest: an unchanged context selection is not re-summed. */
@@ -144,10 +147,17 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
     if (local.length > 0) {
       const src = await c.sourceFor(from === undefined ? undefined : c.expand(from));
       identities.push(src.identity);
+      let resolved: ResolvedSource[] | undefined;
+      const resolve = () => (resolved ??= resolveCopySources(src.fs, local, { parents, excludes, command: isAdd ? "ADD" : "COPY" }));
+      // The context's selection is needed now (its fingerprint); a stage's or image's only on a miss.
+      if (src.statCache !== undefined) resolve();
       groups.push({
         fs: src.fs,
-        sources: resolveCopySources(src.fs, local, { parents, excludes, command: isAdd ? "ADD" : "COPY" }),
+        get sources() {
+          return resolve();
+        },
         add: isAdd,
+        identity: src.identity,
         ...(src.statCache !== undefined ? { statCache: src.statCache } : {}),
       });
     }
@@ -180,8 +190,17 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
     const digests: string[] = [];
     const sums = new Map<SourceGroup, Awaited<ReturnType<typeof sumGroup>>>();
     for (const g of groups) {
-      const memo = g.statCache !== undefined ? c.selectionMemo : undefined;
-      const fp = memo !== undefined ? selectionFingerprint(g.fs, g.sources, `${chown ?? ""} ${chmod ?? ""} ${isAdd}`) : undefined;
+      // The context is fingerprinted by its entries' metadata; a stage or image by its identity
+      // (a stage's cache key or an image ID fixes its content) and the selection's words.
+      const immutable = g.identity !== undefined && (g.identity.startsWith("stage:") || g.identity.startsWith("image:"));
+      const memo = g.statCache !== undefined || immutable ? c.selectionMemo : undefined;
+      const params = `${chown ?? ""} ${chmod ?? ""} ${isAdd}`;
+      const fp =
+        memo === undefined
+          ? undefined
+          : immutable
+            ? createHash("sha256").update(`${g.identity ?? ""}\n${params}\n${JSON.stringify({ paths, parents, excludes })}`).digest("hex")
+            : selectionFingerprint(g.fs, g.sources, params);
       const known = fp !== undefined ? await memo!.get(fp) : undefined;
       if (known !== undefined) {
         digests.push(known);
@@ -192,7 +211,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       digests.push(sum.digest);
       if (fp !== undefined) await memo!.set(fp, sum.digest);
     }
-    const entryCount = groups.reduce((n, g) => n + g.sources.reduce((m, s) => m + s.entries.length, 0), 0);
+    const entryCount = () => groups.reduce((n, g) => n + g.sources.reduce((m, s) => m + s.entries.length, 0), 0);
 
     const flags: string[] = [];
     if (parents) flags.push("--parents");
@@ -209,7 +228,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       createdBy,
       contentDigest: digests.join(","),
       async files(): Promise<Record<string, string> | undefined> {
-        if (entryCount > c.explainFileLimit) return undefined;
+        if (entryCount() > c.explainFileLimit) return undefined;
         const files: Record<string, string> = {};
         for (const g of groups) {
           let sum = sums.get(g);

@@ -810,13 +810,18 @@ class Builder {
     config.created = created;
     const cc = containerConfig({ ...state, config });
     if (this.o.labels !== undefined && Object.keys(this.o.labels).length > 0) cc.Labels = { ...(cc.Labels ?? {}), ...this.o.labels };
-    if (cc.OnBuild !== undefined && cc.OnBuild !== null && cc.OnBuild.length === 0) delete cc.OnBuild;
+    // Docker's field order (its Go struct), OnBuild written as null when empty, as docker build does.
+    const order = ["User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal", "ArgsEscaped", "Healthcheck", "OnBuild", "Shell"] as const;
+    if (cc.OnBuild === undefined || (cc.OnBuild !== null && cc.OnBuild.length === 0)) cc.OnBuild = null;
+    const orderedCc: Record<string, unknown> = {};
+    for (const k of order) if (cc[k] !== undefined) orderedCc[k] = cc[k];
+    for (const [k, v] of Object.entries(cc)) if (!(k in orderedCc) && v !== undefined) orderedCc[k] = v;
     // Field order as Docker writes configs, so digests are stable across berth versions.
     const ordered: ImageConfig = {
       ...(config.author !== undefined ? { author: config.author } : {}),
       architecture: config.architecture,
       ...(config.variant !== undefined ? { variant: config.variant } : {}),
-      config: cc,
+      config: orderedCc,
       created: config.created,
       history: config.history,
       os: config.os,

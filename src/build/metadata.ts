@@ -126,7 +126,9 @@ export function applyMetadata(ctx: MetaContext): boolean {
       const ports = parsePorts(ctx, words);
       cfg.ExposedPorts ??= {};
       for (const p of ports) cfg.ExposedPorts[p] = {};
-      history(s, `EXPOSE ${goList(ports)}`);
+      // Debian's docker.io (BuildKit of Docker 20.10, the reference here) prints the port set as
+      // a Go map, keys sorted: `EXPOSE map[53/udp:{} 8080/tcp:{}]`; newer BuildKit prints a list.
+      history(s, `EXPOSE map[${[...new Set(ports)].sort().map((p) => `${p}:{}`).join(" ")}]`);
       return true;
     }
     case "volume": {

@@ -90,7 +90,7 @@ describe("ONBUILD", () => {
     const df = "FROM busybox AS base\nONBUILD RUN echo fired > /fired\nFROM base\nRUN cat /fired > /seen\n";
     const r = await runBuild(ws, ctx({ Dockerfile: df }));
     expect(await readImageFile(r.image, "/seen")).toBe("fired\n");
-    expect(r.image.config.config?.OnBuild).toBeUndefined();
+    expect(r.image.config.config?.OnBuild).toBeNull();
     expect(r.events.some((e) => e.type === "step" && e.name.includes("ONBUILD RUN echo fired"))).toBe(true);
   }, 60_000);
 });

@@ -202,7 +202,7 @@ describe("metadata", () => {
     expect(c.StopSignal).toBe("SIGTERM");
     expect(c.User).toBe("nobody");
     expect(c.Labels).toEqual({ "com.example": "x" });
-    expect(c.OnBuild).toBeUndefined();
+    expect(c.OnBuild).toBeNull();
     expect(r.image.config.author).toBe("someone");
     expect((await readImageFile(r.image, "/onbuild"))?.trim()).toBe("triggered");
     const h = r.image.config.history!.map((x) => x.created_by);

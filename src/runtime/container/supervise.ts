@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { RuntimeError } from "../errors.js";
+import { RuntimeError, requireRoot } from "../errors.js";
 import { containerEnv } from "../env.js";
 import { hostCapabilities } from "../host-caps.js";
 import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
@@ -78,6 +78,12 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   const dir = await ctx.store.containerDir(id);
   let record = await readRecord(dir);
   let ready = false;
+  try {
+    requireRoot();
+  } catch (err) {
+    options.onReady?.(err as RuntimeError);
+    throw err;
+  }
   const signalReady = (error?: RuntimeError) => {
     if (ready) return;
     ready = true;

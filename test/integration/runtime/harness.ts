@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { busyboxTarball, hasBusybox } from "../../helpers/busybox.js";
 import { openStore, importRootfs } from "../../../src/store/index.js";
@@ -59,6 +59,14 @@ export async function makeHarness(name: string): Promise<Harness> {
       const ps = await berth(["ps", "-a", "-q", "--no-trunc"]);
       for (const id of ps.stdout.split("\n").filter((l) => l !== "")) await berth(["rm", "-f", "-v", id]);
       rmSync(root, { recursive: true, force: true });
+      // the store's run dir on tmpfs: rmdir only succeeds when nothing was left in it
+      for (const d of [join(runDir, "runc"), runDir]) {
+        try {
+          rmdirSync(d);
+        } catch {
+          // not empty (the leak check reports it) or never made
+        }
+      }
     },
   };
 }

@@ -6,7 +6,7 @@ import { RuntimeError, requireRoot } from "../errors.js";
 import { containerEnv } from "../env.js";
 import { hostCapabilities } from "../host-caps.js";
 import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
-import { inMountNamespace, isMounted, mountFailure, unmountOverlay } from "../overlay.js";
+import { inMountNamespace, mountFailure } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
@@ -102,16 +102,17 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   let exitCode = 125;
   let started = false;
   try {
-    await rm(pidFile, { force: true });
-    await rm(logFile, { force: true });
-    // an old berth mounted rootfs in the host namespace; now the mount lives in runc's own
-    if (isMounted(rootfs)) await unmountOverlay(rootfs);
-    trace("supervise: record read");
     const cfg = record.config;
     const host = record.hostConfig;
     // the rootfs is mounted only inside runc's mount namespace: read the layers directly
     const layers = [record.snapshot.upperDir, ...record.snapshot.lowerDirs];
-    const user = await resolveUser(layers, cfg.user);
+    const [user] = await Promise.all([
+      resolveUser(layers, cfg.user),
+      rm(pidFile, { force: true }),
+      rm(logFile, { force: true }),
+      host.ports.length > 0 ? mkdir(ctx.runDir, { recursive: true }) : undefined,
+    ]);
+    trace("supervise: user resolved");
     const env = containerEnv({ imageEnv: cfg.env, hostname: cfg.hostname, home: user.home, terminal: cfg.tty });
     const [command] = cfg.args;
     if (command === undefined) throw new RuntimeError("no command specified");
@@ -140,12 +141,11 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       resources: host.resources,
       cgroupsPath: `/berth/${id}`,
       ...(host.init ? { init: INIT_BINARY } : {}),
-      swapAccounting: swapAccounting(),
-      availableCapabilities: hostCapabilities(),
+      ...(host.resources.memory !== undefined ? { swapAccounting: swapAccounting() } : {}),
+      ...(host.privileged || host.capAdd.some((c) => c.toUpperCase() === "ALL") ? { availableCapabilities: hostCapabilities() } : {}),
     });
     await writeFile(join(dir, "config.json"), JSON.stringify(spec));
     trace("supervise: spec written");
-    await mkdir(ctx.runDir, { recursive: true });
     const ports = await publisher.bind(host.ports);
 
     const attach = options.mode === "attach";

@@ -4,6 +4,7 @@
 // the corpus repeated to a few MB per round), plus one 1 MB Dockerfile (many instructions).
 // Runs on the compiled dist/ (npm run build). The machine may be shared: the best of several
 // rounds is reported, with the load average.
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
@@ -14,8 +15,9 @@ import dockerFileParser from "docker-file-parser";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist/index.js");
 if (!existsSync(dist)) {
-  console.error("bench:parse: run `npm run build` first");
-  process.exit(1);
+  // `npm run bench` runs this script directly: build first when needed.
+  const r = spawnSync("npm", ["run", "build"], { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) process.exit(1);
 }
 const { parse, parseInstructions } = await import(dist);
 

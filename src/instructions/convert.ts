@@ -88,7 +88,10 @@ export function toInstruction(node: InstructionNode, ctx: InstructionContext): I
     throw ctx.error(`unknown instruction: ${node.keyword}${hint}`, node.keywordRange);
   }
   const keyword = name.toUpperCase();
-  const flags = parseFlags(node, FLAGS[name], ctx);
+  const flags = parseFlags(node, FLAGS[name], ctx, (flag) => {
+    const owners = INSTRUCTION_NAMES.filter((k) => Object.hasOwn(FLAGS[k], flag));
+    return owners.length === 0 ? undefined : owners.map((k) => k.toUpperCase()).join(" and ");
+  });
   const args = node.args;
   const base = { range: node.range, node };
   const atLeast = (n: number, what = n === 1 ? "at least one argument" : `at least ${n === 2 ? "two" : n} arguments`): void => {

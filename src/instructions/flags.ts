@@ -36,7 +36,16 @@ export class ParsedFlags {
   }
 }
 
-export function parseFlags(node: InstructionNode, spec: FlagSpec, ctx: InstructionContext): ParsedFlags {
+/**
+ * `elsewhere`: instructions that do accept a flag this one does not, for the hint
+ * (`--checksum` on COPY: "--checksum is a flag of ADD").
+ */
+export function parseFlags(
+  node: InstructionNode,
+  spec: FlagSpec,
+  ctx: InstructionContext,
+  elsewhere: (flag: string) => string | undefined = () => undefined,
+): ParsedFlags {
   const strings = new Map<string, FlagNode>();
   const bools = new Map<string, { value: boolean; flag: FlagNode }>();
   const lists = new Map<string, FlagNode[]>();
@@ -47,7 +56,15 @@ export function parseFlags(node: InstructionNode, spec: FlagSpec, ctx: Instructi
     if (type === undefined) {
       const known = Object.keys(spec);
       const guess = nearest(flag.name, known);
-      const hint = guess !== undefined ? ` (did you mean --${guess}?)` : known.length === 0 ? ` (${keyword} takes no flags)` : "";
+      const other = elsewhere(flag.name);
+      const hint =
+        guess !== undefined
+          ? ` (did you mean --${guess}?)`
+          : other !== undefined
+            ? ` (--${flag.name} is a flag of ${other})`
+            : known.length === 0
+              ? ` (${keyword} takes no flags)`
+              : "";
       throw ctx.error(`unknown flag --${flag.name} for ${keyword}${hint}`, flag.range);
     }
     if (type !== "list") {

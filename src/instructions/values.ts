@@ -32,12 +32,13 @@ export function parseGoDuration(text: string): number | undefined {
   return sign * Math.round(total);
 }
 
-const OCTAL_MODE = /^[0-7]{1,4}$/;
+const OCTAL_MODE = /^[0-7]+$/;
 const SYMBOLIC_MODE = /^[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+(?:,[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+)*$/;
 
 /** `--chmod`: octal (`755`, `0644`) or symbolic (`u+x,go-w`), as BuildKit accepts. */
 export function isValidChmod(value: string): boolean {
-  return OCTAL_MODE.test(value) || SYMBOLIC_MODE.test(value);
+  if (OCTAL_MODE.test(value)) return Number.parseInt(value, 8) <= 0o7777;
+  return SYMBOLIC_MODE.test(value);
 }
 
 const PORT_SPEC = /^\d{1,5}(?:-\d{1,5})?(?:\/(?:tcp|udp|sctp))?$/i;

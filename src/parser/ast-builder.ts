@@ -13,15 +13,18 @@ const NO_COMMENTS: readonly string[] = Object.freeze([]);
 const NO_HEREDOCS: readonly HeredocNode[] = Object.freeze([]);
 const NO_FLAGS: readonly FlagNode[] = Object.freeze([]);
 
-/** Lower-cased keywords, shared instead of one new string per instruction. */
-const NAMES = new Map<string, string>();
-function lowerName(keyword: string): string {
-  let name = NAMES.get(keyword);
-  if (name === undefined) {
-    name = keyword.toLowerCase();
-    if (NAMES.size < 256) NAMES.set(keyword, name);
+/**
+ * Keywords as written and lower-cased, shared: a large Dockerfile would otherwise keep two
+ * new strings per instruction alive (garbage collection is the parser's main cost).
+ */
+const KEYWORDS = new Map<string, { keyword: string; name: string }>();
+function internKeyword(keyword: string): { keyword: string; name: string } {
+  let k = KEYWORDS.get(keyword);
+  if (k === undefined) {
+    k = { keyword, name: keyword.toLowerCase() };
+    if (KEYWORDS.size < 256) KEYWORDS.set(keyword, k);
   }
-  return name;
+  return k;
 }
 
 export interface BuildContext {
@@ -85,7 +88,7 @@ function buildNode(
 ): InstructionNode {
   const text = logical.text;
   const split = splitCommand(text, from, to);
-  const name = lowerName(split.keyword.value);
+  const { keyword, name } = internKeyword(split.keyword.value);
   let parsed;
   try {
     parsed = parseArguments(name, text, split.argsStart, split.argsEnd, ctx.escapeToken);
@@ -102,19 +105,22 @@ function buildNode(
       : buildNode(logical, parsed.subCommand.start, parsed.subCommand.end, ctx, heredocs, []);
   const flags: readonly FlagNode[] = split.flags.length === 0 ? NO_FLAGS : split.flags.map((w) => flagNode(logical, w));
   const args: ArgumentNode[] = parsed.args.map((w: Word) => ({ value: w.value, range: rangeOf(logical, w.start, w.end) }));
+  // A single argument spanning the whole argument text (shell form, WORKDIR …) shares its string.
+  const only = parsed.args.length === 1 ? parsed.args[0]! : undefined;
+  const argsText = only !== undefined && only.start === split.argsStart && only.end === split.argsEnd ? only.value : text.slice(split.argsStart, split.argsEnd);
   const keywordRange = rangeOf(logical, split.keyword.start, split.keyword.end);
   const lastHeredoc = heredocs[heredocs.length - 1];
   const isTop = from === 0 && to === text.length;
   const end = isTop ? (lastHeredoc?.range.end ?? logical.end) : positionInLogical(logical, to, to > from);
   const range = new Span(keywordRange.startLine, keywordRange.startColumn, keywordRange.startOffset, end.line, end.column, end.offset);
   return {
-    keyword: split.keyword.value,
+    keyword,
     name,
     flags,
     args,
     json: parsed.json,
     original: isTop ? text : text.slice(from, to),
-    argsText: text.slice(split.argsStart, split.argsEnd),
+    argsText,
     argsRange: rangeOf(logical, split.argsStart, split.argsEnd),
     keywordRange,
     child,

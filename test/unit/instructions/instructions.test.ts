@@ -122,6 +122,8 @@ const errors: [string, string][] = [
   ["FOO bar", "Dockerfile:2:1: unknown instruction: FOO"],
   ["COPY --chwon=1 a b", "Dockerfile:2:6: unknown flag --chwon for COPY (did you mean --chown?)"],
   ["ENV --x=1 a=b", "Dockerfile:2:5: unknown flag --x for ENV (ENV takes no flags)"],
+  ["COPY --checksum=sha256:x a b", "Dockerfile:2:6: unknown flag --checksum for COPY (--checksum is a flag of ADD)"],
+  ["ADD --from=build a b", "Dockerfile:2:5: unknown flag --from for ADD (--from is a flag of COPY)"],
   ["COPY --chmod=abc a b", 'Dockerfile:2:6: invalid --chmod value "abc" (use octal like 0755 or symbolic like u+x)'],
   ["RUN --network=bogus true", 'Dockerfile:2:5: network mode "bogus" not supported (use default, none or host)'],
   ["RUN --security=root true", 'Dockerfile:2:5: security mode "root" not supported (use sandbox or insecure)'],
@@ -185,4 +187,18 @@ describe("instruction errors", () => {
   it("values with variables are checked later, after expansion", () => {
     expect(() => parseInstructions("FROM x\nCOPY --chmod=$MODE a b\nRUN --network=$NET true\nEXPOSE $PORT\nSTOPSIGNAL $SIG\n")).not.toThrow();
   });
+});
+
+describe("--chmod values", () => {
+  const cases: [string, boolean][] = [
+    ["0755", true], ["755", true], ["00644", true], ["4755", true], ["u+x", true], ["u=rwx,g=rx,o=", true], ["a-w", true], ["g+s", true],
+    ["abc", false], ["0899", false], ["77777", false], ["u+q", false], ["", false],
+  ];
+  for (const [mode, valid] of cases) {
+    it(`${JSON.stringify(mode)} is ${valid ? "accepted" : "rejected"}`, () => {
+      const run = (): unknown => parseInstructions(`FROM x\nCOPY --chmod=${mode} a b\n`);
+      if (valid) expect(run).not.toThrow();
+      else expect(run).toThrow(DockerfileSyntaxError);
+    });
+  }
 });

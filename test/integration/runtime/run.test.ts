@@ -40,6 +40,9 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     const bind = await h.berth(["run", "--rm", "-v", "/nonexistent/dir:/x", "busybox", "true"]);
     expect(bind.code).toBe(125);
     expect(bind.stderr).toMatch(/bind source path does not exist: \/nonexistent\/dir/);
+    const envFile = await h.berth(["run", "--rm", "--env-file", "/nonexistent/vars.env", "busybox", "true"]);
+    expect(envFile.code).toBe(125);
+    expect(envFile.stderr).toMatch(/\/nonexistent\/vars\.env.*--env-file/);
     const cap = await h.berth(["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
     expect(cap.code).toBe(125);
     expect(cap.stderr).toMatch(/NOT_A_CAP/);

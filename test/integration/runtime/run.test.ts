@@ -137,6 +137,10 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     const rows = ps.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { Names: string; State: string; ExitCode: number });
     expect(rows.find((r) => r.Names === "gone")).toBeUndefined();
     expect(rows.find((r) => r.Names === "kept")).toMatchObject({ State: "exited", ExitCode: 4 });
+    expect((await h.berth(["ps", "-a", "--filter", "name=kept", "--format", "{{.Names}} {{.State}}"])).stdout).toBe("kept exited\n");
+    const table = (await h.berth(["ps", "-a", "--filter", "status=exited"])).stdout.split("\n");
+    expect(table[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+    expect(table.find((l) => l.endsWith(" kept"))).toMatch(/Exited \(4\) .* ago\s+kept$/);
     const dup = await h.berth(["run", "--name", "kept", "busybox", "true"]);
     expect(dup.code).toBe(125);
     expect(dup.stderr).toMatch(/already in use/);

@@ -236,11 +236,13 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
         throw failure;
       }
     }
-    record = { ...(await readRecord(dir)), state: "exited", exitCode, finishedAt: new Date().toISOString() };
+    record = { ...record, state: "exited", exitCode, finishedAt: new Date().toISOString() };
     delete record.pid;
     delete record.supervisor;
     delete record.runtime;
-    await writeRecord(dir, record);
+    // a --rm container is removed next: its last state is not worth a write
+    // (and a container removed by `rm -f` meanwhile has no directory left to write to)
+    if (!record.hostConfig.autoRemove) await writeRecord(dir, record).catch(() => undefined);
     signalReady();
     return exitCode;
   } catch (err) {
@@ -257,8 +259,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     await publisher.close();
     trace("supervise: proxies closed");
     if (record.hostConfig.autoRemove) {
-      const { removeContainer } = await import("./remove.js");
-      await removeContainer(ctx, id, { force: true, volumes: true }).catch(() => undefined);
+      const { removeFound } = await import("./remove.js");
+      await removeFound(ctx, dir, { ...record, state: "exited" }, { force: true, volumes: true }).catch(() => undefined);
       trace("supervise: removed");
     }
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { hostname as osHostname } from "node:os";
 import { isAbsolute, posix } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { containerArgs } from "../command.js";
@@ -119,7 +120,8 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   }
 
   const id = randomBytes(32).toString("hex");
-  const hostname = options.hostname ?? id.slice(0, 12);
+  // Docker: a container on the host network has the host's name, others their short ID
+  const hostname = options.hostname ?? (network === "host" ? osHostname() : id.slice(0, 12));
   const env = [...(config.Env ?? [])];
   for (const e of options.env ?? []) {
     const eq = e.indexOf("=");

@@ -12,6 +12,7 @@ import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
 import { trace } from "../trace.js";
 import { PID_FILE, ROOTFS, RUNC_LOG, type RuntimeContext } from "./context.js";
+import { networkFiles, prepareInitLayer } from "./init-layer.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
 import { isAlive, processRef, readRecord, writeRecord, type ContainerRecord } from "./record.js";
@@ -123,6 +124,10 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       }
     }
     if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
+    const [initDir, netFiles] = await Promise.all([
+      prepareInitLayer(dir, record.snapshot.lowerDirs),
+      networkFiles(dir, { hostname: cfg.hostname, network: host.network }),
+    ]);
     const spec = buildSpec({
       rootfs: ROOTFS,
       args: cfg.args,
@@ -132,7 +137,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       hostname: cfg.hostname,
       terminal: cfg.tty,
       network: host.network,
-      mounts: [...host.binds, ...(await volumeMounts(ctx, record, layers))],
+      mounts: [...netFiles, ...host.binds, ...(await volumeMounts(ctx, record, layers))],
       readOnlyRootfs: host.readOnlyRootfs,
       capAdd: host.capAdd,
       capDrop: host.capDrop,
@@ -153,7 +158,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     if (attach && cfg.tty && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
     const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
     const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
-    const chain = await inMountNamespace(record.snapshot, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr);
+    const overlay = { ...record.snapshot, lowerDirs: [initDir, ...record.snapshot.lowerDirs] };
+    const chain = await inMountNamespace(overlay, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr);
     let child: ChildProcess;
     if (!attach && cfg.tty) {
       // runc needs a terminal on its side for a -t container: `script` provides one (the log

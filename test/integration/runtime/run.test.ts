@@ -60,8 +60,8 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     expect(r.stdout).toBe("flag file img\n/tmp\n1000\n0\n");
     const ep = await h.berth(["run", "--rm", "--entrypoint", "echo", "cfg:1", "a", "b"]);
     expect(ep.stdout).toBe("a b\n");
-    const host = await h.berth(["run", "--rm", "--hostname", "box1", "busybox", "sh", "-c", "hostname; echo $HOSTNAME"]);
-    expect(host.stdout).toBe("box1\nbox1\n");
+    const host = await h.berth(["run", "--rm", "--hostname", "box1", "busybox", "sh", "-c", "hostname; echo $HOSTNAME; cat /etc/hostname; grep -c box1 /etc/hosts"]);
+    expect(host.stdout).toBe("box1\nbox1\nbox1\n1\n");
   });
 
   it("bind-mounts host dirs and enforces :ro", async () => {

@@ -352,6 +352,8 @@ export function registerContainerCommands(program: Command): void {
     .argument("<command...>")
     .passThroughOptions()
     .action(async (ref: string, args: string[], flags: { interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string }, cmd: Command) => {
+      const { trace } = await import("../runtime/trace.js");
+      trace("cli: exec action");
       const ctx = await context(cmd);
       const { execInContainer } = await import("../runtime/container/exec.js");
       process.exitCode = await execInContainer(ctx, ref, {

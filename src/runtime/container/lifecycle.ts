@@ -23,7 +23,8 @@ export async function startDetached(ctx: RuntimeContext, id: string): Promise<vo
   const script = fileURLToPath(new URL("./supervisor-main.js", import.meta.url));
   const diag = openSync(join(dir, SUPERVISOR_LOG), "a");
   const args = [script, ctx.store.root, id, ctx.runDir, ctx.runc.binary];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", diag, diag, "pipe"] });
+  // cwd /: a long-lived supervisor must not pin the directory berth was started from
+  const child = spawn(process.execPath, args, { detached: true, cwd: "/", stdio: ["ignore", diag, diag, "pipe"] });
   closeSync(diag);
   const pipe = child.stdio[3] as Readable | null | undefined;
   if (pipe === null || pipe === undefined) throw new RuntimeError("cannot talk to the container's supervisor");

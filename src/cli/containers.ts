@@ -22,7 +22,9 @@ async function contextForRoot(rootOption: string | undefined): Promise<RuntimeCo
     import("../store/root.js"),
     import("../runtime/container/context.js"),
   ]);
-  return runtimeContext(await openStore(resolveStoreRoot(rootOption)));
+  // absolute: records keep snapshot paths, and the detached supervisor runs in /
+  const { resolve } = await import("node:path");
+  return runtimeContext(await openStore(resolve(resolveStoreRoot(rootOption))));
 }
 
 // `berth inspect NAME`: containers are tried before images, as Docker does

@@ -37,6 +37,10 @@ const systemTools = {
   setfattr: "attr",
   mkfs_ext4: "e2fsprogs",
   ip: "iproute2",
+  openssl: "openssl",
+  bzip2: "bzip2",
+  xz: "xz-utils",
+  zstd: "zstd",
 };
 const has = (tool) =>
   tool === "mkfs_ext4"

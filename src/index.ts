@@ -13,3 +13,6 @@ export { RuntimeError } from "./runtime/errors.js";
 export { openStore, Store, StoreError, resolveStoreRoot, writeFileAtomic } from "./store/index.js";
 export type { ImageRecord, LayerInfo, Snapshot, CacheEntry } from "./store/index.js";
 export { parseReference, parseNormalizedNamed, formatReference, familiarString } from "./image/reference.js";
+export { RegistryClient, RegistryError, pullImage, pullByName, pushImage, pushStoredImage, parseRemoteReference } from "./registry/index.js";
+export type { RemoteReference, TransferProgress, ProgressCallback, PullResult, PushResult } from "./registry/index.js";
+export * as registry from "./registry/index.js";

@@ -106,6 +106,7 @@ async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Comman
   const source = opts.input ?? "stdin";
   const input = opts.input ? createReadStream(opts.input) : process.stdin;
   const res = await loadArchive(store, input, source);
+  if (opts.quiet) return;
   for (const img of res.loaded) {
     if (img.tags.length === 0) process.stdout.write(`Loaded image ID: ${img.id}\n`);
     for (const t of img.tags) process.stdout.write(`Loaded image: ${t}\n`);
@@ -120,7 +121,27 @@ async function saveAction(names: string[], opts: { output?: string }, cmd: Comma
   await saveImages(store, names, process.stdout);
 }
 
-interface ImagesOpts { quiet?: boolean; all?: boolean; digests?: boolean; format?: string; noTrunc?: boolean }
+interface ImagesOpts { quiet?: boolean; all?: boolean; digests?: boolean; format?: string; noTrunc?: boolean; filter?: string[] }
+
+/** `--filter dangling=true|false`, `--filter reference=PATTERN` (glob on repo[:tag], as Docker). */
+function imageFilter(filters: string[]): (row: { repo: string; tag: string }) => boolean {
+  const tests: ((row: { repo: string; tag: string }) => boolean)[] = [];
+  for (const f of filters) {
+    const eq = f.indexOf("=");
+    const key = eq < 0 ? f : f.slice(0, eq);
+    const value = eq < 0 ? "" : f.slice(eq + 1);
+    if (key === "dangling") {
+      if (value !== "true" && value !== "false") throw new UsageError(`invalid filter 'dangling=${value}': want true or false`);
+      tests.push((r) => (r.repo === "<none>") === (value === "true"));
+    } else if (key === "reference") {
+      const glob = new RegExp(`^${value.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
+      tests.push((r) => glob.test(r.repo) || glob.test(`${r.repo}:${r.tag}`));
+    } else {
+      throw new UsageError(`invalid filter '${key}' (supported: dangling, reference)`);
+    }
+  }
+  return (row) => tests.every((t) => t(row));
+}
 
 async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Command): Promise<void> {
   const { parseReference, familiarRepository } = await import("../image/reference.js");
@@ -131,6 +152,7 @@ async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Com
     const r = parseReference(repo);
     want = { repo: familiarRepository(r), ...(r.tag ? { tag: r.tag } : {}) };
   }
+  const keep = imageFilter(opts.filter ?? []);
   const rows: { repo: string; tag: string; image: ImageRecord }[] = [];
   for (const image of images) {
     const tags = image.repoTags.length > 0 ? image.repoTags : ["<none>:<none>"];
@@ -138,6 +160,7 @@ async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Com
       const i = t.lastIndexOf(":");
       const row = { repo: t.slice(0, i), tag: t.slice(i + 1), image };
       if (want && (row.repo !== want.repo || (want.tag !== undefined && row.tag !== want.tag))) continue;
+      if (!keep(row)) continue;
       rows.push(row);
     }
   }
@@ -280,6 +303,7 @@ function addImages(g: Group, name: string, alias?: string): void {
     .option("-q, --quiet", "only show image IDs")
     .option("-a, --all", "show all images (default hides intermediate images)")
     .option("--digests", "show digests")
+    .option("-f, --filter <filter>", "filter output: dangling=true|false, reference=PATTERN", collect, [])
     .option("--no-trunc", "don't truncate output")
     .option("--format <format>", "format output using a Go-like template, or json")
     .action((repo: string | undefined, opts: ImagesOpts & { trunc?: boolean }, cmd: Command) => imagesAction(repo, { ...opts, noTrunc: opts.trunc === false }, cmd));

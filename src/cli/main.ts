@@ -4,6 +4,7 @@ import { registerParseCommands } from "./parse.js";
 import { registerContainerCommands } from "./containers.js";
 import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
+import { registerRegistryCommands } from "./registry.js";
 
 /**
  * The berth CLI. Each command group lives in its own file and registers itself here; a
@@ -21,6 +22,7 @@ export function createProgram(): Command {
   registerContainerCommands(program);
   registerImageCommands(program);
   registerSystemCommands(program);
+  registerRegistryCommands(program);
   return program;
 }
 

@@ -34,15 +34,11 @@ export function directiveItem(d: unknown[]): DirectiveItem {
   return { kind: "directive", token: d[0] as DockerfileToken };
 }
 
-export function instructionItem(d: unknown[]): InstructionItem {
-  return { kind: "instruction", end: d[1] as DockerfileToken, heredocs: d[2] as DockerfileToken | undefined };
-}
-
 export function fileItems(d: unknown[]): BodyItem[] {
   return [...(d[0] as DirectiveItem[]), ...(d[1] as BodyItem[])];
 }
 
-/** An instruction on one line: the data starts at the last line. */
+/** An instruction, from its last line (which carries the logical line) and heredoc bodies. */
 export function lastLineItem(d: unknown[]): InstructionItem {
   return { kind: "instruction", end: d[0] as DockerfileToken, heredocs: d[1] as DockerfileToken | undefined };
 }

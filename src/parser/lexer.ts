@@ -1,7 +1,8 @@
 /**
- * The tokenizer behind the nearley grammar: a stateful moo lexer that hands nearley one coarse
- * token per physical line (nearley costs about a microsecond per token, so per-word tokens would
- * be five times slower), wrapped in a stream that
+ * The tokenizer behind the nearley grammar: a stateful moo lexer (one token per physical line,
+ * or per run of blank/comment lines) wrapped in a stream that hands nearley a few coarse tokens
+ * per instruction (nearley costs about a microsecond per token: see grammar/dockerfile.ne). The
+ * stream
  * - reads the parser directives at the top first (they choose the escape character, and so
  *   which of the two compiled moo lexers reads the rest),
  * - joins continued lines into the logical instruction line (BuildKit's rules: a trailing escape
@@ -40,7 +41,15 @@ export interface LogicalLine {
   readonly emptyContinuationLine: boolean;
 }
 
-export type DockerfileTokenType = "directive" | "trivia" | "contLine" | "endLine" | "heredocLine" | "heredocs";
+/**
+ * - `directive`: a parser directive line at the top;
+ * - `trivia`: a run of blank and comment lines between instructions;
+ * - `continued`: the lines of an instruction before its last one (each ends in the escape
+ *   character), with the blank and comment lines among them, in one token;
+ * - `endLine`: the last line of an instruction; `heredocLine`: the same, opening heredocs;
+ * - `heredocs`: the bodies of those heredocs, in one token.
+ */
+export type DockerfileTokenType = "directive" | "trivia" | "continued" | "endLine" | "heredocLine" | "heredocs";
 
 /** What nearley receives: moo's token fields (positions absolute), plus what the stream found. */
 export interface DockerfileToken {
@@ -126,6 +135,8 @@ export class DockerfileTokenStream {
   private joined = "";
   private segments: LineSegment[] = [];
   private emptyContinuation = false;
+  /** The `continued` token of the instruction being read, until its last line. */
+  private continued: DockerfileToken | undefined;
   private readonly queue: DockerfileToken[] = [];
   private done = false;
 
@@ -144,38 +155,61 @@ export class DockerfileTokenStream {
   next(): DockerfileToken | undefined {
     const queued = this.queue.shift();
     if (queued !== undefined) return queued;
-    if (this.done) return undefined;
-    const t = this.moo.next();
-    if (t === undefined) {
-      this.done = true;
-      // A continuation running into the end of the file ends the instruction there.
-      if (this.segments.length > 0) return this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
-      return undefined;
+    for (;;) {
+      if (this.done) return undefined;
+      const t = this.moo.next();
+      if (t === undefined) {
+        this.done = true;
+        // A continuation running into the end of the file ends the instruction there.
+        if (this.segments.length > 0) return this.lastLine(this.token("endLine", "", this.source.text.length, 0));
+        return undefined;
+      }
+      const offset = this.base + t.offset;
+      switch (t.type) {
+        case "trivia": {
+          const inContinuation = this.continued !== undefined;
+          if (inContinuation && !this.emptyContinuation) this.emptyContinuation = hasBlankLine(t.text);
+          const tok = this.reuse(t, offset);
+          this.advanceLines(t.text, offset);
+          // Blank and comment lines inside a continuation are part of its `continued` token.
+          if (inContinuation) continue;
+          return tok;
+        }
+        case "contLine": {
+          const tok = this.reuse(t, offset);
+          const content = t.text.slice(0, t.text.lastIndexOf(this.escapeToken));
+          this.addPiece(content, offset);
+          this.advanceLines(t.text, offset);
+          if (this.continued === undefined) {
+            tok.type = "continued";
+            this.continued = tok;
+          }
+          continue;
+        }
+        case "endLine": {
+          const tok = this.reuse(t, offset);
+          this.addPiece(trimNewlineEnd(t.text), offset);
+          this.advanceLines(t.text, offset);
+          return this.lastLine(tok);
+        }
+        default:
+          throw this.source.error(`unexpected input ${JSON.stringify(t.text.slice(0, 20))}`, this.line, offset - this.lineStart + 1);
+      }
     }
-    const offset = this.base + t.offset;
-    switch (t.type) {
-      case "trivia": {
-        const tok = this.reuse(t, offset);
-        if (this.segments.length > 0 && !this.emptyContinuation) this.emptyContinuation = hasBlankLine(t.text);
-        this.advanceLines(t.text, offset);
-        return tok;
-      }
-      case "contLine": {
-        const tok = this.reuse(t, offset);
-        const content = t.text.slice(0, t.text.lastIndexOf(this.escapeToken));
-        this.addPiece(content, offset);
-        this.advanceLines(t.text, offset);
-        return tok;
-      }
-      case "endLine": {
-        const tok = this.reuse(t, offset);
-        this.addPiece(trimNewlineEnd(t.text), offset);
-        this.advanceLines(t.text, offset);
-        return this.endInstruction(tok);
-      }
-      default:
-        throw this.source.error(`unexpected input ${JSON.stringify(t.text.slice(0, 20))}`, this.line, offset - this.lineStart + 1);
-    }
+  }
+
+  /** The line ending an instruction: hand out the `continued` token first, if any. */
+  private lastLine(tok: DockerfileToken): DockerfileToken {
+    const continued = this.continued;
+    if (continued === undefined) return this.endInstruction(tok);
+    this.continued = undefined;
+    const text = this.source.text.slice(continued.offset, tok.offset);
+    continued.text = text;
+    continued.value = text;
+    this.queue.push(tok);
+    // Heredoc bodies, if any, are queued after the last line.
+    this.endInstruction(tok);
+    return continued;
   }
 
   /**
@@ -384,9 +418,8 @@ function heredocCandidates(text: string): HeredocSpec[] {
   return heredocsFromLine(text);
 }
 
-/** The source position of an offset in a logical line. */
-export function positionInLogical(logical: LogicalLine, joined: number, preferEnd = false): Position {
-  const segs = logical.segments;
+/** Index of the segment holding joined offset `joined` (for an end offset, the segment it ends). */
+function segmentIndex(segs: readonly LineSegment[], joined: number, preferEnd: boolean): number {
   let lo = 0;
   let hi = segs.length - 1;
   // Last segment starting at or before `joined` (strictly before, for an end position, so that
@@ -397,14 +430,29 @@ export function positionInLogical(logical: LogicalLine, joined: number, preferEn
     if (preferEnd ? s < joined : s <= joined) lo = mid;
     else hi = mid - 1;
   }
-  const seg = segs[lo]!;
+  return lo;
+}
+
+/** The source position of an offset in a logical line. */
+export function positionInLogical(logical: LogicalLine, joined: number, preferEnd = false): Position {
+  const seg = logical.segments[segmentIndex(logical.segments, joined, preferEnd)]!;
   const offset = seg.offset + (joined - seg.joinedStart);
   return { line: seg.line, column: offset - seg.lineStart + 1, offset };
 }
 
+/** The source span of [start, end) of a logical line. */
+export function spanInLogical(logical: LogicalLine, start: number, end: number): Span {
+  const segs = logical.segments;
+  const s = segs.length === 1 ? segs[0]! : segs[segmentIndex(segs, start, false)]!;
+  const e = segs.length === 1 ? s : segs[segmentIndex(segs, end, end > start)]!;
+  const so = s.offset + (start - s.joinedStart);
+  const eo = e.offset + (end - e.joinedStart);
+  return new Span(s.line, so - s.lineStart + 1, so, e.line, eo - e.lineStart + 1, eo);
+}
+
 /**
  * The lexer object the compiled grammar refers to: nearley asks it only `has(tokenType)` when
- * the grammar is loaded. Parsing always passes a fresh DockerfileTokenStream.
+ * the grammar is loaded. Parsing hands each nearley parser its own token list (parse.ts).
  */
 export const placeholderLexer = {
   has: (_name: string): boolean => true,
@@ -415,17 +463,3 @@ export const placeholderLexer = {
   save: (): moo.LexerState => ({ line: 1, col: 1, state: "main" }),
   formatError: (_token: unknown, message?: string): string => message ?? "syntax error",
 };
-
-/** The source span of [start, end) of a logical line. */
-export function spanInLogical(logical: LogicalLine, start: number, end: number): Span {
-  const segs = logical.segments;
-  if (segs.length === 1) {
-    const seg = segs[0]!;
-    const so = seg.offset + start;
-    const eo = seg.offset + end;
-    return new Span(seg.line, so - seg.lineStart + 1, so, seg.line, eo - seg.lineStart + 1, eo);
-  }
-  const s = positionInLogical(logical, start);
-  const e = positionInLogical(logical, end, end > start);
-  return new Span(s.line, s.column, s.offset, e.line, e.column, e.offset);
-}

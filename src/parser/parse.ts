@@ -85,8 +85,8 @@ function parseSource(input: string, file: string): DockerfileAst {
   for (let tok = stream.next(); tok !== undefined; tok = stream.next()) {
     if (tok.type === "directive") continue;
     chunk.push(tok);
-    // An item ends with a top-level trivia run, an instruction's last line, or its heredocs.
-    const ends = tok.type === "endLine" || tok.type === "heredocs" || (tok.type === "trivia" && chunk.length - 1 === itemStart);
+    // An item ends with a trivia run, an instruction's last line, or its heredocs.
+    const ends = tok.type === "endLine" || tok.type === "heredocs" || tok.type === "trivia";
     if (!ends) continue;
     itemStart = chunk.length;
     if (++items === CHUNK_ITEMS) parseChunk();

@@ -7,7 +7,7 @@ import { Writable } from "node:stream";
 import { digestHex, isDigest, type Digest } from "../image/digest.js";
 import { parseReference } from "../image/reference.js";
 import type { ImageConfig, ImageManifest } from "../image/types.js";
-import { referencedContent } from "./gc.js";
+import { GC_GRACE_MS, referencedContent } from "./gc.js";
 import type { Store } from "./store.js";
 import type { ImageEntry, LayerRecord } from "./types.js";
 
@@ -18,7 +18,7 @@ import type { ImageEntry, LayerRecord } from "./types.js";
  * (records first, then what they point to); images that lost content are removed with their tags.
  */
 export interface CheckProblem {
-  kind: "corrupt-blob" | "broken-layer" | "broken-image" | "dangling-tag" | "bad-refs" | "orphan-blob" | "orphan-layer-dir" | "stale-temp" | "stale-snapshot" | "broken-cache-entry";
+  kind: "corrupt-blob" | "broken-layer" | "broken-image" | "dangling-tag" | "bad-refs" | "orphan-blob" | "orphan-layer" | "orphan-layer-dir" | "stale-temp" | "stale-snapshot" | "broken-cache-entry";
   path: string;
   message: string;
   repaired: boolean;
@@ -204,8 +204,19 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
       }
     }
 
-    // 7. snapshots whose owner died
+    // 7. snapshots whose owner died and that no container uses (a container's rw layer outlives
+    // the process that created it: its record.json names the snapshot)
+    const containerSnapshots = new Set<string>();
+    for (const c of await store.listContainerIds()) {
+      try {
+        const rec = JSON.parse(await readFile(join(root, "c", c, "record.json"), "utf8")) as { snapshot?: { id?: string } };
+        if (rec.snapshot?.id) containerSnapshots.add(rec.snapshot.id);
+      } catch {
+        // no record (yet): nothing it could hold
+      }
+    }
     for (const id of await readdir(join(root, "s"))) {
+      if (containerSnapshots.has(id)) continue;
       let pid = 0;
       try {
         pid = (JSON.parse(await readFile(join(root, "s", id, "owner.json"), "utf8")) as { pid: number }).pid;
@@ -223,7 +234,24 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
       const p = report("orphan-layer-dir", join(root, "l", name), "no layer record names it");
       await fix(p, () => rm(join(root, "l", name), { recursive: true, force: true }));
     }
-    const { blobs: used } = await referencedContent(store);
+    // a layer nothing uses is an orphan once it is older than gc's grace period (a build or a
+    // load may be about to reference it); a younger one keeps its blobs
+    const { blobs: used, layers: usedLayers } = await referencedContent(store);
+    for (const l of await store.listLayerRecords()) {
+      if (!layersOk.has(l.diffId)) continue;
+      const recordPath = join(root, "layers", `${digestHex(l.diffId)}.json`);
+      const age = Date.now() - ((await stat(recordPath).catch(() => undefined))?.mtimeMs ?? 0);
+      if (usedLayers.has(l.diffId) || age < GC_GRACE_MS) {
+        for (const b of l.blobs) used.add(b.digest);
+        continue;
+      }
+      const p = report("orphan-layer", recordPath, "no image, cache entry or snapshot uses it");
+      await fix(p, async () => {
+        await rm(recordPath, { force: true });
+        await rm(join(root, "l", l.dir), { recursive: true, force: true });
+      });
+      if (!repair) for (const b of l.blobs) used.add(b.digest);
+    }
     for (const name of await readdir(store.blobs.dir)) {
       const d = `sha256:${name}` as Digest;
       if (used.has(d) || blobsBad.has(d)) continue;

@@ -127,10 +127,18 @@ function relayMember(entry: Readable, consumer: (head: Buffer, body: Readable) =
       if (!out!.destroyed) out!.end();
       consumed!.then(resolve, reject);
     });
-    entry.on("error", (err: Error) => {
-      out?.destroy(err);
-      reject(err);
-    });
+    let ended = false;
+    entry.on("end", () => { ended = true; });
+    const fail = (err: Error): void => {
+      if (ended) return;
+      ended = true;
+      if (out === undefined) return reject(err);
+      out.destroy(err);
+      // wait for the consumer to clean up (remove its staging) before reporting
+      consumed!.then(() => reject(err), () => reject(err));
+    };
+    entry.on("error", fail);
+    entry.on("close", () => fail(new Error("archive ended in the middle of a member (truncated?)")));
   });
 }
 
@@ -175,7 +183,10 @@ async function unpackArchive(input: NodeJS.ReadableStream, staging: string, sour
     }
   })();
   try {
-    await Promise.all([pipeline(tarIn, extract as unknown as Writable), consume]);
+    // wait for both, even when one fails: a layer being applied must finish cleaning up
+    const settled = await Promise.allSettled([pipeline(tarIn, extract as unknown as Writable), consume]);
+    const errors = settled.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+    if (errors.length > 0) throw errors.find((e) => e instanceof StoreError) ?? errors[0];
   } catch (err) {
     if (err instanceof StoreError) throw err;
     throw new StoreError(`${source}: not a valid image archive: ${(err as Error).message}`, { cause: err });

@@ -319,10 +319,23 @@ export class Store {
     return { id, lowerDirs: lowers, upperDir: join(dir, "u"), workDir: join(dir, "w") };
   }
 
-  /** The snapshot's upper dir (unmounted by now) becomes a layer; the dir itself moves into l/. */
-  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number } = {}): Promise<LayerInfo> {
+  /**
+   * The snapshot's upper dir (unmounted by now) becomes a layer. By default the upper dir itself
+   * moves into l/ as the layer dir — no copy — and the snapshot is gone afterwards (a build
+   * step's transient container). With `keep` the snapshot stays as it is (a container that goes
+   * on running after `commit`): the diff is applied into a new layer dir, its tar kept as a blob.
+   */
+  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; keep?: boolean } = {}): Promise<LayerInfo> {
     const dir = this.snapshotDir(s);
     const diffOpts = opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {};
+    if (opts.keep) {
+      const prepared = await this.prepareLayer(diffDirectory(join(dir, "u"), diffOpts), { source: `snapshot ${s.id}` });
+      try {
+        return await prepared.commit();
+      } finally {
+        await prepared.discard();
+      }
+    }
     const { diffId, size } = await digestDirectory(join(dir, "u"), diffOpts);
     const staged = this.stagingPath("layer");
     await rename(join(dir, "u"), staged);

@@ -60,6 +60,16 @@ describe("berth import / images / history / inspect / tag / rmi", () => {
     expect(ok(root, ["system", "df"])).toMatch(/^Images\s+1\s+1\s+/m);
   });
 
+  it("filters images like docker images --filter", () => {
+    const root = newRoot();
+    const tagged = ok(root, ["import", busyboxTarball(), "app/web:1"]).trim();
+    const dangling = ok(root, ["import", "-m", "untagged", busyboxTarball()]).trim();
+    expect(ok(root, ["images", "-q", "-f", "dangling=true"]).trim()).toBe(dangling.slice(7, 19));
+    expect(ok(root, ["images", "-q", "--filter", "reference=app/*"]).trim()).toBe(tagged.slice(7, 19));
+    expect(ok(root, ["images", "-q", "-f", "dangling=false", "-f", "reference=app/web:1"]).trim()).toBe(tagged.slice(7, 19));
+    expect(berth(root, ["images", "-f", "size=1"]).stderr).toMatch(/invalid filter 'size'/);
+  });
+
   it("gives clear errors for unknown images and bad references", () => {
     const root = newRoot();
     const r1 = berth(root, ["history", "nope"]);

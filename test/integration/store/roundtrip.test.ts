@@ -48,3 +48,29 @@ describe("import → save → load", () => {
     expect((await checkStore(s)).problems).toEqual([]);
   });
 });
+
+describe("system check", () => {
+  it("finds a corrupt blob, the image it breaks, the tag pointing at it, and stale temp files; --repair removes them", async () => {
+    const { readdirSync, readFileSync: read } = await import("node:fs");
+    const s = await openStore(join(work, "chk"));
+    const keep = await importRootfs(s, createReadStream(busyboxTarball()), { source: "busybox.tar", tag: "keep:1" });
+    const img = await s.createImage({ ...keep.config, config: { Cmd: ["other"] } }, { tags: ["broken:1"] });
+    // flip a byte of the second image's config blob, leave a temp file of a dead writer
+    const cfgPath = join(work, "chk/blobs/sha256", img.id.slice(7));
+    const buf = read(cfgPath);
+    buf[10] ^= 1;
+    writeFileSync(cfgPath, buf);
+    writeFileSync(join(work, "chk/tmp/blob-999999-abcdef"), "partial");
+    const report = await checkStore(s);
+    expect(report.problems.map((p) => p.kind).sort()).toEqual(["broken-image", "corrupt-blob", "dangling-tag", "stale-temp"]);
+    expect(report.problems.every((p) => !p.repaired)).toBe(true);
+    await expect(s.resolveImage("broken:1")).rejects.toThrow(/corrupt on disk/);
+    const repaired = await checkStore(s, { repair: true });
+    expect(repaired.problems.every((p) => p.repaired)).toBe(true);
+    // the removed image's manifest was found orphaned in the same pass
+    expect(repaired.problems.map((p) => p.kind)).toContain("orphan-blob");
+    expect((await checkStore(s)).problems).toEqual([]);
+    expect((await s.listImages()).map((i) => i.repoTags)).toEqual([["keep:1"]]);
+    expect(readdirSync(join(work, "chk/tmp"))).toEqual([]);
+  });
+});

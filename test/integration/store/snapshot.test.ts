@@ -49,9 +49,12 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     // the same step again gives the same diff_id (mtimes clamped)
     const s2 = await store.prepareSnapshot(base.config.rootfs.diff_ids);
     runInSnapshot(s2, step);
-    const again = await store.commitSnapshot(s2, { sourceDateEpoch: 1_700_000_000 });
+    const again = await store.commitSnapshot(s2, { sourceDateEpoch: 1_700_000_000, keep: true });
     expect(again.diffId).toBe(layer.diffId);
     expect(again.dir).toBe(layer.dir);
+    // with keep (docker commit of a running container) the snapshot stays usable
+    expect(readFileSync(join(s2.upperDir, "new.txt"), "utf8")).toBe("new\n");
+    await store.removeSnapshot(s2);
 
     const image = await store.createImage({
       ...base.config,
@@ -82,7 +85,7 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     expect(res.loaded[0]!.id).toBe(a.id);
     expect(b.manifestDigest).toBe(a.manifestDigest);
     expect(lstatSync(join(b.layers[1]!.dir, "bin/ls")).isCharacterDevice()).toBe(true);
-    expect(execFileSync("getfattr", ["--only-values", "-n", "trusted.overlay.opaque", join(b.layers[1]!.dir, "etc")], { encoding: "utf8" })).toBe("y");
+    expect(execFileSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", join(b.layers[1]!.dir, "etc")], { encoding: "utf8" })).toBe("y");
     // compress lazily: the first call makes the gzip blob, the second finds it
     const gz = await store.compressedLayerBlob(a.layers[1]!.diffId);
     expect(gz.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");
@@ -104,6 +107,22 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     await collectGarbage(store, { graceMs: 0 });
     expect(await store.layer(gone.diffId)).toBeUndefined();
     expect(await store.layer(layer.diffId)).toBeDefined();
+  });
+
+  it("a committed container snapshot is kept, and check keeps a snapshot a container record names", async () => {
+    const base = await store.resolveImage("base:1");
+    const s = await store.prepareSnapshot(base.config.rootfs.diff_ids);
+    writeFileSync(join(s.upperDir, "work"), "w");
+    rmSync(join(s.upperDir, "..", "owner.json")); // as if its creator had exited long ago
+    const dir = await store.containerDir("c1", { create: true });
+    writeFileSync(join(dir, "record.json"), JSON.stringify({ id: "c1", name: "c1", imageId: base.id, created: new Date().toISOString(), state: "exited", snapshot: s }));
+    const layer = await store.commitSnapshot(s, { keep: true });
+    expect(readFileSync(join(layer.dir, "work"), "utf8")).toBe("w");
+    expect(readFileSync(join(s.upperDir, "work"), "utf8")).toBe("w");
+    expect((await checkStore(store, { repair: true })).problems).toEqual([]);
+    expect(existsSync(s.upperDir)).toBe(true);
+    await store.removeContainerDir("c1");
+    await store.removeSnapshot(s);
   });
 
   it("container dirs: create, list, remove", async () => {

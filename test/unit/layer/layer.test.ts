@@ -80,8 +80,8 @@ describe("diff", () => {
     await applyLayer(diffDirectory(d), target);
     expect(statSync(join(target, "suid")).mode & 0o7777).toBe(0o4755);
     expect(statSync(join(target, "a")).ino).toBe(statSync(join(target, "b")).ino);
-    expect(execFileSync("getfattr", ["--only-values", "-n", "user.note", join(target, "a")], { encoding: "utf8" })).toBe("hi");
-    expect(execFileSync("getfattr", ["-e", "base64", "-n", "security.capability", join(target, "suid")], { encoding: "utf8" })).toContain("0sAQAAAgAgAAAAAAAAAAAAAAAAAAA=");
+    expect(execFileSync("getfattr", ["--absolute-names", "--only-values", "-n", "user.note", join(target, "a")], { encoding: "utf8" })).toBe("hi");
+    expect(execFileSync("getfattr", ["--absolute-names", "-e", "base64", "-n", "security.capability", join(target, "suid")], { encoding: "utf8" })).toContain("0sAQAAAgAgAAAAAAAAAAAAAAAAAAA=");
     expect(readFileSync(join(target, long, "ü-file"), "utf8")).toBe("u");
     expect(readlinkSync(join(target, "longlink"))).toBe(`/${"t".repeat(120)}`);
     expect((await digestDirectory(target)).diffId).toBe((await digestDirectory(d)).diffId);
@@ -113,7 +113,7 @@ describe("whiteouts from a real overlay upper dir", () => {
     const layer = fresh();
     await applyLayer(diffDirectory(join(root, "upper")), layer);
     expect(lstatSync(join(layer, "gone")).isCharacterDevice()).toBe(true);
-    expect(execFileSync("getfattr", ["--only-values", "-n", "trusted.overlay.opaque", join(layer, "opq")], { encoding: "utf8" })).toBe("y");
+    expect(execFileSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", join(layer, "opq")], { encoding: "utf8" })).toBe("y");
     const m2 = fresh();
     execFileSync("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${layer}:${root}/lower`, m2]);
     try {

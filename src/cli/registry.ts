@@ -1,0 +1,199 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import type { ProgressCallback, TransferState } from "../registry/index.js";
+
+/** `--tls-verify=false` / `--tls-verify false` / `--tls-verify` (Podman's spelling). */
+function parseBool(flag: string): (value: string) => boolean {
+  return (value) => {
+    if (value === "true" || value === "1") return true;
+    if (value === "false" || value === "0") return false;
+    throw new UsageError(`invalid value ${JSON.stringify(value)} for ${flag}: want true or false`);
+  };
+}
+
+/** Registries that may be plain http: `BERTH_INSECURE_REGISTRIES=host:port,host2` (loopback always may). */
+export function insecureRegistriesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.BERTH_INSECURE_REGISTRIES ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+/** `docker login` accepts `https://host/v1/` and `host`; both mean the host. */
+export function registryHost(arg: string | undefined): string {
+  if (arg === undefined || arg === "") return "docker.io";
+  const bare = arg.replace(/^[a-z]+:\/\//, "").replace(/\/.*$/, "");
+  if (bare === "" || /\s/.test(bare)) throw new UsageError(`invalid registry ${JSON.stringify(arg)}`);
+  return bare === "index.docker.io" || bare === "registry-1.docker.io" ? "docker.io" : bare;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+}
+
+async function prompt(question: string, secret: boolean): Promise<string> {
+  const { createInterface } = await import("node:readline");
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  if (secret) {
+    // Echo nothing of what is typed after the question.
+    const out = rl as unknown as { _writeToOutput?: (s: string) => void };
+    let asked = false;
+    out._writeToOutput = (s: string): void => {
+      if (!asked) {
+        process.stderr.write(s);
+        asked = true;
+      }
+    };
+  }
+  return new Promise((resolve) => {
+    rl.question(question, (answer) => {
+      rl.close();
+      if (secret) process.stderr.write("\n");
+      resolve(answer);
+    });
+  });
+}
+
+export function registerRegistryCommands(program: Command): void {
+  program
+    .command("login")
+    .description("Log in to a registry (credentials kept in Docker's config.json format)")
+    .argument("[registry]", "registry host[:port] (default: Docker Hub)")
+    .option("-u, --username <name>", "username")
+    .option("-p, --password <password>", "password (prefer --password-stdin)")
+    .option("--password-stdin", "read the password from standard input")
+    .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
+    .action(async (registryArg: string | undefined, opts: { username?: string; password?: string; passwordStdin?: boolean; tlsVerify: boolean }) => {
+      const { RegistryClient, storeCredentials, dockerConfigPath } = await import("../registry/index.js");
+      const registry = registryHost(registryArg);
+      if (opts.password !== undefined && opts.passwordStdin === true) throw new UsageError("--password and --password-stdin are mutually exclusive");
+      let username = opts.username;
+      let password = opts.password;
+      if (opts.passwordStdin === true) {
+        if (username === undefined) throw new UsageError("--password-stdin needs --username");
+        password = await readStdin();
+      }
+      if (username === undefined) {
+        if (process.stdin.isTTY !== true) throw new UsageError("no username: use --username (and --password-stdin)");
+        username = await prompt("Username: ", false);
+      }
+      if (password === undefined) {
+        if (process.stdin.isTTY !== true) throw new UsageError("no password: use --password-stdin");
+        password = await prompt("Password: ", true);
+      }
+      if (username === "" || password === "") throw new UsageError("username and password must not be empty");
+      const client = new RegistryClient({ tlsVerify: opts.tlsVerify, insecureRegistries: insecureRegistriesFromEnv(), credentials: async () => ({ username, password }) });
+      try {
+        await client.login(registry, { username, password });
+      } finally {
+        client.close();
+      }
+      await storeCredentials(registry, { username, password });
+      process.stdout.write(`Login Succeeded (credentials in ${dockerConfigPath()})\n`);
+    });
+
+  program
+    .command("logout")
+    .description("Remove a registry's stored credentials")
+    .argument("[registry]", "registry host[:port] (default: Docker Hub)")
+    .action(async (registryArg: string | undefined) => {
+      const { removeCredentials } = await import("../registry/index.js");
+      const registry = registryHost(registryArg);
+      const removed = await removeCredentials(registry);
+      process.stdout.write(removed ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
+    });
+
+  program
+    .command("pull")
+    .description("Pull an image from a registry into the store")
+    .argument("<image>", "[registry/]repository[:tag|@digest]")
+    .option("--platform <os/arch[/variant]>", "the platform to pick from a multi-platform image (default: this machine's)")
+    .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
+    .option("-q, --quiet", "print only the image reference")
+    .action(async (image: string, opts: { platform?: string; tlsVerify: boolean; quiet?: boolean }, cmd: Command) => {
+      const [{ RegistryClient, parseRemoteReference, parsePlatform, pullImage, formatRemoteReference }, { openStore }] = await Promise.all([
+        import("../registry/index.js"),
+        import("../store/index.js"),
+      ]);
+      const ref = parseRemoteReference(image);
+      let platform;
+      if (opts.platform !== undefined) {
+        platform = parsePlatform(opts.platform);
+        if (platform === undefined) throw new UsageError(`invalid --platform ${JSON.stringify(opts.platform)}: want os/arch[/variant]`);
+      }
+      const store = await openStore(rootOption(cmd));
+      const client = new RegistryClient({ tlsVerify: opts.tlsVerify, insecureRegistries: insecureRegistriesFromEnv() });
+      try {
+        const quiet = opts.quiet === true;
+        if (!quiet) process.stderr.write(`${ref.tag ?? ref.digest ?? "latest"}: Pulling from ${ref.registry}/${ref.repository}\n`);
+        const result = await pullImage(client, store, ref, { platform, onProgress: plainProgress(quiet) });
+        if (!quiet) {
+          process.stdout.write(`Digest: ${result.manifestDigest}\n`);
+          process.stdout.write(result.layersFetched > 0 ? `Status: Downloaded newer image for ${formatRemoteReference(ref)}\n` : `Status: Image is up to date for ${formatRemoteReference(ref)}\n`);
+        }
+        process.stdout.write(`${formatRemoteReference(ref)}\n`);
+      } finally {
+        client.close();
+      }
+    });
+
+  program
+    .command("push")
+    .description("Push an image from the store to a registry")
+    .argument("<image>", "[registry/]repository[:tag], a tag in the store")
+    .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
+    .option("--chunk-size <bytes>", "upload blobs in resumable chunks of this size (default: one request per blob)")
+    .option("-q, --quiet", "print only the manifest digest")
+    .action(async (image: string, opts: { tlsVerify: boolean; chunkSize?: string; quiet?: boolean }, cmd: Command) => {
+      const [{ RegistryClient, parseRemoteReference, pushStoredImage }, { openStore }] = await Promise.all([
+        import("../registry/index.js"),
+        import("../store/index.js"),
+      ]);
+      const ref = parseRemoteReference(image);
+      if (ref.digest !== undefined) throw new UsageError(`push ${image}: push a tag, not a digest`);
+      let chunkSize: number | undefined;
+      if (opts.chunkSize !== undefined) {
+        chunkSize = Number(opts.chunkSize);
+        if (!Number.isSafeInteger(chunkSize) || chunkSize < 1024) throw new UsageError(`invalid --chunk-size ${JSON.stringify(opts.chunkSize)}: want a byte count of at least 1024`);
+      }
+      const store = await openStore(rootOption(cmd));
+      const client = new RegistryClient({ tlsVerify: opts.tlsVerify, insecureRegistries: insecureRegistriesFromEnv() });
+      try {
+        const quiet = opts.quiet === true;
+        if (!quiet) process.stderr.write(`The push refers to repository [${ref.registry}/${ref.repository}]\n`);
+        const result = await pushStoredImage(client, store, image, ref, { chunkSize, onProgress: plainProgress(quiet) });
+        process.stdout.write(quiet ? `${result.manifestDigest}\n` : `${ref.tag ?? "latest"}: digest: ${result.manifestDigest}\n`);
+      } finally {
+        client.close();
+      }
+    });
+}
+
+/** The global `--root` option, wherever commander put it. */
+function rootOption(cmd: Command): string | undefined {
+  const opts = cmd.optsWithGlobals<{ root?: string }>();
+  return opts.root;
+}
+
+/** Docker-like plain progress on stderr: one line per layer state change (`<id>: Pull complete`). */
+function plainProgress(quiet: boolean): ProgressCallback | undefined {
+  if (quiet) return undefined;
+  const last = new Map<string, string>();
+  const words: Record<TransferState, string> = {
+    waiting: "Waiting", // Docker: "Pulling fs layer" / "Preparing"
+    downloading: "Downloading",
+    uploading: "Pushing",
+    retrying: "Retrying",
+    done: "",
+    exists: "Already exists",
+    mounted: "Mounted from another repository",
+  };
+  return (e) => {
+    const word = e.state === "done" ? (e.direction === "pull" ? "Pull complete" : "Pushed") : words[e.state];
+    if (last.get(e.digest) === word) return;
+    last.set(e.digest, word);
+    process.stderr.write(`${e.digest.slice(7, 19)}: ${word}\n`);
+  };
+}

@@ -77,6 +77,8 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     const r = await h.berth(["run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /file"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Read-only file system/);
+    const tmpfs = await h.berth(["run", "--rm", "--read-only", "--tmpfs", "/tmp", "busybox", "sh", "-c", "touch /tmp/ok && echo ok"]);
+    expect(tmpfs.stdout).toBe("ok\n");
   });
 
   it("keeps Docker's default capabilities: mount needs --privileged", async () => {
@@ -156,5 +158,12 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     expect(again.stdout).toBe("kept\n");
     expect((await h.berth(["volume", "ls", "-q"])).stdout).toContain("shared\n");
     expect((await h.berth(["volume", "rm", "shared"])).code).toBe(0);
+    // rm -v removes the container's anonymous volumes, nothing else
+    const before = (await h.berth(["volume", "ls", "-q"])).stdout;
+    await h.berth(["run", "--name", "withvol", "vol:1", "true"]);
+    const during = (await h.berth(["volume", "ls", "-q"])).stdout;
+    expect(during.split("\n").length).toBe(before.split("\n").length + 1);
+    await h.berth(["rm", "-v", "withvol"]);
+    expect((await h.berth(["volume", "ls", "-q"])).stdout).toBe(before);
   });
 });

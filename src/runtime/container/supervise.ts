@@ -159,7 +159,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
     const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
     const overlay = { ...record.snapshot, lowerDirs: [initDir, ...record.snapshot.lowerDirs] };
-    const chain = await inMountNamespace(overlay, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr);
+    const chain = await inMountNamespace(overlay, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr, { volatile: host.autoRemove });
     let child: ChildProcess;
     if (!attach && cfg.tty) {
       // runc needs a terminal on its side for a -t container: `script` provides one (the log

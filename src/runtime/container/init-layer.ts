@@ -1,6 +1,5 @@
-import { chmod, chown, lstat, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { resolveInRootfs } from "../lookpath.js";
 import type { MountRequest, NetworkMode } from "../spec.js";
 
 /** Paths the runtime mounts over: their stubs live in the init layer, never in the rw layer. */
@@ -16,23 +15,18 @@ const STUB_FILES = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
  */
 export async function prepareInitLayer(containerDir: string, image: readonly string[]): Promise<string> {
   const init = join(containerDir, "init");
-  const skipped = new Set<string>();
-  for (const d of STUB_DIRS) {
-    // an image whose /etc (or /dev …) is a symlink keeps it: a stub dir would hide the link
-    if ((await topmostEntry(image, d))?.isSymbolicLink() === true) {
-      skipped.add(d);
-      continue;
-    }
-    const target = join(init, d);
-    await mkdir(target, { recursive: true });
-    const inImage = await resolveInRootfs(image, `/${d}`);
-    const st = inImage === undefined ? undefined : await stat(inImage).catch(() => undefined);
-    if (st?.isDirectory() === true) {
-      await chown(target, st.uid, st.gid);
-      await chmod(target, st.mode & 0o7777);
-    }
-  }
-  for (const f of STUB_FILES) if (!skipped.has(f.split("/")[0] as string)) await writeFile(join(init, f), "", { flag: "a" });
+  const made = await Promise.all(
+    STUB_DIRS.map(async (d) => {
+      // an image whose /etc (or /dev …) is a symlink keeps it: a stub dir would hide the link
+      const top = await topmostEntry(image, d);
+      if (top?.isSymbolicLink() === true) return undefined;
+      const target = join(init, d);
+      await mkdir(target, { recursive: true });
+      if (top?.isDirectory() === true) await Promise.all([chown(target, top.uid, top.gid), chmod(target, top.mode & 0o7777)]);
+      return d;
+    }),
+  );
+  await Promise.all(STUB_FILES.filter((f) => made.includes(f.split("/")[0])).map((f) => writeFile(join(init, f), "", { flag: "a" })));
   return init;
 }
 
@@ -52,18 +46,23 @@ export async function networkFiles(containerDir: string, options: { hostname: st
   const hostsFile = join(containerDir, "hosts");
   const hostnameFile = join(containerDir, "hostname");
   const mounts: MountRequest[] = [];
+  const writes: Array<Promise<void>> = [writeFile(hostnameFile, `${options.hostname}\n`)];
   if (options.network === "host") {
-    await writeFile(hostsFile, await readFile("/etc/hosts", "utf8").catch(() => "127.0.0.1\tlocalhost\n"));
     const resolv = join(containerDir, "resolv.conf");
-    await writeFile(resolv, await readFile("/etc/resolv.conf", "utf8").catch(() => ""));
+    writes.push(
+      readFile("/etc/hosts", "utf8").catch(() => "127.0.0.1\tlocalhost\n").then((t) => writeFile(hostsFile, t)),
+      readFile("/etc/resolv.conf", "utf8").catch(() => "").then((t) => writeFile(resolv, t)),
+    );
     mounts.push({ type: "bind", source: resolv, destination: "/etc/resolv.conf" });
   } else {
-    await writeFile(
-      hostsFile,
-      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${options.hostname}\n`,
+    writes.push(
+      writeFile(
+        hostsFile,
+        `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${options.hostname}\n`,
+      ),
     );
   }
-  await writeFile(hostnameFile, `${options.hostname}\n`);
+  await Promise.all(writes);
   mounts.push({ type: "bind", source: hostsFile, destination: "/etc/hosts" }, { type: "bind", source: hostnameFile, destination: "/etc/hostname" });
   return mounts;
 }

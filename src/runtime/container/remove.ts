@@ -35,14 +35,13 @@ export async function removeFound(ctx: RuntimeContext, dir: string, record: Cont
   if (existsSync(join(ctx.runc.stateRoot, id))) await ctx.runc.delete(id).catch(() => undefined);
   const rootfs = join(dir, ROOTFS);
   if (isMounted(rootfs)) await unmountOverlay(rootfs);
-  await ctx.store.removeSnapshot(record.snapshot).catch(() => undefined);
-  if (options.volumes === true) {
-    for (const v of record.hostConfig.volumes) {
-      if (v.anonymous) await removeVolume(ctx.store.root, v.name).catch(() => undefined);
-    }
-  }
-  await ctx.store.removeContainerDir(id);
-  await rm(`${rootfs}.empty`, { recursive: true, force: true }).catch(() => undefined);
+  // independent directories: removed side by side
+  await Promise.all([
+    ctx.store.removeSnapshot(record.snapshot).catch(() => undefined),
+    ...(options.volumes === true ? record.hostConfig.volumes.filter((v) => v.anonymous).map((v) => removeVolume(ctx.store.root, v.name).catch(() => undefined)) : []),
+    ctx.store.removeContainerDir(id),
+    rm(`${rootfs}.empty`, { recursive: true, force: true }).catch(() => undefined),
+  ]);
   return id;
 }
 

@@ -117,16 +117,20 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const env = containerEnv({ imageEnv: cfg.env, hostname: cfg.hostname, home: user.home, terminal: cfg.tty });
     const [command] = cfg.args;
     if (command === undefined) throw new RuntimeError("no command specified");
-    if (!host.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(layers, command, env, cfg.cwd);
+    const commandChecked = host.binds.some((b) => command.startsWith(b.destination + "/")) ? undefined : checkExecutable(layers, command, env, cfg.cwd);
+    // (awaited below, beside the init layer: a rejection is handled there)
+    commandChecked?.catch(() => undefined);
     for (const b of host.binds) {
       if (b.type === "bind" && !existsSync(b.source)) {
         throw new RuntimeError(`invalid mount config: bind source path does not exist: ${b.source}`);
       }
     }
     if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
-    const [initDir, netFiles] = await Promise.all([
+    const [initDir, netFiles, volumes] = await Promise.all([
       prepareInitLayer(dir, record.snapshot.lowerDirs),
       networkFiles(dir, { hostname: cfg.hostname, network: host.network }),
+      volumeMounts(ctx, record, layers),
+      commandChecked,
     ]);
     const spec = buildSpec({
       rootfs: ROOTFS,
@@ -137,7 +141,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       hostname: cfg.hostname,
       terminal: cfg.tty,
       network: host.network,
-      mounts: [...netFiles, ...host.binds, ...(await volumeMounts(ctx, record, layers))],
+      mounts: [...netFiles, ...host.binds, ...volumes],
       readOnlyRootfs: host.readOnlyRootfs,
       capAdd: host.capAdd,
       capDrop: host.capDrop,

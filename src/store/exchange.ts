@@ -109,6 +109,9 @@ function relayMember(entry: Readable, consumer: (head: Buffer, body: Readable) =
       out = new PassThrough({ highWaterMark: 1 << 20 });
       out.on("drain", () => entry.resume());
       out.on("close", () => entry.resume());
+      // the failure is reported through `consumed` / reject; a consumer that already gave up
+      // has no listener left, and an unheard 'error' would kill the process
+      out.on("error", () => undefined);
       out.write(head);
       consumed = consumer(head, out);
       consumed.catch(() => undefined); // reported at the member's end, not as an unhandled rejection

@@ -18,7 +18,7 @@ export interface Harness {
   root: string;
   runDir: string;
   /** run the CLI to completion */
-  berth(args: string[], opts?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  berth(args: string[], opts?: { input?: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** start the CLI and leave it running */
   spawnBerth(args: string[]): ChildProcess;
   /** add an image derived from busybox with these config fields; returns its tag */
@@ -38,7 +38,7 @@ export async function makeHarness(name: string): Promise<Harness> {
   const env = { ...process.env, BERTH_ROOT: root };
   const berth: Harness["berth"] = (args, opts = {}) =>
     new Promise((resolve) => {
-      const child = execFile(BERTH, args, { env: { ...env, ...(opts.env ?? {}) }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const child = execFile(BERTH, args, { env: { ...env, ...(opts.env ?? {}) }, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}), timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === "number" ? ((err as unknown as { code: number }).code) : 1;
         resolve({ code, stdout, stderr });
       });

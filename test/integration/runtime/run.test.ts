@@ -64,6 +64,15 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     expect(host.stdout).toBe("box1\nbox1\nbox1\n1\n");
   });
 
+  it("-i passes stdin through; a relative BERTH_ROOT works for detached containers too", async () => {
+    expect((await h.berth(["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done"], { input: "from stdin\n" })).stdout).toBe("from stdin\ndone\n");
+    const { dirname, basename } = await import("node:path");
+    const rel = { env: { BERTH_ROOT: basename(h.root) }, cwd: dirname(h.root) };
+    const id = (await h.berth(["run", "-d", "busybox", "sleep", "30"], rel)).stdout.trim();
+    expect((await h.berth(["exec", id, "echo", "relative ok"], rel)).stdout).toBe("relative ok\n");
+    expect((await h.berth(["rm", "-f", id])).code).toBe(0);
+  });
+
   it("bind-mounts host dirs and enforces :ro", async () => {
     const rw = await h.berth(["run", "--rm", "-v", `${hostDir}:/data`, "busybox", "sh", "-c", "cat /data/hello.txt; echo written > /data/out.txt"]);
     expect(rw.stdout).toBe("from host\n");

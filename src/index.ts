@@ -8,6 +8,11 @@ export { expandWord, expandWords, expandWordWithInfo, ShellExpansionError } from
 export type { ExpandOptions, ExpansionResult, ShellEnv } from "./shell/index.js";
 export * as context from "./context/index.js";
 export * as copy from "./build/copy/index.js";
+export { build, BuildError } from "./build/index.js";
+export type { BuildEvent, BuildOptions, BuildResult, SecretSpec } from "./build/index.js";
+export { parseCacheFrom, parseCacheTo, type CacheExchangeStats, type CacheExportSpec, type CacheImportSpec } from "./build/index.js";
+export { planBuild } from "./plan/index.js";
+export type { BuildPlan, PlannedStage, PlanOptions } from "./plan/index.js";
 export * as runtime from "./runtime/index.js";
 export { RuntimeError } from "./runtime/errors.js";
 export { openStore, Store, StoreError, resolveStoreRoot, writeFileAtomic } from "./store/index.js";

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
 import { registerContainerCommands } from "./containers.js";
+import { registerBuildCommands } from "./build.js";
 import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
@@ -20,6 +21,7 @@ export function createProgram(): Command {
     .exitOverride();
   registerParseCommands(program);
   registerContainerCommands(program);
+  registerBuildCommands(program);
   registerImageCommands(program);
   registerSystemCommands(program);
   registerRegistryCommands(program);

@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+// `npm run bench:build`: berth build on five workloads — small, many-files, big-run,
+// multi-stage, layers-20 — each as a cold build (base image present, empty cache), a no-op
+// rebuild and a rebuild after one COPYed file changed; plus the per-RUN-step overhead and the
+// peak memory of the many-files cold build. Store and contexts live on a journaled ext4 loop
+// mount (the root ext4 here has no journal and delays inode reuse). When Docker is installed and
+// its daemon answers, the same builds run with BuildKit (`DOCKER_BUILDKIT=1 docker build
+// --network none`) side by side; otherwise berth runs alone.
+// Needs root (mount, runc). Runs `npm run build` and `npm run bundle` when dist/ is missing.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, createReadStream, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+
+const repo = new URL("..", import.meta.url).pathname;
+if (!existsSync(join(repo, "dist/cli/main.js")) || !existsSync(join(repo, "dist/bundle/main.cjs"))) execFileSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit" });
+const { importRootfs, openStore } = await import(join(repo, "dist/store/index.js"));
+
+const ONLY = process.env.BENCH_ONLY?.split(",");
+const NOOP_RUNS = Number(process.env.BENCH_NOOP_RUNS ?? 5);
+const base = `/tmp/berth-bench-build-${process.pid}`;
+const img = `${base}.img`;
+const mnt = `${base}.mnt`;
+
+function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "inherit"], ...opts });
+}
+
+/** busybox-static as a rootfs tarball (as test/helpers/busybox.ts makes it). */
+function busyboxTarball(dir) {
+  const cached = "/tmp/berth-test-base/busybox-rootfs.tar";
+  if (existsSync(cached)) return cached;
+  const root = join(dir, "bb-rootfs");
+  for (const d of ["bin", "dev", "etc", "proc", "sys", "tmp", "root", "var", "home", "usr/bin", "usr/sbin", "sbin"]) mkdirSync(join(root, d), { recursive: true });
+  chmodSync(join(root, "tmp"), 0o1777);
+  copyFileSync("/bin/busybox", join(root, "bin/busybox"));
+  chmodSync(join(root, "bin/busybox"), 0o755);
+  for (const a of execFileSync("/bin/busybox", ["--list"], { encoding: "utf8" }).split("\n")) if (a && a !== "busybox" && !existsSync(join(root, "bin", a))) symlinkSync("busybox", join(root, "bin", a));
+  writeFileSync(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
+  const tar = join(dir, "busybox-rootfs.tar");
+  sh("tar", ["--numeric-owner", "-cf", tar, "-C", root, "."]);
+  return tar;
+}
+
+function write(dir, rel, content) {
+  const p = join(dir, rel);
+  mkdirSync(join(p, ".."), { recursive: true });
+  writeFileSync(p, content);
+}
+
+const workloads = {
+  small(dir) {
+    for (let i = 0; i < 200; i++) write(dir, `files/f${i}.txt`, `file ${i}\n`.repeat(100));
+    write(dir, "Dockerfile", "FROM busybox\nENV APP=small\nWORKDIR /app\nCOPY files/ ./files/\nRUN echo built > built.txt\nEXPOSE 8080\nCMD [\"cat\", \"built.txt\"]\n");
+    return "files/f0.txt";
+  },
+  "many-files"(dir) {
+    const buf = Buffer.alloc(10 * 1024, 7);
+    for (let i = 0; i < 20000; i++) {
+      buf.writeUInt32LE(i, 0);
+      const d = join(dir, "data", `d${Math.floor(i / 1000)}`);
+      if (i % 1000 === 0) mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, `f${i}.dat`), buf);
+    }
+    write(dir, "Dockerfile", "FROM busybox\nCOPY data /data\nRUN ls /data | wc -l > /count\n");
+    return "data/d0/f0.dat";
+  },
+  "big-run"(dir) {
+    write(dir, "marker.txt", "m\n");
+    write(dir, "Dockerfile", "FROM busybox\nRUN dd if=/dev/zero of=/big1 bs=1M count=150 2>/dev/null && dd if=/dev/zero of=/big2 bs=1M count=150 2>/dev/null\nRUN rm /big1\nCOPY marker.txt /marker.txt\n");
+    return "marker.txt";
+  },
+  "multi-stage"(dir) {
+    write(dir, "app.txt", "app\n");
+    write(dir, "lib.txt", "lib\n");
+    write(dir, "Dockerfile", [
+      "FROM busybox AS gen",
+      "RUN mkdir /out && for i in $(seq 1 500); do echo $i > /out/f$i; done",
+      "FROM busybox AS lib",
+      "COPY lib.txt /lib/",
+      "RUN cat /lib/lib.txt > /lib/built",
+      "FROM busybox",
+      "COPY --from=gen /out /gen",
+      "COPY --from=lib /lib /lib",
+      "COPY app.txt /app/",
+      "RUN cat /app/app.txt > /app/built",
+      "",
+    ].join("\n"));
+    return "app.txt";
+  },
+  "layers-20"(dir) {
+    write(dir, "src.txt", "src\n");
+    const lines = ["FROM busybox"];
+    for (let i = 1; i <= 20; i++) {
+      if (i === 11) lines.push("COPY src.txt /src.txt");
+      lines.push(`RUN echo ${i} > /f${i}`);
+    }
+    write(dir, "Dockerfile", lines.join("\n") + "\n");
+    return "src.txt";
+  },
+};
+
+function timed(cmd, args, env = {}) {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env } });
+  const s = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stderr}`);
+  return s;
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function dockerAvailable() {
+  if (!existsSync("/usr/bin/docker")) return false;
+  return spawnSync("/usr/bin/docker", ["info"], { stdio: "ignore" }).status === 0;
+}
+
+mkdirSync(mnt, { recursive: true });
+sh("truncate", ["-s", "8G", img]);
+sh("mkfs.ext4", ["-q", "-F", "-O", "has_journal", img]);
+sh("mount", ["-o", "loop", img, mnt]);
+const results = [];
+let perRun;
+let peakKb;
+const docker = dockerAvailable();
+try {
+  // bin/berth: the CLI bundle with its per-command V8 code cache (as users run it)
+  const entry = join(repo, "bin/berth");
+  const tarball = busyboxTarball(mnt);
+  if (docker) sh("/usr/bin/docker", ["import", tarball, "busybox:latest"]);
+  const berth = (root, args) => timed(process.execPath, [entry, "--root", root, ...args]);
+
+  for (const [name, make] of Object.entries(workloads)) {
+    if (ONLY && !ONLY.includes(name)) continue;
+    const ctx = join(mnt, "ctx", name);
+    mkdirSync(ctx, { recursive: true });
+    const changeFile = make(ctx);
+    sh("sync", []);
+    const root = join(mnt, "stores", name);
+    const store = await openStore(root);
+    await importRootfs(store, createReadStream(tarball), { source: "busybox.tar", tag: "busybox" });
+    const row = { name };
+    if (name === "many-files") {
+      const r = spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, entry, "--root", root, "build", "-q", ctx], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(r.stderr);
+      peakKb = Number(r.stderr.trim().split("\n").pop());
+      // that was the cold build: measure it again on a fresh cache for the time
+      rmSync(join(root, "cache"), { recursive: true, force: true });
+      mkdirSync(join(root, "cache"));
+      rmSync(join(root, "buildcache"), { recursive: true, force: true });
+    }
+    row.cold = berth(root, ["build", "-q", ctx]);
+    row.noop = median(Array.from({ length: NOOP_RUNS }, () => berth(root, ["build", "-q", ctx])));
+    const changes = [];
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(ctx, changeFile), `changed ${i} ${Date.now()}\n`);
+      changes.push(berth(root, ["build", "-q", ctx]));
+    }
+    row.change = median(changes);
+    if (docker) {
+      const d = (args) => timed("/usr/bin/docker", args, { DOCKER_BUILDKIT: "1" });
+      spawnSync("/usr/bin/docker", ["builder", "prune", "-af"], { stdio: "ignore" });
+      row.bkCold = d(["build", "-q", "--network", "none", ctx]);
+      row.bkNoop = median(Array.from({ length: NOOP_RUNS }, () => d(["build", "-q", "--network", "none", ctx])));
+      const bc = [];
+      for (let i = 0; i < 3; i++) {
+        writeFileSync(join(ctx, changeFile), `bk changed ${i} ${Date.now()}\n`);
+        bc.push(d(["build", "-q", "--network", "none", ctx]));
+      }
+      row.bkChange = median(bc);
+    }
+    results.push(row);
+    console.log(JSON.stringify(row));
+  }
+
+  if (!ONLY || ONLY.includes("per-run")) {
+    const root = join(mnt, "stores", "per-run");
+    const store = await openStore(root);
+    await importRootfs(store, createReadStream(tarball), { source: "busybox.tar", tag: "busybox" });
+    const c0 = join(mnt, "ctx", "run-0");
+    const c20 = join(mnt, "ctx", "run-20");
+    write(c0, "Dockerfile", "FROM busybox\n");
+    write(c20, "Dockerfile", "FROM busybox\n" + "RUN true\n".repeat(20));
+    const t0 = median(Array.from({ length: 3 }, () => berth(root, ["build", "-q", "--no-cache", c0])));
+    const t20 = median(Array.from({ length: 3 }, () => berth(root, ["build", "-q", "--no-cache", c20])));
+    perRun = (t20 - t0) / 20;
+  }
+} finally {
+  spawnSync("umount", [mnt]);
+  rmSync(img, { force: true });
+  rmSync(mnt, { recursive: true, force: true });
+}
+
+const f = (x) => (x === undefined ? "-" : `${x.toFixed(2)} s`);
+console.log(`\nberth build (store and contexts on a journaled ext4 loop mount; bin/berth; ${docker ? "BuildKit side by side" : "Docker not installed: berth alone"})`);
+console.log(["workload", "cold", "no-op", "1 file changed", ...(docker ? ["BK cold", "BK no-op", "BK 1 file"] : [])].map((h) => h.padEnd(15)).join(""));
+for (const r of results) console.log([r.name, f(r.cold), f(r.noop), f(r.change), ...(docker ? [f(r.bkCold), f(r.bkNoop), f(r.bkChange)] : [])].map((h) => h.padEnd(15)).join(""));
+if (perRun !== undefined) console.log(`per-RUN-step overhead (20 × RUN true, --no-cache): ${(perRun * 1000).toFixed(0)} ms`);
+if (peakKb !== undefined) console.log(`peak memory, many-files cold build: ${(peakKb / 1024).toFixed(0)} MB (max RSS)`);

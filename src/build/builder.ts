@@ -1,0 +1,843 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, realpathSync } from "node:fs";
+import { readdir, rm, writeFile } from "node:fs/promises";
+import { isAbsolute, join, posix, resolve } from "node:path";
+import { Writable } from "node:stream";
+import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs } from "../context/index.js";
+import type { Digest } from "../image/digest.js";
+import type { HistoryEntry, ImageConfig } from "../image/types.js";
+import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
+import { errorAt, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
+import { openStore, type Store } from "../store/store.js";
+import type { ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
+import { BerthError } from "../errors.js";
+import type { CacheExchange } from "./cache-exchange.js";
+import { prepareCopy } from "./copy-step.js";
+import { BuildError, type BuildErrorStep } from "./errors.js";
+import type { BuildEvent } from "./events.js";
+import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
+import { cacheKey, explainMiss, type KeyInputs } from "./keys.js";
+import { applyMetadata, withShell } from "./metadata.js";
+import type { BuildOptions, BuildResult } from "./options.js";
+import { runCommand, runMounts, runNetwork } from "./run-command.js";
+import { cloneConfig, containerConfig, ensurePath, envListToMap, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
+
+interface StageResult {
+  state: StageState;
+  /** Cache-chain identity of the stage's final filesystem. */
+  key: string;
+}
+
+/** The cache record of one layer step. */
+interface StepRecord {
+  layers: Digest[];
+  diffId: Digest | null;
+  created: string;
+  [k: string]: unknown;
+}
+
+/** The last inputs seen at a Dockerfile position, for --explain. */
+interface SlotRecord {
+  layers: Digest[];
+  inputs: KeyInputs;
+  [k: string]: unknown;
+}
+
+const EXPLAIN_FILE_LIMIT = 50_000;
+
+function sha(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** Collects a step's output as events and keeps its tail for the error report. */
+class StepOutput extends Writable {
+  tail = "";
+  constructor(private readonly sink: (data: string) => void) {
+    super();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    const s = chunk.toString("utf8");
+    this.tail = (this.tail + s).slice(-8192);
+    this.sink(s);
+    cb();
+  }
+}
+
+/**
+ * `docker build`: plans the Dockerfile, runs the stages the target needs (independent stages
+ * in parallel), reuses cached steps, creates and tags the image.
+ */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  return new Builder(options).run();
+}
+
+class Builder {
+  private store!: Store;
+  private plan!: BuildPlan;
+  private readonly o: BuildOptions;
+  private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly results = new Map<number, Promise<StageResult>>();
+  private readonly images = new Map<string, Promise<ImageRecord>>();
+  private context: Promise<BuildContext> | undefined;
+  private statCache: StatCache | undefined;
+  private nextId = 1;
+  private readonly warnings: string[] = [];
+  private cached = 0;
+  private executed = 0;
+  private epoch: number | undefined;
+  private dockerfilePath = "";
+  private contextRoot = "";
+  private readonly t0 = Date.now();
+  /**
+   * Whether a layer's directory is opaque: one getfattr per directory and build, since layer
+   * dirs never change once committed (each check is a process; a view is made per step).
+   */
+  private readonly opaqueMemo = new Map<string, boolean>();
+  private readonly isOpaque = (absDir: string): boolean => {
+    let o = this.opaqueMemo.get(absDir);
+    if (o === undefined) {
+      o = overlayOpaque(absDir);
+      this.opaqueMemo.set(absDir, o);
+    }
+    return o;
+  };
+  /** runc state of this build's containers only, so a cancel can kill exactly them. */
+  private readonly stateDir: string;
+  private readonly ownStateDir: boolean;
+  /** --cache-from / --cache-to (src/build/cache-exchange.ts), when given. */
+  private exchange: CacheExchange | undefined;
+
+  constructor(options: BuildOptions) {
+    this.o = options;
+    this.env = options.environment ?? process.env;
+    this.ownStateDir = options.stateDir === undefined;
+    this.stateDir = options.stateDir ?? `/run/berth/build/${process.pid}-${randomBytes(4).toString("hex")}`;
+  }
+
+  /**
+   * Ctrl-C: runTransient kills the container it runs; a container that was starting when the
+   * signal came (the abort landed between its mount and its runc run) is killed here, from this
+   * build's own runc state dir.
+   */
+  private watchAbort(): () => Promise<void> {
+    const signal = this.o.signal;
+    if (signal === undefined) return async () => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let inFlight: Promise<void> | undefined;
+    let stopped = false;
+    const sweep = async (): Promise<void> => {
+      const { Runc } = await import("../runtime/runc.js");
+      const runc = new Runc(join(this.stateDir, "runc"), this.o.runtime);
+      for (const st of await runc.list().catch(() => [])) await runc.kill(st.id, "SIGKILL", true).catch(() => false);
+    };
+    const onAbort = () => {
+      let n = 0;
+      const tick = () => {
+        if (stopped) return;
+        inFlight = sweep().finally(() => {
+          if (!stopped && ++n < 50) timer = setTimeout(tick, 200);
+        });
+      };
+      tick();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    return async () => {
+      stopped = true;
+      signal.removeEventListener("abort", onAbort);
+      if (timer !== undefined) clearTimeout(timer);
+      // a sweep still running would recreate the state dir (runc makes its root) after removal
+      await inFlight?.catch(() => undefined);
+    };
+  }
+
+  private emit(e: BuildEvent): void {
+    this.o.onEvent?.(e);
+  }
+
+  async run(): Promise<BuildResult> {
+    const o = this.o;
+    this.contextRoot = resolve(o.context);
+    const dfPath = o.dockerfile === undefined ? join(this.contextRoot, "Dockerfile") : isAbsolute(o.dockerfile) ? o.dockerfile : resolve(o.dockerfile);
+    this.dockerfilePath = dfPath;
+    let text: string;
+    if (o.dockerfileText !== undefined) text = o.dockerfileText;
+    else {
+      try {
+        text = readFileSync(dfPath, "utf8");
+      } catch (err) {
+        throw new BuildError(`failed to read Dockerfile: open ${dfPath}: no such file or directory`, { cause: err, exitCode: 1 });
+      }
+    }
+    const display = o.dockerfile === undefined ? "Dockerfile" : o.dockerfile;
+    const ast = parse(text, { file: display });
+    this.plan = planBuild(ast, text, {
+      ...(o.buildArgs !== undefined ? { buildArgs: o.buildArgs } : {}),
+      environment: this.env,
+      ...(o.target !== undefined ? { target: o.target } : {}),
+      ...(o.platform !== undefined ? { platform: o.platform } : {}),
+    });
+    if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
+      throw new BuildError(`platform ${o.platform} is not supported: berth builds for the host's platform only`, { exitCode: 125 });
+    }
+    const epochText = o.sourceDateEpoch !== undefined ? String(o.sourceDateEpoch) : (this.plan.buildArgs.get("SOURCE_DATE_EPOCH") ?? this.env.SOURCE_DATE_EPOCH);
+    if (epochText !== undefined && epochText !== "") {
+      if (!/^\d+$/.test(epochText)) throw new BuildError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epochText)}: want seconds since 1970`, { exitCode: 125 });
+      this.epoch = Number(epochText);
+    }
+    this.store = o.store ?? (await openStore(o.root));
+    if ((o.cacheFrom ?? []).length > 0 || (o.cacheTo ?? []).length > 0) {
+      const { CacheExchange } = await import("./cache-exchange.js");
+      this.exchange = await CacheExchange.open({
+        store: this.store,
+        // --no-cache ignores imported caches too (BuildKit): do not even fetch them.
+        imports: o.noCache === true ? [] : (o.cacheFrom ?? []),
+        exports: o.cacheTo ?? [],
+        ...(o.registry !== undefined ? { registry: o.registry } : {}),
+        emit: (e) => this.emit(e),
+        newId: () => this.nextId++,
+        warn: (message) => {
+          this.warnings.push(message);
+          this.emit({ type: "warning", message, time: Date.now() });
+        },
+      });
+    }
+
+    const warn = unusedBuildArgsWarning(this.plan.unusedBuildArgs.filter((k) => k !== "SOURCE_DATE_EPOCH"));
+    const unwatch = this.watchAbort();
+    try {
+      const target = await this.stageResult(this.plan.target);
+      const image = await this.createImage(target.state, o.tags ?? []);
+      await this.exchange?.finish(this.plan, image.id);
+      if (warn !== undefined) {
+        this.warnings.push(warn);
+        this.emit({ type: "warning", message: warn, time: Date.now() });
+      }
+      return {
+        imageId: image.id, image, tags: o.tags ?? [], warnings: this.warnings, cachedSteps: this.cached, executedSteps: this.executed,
+        ...(this.exchange !== undefined ? { cacheExchange: this.exchange.stats } : {}),
+      };
+    } finally {
+      // Hashes learnt for unchanged files are kept even when a later step failed.
+      try {
+        this.statCache?.save(undefined, { prune: false });
+      } catch {
+        // a stat cache that cannot be written only costs re-hashing next time
+      }
+      // Let stages still running in parallel settle before the caller cleans up.
+      await Promise.allSettled([...this.results.values()]);
+      await unwatch();
+      this.exchange?.close();
+      // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
+      if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
+        await rm(this.stateDir, { recursive: true, force: true }).catch(() => undefined);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ stages
+
+  private stageResult(index: number): Promise<StageResult> {
+    let p = this.results.get(index);
+    if (p === undefined) {
+      p = this.runStage(index);
+      this.results.set(index, p);
+      p.catch(() => undefined);
+    }
+    return p;
+  }
+
+  private stageLabel(index: number): string {
+    const s = this.plan.stages[index]!;
+    if (s.name !== undefined) return s.name;
+    return this.plan.stages.length > 1 ? `stage-${index}` : "";
+  }
+
+  private image(ref: string): Promise<ImageRecord> {
+    let p = this.images.get(ref);
+    if (p === undefined) {
+      p = this.store.resolveImage(ref);
+      this.images.set(ref, p);
+      p.catch(() => undefined);
+    }
+    return p;
+  }
+
+  private async runStage(index: number): Promise<StageResult> {
+    const plan = this.plan;
+    const stage = plan.stages[index]!;
+    // Start what this stage needs now, so independent stages run side by side.
+    for (const d of stage.dependsOn) void this.stageResult(d);
+    const label = this.stageLabel(index);
+    const platform = this.o.platform ?? "linux/amd64";
+    let state: StageState;
+    let triggers: string[] = [];
+    const fromId = this.nextId++;
+    const total = stage.steps.length + 1;
+    const prefix = (i: number, onbuild = false) => `[${label === "" ? "" : label + " "}${i}/${total + (onbuild ? 0 : 0)}] `;
+    this.emit({ type: "step", id: fromId, name: `${prefix(1)}FROM ${stage.baseName}`, time: Date.now() });
+    const failAt = (node: InstructionNode, name: string, detail: string, extra: { output?: string; exitCode?: number; cause?: unknown } = {}) =>
+      new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
+    try {
+      if (stage.base.kind === "scratch") {
+        const config = scratchConfig(platform);
+        state = { config, layers: [], key: "scratch", args: [], env: envListToMap(config.config?.Env), cmdSet: false, baseCreated: undefined, newHistory: [] };
+      } else if (stage.base.kind === "stage") {
+        const base = await this.stageResult(stage.base.index);
+        const config = cloneConfig(base.state.config);
+        // BuildKit runs the ONBUILD instructions the base stage itself declared (not those it
+        // inherited), and the child does not keep them.
+        triggers = config.config?.OnBuild ?? [];
+        if (config.config !== undefined) delete config.config.OnBuild;
+        state = {
+          config,
+          layers: [...base.state.layers],
+          key: base.key,
+          args: [...base.state.args],
+          env: new Map(base.state.env),
+          newHistory: [...base.state.newHistory],
+          cmdSet: false,
+          baseCreated: base.state.config.created,
+        };
+      } else {
+        let rec: ImageRecord;
+        try {
+          rec = await this.image(stage.base.ref);
+        } catch (err) {
+          throw failAt(stage.from, `${prefix(1)}FROM ${stage.baseName}`, `${stage.baseName}: ${(err as Error).message} (berth pull, berth load or berth import it first)`, { cause: err });
+        }
+        const config = cloneConfig(rec.config);
+        triggers = config.config?.OnBuild ?? [];
+        if (config.config !== undefined) delete config.config.OnBuild;
+        ensurePath(config);
+        state = { config, layers: [...rec.layers], key: `image:${rec.id}`, args: [], env: envListToMap(config.config?.Env), cmdSet: false, baseCreated: rec.config.created, newHistory: [] };
+      }
+    } catch (err) {
+      this.emit({ type: "error", id: fromId, message: (err as Error).message, time: Date.now() });
+      throw err;
+    }
+    this.emit({ type: "done", id: fromId, time: Date.now() });
+
+    const steps: { node: InstructionNode; onbuild: boolean }[] = [
+      ...onbuildSteps(triggers, `${stage.baseName} ONBUILD`).map((node) => ({ node, onbuild: true })),
+      ...stage.steps.map((node) => ({ node, onbuild: false })),
+    ];
+    const noCache = this.o.noCache === true || (this.o.noCacheFilter ?? []).some((f) => f.toLowerCase() === (stage.name ?? String(index)) || f === String(index));
+    let position = 0;
+    for (const { node, onbuild } of steps) {
+      position++;
+      const n = onbuild ? 1 : stage.steps.indexOf(node) + 2;
+      const name = `${prefix(n)}${onbuild ? "ONBUILD " : ""}${this.displayText(node, state)}`;
+      await this.runStep({ index, position, node, name, state, noCache, onbuild });
+    }
+    return { state, key: state.key };
+  }
+
+  private stepInfo(node: InstructionNode, name: string): BuildErrorStep {
+    return { name, file: this.plan.file, range: node.range, sourceLines: this.plan.lines };
+  }
+
+  /** The step title as BuildKit shows it: the instruction with variables expanded. */
+  private displayText(node: InstructionNode, state: StageState): string {
+    const text = node.original.replace(/\s+/g, " ").trim();
+    const upper = text.replace(/^\S+/, (k) => k.toUpperCase());
+    try {
+      return expandWord(upper, stageEnv(state), { rawQuotes: true, skipUnsetEnv: true, escapeToken: this.plan.escapeToken });
+    } catch {
+      return upper;
+    }
+  }
+
+  // ------------------------------------------------------------------ steps
+
+  private async runStep(s: { index: number; position: number; node: InstructionNode; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
+    const { node, state, name } = s;
+    const started = Date.now();
+    // Like BuildKit's progress, only steps that do work are shown (metadata instructions count
+    // in the [n/total] numbering but are not vertices), unless they fail.
+    let id = 0;
+    const show = (): number => {
+      if (id === 0) {
+        id = this.nextId++;
+        this.emit({ type: "step", id, name, time: started });
+      }
+      return id;
+    };
+    const fail = (detail: string, extra: { output?: string; exitCode?: number; cause?: unknown } = {}) => new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
+    const env = () => stageEnv(state);
+    const expand = (word: string, opts: { skipProcessQuotes?: boolean } = {}): string => {
+      try {
+        return expandWordWithInfo(word, env(), { escapeToken: this.plan.escapeToken, ...opts }).value;
+      } catch (err) {
+        if (err instanceof ShellExpansionError) throw fail(err.message, { cause: err });
+        throw err;
+      }
+    };
+    const expandWords = (word: string): string[] => {
+      try {
+        return expandWordWithInfo(word, env(), { escapeToken: this.plan.escapeToken }).words;
+      } catch (err) {
+        if (err instanceof ShellExpansionError) throw fail(err.message, { cause: err });
+        throw err;
+      }
+    };
+    try {
+      if (this.o.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130 });
+      const meta = applyMetadata({ node, state, expand, expandWords, fail, buildArgs: this.plan.buildArgs, globalArgs: this.plan.globalArgs });
+      if (meta) return;
+      switch (node.name) {
+        case "workdir":
+          await this.workdirStep(s, expand, fail, show);
+          break;
+        case "run":
+          await this.runInstruction(s, show(), expand, fail);
+          break;
+        case "copy":
+        case "add":
+          await this.copyStep(s, show(), expand, fail);
+          break;
+        case "from":
+          throw fail("FROM inside a stage: this is a berth bug");
+        default:
+          throw fail(`unknown instruction: ${node.keyword.toUpperCase()}`);
+      }
+      if (id !== 0) this.emit({ type: "done", id, time: Date.now() });
+    } catch (err) {
+      const e = err instanceof BerthError ? err : fail((err as Error).message, { cause: err });
+      this.emit({ type: "error", id: show(), message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });
+      throw e;
+    }
+  }
+
+  private slotKey(s: { index: number; position: number; onbuild: boolean }): string {
+    return `slot:${sha(`${this.contextRoot}\0${this.dockerfilePath}\0${this.o.target ?? ""}\0${s.index}\0${s.position}`)}`;
+  }
+
+  /**
+   * A step that makes a layer: look the key up; on a miss run `execute` over a fresh snapshot,
+   * commit it (an empty change makes no layer, history says empty_layer as BuildKit's exporter),
+   * record the result and the inputs for --explain.
+   */
+  private async layerStep(
+    s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean },
+    id: number,
+    keyInputs: KeyInputs,
+    createdBy: string,
+    execute: (snap: Snapshot) => Promise<void>,
+    explainFiles?: () => Promise<Record<string, string> | undefined>,
+  ): Promise<void> {
+    const state = s.state;
+    let inputs = keyInputs;
+    const key = cacheKey(inputs);
+    let record: StepRecord | undefined;
+    let reasons: string[] | undefined;
+    if (!s.noCache) {
+      const entry = (await this.store.getCacheEntry(key)) as StepRecord | undefined;
+      if (entry !== undefined && (entry.diffId === null || (await this.store.layer(entry.diffId)) !== undefined)) record = entry;
+      // A local miss may be a hit in a shared cache (--cache-from), which pulls the step's layer.
+      else if (this.exchange !== undefined) record = (await this.exchange.lookup(key)) as StepRecord | undefined;
+    } else reasons = ["--no-cache"];
+    let layer: LayerInfo | undefined;
+    if (record !== undefined) {
+      this.cached++;
+      this.emit({ type: "cached", id, time: Date.now() });
+      if (record.diffId !== null) layer = await this.store.layer(record.diffId);
+    } else {
+      this.executed++;
+      const slot = this.slotKey(s);
+      if (explainFiles !== undefined) {
+        const files = await explainFiles();
+        if (files !== undefined) inputs = { ...inputs, files };
+      }
+      const prev = (await this.store.getCacheEntry(slot)) as SlotRecord | undefined;
+      reasons ??= explainMiss(prev?.inputs, inputs);
+      const prevKey = prev !== undefined ? cacheKey(prev.inputs) : undefined;
+      this.emit({ type: "explain", id, reasons, time: Date.now() });
+      const snap = await this.store.prepareSnapshot(state.layers.map((l) => l.diffId));
+      let committed = false;
+      try {
+        await execute(snap);
+        const empty = (await readdir(snap.upperDir)).length === 0;
+        if (!empty) {
+          layer = await this.store.commitSnapshot(snap, this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {});
+          committed = true;
+        }
+      } finally {
+        if (!committed) await this.store.removeSnapshot(snap).catch(() => undefined);
+      }
+      const created = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : formatTime(new Date());
+      record = { layers: layer !== undefined ? [layer.diffId] : [], diffId: layer?.diffId ?? null, created };
+      await this.store.putCacheEntry(key, record);
+      // The position's inputs only need writing when they changed (not on --no-cache reruns).
+      if (prevKey !== key || prevKey === undefined) {
+        const slotRecord: SlotRecord = { layers: [], inputs };
+        await this.store.putCacheEntry(slot, slotRecord);
+      }
+    }
+    this.exchange?.use(s.index, key, record);
+    if (layer !== undefined) state.layers.push(layer);
+    state.key = key;
+    const entry: HistoryEntry = { created_by: createdBy, comment: HISTORY_COMMENT };
+    if (layer === undefined) entry.empty_layer = true;
+    state.newHistory.push({ entry, layerCreated: record.created });
+  }
+
+  /** Env and args that reach a step, for its key: image ENV, declared ARG values (not proxies). */
+  private keyEnv(state: StageState): string[] {
+    return processEnv(state).sort();
+  }
+
+  private parentView(state: StageState): LayeredSourceFs {
+    // A layer's root cannot be opaque (nothing replaces "/"): no getfattr for it.
+    for (const l of state.layers) this.opaqueMemo.set(l.dir, false);
+    return new LayeredSourceFs(state.layers.map((l) => l.dir).reverse(), "image", this.isOpaque);
+  }
+
+  private async workdirStep(
+    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    expand: (w: string) => string,
+    fail: (d: string) => BuildError,
+    show: () => number,
+  ): Promise<void> {
+    const { node, state } = s;
+    const arg = node.args[0]?.value ?? "";
+    const path = expand(arg);
+    if (path === "") throw fail("WORKDIR requires exactly one argument");
+    const cfg = containerConfig(state);
+    const wd = posix.resolve(cfg.WorkingDir || "/", path);
+    cfg.WorkingDir = wd;
+    if (wd === "/") {
+      state.newHistory.push({ entry: { created_by: `WORKDIR ${wd}`, comment: HISTORY_COMMENT, empty_layer: true } });
+      return;
+    }
+    const user = cfg.User ?? "";
+    const inputs: KeyInputs = { parent: state.key, instruction: `WORKDIR ${wd} user=${user} epoch=${this.epoch ?? ""}`, env: [] };
+    const view = this.parentView(state);
+    await this.layerStep(s, show(), inputs, `WORKDIR ${wd}`, async (snap) => {
+      const rel = wd.slice(1);
+      if (view.lstat(rel)?.type === "dir") return;
+      let uid = 0;
+      let gid = 0;
+      if (user !== "") {
+        const { resolveUser } = await import("../runtime/user.js");
+        const r = await this.withParentAccounts(view, (root) => resolveUser(root, user)).catch(() => undefined);
+        if (r !== undefined) ({ uid, gid } = r);
+      }
+      // mkdir -p with BuildKit's owner and time for every directory it creates.
+      const parts = rel.split("/");
+      const { mkdir, chmod, chown, utimes, lstat } = await import("node:fs/promises");
+      const made: { host: string; t: number }[] = [];
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = parts.slice(0, i).join("/");
+        const host = join(snap.upperDir, sub);
+        if ((await lstat(host).catch(() => undefined)) !== undefined) continue;
+        const below = view.lstat(sub);
+        if (below?.type === "dir") {
+          // An existing parent is copied up with its metadata, as overlayfs would.
+          await mkdir(host, { mode: below.mode & 0o7777 });
+          await chmod(host, below.mode & 0o7777);
+          await chown(host, below.uid, below.gid);
+          made.push({ host, t: below.mtimeMs / 1000 });
+          continue;
+        }
+        await mkdir(host, { mode: 0o755 });
+        await chown(host, uid, gid);
+        made.push({ host, t: this.epoch ?? Date.now() / 1000 });
+      }
+      // Times last, deepest first: creating a child would bump its parent's mtime.
+      for (const m of made.reverse()) await utimes(m.host, m.t, m.t);
+    });
+    // The history text is `WORKDIR /app` whether or not a layer came out of it.
+  }
+
+  /**
+   * resolveUser reads <root>/etc/passwd and <root>/etc/group: give it a scratch root holding the
+   * parent rootfs's two files, read through its layers (no overlay mount needed).
+   */
+  private async withParentAccounts<T>(view: LayeredSourceFs, fn: (root: string) => Promise<T>): Promise<T> {
+    const { copyFile, mkdtemp, mkdir, rm } = await import("node:fs/promises");
+    const tmp = await mkdtemp("/tmp/berth-accounts-");
+    try {
+      await mkdir(join(tmp, "etc"));
+      for (const f of ["etc/passwd", "etc/group"]) {
+        let rel = f;
+        let st = view.lstat(rel);
+        if (st?.type === "symlink") {
+          const { resolveInTree } = await import("../context/index.js");
+          rel = resolveInTree(view, rel);
+          st = view.lstat(rel);
+        }
+        if (st?.type === "file") await copyFile(view.hostPath(rel), join(tmp, f));
+      }
+      return await fn(tmp);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private async runInstruction(
+    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    id: number,
+    expand: (w: string) => string,
+    fail: (d: string, extra?: { output?: string; exitCode?: number; cause?: unknown }) => BuildError,
+  ): Promise<void> {
+    const { node, state } = s;
+    const command = runCommand(node, (args) => withShell(state, node, args));
+    let mounts;
+    let network: "host" | "none";
+    try {
+      mounts = runMounts(node, expand);
+      network = runNetwork(node, this.o.network === "none" ? "none" : "host");
+    } catch (err) {
+      throw fail((err as Error).message, { cause: err });
+    }
+    const cfg = containerConfig(state);
+    const env = processEnv(state);
+    // Proxy build args reach the process without an ARG, and stay out of key and history.
+    const runEnv = [...env];
+    const keys = new Set(env.map((e) => e.slice(0, e.indexOf("="))));
+    for (const [k, v] of this.plan.buildArgs) if (PROXY_ARGS.has(k) && !keys.has(k)) runEnv.push(`${k}=${v}`);
+    const cwd = cfg.WorkingDir || "/";
+    const user = cfg.User;
+    // Bind mounts of the context or of stages make their content part of the key.
+    const mountIds: string[] = [];
+    for (const m of mounts) {
+      if (m.type === "bind") {
+        if (m.from !== undefined) mountIds.push(`bind:${m.target}:${m.source ?? ""}:${await this.fromIdentity(m.from)}`);
+        else {
+          const ctx = await this.buildContext();
+          const { checksumSelection, resolveCopySources } = await import("../context/index.js");
+          const src = (m.source ?? ".").replace(/^\/+/, "") || ".";
+          const sum = await checksumSelection(ctx, resolveCopySources(ctx, [src]), { statCache: this.getStatCache() });
+          mountIds.push(`bind:${m.target}:${src}:${sum.digest}`);
+        }
+      } else if (m.type === "cache") mountIds.push(`cache:${m.target}:${m.id ?? ""}`);
+      else if (m.type === "tmpfs") mountIds.push(`tmpfs:${m.target}`);
+      else if (m.type === "secret") mountIds.push(`secret:${m.id ?? ""}:${m.target}:${m.env ?? ""}`);
+    }
+    const createdBy = `RUN ${runCommandString(command.args, state.args.map((a) => ({ key: a.key, value: stageEnv(state).get(a.key) ?? a.value ?? "" })))} # buildkit`;
+    const inputs: KeyInputs = {
+      parent: state.key,
+      instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds }),
+      env: this.keyEnv(state),
+    };
+    const view = this.parentView(state);
+    await this.layerStep(s, id, inputs, createdBy, async (snap) => {
+      const stdout = new StepOutput((data) => this.emit({ type: "log", id, stream: "stdout", data, time: Date.now() }));
+      const stderr = new StepOutput((data) => this.emit({ type: "log", id, stream: "stderr", data, time: Date.now() }));
+      const both = () => (stdout.tail + stderr.tail).slice(-8192);
+      let code: number;
+      const { executeRun } = await import("./run-step.js");
+      try {
+        code = await executeRun({
+          snapshot: snap,
+          command,
+          env: runEnv,
+          cwd,
+          user,
+          network,
+          mounts,
+          sources: {
+            contextPath: (rel) => join(this.contextRoot, rel),
+            fromLayers: async (from) => {
+              const src = await this.fromSource(from);
+              return src.layers;
+            },
+            cacheDir: (cid) => {
+              const dir = join(this.store.root, "buildcache", "mounts", sha(cid).slice(0, 32));
+              return dir;
+            },
+            secrets: this.o.secrets ?? [],
+            environment: this.env,
+            withLock: (name, fn) => this.store.withLock(name, fn),
+          },
+          stdout,
+          stderr,
+          ...(this.o.signal !== undefined ? { signal: this.o.signal } : {}),
+          ...(this.o.runtime !== undefined ? { runtime: this.o.runtime } : {}),
+          stateDir: this.stateDir,
+          existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
+          parentType: (abs) => view.lstat(abs.replace(/^\/+/, ""))?.type,
+        });
+      } catch (err) {
+        if (err instanceof BuildError) throw err;
+        throw fail((err as Error).message, { output: both(), cause: err });
+      }
+      if (this.o.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130, output: both() });
+      if (code !== 0) {
+        const shown = command.args.map((a) => (/\s/.test(a) ? a : a)).join(" ");
+        throw fail(`process "${shown}" did not complete successfully: exit code: ${code}`, { output: both() });
+      }
+    });
+  }
+
+  private async copyStep(
+    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    id: number,
+    expand: (w: string, o?: { skipProcessQuotes?: boolean }) => string,
+    fail: (d: string, extra?: { cause?: unknown }) => BuildError,
+  ): Promise<void> {
+    const { node, state } = s;
+    let prepared;
+    try {
+      prepared = await prepareCopy({
+        node,
+        expand,
+        workdir: state.config.config?.WorkingDir || "/",
+        sourceFor: async (from) => {
+          if (from === undefined) {
+            const ctx = await this.buildContext();
+            return { fs: ctx, identity: "context", statCache: () => this.getStatCache() };
+          }
+          const src = await this.fromSource(from);
+          return { fs: new LayeredSourceFs(src.layers, src.label, this.isOpaque) as SourceFs, identity: src.identity };
+        },
+        parentLayers: state.layers.map((l) => l.dir).reverse(),
+        isOpaque: this.isOpaque,
+        selectionMemo: {
+          get: async (fp) => ((await this.store.getCacheEntry(`selection:${fp}`)) as { digest?: string } | undefined)?.digest,
+          set: (fp, digest) => this.store.putCacheEntry(`selection:${fp}`, { layers: [], digest }),
+        },
+        sourceDateEpoch: this.epoch,
+        explainFileLimit: EXPLAIN_FILE_LIMIT,
+      });
+    } catch (err) {
+      if (err instanceof BuildError) throw err;
+      throw fail((err as Error).message, { cause: err });
+    }
+    try {
+      const inputs: KeyInputs = {
+        parent: state.key,
+        instruction: prepared.instruction,
+        env: [],
+        contentDigest: prepared.contentDigest,
+      };
+      await this.layerStep(s, id, inputs, `${prepared.createdBy} # buildkit`, async (snap) => {
+        try {
+          await prepared.execute(snap);
+        } catch (err) {
+          throw fail((err as Error).message, { cause: err });
+        }
+      }, () => prepared.files());
+    } finally {
+      await prepared.cleanup();
+    }
+  }
+
+  /** `--from` / `from=`: a stage (by name or index) or an image. */
+  private async fromSource(from: string): Promise<{ layers: string[]; identity: string; label: string }> {
+    const plan = this.plan;
+    let index: number | undefined;
+    if (/^\d+$/.test(from)) index = Number(from);
+    else index = plan.stages.find((st) => st.name === from.toLowerCase())?.index;
+    if (index !== undefined && index < plan.stages.length) {
+      const r = await this.stageResult(index);
+      return { layers: r.state.layers.map((l) => l.dir).reverse(), identity: `stage:${r.key}`, label: `stage ${from}` };
+    }
+    const rec = await this.image(from);
+    return { layers: rec.layers.map((l) => l.dir).reverse(), identity: `image:${rec.id}`, label: `image ${from}` };
+  }
+
+  private async fromIdentity(from: string): Promise<string> {
+    return (await this.fromSource(from)).identity;
+  }
+
+  private buildContext(): Promise<BuildContext> {
+    this.context ??= BuildContext.load(this.contextRoot, { dockerfile: this.dockerfilePath });
+    return this.context;
+  }
+
+  private getStatCache(): StatCache {
+    if (this.statCache === undefined) {
+      const dir = join(this.store.root, "buildcache");
+      mkdirSync(dir, { recursive: true });
+      let real = this.contextRoot;
+      try {
+        real = realpathSync(this.contextRoot);
+      } catch {
+        // the context load reports a missing directory
+      }
+      this.statCache = StatCache.load(join(dir, `stat-${sha(real).slice(0, 24)}.json`));
+    }
+    return this.statCache;
+  }
+
+  // ------------------------------------------------------------------ image
+
+  private async createImage(state: StageState, tags: string[]): Promise<ImageRecord> {
+    const config: ImageConfig = cloneConfig(state.config);
+    const added = state.newHistory;
+    const epochTime = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : undefined;
+    const history: HistoryEntry[] = [...(config.history ?? [])];
+    for (const h of added) history.push(epochTime !== undefined ? { created: epochTime, ...h.entry } : h.layerCreated !== undefined ? { created: h.layerCreated, ...h.entry } : { ...h.entry });
+    fillHistoryTimes(history);
+    // Docker's field order, so configs look (and hash) the same whatever order times were filled in.
+    for (let i = 0; i < history.length; i++) {
+      const h = history[i] as HistoryEntry;
+      history[i] = {
+        ...(h.created !== undefined ? { created: h.created } : {}),
+        ...(h.created_by !== undefined ? { created_by: h.created_by } : {}),
+        ...(h.author !== undefined ? { author: h.author } : {}),
+        ...(h.comment !== undefined ? { comment: h.comment } : {}),
+        ...(h.empty_layer === true ? { empty_layer: true } : {}),
+      };
+    }
+    const fallback = epochTime ?? state.baseCreated ?? formatTime(new Date(this.t0));
+    config.history = history;
+    config.rootfs = { type: "layers", diff_ids: state.layers.map((l) => l.diffId) };
+    const created = epochTime ?? [...history].reverse().find((h) => h.created !== undefined)?.created ?? fallback;
+    config.created = created;
+    const cc = containerConfig({ ...state, config });
+    if (this.o.labels !== undefined && Object.keys(this.o.labels).length > 0) cc.Labels = { ...(cc.Labels ?? {}), ...this.o.labels };
+    if (cc.OnBuild !== undefined && cc.OnBuild !== null && cc.OnBuild.length === 0) delete cc.OnBuild;
+    // Field order as Docker writes configs, so digests are stable across berth versions.
+    const ordered: ImageConfig = {
+      ...(config.author !== undefined ? { author: config.author } : {}),
+      architecture: config.architecture,
+      ...(config.variant !== undefined ? { variant: config.variant } : {}),
+      config: cc,
+      created: config.created,
+      history: config.history,
+      os: config.os,
+      rootfs: config.rootfs,
+    } as ImageConfig;
+    // A no-op rebuild makes the same config: skip rewriting (and fsyncing) blobs it already has.
+    const bytes = Buffer.from(JSON.stringify(ordered));
+    const id = `sha256:${createHash("sha256").update(bytes).digest("hex")}` as Digest;
+    if (await this.store.imageExists(id)) {
+      for (const t of tags) await this.store.tag(t, id);
+      return this.store.imageById(id);
+    }
+    return this.store.addImage(bytes, { tags });
+  }
+}
+
+/**
+ * BuildKit's exporter (normalizeLayersAndHistory): history items without a time take the first
+ * new layer's time when they come before it, else the time of the layer before them; so a
+ * no-op rebuild (layer times from the cache) gives the same image ID.
+ */
+export function fillHistoryTimes(history: HistoryEntry[]): void {
+  let created: string | undefined;
+  let gap = false;
+  for (const h of history) {
+    if (h.created !== undefined) {
+      created = h.created;
+      if (gap) break;
+    } else gap = true;
+  }
+  gap = false;
+  for (const h of history) {
+    if (h.created !== undefined) {
+      if (gap) created = h.created;
+    } else {
+      gap = true;
+      if (created !== undefined) h.created = created;
+    }
+  }
+}
+
+export { DockerfileSyntaxError, errorAt };
+export async function writeIidFile(path: string, id: Digest): Promise<void> {
+  await writeFile(path, id);
+}

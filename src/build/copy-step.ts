@@ -1,0 +1,253 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { posix } from "node:path";
+import type { InstructionNode } from "../parser/index.js";
+import { flagBool, flagValue, flagValues } from "../plan/index.js";
+import { checksumSelection, DirSourceFs, LayeredSourceFs, resolveCopySources, type ResolvedSource, type SourceFs, type StatCache } from "../context/index.js";
+import { parseChmod } from "./copy/chmod.js";
+import { heredocSource } from "./copy/heredoc.js";
+import { resolveChown, type Owner } from "./copy/owner.js";
+import { classifyAddSource } from "./copy/url.js";
+import type { Snapshot } from "../store/index.js";
+
+const HEREDOC_WORD = /^\d*<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/;
+
+/** One group of sources written from one tree. */
+interface SourceGroup {
+  fs: SourceFs;
+  sources: ResolvedSource[];
+  add: boolean;
+  /** The context's stat cache, loaded only when the selection memo misses. */
+  statCache?: () => StatCache;
+}
+
+/** Selection fingerprint → content digest: an unchanged context selection is not re-summed. */
+export interface SelectionMemo {
+  get(fingerprint: string): Promise<string | undefined>;
+  set(fingerprint: string, digest: string): Promise<void>;
+}
+
+/**
+ * What the selection's content digest depends on, from metadata only: every entry's path, type,
+ * mode, owner, size, mtime, ctime and inode (a rewrite changes mtime or ctime), link targets,
+ * and the --chown/--chmod that shape the sums.
+ */
+function selectionFingerprint(fs: SourceFs, sources: readonly ResolvedSource[], extra: string): string {
+  const h = createHash("sha256");
+  h.update(extra + "\n");
+  sources.forEach((s, i) => {
+    h.update(`${i} ${s.isDir ? "d" : "f"} ${s.name} ${s.srcRel}\n`);
+    for (const e of s.entries) {
+      const st = e.stat;
+      h.update(`${e.rel}\0${e.srcRel}\0${st.type}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}\0${e.linkTarget ?? ""}\n`);
+    }
+  });
+  void fs;
+  return h.digest("hex");
+}
+
+export interface PreparedCopy {
+  /** The instruction as evaluated, for the cache key. */
+  instruction: string;
+  /** BuildKit's history text: `COPY --chown=1:1 a b /dst`. */
+  createdBy: string;
+  contentDigest: string;
+  /** Per-entry sums for --explain (computed on a miss only); undefined for huge selections. */
+  files(): Promise<Record<string, string> | undefined>;
+  execute(snapshot: Snapshot): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export interface CopyContext {
+  node: InstructionNode;
+  expand(word: string, options?: { skipProcessQuotes?: boolean }): string;
+  workdir: string;
+  /** The source tree for `--from` (a stage or image), or the build context. */
+  sourceFor(from: string | undefined): Promise<{ fs: SourceFs; identity: string; statCache?: () => StatCache }>;
+  selectionMemo?: SelectionMemo;
+  /** The parent rootfs, top layer first (to read /etc/passwd and to see what exists). */
+  parentLayers: string[];
+  /** Overlay opaque-dir test for layer dirs (memoized by the caller). */
+  isOpaque?: (absDir: string) => boolean;
+  sourceDateEpoch: number | undefined;
+  /** Up to this many entries keep per-file checksums for --explain. */
+  explainFileLimit: number;
+}
+
+function chompTabs(s: string): string {
+  return s.replace(/^\t+/gm, "");
+}
+
+/** pathRelativeToWorkingDir: relative destinations are below WORKDIR; a trailing "/" is kept. */
+export function copyDestination(workdir: string, dest: string): string {
+  let p = dest;
+  if (p === "." || p === "") p = "./";
+  const keepSlash = p.endsWith("/") || p.endsWith("/.");
+  let abs = posix.resolve(workdir || "/", p);
+  if (keepSlash && !abs.endsWith("/")) abs += "/";
+  return abs;
+}
+
+/** Evaluates a COPY/ADD: resolves and checksums the sources; `execute` writes the layer. */
+export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
+  const node = c.node;
+  const isAdd = node.name === "add";
+  const words = node.args.map((a) => a.value);
+  if (words.length < 2) throw new Error(`${node.name.toUpperCase()} requires at least two arguments, but only one was provided. Destination could not be determined`);
+  const destRaw = c.expand(words[words.length - 1] as string);
+  const srcWords = words.slice(0, -1);
+  const chownRaw = flagValue(node, "chown");
+  const chmodRaw = flagValue(node, "chmod");
+  const chown = chownRaw === undefined ? undefined : c.expand(chownRaw);
+  const chmod = chmodRaw === undefined ? undefined : c.expand(chmodRaw);
+  const parents = flagBool(node, "parents");
+  const link = flagBool(node, "link");
+  const excludes = flagValues(node, "exclude").map((e) => c.expand(e));
+  const checksumFlag = flagValue(node, "checksum");
+  const from = node.name === "copy" ? flagValue(node, "from") : undefined;
+  if (checksumFlag !== undefined && !isAdd) throw new Error("checksum can't be specified for COPY");
+
+  const heredocs: { name: string; content: string }[] = [];
+  const paths: string[] = [];
+  for (const w of srcWords) {
+    const m = node.heredocs.length > 0 ? HEREDOC_WORD.exec(w) : null;
+    const h = m !== null ? node.heredocs.find((x) => x.name === m[1]) : undefined;
+    if (h !== undefined) {
+      let content = h.chomp ? chompTabs(h.content) : h.content;
+      if (h.expand) content = c.expand(content, { skipProcessQuotes: true });
+      heredocs.push({ name: h.name, content });
+    } else paths.push(c.expand(w));
+  }
+  const dest = copyDestination(c.workdir, destRaw);
+  const declaredSources = srcWords.length;
+  if (declaredSources > 1 && !dest.endsWith("/")) {
+    throw new Error(`When using ${node.name.toUpperCase()} with more than one source file, the destination must be a directory and end with a /`);
+  }
+
+  const cleanups: (() => Promise<void>)[] = [];
+  const groups: SourceGroup[] = [];
+  const identities: string[] = [];
+  try {
+    const local: string[] = [];
+    for (const p of paths) {
+      const kind = isAdd ? classifyAddSource(p) : "local";
+      if (kind === "git") throw new Error(`ADD of git sources is not supported by berth: ${p}`);
+      if (kind === "http") {
+        const { downloadUrl } = await import("./copy/url.js");
+        const dl = await downloadUrl(p, checksumFlag !== undefined ? { checksum: c.expand(checksumFlag) } : {});
+        cleanups.push(dl.cleanup);
+        const fs = new DirSourceFs(dl.dir, p);
+        groups.push({ fs, sources: resolveCopySources(fs, [dl.name]), add: false });
+        identities.push(`url ${p} ${dl.digest}`);
+      } else local.push(p);
+    }
+    if (local.length > 0) {
+      const src = await c.sourceFor(from === undefined ? undefined : c.expand(from));
+      identities.push(src.identity);
+      groups.push({
+        fs: src.fs,
+        sources: resolveCopySources(src.fs, local, { parents, excludes, command: isAdd ? "ADD" : "COPY" }),
+        add: isAdd,
+        ...(src.statCache !== undefined ? { statCache: src.statCache } : {}),
+      });
+    }
+    if (heredocs.length > 0) {
+      const h = await heredocSource(heredocs);
+      cleanups.push(h.cleanup);
+      groups.push({ fs: h.source, sources: h.sources, add: false });
+      identities.push("heredoc");
+    }
+
+    let owner: Owner | undefined;
+    if (chown !== undefined) {
+      const layers = c.parentLayers;
+      const view = new LayeredSourceFs(layers, "image", c.isOpaque);
+      owner = await resolveChown(chown, async (abs) => {
+        const rel = abs.replace(/^\/+/, "");
+        const st = view.lstat(rel);
+        if (st === undefined || st.type !== "file") return undefined;
+        return readFile(view.hostPath(rel), "utf8");
+      });
+    }
+    const mode = chmod === undefined ? undefined : parseChmod(chmod);
+
+    const sumGroup = (g: SourceGroup) =>
+      checksumSelection(g.fs, g.sources, {
+        ...(owner !== undefined ? { owner } : {}),
+        ...(mode !== undefined ? { chmod: mode } : {}),
+        ...(g.statCache !== undefined ? { statCache: g.statCache() } : {}),
+      });
+    const digests: string[] = [];
+    const sums = new Map<SourceGroup, Awaited<ReturnType<typeof sumGroup>>>();
+    for (const g of groups) {
+      const memo = g.statCache !== undefined ? c.selectionMemo : undefined;
+      const fp = memo !== undefined ? selectionFingerprint(g.fs, g.sources, `${chown ?? ""} ${chmod ?? ""} ${isAdd}`) : undefined;
+      const known = fp !== undefined ? await memo!.get(fp) : undefined;
+      if (known !== undefined) {
+        digests.push(known);
+        continue;
+      }
+      const sum = await sumGroup(g);
+      sums.set(g, sum);
+      digests.push(sum.digest);
+      if (fp !== undefined) await memo!.set(fp, sum.digest);
+    }
+    const entryCount = groups.reduce((n, g) => n + g.sources.reduce((m, s) => m + s.entries.length, 0), 0);
+
+    const flags: string[] = [];
+    if (parents) flags.push("--parents");
+    if (chown !== undefined) flags.push(`--chown=${chown}`);
+    if (chmod !== undefined) flags.push(`--chmod=${chmod}`);
+    const createdBy = [isAdd ? "ADD" : "COPY", ...flags, ...paths, ...heredocs.map((h) => `<<${h.name}`), destRaw].join(" ");
+    const instruction = JSON.stringify({
+      op: node.name, from: identities, paths, heredocs: heredocs.map((h) => h.name), dest, chown, chmod, parents, excludes, link,
+      epoch: c.sourceDateEpoch,
+    });
+
+    return {
+      instruction,
+      createdBy,
+      contentDigest: digests.join(","),
+      async files(): Promise<Record<string, string> | undefined> {
+        if (entryCount > c.explainFileLimit) return undefined;
+        const files: Record<string, string> = {};
+        for (const g of groups) {
+          let sum = sums.get(g);
+          if (sum === undefined) {
+            sum = await sumGroup(g);
+            sums.set(g, sum);
+          }
+          for (const e of sum.entries) files[`${g.sources[e.source]?.spec ?? ""}:${e.rel}`.replace(/:$/, "")] = e.sum;
+        }
+        return files;
+      },
+      async execute(snapshot: Snapshot): Promise<void> {
+        const { writeCopy } = await import("./copy/writer.js");
+        const { writeAdd } = await import("./copy/add.js");
+        for (const g of groups) {
+          const opts = {
+            source: g.fs,
+            sources: g.sources,
+            dest,
+            upperDir: snapshot.upperDir,
+            lowerDirs: snapshot.lowerDirs,
+            declaredSources,
+            command: (isAdd ? "ADD" : "COPY") as "ADD" | "COPY",
+            ...(owner !== undefined ? { owner } : {}),
+            ...(mode !== undefined ? { chmod: mode } : {}),
+            ...(c.sourceDateEpoch !== undefined ? { mtime: c.sourceDateEpoch } : {}),
+            ...(c.isOpaque !== undefined ? { isOpaque: c.isOpaque } : {}),
+          };
+          if (g.add) await writeAdd(opts);
+          else await writeCopy(opts);
+        }
+      },
+      async cleanup(): Promise<void> {
+        for (const f of cleanups) await f().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    for (const f of cleanups) await f().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,64 @@
+import type { Digest } from "../image/digest.js";
+import type { ImageRecord, Store } from "../store/index.js";
+import type { RegistryClientOptions } from "../registry/index.js";
+import type { CacheExchangeStats } from "./cache-exchange.js";
+import type { CacheExportSpec, CacheImportSpec } from "./cache-options.js";
+import type { BuildEventSink } from "./events.js";
+
+export interface SecretSpec {
+  id: string;
+  /** A host file holding the secret. */
+  src?: string;
+  /** An environment variable holding the secret. */
+  env?: string;
+}
+
+export interface BuildOptions {
+  /** The build context directory. */
+  context: string;
+  /** The Dockerfile path (default `<context>/Dockerfile`). */
+  dockerfile?: string;
+  /** The Dockerfile's text (`-f -`); `dockerfile` then only names it. */
+  dockerfileText?: string;
+  /** An open store, or its root. */
+  store?: Store;
+  root?: string;
+  tags?: string[];
+  /** `K=V` or `K` (taken from `environment`). */
+  buildArgs?: string[];
+  environment?: Readonly<Record<string, string | undefined>>;
+  target?: string;
+  noCache?: boolean;
+  /** Stage names whose steps skip the cache. */
+  noCacheFilter?: string[];
+  /** RUN's network: "host" (default, as Docker's "default" for builds) or "none". */
+  network?: "host" | "none" | "default";
+  labels?: Record<string, string>;
+  secrets?: SecretSpec[];
+  platform?: string;
+  /** Seconds; also read from SOURCE_DATE_EPOCH in `environment` / build args. */
+  sourceDateEpoch?: number;
+  onEvent?: BuildEventSink;
+  signal?: AbortSignal;
+  /** The OCI runtime binary (default runc). */
+  runtime?: string;
+  /** runc state dir for build containers. */
+  stateDir?: string;
+  /** `--cache-from`: shared build caches to look keys up in when the store misses (src/build/cache-options.ts parses the flag). */
+  cacheFrom?: CacheImportSpec[];
+  /** `--cache-to`: where to export this build's cache once the image is made. */
+  cacheTo?: CacheExportSpec[];
+  /** Registry client settings for `type=registry` caches (TLS, insecure registries, credentials). */
+  registry?: RegistryClientOptions;
+}
+
+export interface BuildResult {
+  imageId: Digest;
+  image: ImageRecord;
+  tags: string[];
+  warnings: string[];
+  cachedSteps: number;
+  executedSteps: number;
+  /** Present when --cache-from / --cache-to were given. */
+  cacheExchange?: CacheExchangeStats;
+}

@@ -1,0 +1,241 @@
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Writable } from "node:stream";
+import { MountSpecError, type RunMount } from "../plan/index.js";
+import type { RunCommand } from "./run-command.js";
+import type { MountRequest } from "../runtime/spec.js";
+import { runTransient } from "../runtime/transient.js";
+import type { Snapshot } from "../store/index.js";
+import type { SecretSpec } from "./options.js";
+
+const execFileP = promisify(execFile);
+
+export interface MountSources {
+  /** Host path of a context path (bind mounts without from=). */
+  contextPath(rel: string): string;
+  /** Layer dirs (top first) of a stage or image named by from=. */
+  fromLayers(from: string): Promise<string[]>;
+  /** The persistent directory of a cache mount. */
+  cacheDir(id: string): string;
+  secrets: readonly SecretSpec[];
+  environment: Readonly<Record<string, string | undefined>>;
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export interface ExecuteRunOptions {
+  snapshot: Snapshot;
+  command: RunCommand;
+  env: string[];
+  cwd: string;
+  user: string | undefined;
+  network: "host" | "none";
+  mounts: RunMount[];
+  sources: MountSources;
+  stdout: Writable;
+  stderr: Writable;
+  signal?: AbortSignal;
+  runtime?: string;
+  stateDir?: string;
+  /** Does this absolute path exist in the parent rootfs? (mount stubs are removed afterwards) */
+  existsInParent(abs: string): boolean;
+  /** The type of an absolute path in the parent rootfs, undefined when absent. */
+  parentType(abs: string): "file" | "dir" | "symlink" | "other" | undefined;
+}
+
+/** Reads a secret's value: from its file, or its environment variable. */
+async function secretValue(spec: SecretSpec | undefined, env: Readonly<Record<string, string | undefined>>): Promise<Buffer | undefined> {
+  if (spec === undefined) return undefined;
+  if (spec.src !== undefined) return readFile(spec.src);
+  const v = env[spec.env ?? spec.id];
+  return v === undefined ? undefined : Buffer.from(v);
+}
+
+/**
+ * Runs a RUN step in a transient container over the snapshot, with its --mount list; removes
+ * the mount points runc had to create (BuildKit's mount stubs), so that they never reach the
+ * layer. Returns the exit code.
+ */
+export async function executeRun(o: ExecuteRunOptions): Promise<number> {
+  const cleanup: (() => Promise<void>)[] = [];
+  const mounts: MountRequest[] = [];
+  const env = [...o.env];
+  const locks: string[] = [];
+  const stubs = new Set<string>();
+  const noteTarget = (abs: string) => {
+    // Every missing ancestor of a mount target is a stub runc creates in the upper dir.
+    const parts = abs.split("/").filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const p = "/" + parts.slice(0, i).join("/");
+      if (!o.existsInParent(p)) stubs.add(p);
+    }
+  };
+  try {
+    let privateDir: string | undefined;
+    const priv = async (): Promise<string> => {
+      privateDir ??= await mkdtemp("/tmp/berth-run-");
+      const dir = privateDir;
+      cleanup.push(() => rm(dir, { recursive: true, force: true }));
+      return dir;
+    };
+    if (o.command.script !== undefined) {
+      const dir = join(await priv(), "pipes");
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, o.command.script.name), o.command.script.content, { mode: 0o755 });
+      mounts.push({ type: "bind", source: dir, destination: "/dev/pipes", readOnly: true });
+    }
+    for (const m of o.mounts) {
+      const target = m.target.startsWith("/") ? m.target : join(o.cwd, m.target);
+      switch (m.type) {
+        case "cache": {
+          const dir = o.sources.cacheDir(m.id ?? target);
+          const created = await mkdir(dir, { recursive: true });
+          if (created !== undefined) {
+            await chmod(dir, m.mode ?? 0o755);
+            await chown(dir, m.uid ?? 0, m.gid ?? 0);
+          }
+          if (m.sharing === "locked") locks.push(`cache-mount-${createHash("sha256").update(m.id ?? target).digest("hex").slice(0, 16)}`);
+          mounts.push({ type: "bind", source: dir, destination: target, readOnly: m.readOnly });
+          noteTarget(target);
+          break;
+        }
+        case "bind": {
+          let source: string;
+          if (m.from !== undefined) {
+            const layers = await o.sources.fromLayers(m.from);
+            source = await mountLayersReadOnly(layers, await priv(), cleanup);
+          } else source = o.sources.contextPath("");
+          const sub = (m.source ?? "").replace(/^\/+/, "");
+          let host = sub === "" ? source : join(source, sub);
+          if (!m.readOnly) {
+            // A writable bind's changes are thrown away (BuildKit): write to a private copy.
+            const copy = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
+            await cp(host, copy, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+            host = copy;
+          }
+          mounts.push({ type: "bind", source: host, destination: target, readOnly: m.readOnly });
+          noteTarget(target);
+          break;
+        }
+        case "tmpfs": {
+          const opts = ["nosuid", "nodev", "mode=1777"];
+          if (m.size !== undefined) opts.push(`size=${m.size}`);
+          mounts.push({ type: "tmpfs", destination: target, options: opts });
+          noteTarget(target);
+          break;
+        }
+        case "secret": {
+          const spec = o.sources.secrets.find((s) => s.id === m.id);
+          const value = await secretValue(spec, o.sources.environment);
+          if (value === undefined) {
+            if (m.required) throw new MountSpecError(`secret ${m.id ?? ""}: not provided (pass --secret id=${m.id ?? ""},src=FILE)`);
+            break;
+          }
+          if (m.env !== undefined) env.push(`${m.env}=${value.toString("utf8")}`);
+          if (m.target !== "") {
+            const file = join(await priv(), `secret-${randomBytes(6).toString("hex")}`);
+            await writeFile(file, value, { mode: m.mode ?? 0o400 });
+            await chown(file, m.uid ?? 0, m.gid ?? 0);
+            const abs = m.target.startsWith("/") ? m.target : join(o.cwd, m.target);
+            mounts.push({ type: "bind", source: file, destination: abs, readOnly: true });
+            noteTarget(abs);
+          }
+          break;
+        }
+        case "ssh":
+          throw new MountSpecError("--mount=type=ssh is not supported by berth");
+      }
+    }
+    // Like BuildKit, every RUN gets the host's DNS setup and a hosts file (bind-mounted), so
+    // package managers work in images that ship no /etc/resolv.conf; a target that is a
+    // symlink in the image is left alone. Mount points runc creates for them are stubs.
+    const etcFile = async (target: string, source: string | undefined, fallback: string | undefined) => {
+      const inImage = o.parentType(target);
+      if (inImage !== undefined && inImage !== "file") return;
+      // A private copy: a RUN may write it (as under BuildKit), and the write is thrown away.
+      const content = source !== undefined ? await readFile(source).catch(() => undefined) : undefined;
+      if (content === undefined && fallback === undefined) return;
+      const host = join(await priv(), target.split("/").pop() as string);
+      await writeFile(host, content ?? fallback ?? "", { mode: 0o644 });
+      mounts.push({ type: "bind", source: host, destination: target });
+      noteTarget(target);
+    };
+    if (!mounts.some((m) => m.destination === "/etc/resolv.conf") && o.network === "host") await etcFile("/etc/resolv.conf", "/etc/resolv.conf", undefined);
+    if (!mounts.some((m) => m.destination === "/etc/hosts")) {
+      await etcFile("/etc/hosts", o.network === "host" ? "/etc/hosts" : undefined, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    }
+    for (const p of ["/proc", "/sys", "/dev"]) if (!o.existsInParent(p)) stubs.add(p);
+    if (o.cwd !== "/") noteTarget(o.cwd);
+    const run = async (): Promise<number> => {
+      const r = await runTransient({
+        lowerDirs: o.snapshot.lowerDirs,
+        upperDir: o.snapshot.upperDir,
+        workDir: o.snapshot.workDir,
+        process: { args: o.command.args, env, cwd: o.cwd, ...(o.user !== undefined && o.user !== "" ? { user: o.user } : {}) },
+        network: o.network,
+        mounts,
+        stdin: "ignore",
+        stdout: o.stdout,
+        stderr: o.stderr,
+        ...(o.signal !== undefined ? { signal: o.signal } : {}),
+        ...(o.runtime !== undefined ? { runtime: o.runtime } : {}),
+        ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
+      });
+      return r.exitCode;
+    };
+    let runLocked = run;
+    for (const l of locks) {
+      const inner = runLocked;
+      runLocked = () => o.sources.withLock(l, inner);
+    }
+    const code = await runLocked();
+    // The working directory stays when the command created it or (like BuildKit) when it was
+    // missing: only mount points are stubs.
+    if (o.cwd !== "/") for (const p of [...stubs]) if (o.cwd === p || o.cwd.startsWith(p + "/")) stubs.delete(p);
+    await removeStubs(o.snapshot.upperDir, stubs, o.existsInParent);
+    return code;
+  } finally {
+    for (const c of cleanup.reverse()) await c().catch(() => undefined);
+  }
+}
+
+/**
+ * Removes mount stubs (empty files or empty dirs) from the upper dir, deepest first; then the
+ * directories that only got copied up to hold a stub (they exist below, are empty in the upper
+ * dir and not opaque), so a RUN that changed nothing leaves an empty upper dir.
+ */
+async function removeStubs(upper: string, stubs: Set<string>, existsInParent: (abs: string) => boolean): Promise<void> {
+  const sorted = [...stubs].sort((a, b) => b.length - a.length);
+  const parents = new Set<string>();
+  for (const p of sorted) {
+    const host = join(upper, p);
+    const st = await lstat(host).catch(() => undefined);
+    for (let d = p.slice(0, p.lastIndexOf("/")); d !== ""; d = d.slice(0, d.lastIndexOf("/"))) parents.add(d);
+    if (st === undefined) continue;
+    if (st.isDirectory()) {
+      if ((await readdir(host)).length === 0) await rmdir(host).catch(() => undefined);
+    } else if (st.isFile() && st.size === 0) await rm(host, { force: true });
+  }
+  const { overlayOpaque } = await import("../context/tree-source.js");
+  for (const d of [...parents].sort((a, b) => b.length - a.length)) {
+    if (stubs.has(d) || !existsInParent(d)) continue;
+    const host = join(upper, d);
+    const st = await lstat(host).catch(() => undefined);
+    if (st === undefined || !st.isDirectory() || (await readdir(host)).length > 0 || overlayOpaque(host)) continue;
+    await rmdir(host).catch(() => undefined);
+  }
+}
+
+/** A read-only merged view of layer dirs (top first) for `--mount from=`. */
+async function mountLayersReadOnly(layers: string[], privateDir: string, cleanup: (() => Promise<void>)[]): Promise<string> {
+  if (layers.length === 1) return layers[0]!;
+  const target = join(privateDir, `from-${randomBytes(4).toString("hex")}`);
+  await mkdir(target, { recursive: true });
+  await execFileP("mount", ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${layers.join(":")}`, target]);
+  cleanup.push(async () => {
+    await execFileP("umount", [target]).catch(() => execFileP("umount", ["-l", target]));
+  });
+  return target;
+}

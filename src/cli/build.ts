@@ -1,0 +1,141 @@
+import type { Command } from "commander";
+
+/** `berth build`: flags as `docker build`; the builder and renderers load only when it runs. */
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+interface BuildFlags {
+  tag?: string[];
+  file?: string;
+  buildArg?: string[];
+  target?: string;
+  cache?: boolean;
+  noCacheFilter?: string[];
+  network?: string;
+  progress?: string;
+  quiet?: boolean;
+  iidfile?: string;
+  label?: string[];
+  secret?: string[];
+  platform?: string;
+  sourceDateEpoch?: string;
+  explain?: boolean;
+  cacheFrom?: string[];
+  cacheTo?: string[];
+}
+
+export function registerBuildCommands(program: Command): void {
+  program
+    .command("build")
+    .description("Build an image from a Dockerfile")
+    .argument("<context>", "the build context directory")
+    .option("-t, --tag <name:tag>", "name and optionally tag the image (repeatable)", collect)
+    .option("-f, --file <file>", "the Dockerfile (default CONTEXT/Dockerfile; - for standard input)")
+    .option("--build-arg <K=V>", "set a build-time variable; K alone takes it from the environment (repeatable)", collect)
+    .option("--target <stage>", "build this stage and what it needs")
+    .option("--no-cache", "do not use the cache")
+    .option("--no-cache-filter <stage>", "do not use the cache for these stages (repeatable, comma-separated)", collect)
+    .option("--network <mode>", "network for RUN: default (host), host or none", "default")
+    .option("--progress <mode>", "auto, tty, plain or json", "auto")
+    .option("-q, --quiet", "print only the image ID")
+    .option("--iidfile <file>", "write the image ID to the file")
+    .option("--label <K=V>", "set metadata on the image (repeatable)", collect)
+    .option("--secret <id=…,src=…|env=…>", "a secret for RUN --mount=type=secret (repeatable)", collect)
+    .option("--platform <platform>", "target platform (only the host's, linux/amd64)")
+    .option("--source-date-epoch <seconds>", "clamp timestamps (also $SOURCE_DATE_EPOCH) for reproducible images")
+    .option("--explain", "say for every cache miss why it missed")
+    .option("--cache-from <type=registry,ref=R|type=local,src=DIR>", "import a shared build cache (repeatable)", collect)
+    .option("--cache-to <type=registry,ref=R|type=local,dest=DIR>[,mode=min|max]", "export the build cache (repeatable)", collect)
+    .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
+      const { UsageError } = await import("../errors.js");
+      const root = (cmd.optsWithGlobals() as { root?: string }).root;
+      const network = flags.network === "default" || flags.network === undefined ? "host" : flags.network;
+      if (network !== "host" && network !== "none") throw new UsageError(`--network: unsupported mode ${JSON.stringify(flags.network)} (want default, host or none)`);
+      const progress = flags.progress ?? "auto";
+      if (!["auto", "tty", "plain", "json"].includes(progress)) throw new UsageError(`--progress: want auto, tty, plain or json, not ${JSON.stringify(progress)}`);
+      const labels: Record<string, string> = {};
+      for (const l of flags.label ?? []) {
+        const i = l.indexOf("=");
+        labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
+      }
+      const secrets = (flags.secret ?? []).map((s) => parseSecret(s, UsageError));
+      let epoch: number | undefined;
+      if (flags.sourceDateEpoch !== undefined) {
+        if (!/^\d+$/.test(flags.sourceDateEpoch)) throw new UsageError(`--source-date-epoch: want seconds since 1970, not ${JSON.stringify(flags.sourceDateEpoch)}`);
+        epoch = Number(flags.sourceDateEpoch);
+      }
+      const { cacheFlags } = await import("./build-cache-flags.js");
+      const cache = await cacheFlags(flags.cacheFrom ?? [], flags.cacheTo ?? []);
+      let dockerfileText: string | undefined;
+      if (flags.file === "-") {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        dockerfileText = Buffer.concat(chunks).toString("utf8");
+      }
+      const { build, writeIidFile } = await import("../build/index.js");
+      const { createRenderer } = await import("../progress/index.js");
+      const renderer = createRenderer(flags.quiet === true ? "quiet" : (progress as "auto"), process.stderr, { explain: flags.explain === true || progress === "plain" });
+      const abort = new AbortController();
+      let interrupts = 0;
+      const onSigint = () => {
+        interrupts++;
+        abort.abort();
+        if (interrupts > 1) process.exit(130);
+      };
+      process.on("SIGINT", onSigint);
+      process.on("SIGTERM", onSigint);
+      try {
+        const result = await build({
+          context: contextDir,
+          ...(flags.file !== undefined && flags.file !== "-" ? { dockerfile: flags.file } : {}),
+          ...(dockerfileText !== undefined ? { dockerfileText } : {}),
+          ...(root !== undefined ? { root } : {}),
+          tags: flags.tag ?? [],
+          buildArgs: flags.buildArg ?? [],
+          ...(flags.target !== undefined ? { target: flags.target } : {}),
+          noCache: flags.cache === false,
+          noCacheFilter: (flags.noCacheFilter ?? []).flatMap((f) => f.split(",")).filter(Boolean),
+          network,
+          labels,
+          secrets,
+          ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+          ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+          ...cache,
+          onEvent: (e) => renderer.handle(e),
+          signal: abort.signal,
+        });
+        renderer.handle({ type: "info", message: `writing image ${result.imageId} done`, time: Date.now() });
+        for (const t of flags.tag ?? []) renderer.handle({ type: "info", message: `naming to ${t} done`, time: Date.now() });
+        renderer.finish();
+        if (flags.iidfile !== undefined) await writeIidFile(flags.iidfile, result.imageId);
+        if (flags.quiet === true) process.stdout.write(`${result.imageId}\n`);
+      } catch (err) {
+        renderer.finish();
+        throw err;
+      } finally {
+        process.off("SIGINT", onSigint);
+        process.off("SIGTERM", onSigint);
+      }
+    });
+}
+
+function parseSecret(spec: string, UsageError: new (m: string) => Error): { id: string; src?: string; env?: string } {
+  const out: { id?: string; src?: string; env?: string } = {};
+  for (const field of spec.split(",")) {
+    const i = field.indexOf("=");
+    const k = i < 0 ? field : field.slice(0, i);
+    const v = i < 0 ? "" : field.slice(i + 1);
+    if (k === "id") out.id = v;
+    else if (k === "src" || k === "source") out.src = v;
+    else if (k === "env") out.env = v;
+    else if (k === "type") {
+      if (v !== "file" && v !== "env") throw new UsageError(`--secret ${spec}: unsupported type ${v}`);
+    } else throw new UsageError(`--secret ${spec}: unexpected key ${k}`);
+  }
+  if (out.id === undefined || out.id === "") {
+    if (out.src !== undefined) out.id = out.src.split("/").pop() ?? "";
+    else if (out.env !== undefined) out.id = out.env;
+    else throw new UsageError(`--secret ${spec}: id required`);
+  }
+  return out as { id: string; src?: string; env?: string };
+}

@@ -1,0 +1,7 @@
+/** Build planning: stages, DAG, target pruning, build args; pure functions over the parser's AST. */
+export { planBuild, unusedBuildArgsWarning, errorAt } from "./plan.js";
+export { argDeclarations, platformArgs, PROXY_ARGS, resolveBuildArgs, type ArgDeclaration } from "./args.js";
+export { flagBool, flagValue, flagValues, findFlag, splitCsv } from "./flags.js";
+export { parseRunMount, MountSpecError, type RunMount } from "./mounts.js";
+export { onbuildSteps } from "./onbuild.js";
+export type { BuildPlan, PlanOptions, PlannedStage, StageBase, StageSource } from "./types.js";

@@ -1,0 +1,10 @@
+import type { BuildEvent } from "../build/events.js";
+
+/** One JSON object per event and line, for tools. */
+export class JsonRenderer {
+  constructor(private readonly out: NodeJS.WritableStream) {}
+  handle(e: BuildEvent): void {
+    this.out.write(JSON.stringify(e) + "\n");
+  }
+  finish(): void {}
+}

@@ -1,0 +1,76 @@
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Store } from "../../../src/store/index.js";
+import { workspace, writeContext } from "./helpers.js";
+
+const BERTH = join(__dirname, "../../../bin/berth");
+let ws: { dir: string; store: Store; stateDir: string; cleanup(): void };
+beforeAll(async () => {
+  ws = await workspace("cli");
+}, 60_000);
+afterAll(() => ws?.cleanup());
+
+function berth(args: string[], input?: string) {
+  return spawnSync(process.execPath, [BERTH, "--root", join(ws.dir, "store"), ...args], { encoding: "utf8", input, env: { ...process.env, BERTH_ROOT: "" } });
+}
+
+describe("berth build (CLI)", () => {
+  it("-q prints the ID; --iidfile writes it; -t tags; --progress=plain shows steps; -f - reads stdin", () => {
+    const ctx = writeContext(join(ws.dir, "c1"), { Dockerfile: "FROM busybox\nRUN echo hi\n" });
+    const q = berth(["build", "-q", "-t", "cli-test:1", "--iidfile", join(ws.dir, "iid"), ctx]);
+    expect(q.status).toBe(0);
+    expect(q.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    expect(readFileSync(join(ws.dir, "iid"), "utf8")).toBe(q.stdout.trim());
+    const plain = berth(["build", "--progress=plain", ctx]);
+    expect(plain.status).toBe(0);
+    expect(plain.stderr).toContain("#2 [2/2] RUN echo hi\n#2 CACHED");
+    const stdin = berth(["build", "--progress=plain", "-f", "-", ctx], "FROM busybox\nRUN echo from-stdin\n");
+    expect(stdin.status).toBe(0);
+    expect(stdin.stderr).toMatch(/#2 [\d.]+ from-stdin/);
+  }, 60_000);
+
+  it("a failing RUN exits non-zero with the output, the error and a code frame", () => {
+    const ctx = writeContext(join(ws.dir, "c2"), { Dockerfile: "FROM busybox\nRUN echo before\nRUN echo broken-output && exit 7\n" });
+    const r = berth(["build", "--progress=plain", ctx]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("broken-output");
+    expect(r.stderr).toContain('ERROR: failed to solve: [3/3] RUN echo broken-output && exit 7: process "/bin/sh -c echo broken-output && exit 7" did not complete successfully: exit code: 7');
+    expect(r.stderr).toContain(" 3 | >>> RUN echo broken-output && exit 7");
+  }, 60_000);
+
+  it("bad flags are usage errors (125); an unknown base image names it", () => {
+    expect(berth(["build", "--network", "bridge", "."]).status).toBe(125);
+    const ctx = writeContext(join(ws.dir, "c3"), { Dockerfile: "FROM nosuchimage:1\n" });
+    const r = berth(["build", ctx]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("nosuchimage:1");
+  }, 60_000);
+
+  for (const when of [{ name: "while it runs", re: /#\d+ [\d.]+ started/, delay: 300 }, { name: "as it starts", re: /RUN echo started/, delay: 0 }]) {
+    it(`Ctrl-C ${when.name} stops the step's container and leaves no mount behind`, async () => {
+      const ctx = writeContext(join(ws.dir, `c4-${when.delay}`), { Dockerfile: `FROM busybox\nRUN echo started && sleep 60 # ${when.delay}\n` });
+      const child = spawn(process.execPath, [BERTH, "--root", join(ws.dir, "store"), "build", "--progress=plain", ctx], { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+      const started = Date.now();
+      await new Promise<void>((resolve) => {
+        const t = setInterval(() => {
+          if (when.re.test(err) || Date.now() - started > 20_000) {
+            clearInterval(t);
+            resolve();
+          }
+        }, 5);
+      });
+      await new Promise((r) => setTimeout(r, when.delay));
+      child.kill("SIGINT");
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+      expect(code).not.toBe(0);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain("/run/berth/build/");
+      const ps = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
+      expect(ps).not.toContain(`sleep 60 # ${when.delay}`);
+    }, 60_000);
+  }
+});

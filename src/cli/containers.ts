@@ -22,7 +22,9 @@ async function contextForRoot(rootOption: string | undefined): Promise<RuntimeCo
     import("../store/root.js"),
     import("../runtime/container/context.js"),
   ]);
-  return runtimeContext(await openStore(resolveStoreRoot(rootOption)));
+  // absolute: records keep snapshot paths, and the detached supervisor runs in /
+  const { resolve } = await import("node:path");
+  return runtimeContext(await openStore(resolve(resolveStoreRoot(rootOption))));
 }
 
 // `berth inspect NAME`: containers are tried before images, as Docker does
@@ -241,13 +243,13 @@ export function registerContainerCommands(program: Command): void {
     .option("-q, --quiet", "only display container IDs")
     .option("--no-trunc", "do not truncate output")
     .option("-f, --filter <filter>", "filter: status=, name=, ancestor=, id= (repeatable)", collect)
-    .option("--format <format>", "table or json")
+    .option("--format <format>", "table, json, or a template such as {{.Names}}")
     .action(async (flags: { all?: boolean; quiet?: boolean; trunc?: boolean; filter?: string[]; format?: string }, cmd: Command) => {
       const ctx = await context(cmd);
       const { listContainers } = await import("../runtime/container/lookup.js");
       const { formatPort } = await import("../runtime/container/ports.js");
       const { RuntimeError } = await import("../runtime/errors.js");
-      const { humanDuration, table } = await import("./human.js");
+      const { humanDuration, table, dockerTime, renderTemplate } = await import("./format.js");
       let list = (await listContainers(ctx)).map((c) => c.record);
       const filters = flags.filter ?? [];
       if (!flags.all && !filters.some((f) => f.startsWith("status="))) list = list.filter((r) => r.state === "running");
@@ -273,26 +275,25 @@ export function registerContainerCommands(program: Command): void {
         process.stdout.write(list.map((r) => `${id(r)}\n`).join(""));
         return;
       }
-      if (flags.format === "json") {
+      if (flags.format !== undefined && flags.format !== "table") {
+        // `json` is one object per line, as Docker's; otherwise a Go-like template ({{.Names}})
         for (const r of list) {
-          process.stdout.write(
-            `${JSON.stringify({
-              ID: id(r),
-              Image: r.image,
-              Command: shortCommand(r.config.args),
-              CreatedAt: r.created,
-              RunningFor: humanDuration(now - Date.parse(r.created)),
-              Status: status(r),
-              State: r.state,
-              Ports: r.hostConfig.ports.map(formatPort).join(", "),
-              Names: r.name,
-              ExitCode: r.exitCode,
-            })}\n`,
-          );
+          const row = {
+            ID: id(r),
+            Image: r.image,
+            Command: shortCommand(r.config.args),
+            CreatedAt: dockerTime(r.created),
+            RunningFor: humanDuration(now - Date.parse(r.created)),
+            Status: status(r),
+            State: r.state,
+            Ports: r.state === "running" ? r.hostConfig.ports.map(formatPort).join(", ") : "",
+            Names: r.name,
+            ExitCode: r.exitCode,
+          };
+          process.stdout.write(`${renderTemplate(flags.format, row)}\n`);
         }
         return;
       }
-      if (flags.format !== undefined && flags.format !== "table") throw new RuntimeError(`unknown --format "${flags.format}": table or json`);
       process.stdout.write(
         table(
           ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
@@ -353,6 +354,8 @@ export function registerContainerCommands(program: Command): void {
     .argument("<command...>")
     .passThroughOptions()
     .action(async (ref: string, args: string[], flags: { interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string }, cmd: Command) => {
+      const { trace } = await import("../runtime/trace.js");
+      trace("cli: exec action");
       const ctx = await context(cmd);
       const { execInContainer } = await import("../runtime/container/exec.js");
       process.exitCode = await execInContainer(ctx, ref, {
@@ -503,7 +506,7 @@ export function registerContainerCommands(program: Command): void {
     .action(async (flags: { quiet?: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
       const { listVolumes } = await import("../runtime/container/volumes.js");
-      const { table } = await import("./human.js");
+      const { table } = await import("./format.js");
       const list = await listVolumes(ctx.store.root);
       if (flags.quiet === true) process.stdout.write(list.map((v) => `${v.Name}\n`).join(""));
       else process.stdout.write(table(["DRIVER", "VOLUME NAME"], list.map((v) => [v.Driver, v.Name])));

@@ -13,3 +13,8 @@ export class RuntimeError extends BerthError {
     this.container = options.container;
   }
 }
+
+/** Containers need root here (overlay mounts, namespaces, cgroups): say so before runc does, less clearly. */
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new RuntimeError("running containers needs root (berth has no rootless mode): run berth with sudo");
+}

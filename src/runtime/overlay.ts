@@ -1,5 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
+import { release } from "node:os";
 import { dirname, relative, sep } from "node:path";
 import { RuntimeError } from "./errors.js";
 import { runProgram } from "./exec-file.js";
@@ -69,7 +70,13 @@ export async function mountOverlay(dirs: OverlayDirs, target: string): Promise<v
  * berth is SIGKILLed. mount(8)'s complaint goes to `errFile`; runc's `--log` file missing
  * after a failed exit means the mount failed (runc creates it as it starts).
  */
-export async function inMountNamespace(dirs: OverlayDirs, target: string, command: string[], errFile: string): Promise<{ file: string; args: string[]; cwd: string }> {
+export async function inMountNamespace(
+  dirs: OverlayDirs,
+  target: string,
+  command: string[],
+  errFile: string,
+  options: { volatile?: boolean } = {},
+): Promise<{ file: string; args: string[]; cwd: string }> {
   let lowerDirs = dirs.lowerDirs;
   if (lowerDirs.length === 0) {
     const empty = `${target}.empty`;
@@ -77,13 +84,21 @@ export async function inMountNamespace(dirs: OverlayDirs, target: string, comman
     lowerDirs = [empty];
   }
   await mkdir(target, { recursive: true });
-  const { options, cwd } = overlayOptions({ ...dirs, lowerDirs });
+  const overlay = overlayOptions({ ...dirs, lowerDirs });
+  // volatile: no sync of the upper file system when the mount goes (Linux 5.10+) — for rw
+  // layers nobody keeps (--rm); it leaves work/incompat/volatile, which a remount refuses
+  const volatile = options.volatile === true && supportsVolatile();
   const script = 'mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit 1; shift 3; exec "$@"';
   return {
     file: "unshare",
-    args: ["--mount", "--propagation", "private", "sh", "-c", script, "berth-mount", options, target, errFile, ...command],
-    cwd,
+    args: ["--mount", "--propagation", "private", "sh", "-c", script, "berth-mount", volatile ? `${overlay.options},volatile` : overlay.options, target, errFile, ...command],
+    cwd: overlay.cwd,
   };
+}
+
+function supportsVolatile(): boolean {
+  const [major = 0, minor = 0] = release().split(".").map((n) => parseInt(n, 10));
+  return major > 5 || (major === 5 && minor >= 10);
 }
 
 /** Whether `target` is a mount point now (from /proc/self/mountinfo; octal escapes decoded). */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { spawn, type StdioOptions } from "node:child_process";
 import { existsSync } from "node:fs";
-import { RuntimeError } from "./errors.js";
+import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
 import { inMountNamespace, isMounted, mountFailure, unmountOverlay, type OverlayDirs } from "./overlay.js";
 import { Runc, exitCodeOf, runcFailure } from "./runc.js";
@@ -70,6 +70,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
   const logFile = join(bundle, "runc.log");
   const runc = new Runc(join(stateDir, "runc"), options.runtime);
   if (options.signal?.aborted === true) throw new RuntimeError("the step was cancelled before it started");
+  requireRoot();
   try {
     const p = options.process;
     let user: { uid: number; gid: number; additionalGids?: number[] };

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { resolve } from "node:path";
 import { Runc } from "../runc.js";
 import type { RuntimeStore } from "./store-port.js";
 
@@ -14,7 +15,7 @@ export interface RuntimeContext {
 }
 
 export function runtimeContext(store: RuntimeStore, options: { runtime?: string; runDir?: string } = {}): RuntimeContext {
-  const runDir = options.runDir ?? `/run/berth/${createHash("sha256").update(store.root).digest("hex").slice(0, 12)}`;
+  const runDir = options.runDir ?? `/run/berth/${createHash("sha256").update(resolve(store.root)).digest("hex").slice(0, 12)}`;
   return { store, runDir, runc: new Runc(`${runDir}/runc`, options.runtime) };
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { hostname as osHostname } from "node:os";
 import { isAbsolute, posix } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { containerArgs } from "../command.js";
@@ -119,7 +120,8 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   }
 
   const id = randomBytes(32).toString("hex");
-  const hostname = options.hostname ?? id.slice(0, 12);
+  // Docker: a container on the host network has the host's name, others their short ID
+  const hostname = options.hostname ?? (network === "host" ? osHostname() : id.slice(0, 12));
   const env = [...(config.Env ?? [])];
   for (const e of options.env ?? []) {
     const eq = e.indexOf("=");
@@ -137,10 +139,10 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   // Names are unique without a store lock (the store's lock costs processes on every run):
   // write the record, then look; whoever finds another container with its name backs off —
   // in any interleaving the later writer sees the earlier one, so two never both keep a name.
-  const existing = await listContainers(ctx);
   const conflict = (name: string, list: Array<{ record: ContainerRecord }>) => list.find((c) => c.record.name === name && c.record.id !== id);
   if (options.name !== undefined) {
-    const holder = conflict(options.name, existing);
+    // fail fast, before a snapshot is made; a generated name is only checked after the write
+    const holder = conflict(options.name, await listContainers(ctx));
     if (holder !== undefined) throw nameConflict(options.name, holder.record.id);
   }
   const volumes: VolumeMount[] = [];
@@ -152,7 +154,7 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   const dir = await ctx.store.containerDir(id, { create: true });
   let record: ContainerRecord = {
     id,
-    name: options.name ?? randomName(new Set(existing.map((c) => c.record.name))),
+    name: options.name ?? randomName(new Set()),
     imageId: image.id,
     image: options.image,
     created: new Date().toISOString(),

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { checkExecutable } from "../lookpath.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
+import { trace } from "../trace.js";
 import { resolveUser } from "../user.js";
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
@@ -23,7 +24,9 @@ export interface ExecOptions {
  * the defaults, as Docker's.
  */
 export async function execInContainer(ctx: RuntimeContext, ref: string, options: ExecOptions): Promise<number> {
+  trace("exec: start");
   const { dir, record } = await findContainer(ctx, ref);
+  trace("exec: found");
   if (record.state !== "running") throw new RuntimeError(`container ${record.id} is not running`, { exitCode: 1, container: record.id });
   if (options.args.length === 0) throw new RuntimeError("exec needs a command");
   if (options.tty === true && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
@@ -34,6 +37,7 @@ export async function execInContainer(ctx: RuntimeContext, ref: string, options:
   const command = options.args[0] as string;
   const pathEnv = [...(options.env ?? []), ...record.config.env].find((e) => e.startsWith("PATH=")) ?? "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   if (!record.hostConfig.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(rootfs, command, [pathEnv], cwd);
+  trace("exec: checked");
   const logFile = join(dir, `exec-${randomBytes(4).toString("hex")}.log`);
   const child = ctx.runc.spawnExec(record.id, {
     args: options.args,
@@ -51,7 +55,9 @@ export async function execInContainer(ctx: RuntimeContext, ref: string, options:
   const onTerm = forward("SIGTERM");
   process.on("SIGINT", onInt).on("SIGTERM", onTerm);
   try {
+    trace("exec: runc spawned");
     const code = await exitCodeOf(child);
+    trace("exec: runc exited");
     if (code !== 0) {
       const failure = await runcFailure(logFile, record.id);
       if (failure !== undefined) throw failure;

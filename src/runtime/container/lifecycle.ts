@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { RuntimeError } from "../errors.js";
@@ -22,8 +22,9 @@ export async function startDetached(ctx: RuntimeContext, id: string): Promise<vo
   const dir = await ctx.store.containerDir(id);
   const script = fileURLToPath(new URL("./supervisor-main.js", import.meta.url));
   const diag = openSync(join(dir, SUPERVISOR_LOG), "a");
-  const args = [script, ctx.store.root, id, ctx.runDir, ctx.runc.binary];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", diag, diag, "pipe"] });
+  const args = [script, resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
+  // cwd /: a long-lived supervisor must not pin the directory berth was started from
+  const child = spawn(process.execPath, args, { detached: true, cwd: "/", stdio: ["ignore", diag, diag, "pipe"] });
   closeSync(diag);
   const pipe = child.stdio[3] as Readable | null | undefined;
   if (pipe === null || pipe === undefined) throw new RuntimeError("cannot talk to the container's supervisor");

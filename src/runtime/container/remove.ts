@@ -6,7 +6,7 @@ import { isMounted, unmountOverlay } from "../overlay.js";
 import { ROOTFS, type RuntimeContext } from "./context.js";
 import { waitForExit } from "./lifecycle.js";
 import { findContainer, listContainers } from "./lookup.js";
-import { isAlive, readRecord } from "./record.js";
+import { isAlive, type ContainerRecord } from "./record.js";
 import { removeVolume } from "./volumes.js";
 
 /**
@@ -16,6 +16,11 @@ import { removeVolume } from "./volumes.js";
  */
 export async function removeContainer(ctx: RuntimeContext, ref: string, options: { force?: boolean; volumes?: boolean } = {}): Promise<string> {
   const { dir, record } = await findContainer(ctx, ref);
+  return removeFound(ctx, dir, record, options);
+}
+
+/** removeContainer for a container already found (the --rm path of its own supervisor). */
+export async function removeFound(ctx: RuntimeContext, dir: string, record: ContainerRecord, options: { force?: boolean; volumes?: boolean } = {}): Promise<string> {
   const id = record.id;
   if (record.state === "running") {
     if (options.force !== true) {
@@ -30,15 +35,13 @@ export async function removeContainer(ctx: RuntimeContext, ref: string, options:
   if (existsSync(join(ctx.runc.stateRoot, id))) await ctx.runc.delete(id).catch(() => undefined);
   const rootfs = join(dir, ROOTFS);
   if (isMounted(rootfs)) await unmountOverlay(rootfs);
-  const latest = await readRecord(dir).catch(() => record);
-  await ctx.store.removeSnapshot(latest.snapshot).catch(() => undefined);
-  if (options.volumes === true) {
-    for (const v of latest.hostConfig.volumes) {
-      if (v.anonymous) await removeVolume(ctx.store.root, v.name).catch(() => undefined);
-    }
-  }
-  await ctx.store.removeContainerDir(id);
-  await rm(`${rootfs}.empty`, { recursive: true, force: true }).catch(() => undefined);
+  // independent directories: removed side by side
+  await Promise.all([
+    ctx.store.removeSnapshot(record.snapshot).catch(() => undefined),
+    ...(options.volumes === true ? record.hostConfig.volumes.filter((v) => v.anonymous).map((v) => removeVolume(ctx.store.root, v.name).catch(() => undefined)) : []),
+    ctx.store.removeContainerDir(id),
+    rm(`${rootfs}.empty`, { recursive: true, force: true }).catch(() => undefined),
+  ]);
   return id;
 }
 

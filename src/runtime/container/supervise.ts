@@ -2,16 +2,17 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { RuntimeError } from "../errors.js";
+import { RuntimeError, requireRoot } from "../errors.js";
 import { containerEnv } from "../env.js";
 import { hostCapabilities } from "../host-caps.js";
 import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
-import { inMountNamespace, isMounted, mountFailure, unmountOverlay } from "../overlay.js";
+import { inMountNamespace, mountFailure } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
 import { trace } from "../trace.js";
 import { PID_FILE, ROOTFS, RUNC_LOG, type RuntimeContext } from "./context.js";
+import { networkFiles, prepareInitLayer } from "./init-layer.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
 import { isAlive, processRef, readRecord, writeRecord, type ContainerRecord } from "./record.js";
@@ -78,6 +79,12 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   const dir = await ctx.store.containerDir(id);
   let record = await readRecord(dir);
   let ready = false;
+  try {
+    requireRoot();
+  } catch (err) {
+    options.onReady?.(err as RuntimeError);
+    throw err;
+  }
   const signalReady = (error?: RuntimeError) => {
     if (ready) return;
     ready = true;
@@ -96,26 +103,35 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   let exitCode = 125;
   let started = false;
   try {
-    await rm(pidFile, { force: true });
-    await rm(logFile, { force: true });
-    // an old berth mounted rootfs in the host namespace; now the mount lives in runc's own
-    if (isMounted(rootfs)) await unmountOverlay(rootfs);
-    trace("supervise: record read");
     const cfg = record.config;
     const host = record.hostConfig;
     // the rootfs is mounted only inside runc's mount namespace: read the layers directly
     const layers = [record.snapshot.upperDir, ...record.snapshot.lowerDirs];
-    const user = await resolveUser(layers, cfg.user);
+    const [user] = await Promise.all([
+      resolveUser(layers, cfg.user),
+      rm(pidFile, { force: true }),
+      rm(logFile, { force: true }),
+      host.ports.length > 0 ? mkdir(ctx.runDir, { recursive: true }) : undefined,
+    ]);
+    trace("supervise: user resolved");
     const env = containerEnv({ imageEnv: cfg.env, hostname: cfg.hostname, home: user.home, terminal: cfg.tty });
     const [command] = cfg.args;
     if (command === undefined) throw new RuntimeError("no command specified");
-    if (!host.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(layers, command, env, cfg.cwd);
+    const commandChecked = host.binds.some((b) => command.startsWith(b.destination + "/")) ? undefined : checkExecutable(layers, command, env, cfg.cwd);
+    // (awaited below, beside the init layer: a rejection is handled there)
+    commandChecked?.catch(() => undefined);
     for (const b of host.binds) {
       if (b.type === "bind" && !existsSync(b.source)) {
         throw new RuntimeError(`invalid mount config: bind source path does not exist: ${b.source}`);
       }
     }
     if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
+    const [initDir, netFiles, volumes] = await Promise.all([
+      prepareInitLayer(dir, record.snapshot.lowerDirs),
+      networkFiles(dir, { hostname: cfg.hostname, network: host.network }),
+      volumeMounts(ctx, record, layers),
+      commandChecked,
+    ]);
     const spec = buildSpec({
       rootfs: ROOTFS,
       args: cfg.args,
@@ -125,7 +141,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       hostname: cfg.hostname,
       terminal: cfg.tty,
       network: host.network,
-      mounts: [...host.binds, ...(await volumeMounts(ctx, record, layers))],
+      mounts: [...netFiles, ...host.binds, ...volumes],
       readOnlyRootfs: host.readOnlyRootfs,
       capAdd: host.capAdd,
       capDrop: host.capDrop,
@@ -134,12 +150,11 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       resources: host.resources,
       cgroupsPath: `/berth/${id}`,
       ...(host.init ? { init: INIT_BINARY } : {}),
-      swapAccounting: swapAccounting(),
-      availableCapabilities: hostCapabilities(),
+      ...(host.resources.memory !== undefined ? { swapAccounting: swapAccounting() } : {}),
+      ...(host.privileged || host.capAdd.some((c) => c.toUpperCase() === "ALL") ? { availableCapabilities: hostCapabilities() } : {}),
     });
     await writeFile(join(dir, "config.json"), JSON.stringify(spec));
     trace("supervise: spec written");
-    await mkdir(ctx.runDir, { recursive: true });
     const ports = await publisher.bind(host.ports);
 
     const attach = options.mode === "attach";
@@ -147,7 +162,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     if (attach && cfg.tty && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
     const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
     const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
-    const chain = await inMountNamespace(record.snapshot, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr);
+    const overlay = { ...record.snapshot, lowerDirs: [initDir, ...record.snapshot.lowerDirs] };
+    const chain = await inMountNamespace(overlay, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr, { volatile: host.autoRemove });
     let child: ChildProcess;
     if (!attach && cfg.tty) {
       // runc needs a terminal on its side for a -t container: `script` provides one (the log
@@ -230,11 +246,13 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
         throw failure;
       }
     }
-    record = { ...(await readRecord(dir)), state: "exited", exitCode, finishedAt: new Date().toISOString() };
+    record = { ...record, state: "exited", exitCode, finishedAt: new Date().toISOString() };
     delete record.pid;
     delete record.supervisor;
     delete record.runtime;
-    await writeRecord(dir, record);
+    // a --rm container is removed next: its last state is not worth a write
+    // (and a container removed by `rm -f` meanwhile has no directory left to write to)
+    if (!record.hostConfig.autoRemove) await writeRecord(dir, record).catch(() => undefined);
     signalReady();
     return exitCode;
   } catch (err) {
@@ -251,8 +269,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     await publisher.close();
     trace("supervise: proxies closed");
     if (record.hostConfig.autoRemove) {
-      const { removeContainer } = await import("./remove.js");
-      await removeContainer(ctx, id, { force: true, volumes: true }).catch(() => undefined);
+      const { removeFound } = await import("./remove.js");
+      await removeFound(ctx, dir, { ...record, state: "exited" }, { force: true, volumes: true }).catch(() => undefined);
       trace("supervise: removed");
     }
   }

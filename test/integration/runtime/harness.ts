@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { busyboxTarball, hasBusybox } from "../../helpers/busybox.js";
 import { openStore, importRootfs } from "../../../src/store/index.js";
@@ -18,7 +18,7 @@ export interface Harness {
   root: string;
   runDir: string;
   /** run the CLI to completion */
-  berth(args: string[], opts?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  berth(args: string[], opts?: { input?: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** start the CLI and leave it running */
   spawnBerth(args: string[]): ChildProcess;
   /** add an image derived from busybox with these config fields; returns its tag */
@@ -38,7 +38,7 @@ export async function makeHarness(name: string): Promise<Harness> {
   const env = { ...process.env, BERTH_ROOT: root };
   const berth: Harness["berth"] = (args, opts = {}) =>
     new Promise((resolve) => {
-      const child = execFile(BERTH, args, { env: { ...env, ...(opts.env ?? {}) }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const child = execFile(BERTH, args, { env: { ...env, ...(opts.env ?? {}) }, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}), timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === "number" ? ((err as unknown as { code: number }).code) : 1;
         resolve({ code, stdout, stderr });
       });
@@ -59,6 +59,14 @@ export async function makeHarness(name: string): Promise<Harness> {
       const ps = await berth(["ps", "-a", "-q", "--no-trunc"]);
       for (const id of ps.stdout.split("\n").filter((l) => l !== "")) await berth(["rm", "-f", "-v", id]);
       rmSync(root, { recursive: true, force: true });
+      // the store's run dir on tmpfs: rmdir only succeeds when nothing was left in it
+      for (const d of [join(runDir, "runc"), runDir]) {
+        try {
+          rmdirSync(d);
+        } catch {
+          // not empty (the leak check reports it) or never made
+        }
+      }
     },
   };
 }

@@ -40,6 +40,9 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     const bind = await h.berth(["run", "--rm", "-v", "/nonexistent/dir:/x", "busybox", "true"]);
     expect(bind.code).toBe(125);
     expect(bind.stderr).toMatch(/bind source path does not exist: \/nonexistent\/dir/);
+    const envFile = await h.berth(["run", "--rm", "--env-file", "/nonexistent/vars.env", "busybox", "true"]);
+    expect(envFile.code).toBe(125);
+    expect(envFile.stderr).toMatch(/\/nonexistent\/vars\.env.*--env-file/);
     const cap = await h.berth(["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox", "true"]);
     expect(cap.code).toBe(125);
     expect(cap.stderr).toMatch(/NOT_A_CAP/);
@@ -57,8 +60,17 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     expect(r.stdout).toBe("flag file img\n/tmp\n1000\n0\n");
     const ep = await h.berth(["run", "--rm", "--entrypoint", "echo", "cfg:1", "a", "b"]);
     expect(ep.stdout).toBe("a b\n");
-    const host = await h.berth(["run", "--rm", "--hostname", "box1", "busybox", "sh", "-c", "hostname; echo $HOSTNAME"]);
-    expect(host.stdout).toBe("box1\nbox1\n");
+    const host = await h.berth(["run", "--rm", "--hostname", "box1", "busybox", "sh", "-c", "hostname; echo $HOSTNAME; cat /etc/hostname; grep -c box1 /etc/hosts"]);
+    expect(host.stdout).toBe("box1\nbox1\nbox1\n1\n");
+  });
+
+  it("-i passes stdin through; a relative BERTH_ROOT works for detached containers too", async () => {
+    expect((await h.berth(["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done"], { input: "from stdin\n" })).stdout).toBe("from stdin\ndone\n");
+    const { dirname, basename } = await import("node:path");
+    const rel = { env: { BERTH_ROOT: basename(h.root) }, cwd: dirname(h.root) };
+    const id = (await h.berth(["run", "-d", "busybox", "sleep", "30"], rel)).stdout.trim();
+    expect((await h.berth(["exec", id, "echo", "relative ok"], rel)).stdout).toBe("relative ok\n");
+    expect((await h.berth(["rm", "-f", id])).code).toBe(0);
   });
 
   it("bind-mounts host dirs and enforces :ro", async () => {
@@ -74,6 +86,8 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     const r = await h.berth(["run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /file"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Read-only file system/);
+    const tmpfs = await h.berth(["run", "--rm", "--read-only", "--tmpfs", "/tmp", "busybox", "sh", "-c", "touch /tmp/ok && echo ok"]);
+    expect(tmpfs.stdout).toBe("ok\n");
   });
 
   it("keeps Docker's default capabilities: mount needs --privileged", async () => {
@@ -134,6 +148,10 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     const rows = ps.stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { Names: string; State: string; ExitCode: number });
     expect(rows.find((r) => r.Names === "gone")).toBeUndefined();
     expect(rows.find((r) => r.Names === "kept")).toMatchObject({ State: "exited", ExitCode: 4 });
+    expect((await h.berth(["ps", "-a", "--filter", "name=kept", "--format", "{{.Names}} {{.State}}"])).stdout).toBe("kept exited\n");
+    const table = (await h.berth(["ps", "-a", "--filter", "status=exited"])).stdout.split("\n");
+    expect(table[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+    expect(table.find((l) => l.endsWith(" kept"))).toMatch(/Exited \(4\) .* ago\s+kept$/);
     const dup = await h.berth(["run", "--name", "kept", "busybox", "true"]);
     expect(dup.code).toBe(125);
     expect(dup.stderr).toMatch(/already in use/);
@@ -149,5 +167,12 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     expect(again.stdout).toBe("kept\n");
     expect((await h.berth(["volume", "ls", "-q"])).stdout).toContain("shared\n");
     expect((await h.berth(["volume", "rm", "shared"])).code).toBe(0);
+    // rm -v removes the container's anonymous volumes, nothing else
+    const before = (await h.berth(["volume", "ls", "-q"])).stdout;
+    await h.berth(["run", "--name", "withvol", "vol:1", "true"]);
+    const during = (await h.berth(["volume", "ls", "-q"])).stdout;
+    expect(during.split("\n").length).toBe(before.split("\n").length + 1);
+    await h.berth(["rm", "-v", "withvol"]);
+    expect((await h.berth(["volume", "ls", "-q"])).stdout).toBe(before);
   });
 });

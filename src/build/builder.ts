@@ -10,6 +10,7 @@ import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/in
 import { errorAt, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, type Store } from "../store/store.js";
+import { StoreError } from "../store/errors.js";
 import type { ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
@@ -257,11 +258,38 @@ class Builder {
   private image(ref: string): Promise<ImageRecord> {
     let p = this.images.get(ref);
     if (p === undefined) {
-      p = this.store.resolveImage(ref);
+      p = this.resolveOrPull(ref);
       this.images.set(ref, p);
       p.catch(() => undefined);
     }
     return p;
+  }
+
+  /**
+   * A base image from the store, pulled from its registry when missing — or always checked
+   * against the registry with `--pull`, as `docker build --pull` does.
+   */
+  private async resolveOrPull(ref: string): Promise<ImageRecord> {
+    let missing: unknown;
+    if (this.o.pull !== true) {
+      try {
+        return await this.store.resolveImage(ref);
+      } catch (err) {
+        if (!(err instanceof StoreError) || !/^No such image/.test(err.message)) throw err;
+        missing = err;
+      }
+    }
+    const { pullByName } = await import("../registry/index.js");
+    try {
+      await pullByName(this.store, ref, { client: this.o.registry });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      if (missing instanceof StoreError) {
+        throw new StoreError(`${missing.message}, and pulling it failed: ${why} (berth pull, berth load or berth import it first)`, { cause: err });
+      }
+      throw err;
+    }
+    return this.store.resolveImage(ref);
   }
 
   private async runStage(index: number): Promise<StageResult> {

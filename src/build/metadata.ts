@@ -126,9 +126,10 @@ export function applyMetadata(ctx: MetaContext): boolean {
       const ports = parsePorts(ctx, words);
       cfg.ExposedPorts ??= {};
       for (const p of ports) cfg.ExposedPorts[p] = {};
-      // Debian's docker.io (BuildKit of Docker 20.10, the reference here) prints the port set as
-      // a Go map, keys sorted: `EXPOSE map[53/udp:{} 8080/tcp:{}]`; newer BuildKit prints a list.
-      history(s, `EXPOSE map[${[...new Set(ports)].sort().map((p) => `${p}:{}`).join(" ")}]`);
+      // Current BuildKit (dispatchExpose → parsePorts) prints the ports as a Go list in the
+      // order written: `EXPOSE [8080/tcp 53/udp]`. Docker 20.10's BuildKit printed a sorted Go
+      // map (`EXPOSE map[53/udp:{} 8080/tcp:{}]`); today's Docker users see the list.
+      history(s, `EXPOSE [${ports.join(" ")}]`);
       return true;
     }
     case "volume": {

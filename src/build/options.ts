@@ -29,6 +29,8 @@ export interface BuildOptions {
   environment?: Readonly<Record<string, string | undefined>>;
   target?: string;
   noCache?: boolean;
+  /** Check the registry for every base image, even one in the store (`--pull`). */
+  pull?: boolean;
   /** Stage names whose steps skip the cache. */
   noCacheFilter?: string[];
   /** RUN's network: "host" (default, as Docker's "default" for builds) or "none". */

@@ -10,6 +10,7 @@ interface BuildFlags {
   buildArg?: string[];
   target?: string;
   cache?: boolean;
+  pull?: boolean;
   noCacheFilter?: string[];
   network?: string;
   progress?: string;
@@ -34,6 +35,7 @@ export function registerBuildCommands(program: Command): void {
     .option("--build-arg <K=V>", "set a build-time variable; K alone takes it from the environment (repeatable)", collect)
     .option("--target <stage>", "build this stage and what it needs")
     .option("--no-cache", "do not use the cache")
+    .option("--pull", "always pull base images from their registry (a missing one is pulled anyway)")
     .option("--no-cache-filter <stage>", "do not use the cache for these stages (repeatable, comma-separated)", collect)
     .option("--network <mode>", "network for RUN: default (host), host or none", "default")
     .option("--progress <mode>", "auto, tty, plain or json", "auto")
@@ -94,6 +96,7 @@ export function registerBuildCommands(program: Command): void {
           buildArgs: flags.buildArg ?? [],
           ...(flags.target !== undefined ? { target: flags.target } : {}),
           noCache: flags.cache === false,
+          pull: flags.pull === true,
           noCacheFilter: (flags.noCacheFilter ?? []).flatMap((f) => f.split(",")).filter(Boolean),
           network,
           labels,

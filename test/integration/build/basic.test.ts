@@ -41,7 +41,7 @@ describe("berth build: instructions", () => {
       ["WORKDIR /app", false],
       ["COPY hello.txt . # buildkit", false],
       ['RUN /bin/sh -c echo "$GREETING $(cat hello.txt)" > out.txt # buildkit', false],
-      ["EXPOSE map[53/udp:{} 8080/tcp:{}]", true],
+      ["EXPOSE [8080/tcp 53/udp]", true],
       ["LABEL a=b", true],
       ['CMD ["cat" "out.txt"]', true],
     ]);

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import type { ProgressCallback, TransferState } from "../registry/index.js";
+import { humanSize } from "./format.js";
 
 /** `--tls-verify=false` / `--tls-verify false` / `--tls-verify` (Podman's spelling). */
 function parseBool(flag: string): (value: string) => boolean {
@@ -177,7 +178,10 @@ function rootOption(cmd: Command): string | undefined {
   return opts.root;
 }
 
-/** Docker-like plain progress on stderr: one line per layer state change (`<id>: Pull complete`). */
+/**
+ * Docker-like plain progress on stderr: one line per layer state change (`<id>: Pull complete`),
+ * the finished ones with the layer's size and the average rate.
+ */
 function plainProgress(quiet: boolean): ProgressCallback | undefined {
   if (quiet) return undefined;
   const last = new Map<string, string>();
@@ -194,6 +198,7 @@ function plainProgress(quiet: boolean): ProgressCallback | undefined {
     const word = e.state === "done" ? (e.direction === "pull" ? "Pull complete" : "Pushed") : words[e.state];
     if (last.get(e.digest) === word) return;
     last.set(e.digest, word);
-    process.stderr.write(`${e.digest.slice(7, 19)}: ${word}\n`);
+    const done = e.state === "done" && e.bytes > 0 ? ` ${humanSize(e.bytes)} at ${humanSize(e.rate)}/s` : "";
+    process.stderr.write(`${e.digest.slice(7, 19)}: ${word}${done}\n`);
   };
 }

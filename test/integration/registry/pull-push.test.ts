@@ -79,6 +79,8 @@ describe.each(["none", "token"] as const)("berth push / pull against docker-regi
     const pulled = await berth(["--root", rootB, "pull", ref], env);
     expect(pulled.code).toBe(0);
     expect(pulled.stdout).toContain(afterPush.manifestDigest);
+    // per-layer progress: each finished layer with its size and rate
+    expect(pulled.stderr).toMatch(/^[0-9a-f]{12}: Pull complete [\d.]+k?B at [\d.]+[kMG]?B\/s$/m);
     const b = await openStore(rootB);
     const got = await b.resolveImage(ref);
     expect(got.id).toBe(img.id);

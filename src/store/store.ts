@@ -1,18 +1,24 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { lstat, mkdir, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { lstat, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { digestHex, isDigest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { applyLayer, diffDirectory, digestDirectory, gunzipStream, parallelGzip, peekCompression, LayerError } from "../layer/index.js";
 import { writeFileAtomic } from "./atomic.js";
 import { BlobStore, syncFile } from "./blobs.js";
 import { StoreError } from "./errors.js";
 import { acquireFlock } from "./lock.js";
 import { resolveStoreRoot } from "./root.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
+
+
+/**
+ * The layer module (tar, gzip, xattr tools) loads on first use: most commands — `berth run`
+ * above all — open the store only to read records and make a snapshot.
+ */
+const layerModule = () => import("../layer/index.js");
 
 /**
  * berth's on-disk store. Layout (all under one root, short names because overlay's option
@@ -44,8 +50,10 @@ export class Store {
 
   static async open(root?: string): Promise<Store> {
     const store = new Store(resolveStoreRoot(root));
+    // synchronous: 9 directories that exist after the first open cost 18 quick syscalls, far
+    // less than 9 round trips through libuv's thread pool (every command opens the store)
     for (const d of ["blobs/sha256", "l/empty", "layers", "images", "cache", "c", "s", "tmp", "locks"]) {
-      await mkdir(join(store.root, d), { recursive: true });
+      mkdirSync(join(store.root, d), { recursive: true });
     }
     return store;
   }
@@ -167,6 +175,7 @@ export class Store {
    */
   async prepareLayer(tar: NodeJS.ReadableStream, opts: { source?: string; asRoot?: boolean; adoptFile?: string } = {}): Promise<PreparedLayer> {
     const source = opts.source ?? "layer";
+    const { applyLayer, gunzipStream, peekCompression, LayerError } = await layerModule();
     const { compression, stream } = await peekCompression(tar, source).catch((err: unknown) => {
       throw err instanceof StoreError ? err : new StoreError((err as Error).message, { cause: err });
     });
@@ -260,6 +269,7 @@ export class Store {
     if (r === undefined) throw new StoreError(`layer ${diffId} is not in the store`);
     const plain = r.blobs.find((b) => b.digest === diffId);
     if (plain && (await this.blobs.has(plain.digest))) return { stream: this.blobs.open(plain.digest) as Readable, size: r.size };
+    const { diffDirectory, gunzipStream } = await layerModule();
     if (r.reproducible) {
       return { stream: diffDirectory(join(this.root, "l", r.dir), r.sourceDateEpoch !== undefined ? { sourceDateEpoch: r.sourceDateEpoch } : {}), size: r.size };
     }
@@ -278,6 +288,7 @@ export class Store {
     const have = r.blobs.find((b) => b.mediaType === MediaType.OciLayerGzip || b.mediaType === MediaType.DockerLayerGzip);
     if (have && (await this.blobs.has(have.digest))) return have;
     const { stream } = await this.openLayerTar(diffId);
+    const { parallelGzip } = await layerModule();
     const { digest, size } = await this.blobs.put(stream.pipe(parallelGzip()));
     const desc: Descriptor = { mediaType: MediaType.OciLayerGzip, digest, size };
     await this.withLock("layers", async () => {
@@ -303,7 +314,12 @@ export class Store {
 
   // ---------------------------------------------------------------- snapshots
 
-  async prepareSnapshot(parentDiffIds: Digest[]): Promise<Snapshot> {
+  /**
+   * Fresh upper/work dirs over the parents. `durable: false` skips the fsyncs of owner.json
+   * (for a snapshot nobody keeps, such as a `run --rm` container's: after a power cut its
+   * owner is gone either way, and `system check --repair` removes a snapshot without owner).
+   */
+  async prepareSnapshot(parentDiffIds: Digest[], opts: { durable?: boolean } = {}): Promise<Snapshot> {
     const lowers: string[] = [];
     for (const d of parentDiffIds) {
       const l = await this.layer(d);
@@ -315,7 +331,9 @@ export class Store {
     const dir = join(this.root, "s", id);
     await mkdir(join(dir, "u"), { recursive: true, mode: 0o755 });
     await mkdir(join(dir, "w"), { mode: 0o700 });
-    await writeFileAtomic(join(dir, "owner.json"), JSON.stringify({ pid: process.pid, parents: parentDiffIds, created: new Date().toISOString() }));
+    const owner = JSON.stringify({ pid: process.pid, parents: parentDiffIds, created: new Date().toISOString() });
+    if (opts.durable === false) await writeFile(join(dir, "owner.json"), owner, { mode: 0o644 });
+    else await writeFileAtomic(join(dir, "owner.json"), owner);
     return { id, lowerDirs: lowers, upperDir: join(dir, "u"), workDir: join(dir, "w") };
   }
 
@@ -328,6 +346,7 @@ export class Store {
   async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; keep?: boolean } = {}): Promise<LayerInfo> {
     const dir = this.snapshotDir(s);
     const diffOpts = opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {};
+    const { diffDirectory, digestDirectory } = await layerModule();
     if (opts.keep) {
       const prepared = await this.prepareLayer(diffDirectory(join(dir, "u"), diffOpts), { source: `snapshot ${s.id}` });
       try {

@@ -28,7 +28,7 @@ export interface RuntimeImageRecord {
 export interface RuntimeStore {
   readonly root: string;
   resolveImage(refOrId: string): Promise<RuntimeImageRecord>;
-  prepareSnapshot(parentDiffIds: Digest[]): Promise<RuntimeSnapshot>;
+  prepareSnapshot(parentDiffIds: Digest[], opts?: { durable?: boolean }): Promise<RuntimeSnapshot>;
   commitSnapshot(s: RuntimeSnapshot, opts?: { sourceDateEpoch?: number }): Promise<RuntimeLayerInfo>;
   removeSnapshot(s: RuntimeSnapshot): Promise<void>;
   createImage(config: ImageConfig, opts?: { tags?: string[] }): Promise<RuntimeImageRecord>;

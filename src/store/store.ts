@@ -544,6 +544,9 @@ export class Store {
       throw new StoreError((err as Error).message, { exitCode: 125 });
     }
     if (!(await this.imageExists(id))) throw new StoreError(`No such image: ${id}`);
+    // already so (a no-op rebuild re-tags): refs.json is replaced by rename, so a read without
+    // the lock is a consistent state, and skipping the lock saves a flock process (~5 ms)
+    if ((await this.readRefs())[key] === id) return;
     await this.updateRefs((refs) => {
       if (refs[key] === id) return false;
       refs[key] = id;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
@@ -19,6 +19,19 @@ import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snaps
  * above all — open the store only to read records and make a snapshot.
  */
 const layerModule = () => import("../layer/index.js");
+
+/**
+ * A small record file (refs, image and layer records: JSON of a few KB), read synchronously:
+ * fs.promises.readFile is four thread-pool round trips (open, fstat, read, close), which on a
+ * busy machine cost more than the read itself, and every `berth run` reads several records.
+ */
+function readRecordFile(path: string): Promise<string> {
+  try {
+    return Promise.resolve(readFileSync(path, "utf8"));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
 
 /**
  * berth's on-disk store. Layout (all under one root, short names because overlay's option
@@ -98,7 +111,7 @@ export class Store {
 
   async layerRecord(diffId: Digest): Promise<LayerRecord | undefined> {
     try {
-      return JSON.parse(await readFile(this.layerRecordPath(diffId), "utf8")) as LayerRecord;
+      return JSON.parse(await readRecordFile(this.layerRecordPath(diffId))) as LayerRecord;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw new StoreError(`layer record for ${diffId} is unreadable: ${(err as Error).message}`);
@@ -425,12 +438,14 @@ export class Store {
   async imageById(id: Digest, refs?: Record<string, Digest>): Promise<ImageRecord> {
     let entry: ImageEntry;
     try {
-      entry = JSON.parse(await readFile(this.imageEntryPath(id), "utf8")) as ImageEntry;
+      entry = JSON.parse(await readRecordFile(this.imageEntryPath(id))) as ImageEntry;
     } catch {
       throw new StoreError(`No such image: ${id}`);
     }
-    const config = JSON.parse((await this.blobs.read(entry.id)).toString("utf8")) as ImageConfig;
-    const manifest = JSON.parse((await this.blobs.read(entry.manifestDigest)).toString("utf8")) as ImageManifest;
+    // the config and the manifest side by side (each is a verified blob read)
+    const [configBytes, manifestBytes] = await Promise.all([this.blobs.read(entry.id), this.blobs.read(entry.manifestDigest)]);
+    const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
+    const manifest = JSON.parse(manifestBytes.toString("utf8")) as ImageManifest;
     const layers: LayerInfo[] = [];
     for (const d of config.rootfs?.diff_ids ?? []) {
       const l = await this.layer(d);
@@ -518,7 +533,7 @@ export class Store {
 
   async readRefs(): Promise<Record<string, Digest>> {
     try {
-      return JSON.parse(await readFile(this.refsPath(), "utf8")) as Record<string, Digest>;
+      return JSON.parse(await readRecordFile(this.refsPath())) as Record<string, Digest>;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
       throw new StoreError(`${this.refsPath()} is unreadable: ${(err as Error).message}; run \`berth system check --repair\``);

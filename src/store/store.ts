@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
@@ -376,8 +376,15 @@ export class Store {
     return info;
   }
 
-  async removeSnapshot(s: Snapshot): Promise<void> {
-    await rm(this.snapshotDir(s), { recursive: true, force: true });
+  /**
+   * `sync`: remove it with synchronous calls, for a process with nothing else to do meanwhile
+   * (a `run --rm` ending): several times faster for small trees than an async recursive rm, whose
+   * every lstat/readdir/unlink is a thread-pool round trip — but it blocks the event loop
+   * for as long as a big tree takes.
+   */
+  async removeSnapshot(s: Snapshot, opts: { sync?: boolean } = {}): Promise<void> {
+    if (opts.sync === true) rmSync(this.snapshotDir(s), { recursive: true, force: true });
+    else await rm(this.snapshotDir(s), { recursive: true, force: true });
   }
 
   private snapshotDir(s: Snapshot): string {
@@ -602,7 +609,9 @@ export class Store {
   }
 
   async removeContainerDir(id: string): Promise<void> {
-    await rm(this.containerPath(id), { recursive: true, force: true });
+    // synchronous: the runtime's own dozen small files (the container's data lives in its
+    // snapshot), far cheaper than ~40 thread-pool round trips of an async recursive rm
+    rmSync(this.containerPath(id), { recursive: true, force: true });
   }
 
   /** Image IDs that containers' record.json files name (what rmi and prune must not remove). */

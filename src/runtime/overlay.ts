@@ -1,5 +1,5 @@
 import { mkdir, readFile } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { dirname, relative, sep } from "node:path";
 import { RuntimeError } from "./errors.js";
@@ -78,12 +78,13 @@ export async function inMountNamespace(
   options: { volatile?: boolean } = {},
 ): Promise<{ file: string; args: string[]; cwd: string }> {
   let lowerDirs = dirs.lowerDirs;
+  // synchronous mkdir: on every container start, cheaper than a thread-pool round trip
   if (lowerDirs.length === 0) {
     const empty = `${target}.empty`;
-    await mkdir(empty, { recursive: true });
+    mkdirSync(empty, { recursive: true });
     lowerDirs = [empty];
   }
-  await mkdir(target, { recursive: true });
+  mkdirSync(target, { recursive: true });
   const overlay = overlayOptions({ ...dirs, lowerDirs });
   // volatile: no sync of the upper file system when the mount goes (Linux 5.10+) — for rw
   // layers nobody keeps (--rm); it leaves work/incompat/volatile, which a remount refuses

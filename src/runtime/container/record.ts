@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { open, readFile, rename, unlink } from "node:fs/promises";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Digest } from "../../image/digest.js";
 import type { MountRequest, NetworkMode, ResourceLimits } from "../spec.js";
@@ -100,24 +99,30 @@ export const RECORD_FILE = "record.json";
  * power cut is re-derived from the processes (liveStatus).
  */
 export async function writeFileAtomic(path: string, data: string, options: { durable?: boolean } = {}): Promise<void> {
+  // synchronous calls: a record is a few KB, and open/write/close/rename as async calls are
+  // four thread-pool round trips, each dearer than the write itself
   const tmp = `${path}.${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
-  const fh = await open(tmp, "w", 0o644);
+  const fd = openSync(tmp, "w", 0o644);
   try {
-    await fh.writeFile(data);
-    if (options.durable !== false) await fh.sync();
+    writeFileSync(fd, data);
+    if (options.durable !== false) fsyncSync(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
   try {
-    await rename(tmp, path);
+    renameSync(tmp, path);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
     throw err;
   }
 }
 
 export async function readRecord(dir: string): Promise<ContainerRecord> {
-  return JSON.parse(await readFile(join(dir, RECORD_FILE), "utf8")) as ContainerRecord;
+  return JSON.parse(readFileSync(join(dir, RECORD_FILE), "utf8")) as ContainerRecord;
 }
 
 export async function writeRecord(dir: string, record: ContainerRecord): Promise<void> {

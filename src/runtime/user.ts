@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { RuntimeError } from "./errors.js";
 import { resolveInRootfs, type RootfsView } from "./lookpath.js";
 
@@ -20,7 +20,7 @@ async function readLines(rootfs: RootfsView, path: string): Promise<string[][]> 
   try {
     const host = await resolveInRootfs(rootfs, path);
     if (host === undefined) return [];
-    text = await readFile(host, "utf8");
+    text = readFileSync(host, "utf8"); // small: cheaper than a thread-pool round trip
   } catch {
     return [];
   }

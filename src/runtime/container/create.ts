@@ -150,7 +150,8 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     const info = await createVolume(ctx.store.root, v.name, { anonymous: v.name === undefined });
     volumes.push({ name: info.Name, destination: v.destination, anonymous: v.name === undefined, readOnly: v.readOnly });
   }
-  const snapshot = await ctx.store.prepareSnapshot(image.layers.map((l) => l.diffId));
+  // a --rm container's rw layer goes when it exits: not worth an fsync
+  const snapshot = await ctx.store.prepareSnapshot(image.layers.map((l) => l.diffId), { durable: options.autoRemove !== true });
   const dir = await ctx.store.containerDir(id, { create: true });
   let record: ContainerRecord = {
     id,

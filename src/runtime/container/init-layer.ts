@@ -1,4 +1,4 @@
-import { chmod, chown, lstat, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, writeFileSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import type { MountRequest, NetworkMode } from "../spec.js";
 
@@ -14,26 +14,32 @@ const STUB_FILES = ["etc/hosts", "etc/hostname", "etc/resolv.conf"];
  * mode (the topmost layer's attributes win in overlayfs).
  */
 export async function prepareInitLayer(containerDir: string, image: readonly string[]): Promise<string> {
+  // synchronous calls: a dozen tiny operations, each far cheaper than a thread-pool round trip
   const init = join(containerDir, "init");
-  const made = await Promise.all(
-    STUB_DIRS.map(async (d) => {
-      // an image whose /etc (or /dev …) is a symlink keeps it: a stub dir would hide the link
-      const top = await topmostEntry(image, d);
-      if (top?.isSymbolicLink() === true) return undefined;
-      const target = join(init, d);
-      await mkdir(target, { recursive: true });
-      if (top?.isDirectory() === true) await Promise.all([chown(target, top.uid, top.gid), chmod(target, top.mode & 0o7777)]);
-      return d;
-    }),
-  );
-  await Promise.all(STUB_FILES.filter((f) => made.includes(f.split("/")[0])).map((f) => writeFile(join(init, f), "", { flag: "a" })));
+  const made: string[] = [];
+  for (const d of STUB_DIRS) {
+    // an image whose /etc (or /dev …) is a symlink keeps it: a stub dir would hide the link
+    const top = topmostEntry(image, d);
+    if (top?.isSymbolicLink() === true) continue;
+    const target = join(init, d);
+    mkdirSync(target, { recursive: true });
+    if (top?.isDirectory() === true) {
+      chownSync(target, top.uid, top.gid);
+      chmodSync(target, top.mode & 0o7777);
+    }
+    made.push(d);
+  }
+  for (const f of STUB_FILES) if (made.includes(f.split("/")[0] as string)) writeFileSync(join(init, f), "", { flag: "a" });
   return init;
 }
 
-async function topmostEntry(layers: readonly string[], name: string) {
+function topmostEntry(layers: readonly string[], name: string): Stats | undefined {
   for (const layer of layers) {
-    const st = await lstat(join(layer, name)).catch(() => undefined);
-    if (st !== undefined) return st;
+    try {
+      return lstatSync(join(layer, name));
+    } catch {
+      // not in this layer
+    }
   }
   return undefined;
 }
@@ -46,23 +52,26 @@ export async function networkFiles(containerDir: string, options: { hostname: st
   const hostsFile = join(containerDir, "hosts");
   const hostnameFile = join(containerDir, "hostname");
   const mounts: MountRequest[] = [];
-  const writes: Array<Promise<void>> = [writeFile(hostnameFile, `${options.hostname}\n`)];
+  const hostFile = (path: string, fallback: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return fallback;
+    }
+  };
+  // synchronous: two or three small files (see prepareInitLayer)
+  writeFileSync(hostnameFile, `${options.hostname}\n`);
   if (options.network === "host") {
     const resolv = join(containerDir, "resolv.conf");
-    writes.push(
-      readFile("/etc/hosts", "utf8").catch(() => "127.0.0.1\tlocalhost\n").then((t) => writeFile(hostsFile, t)),
-      readFile("/etc/resolv.conf", "utf8").catch(() => "").then((t) => writeFile(resolv, t)),
-    );
+    writeFileSync(hostsFile, hostFile("/etc/hosts", "127.0.0.1\tlocalhost\n"));
+    writeFileSync(resolv, hostFile("/etc/resolv.conf", ""));
     mounts.push({ type: "bind", source: resolv, destination: "/etc/resolv.conf" });
   } else {
-    writes.push(
-      writeFile(
-        hostsFile,
-        `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${options.hostname}\n`,
-      ),
+    writeFileSync(
+      hostsFile,
+      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${options.hostname}\n`,
     );
   }
-  await Promise.all(writes);
   mounts.push({ type: "bind", source: hostsFile, destination: "/etc/hosts" }, { type: "bind", source: hostnameFile, destination: "/etc/hostname" });
   return mounts;
 }

@@ -23,8 +23,12 @@ export async function startDetached(ctx: RuntimeContext, id: string): Promise<vo
   const script = fileURLToPath(new URL("./supervisor-main.js", import.meta.url));
   const diag = openSync(join(dir, SUPERVISOR_LOG), "a");
   const args = [script, resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
-  // cwd /: a long-lived supervisor must not pin the directory berth was started from
-  const child = spawn(process.execPath, args, { detached: true, cwd: "/", stdio: ["ignore", diag, diag, "pipe"] });
+  // cwd /: a long-lived supervisor must not pin the directory berth was started from;
+  // no NODE_EXTRA_CA_CERTS: Node would parse it at start-up (~60 ms) for a process that
+  // never opens a TLS connection (see bin/berth)
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const child = spawn(process.execPath, args, { detached: true, cwd: "/", env, stdio: ["ignore", diag, diag, "pipe"] });
   closeSync(diag);
   const pipe = child.stdio[3] as Readable | null | undefined;
   if (pipe === null || pipe === undefined) throw new RuntimeError("cannot talk to the container's supervisor");

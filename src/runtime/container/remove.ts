@@ -35,9 +35,11 @@ export async function removeFound(ctx: RuntimeContext, dir: string, record: Cont
   if (existsSync(join(ctx.runc.stateRoot, id))) await ctx.runc.delete(id).catch(() => undefined);
   const rootfs = join(dir, ROOTFS);
   if (isMounted(rootfs)) await unmountOverlay(rootfs);
-  // independent directories: removed side by side
+  // independent directories: removed side by side; the snapshot synchronously when it is
+  // a --rm container's, whose rw layer is small more often than not and whose CLI or
+  // supervisor has nothing else to do (see Store.removeSnapshot)
   await Promise.all([
-    ctx.store.removeSnapshot(record.snapshot).catch(() => undefined),
+    ctx.store.removeSnapshot(record.snapshot, { sync: record.hostConfig.autoRemove }).catch(() => undefined),
     ...(options.volumes === true ? record.hostConfig.volumes.filter((v) => v.anonymous).map((v) => removeVolume(ctx.store.root, v.name).catch(() => undefined)) : []),
     ctx.store.removeContainerDir(id),
     rm(`${rootfs}.empty`, { recursive: true, force: true }).catch(() => undefined),

@@ -28,9 +28,9 @@ export interface RuntimeImageRecord {
 export interface RuntimeStore {
   readonly root: string;
   resolveImage(refOrId: string): Promise<RuntimeImageRecord>;
-  prepareSnapshot(parentDiffIds: Digest[]): Promise<RuntimeSnapshot>;
+  prepareSnapshot(parentDiffIds: Digest[], opts?: { durable?: boolean }): Promise<RuntimeSnapshot>;
   commitSnapshot(s: RuntimeSnapshot, opts?: { sourceDateEpoch?: number }): Promise<RuntimeLayerInfo>;
-  removeSnapshot(s: RuntimeSnapshot): Promise<void>;
+  removeSnapshot(s: RuntimeSnapshot, opts?: { sync?: boolean }): Promise<void>;
   createImage(config: ImageConfig, opts?: { tags?: string[] }): Promise<RuntimeImageRecord>;
   containerDir(id: string, opts?: { create?: boolean }): Promise<string>;
   listContainerIds(): Promise<string[]>;

@@ -3,7 +3,7 @@ import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { spawn, type StdioOptions } from "node:child_process";
-import { existsSync, realpathSync } from "node:fs";
+import { existsSync, realpathSync, rmSync } from "node:fs";
 import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
 import { inMountNamespace, isMounted, mountFailure, overlayOptions, unmountOverlay, type OverlayDirs } from "./overlay.js";
@@ -145,7 +145,9 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     }
     return { exitCode };
   } finally {
-    await rm(bundle, { recursive: true, force: true });
+    // synchronous: a handful of small files and empty dirs, several thread-pool round trips
+    // cheaper this way (~1 ms a step)
+    rmSync(bundle, { recursive: true, force: true });
   }
 }
 

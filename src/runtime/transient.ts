@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { basename, join, relative } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { spawn, type StdioOptions } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync, rmSync } from "node:fs";
 import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
-import { inMountNamespace, isMounted, mountFailure, unmountOverlay, type OverlayDirs } from "./overlay.js";
+import { inMountNamespace, isMounted, mountFailure, overlayOptions, unmountOverlay, type OverlayDirs } from "./overlay.js";
 import { Runc, exitCodeOf, runcFailure } from "./runc.js";
+import type { OciMount } from "./oci-spec.js";
 import { buildSpec, type MountRequest } from "./spec.js";
 import { resolveUser } from "./user.js";
 
@@ -55,9 +56,13 @@ function stdioFor(sink: OutputSink | Readable | undefined): "inherit" | "ignore"
 /**
  * Run one process in a throw-away container whose root is an overlay of `lowerDirs` with
  * `upperDir` on top — a build step's RUN. The upper dir keeps the changes for the caller to
- * snapshot. Cost: one process chain (unshare → sh → mount(8), then exec runc run); the mount
- * lives in a private mount namespace and disappears with runc, so there is no umount and no
- * polling.
+ * snapshot. runc itself mounts the overlay, as the spec's first mount (destination "/", on top
+ * of the bundle's empty rootfs dir, before /proc, /dev …): one process (`runc run`) instead of
+ * the chain unshare → sh → mount(8) → runc, ~10 ms less per container (measured with
+ * hyperfine: 52 vs 64 ms mean, 28 vs 39 ms min). The mount lives in the container's mount
+ * namespace and goes with it: nothing to unmount, nothing to leak when berth is SIGKILLed.
+ * Another runtime, or an option string too long for the relative paths runc resolves (against
+ * the rootfs dir, its init's cwd), falls back to the chain (see inMountNamespace).
  *
  * Throws RuntimeError when the container cannot start (127 command not found, 126 not
  * executable, 125 otherwise); a process that runs and fails resolves with its exit code.
@@ -82,6 +87,13 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       home = resolved.home;
     } else user = p.user;
     const env = containerEnv({ imageEnv: p.env, ...(home !== undefined ? { home } : {}), terminal: p.terminal === true });
+    let rootfsMount: OciMount | undefined;
+    if (basename(runc.binary) === "runc") {
+      await mkdir(rootfs, { recursive: true });
+      if (options.lowerDirs.length === 0) await mkdir(join(bundle, "empty"));
+      // ".." in the relative paths climbs real directories: resolve symlinks in the bundle's path
+      rootfsMount = overlayRootMount(options, realpathSync(rootfs), join(bundle, "empty"));
+    }
     const spec = buildSpec({
       rootfs: "rootfs",
       args: p.args,
@@ -94,10 +106,15 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
       cgroupsPath: `/berth/${id}`,
     });
-    const chain = await inMountNamespace(options, rootfs, runc.runArgv(id, bundle, { logFile }), join(bundle, "mount.err"));
+    let chain: { file: string; args: string[]; cwd?: string };
+    if (rootfsMount !== undefined) {
+      spec.mounts.unshift(rootfsMount);
+      const [file, ...args] = runc.runArgv(id, bundle, { logFile });
+      chain = { file: file as string, args };
+    } else chain = await inMountNamespace(options, rootfs, runc.runArgv(id, bundle, { logFile }), join(bundle, "mount.err"));
     await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
     const stdio: StdioOptions = [stdioFor(options.stdin), stdioFor(options.stdout), stdioFor(options.stderr)];
-    const child = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio });
+    const child = spawn(chain.file, chain.args, { ...(chain.cwd !== undefined ? { cwd: chain.cwd } : {}), stdio });
     if (typeof options.stdin === "object") options.stdin.pipe(child.stdin as Writable);
     if (typeof options.stdout === "object") child.stdout?.pipe(options.stdout, { end: false });
     if (typeof options.stderr === "object") child.stderr?.pipe(options.stderr, { end: false });
@@ -114,18 +131,47 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       options.signal?.removeEventListener("abort", onAbort);
     }
     if (exitCode !== 0 && !aborted) {
-      if (!existsSync(logFile)) throw await mountFailure(join(bundle, "mount.err"), rootfs);
+      if (rootfsMount === undefined && !existsSync(logFile)) throw await mountFailure(join(bundle, "mount.err"), rootfs);
       const failure = await runcFailure(logFile);
       if (failure !== undefined) {
         await runc.delete(id).catch(() => undefined);
+        // runc's own overlay mount failed: the message says "no such file or directory" about
+        // a layer, not a command — 125, as the mount(8) chain reports it
+        if (rootfsMount !== undefined && /error mounting "overlay" to rootfs at "\/"/.test(failure.message)) {
+          throw new RuntimeError(`mounting the container's root file system on ${rootfs} failed: ${failure.message}`);
+        }
         throw failure;
       }
     }
     return { exitCode };
   } finally {
-    await rm(bundle, { recursive: true, force: true });
+    // synchronous: a handful of small files and empty dirs, several thread-pool round trips
+    // cheaper this way (~1 ms a step)
+    rmSync(bundle, { recursive: true, force: true });
   }
 }
+
+/**
+ * The overlay as an OCI mount on "/" for runc, or undefined when its option string would not
+ * fit in a page. runc's init mounts it with the rootfs dir as its cwd, so each path is given
+ * relative to that dir when that is shorter than the absolute one. FROM scratch (no lower
+ * layer) gets an empty dir in the bundle, since overlayfs needs one.
+ */
+function overlayRootMount(dirs: OverlayDirs, rootfs: string, emptyDir: string): OciMount | undefined {
+  const lowerDirs = dirs.lowerDirs.length === 0 ? [emptyDir] : dirs.lowerDirs;
+  // overlayOptions checks the paths (absolute, no ',' or ':') and the length limit
+  overlayOptions({ lowerDirs, upperDir: dirs.upperDir, workDir: dirs.workDir });
+  const short = (p: string): string => {
+    const r = relative(rootfs, p);
+    return r.length < p.length ? r : p;
+  };
+  const data = `lowerdir=${lowerDirs.map(short).join(":")},upperdir=${short(dirs.upperDir)},workdir=${short(dirs.workDir)}`;
+  if (data.length > MAX_ROOT_MOUNT_OPTIONS) return undefined;
+  return { destination: "/", type: "overlay", source: "overlay", options: data.split(",") };
+}
+
+/** A page of mount data, less a margin (as overlay.ts). */
+const MAX_ROOT_MOUNT_OPTIONS = 4000;
 
 /**
  * Remove what transient containers of a killed berth process left behind in `stateDir`:

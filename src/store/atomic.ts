@@ -1,4 +1,4 @@
-import { open, rename, rm } from "node:fs/promises";
+import { link, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -35,4 +35,34 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     throw err;
   }
   await fsyncDir(dirname(path));
+}
+
+/**
+ * Creates `path` with `data` unless it exists (then returns false and leaves it alone):
+ * a temp file next to it, fsync'd, hard-linked to `path` — link(2) fails with EEXIST instead
+ * of replacing, so of several creators exactly one wins — then the directory fsync'd. Never
+ * half a file, as writeFileAtomic.
+ */
+export async function createFileDurable(path: string, data: string | Uint8Array): Promise<boolean> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const fh = await open(tmp, "wx", 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await link(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw err;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  await fsyncDir(dirname(path));
+  return true;
 }

@@ -122,6 +122,21 @@ describe("RUN", () => {
     expect((await readImageFile(r.image, "/ifs"))?.trim()).toBe("lo");
   }, 60_000);
 
+  it("mount points the image lacks: no resolv.conf with network none; /etc reaches a layer only when a RUN writes there", async () => {
+    const first = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN --network=none ls /etc > /etc-none\nRUN ls /etc > /etc-host\n" }));
+    expect((await readImageFile(first.image, "/etc-none"))?.split("\n").filter(Boolean)).toEqual(["group", "hosts", "passwd"]);
+    expect((await readImageFile(first.image, "/etc-host"))?.split("\n").filter(Boolean)).toEqual(["group", "hosts", "passwd", "resolv.conf"]);
+    // an image without /etc: the RUN sees the /etc runc needs for its mount points
+    const noEtc = await runBuild(ws, ctx({ Dockerfile: "FROM busybox AS bb\nFROM scratch\nCOPY --from=bb /bin/ /bin/\nRUN ls / > /listing\n" }));
+    expect(await readImageFile(noEtc.image, "/listing")).toContain("etc");
+    expect(statImage(noEtc.image, "/etc")).toBeUndefined();
+    const written = await runBuild(ws, ctx({ Dockerfile: "FROM busybox AS bb\nFROM scratch\nCOPY --from=bb /bin/ /bin/\nRUN echo x > /etc/written\n" }));
+    expect(await readImageFile(written.image, "/etc/written")).toBe("x\n");
+    expect(statImage(written.image, "/etc")?.mode.toString(8)).toMatch(/755$/);
+    expect(statImage(written.image, "/etc/resolv.conf")).toBeUndefined();
+    expect(statImage(written.image, "/etc/hosts")).toBeUndefined();
+  }, 60_000);
+
   it("a failing RUN: BuildError with exit code, output and the line; earlier layers stay cached; no tag", async () => {
     const c = ctx({ Dockerfile: "FROM busybox\nRUN echo ok > /ok\nRUN echo some output && echo oops >&2 && exit 3\n" });
     const err = await runBuild(ws, c, { tags: ["failing:1"] }).catch((e: unknown) => e);

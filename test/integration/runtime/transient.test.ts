@@ -64,6 +64,34 @@ describe.runIf(root)("runTransient", () => {
     await expect(run(["true"], { user: "nosuchuser" })).rejects.toBeInstanceOf(RuntimeError);
   });
 
+  it("runs over no lower layer (FROM scratch) and over many layers, keeping the top layer's files", async () => {
+    const scratch = snapshot();
+    mkdirSync(join(scratch.upperDir, "bin"));
+    writeFileSync(join(scratch.upperDir, "bin", "marker"), "x");
+    // no lower dir: only the upper dir is seen; its marker is not executable (126, not 127: it exists)
+    await expect(runTransient({ ...scratch, lowerDirs: [], process: { args: ["/bin/marker"], env: [] }, stateDir })).rejects.toMatchObject({ exitCode: 126 });
+    // 48 lower dirs with long paths: more than a page as absolute paths, fine as relative ones
+    const many = snapshot();
+    const lowers: string[] = [];
+    for (let i = 0; i < 48; i++) {
+      const d = join(tmp, `layer-with-a-rather-long-name-to-fill-the-page-${String(i).padStart(3, "0")}`);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, `f${i}`), String(i));
+      lowers.push(d);
+    }
+    const out = new PassThrough();
+    let text = "";
+    out.setEncoding("utf8").on("data", (d: string) => (text += d));
+    const r = await runTransient({ ...many, lowerDirs: [...lowers, busyboxRootfs()], process: { args: ["sh", "-c", "cat /f0 /f47"], env: [] }, stdout: out, stderr: out, stateDir });
+    expect(r.exitCode).toBe(0);
+    expect(text).toBe("047");
+  });
+
+  it("fails with a clear error when the root file system cannot be mounted", async () => {
+    const dirs = snapshot();
+    await expect(runTransient({ ...dirs, lowerDirs: [join(tmp, "no-such-layer")], process: { args: ["true"], env: [] }, stateDir })).rejects.toMatchObject({ exitCode: 125, message: expect.stringMatching(/root file system.*no-such-layer/) });
+  });
+
   it("kills the container on abort", async () => {
     const dirs = snapshot();
     const ac = new AbortController();

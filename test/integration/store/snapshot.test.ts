@@ -125,6 +125,19 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     await store.removeSnapshot(s);
   });
 
+  it("commits of the same change at once give one layer: one record, one dir, the others dropped", async () => {
+    const snaps = await Promise.all(Array.from({ length: 6 }, () => store.prepareSnapshot([])));
+    for (const s of snaps) writeFileSync(join(s.upperDir, "same.txt"), "same\n");
+    const layers = await Promise.all(snaps.map((s) => store.commitSnapshot(s, { sourceDateEpoch: 0 })));
+    expect(new Set(layers.map((l) => l.diffId)).size).toBe(1);
+    expect(new Set(layers.map((l) => l.dir)).size).toBe(1);
+    expect(readFileSync(join(layers[0]!.dir, "same.txt"), "utf8")).toBe("same\n");
+    expect((await store.layer(layers[0]!.diffId))?.dir).toBe(layers[0]!.dir);
+    for (const s of snaps) expect(existsSync(join(work, "root/s", s.id))).toBe(false);
+    // no orphan dir, no stale temp record
+    expect((await checkStore(store)).problems).toEqual([]);
+  });
+
   it("container dirs: create, list, remove", async () => {
     const dir = await store.containerDir("abc123", { create: true });
     expect(await store.listContainerIds()).toEqual(["abc123"]);

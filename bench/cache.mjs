@@ -15,14 +15,14 @@
 //
 // Stores, the registry's storage and the contexts live on a journaled ext4 loop file mounted
 // for the run (the root ext4 has no journal and is slow to create files after deletions).
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, startRegistry } from "./lib/registry.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const berthBin = join(here, "../bin/berth");
@@ -78,30 +78,6 @@ function added(before, after) {
   return n;
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRegistry(storage) {
-  const port = await freePort();
-  const config = join(storage, "..", "registry.yml");
-  await mkdir(storage, { recursive: true });
-  await writeFile(config, `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  const child = spawn("/usr/bin/docker-registry", ["serve", config], { stdio: "ignore" });
-  for (let i = 0; i < 300; i++) {
-    const ok = await new Promise((r) => http.get(`http://127.0.0.1:${port}/v2/`, (res) => { res.resume(); r(res.statusCode === 200); }).on("error", () => r(false)));
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { host: `127.0.0.1:${port}`, stop: () => new Promise((r) => { if (child.exitCode !== null) return r(); child.once("exit", r); child.kill("SIGTERM"); }) };
-}
 
 function getJson(url, accept) {
   return new Promise((resolve, reject) => {

@@ -11,15 +11,14 @@
 // layout (push reads its blobs, pull writes blobs to files, temp + rename, no fsync, like
 // skopeo's oci: destination), and, when the store is built, the real `berth push` from a store
 // and `berth pull` into an empty store (layers extracted, blobs fsync'd).
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import http from "node:http";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
+import { freePort, startRegistry } from "./lib/registry.mjs";
 import { createGzip } from "node:zlib";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -199,30 +198,6 @@ async function makeLayout(dir) {
   await writeFile(join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: mdigest, size: manifest.length, annotations: { "org.opencontainers.image.ref.name": "bench" } }] }));
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRegistry(storage) {
-  const port = await freePort();
-  const config = join(storage, "..", "registry.yml");
-  await mkdir(storage, { recursive: true });
-  await writeFile(config, `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  const child = spawn("/usr/bin/docker-registry", ["serve", config], { stdio: "ignore" });
-  for (let i = 0; i < 300; i++) {
-    const ok = await new Promise((r) => http.get(`http://127.0.0.1:${port}/v2/`, (res) => { res.resume(); r(res.statusCode === 200); }).on("error", () => r(false)));
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { host: `127.0.0.1:${port}`, stop: () => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); }) };
-}
 
 function timed(cmd, args) {
   const t0 = process.hrtime.bigint();

@@ -12,11 +12,8 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/**
- * Replaces `path` atomically: a temp file next to it, fsync'd, renamed over it, the directory
- * fsync'd. A reader sees the old or the new content, never half of one, even after kill -9.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+/** Writes `data` to a new temp file next to `path` and fsyncs it; returns the temp file's path. */
+async function writeDurableTemp(path: string, data: string | Uint8Array): Promise<string> {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   const fh = await open(tmp, "wx", 0o644);
   try {
@@ -28,6 +25,15 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     throw err;
   }
   await fh.close();
+  return tmp;
+}
+
+/**
+ * Replaces `path` atomically: a temp file next to it, fsync'd, renamed over it, the directory
+ * fsync'd. A reader sees the old or the new content, never half of one, even after kill -9.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = await writeDurableTemp(path, data);
   try {
     await rename(tmp, path);
   } catch (err) {
@@ -44,17 +50,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
  * half a file, as writeFileAtomic.
  */
 export async function createFileDurable(path: string, data: string | Uint8Array): Promise<boolean> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  const fh = await open(tmp, "wx", 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
+  const tmp = await writeDurableTemp(path, data);
   try {
     await link(tmp, path);
   } catch (err) {

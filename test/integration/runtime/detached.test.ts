@@ -127,9 +127,10 @@ describe.runIf(canRun)("detached containers", () => {
 
   it("ps tells the truth when a foreground berth run is SIGKILLed", async () => {
     const cli = h.spawnBerth(["run", "--name", "fgkill", "busybox", "sleep", "1.5"]);
+    const exited = new Promise((r) => cli.once("exit", r)); // listen before anything can end it
     await eventually(async () => ((await ps()).find((r) => r.Names === "fgkill")?.State === "running" ? true : undefined));
     cli.kill("SIGKILL");
-    await new Promise((r) => cli.once("exit", r));
+    await exited;
     expect((await ps()).find((r) => r.Names === "fgkill")?.State).toBe("running");
     await eventually(async () => ((await ps()).find((r) => r.Names === "fgkill")?.State === "exited" ? true : undefined), 10_000);
     expect((await h.berth(["rm", "-f", "fgkill"])).code).toBe(0);

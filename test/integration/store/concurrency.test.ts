@@ -59,9 +59,11 @@ describe("kill -9 during load", () => {
     const delays = [40, 120, 200, 300, 450, 600];
     for (const delay of delays) {
       const child = spawn(process.execPath, [BERTH, "--root", root, "load", "-i", archive], { stdio: "ignore" });
+      // listen from the start: a load that ends before the kill has already emitted 'close'
+      const closed = new Promise((r) => child.on("close", r));
       await new Promise((r) => setTimeout(r, delay));
       child.kill("SIGKILL");
-      await new Promise((r) => child.on("close", r));
+      await closed;
       // whatever the moment, the store is usable: the other image is intact
       expect(ok(root, ["images", "--format", "{{.Repository}}:{{.Tag}}"])).toContain("keep:1");
       ok(root, ["system", "check", "--repair"]);

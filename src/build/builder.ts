@@ -10,7 +10,7 @@ import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/in
 import { errorAt, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, type Store } from "../store/store.js";
-import { StoreError } from "../store/errors.js";
+import { NoSuchImageError, StoreError } from "../store/errors.js";
 import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
@@ -280,12 +280,12 @@ class Builder {
    * against the registry with `--pull`, as `docker build --pull` does.
    */
   private async resolveOrPull(ref: string): Promise<ImageRecord> {
-    let missing: unknown;
+    let missing: NoSuchImageError | undefined;
     if (this.o.pull !== true) {
       try {
         return await this.store.resolveImage(ref);
       } catch (err) {
-        if (!(err instanceof StoreError) || !/^No such image/.test(err.message)) throw err;
+        if (!(err instanceof NoSuchImageError)) throw err;
         missing = err;
       }
     }
@@ -294,7 +294,7 @@ class Builder {
       await pullByName(this.store, ref, { client: this.o.registry });
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      if (missing instanceof StoreError) {
+      if (missing !== undefined) {
         throw new StoreError(`${missing.message}, and pulling it failed: ${why} (berth pull, berth load or berth import it first)`, { cause: err });
       }
       throw err;

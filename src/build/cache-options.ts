@@ -1,4 +1,5 @@
 import { UsageError } from "../errors.js";
+import { CsvRecordError, splitCsvRecord } from "../instructions/csv.js";
 
 /**
  * `--cache-from` / `--cache-to` in BuildKit's (buildx's) syntax: CSV fields `key=value`, `type`
@@ -20,36 +21,13 @@ export type CacheExportSpec =
 const ACCEPTED_NOOP = new Set(["oci-mediatypes", "image-manifest", "compression", "compression-level", "force-compression"]);
 const OTHER_BACKENDS = new Set(["gha", "s3", "azblob", "inline"]);
 
-/** Splits one CSV record as Go's encoding/csv does: `"` quotes a field, `""` is a quote inside one. */
+/** Splits one CSV record as Go's encoding/csv does; a `"` inside an unquoted field is kept as text. */
 export function splitCsv(text: string, flag: string): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field = "";
-    if (text[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= text.length) throw new UsageError(`${flag} ${text}: unterminated quote`);
-        if (text[i] === '"') {
-          if (text[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += text[i++];
-      }
-      if (i < text.length && text[i] !== ",") throw new UsageError(`${flag} ${text}: extraneous text after a quoted field`);
-    } else {
-      const end = text.indexOf(",", i);
-      field = end < 0 ? text.slice(i) : text.slice(i, end);
-      i = end < 0 ? text.length : end;
-    }
-    fields.push(field);
-    if (i >= text.length) return fields;
-    i++; // the comma
+  try {
+    return splitCsvRecord(text, { lazyQuotes: true });
+  } catch (err) {
+    if (!(err instanceof CsvRecordError)) throw err;
+    throw new UsageError(`${flag} ${text}: ${err.problem === "unterminated-quote" ? "unterminated quote" : "extraneous text after a quoted field"}`);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { InstructionNode } from "../parser/index.js";
-import { flagValue, flagValues, parseRunMount, MountSpecError, type RunMount } from "../plan/index.js";
+import { MountSpecError, parseMountSpec, type Mount } from "../instructions/index.js";
+import { flagValue } from "../plan/index.js";
 
 /** What a RUN runs and with which mounts and network: pure, needed for the cache key. */
 
@@ -39,16 +40,22 @@ export function runCommand(node: InstructionNode, withShell: (args: string[]) =>
   return { args: node.json ? args : withShell(args) };
 }
 
-/** `--mount` values after expansion, parsed; a bad one names itself. */
-export function runMounts(node: InstructionNode, expand: (w: string) => string): RunMount[] {
-  return flagValues(node, "mount").map((raw) => {
-    try {
-      return parseRunMount(expand(raw));
-    } catch (err) {
-      if (err instanceof MountSpecError) throw new MountSpecError(`--mount=${raw}: ${err.message}`);
-      throw err;
-    }
-  });
+/**
+ * `--mount` values after expansion, parsed by the same parser that validated them unexpanded
+ * (src/instructions); a bad one names itself.
+ */
+export function runMounts(node: InstructionNode, expand: (w: string) => string): Mount[] {
+  return node.flags
+    .filter((f) => f.name === "mount")
+    .map((f) => {
+      const raw = f.value ?? "";
+      try {
+        return parseMountSpec(expand(raw), f.range);
+      } catch (err) {
+        if (err instanceof MountSpecError) throw new MountSpecError(`--mount=${raw}: ${err.message}`);
+        throw err;
+      }
+    });
 }
 
 export function runNetwork(node: InstructionNode, dflt: "host" | "none"): "host" | "none" {

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Writable } from "node:stream";
-import { MountSpecError, type RunMount } from "../plan/index.js";
+import { MountSpecError, type Mount } from "../instructions/index.js";
 import type { RunCommand } from "./run-command.js";
 import type { MountRequest } from "../runtime/spec.js";
 import { runTransient } from "../runtime/transient.js";
@@ -35,7 +35,7 @@ export interface ExecuteRunOptions {
   cwd: string;
   user: string | undefined;
   network: "host" | "none";
-  mounts: RunMount[];
+  mounts: Mount[];
   sources: MountSources;
   stdout: Writable;
   stderr: Writable;
@@ -89,22 +89,24 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
       await writeFile(join(dir, o.command.script.name), o.command.script.content, { mode: 0o755 });
       mounts.push({ type: "bind", source: dir, destination: "/dev/pipes", readOnly: true });
     }
+    const inContainer = (path: string): string => (path.startsWith("/") ? path : join(o.cwd, path));
     for (const m of o.mounts) {
-      const target = m.target.startsWith("/") ? m.target : join(o.cwd, m.target);
       switch (m.type) {
         case "cache": {
-          const dir = o.sources.cacheDir(m.id ?? target);
+          const target = inContainer(m.target);
+          const dir = o.sources.cacheDir(m.id);
           const created = await mkdir(dir, { recursive: true });
           if (created !== undefined) {
             await chmod(dir, m.mode ?? 0o755);
             await chown(dir, m.uid ?? 0, m.gid ?? 0);
           }
-          if (m.sharing === "locked") locks.push(`cache-mount-${createHash("sha256").update(m.id ?? target).digest("hex").slice(0, 16)}`);
+          if (m.sharing === "locked") locks.push(`cache-mount-${createHash("sha256").update(m.id).digest("hex").slice(0, 16)}`);
           mounts.push({ type: "bind", source: dir, destination: target, readOnly: m.readOnly });
           noteTarget(target);
           break;
         }
         case "bind": {
+          const target = inContainer(m.target);
           let source: string;
           if (m.from !== undefined) {
             const layers = await o.sources.fromLayers(m.from);
@@ -123,6 +125,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           break;
         }
         case "tmpfs": {
+          const target = inContainer(m.target);
           const opts = ["nosuid", "nodev", "mode=1777"];
           if (m.size !== undefined) opts.push(`size=${m.size}`);
           mounts.push({ type: "tmpfs", destination: target, options: opts });
@@ -133,15 +136,15 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           const spec = o.sources.secrets.find((s) => s.id === m.id);
           const value = await secretValue(spec, o.sources.environment);
           if (value === undefined) {
-            if (m.required) throw new MountSpecError(`secret ${m.id ?? ""}: not provided (pass --secret id=${m.id ?? ""},src=FILE)`);
+            if (m.required) throw new MountSpecError(`secret ${m.id}: not provided (pass --secret id=${m.id},src=FILE)`);
             break;
           }
           if (m.env !== undefined) env.push(`${m.env}=${value.toString("utf8")}`);
-          if (m.target !== "") {
+          if (m.target !== undefined) {
             const file = join(await priv(), `secret-${randomBytes(6).toString("hex")}`);
-            await writeFile(file, value, { mode: m.mode ?? 0o400 });
-            await chown(file, m.uid ?? 0, m.gid ?? 0);
-            const abs = m.target.startsWith("/") ? m.target : join(o.cwd, m.target);
+            await writeFile(file, value, { mode: m.mode });
+            await chown(file, m.uid, m.gid);
+            const abs = inContainer(m.target);
             mounts.push({ type: "bind", source: file, destination: abs, readOnly: true });
             noteTarget(abs);
           }

@@ -65,12 +65,12 @@ registerInspectTarget({
   type: "image",
   order: 20,
   async find(name, root) {
-    const { openStore, resolveStoreRoot, StoreError } = await import("../store/index.js");
+    const { NoSuchImageError, openStore, resolveStoreRoot, StoreError } = await import("../store/index.js");
     const store = await openStore(resolveStoreRoot(root));
     try {
       return imageInspectJson(await store.resolveImage(name));
     } catch (err) {
-      if (err instanceof StoreError && /^No such image|invalid reference/.test(err.message)) return undefined;
+      if (err instanceof NoSuchImageError || (err instanceof StoreError && /invalid reference/.test(err.message))) return undefined;
       throw err;
     }
   },

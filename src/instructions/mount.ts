@@ -5,6 +5,7 @@
  * calls `parseMountSpec` again on the result.
  */
 import type { SourceRange } from "../parser/ast.js";
+import { CsvRecordError, splitCsvRecord } from "./csv.js";
 import type { BindMount, CacheMount, Mount, SecretMount, SshMount, TmpfsMount } from "./types.js";
 
 /** A problem with a mount spec (the caller adds the location). */
@@ -13,37 +14,14 @@ export class MountSpecError extends Error {}
 const MOUNT_TYPES = ["bind", "cache", "tmpfs", "secret", "ssh"] as const;
 type MountType = (typeof MOUNT_TYPES)[number];
 
-/** Go's encoding/csv for one record: quoted fields with `""` escapes. */
+/** The spec's fields, with BuildKit's wording for a malformed record. */
 function splitCsv(spec: string): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field = "";
-    if (spec[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= spec.length) throw new MountSpecError(`extraneous or missing " in quoted-field: ${spec}`);
-        if (spec[i] === '"') {
-          if (spec[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += spec[i++];
-      }
-      if (i < spec.length && spec[i] !== ",") throw new MountSpecError(`extraneous or missing " in quoted-field: ${spec}`);
-    } else {
-      const comma = spec.indexOf(",", i);
-      field = spec.slice(i, comma < 0 ? spec.length : comma);
-      if (field.includes('"')) throw new MountSpecError(`bare " in non-quoted-field: ${spec}`);
-      i = comma < 0 ? spec.length : comma;
-    }
-    fields.push(field);
-    if (i >= spec.length) return fields;
-    i++; // the comma
+  try {
+    return splitCsvRecord(spec);
+  } catch (err) {
+    if (!(err instanceof CsvRecordError)) throw err;
+    if (err.problem === "bare-quote") throw new MountSpecError(`bare " in non-quoted-field: ${spec}`);
+    throw new MountSpecError(`extraneous or missing " in quoted-field: ${spec}`);
   }
 }
 

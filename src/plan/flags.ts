@@ -21,24 +21,3 @@ export function flagBool(node: InstructionNode, name: string): boolean {
 export function findFlag(node: InstructionNode, name: string): FlagNode | undefined {
   return [...node.flags].reverse().find((x) => x.name === name);
 }
-
-/** Splits a CSV field list (`type=cache,target="/a,b"`) as encoding/csv does for --mount. */
-export function splitCsv(text: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i] as string;
-    if (ch === '"') {
-      if (quoted && text[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else quoted = !quoted;
-    } else if (ch === "," && !quoted) {
-      out.push(cur);
-      cur = "";
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out.map((s) => s.trim()).filter((s) => s !== "");
-}

@@ -3,7 +3,7 @@ import { expandWord, ShellExpansionError } from "../shell/index.js";
 import { toInstructions } from "../instructions/index.js";
 import { argDeclarations, platformArgs, PROXY_ARGS, resolveBuildArgs } from "./args.js";
 import { flagValue, flagValues } from "./flags.js";
-import { MountSpecError, parseRunMount } from "./mounts.js";
+import { MountSpecError, parseMountSpec } from "../instructions/index.js";
 import type { BuildPlan, PlanOptions, PlannedStage, StageSource } from "./types.js";
 
 /** A Dockerfile error at an instruction: file:line:col and a code frame. */
@@ -114,10 +114,12 @@ export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions
         addDep(sourceFor(node, from, "--from"));
       }
     } else if (node.name === "run") {
-      for (const spec of flagValues(node, "mount")) {
+      for (const flag of node.flags.filter((f) => f.name === "mount")) {
+        const spec = flag.value ?? "";
         let from: string | undefined;
         try {
-          from = parseRunMount(spec).from;
+          const mount = parseMountSpec(spec, flag.range);
+          from = mount.type === "bind" || mount.type === "cache" ? mount.from : undefined;
         } catch (err) {
           if (err instanceof MountSpecError) throw errorAt(ctx, node, `--mount=${spec}: ${err.message}`, err);
           throw err;

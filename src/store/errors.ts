@@ -6,3 +6,10 @@ export class StoreError extends BerthError {
     super(message, options);
   }
 }
+
+/** The named image (reference or ID) is not in the store: callers may pull it, or look elsewhere. */
+export class NoSuchImageError extends StoreError {
+  constructor(readonly image: string) {
+    super(`No such image: ${image}`);
+  }
+}

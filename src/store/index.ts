@@ -1,7 +1,7 @@
 export { Store, openStore } from "./store.js";
 export { writeFileAtomic } from "./atomic.js";
 export { resolveStoreRoot } from "./root.js";
-export { StoreError } from "./errors.js";
+export { NoSuchImageError, StoreError } from "./errors.js";
 export { collectGarbage, removeImage, pruneImages, GC_GRACE_MS, type GcResult, type RemoveImageResult } from "./gc.js";
 export { checkStore, type CheckProblem, type CheckReport } from "./check.js";
 export { importRootfs, loadArchive, saveImages, saveImagesToFile, type ImportOptions, type LoadResult } from "./exchange.js";

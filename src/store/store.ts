@@ -8,7 +8,7 @@ import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
 import { createFileDurable, writeFileAtomic } from "./atomic.js";
 import { BlobStore, syncFile } from "./blobs.js";
-import { StoreError } from "./errors.js";
+import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock } from "./lock.js";
 import { resolveStoreRoot } from "./root.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
@@ -484,7 +484,7 @@ export class Store {
     try {
       entry = JSON.parse(await readRecordFile(this.imageEntryPath(id))) as ImageEntry;
     } catch {
-      throw new StoreError(`No such image: ${id}`);
+      throw new NoSuchImageError(id);
     }
     // the config and the manifest side by side (each is a verified blob read)
     const [configBytes, manifestBytes] = await Promise.all([this.blobs.read(entry.id), this.blobs.read(entry.manifestDigest)]);
@@ -531,7 +531,7 @@ export class Store {
   async resolveImageId(refOrId: string): Promise<Digest> {
     if (isDigest(refOrId)) {
       if (await this.imageExists(refOrId)) return refOrId;
-      throw new StoreError(`No such image: ${refOrId}`);
+      throw new NoSuchImageError(refOrId);
     }
     const refs = await this.readRefs();
     let parsed;
@@ -561,7 +561,7 @@ export class Store {
       if (matches.length === 1) return matches[0]!;
       if (matches.length > 1) throw new StoreError(`image ID prefix ${JSON.stringify(refOrId)} is ambiguous: it matches ${matches.length} images`);
     }
-    throw new StoreError(`No such image: ${refOrId}`);
+    throw new NoSuchImageError(refOrId);
   }
 
   /** Removes an image record (not its tags, not its layers: see Images.remove and gc). */
@@ -602,7 +602,7 @@ export class Store {
     } catch (err) {
       throw new StoreError((err as Error).message, { exitCode: 125 });
     }
-    if (!(await this.imageExists(id))) throw new StoreError(`No such image: ${id}`);
+    if (!(await this.imageExists(id))) throw new NoSuchImageError(id);
     // already so (a no-op rebuild re-tags): refs.json is replaced by rename, so a read without
     // the lock is a consistent state, and skipping the lock saves a flock process (~5 ms)
     if ((await this.readRefs())[key] === id) return;
@@ -624,7 +624,7 @@ export class Store {
       delete refs[key];
       return true;
     });
-    if (!found) throw new StoreError(`No such image: ${ref}`);
+    if (!found) throw new NoSuchImageError(ref);
   }
 
   // ---------------------------------------------------------------- containers

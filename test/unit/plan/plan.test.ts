@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "../../../src/parser/index.js";
-import { onbuildSteps, parseRunMount, planBuild, unusedBuildArgsWarning, type PlanOptions } from "../../../src/plan/index.js";
+import { parseMountSpec } from "../../../src/instructions/index.js";
+import { onbuildSteps, planBuild, unusedBuildArgsWarning, type PlanOptions } from "../../../src/plan/index.js";
 
 function plan(text: string, options: PlanOptions = {}) {
   return planBuild(parse(text, { file: "Dockerfile" }), text, { environment: {}, ...options });
@@ -68,14 +69,16 @@ describe("planBuild: errors point at the line", () => {
   for (const c of cases) it(c.df.replace(/\n/g, "⏎"), () => expect(() => plan(c.df, c.opts)).toThrow(c.message));
 });
 
-describe("parseRunMount", () => {
+describe("--mount specs as the builder reads them (parseMountSpec)", () => {
+  const range = { start: { line: 1, column: 1, offset: 0 }, end: { line: 1, column: 1, offset: 0 } };
+  const parseRunMount = (spec: string) => parseMountSpec(spec, range);
   const cases: { spec: string; want: Record<string, unknown> }[] = [
-    { spec: "type=cache,target=/root/.cache", want: { type: "cache", target: "/root/.cache", id: "/root/.cache", readOnly: false, sharing: "shared", mode: 0o755 } },
+    { spec: "type=cache,target=/root/.cache", want: { type: "cache", target: "/root/.cache", id: "/root/.cache", readOnly: false, sharing: "shared", mode: undefined } },
     { spec: "type=cache,target=/c,id=x,sharing=locked,uid=1000,gid=1000,mode=0700", want: { id: "x", sharing: "locked", uid: 1000, gid: 1000, mode: 0o700 } },
     { spec: "target=/src", want: { type: "bind", readOnly: true } },
     { spec: "type=bind,source=a,target=/a,rw", want: { source: "a", readOnly: false } },
     { spec: "type=secret,id=tok", want: { target: "/run/secrets/tok", mode: 0o400, required: false } },
-    { spec: "type=secret,id=tok,env=TOKEN,required", want: { env: "TOKEN", required: true, target: "" } },
+    { spec: "type=secret,id=tok,env=TOKEN,required", want: { env: "TOKEN", required: true, target: undefined } },
     { spec: "type=tmpfs,target=/t,size=1000", want: { type: "tmpfs", size: 1000 } },
   ];
   for (const c of cases) it(c.spec, () => expect(parseRunMount(c.spec)).toMatchObject(c.want));

@@ -92,12 +92,13 @@ class Builder {
   private contextRoot = "";
   private readonly t0 = Date.now();
   /**
-   * Whether a layer's directory is opaque: one getfattr per directory and build, since layer
-   * dirs never change once committed (each check is a process; a view is made per step).
+   * Whether a layer's directory is opaque: the layer's record says (store.knownOpaque); for
+   * older records one getfattr per directory and build, since layer dirs never change once
+   * committed (each check is a process; a view is made per step).
    */
   private readonly opaqueMemo = new Map<string, boolean>();
   private readonly isOpaque = (absDir: string): boolean => {
-    let o = this.opaqueMemo.get(absDir);
+    let o = this.store.knownOpaque(absDir) ?? this.opaqueMemo.get(absDir);
     if (o === undefined) {
       o = overlayOpaque(absDir);
       this.opaqueMemo.set(absDir, o);
@@ -464,6 +465,8 @@ class Builder {
     createdBy: string,
     execute: (snap: Snapshot) => Promise<void>,
     explainFiles?: () => Promise<Record<string, string> | undefined>,
+    /** The step writes the upper dir itself and sets no xattrs (COPY, ADD, WORKDIR), RUN does not. */
+    noXattrs = false,
   ): Promise<void> {
     const state = s.state;
     let inputs = keyInputs;
@@ -501,7 +504,7 @@ class Builder {
         await execute(snap);
         empty = (await readdir(snap.upperDir)).length === 0;
         if (!empty) {
-          layer = await this.store.commitSnapshot(snap, this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {});
+          layer = await this.store.commitSnapshot(snap, { ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), noXattrs });
           committed = true;
         }
       } finally {
@@ -623,7 +626,7 @@ class Builder {
       }
       // Times last, deepest first: creating a child would bump its parent's mtime.
       for (const m of made.reverse()) await utimes(m.host, m.t, m.t);
-    });
+    }, undefined, true);
     // The history text is `WORKDIR /app` whether or not a layer came out of it.
   }
 
@@ -796,7 +799,7 @@ class Builder {
         } catch (err) {
           throw fail((err as Error).message, { cause: err });
         }
-      }, () => prepared.files());
+      }, () => prepared.files(), true);
     } finally {
       await prepared.cleanup();
     }

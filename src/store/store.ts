@@ -55,6 +55,8 @@ function readRecordFile(path: string): Promise<string> {
 export class Store {
   readonly blobs: BlobStore;
   private readonly tmpDir: string;
+  /** Opaque dirs of the layers handed out so far, by layer dir (see knownOpaque). */
+  private readonly opaqueByDir = new Map<string, ReadonlySet<string>>();
 
   private constructor(readonly root: string) {
     this.tmpDir = join(root, "tmp");
@@ -119,7 +121,22 @@ export class Store {
   }
 
   private layerInfo(r: LayerRecord): LayerInfo {
-    return { diffId: r.diffId, size: r.size, dir: join(this.root, "l", r.dir) };
+    const info: LayerInfo = { diffId: r.diffId, size: r.size, dir: join(this.root, "l", r.dir), ...(r.opaque !== undefined ? { opaque: r.opaque } : {}) };
+    if (r.opaque !== undefined) this.opaqueByDir.set(info.dir, new Set(r.opaque));
+    return info;
+  }
+
+  /**
+   * Whether `absDir`, a directory inside a layer dir this store handed out, is opaque, from the
+   * layer's record: true or false, or undefined when the record does not say (older records,
+   * paths outside layers). Spares a getfattr process per question.
+   */
+  knownOpaque(absDir: string): boolean | undefined {
+    const prefix = join(this.root, "l") + "/";
+    if (!absDir.startsWith(prefix)) return undefined;
+    const slash = absDir.indexOf("/", prefix.length);
+    const set = this.opaqueByDir.get(slash < 0 ? absDir : absDir.slice(0, slash));
+    return set === undefined ? undefined : slash >= 0 && set.has(absDir.slice(slash + 1));
   }
 
   async layer(diffId: Digest): Promise<LayerInfo | undefined> {
@@ -143,7 +160,7 @@ export class Store {
    * Makes `stagedDir` the layer `diffId` (or drops it when the layer exists already) and
    * records `blob`, a temp file holding the layer's bytes as `blobDesc` says.
    */
-  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch">, blob?: { tmp: string; desc: Descriptor }): Promise<LayerInfo> {
+  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque">, blob?: { tmp: string; desc: Descriptor }): Promise<LayerInfo> {
     if (blob === undefined) return this.commitLayerUnlocked(diffId, size, stagedDir, fields);
     return this.withLock("layers", async () => {
       const existing = await this.layerRecord(diffId);
@@ -177,7 +194,7 @@ export class Store {
    * and returns the winner's — as the locked version does. The record is fsync'd before the link
    * and the directory after it, so it is as crash-safe as writeFileAtomic's.
    */
-  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch">): Promise<LayerInfo> {
+  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque">): Promise<LayerInfo> {
     const existing = await this.layerRecord(diffId);
     if (existing !== undefined) {
       await rm(stagedDir, { recursive: true, force: true });
@@ -238,6 +255,7 @@ export class Store {
     const diffHash = createHash("sha256");
     let rawSize = 0;
     let size = 0;
+    let opaque: string[] = [];
     const cleanup = async (): Promise<void> => {
       await rm(staged, { recursive: true, force: true });
       if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
@@ -269,7 +287,7 @@ export class Store {
       let tarOut: Readable = stream.pipe(stages[0] as Transform);
       for (const s of stages.slice(1)) tarOut = tarOut.pipe(s as Transform);
       for (const s of [stream, ...stages]) (s as Readable).on("error", (err) => tarOut.destroy(err));
-      await applyLayer(tarOut, staged, { source, ...(opts.asRoot !== undefined ? { asRoot: opts.asRoot } : {}) });
+      opaque = (await applyLayer(tarOut, staged, { source, ...(opts.asRoot !== undefined ? { asRoot: opts.asRoot } : {}) })).opaque;
       // the tar's end-of-archive marker may leave trailing padding unread: drain it into the hashes
       tarOut.resume();
       if (!tarOut.readableEnded) await new Promise<void>((res, rej) => { tarOut.on("end", () => res()); tarOut.on("error", rej); });
@@ -301,7 +319,7 @@ export class Store {
         committed ??= (async () => {
           await syncFile(blobTmp);
           const desc: Descriptor = { mediaType: compression === "gzip" ? MediaType.OciLayerGzip : MediaType.OciLayer, digest, size: rawSize };
-          return this.commitLayer(diffId, size, staged, { reproducible: false }, { tmp: blobTmp, desc });
+          return this.commitLayer(diffId, size, staged, { reproducible: false, opaque }, { tmp: blobTmp, desc });
         })();
         return committed;
       },
@@ -393,9 +411,11 @@ export class Store {
    * step's transient container). With `keep` the snapshot stays as it is (a container that goes
    * on running after `commit`): the diff is applied into a new layer dir, its tar kept as a blob.
    */
-  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; keep?: boolean } = {}): Promise<LayerInfo> {
+  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; keep?: boolean; noXattrs?: boolean } = {}): Promise<LayerInfo> {
     const dir = this.snapshotDir(s);
-    const diffOpts = opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {};
+    // noXattrs: the caller wrote the upper dir itself and set no xattr (COPY, WORKDIR): no
+    // getfattr process to look for them
+    const diffOpts = { ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.noXattrs === true ? { xattrs: new Map() } : {}) };
     const { diffDirectory, digestDirectory } = await layerModule();
     if (opts.keep) {
       const prepared = await this.prepareLayer(diffDirectory(join(dir, "u"), diffOpts), { source: `snapshot ${s.id}` });
@@ -405,10 +425,10 @@ export class Store {
         await prepared.discard();
       }
     }
-    const { diffId, size } = await digestDirectory(join(dir, "u"), diffOpts);
+    const { diffId, size, opaque } = await digestDirectory(join(dir, "u"), diffOpts);
     const staged = this.stagingPath("layer");
     await rename(join(dir, "u"), staged);
-    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, ...diffOpts });
+    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, opaque, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
     await rm(dir, { recursive: true, force: true });
     return info;
   }

@@ -3,10 +3,10 @@ import { createWriteStream, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
-import { digestHex, isDigest, shortId, type Digest } from "../image/digest.js";
+import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileDurable, writeFileAtomic } from "./atomic.js";
+import { createFileLinked, syncCreated, writeFileAtomic } from "./atomic.js";
 import { BlobStore, syncFile } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock } from "./lock.js";
@@ -55,6 +55,8 @@ function readRecordFile(path: string): Promise<string> {
 export class Store {
   readonly blobs: BlobStore;
   private readonly tmpDir: string;
+  /** Layer records this process created whose fsyncs are still running (see commitLayerUnlocked). */
+  private readonly recordSyncs = new Map<Digest, Promise<void>>();
   /** Opaque dirs of the layers handed out so far, by layer dir (see knownOpaque). */
   private readonly opaqueByDir = new Map<string, ReadonlySet<string>>();
 
@@ -106,6 +108,23 @@ export class Store {
   }
 
   // ---------------------------------------------------------------- layers
+
+  /**
+   * Waits until the records of these layers are on disk: those this process committed with
+   * a deferred sync (commitLayerUnlocked). A failed sync is reported here.
+   */
+  async layersDurable(diffIds: readonly Digest[]): Promise<void> {
+    const pending = diffIds.flatMap((d) => {
+      const p = this.recordSyncs.get(d);
+      return p === undefined ? [] : [p];
+    });
+    if (pending.length === 0) return;
+    try {
+      await Promise.all(pending);
+    } catch (err) {
+      throw new StoreError(`writing a layer record to disk failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
 
   private layerRecordPath(diffId: Digest): string {
     return join(this.root, "layers", `${digestHex(diffId)}.json`);
@@ -191,11 +210,21 @@ export class Store {
    * dir moves into l/ by one rename (a name taken means another dir: take a random one), then
    * the record is created by link(2), which fails when the record exists: of two processes
    * committing the same diff_id at once, exactly one record wins and the other drops its dir
-   * and returns the winner's — as the locked version does. The record is fsync'd before the link
-   * and the directory after it, so it is as crash-safe as writeFileAtomic's.
+   * and returns the winner's — as the locked version does. The record appears whole (a complete
+   * temp file is linked) but is made durable behind the caller (fsync of the record, then of
+   * the directory: two journal commits, 3-10 ms, that delayed every build step): whatever
+   * refers to the layer durably — a cache entry, an image — waits for it first (layerDurable).
+   * A power cut before then can lose the record or leave it empty: the layer is then an orphan,
+   * which nothing refers to, and `system check --repair` removes (a commit replaces such a record).
    */
   private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque">): Promise<LayerInfo> {
-    const existing = await this.layerRecord(diffId);
+    const path = this.layerRecordPath(diffId);
+    const existing = await this.layerRecord(diffId).catch(async (err: unknown) => {
+      // an empty or torn record left by a power cut before it was synced: replace it
+      if (!(err instanceof StoreError)) throw err;
+      await rm(path, { force: true });
+      return undefined;
+    });
     if (existing !== undefined) {
       await rm(stagedDir, { recursive: true, force: true });
       return this.layerInfo(existing);
@@ -212,8 +241,14 @@ export class Store {
       await rename(stagedDir, join(this.root, "l", name));
     }
     const record: LayerRecord = { diffId, size, dir: name, blobs: [], ...fields, created: new Date().toISOString() };
-    const path = this.layerRecordPath(diffId);
-    if (await createFileDurable(path, JSON.stringify(record))) return this.layerInfo(record);
+    if (await createFileLinked(path, JSON.stringify(record))) {
+      const synced = syncCreated(path);
+      this.recordSyncs.set(diffId, synced);
+      synced.then(() => {
+        if (this.recordSyncs.get(diffId) === synced) this.recordSyncs.delete(diffId);
+      }, () => undefined);
+      return this.layerInfo(record);
+    }
     // another process recorded this layer meanwhile: use its dir, drop ours
     await rm(join(this.root, "l", name), { recursive: true, force: true });
     const winner = await this.layerRecord(diffId);
@@ -469,7 +504,7 @@ export class Store {
       const stored = r.blobs[0];
       layerDescs.push(stored ?? { mediaType: MediaType.OciLayer, digest: d, size: r.size });
     }
-    const cfg = await this.blobs.put(configBytes);
+    const cfg = { digest: sha256Digest(configBytes), size: configBytes.length };
     let manifestBytes = opts.manifestBytes;
     if (manifestBytes === undefined) {
       const manifest: ImageManifest = {
@@ -480,7 +515,8 @@ export class Store {
       };
       manifestBytes = Buffer.from(JSON.stringify(manifest));
     }
-    const m = await this.blobs.put(manifestBytes);
+    // side by side: concurrent fsyncs share journal commits
+    const [, m] = await Promise.all([this.blobs.put(configBytes), this.blobs.put(manifestBytes), this.layersDurable(diffIds)]);
     const path = this.imageEntryPath(cfg.digest);
     const existing = await readFile(path, "utf8").then((s) => JSON.parse(s) as ImageEntry, () => undefined);
     if (existing === undefined || existing.manifestDigest !== m.digest) {
@@ -701,6 +737,7 @@ export class Store {
   }
 
   async putCacheEntry(key: string, entry: CacheEntry): Promise<void> {
+    await this.layersDurable(entry.layers);
     await writeFileAtomic(this.cachePath(key), JSON.stringify({ key, entry, written: new Date().toISOString() }));
   }
 

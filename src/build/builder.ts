@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, realpathSync } from "node:fs";
-import { readdir, rm, writeFile } from "node:fs/promises";
+import { mkdirSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join, posix, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs } from "../context/index.js";
@@ -502,7 +502,7 @@ class Builder {
       let empty = false;
       try {
         await execute(snap);
-        empty = (await readdir(snap.upperDir)).length === 0;
+        empty = readdirSync(snap.upperDir).length === 0;
         if (!empty) {
           layer = await this.store.commitSnapshot(snap, { ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), noXattrs });
           committed = true;

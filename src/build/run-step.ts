@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync, type Stats } from "node:fs";
+import { overlayOpaque } from "../context/tree-source.js";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Writable } from "node:stream";
@@ -214,22 +215,29 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
 async function removeStubs(upper: string, stubs: Set<string>, existsInParent: (abs: string) => boolean): Promise<void> {
   const sorted = [...stubs].sort((a, b) => b.length - a.length);
   const parents = new Set<string>();
+  // synchronous: a few calls on a mostly empty upper dir, after every RUN
+  const lstatMaybe = (p: string): Stats | undefined => {
+    try {
+      return lstatSync(p);
+    } catch {
+      return undefined;
+    }
+  };
   for (const p of sorted) {
     const host = join(upper, p);
-    const st = await lstat(host).catch(() => undefined);
+    const st = lstatMaybe(host);
     for (let d = p.slice(0, p.lastIndexOf("/")); d !== ""; d = d.slice(0, d.lastIndexOf("/"))) parents.add(d);
     if (st === undefined) continue;
     if (st.isDirectory()) {
-      if ((await readdir(host)).length === 0) await rmdir(host).catch(() => undefined);
-    } else if (st.isFile() && st.size === 0) await rm(host, { force: true });
+      if (readdirSync(host).length === 0) rmSync(host, { recursive: true, force: true });
+    } else if (st.isFile() && st.size === 0) rmSync(host, { force: true });
   }
-  const { overlayOpaque } = await import("../context/tree-source.js");
   for (const d of [...parents].sort((a, b) => b.length - a.length)) {
     if (stubs.has(d) || !existsInParent(d)) continue;
     const host = join(upper, d);
-    const st = await lstat(host).catch(() => undefined);
-    if (st === undefined || !st.isDirectory() || (await readdir(host)).length > 0 || overlayOpaque(host)) continue;
-    await rmdir(host).catch(() => undefined);
+    const st = lstatMaybe(host);
+    if (st === undefined || !st.isDirectory() || readdirSync(host).length > 0 || overlayOpaque(host)) continue;
+    rmSync(host, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { readXattr } from "../layer/native.js";
 import { lstatSync, readdirSync, readlinkSync } from "node:fs";
 import { ContextError } from "./errors.js";
 import { sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
@@ -42,16 +42,9 @@ export class DirSourceFs implements SourceFs {
   }
 }
 
-/** Reads the overlay opaque mark of a directory (Node has no xattr call; getfattr is in `attr`). */
+/** Reads the overlay opaque mark of a directory. */
 export function overlayOpaque(absDir: string): boolean {
-  try {
-    const out = execFileSync("getfattr", ["--only-values", "--absolute-names", "-n", "trusted.overlay.opaque", absDir], {
-      stdio: ["ignore", "pipe", "ignore"],
-    });
-    return out.toString() === "y";
-  } catch {
-    return false;
-  }
+  return readXattr(absDir, "trusted.overlay.opaque")?.toString() === "y";
 }
 
 function isWhiteout(st: SourceStat): boolean {

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
 import { LayerError } from "./errors.js";
-import { readXattrsRecursive, type XattrMap } from "./native.js";
+import { xattrReader, type XattrMap } from "./native.js";
 import { END_OF_TAR, encodeTarHeader, tarPadding, type TarEntry } from "./tar-header.js";
 import { XATTR_PREFIX } from "./tarpax.js";
 
@@ -27,8 +27,8 @@ export interface DiffOptions {
   /** Clamp every mtime to at most this (seconds since the epoch), as SOURCE_DATE_EPOCH does. */
   sourceDateEpoch?: number;
   /**
-   * Every xattr of the tree, when the caller knows them (berth wrote the tree itself): saves the
-   * getfattr process that reads them otherwise. Keys are absolute paths.
+   * Every xattr of the tree, when the caller knows them (berth wrote the tree itself): no call
+   * per path (or getfattr process) to read them. Keys are absolute paths.
    */
   xattrs?: XattrMap;
 }
@@ -70,7 +70,8 @@ type Sink = (chunk: Buffer) => void | Promise<void>;
 
 /** Walks `root` in tar order and hands every byte of its layer tar to `out`. */
 async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: string[]): Promise<void> {
-  const xattrs = opts.xattrs ?? (await readXattrsRecursive(root));
+  const known = opts.xattrs;
+  const xattrsOf = known !== undefined ? (abs: string) => known.get(abs) : await xattrReader(root);
   const epoch = opts.sourceDateEpoch;
   const mtimeOf = (st: Stats): number => {
     const s = Math.floor(st.mtimeMs / 1000);
@@ -121,7 +122,7 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: strin
       const relPath = rel === "" ? name : `${rel}/${name}`;
       const st = lstatSync(abs);
       const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st), size: 0 };
-      const own = xattrs.get(abs);
+      const own = xattrsOf(abs);
       if (isWhiteoutDevice(st)) {
         const wh = rel === "" ? WHITEOUT_PREFIX + name : `${rel}/${WHITEOUT_PREFIX}${name}`;
         await header({ ...base, name: wh, type: "file", mode: MARKER_MODE });

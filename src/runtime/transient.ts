@@ -3,7 +3,7 @@ import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { spawn, type StdioOptions } from "node:child_process";
-import { existsSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
 import { inMountNamespace, isMounted, mountFailure, overlayOptions, unmountOverlay, type OverlayDirs } from "./overlay.js";
@@ -89,8 +89,9 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     const env = containerEnv({ imageEnv: p.env, ...(home !== undefined ? { home } : {}), terminal: p.terminal === true });
     let rootfsMount: OciMount | undefined;
     if (basename(runc.binary) === "runc") {
-      await mkdir(rootfs, { recursive: true });
-      if (options.lowerDirs.length === 0) await mkdir(join(bundle, "empty"));
+      // synchronous, as the bundle's removal: tiny calls, cheaper than thread-pool round trips
+      mkdirSync(rootfs, { recursive: true });
+      if (options.lowerDirs.length === 0) mkdirSync(join(bundle, "empty"));
       // ".." in the relative paths climbs real directories: resolve symlinks in the bundle's path
       rootfsMount = overlayRootMount(options, realpathSync(rootfs), join(bundle, "empty"));
     }
@@ -112,7 +113,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       const [file, ...args] = runc.runArgv(id, bundle, { logFile });
       chain = { file: file as string, args };
     } else chain = await inMountNamespace(options, rootfs, runc.runArgv(id, bundle, { logFile }), join(bundle, "mount.err"));
-    await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
+    writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
     const stdio: StdioOptions = [stdioFor(options.stdin), stdioFor(options.stdout), stdioFor(options.stderr)];
     const child = spawn(chain.file, chain.args, { ...(chain.cwd !== undefined ? { cwd: chain.cwd } : {}), stdio });
     if (typeof options.stdin === "object") options.stdin.pipe(child.stdin as Writable);

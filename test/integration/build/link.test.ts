@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { lstatSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
@@ -94,6 +95,23 @@ describe("COPY --link", () => {
     const chmodded = layerListing(layerOf(r.image, "COPY --chmod=640 f.txt lnk/ # buildkit").dir);
     expect(chmodded["/data/f.txt"]).toBe("640 0:0");
     expect(Object.keys(chmodded).filter((p) => p.startsWith("/opt/"))).toEqual([]);
+  }, 120_000);
+
+  it("ADD --link unpacks a local archive into a layer of its own, also without following the parent's symlinks", async () => {
+    const ctx = writeContext(join(ws.dir, "add"), {
+      Dockerfile: "FROM busybox\nRUN mkdir -p /real /srv && ln -s /real /srv/www\nADD --link t.tar /srv/www/\n",
+      "src/in/t.txt": "t\n",
+    });
+    execFileSync("tar", ["-cf", join(ctx, "t.tar"), "-C", join(ctx, "src"), "in"]);
+    const r = await runBuild(ws, ctx);
+    expect(layerListing(layerOf(r.image, "ADD t.tar /srv/www/ # buildkit").dir)).toEqual({
+      "/srv": "755 0:0/",
+      "/srv/www": "755 0:0/",
+      "/srv/www/in": "755 0:0/",
+      "/srv/www/in/t.txt": "644 0:0",
+    });
+    expect(statImage(r.image, "/srv/www")?.type).toBe("dir");
+    expect(await readImageFile(r.image, "/srv/www/in/t.txt")).toBe("t\n");
   }, 120_000);
 
   it("--chown with a name is refused with --link (BuildKit cannot resolve it either); root and numbers work", async () => {

@@ -92,12 +92,13 @@ class Builder {
   private contextRoot = "";
   private readonly t0 = Date.now();
   /**
-   * Whether a layer's directory is opaque: one getfattr per directory and build, since layer
-   * dirs never change once committed (each check is a process; a view is made per step).
+   * Whether a layer's directory is opaque: the layer's record says (store.knownOpaque); for
+   * older records one getfattr per directory and build, since layer dirs never change once
+   * committed (each check is a process; a view is made per step).
    */
   private readonly opaqueMemo = new Map<string, boolean>();
   private readonly isOpaque = (absDir: string): boolean => {
-    let o = this.opaqueMemo.get(absDir);
+    let o = this.store.knownOpaque(absDir) ?? this.opaqueMemo.get(absDir);
     if (o === undefined) {
       o = overlayOpaque(absDir);
       this.opaqueMemo.set(absDir, o);
@@ -114,7 +115,7 @@ class Builder {
    * the chain of writes in order, with its first failure.
    */
   private readonly pendingEntries = new Map<string, CacheEntry>();
-  private entryWrites: Promise<void> = Promise.resolve();
+  private readonly entryWrites = new Map<string, Promise<void>>();
   private entryWriteError: unknown;
 
   constructor(options: BuildOptions) {
@@ -216,8 +217,8 @@ class Builder {
     const unwatch = this.watchAbort();
     try {
       const target = await this.stageResult(this.plan.target);
-      const image = await this.createImage(target.state, o.tags ?? []);
-      await this.flushEntries();
+      // the image and the cache entries go to disk side by side: their fsyncs share journal commits
+      const [image] = await Promise.all([this.createImage(target.state, o.tags ?? []), this.flushEntries()]);
       await this.exchange?.finish(this.plan, image.id);
       if (warn !== undefined) {
         this.warnings.push(warn);
@@ -237,7 +238,7 @@ class Builder {
       // Let stages still running in parallel settle before the caller cleans up; the cache
       // entries of the steps that ran are kept even when a later step failed.
       await Promise.allSettled([...this.results.values()]);
-      await this.entryWrites;
+      await Promise.allSettled(this.entryWrites.values());
       await unwatch();
       this.exchange?.close();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
@@ -464,6 +465,8 @@ class Builder {
     createdBy: string,
     execute: (snap: Snapshot) => Promise<void>,
     explainFiles?: () => Promise<Record<string, string> | undefined>,
+    /** The step writes the upper dir itself and sets no xattrs (COPY, ADD, WORKDIR), RUN does not. */
+    noXattrs = false,
   ): Promise<void> {
     const state = s.state;
     let inputs = keyInputs;
@@ -501,7 +504,7 @@ class Builder {
         await execute(snap);
         empty = (await readdir(snap.upperDir)).length === 0;
         if (!empty) {
-          layer = await this.store.commitSnapshot(snap, this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {});
+          layer = await this.store.commitSnapshot(snap, { ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), noXattrs });
           committed = true;
         }
       } finally {
@@ -528,15 +531,15 @@ class Builder {
 
   /**
    * Writes a step's cache entry behind the build: each write (temp file, fsync, rename, fsync of
-   * the dir: ~9 ms on a busy disk) overlaps the next step instead of delaying it. The writes
-   * run one after another in step order, each after the layer it names is recorded (commit
-   * returns once the layer record is durable), so a crash can lose entries, never point one at
-   * a missing layer; lookups in this build see pending entries; the build waits for all of them
-   * before it returns or fails.
+   * the dir: ~9 ms on a busy disk) overlaps the next steps instead of delaying them, and the
+   * writes run side by side, one after another only for the same key. The store writes an
+   * entry only once the layers it names are durable (Store.putCacheEntry), so a crash can lose
+   * entries, never point one at a missing layer; lookups in this build see pending entries;
+   * the build waits for all of them before it returns or fails.
    */
   private putEntry(key: string, entry: CacheEntry): void {
     this.pendingEntries.set(key, entry);
-    this.entryWrites = this.entryWrites.then(() => this.store.putCacheEntry(key, entry)).then(
+    const write = (this.entryWrites.get(key) ?? Promise.resolve()).then(() => this.store.putCacheEntry(key, entry)).then(
       () => {
         if (this.pendingEntries.get(key) === entry) this.pendingEntries.delete(key);
       },
@@ -544,6 +547,7 @@ class Builder {
         this.entryWriteError ??= err;
       },
     );
+    this.entryWrites.set(key, write);
   }
 
   private async getEntry(key: string): Promise<CacheEntry | undefined> {
@@ -552,7 +556,7 @@ class Builder {
 
   /** Waits for the cache entries written behind the build; throws the first write's failure. */
   private async flushEntries(): Promise<void> {
-    await this.entryWrites;
+    await Promise.all(this.entryWrites.values());
     if (this.entryWriteError !== undefined) {
       const err = this.entryWriteError;
       throw err instanceof BerthError ? err : new BuildError(`writing the build cache failed: ${(err as Error).message}`, { cause: err });
@@ -623,7 +627,7 @@ class Builder {
       }
       // Times last, deepest first: creating a child would bump its parent's mtime.
       for (const m of made.reverse()) await utimes(m.host, m.t, m.t);
-    });
+    }, undefined, true);
     // The history text is `WORKDIR /app` whether or not a layer came out of it.
   }
 
@@ -799,7 +803,7 @@ class Builder {
         } catch (err) {
           throw fail((err as Error).message, { cause: err });
         }
-      }, () => prepared.files());
+      }, () => prepared.files(), true);
       if (prepared.link) state.key = stackedKey(parentChain, state.key);
     } finally {
       await prepared.cleanup();

@@ -28,6 +28,8 @@ export interface ApplyOptions {
 export interface ApplyResult {
   entries: number;
   skippedDevices: number;
+  /** Directories marked opaque (paths relative to the target, no leading '/'). */
+  opaque: string[];
 }
 
 const WHITEOUT_PREFIX = ".wh.";
@@ -46,7 +48,7 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
   const dirMeta = new Map<string, DirMeta>();
   const nodes: NodeSpec[] = [];
   const xattrs: { path: string; name: string; value: Buffer }[] = [];
-  const result: ApplyResult = { entries: 0, skippedDevices: 0 };
+  const result: ApplyResult = { entries: 0, skippedDevices: 0, opaque: [] };
 
   // In a fresh target only what this layer created can exist: skip the lstat for the rest.
   const fresh = readdirSync(target).length === 0;
@@ -121,6 +123,11 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
 
   const handle = async (h: tar.Header, body: Readable): Promise<void> => {
     result.entries++;
+    // owners too big for the header's octal field come as PAX records (tar-stream reads only
+    // path, linkpath and size from them)
+    const pax = h.pax as Record<string, string> | null | undefined;
+    if (pax?.uid !== undefined && /^\d+$/.test(pax.uid)) h.uid = Number(pax.uid);
+    if (pax?.gid !== undefined && /^\d+$/.test(pax.gid)) h.gid = Number(pax.gid);
     const parts = components(h.name.replace(/^\/+/, ""));
     if (parts.length === 0) {
       body.resume();
@@ -244,6 +251,13 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
 
   await mknodBatch(nodes, { chown: asRoot });
   await setXattrsBatch(xattrs, !asRoot);
+  const prefix = target.endsWith("/") ? target : `${target}/`;
+  for (const x of xattrs) {
+    if (x.name !== "trusted.overlay.opaque" || x.value.toString() !== "y" || !asRoot) continue;
+    const rel = x.path === target ? "" : x.path.startsWith(prefix) ? x.path.slice(prefix.length) : undefined;
+    // a later entry of the same tar may have replaced the directory
+    if (rel !== undefined && rel !== "" && lstatMaybe(rel)?.isDirectory() === true) result.opaque.push(rel);
+  }
   // directories last, deepest first: creating their children changed their mtimes
   for (const d of [...dirMeta.values()].sort((a, b) => (a.path < b.path ? 1 : -1))) {
     if (asRoot) lchownSync(d.path, d.uid, d.gid);

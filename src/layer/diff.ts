@@ -1,28 +1,44 @@
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { createHash } from "node:crypto";
-import { Writable, type Readable } from "node:stream";
-import * as tar from "tar-stream";
+import { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
-import { readXattrsRecursive } from "./native.js";
-import { patchTarStreamPax, XATTR_PREFIX } from "./tarpax.js";
+import { LayerError } from "./errors.js";
+import { readXattrsRecursive, type XattrMap } from "./native.js";
+import { END_OF_TAR, encodeTarHeader, tarPadding, type TarEntry } from "./tar-header.js";
+import { XATTR_PREFIX } from "./tarpax.js";
 
 /**
- * Diff: a directory of changes (an overlay upper dir) → an OCI layer tar, streamed.
+ * Diff: a directory of changes (an overlay upper dir) → an OCI layer tar.
  * - a 0:0 character device (overlay whiteout) becomes an empty `.wh.<name>` file;
  * - a directory with `trusted.overlay.opaque=y` is followed by a `.wh..wh..opq` entry;
  * - modes, numeric owners, mtimes (clamped to sourceDateEpoch), symlinks, hardlinks, devices,
  *   fifos and xattrs (except overlay's own) are kept;
  * - deterministic: entries sorted by name, uname/gname empty, no atime/ctime: the same tree gives
  *   the same bytes, so the tar never needs storing — it can be made again from the directory.
- * Metadata and small files use synchronous fs calls on purpose: a walk is a batch job, and one
- * thread-pool round trip per lstat/open/read/close made the async version 2-3x slower
- * (bench/store.mjs); big files still stream.
+ * One walk serves both uses: `digestDirectory` hashes the bytes as they are made (a build step's
+ * commit), `diffDirectory` streams them (save, push). Headers are encoded directly
+ * (tar-header.ts) and metadata and small files read with synchronous calls: a walk is a batch
+ * job, and a stream entry plus thread-pool round trips per file made it 2-3x slower; big files
+ * are read in chunks, asynchronously.
  */
 export interface DiffOptions {
   /** Clamp every mtime to at most this (seconds since the epoch), as SOURCE_DATE_EPOCH does. */
   sourceDateEpoch?: number;
+  /**
+   * Every xattr of the tree, when the caller knows them (berth wrote the tree itself): saves the
+   * getfattr process that reads them otherwise. Keys are absolute paths.
+   */
+  xattrs?: XattrMap;
+}
+
+export interface DigestResult {
+  diffId: Digest;
+  /** Bytes of the tar. */
+  size: number;
+  /** Directories marked opaque (paths relative to the tree, no leading '/'). */
+  opaque: string[];
 }
 
 const OVERLAY_XATTR = "trusted.overlay.";
@@ -30,9 +46,9 @@ const OPAQUE_XATTR = "trusted.overlay.opaque";
 const WHITEOUT_PREFIX = ".wh.";
 const OPAQUE_MARKER = ".wh..wh..opq";
 const SMALL_FILE = 256 * 1024;
-
-/** tar-stream's header argument; PAX values are bytes (see tarpax.ts). */
-type EntryHeader = Omit<Partial<tar.Header>, "pax"> & { name: string; pax?: Record<string, Buffer> };
+const CHUNK = 1024 * 1024;
+/** Whiteout files and the opaque marker: 0644, as berth's layers always had them. */
+const MARKER_MODE = 0o644;
 
 function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -49,42 +65,53 @@ function minor(rdev: number): number {
   return (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
 }
 
-export function diffDirectory(dir: string, opts: DiffOptions = {}): Readable {
-  patchTarStreamPax();
-  const pack = tar.pack();
-  writeEntries(pack, dir, opts).then(
-    () => pack.finalize(),
-    (err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))),
-  );
-  return pack as unknown as Readable;
-}
+/** Where the walk puts the tar's bytes; a returned promise is waited for (backpressure). */
+type Sink = (chunk: Buffer) => void | Promise<void>;
 
-async function writeEntries(pack: tar.Pack, root: string, opts: DiffOptions): Promise<void> {
-  const xattrs = await readXattrsRecursive(root);
+/** Walks `root` in tar order and hands every byte of its layer tar to `out`. */
+async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: string[]): Promise<void> {
+  const xattrs = opts.xattrs ?? (await readXattrsRecursive(root));
   const epoch = opts.sourceDateEpoch;
-  const mtimeOf = (st: Stats): Date => {
+  const mtimeOf = (st: Stats): number => {
     const s = Math.floor(st.mtimeMs / 1000);
-    return new Date((epoch !== undefined && s > epoch ? epoch : s) * 1000);
+    return epoch !== undefined && s > epoch ? epoch : s;
   };
   const links = new Map<string, string>(); // "dev:ino" -> first path in the tar
+  const emit = async (chunk: Buffer): Promise<void> => {
+    const r = out(chunk);
+    if (r !== undefined) await r;
+  };
+  const paxOf = (own: Map<string, Buffer> | undefined): [string, Buffer][] | undefined => {
+    if (own === undefined) return undefined;
+    const pax: [string, Buffer][] = [];
+    for (const [k, v] of [...own].sort(([a], [b]) => byName(a, b))) if (!k.startsWith(OVERLAY_XATTR)) pax.push([XATTR_PREFIX + k, v]);
+    return pax.length > 0 ? pax : undefined;
+  };
+  const header = (e: Omit<TarEntry, "pax">, own?: Map<string, Buffer>): Promise<void> => {
+    const pax = paxOf(own);
+    return emit(encodeTarHeader(pax === undefined ? e : { ...e, pax }));
+  };
 
-  const add = async (header: EntryHeader, abs: string | undefined, body?: Buffer, own?: Map<string, Buffer>): Promise<void> => {
-    const pax: Record<string, Buffer> = {};
-    let hasPax = false;
-    for (const [k, v] of [...(own ?? [])].sort(([a], [b]) => byName(a, b))) {
-      if (k.startsWith(OVERLAY_XATTR)) continue;
-      pax[XATTR_PREFIX + k] = v;
-      hasPax = true;
-    }
-    if (hasPax) header = { ...header, pax };
-    if (abs !== undefined && header.size !== undefined && header.size > SMALL_FILE) {
-      await new Promise<void>((resolve, reject) => {
-        const sink = pack.entry(header as tar.Header, (err) => (err ? reject(err) : resolve()));
-        pipeline(createReadStream(abs), sink as unknown as Writable).catch(reject);
-      });
+  const fileBody = async (abs: string, size: number, rel: string): Promise<void> => {
+    if (size <= SMALL_FILE) {
+      const data = readFileSync(abs);
+      if (data.length !== size) throw new LayerError(`${rel}: the file changed size while its layer was made`);
+      await emit(data);
     } else {
-      await entry(pack, header, body ?? (abs !== undefined && header.size ? readFileSync(abs) : Buffer.alloc(0)));
+      const fh = await open(abs, "r");
+      try {
+        let done = 0;
+        while (done < size) {
+          const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(Math.min(CHUNK, size - done)), 0, Math.min(CHUNK, size - done), done);
+          if (bytesRead === 0) throw new LayerError(`${rel}: the file changed size while its layer was made`);
+          done += bytesRead;
+          await emit(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+        }
+      } finally {
+        await fh.close();
+      }
     }
+    await emit(tarPadding(size));
   };
 
   const walk = async (absDir: string, rel: string): Promise<void> => {
@@ -93,62 +120,87 @@ async function writeEntries(pack: tar.Pack, root: string, opts: DiffOptions): Pr
       const abs = join(absDir, name);
       const relPath = rel === "" ? name : `${rel}/${name}`;
       const st = lstatSync(abs);
-      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st), uname: "", gname: "" };
+      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st), size: 0 };
       const own = xattrs.get(abs);
       if (isWhiteoutDevice(st)) {
         const wh = rel === "" ? WHITEOUT_PREFIX + name : `${rel}/${WHITEOUT_PREFIX}${name}`;
-        await add({ ...base, name: wh, type: "file", size: 0, mode: 0 }, undefined, Buffer.alloc(0));
+        await header({ ...base, name: wh, type: "file", mode: MARKER_MODE });
       } else if (st.isDirectory()) {
-        await add({ ...base, name: `${relPath}/`, type: "directory", size: 0 }, undefined, undefined, own);
+        await header({ ...base, name: `${relPath}/`, type: "directory" }, own);
         if (own?.get(OPAQUE_XATTR)?.toString() === "y") {
-          await add({ ...base, name: `${relPath}/${OPAQUE_MARKER}`, type: "file", size: 0, mode: 0 }, undefined, Buffer.alloc(0));
+          opaque.push(relPath);
+          await header({ ...base, name: `${relPath}/${OPAQUE_MARKER}`, type: "file", mode: MARKER_MODE });
         }
         await walk(abs, relPath);
       } else if (st.isSymbolicLink()) {
-        await add({ ...base, name: relPath, type: "symlink", size: 0, linkname: readlinkSync(abs) }, undefined, undefined, own);
+        await header({ ...base, name: relPath, type: "symlink", linkname: readlinkSync(abs) }, own);
       } else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? links.get(key) : undefined;
         if (first !== undefined) {
-          await add({ ...base, name: relPath, type: "link", size: 0, linkname: first }, undefined, undefined, own);
+          await header({ ...base, name: relPath, type: "link", linkname: first }, own);
         } else {
           if (st.nlink > 1) links.set(key, relPath);
-          await add({ ...base, name: relPath, type: "file", size: st.size }, abs, undefined, own);
+          await header({ ...base, name: relPath, type: "file", size: st.size }, own);
+          if (st.size > 0) await fileBody(abs, st.size, relPath);
         }
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        await add({ ...base, name: relPath, type: st.isCharacterDevice() ? "character-device" : "block-device", size: 0, devmajor: major(st.rdev), devminor: minor(st.rdev) }, undefined, undefined, own);
+        await header({ ...base, name: relPath, type: st.isCharacterDevice() ? "character-device" : "block-device", devmajor: major(st.rdev), devminor: minor(st.rdev) }, own);
       } else if (st.isFIFO()) {
-        await add({ ...base, name: relPath, type: "fifo", size: 0 }, undefined, undefined, own);
+        await header({ ...base, name: relPath, type: "fifo" }, own);
       }
       // sockets are not representable in tar; Docker skips them too
     }
   };
   await walk(root, "");
+  await emit(END_OF_TAR);
 }
 
-/** Writes one entry and waits until the pack has taken it (backpressure). */
-function entry(pack: tar.Pack, header: EntryHeader, body: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sink = pack.entry(header as tar.Header, (err) => (err ? reject(err) : resolve()));
-    // link and symlink sinks refuse even an empty write
-    if (body.length > 0) sink.end(body);
-    else (sink as unknown as { end(): void }).end();
+/** The layer tar of a directory, streamed. */
+export function diffDirectory(dir: string, opts: DiffOptions = {}): Readable {
+  let wake: (() => void) | undefined;
+  const stream = new Readable({
+    highWaterMark: CHUNK,
+    read() {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    },
   });
+  // small headers and files are gathered into bigger chunks: fewer, cheaper stream writes
+  let batch: Buffer[] = [];
+  let batched = 0;
+  const flush = (): void | Promise<void> => {
+    if (batched === 0) return;
+    const full = stream.push(batch.length === 1 ? batch[0] : Buffer.concat(batch, batched));
+    batch = [];
+    batched = 0;
+    if (!full && !stream.destroyed) return new Promise<void>((resolve) => { wake = resolve; });
+  };
+  const sink: Sink = (chunk) => {
+    if (stream.destroyed) throw new LayerError(`${dir}: the layer stream was closed`);
+    batch.push(chunk);
+    batched += chunk.length;
+    if (batched >= 64 * 1024) return flush();
+  };
+  walkTar(dir, opts, sink, []).then(
+    async () => {
+      await flush();
+      stream.push(null);
+    },
+    (err: unknown) => stream.destroy(err instanceof Error ? err : new Error(String(err))),
+  );
+  return stream;
 }
 
-/** Digest and size of the tar a directory diffs to, without keeping the bytes. */
-export async function digestDirectory(dir: string, opts: DiffOptions = {}): Promise<{ diffId: Digest; size: number }> {
+/** Digest and size of the tar a directory diffs to, without keeping the bytes; its opaque dirs. */
+export async function digestDirectory(dir: string, opts: DiffOptions = {}): Promise<DigestResult> {
   const hash = createHash("sha256");
   let size = 0;
-  await pipeline(
-    diffDirectory(dir, opts),
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb();
-      },
-    }),
-  );
-  return { diffId: `sha256:${hash.digest("hex")}` as Digest, size };
+  const opaque: string[] = [];
+  await walkTar(dir, opts, (chunk) => {
+    hash.update(chunk);
+    size += chunk.length;
+  }, opaque);
+  return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, opaque };
 }

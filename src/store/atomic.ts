@@ -12,13 +12,13 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `data` to a new temp file next to `path` and fsyncs it; returns the temp file's path. */
-async function writeDurableTemp(path: string, data: string | Uint8Array): Promise<string> {
+/** Writes `data` to a new temp file next to `path` and fsyncs it (unless not `durable`); returns the temp file's path. */
+async function writeDurableTemp(path: string, data: string | Uint8Array, durable = true): Promise<string> {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   const fh = await open(tmp, "wx", 0o644);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (err) {
     await fh.close();
     await rm(tmp, { force: true });
@@ -50,7 +50,18 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
  * half a file, as writeFileAtomic.
  */
 export async function createFileDurable(path: string, data: string | Uint8Array): Promise<boolean> {
-  const tmp = await writeDurableTemp(path, data);
+  if (!(await createFileLinked(path, data, true))) return false;
+  await fsyncDir(dirname(path));
+  return true;
+}
+
+/**
+ * createFileDurable without waiting for the disk: the file appears whole at once (link of a
+ * complete temp file; a kill -9 never leaves half of it), and `syncCreated` makes it durable
+ * later, off the caller's critical path. Until then a power cut may lose it or leave it empty.
+ */
+export async function createFileLinked(path: string, data: string | Uint8Array, durable = false): Promise<boolean> {
+  const tmp = await writeDurableTemp(path, data, durable);
   try {
     await link(tmp, path);
   } catch (err) {
@@ -59,6 +70,16 @@ export async function createFileDurable(path: string, data: string | Uint8Array)
   } finally {
     await rm(tmp, { force: true });
   }
-  await fsyncDir(dirname(path));
   return true;
+}
+
+/** The second half of createFileLinked: fsync the file, then its directory. */
+export async function syncCreated(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsyncDir(dirname(path));
 }

@@ -3,10 +3,10 @@ import { createWriteStream, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
-import { digestHex, isDigest, shortId, type Digest } from "../image/digest.js";
+import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileDurable, writeFileAtomic } from "./atomic.js";
+import { createFileLinked, syncCreated, writeFileAtomic } from "./atomic.js";
 import { BlobStore, syncFile } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock } from "./lock.js";
@@ -55,6 +55,10 @@ function readRecordFile(path: string): Promise<string> {
 export class Store {
   readonly blobs: BlobStore;
   private readonly tmpDir: string;
+  /** Layer records this process created whose fsyncs are still running (see commitLayerUnlocked). */
+  private readonly recordSyncs = new Map<Digest, Promise<void>>();
+  /** Opaque dirs of the layers handed out so far, by layer dir (see knownOpaque). */
+  private readonly opaqueByDir = new Map<string, ReadonlySet<string>>();
 
   private constructor(readonly root: string) {
     this.tmpDir = join(root, "tmp");
@@ -105,6 +109,23 @@ export class Store {
 
   // ---------------------------------------------------------------- layers
 
+  /**
+   * Waits until the records of these layers are on disk: those this process committed with
+   * a deferred sync (commitLayerUnlocked). A failed sync is reported here.
+   */
+  async layersDurable(diffIds: readonly Digest[]): Promise<void> {
+    const pending = diffIds.flatMap((d) => {
+      const p = this.recordSyncs.get(d);
+      return p === undefined ? [] : [p];
+    });
+    if (pending.length === 0) return;
+    try {
+      await Promise.all(pending);
+    } catch (err) {
+      throw new StoreError(`writing a layer record to disk failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   private layerRecordPath(diffId: Digest): string {
     return join(this.root, "layers", `${digestHex(diffId)}.json`);
   }
@@ -119,7 +140,22 @@ export class Store {
   }
 
   private layerInfo(r: LayerRecord): LayerInfo {
-    return { diffId: r.diffId, size: r.size, dir: join(this.root, "l", r.dir) };
+    const info: LayerInfo = { diffId: r.diffId, size: r.size, dir: join(this.root, "l", r.dir), ...(r.opaque !== undefined ? { opaque: r.opaque } : {}) };
+    if (r.opaque !== undefined) this.opaqueByDir.set(info.dir, new Set(r.opaque));
+    return info;
+  }
+
+  /**
+   * Whether `absDir`, a directory inside a layer dir this store handed out, is opaque, from the
+   * layer's record: true or false, or undefined when the record does not say (older records,
+   * paths outside layers). Spares a getfattr process per question.
+   */
+  knownOpaque(absDir: string): boolean | undefined {
+    const prefix = join(this.root, "l") + "/";
+    if (!absDir.startsWith(prefix)) return undefined;
+    const slash = absDir.indexOf("/", prefix.length);
+    const set = this.opaqueByDir.get(slash < 0 ? absDir : absDir.slice(0, slash));
+    return set === undefined ? undefined : slash >= 0 && set.has(absDir.slice(slash + 1));
   }
 
   async layer(diffId: Digest): Promise<LayerInfo | undefined> {
@@ -143,7 +179,7 @@ export class Store {
    * Makes `stagedDir` the layer `diffId` (or drops it when the layer exists already) and
    * records `blob`, a temp file holding the layer's bytes as `blobDesc` says.
    */
-  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch">, blob?: { tmp: string; desc: Descriptor }): Promise<LayerInfo> {
+  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque">, blob?: { tmp: string; desc: Descriptor }): Promise<LayerInfo> {
     if (blob === undefined) return this.commitLayerUnlocked(diffId, size, stagedDir, fields);
     return this.withLock("layers", async () => {
       const existing = await this.layerRecord(diffId);
@@ -174,11 +210,21 @@ export class Store {
    * dir moves into l/ by one rename (a name taken means another dir: take a random one), then
    * the record is created by link(2), which fails when the record exists: of two processes
    * committing the same diff_id at once, exactly one record wins and the other drops its dir
-   * and returns the winner's — as the locked version does. The record is fsync'd before the link
-   * and the directory after it, so it is as crash-safe as writeFileAtomic's.
+   * and returns the winner's — as the locked version does. The record appears whole (a complete
+   * temp file is linked) but is made durable behind the caller (fsync of the record, then of
+   * the directory: two journal commits, 3-10 ms, that delayed every build step): whatever
+   * refers to the layer durably — a cache entry, an image — waits for it first (layerDurable).
+   * A power cut before then can lose the record or leave it empty: the layer is then an orphan,
+   * which nothing refers to, and `system check --repair` removes (a commit replaces such a record).
    */
-  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch">): Promise<LayerInfo> {
-    const existing = await this.layerRecord(diffId);
+  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque">): Promise<LayerInfo> {
+    const path = this.layerRecordPath(diffId);
+    const existing = await this.layerRecord(diffId).catch(async (err: unknown) => {
+      // an empty or torn record left by a power cut before it was synced: replace it
+      if (!(err instanceof StoreError)) throw err;
+      await rm(path, { force: true });
+      return undefined;
+    });
     if (existing !== undefined) {
       await rm(stagedDir, { recursive: true, force: true });
       return this.layerInfo(existing);
@@ -195,8 +241,14 @@ export class Store {
       await rename(stagedDir, join(this.root, "l", name));
     }
     const record: LayerRecord = { diffId, size, dir: name, blobs: [], ...fields, created: new Date().toISOString() };
-    const path = this.layerRecordPath(diffId);
-    if (await createFileDurable(path, JSON.stringify(record))) return this.layerInfo(record);
+    if (await createFileLinked(path, JSON.stringify(record))) {
+      const synced = syncCreated(path);
+      this.recordSyncs.set(diffId, synced);
+      synced.then(() => {
+        if (this.recordSyncs.get(diffId) === synced) this.recordSyncs.delete(diffId);
+      }, () => undefined);
+      return this.layerInfo(record);
+    }
     // another process recorded this layer meanwhile: use its dir, drop ours
     await rm(join(this.root, "l", name), { recursive: true, force: true });
     const winner = await this.layerRecord(diffId);
@@ -238,6 +290,7 @@ export class Store {
     const diffHash = createHash("sha256");
     let rawSize = 0;
     let size = 0;
+    let opaque: string[] = [];
     const cleanup = async (): Promise<void> => {
       await rm(staged, { recursive: true, force: true });
       if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
@@ -269,7 +322,7 @@ export class Store {
       let tarOut: Readable = stream.pipe(stages[0] as Transform);
       for (const s of stages.slice(1)) tarOut = tarOut.pipe(s as Transform);
       for (const s of [stream, ...stages]) (s as Readable).on("error", (err) => tarOut.destroy(err));
-      await applyLayer(tarOut, staged, { source, ...(opts.asRoot !== undefined ? { asRoot: opts.asRoot } : {}) });
+      opaque = (await applyLayer(tarOut, staged, { source, ...(opts.asRoot !== undefined ? { asRoot: opts.asRoot } : {}) })).opaque;
       // the tar's end-of-archive marker may leave trailing padding unread: drain it into the hashes
       tarOut.resume();
       if (!tarOut.readableEnded) await new Promise<void>((res, rej) => { tarOut.on("end", () => res()); tarOut.on("error", rej); });
@@ -301,7 +354,7 @@ export class Store {
         committed ??= (async () => {
           await syncFile(blobTmp);
           const desc: Descriptor = { mediaType: compression === "gzip" ? MediaType.OciLayerGzip : MediaType.OciLayer, digest, size: rawSize };
-          return this.commitLayer(diffId, size, staged, { reproducible: false }, { tmp: blobTmp, desc });
+          return this.commitLayer(diffId, size, staged, { reproducible: false, opaque }, { tmp: blobTmp, desc });
         })();
         return committed;
       },
@@ -393,9 +446,11 @@ export class Store {
    * step's transient container). With `keep` the snapshot stays as it is (a container that goes
    * on running after `commit`): the diff is applied into a new layer dir, its tar kept as a blob.
    */
-  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; keep?: boolean } = {}): Promise<LayerInfo> {
+  async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; keep?: boolean; noXattrs?: boolean } = {}): Promise<LayerInfo> {
     const dir = this.snapshotDir(s);
-    const diffOpts = opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {};
+    // noXattrs: the caller wrote the upper dir itself and set no xattr (COPY, WORKDIR): no
+    // getfattr process to look for them
+    const diffOpts = { ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.noXattrs === true ? { xattrs: new Map() } : {}) };
     const { diffDirectory, digestDirectory } = await layerModule();
     if (opts.keep) {
       const prepared = await this.prepareLayer(diffDirectory(join(dir, "u"), diffOpts), { source: `snapshot ${s.id}` });
@@ -405,10 +460,10 @@ export class Store {
         await prepared.discard();
       }
     }
-    const { diffId, size } = await digestDirectory(join(dir, "u"), diffOpts);
+    const { diffId, size, opaque } = await digestDirectory(join(dir, "u"), diffOpts);
     const staged = this.stagingPath("layer");
     await rename(join(dir, "u"), staged);
-    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, ...diffOpts });
+    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, opaque, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
     await rm(dir, { recursive: true, force: true });
     return info;
   }
@@ -449,7 +504,7 @@ export class Store {
       const stored = r.blobs[0];
       layerDescs.push(stored ?? { mediaType: MediaType.OciLayer, digest: d, size: r.size });
     }
-    const cfg = await this.blobs.put(configBytes);
+    const cfg = { digest: sha256Digest(configBytes), size: configBytes.length };
     let manifestBytes = opts.manifestBytes;
     if (manifestBytes === undefined) {
       const manifest: ImageManifest = {
@@ -460,7 +515,8 @@ export class Store {
       };
       manifestBytes = Buffer.from(JSON.stringify(manifest));
     }
-    const m = await this.blobs.put(manifestBytes);
+    // side by side: concurrent fsyncs share journal commits
+    const [, m] = await Promise.all([this.blobs.put(configBytes), this.blobs.put(manifestBytes), this.layersDurable(diffIds)]);
     const path = this.imageEntryPath(cfg.digest);
     const existing = await readFile(path, "utf8").then((s) => JSON.parse(s) as ImageEntry, () => undefined);
     if (existing === undefined || existing.manifestDigest !== m.digest) {
@@ -681,6 +737,7 @@ export class Store {
   }
 
   async putCacheEntry(key: string, entry: CacheEntry): Promise<void> {
+    await this.layersDurable(entry.layers);
     await writeFileAtomic(this.cachePath(key), JSON.stringify({ key, entry, written: new Date().toISOString() }));
   }
 

@@ -7,6 +7,11 @@ export interface LayerInfo {
   size: number;
   /** The extracted tree, usable as an overlay lowerdir (whiteouts as overlay whiteouts). */
   dir: string;
+  /**
+   * Directories of `dir` marked opaque (relative, no leading '/'), as recorded when the layer was
+   * made; undefined for records older than this field (ask the file system then).
+   */
+  opaque?: readonly string[];
 }
 
 export interface ImageRecord {
@@ -50,6 +55,8 @@ export interface LayerRecord {
   /** The tar can be made again from `dir` byte for byte (layers we diffed ourselves). */
   reproducible: boolean;
   sourceDateEpoch?: number;
+  /** Opaque directories of `dir` (see LayerInfo.opaque); absent in older records. */
+  opaque?: string[];
   created: string;
 }
 

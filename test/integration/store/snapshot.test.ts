@@ -45,6 +45,11 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     const layer = await store.commitSnapshot(s, { sourceDateEpoch: 1_700_000_000 });
     expect(existsSync(join(work, "root/s", s.id))).toBe(false);
     expect(lstatSync(join(layer.dir, "bin/ls")).isCharacterDevice()).toBe(true);
+    // the record names the opaque dir: the builder asks it instead of running getfattr
+    expect(layer.opaque).toEqual(["etc"]);
+    expect(store.knownOpaque(join(layer.dir, "etc"))).toBe(true);
+    expect(store.knownOpaque(join(layer.dir, "bin"))).toBe(false);
+    expect(store.knownOpaque(join(work, "elsewhere"))).toBeUndefined();
 
     // the same step again gives the same diff_id (mtimes clamped)
     const s2 = await store.prepareSnapshot(base.config.rootfs.diff_ids);
@@ -86,6 +91,7 @@ describe("snapshots: prepare → overlay → commit → image", () => {
     expect(b.manifestDigest).toBe(a.manifestDigest);
     expect(lstatSync(join(b.layers[1]!.dir, "bin/ls")).isCharacterDevice()).toBe(true);
     expect(execFileSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", join(b.layers[1]!.dir, "etc")], { encoding: "utf8" })).toBe("y");
+    expect(b.layers[1]!.opaque).toEqual(["etc"]);
     // compress lazily: the first call makes the gzip blob, the second finds it
     const gz = await store.compressedLayerBlob(a.layers[1]!.diffId);
     expect(gz.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");

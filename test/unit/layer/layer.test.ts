@@ -88,6 +88,28 @@ describe("diff", () => {
   });
 });
 
+describe("owners and modes tar-stream could not write", () => {
+  it("keeps mode 0 and owners above 262143 (PAX uid/gid) through diff → apply, readable by GNU tar", async () => {
+    const d = fresh();
+    writeFileSync(join(d, "locked"), "secret");
+    execFileSync("chmod", ["000", join(d, "locked")]);
+    writeFileSync(join(d, "high"), "h");
+    execFileSync("chown", ["70000000:300000", join(d, "high")]);
+    const tarFile = join(work, `t${n++}.tar`);
+    const chunks: Buffer[] = [];
+    for await (const c of diffDirectory(d)) chunks.push(c as Buffer);
+    writeFileSync(tarFile, Buffer.concat(chunks));
+    const listing = execFileSync("tar", ["--numeric-owner", "-tvf", tarFile], { encoding: "utf8" });
+    expect(listing).toMatch(/^-rw-r--r-- 70000000\/300000 .* high$/m);
+    expect(listing).toMatch(/^---------- 0\/0 .* locked$/m);
+    const target = fresh();
+    await applyLayer(Readable.from([Buffer.concat(chunks)]), target);
+    expect(lstatSync(join(target, "locked")).mode & 0o7777).toBe(0);
+    expect(lstatSync(join(target, "high"))).toMatchObject({ uid: 70000000, gid: 300000 });
+    expect((await digestDirectory(target)).diffId).toBe((await digestDirectory(d)).diffId);
+  });
+});
+
 describe("whiteouts from a real overlay upper dir", () => {
   it("turns 0:0 devices and opaque dirs into .wh. entries and back", async () => {
     const root = fresh();
@@ -109,9 +131,11 @@ describe("whiteouts from a real overlay upper dir", () => {
     }
     const names = (await tarEntries(join(root, "upper"))).map((h) => h.name);
     expect(names).toEqual([".wh.gone", "keep/", "keep/added", "opq/", "opq/.wh..wh..opq", "opq/new"]);
+    // both sides name the opaque dirs, so a layer's record can answer without getfattr
+    expect((await digestDirectory(join(root, "upper"))).opaque).toEqual(["opq"]);
     // applied as a lower dir, overlay hides what the whiteouts remove
     const layer = fresh();
-    await applyLayer(diffDirectory(join(root, "upper")), layer);
+    expect((await applyLayer(diffDirectory(join(root, "upper")), layer)).opaque).toEqual(["opq"]);
     expect(lstatSync(join(layer, "gone")).isCharacterDevice()).toBe(true);
     expect(execFileSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", join(layer, "opq")], { encoding: "utf8" })).toBe("y");
     const m2 = fresh();

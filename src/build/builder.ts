@@ -18,7 +18,7 @@ import { prepareCopy } from "./copy-step.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
 import type { BuildEvent } from "./events.js";
 import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
-import { cacheKey, explainMiss, type KeyInputs } from "./keys.js";
+import { cacheKey, explainMiss, stackedKey, type KeyInputs } from "./keys.js";
 import { applyMetadata, withShell } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
 import { runCommand, runMounts, runNetwork } from "./run-command.js";
@@ -788,8 +788,11 @@ class Builder {
       throw fail((err as Error).message, { cause: err });
     }
     try {
+      const parentChain = state.key;
       const inputs: KeyInputs = {
-        parent: state.key,
+        // --link: the layer is made without the parent (BuildKit's MergeOp of a copy onto
+        // scratch), so an earlier change still hits it and the layer is stacked on the new parent.
+        parent: prepared.link ? "link" : state.key,
         instruction: prepared.instruction,
         env: [],
         contentDigest: prepared.contentDigest,
@@ -801,6 +804,7 @@ class Builder {
           throw fail((err as Error).message, { cause: err });
         }
       }, () => prepared.files(), true);
+      if (prepared.link) state.key = stackedKey(parentChain, state.key);
     } finally {
       await prepared.cleanup();
     }

@@ -6,6 +6,7 @@ import { flagBool, flagValue, flagValues } from "../plan/index.js";
 import { checksumSelection, DirSourceFs, LayeredSourceFs, resolveCopySources, type ResolvedSource, type SourceFs, type StatCache } from "../context/index.js";
 import { parseChmod } from "./copy/chmod.js";
 import { heredocSource } from "./copy/heredoc.js";
+import { CopyError } from "./copy/errors.js";
 import { resolveChown, type Owner } from "./copy/owner.js";
 import { classifyAddSource } from "./copy/url.js";
 import type { Snapshot } from "../store/index.js";
@@ -55,6 +56,11 @@ export interface PreparedCopy {
   /** BuildKit's history text: `COPY --chown=1:1 a b /dst`. */
   createdBy: string;
   contentDigest: string;
+  /**
+   * `--link`: the layer is written as if onto an empty directory and does not depend on the
+   * parent rootfs, so its cache key leaves the parent out (see Builder.copyStep).
+   */
+  link: boolean;
   /** Per-entry sums for --explain (computed on a miss only); undefined for huge selections. */
   files(): Promise<Record<string, string> | undefined>;
   execute(snapshot: Snapshot): Promise<void>;
@@ -104,7 +110,9 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
   const chown = chownRaw === undefined ? undefined : c.expand(chownRaw);
   const chmod = chmodRaw === undefined ? undefined : c.expand(chmodRaw);
   const parents = flagBool(node, "parents");
-  const link = flagBool(node, "link");
+  // BuildKit (dockerfile2llb dispatchCopy) makes a linked layer only without --chmod:
+  // `--link --chmod=…` is an ordinary COPY there, so it is one here too.
+  const link = flagBool(node, "link") && chmod === undefined;
   const excludes = flagValues(node, "exclude").map((e) => c.expand(e));
   const checksumFlag = flagValue(node, "checksum");
   const from = node.name === "copy" ? flagValue(node, "from") : undefined;
@@ -169,7 +177,19 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
     }
 
     let owner: Owner | undefined;
-    if (chown !== undefined) {
+    if (chown !== undefined && link) {
+      // BuildKit copies a linked layer onto scratch and resolves --chown names against that
+      // empty root (llb.WithUser marshals a name with the file op's base input, -1 for
+      // scratch): names fail there with "invalid user index: -1" (moby/buildkit#2987; newer
+      // frontends reject them up front). Only numbers and "root" (llb parseUID) work. Same
+      // here, with an error that says why: nothing of the parent rootfs is read.
+      const numeric = chown.split(":").map((p) => (p === "root" ? "0" : p)).join(":");
+      owner = await resolveChown(numeric, async () => {
+        throw new CopyError(
+          `--chown=${chown} cannot be used with --link: a linked layer is made without the image's /etc/passwd and /etc/group, so only numeric IDs work (e.g. --chown=1000:1000), or drop --link`,
+        );
+      });
+    } else if (chown !== undefined) {
       const layers = c.parentLayers;
       const view = new LayeredSourceFs(layers, "image", c.isOpaque);
       owner = await resolveChown(chown, async (abs) => {
@@ -227,6 +247,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       instruction,
       createdBy,
       contentDigest: digests.join(","),
+      link,
       async files(): Promise<Record<string, string> | undefined> {
         if (entryCount() > c.explainFileLimit) return undefined;
         const files: Record<string, string> = {};
@@ -249,7 +270,9 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
             sources: g.sources,
             dest,
             upperDir: snapshot.upperDir,
-            lowerDirs: snapshot.lowerDirs,
+            // --link: copied as onto an empty directory (BuildKit copies onto scratch and merges):
+            // parent dirs are made fresh, no symlink or directory of the parent is looked at.
+            lowerDirs: link ? [] : snapshot.lowerDirs,
             declaredSources,
             command: (isAdd ? "ADD" : "COPY") as "ADD" | "COPY",
             ...(owner !== undefined ? { owner } : {}),

@@ -24,6 +24,14 @@ export function cacheKey(k: KeyInputs): string {
   return "sha256:" + h.digest("hex");
 }
 
+/**
+ * The chain key after a linked layer (`COPY --link`): the layer's own key (which leaves the
+ * parent out) stacked on the parent chain, so the steps after it still depend on both.
+ */
+export function stackedKey(parentChain: string, layerKey: string): string {
+  return cacheKey({ parent: parentChain, instruction: `link ${layerKey}`, env: [] });
+}
+
 function envMap(list: readonly string[]): Map<string, string> {
   const m = new Map<string, string>();
   for (const e of list) {

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync, type Stats } from "node:fs";
 import { overlayOpaque } from "../context/tree-source.js";
 import { join } from "node:path";
@@ -20,10 +20,14 @@ export interface MountSources {
   contextPath(rel: string): string;
   /** Layer dirs (top first) of a stage or image named by from=. */
   fromLayers(from: string): Promise<string[]>;
-  /** The persistent directory of a cache mount. */
+  /**
+   * The persistent directory of a cache mount id, in a directory of the store that holds only
+   * cache mounts: leaseCacheDir puts the id's extra instances and lock files beside it.
+   */
   cacheDir(id: string): string;
   secrets: readonly SecretSpec[];
   environment: Readonly<Record<string, string | undefined>>;
+  /** A cross-process lock of the store (cache mounts lock their own directories, see leaseCacheDir). */
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
   /** This build's copies of resolv.conf (host network only) and hosts. */
   etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }>;
@@ -66,7 +70,6 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
   const cleanup: (() => Promise<void>)[] = [];
   const mounts: MountRequest[] = [];
   const env = [...o.env];
-  const locks: string[] = [];
   const stubs = new Set<string>();
   const noteTarget = (abs: string) => {
     // Every missing ancestor of a mount target is a stub runc creates in the upper dir.
@@ -90,18 +93,30 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
       await writeFile(join(dir, o.command.script.name), o.command.script.content, { mode: 0o755 });
       mounts.push({ type: "bind", source: dir, destination: "/dev/pipes", readOnly: true });
     }
+    // Cache dirs are held for the whole RUN (sharing=shared|private|locked, see leaseCacheDir),
+    // taken in id order so two RUNs that lock the same ids cannot wait on each other; mounts
+    // of one id in one RUN share a directory, as in BuildKit.
+    const cacheDirs = new Map<string, string>();
+    const cacheMounts = o.mounts.filter((m): m is Extract<Mount, { type: "cache" }> => m.type === "cache");
+    for (const m of [...cacheMounts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+      if (cacheDirs.has(m.id)) continue;
+      const { leaseCacheDir } = await import("./cache-mount.js");
+      const lease = await leaseCacheDir(o.sources.cacheDir(m.id), {
+        sharing: m.sharing,
+        ...(m.mode !== undefined ? { mode: m.mode } : {}),
+        ...(m.uid !== undefined ? { uid: m.uid } : {}),
+        ...(m.gid !== undefined ? { gid: m.gid } : {}),
+        ...(o.signal !== undefined ? { signal: o.signal } : {}),
+      });
+      cleanup.push(() => lease.release());
+      cacheDirs.set(m.id, lease.dir);
+    }
     const inContainer = (path: string): string => (path.startsWith("/") ? path : join(o.cwd, path));
     for (const m of o.mounts) {
       switch (m.type) {
         case "cache": {
           const target = inContainer(m.target);
-          const dir = o.sources.cacheDir(m.id);
-          const created = await mkdir(dir, { recursive: true });
-          if (created !== undefined) {
-            await chmod(dir, m.mode ?? 0o755);
-            await chown(dir, m.uid ?? 0, m.gid ?? 0);
-          }
-          if (m.sharing === "locked") locks.push(`cache-mount-${createHash("sha256").update(m.id).digest("hex").slice(0, 16)}`);
+          const dir = cacheDirs.get(m.id)!;
           mounts.push({ type: "bind", source: dir, destination: target, readOnly: m.readOnly });
           noteTarget(target);
           break;
@@ -191,12 +206,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
       });
       return r.exitCode;
     };
-    let runLocked = run;
-    for (const l of locks) {
-      const inner = runLocked;
-      runLocked = () => o.sources.withLock(l, inner);
-    }
-    const code = await runLocked();
+    const code = await run();
     // The working directory stays when the command created it or (like BuildKit) when it was
     // missing: only mount points are stubs.
     if (o.cwd !== "/") for (const p of [...stubs]) if (o.cwd === p || o.cwd.startsWith(p + "/")) stubs.delete(p);

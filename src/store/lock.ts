@@ -16,19 +16,39 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-export function acquireFlock(file: string, mode: "exclusive" | "shared" = "exclusive"): Promise<HeldLock> {
+export function acquireFlock(file: string, mode: "exclusive" | "shared" = "exclusive", opts: { signal?: AbortSignal } = {}): Promise<HeldLock> {
+  return flock(file, mode, true, opts.signal) as Promise<HeldLock>;
+}
+
+/** Takes the lock only if nobody holds it in a conflicting mode now (flock -n); else undefined. */
+export function tryAcquireFlock(file: string, mode: "exclusive" | "shared" = "exclusive"): Promise<HeldLock | undefined> {
+  return flock(file, mode, false, undefined);
+}
+
+/** flock(1)'s exit code for "held by someone else" with -n (its default, 1, is also its error code). */
+const BUSY_EXIT = 75;
+
+function flock(file: string, mode: "exclusive" | "shared", wait: boolean, signal: AbortSignal | undefined): Promise<HeldLock | undefined> {
   return new Promise((resolve, reject) => {
-    const child = spawn("flock", [mode === "shared" ? "-s" : "-x", file, "sh", "-c", "echo locked; exec cat >/dev/null"], {
+    if (signal?.aborted === true) {
+      reject(new StoreError(`cannot lock ${file}: cancelled`));
+      return;
+    }
+    const args = [mode === "shared" ? "-s" : "-x", ...(wait ? [] : ["-n", "-E", String(BUSY_EXIT)]), file, "sh", "-c", "echo locked; exec cat >/dev/null"];
+    const child = spawn("flock", args, {
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stderr = "";
     let held = false;
+    const onAbort = () => child.kill("SIGKILL");
+    signal?.addEventListener("abort", onAbort, { once: true });
     const exited = new Promise<void>((res) => child.on("close", () => res()));
     child.stderr.on("data", (b: Buffer) => { stderr += b.toString(); });
     child.stdin.on("error", () => undefined);
     child.on("error", (err) => reject(new StoreError(`cannot lock ${file}: ${err.message} (is util-linux's flock installed?)`)));
     child.stdout.once("data", () => {
       held = true;
+      signal?.removeEventListener("abort", onAbort);
       resolve({
         release: async () => {
           child.stdin.end();
@@ -37,7 +57,11 @@ export function acquireFlock(file: string, mode: "exclusive" | "shared" = "exclu
       });
     });
     child.on("close", (code) => {
-      if (!held) reject(new StoreError(`cannot lock ${file}: flock exited with ${code}: ${stderr.trim()}`));
+      signal?.removeEventListener("abort", onAbort);
+      if (held) return;
+      if (!wait && code === BUSY_EXIT) resolve(undefined);
+      else if (signal?.aborted === true) reject(new StoreError(`cannot lock ${file}: cancelled`));
+      else reject(new StoreError(`cannot lock ${file}: flock exited with ${code}: ${stderr.trim()}`));
     });
   });
 }

@@ -174,7 +174,8 @@ function parentOf(abs: string): string {
  * - symlinks are copied as links; hardlinks inside one COPY stay hardlinks;
  * - a directory already in the parent rootfs that the copy writes into is copied up into the
  *   upper dir with its metadata, so the layer records it unchanged;
- * - `--link` produces the same files here (berth writes every COPY as its own layer anyway).
+ * - `--link`: the caller passes no lower dirs, so the layer is the copy onto an empty directory
+ *   (BuildKit's copy onto scratch): every parent of dest is made fresh as above.
  */
 export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyResult> {
   const command = options.command ?? "COPY";

@@ -730,7 +730,6 @@ class Builder {
             },
             secrets: this.o.secrets ?? [],
             environment: this.env,
-            withLock: (name, fn) => this.store.withLock(name, fn),
             etcFiles: (net) => this.etcFiles(net),
           },
           stdout,

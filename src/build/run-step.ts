@@ -27,8 +27,6 @@ export interface MountSources {
   cacheDir(id: string): string;
   secrets: readonly SecretSpec[];
   environment: Readonly<Record<string, string | undefined>>;
-  /** A cross-process lock of the store (cache mounts lock their own directories, see leaseCacheDir). */
-  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
   /** This build's copies of resolv.conf (host network only) and hosts. */
   etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }>;
 }

@@ -45,6 +45,8 @@ export interface ExecuteRunOptions {
   signal?: AbortSignal;
   runtime?: string;
   stateDir?: string;
+  /** Takes work to wait for at the end of the build (see runTransient's deferCleanup). */
+  deferCleanup?: (p: Promise<void>) => void;
   /** Does this absolute path exist in the parent rootfs? (mount stubs are removed afterwards) */
   existsInParent(abs: string): boolean;
   /** The type of an absolute path in the parent rootfs, undefined when absent. */
@@ -201,6 +203,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         ...(o.signal !== undefined ? { signal: o.signal } : {}),
         ...(o.runtime !== undefined ? { runtime: o.runtime } : {}),
         ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
+        ...(o.deferCleanup !== undefined ? { deferCleanup: o.deferCleanup } : {}),
       });
       return r.exitCode;
     };

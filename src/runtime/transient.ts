@@ -3,14 +3,14 @@ import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { spawn, type StdioOptions } from "node:child_process";
-import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
 import { inMountNamespace, isMounted, mountFailure, overlayOptions, unmountOverlay, type OverlayDirs } from "./overlay.js";
 import { Runc, exitCodeOf, runcFailure } from "./runc.js";
 import type { OciMount } from "./oci-spec.js";
 import { buildSpec, type MountRequest } from "./spec.js";
-import { resolveUser } from "./user.js";
+import { resolveUser, type ResolvedUser } from "./user.js";
 
 /** Where berth keeps runc state and bundles of transient containers unless told otherwise. */
 export const DEFAULT_TRANSIENT_STATE_DIR = "/run/berth/transient";
@@ -43,6 +43,11 @@ export interface TransientOptions extends OverlayDirs {
   stateDir?: string;
   /** the OCI runtime binary (default $BERTH_RUNTIME or runc) */
   runtime?: string;
+  /**
+   * Takes the removal of the container's bundle, to wait for it later (a build, at its end):
+   * the container's result comes back without waiting for it. Default: removed before return.
+   */
+  deferCleanup?: (removal: Promise<void>) => void;
 }
 
 export interface TransientResult {
@@ -67,6 +72,9 @@ function stdioFor(sink: OutputSink | Readable | undefined): "inherit" | "ignore"
  * Throws RuntimeError when the container cannot start (127 command not found, 126 not
  * executable, 125 otherwise); a process that runs and fails resolves with its exit code.
  */
+/** Users resolved over lower dirs (see runTransient), by lower dirs and user spec. */
+const userMemo = new Map<string, ResolvedUser>();
+
 export async function runTransient(options: TransientOptions): Promise<TransientResult> {
   const stateDir = options.stateDir ?? DEFAULT_TRANSIENT_STATE_DIR;
   const id = `t${randomBytes(6).toString("hex")}`;
@@ -81,8 +89,16 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     let user: { uid: number; gid: number; additionalGids?: number[] };
     let home: string | undefined;
     if (typeof p.user === "string" || p.user === undefined) {
-      // read /etc/passwd and /etc/group from the layers: the rootfs is mounted only inside runc's namespace
-      const resolved = await resolveUser([options.upperDir, ...options.lowerDirs], p.user);
+      // read /etc/passwd and /etc/group from the layers: the rootfs is mounted only inside runc's
+      // namespace. The upper dir of a fresh snapshot is empty, so for the same lower dirs (layer
+      // dirs never change) the answer is the same: remembered, for the build's next steps.
+      const memoKey = options.lowerDirs.join(":") + "\0" + (p.user ?? "");
+      const fresh = readdirSync(options.upperDir).length === 0;
+      let resolved = fresh ? userMemo.get(memoKey) : undefined;
+      if (resolved === undefined) {
+        resolved = await resolveUser([options.upperDir, ...options.lowerDirs], p.user);
+        if (fresh) userMemo.set(memoKey, resolved);
+      }
       user = { uid: resolved.uid, gid: resolved.gid, additionalGids: resolved.additionalGids };
       home = resolved.home;
     } else user = p.user;
@@ -146,9 +162,10 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     }
     return { exitCode };
   } finally {
-    // synchronous: a handful of small files and empty dirs, several thread-pool round trips
-    // cheaper this way (~1 ms a step)
-    rmSync(bundle, { recursive: true, force: true });
+    // a handful of small files and empty dirs: synchronous is several thread-pool round trips
+    // cheaper (~1 ms a step) unless someone waits for it later
+    if (options.deferCleanup !== undefined) options.deferCleanup(rm(bundle, { recursive: true, force: true }).catch(() => undefined));
+    else rmSync(bundle, { recursive: true, force: true });
   }
 }
 

@@ -28,7 +28,8 @@ interface SourceGroup {
 /** Selection fingerprint → content digest: an unchanged context selection is not re-summed. */
 export interface SelectionMemo {
   get(fingerprint: string): Promise<string | undefined>;
-  set(fingerprint: string, digest: string): Promise<void>;
+  /** Records a digest; the write may finish later (nobody waits for a memo). */
+  set(fingerprint: string, digest: string): void;
 }
 
 /**
@@ -229,7 +230,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       const sum = await sumGroup(g);
       sums.set(g, sum);
       digests.push(sum.digest);
-      if (fp !== undefined) await memo!.set(fp, sum.digest);
+      if (fp !== undefined) memo!.set(fp, sum.digest);
     }
     const entryCount = () => groups.reduce((n, g) => n + g.sources.reduce((m, s) => m + s.entries.length, 0), 0);
 

@@ -11,6 +11,7 @@ import { Runc, exitCodeOf, runcFailure } from "./runc.js";
 import type { OciMount } from "./oci-spec.js";
 import { buildSpec, type MountRequest } from "./spec.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
+import { trace } from "./trace.js";
 
 /** Where berth keeps runc state and bundles of transient containers unless told otherwise. */
 export const DEFAULT_TRANSIENT_STATE_DIR = "/run/berth/transient";
@@ -131,6 +132,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     } else chain = await inMountNamespace(options, rootfs, runc.runArgv(id, bundle, { logFile }), join(bundle, "mount.err"));
     writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
     const stdio: StdioOptions = [stdioFor(options.stdin), stdioFor(options.stdout), stdioFor(options.stderr)];
+    trace("transient: spawning runc");
     const child = spawn(chain.file, chain.args, { ...(chain.cwd !== undefined ? { cwd: chain.cwd } : {}), stdio });
     if (typeof options.stdin === "object") options.stdin.pipe(child.stdin as Writable);
     if (typeof options.stdout === "object") child.stdout?.pipe(options.stdout, { end: false });
@@ -144,6 +146,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     let exitCode: number;
     try {
       exitCode = await exitCodeOf(child);
+      trace("transient: runc exited");
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
     }

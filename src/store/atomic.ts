@@ -1,4 +1,5 @@
-import { link, open, rename, rm } from "node:fs/promises";
+import { linkSync, rmSync, writeFileSync } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -12,13 +13,17 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `data` to a new temp file next to `path` and fsyncs it (unless not `durable`); returns the temp file's path. */
-async function writeDurableTemp(path: string, data: string | Uint8Array, durable = true): Promise<string> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+function tempName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+}
+
+/** Writes `data` to a new temp file next to `path` and fsyncs it; returns the temp file's path. */
+async function writeDurableTemp(path: string, data: string | Uint8Array): Promise<string> {
+  const tmp = tempName(path);
   const fh = await open(tmp, "wx", 0o644);
   try {
     await fh.writeFile(data);
-    if (durable) await fh.sync();
+    await fh.sync();
   } catch (err) {
     await fh.close();
     await rm(tmp, { force: true });
@@ -61,14 +66,21 @@ export async function createFileDurable(path: string, data: string | Uint8Array)
  * later, off the caller's critical path. Until then a power cut may lose it or leave it empty.
  */
 export async function createFileLinked(path: string, data: string | Uint8Array, durable = false): Promise<boolean> {
-  const tmp = await writeDurableTemp(path, data, durable);
+  let tmp: string;
+  if (durable) tmp = await writeDurableTemp(path, data);
+  else {
+    // synchronous: three quick calls on a build step's path, which must not queue in the
+    // thread pool behind the fsyncs of earlier steps
+    tmp = tempName(path);
+    writeFileSync(tmp, data, { flag: "wx", mode: 0o644 });
+  }
   try {
-    await link(tmp, path);
+    linkSync(tmp, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw err;
   } finally {
-    await rm(tmp, { force: true });
+    rmSync(tmp, { force: true });
   }
   return true;
 }

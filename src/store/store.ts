@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
@@ -231,14 +231,14 @@ export class Store {
     }
     let name = digestHex(diffId).slice(0, 12);
     // rename(2) replaces an empty dir: look first; a dir that appears meanwhile fails it
-    if (await lstat(join(this.root, "l", name)).then(() => true, () => false)) name = randomBytes(6).toString("hex");
+    if (existsSync(join(this.root, "l", name))) name = randomBytes(6).toString("hex");
     try {
-      await rename(stagedDir, join(this.root, "l", name));
+      renameSync(stagedDir, join(this.root, "l", name));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== "EEXIST" && code !== "ENOTEMPTY") throw err;
       name = randomBytes(6).toString("hex");
-      await rename(stagedDir, join(this.root, "l", name));
+      renameSync(stagedDir, join(this.root, "l", name));
     }
     const record: LayerRecord = { diffId, size, dir: name, blobs: [], ...fields, created: new Date().toISOString() };
     if (await createFileLinked(path, JSON.stringify(record))) {
@@ -463,9 +463,11 @@ export class Store {
     }
     const { diffId, size, opaque } = await digestDirectory(join(dir, "u"), diffOpts);
     const staged = this.stagingPath("layer");
-    await rename(join(dir, "u"), staged);
+    // synchronous renames and removal of what is left (w/, owner.json): quick calls on a build
+    // step's path, which must not queue in the thread pool behind fsyncs of earlier steps
+    renameSync(join(dir, "u"), staged);
     const info = await this.commitLayer(diffId, size, staged, { reproducible: true, opaque, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
-    await rm(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
     return info;
   }
 

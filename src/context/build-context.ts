@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { readDockerignore } from "./dockerignore.js";
 import { ContextError } from "./errors.js";
 import { PatternError, PatternMatcher } from "./patternmatcher.js";
-import { joinRel, sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
+import { joinRel, lstatSource, sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
 
 export interface LoadContextOptions {
   /** The Dockerfile path (relative to the context or absolute): `<Dockerfile>.dockerignore` wins. */
@@ -80,7 +80,8 @@ export class BuildContext implements SourceFs {
       const rel = joinRel(dirRel, d.name);
       const excluded = !this.ignore.empty && this.ignore.matches(rel);
       if (excluded && !(d.isDirectory() && this.ignore.mayIncludeBelow(rel))) continue;
-      const st = statFromNode(lstatSync(join(abs, d.name)));
+      const st = lstatSource(join(abs, d.name));
+      if (st === undefined) continue; // removed while the context was read
       if (st.type === "dir") {
         this.stats.set(rel, st);
         const any = this.walk(rel);

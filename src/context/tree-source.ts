@@ -1,7 +1,7 @@
 import { readXattr } from "../layer/native.js";
-import { lstatSync, readdirSync, readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync } from "node:fs";
 import { ContextError } from "./errors.js";
-import { sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
+import { lstatSource, sortNames, type SourceFs, type SourceStat } from "./source-fs.js";
 
 /**
  * A directory on disk used as a COPY source: a stage's merged rootfs or a mounted image. Owners
@@ -20,7 +20,7 @@ export class DirSourceFs implements SourceFs {
     let st = this.cache.get(rel);
     if (st === undefined) {
       try {
-        st = statFromNode(lstatSync(this.hostPath(rel)));
+        st = lstatSource(this.hostPath(rel)) ?? null;
       } catch {
         st = null;
       }
@@ -76,7 +76,7 @@ export class LayeredSourceFs implements SourceFs {
     let st = cache.get(rel);
     if (st === undefined) {
       try {
-        st = statFromNode(lstatSync(rel === "" ? this.layers[layer] : this.layers[layer] + "/" + rel));
+        st = lstatSource(rel === "" ? this.layers[layer]! : this.layers[layer] + "/" + rel) ?? null;
       } catch {
         st = null;
       }

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
 import { LayerError } from "./errors.js";
 import { xattrReader, type XattrMap } from "./native.js";
+import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite, type LiteStat } from "./fast-lstat.js";
 import { END_OF_TAR, encodeTarHeader, tarPadding, type TarEntry } from "./tar-header.js";
 import { XATTR_PREFIX } from "./tarpax.js";
 
@@ -54,8 +55,8 @@ function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function isWhiteoutDevice(st: Stats): boolean {
-  return st.isCharacterDevice() && st.rdev === 0;
+function isWhiteoutDevice(st: LiteStat): boolean {
+  return isCharDevice(st) && st.rdev === 0;
 }
 
 function major(rdev: number): number {
@@ -73,7 +74,7 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: strin
   const known = opts.xattrs;
   const xattrsOf = known !== undefined ? (abs: string) => known.get(abs) : await xattrReader(root);
   const epoch = opts.sourceDateEpoch;
-  const mtimeOf = (st: Stats): number => {
+  const mtimeOf = (st: LiteStat): number => {
     const s = Math.floor(st.mtimeMs / 1000);
     return epoch !== undefined && s > epoch ? epoch : s;
   };
@@ -120,22 +121,23 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: strin
     for (const name of names) {
       const abs = join(absDir, name);
       const relPath = rel === "" ? name : `${rel}/${name}`;
-      const st = lstatSync(abs);
+      const st = lstatLite(abs);
+      if (st === undefined) throw new LayerError(`${relPath}: removed while its layer was made`);
       const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st), size: 0 };
       const own = xattrsOf(abs);
       if (isWhiteoutDevice(st)) {
         const wh = rel === "" ? WHITEOUT_PREFIX + name : `${rel}/${WHITEOUT_PREFIX}${name}`;
         await header({ ...base, name: wh, type: "file", mode: MARKER_MODE });
-      } else if (st.isDirectory()) {
+      } else if (isDir(st)) {
         await header({ ...base, name: `${relPath}/`, type: "directory" }, own);
         if (own?.get(OPAQUE_XATTR)?.toString() === "y") {
           opaque.push(relPath);
           await header({ ...base, name: `${relPath}/${OPAQUE_MARKER}`, type: "file", mode: MARKER_MODE });
         }
         await walk(abs, relPath);
-      } else if (st.isSymbolicLink()) {
+      } else if (isSymlink(st)) {
         await header({ ...base, name: relPath, type: "symlink", linkname: readlinkSync(abs) }, own);
-      } else if (st.isFile()) {
+      } else if (isFile(st)) {
         const key = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? links.get(key) : undefined;
         if (first !== undefined) {
@@ -145,9 +147,9 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: strin
           await header({ ...base, name: relPath, type: "file", size: st.size }, own);
           if (st.size > 0) await fileBody(abs, st.size, relPath);
         }
-      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        await header({ ...base, name: relPath, type: st.isCharacterDevice() ? "character-device" : "block-device", devmajor: major(st.rdev), devminor: minor(st.rdev) }, own);
-      } else if (st.isFIFO()) {
+      } else if (isCharDevice(st) || isBlockDevice(st)) {
+        await header({ ...base, name: relPath, type: isCharDevice(st) ? "character-device" : "block-device", devmajor: major(st.rdev), devminor: minor(st.rdev) }, own);
+      } else if (isFifo(st)) {
         await header({ ...base, name: relPath, type: "fifo" }, own);
       }
       // sockets are not representable in tar; Docker skips them too

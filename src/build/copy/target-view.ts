@@ -1,5 +1,5 @@
-import { lstatSync, readlinkSync } from "node:fs";
-import { LayeredSourceFs, statFromNode, type SourceStat } from "../../context/index.js";
+import { readlinkSync } from "node:fs";
+import { LayeredSourceFs, lstatSource, type SourceStat } from "../../context/index.js";
 import { CopyError } from "./errors.js";
 
 /** What the writer plans or has written at an in-image path during one COPY. */
@@ -26,12 +26,15 @@ export class TargetView {
   lstat(abs: string): SourceStat | Planned | undefined {
     const p = this.planned.get(abs);
     if (p) return p;
+    let st: SourceStat | undefined;
     try {
-      const st = statFromNode(lstatSync(this.upperDir + abs));
+      st = lstatSource(this.upperDir + abs);
+    } catch {
+      st = undefined; // unreadable: as if not in the upper dir
+    }
+    if (st !== undefined) {
       if (st.type === "other" && (st.mode & 0o170000) === 0o020000 && st.rdev === 0) return undefined; // whiteout
       return st;
-    } catch {
-      // not in the upper dir
     }
     return this.lower?.lstat(abs === "/" ? "" : abs.slice(1));
   }

@@ -30,7 +30,13 @@ function copyRowsImpl(fs: typeof import("node:fs"), rows: CopyRow[], euid: numbe
   for (const [src, dst, mode, srcMode, uid, gid, mtime, size] of rows) {
     let n = -1;
     if (size < small) {
-      const fd = fs.openSync(src, "r");
+      // O_NOATIME: no access-time update (an inode write on a journaled file system) per file
+      let fd: number;
+      try {
+        fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_NOATIME);
+      } catch {
+        fd = fs.openSync(src, "r");
+      }
       try {
         n = fs.readSync(fd, buf, 0, small, 0);
       } finally {

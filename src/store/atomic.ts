@@ -3,14 +3,19 @@ import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
-/** fsync a directory so that a rename inside it survives a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
+/** fsync a file (its data and inode) or a directory (its entries). */
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, "r");
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** fsync a directory so that a rename inside it survives a crash. */
+export function fsyncDir(dir: string): Promise<void> {
+  return syncFile(dir);
 }
 
 function tempName(path: string): string {
@@ -87,11 +92,6 @@ export async function createFileLinked(path: string, data: string | Uint8Array, 
 
 /** The second half of createFileLinked: fsync the file, then its directory. */
 export async function syncCreated(path: string): Promise<void> {
-  const fh = await open(path, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await syncFile(path);
   await fsyncDir(dirname(path));
 }

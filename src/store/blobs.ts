@@ -6,7 +6,7 @@ import { Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { digestHex, type Digest } from "../image/digest.js";
 import { StoreError } from "./errors.js";
-import { fsyncDir } from "./atomic.js";
+import { fsyncDir, syncFile } from "./atomic.js";
 
 /**
  * Content-addressed blobs under `<root>/blobs/sha256/<hex>`. Written to a temp file under
@@ -100,14 +100,5 @@ export class BlobStore {
 
   async size(d: Digest): Promise<number> {
     return (await stat(this.path(d))).size;
-  }
-}
-
-export async function syncFile(path: string): Promise<void> {
-  const fh = await open(path, "r+");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

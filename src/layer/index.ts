@@ -3,3 +3,4 @@ export { diffDirectory, digestDirectory, type DiffOptions } from "./diff.js";
 export { peekCompression, sniffCompression, gunzipStream, type Compression } from "./compression.js";
 export { parallelGzip } from "./pgzip.js";
 export { LayerError } from "./errors.js";
+export { reassembleTar, TarSplitRecorder } from "./tarsplit.js";

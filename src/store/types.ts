@@ -50,6 +50,8 @@ export interface LayerRecord {
   /** The tar can be made again from `dir` byte for byte (layers we diffed ourselves). */
   reproducible: boolean;
   sourceDateEpoch?: number;
+  /** `ts/<hex>.gz` holds a tar-split record: the tar is made again from `dir` and it (layer/tarsplit.ts). */
+  tarSplit?: boolean;
   created: string;
 }
 

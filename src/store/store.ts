@@ -503,7 +503,7 @@ export class Store {
    * Adds an image from its exact config bytes (the ID is their digest) and, when given, the
    * exact manifest bytes (kept so that save → load keeps the manifest digest).
    */
-  async addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[] } = {}): Promise<ImageRecord> {
+  async addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] } = {}): Promise<ImageRecord> {
     const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
     const layerDescs: Descriptor[] = [];
@@ -532,6 +532,7 @@ export class Store {
       await writeFileAtomic(path, JSON.stringify(entry));
     }
     for (const t of opts.tags ?? []) await this.tag(t, cfg.digest);
+    for (const r of opts.repoDigests ?? []) await this.addDigestReference(r, cfg.digest);
     return this.imageById(cfg.digest);
   }
 
@@ -561,11 +562,12 @@ export class Store {
       layers.push(l);
     }
     const allRefs = refs ?? (await this.readRefs());
-    const repoTags = Object.entries(allRefs)
-      .filter(([, v]) => v === id)
-      .map(([k]) => familiarString(parseReference(k)))
-      .sort();
-    return { id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, layers, added: entry.added, size: layers.reduce((a, l) => a + l.size, 0) };
+    // refs.json holds tags (`name:tag`) and, for images pulled from or pushed to a registry,
+    // digest references (`name@sha256:…`): Docker's RepoTags and RepoDigests
+    const mine = Object.entries(allRefs).filter(([, v]) => v === id).map(([k]) => k);
+    const repoTags = mine.filter((k) => !k.includes("@")).map((k) => familiarString(parseReference(k))).sort();
+    const repoDigests = mine.filter((k) => k.includes("@")).map((k) => familiarString(parseReference(k))).sort();
+    return { id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, repoDigests, layers, added: entry.added, size: layers.reduce((a, l) => a + l.size, 0) };
   }
 
   async listImageIds(): Promise<Digest[]> {
@@ -608,6 +610,8 @@ export class Store {
     }
     if (parsed !== undefined) {
       if (parsed.digest !== undefined) {
+        const byRef = refs[formatReference({ ...parsed, tag: undefined })];
+        if (byRef !== undefined) return byRef;
         for (const id of await this.listImageIds()) {
           if (id === parsed.digest) return id;
           const e = JSON.parse(await readFile(this.imageEntryPath(id), "utf8")) as ImageEntry;
@@ -672,6 +676,29 @@ export class Store {
     if ((await this.readRefs())[key] === id) return;
     await this.updateRefs((refs) => {
       if (refs[key] === id) return false;
+      refs[key] = id;
+      return true;
+    });
+  }
+
+  /**
+   * Records `repo@sha256:<manifest digest>` → image, as Docker does after a pull or push (the
+   * digest the registry knows: the image's RepoDigests). Like Docker's reference store, a digest
+   * reference never moves to another image: the first one stays.
+   */
+  async addDigestReference(ref: string, id: Digest): Promise<void> {
+    let key: string;
+    try {
+      const parsed = parseReference(ref);
+      if (parsed.digest === undefined) throw new InvalidReferenceError(ref, "a digest reference needs a digest");
+      key = formatReference({ ...parsed, tag: undefined });
+    } catch (err) {
+      throw new StoreError((err as Error).message, { exitCode: 125 });
+    }
+    if (!(await this.imageExists(id))) throw new NoSuchImageError(id);
+    if ((await this.readRefs())[key] !== undefined) return;
+    await this.updateRefs((refs) => {
+      if (refs[key] !== undefined) return false;
       refs[key] = id;
       return true;
     });

@@ -16,6 +16,8 @@ export interface ImageRecord {
   config: ImageConfig;
   /** Familiar form, as Docker prints them: `busybox:latest`. */
   repoTags: string[];
+  /** `repo@sha256:<manifest digest>` for each registry the image was pulled from or pushed to (familiar form). */
+  repoDigests: string[];
   /** Bottom first. */
   layers: LayerInfo[];
   manifest: ImageManifest;

@@ -239,7 +239,8 @@ async function historyAction(name: string, opts: { noTrunc?: boolean; quiet?: bo
   // newest first; only the top entry carries the image ID (Docker prints <missing> for the rest)
   for (let i = history.length - 1; i >= 0; i--) {
     const h = history[i]!;
-    const size = h.empty_layer ? 0 : (image.layers[layer--]?.size ?? 0);
+    // Docker's history size is the layer's content size (its files), not its tar's
+    const size = h.empty_layer ? 0 : (image.layers[layer--]?.contentSize ?? 0);
     rows.push({ id: i === history.length - 1 ? image.id : "<missing>", ...(h.created ? { created: h.created } : {}), createdBy: h.created_by ?? "", size, comment: h.comment ?? "" });
   }
   const idOf = (d: string): string => (d === "<missing>" || opts.noTrunc ? d : short(d));

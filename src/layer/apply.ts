@@ -46,6 +46,11 @@ export interface ApplyResult {
   tarSplit?: Buffer;
   /** The tar's bytes are in the spill file. */
   spilled?: boolean;
+  /**
+   * Docker's size of the layer: the sizes of the dir's non-directory entries, each inode once
+   * (moby pkg/directory.Size, what overlay2's ApplyDiff returns) — see diff.ts.
+   */
+  contentSize: number;
 }
 
 const WHITEOUT_PREFIX = ".wh.";
@@ -138,7 +143,9 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
   const dirMeta = new Map<string, DirMeta>();
   const nodes: NodeSpec[] = [];
   const xattrs: { path: string; name: string; value: Buffer }[] = [];
-  const result: ApplyResult = { entries: 0, skippedDevices: 0, bytes: 0 };
+  const result: ApplyResult = { entries: 0, skippedDevices: 0, bytes: 0, contentSize: 0 };
+  // counted from the headers; a tar that replaces what it wrote earlier is measured on disk at the end
+  let replaced = false;
   const recorder = opts.split !== undefined ? new TarSplitRecorder(target) : undefined;
   const umask = process.umask();
 
@@ -191,6 +198,7 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
     if (keepDir && st.isDirectory()) return true;
     // what this layer wrote earlier is about to go: its tar can no longer be made from the dir
     if (recorder !== undefined && !recorder.isSpilled) recorder.spill(opts.split!.spillFile);
+    replaced = true;
     rmSync(join(target, rel), { recursive: true, force: true });
     if (st.isDirectory()) for (const d of [...knownDirs]) if (d === rel || d.startsWith(`${rel}/`)) knownDirs.delete(d);
     return false;
@@ -252,6 +260,7 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
         const mode = h.mode & 0o7777;
         const fd = openSync(abs, "wx", mode & 0o777);
         created.add(rel);
+        result.contentSize += h.size;
         file = { fd, rel, abs, h };
         // a file its owner cannot read cannot be read back by a non-root store: keep the tar
         if (recorder !== undefined && !asRoot && !(mode & 0o400) && h.size > 0) recorder.spill(opts.split!.spillFile);
@@ -261,6 +270,7 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
         clear(rel, false);
         symlinkSync(h.linkname, abs);
         created.add(rel);
+        result.contentSize += Buffer.byteLength(h.linkname);
         if (asRoot) lchownSync(abs, h.uid, h.gid);
         lutimesSync(abs, h.mtime, h.mtime);
         collectXattrs(abs, h);
@@ -470,9 +480,31 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
     chmodSync(d.path, d.mode);
     utimesSync(d.path, d.mtime, d.mtime);
   }
+  if (replaced || !fresh) result.contentSize = contentSizeOf(target);
   if (recorder !== undefined) {
     if (recorder.isSpilled) result.spilled = true;
     else result.tarSplit = recorder.serialize();
   }
   return result;
+}
+
+/** moby's pkg/directory.Size: non-directory entries' sizes, each inode once. */
+export function contentSizeOf(dir: string): number {
+  const seen = new Set<number>();
+  let total = 0;
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) {
+        walk(p);
+        continue;
+      }
+      const st = lstatSync(p);
+      if (st.size === 0 || seen.has(st.ino)) continue;
+      seen.add(st.ino);
+      total += st.size;
+    }
+  };
+  walk(dir);
+  return total;
 }

@@ -49,17 +49,22 @@ function minor(rdev: number): number {
   return (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
 }
 
-export function diffDirectory(dir: string, opts: DiffOptions = {}): Readable {
+export function diffDirectory(dir: string, opts: DiffOptions = {}, counted?: { contentSize: number }): Readable {
   patchTarStreamPax();
   const pack = tar.pack();
-  writeEntries(pack, dir, opts).then(
+  writeEntries(pack, dir, opts, counted ?? { contentSize: 0 }).then(
     () => pack.finalize(),
     (err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))),
   );
   return pack as unknown as Readable;
 }
 
-async function writeEntries(pack: tar.Pack, root: string, opts: DiffOptions): Promise<void> {
+/**
+ * `counted.contentSize`: what Docker shows as a layer's size (history, images, inspect): its
+ * overlay2 driver sums the sizes of the layer dir's non-directory entries, each inode once
+ * (moby pkg/directory.Size) — file contents and symlink target lengths, not tar headers.
+ */
+async function writeEntries(pack: tar.Pack, root: string, opts: DiffOptions, counted: { contentSize: number }): Promise<void> {
   const xattrs = await readXattrsRecursive(root);
   const epoch = opts.sourceDateEpoch;
   const mtimeOf = (st: Stats): Date => {
@@ -93,6 +98,7 @@ async function writeEntries(pack: tar.Pack, root: string, opts: DiffOptions): Pr
       const abs = join(absDir, name);
       const relPath = rel === "" ? name : `${rel}/${name}`;
       const st = lstatSync(abs);
+      if (!st.isDirectory() && st.size > 0 && (st.nlink < 2 || !links.has(`${st.dev}:${st.ino}`))) counted.contentSize += st.size;
       const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st), uname: "", gname: "" };
       const own = xattrs.get(abs);
       if (isWhiteoutDevice(st)) {
@@ -137,11 +143,12 @@ function entry(pack: tar.Pack, header: EntryHeader, body: Buffer): Promise<void>
 }
 
 /** Digest and size of the tar a directory diffs to, without keeping the bytes. */
-export async function digestDirectory(dir: string, opts: DiffOptions = {}): Promise<{ diffId: Digest; size: number }> {
+export async function digestDirectory(dir: string, opts: DiffOptions = {}): Promise<{ diffId: Digest; size: number; contentSize: number }> {
   const hash = createHash("sha256");
   let size = 0;
+  const counted = { contentSize: 0 };
   await pipeline(
-    diffDirectory(dir, opts),
+    diffDirectory(dir, opts, counted),
     new Writable({
       write(chunk: Buffer, _enc, cb) {
         hash.update(chunk);
@@ -150,5 +157,5 @@ export async function digestDirectory(dir: string, opts: DiffOptions = {}): Prom
       },
     }),
   );
-  return { diffId: `sha256:${hash.digest("hex")}` as Digest, size };
+  return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, contentSize: counted.contentSize };
 }

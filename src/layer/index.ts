@@ -1,4 +1,4 @@
-export { applyLayer, type ApplyOptions, type ApplyResult } from "./apply.js";
+export { applyLayer, contentSizeOf, type ApplyOptions, type ApplyResult } from "./apply.js";
 export { diffDirectory, digestDirectory, type DiffOptions } from "./diff.js";
 export { peekCompression, sniffCompression, gunzipStream, type Compression } from "./compression.js";
 export { parallelGzip } from "./pgzip.js";

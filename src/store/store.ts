@@ -124,7 +124,7 @@ export class Store {
   }
 
   private layerInfo(r: LayerRecord): LayerInfo {
-    return { diffId: r.diffId, size: r.size, dir: join(this.root, "l", r.dir) };
+    return { diffId: r.diffId, size: r.size, contentSize: r.contentSize ?? r.size, dir: join(this.root, "l", r.dir) };
   }
 
   async layer(diffId: Digest): Promise<LayerInfo | undefined> {
@@ -154,7 +154,7 @@ export class Store {
    * records `blob`, a temp file holding the layer's bytes as `blobDesc` says, or `split`, a temp
    * file holding its tar-split record (fsync'd by the caller).
    */
-  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch">, blob?: { tmp: string; desc: Descriptor }, split?: string): Promise<LayerInfo> {
+  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "contentSize">, blob?: { tmp: string; desc: Descriptor }, split?: string): Promise<LayerInfo> {
     if (blob === undefined && split === undefined) return this.commitLayerUnlocked(diffId, size, stagedDir, fields);
     return this.withLock("layers", async () => {
       const existing = await this.layerRecord(diffId);
@@ -196,7 +196,7 @@ export class Store {
    * and returns the winner's — as the locked version does. The record is fsync'd before the link
    * and the directory after it, so it is as crash-safe as writeFileAtomic's.
    */
-  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch">): Promise<LayerInfo> {
+  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "contentSize">): Promise<LayerInfo> {
     const existing = await this.layerRecord(diffId);
     if (existing !== undefined) {
       await rm(stagedDir, { recursive: true, force: true });
@@ -269,6 +269,7 @@ export class Store {
     let size = 0;
     let tarSplit: Buffer | undefined;
     let spilled = false;
+    let contentSize = 0;
     const cleanup = async (): Promise<void> => {
       await rm(staged, { recursive: true, force: true });
       if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
@@ -317,6 +318,7 @@ export class Store {
       });
       size = applied.bytes;
       tarSplit = applied.tarSplit;
+      contentSize = applied.contentSize;
       spilled = applied.spilled === true;
       await fileDone;
     } catch (err) {
@@ -348,7 +350,7 @@ export class Store {
             const splitTmp = this.stagingPath("split");
             try {
               await writeFileDurable(splitTmp, await gzipAsync(tarSplit, { level: 1 }));
-              return await this.commitLayer(diffId, size, staged, { reproducible: false }, undefined, splitTmp);
+              return await this.commitLayer(diffId, size, staged, { reproducible: false, contentSize }, undefined, splitTmp);
             } catch (err) {
               await rm(splitTmp, { force: true });
               throw err;
@@ -359,7 +361,7 @@ export class Store {
           const desc: Descriptor = spilled || compression !== "gzip"
             ? { mediaType: MediaType.OciLayer, digest: diffId, size }
             : { mediaType: MediaType.OciLayerGzip, digest, size: rawSize };
-          return this.commitLayer(diffId, size, staged, { reproducible: false }, { tmp: blobTmp, desc });
+          return this.commitLayer(diffId, size, staged, { reproducible: false, contentSize }, { tmp: blobTmp, desc });
         })();
         return committed;
       },
@@ -469,10 +471,10 @@ export class Store {
         await prepared.discard();
       }
     }
-    const { diffId, size } = await digestDirectory(join(dir, "u"), diffOpts);
+    const { diffId, size, contentSize } = await digestDirectory(join(dir, "u"), diffOpts);
     const staged = this.stagingPath("layer");
     await rename(join(dir, "u"), staged);
-    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, ...diffOpts });
+    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, contentSize, ...diffOpts });
     await rm(dir, { recursive: true, force: true });
     return info;
   }
@@ -567,7 +569,7 @@ export class Store {
     const mine = Object.entries(allRefs).filter(([, v]) => v === id).map(([k]) => k);
     const repoTags = mine.filter((k) => !k.includes("@")).map((k) => familiarString(parseReference(k))).sort();
     const repoDigests = mine.filter((k) => k.includes("@")).map((k) => familiarString(parseReference(k))).sort();
-    return { id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, repoDigests, layers, added: entry.added, size: layers.reduce((a, l) => a + l.size, 0) };
+    return { id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, repoDigests, layers, added: entry.added, size: layers.reduce((a, l) => a + l.contentSize, 0) };
   }
 
   async listImageIds(): Promise<Digest[]> {

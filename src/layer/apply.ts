@@ -332,17 +332,24 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
   // ---- the parser: HEADER (512-byte blocks) → DATA (size bytes) → PAD (to 512)
   const block = Buffer.alloc(512);
   let blockFill = 0;
-  let state: "header" | "data" | "pad" = "header";
+  let state: "header" | "data" | "pad" | "trailer" = "header";
   let left = 0;
   let pad = 0;
   let meta: { kind: "pax" | "gpax" | "longname" | "longlink"; chunks: Buffer[] } | undefined;
   let paxGlobal: Record<string, string> = {};
   let pending: { pax?: Record<string, string>; longname?: string; longlink?: string } = {};
 
+  let zeroBlocks = 0;
   const onBlock = (b: Buffer): void => {
     recorder?.raw(b);
     const ok = checksumOk(b);
-    if (ok === undefined) return; // zero blocks: skipped, as tar-stream does
+    if (ok === undefined) {
+      // two zero blocks end the archive (as Go's archive/tar reads it): what follows is kept
+      // and hashed, not parsed; a lone zero block is skipped, as tar-stream did
+      if (++zeroBlocks === 2) state = "trailer";
+      return;
+    }
+    zeroBlocks = 0;
     if (!ok) throw new Error("Invalid tar header. Maybe the tar is corrupted or it needs to be gunzipped?");
     const flag = b[156]!;
     const size = octal(b, 124, 12);
@@ -410,6 +417,10 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
     let i = 0;
     const n = chunk.length;
     while (i < n) {
+      if (state === "trailer") {
+        recorder?.raw(i === 0 ? chunk : chunk.subarray(i));
+        return;
+      }
       if (state === "header") {
         if (blockFill === 0 && n - i >= 512) {
           const b = chunk.subarray(i, i + 512);
@@ -459,7 +470,7 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
         result.bytes += c.length;
         push(c);
       }
-      if (state !== "header" || blockFill !== 0) throw new Error("Unexpected end of data");
+      if ((state !== "header" && state !== "trailer") || blockFill !== 0) throw new Error("Unexpected end of data");
       if (meta !== undefined) throw new Error("Unexpected end of data");
     } finally {
       if (file !== undefined) closeSync(file.fd);

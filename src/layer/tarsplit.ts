@@ -124,12 +124,11 @@ export class TarSplitRecorder {
 
   private flushPage(): void {
     if (this.pageFill === 0) return;
-    const last = this.segments[this.segments.length - 1];
-    const bytes = Buffer.from(this.page.subarray(0, this.pageFill));
-    if (last !== undefined && "raw" in last) last.raw = Buffer.concat([last.raw, bytes]);
-    else this.segments.push({ raw: bytes });
+    // a page of its own (not appended to the last raw segment: that copy would grow with every
+    // page of a layer without file contents, quadratically); the page is handed over, not copied
+    this.segments.push({ raw: this.pageFill === PAGE ? this.page : this.page.subarray(0, this.pageFill) });
+    this.page = Buffer.allocUnsafe(PAGE);
     this.pageFill = 0;
-    if (this.page.length !== PAGE) this.page = Buffer.allocUnsafe(PAGE);
   }
 }
 

@@ -74,8 +74,9 @@ describe("tar-split: plain layers kept without a blob", () => {
     mkdirSync(d);
     writeFileSync(join(d, "a"), "first version\n");
     writeFileSync(join(d, "b"), "bee\n");
+    writeFileSync(join(d, "big"), Buffer.alloc(3 * 1024 * 1024 + 5, 9)); // recorded before the switch: read back from the dir
     const tarFile = join(work, "dup.tar");
-    execFileSync("tar", ["-C", d, "-cf", tarFile, "a", "b"]);
+    execFileSync("tar", ["-C", d, "-cf", tarFile, "big", "a", "b"]);
     writeFileSync(join(d, "a"), "second, longer version\n");
     execFileSync("tar", ["-C", d, "-rf", tarFile, "a"]);
     const original = readFileSync(tarFile);
@@ -89,6 +90,18 @@ describe("tar-split: plain layers kept without a blob", () => {
     expect(readFileSync(join(layer.dir, "b"), "utf8")).toBe("bee\n");
     expect((await readAll((await store.openLayerTar(layer.diffId)).stream)).equals(original)).toBe(true);
     expect((await checkStore(store)).problems).toEqual([]);
+  });
+
+  it("keeps bytes after the end-of-archive marker without parsing them", async () => {
+    const tarFile = join(work, "trailer.tar");
+    execFileSync("tar", ["-C", tree, "-cf", tarFile, "etc"]);
+    const original = Buffer.concat([readFileSync(tarFile), Buffer.from("not a tar header, just bytes a writer left behind")]);
+    writeFileSync(tarFile, original);
+    const store = await openStore(join(work, "s-trailer"));
+    const layer = await store.importLayer(createReadStream(tarFile), { source: tarFile });
+    expect(layer.diffId).toBe(sha256Digest(original));
+    expect((await store.layerRecord(layer.diffId))!.tarSplit).toBe(true);
+    expect((await readAll((await store.openLayerTar(layer.diffId)).stream)).equals(original)).toBe(true);
   });
 
   it("imports a gzip rootfs as its tar (no gzip blob), and save → load keeps every digest", async () => {

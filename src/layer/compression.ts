@@ -16,6 +16,10 @@ export function sniffCompression(head: Buffer, source: string): Compression {
 /** Reads the first chunk(s) of `input` to find its compression, and gives back the whole stream. */
 export async function peekCompression(input: NodeJS.ReadableStream, source: string): Promise<{ compression: Compression; stream: Readable }> {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
+  // consumers hear errors through their own pipeline or iterator; an input error that arrives
+  // after the consumer stopped (a layer that failed first, an archive cut short around it)
+  // would otherwise be an unhandled 'error' that kills the process
+  out.on("error", () => undefined);
   const it = (input as Readable)[Symbol.asyncIterator]();
   const first = await it.next();
   const head = first.done ? Buffer.alloc(0) : (first.value as Buffer);

@@ -294,20 +294,6 @@ export class Store {
         const gunzip = gunzipStream(source) as Transform;
         tarOut = stream.pipe(tapRaw).pipe(gunzip);
         for (const s of [stream, tapRaw, gunzip]) s.on("error", (err) => tarOut.destroy(err));
-      } else if (file !== undefined) {
-        // a plain tar kept as a blob (a load's adoptFile needs no copy; otherwise a split is kept)
-        const tee = new Transform({
-          transform(chunk: Buffer, _e, cb: TransformCallback) {
-            if (file.write(chunk)) cb(null, chunk);
-            else file.once("drain", () => cb(null, chunk));
-          },
-          flush(cb) {
-            file.end();
-            cb();
-          },
-        });
-        tarOut = stream.pipe(tee);
-        stream.on("error", (err) => tarOut.destroy(err));
       }
       // the tar is hashed by the applier as it reads it (its diff_id; a plain tar's digest too)
       const applied = await applyLayer(tarOut, staged, {

@@ -38,6 +38,12 @@ export interface DigestResult {
   diffId: Digest;
   /** Bytes of the tar. */
   size: number;
+  /**
+   * What Docker shows as the layer's size (history, images, inspect): its overlay2 driver sums
+   * the sizes of the layer dir's non-directory entries, each inode once (moby
+   * pkg/directory.Size) — file contents and symlink target lengths, not tar headers.
+   */
+  contentSize: number;
   /** Directories marked opaque (paths relative to the tree, no leading '/'). */
   opaque: string[];
 }
@@ -95,7 +101,7 @@ function readSmallFile(abs: string, size: number): Buffer {
 type Sink = (chunk: Buffer) => void | Promise<void>;
 
 /** Walks `root` in tar order and hands every byte of its layer tar to `out`. */
-async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: string[]): Promise<void> {
+async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: string[], counted: { contentSize: number }): Promise<void> {
   const known = opts.xattrs;
   const xattrsOf = known !== undefined ? (abs: string) => known.get(abs) : await xattrReader(root);
   const epoch = opts.sourceDateEpoch;
@@ -151,6 +157,7 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, opaque: strin
       const relPath = rel === "" ? name : `${rel}/${name}`;
       const st = lstatLite(abs);
       if (st === undefined) throw new LayerError(`${relPath}: removed while its layer was made`);
+      if (!isDir(st) && st.size > 0 && (st.nlink < 2 || !links.has(`${st.dev}:${st.ino}`))) counted.contentSize += st.size;
       const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st), size: 0 };
       const own = xattrsOf(abs);
       if (isWhiteoutDevice(st)) {
@@ -214,7 +221,7 @@ export function diffDirectory(dir: string, opts: DiffOptions = {}): Readable {
     batched += chunk.length;
     if (batched >= 64 * 1024) return flush();
   };
-  walkTar(dir, opts, sink, []).then(
+  walkTar(dir, opts, sink, [], { contentSize: 0 }).then(
     async () => {
       await flush();
       stream.push(null);
@@ -229,9 +236,10 @@ export async function digestDirectory(dir: string, opts: DiffOptions = {}): Prom
   const hash = createHash("sha256");
   let size = 0;
   const opaque: string[] = [];
+  const counted = { contentSize: 0 };
   await walkTar(dir, opts, (chunk) => {
     hash.update(chunk);
     size += chunk.length;
-  }, opaque);
-  return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, opaque };
+  }, opaque, counted);
+  return { diffId: `sha256:${hash.digest("hex")}` as Digest, size, opaque, contentSize: counted.contentSize };
 }

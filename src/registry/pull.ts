@@ -33,7 +33,7 @@ export interface PullStore {
   /** Extracts a (gzip or plain) layer tar and keeps its bytes as a blob; refuses a digest or diff_id other than expected. */
   importLayer(tar: NodeJS.ReadableStream, opts?: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string }): Promise<PulledLayer>;
   /** Adds an image from its exact config bytes and manifest bytes (so digests survive the trip). */
-  addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[] }): Promise<PulledImage>;
+  addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] }): Promise<PulledImage>;
 }
 
 export interface PullOptions {
@@ -120,7 +120,9 @@ export async function pullImage(client: RegistryClient, store: PullStore, ref: R
 
   // The image record (with the registry's exact manifest) is the commit point.
   const tags = options.tags ?? (ref.tag !== undefined ? [`${ref.registry}/${ref.repository}:${ref.tag}`] : []);
-  const image = await store.addImage(configBytes, { manifestBytes: resolved.bytes, tags });
+  // and `repo@<manifest digest>`, the image's RepoDigests entry, as Docker records after a pull
+  const repoDigests = [`${ref.registry}/${ref.repository}@${resolved.digest}`];
+  const image = await store.addImage(configBytes, { manifestBytes: resolved.bytes, tags, repoDigests });
   return { image, manifestDigest: resolved.digest, layersFetched, layersSkipped, bytesFetched };
 }
 

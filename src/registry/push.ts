@@ -77,7 +77,7 @@ export interface PushStore {
   exportBlob(d: Digest): Promise<{ stream: Readable; size: number }>;
   /** The layer's gzip blob, made (once) when first needed: "compress lazily". */
   compressedLayerBlob(diffId: Digest): Promise<Descriptor>;
-  addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[] }): Promise<unknown>;
+  addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] }): Promise<unknown>;
 }
 
 const UNCOMPRESSED_LAYERS: ReadonlySet<string> = new Set([MediaType.OciLayer, MediaType.DockerLayer]);
@@ -138,7 +138,9 @@ export async function pushStoredImage(
     },
     { ...options, mountFrom: options.mountFrom ?? mountCandidate(image.repoTags, ref) },
   );
-  if (rewritten) await store.addImage(await store.readBlob(image.id), { manifestBytes });
+  // the pushed manifest's digest becomes a RepoDigests entry (`repo@digest`), as after a Docker push
+  const repoDigests = [`${ref.registry}/${ref.repository}@${result.manifestDigest}`];
+  await store.addImage(await store.readBlob(image.id), { manifestBytes, repoDigests });
   return { ...result, imageId: image.id };
 }
 

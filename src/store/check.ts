@@ -18,7 +18,7 @@ import type { ImageEntry, LayerRecord } from "./types.js";
  * (records first, then what they point to); images that lost content are removed with their tags.
  */
 export interface CheckProblem {
-  kind: "corrupt-blob" | "broken-layer" | "broken-image" | "dangling-tag" | "bad-refs" | "orphan-blob" | "orphan-layer" | "orphan-layer-dir" | "stale-temp" | "stale-snapshot" | "broken-cache-entry";
+  kind: "corrupt-blob" | "broken-layer" | "broken-image" | "dangling-tag" | "bad-refs" | "orphan-blob" | "orphan-layer" | "orphan-layer-dir" | "stale-temp" | "stale-snapshot" | "broken-cache-entry" | "orphan-tar-split";
   path: string;
   message: string;
   repaired: boolean;
@@ -46,8 +46,12 @@ function ownerPid(name: string): number | undefined {
 }
 
 async function hashFile(path: string): Promise<string> {
+  return hashStream(createReadStream(path));
+}
+
+async function hashStream(stream: NodeJS.ReadableStream): Promise<string> {
   const h = createHash("sha256");
-  await pipeline(createReadStream(path), new Writable({ write: (c: Buffer, _e, cb) => { h.update(c); cb(); } }));
+  await pipeline(stream, new Writable({ write: (c: Buffer, _e, cb) => { h.update(c); cb(); } }));
   return `sha256:${h.digest("hex")}`;
 }
 
@@ -100,9 +104,20 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
     }
     const blobOk = async (d: Digest): Promise<boolean> => !blobsBad.has(d) && (await store.hasBlob(d));
 
-    // 3. layer records: readable, dir present, a blob or a reproducible dir
+    // 3. layer records: readable, dir present, a blob, a reproducible dir, or a tar-split that
+    // gives back the layer's exact bytes from its dir (verified like a blob)
     const layersOk = new Set<Digest>();
     const layerDirs = new Set<string>(["empty"]);
+    const splits = new Set<string>();
+    const splitProblem = async (rec: LayerRecord): Promise<string | undefined> => {
+      try {
+        const { stream } = await store.openLayerTar(rec.diffId);
+        const got = await hashStream(stream);
+        return got === rec.diffId ? undefined : `its tar made again from l/${rec.dir} hashes to ${got}`;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
     for (const name of await readdir(join(root, "layers"))) {
       if (name.includes(".tmp-")) continue;
       const path = join(root, "layers", name);
@@ -117,20 +132,25 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
         ? "unreadable record"
         : !(await stat(join(root, "l", rec.dir)).then((s) => s.isDirectory(), () => false))
           ? `directory l/${rec.dir} is missing`
-          : !rec.reproducible && !(await anyAsync(rec.blobs, (b) => blobOk(b.digest)))
-            ? "none of its blobs is in the store"
-            : undefined;
+          : rec.tarSplit && !rec.blobs.some((b) => b.digest === rec!.diffId)
+            ? await splitProblem(rec)
+            : !rec.reproducible && !(await anyAsync(rec.blobs, (b) => blobOk(b.digest)))
+              ? "none of its blobs is in the store"
+              : undefined;
       if (problem === undefined && rec !== undefined) {
         layersOk.add(rec.diffId);
         layerDirs.add(rec.dir);
+        if (rec.tarSplit) splits.add(`${digestHex(rec.diffId)}.gz`);
         continue;
       }
       const p = report("broken-layer", path, problem!);
       await fix(p, async () => {
         await rm(path, { force: true });
         if (rec?.dir) await rm(join(root, "l", rec.dir), { recursive: true, force: true });
+        if (rec?.tarSplit) await rm(store.tarSplitPath(rec.diffId), { force: true });
       });
       if (!repair && rec?.dir) layerDirs.add(rec.dir);
+      if (!repair && rec?.tarSplit) splits.add(`${digestHex(rec.diffId)}.gz`);
     }
 
     // 4. images: config and manifest blobs, layers
@@ -234,6 +254,11 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
       const p = report("orphan-layer-dir", join(root, "l", name), "no layer record names it");
       await fix(p, () => rm(join(root, "l", name), { recursive: true, force: true }));
     }
+    for (const name of await readdir(join(root, "ts")).catch(() => [] as string[])) {
+      if (splits.has(name)) continue;
+      const p = report("orphan-tar-split", join(root, "ts", name), "no layer record names it");
+      await fix(p, () => rm(join(root, "ts", name), { force: true }));
+    }
     // a layer nothing uses is an orphan once it is older than gc's grace period (a build or a
     // load may be about to reference it); a younger one keeps its blobs
     const { blobs: used, layers: usedLayers } = await referencedContent(store);
@@ -249,6 +274,7 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
       await fix(p, async () => {
         await rm(recordPath, { force: true });
         await rm(join(root, "l", l.dir), { recursive: true, force: true });
+        if (l.tarSplit) await rm(store.tarSplitPath(l.diffId), { force: true });
       });
       if (!repair) for (const b of l.blobs) used.add(b.digest);
     }

@@ -47,7 +47,8 @@ export async function importRootfs(store: Store, input: NodeJS.ReadableStream, o
   } catch (err) {
     throw new StoreError((err as Error).message, { exitCode: 125 });
   }
-  const layer = await store.importLayer(input, { source: opts.source });
+  // the input's own bytes are not kept (a gzip'd rootfs is stored as its tar, as Docker does)
+  const layer = await store.importLayer(input, { source: opts.source, keepCompressed: false });
   const created = new Date().toISOString();
   const comment = opts.message || `Imported from ${opts.source}`;
   const image: ImageConfig & { comment?: string } = {

@@ -1,7 +1,7 @@
 import { readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { digestHex, isDigest, type Digest } from "../image/digest.js";
-import { familiarString, normalizeTag, parseReference } from "../image/reference.js";
+import { familiarString, formatReference, normalizeTag, parseReference, repositoryName } from "../image/reference.js";
 import type { ImageConfig, ImageManifest } from "../image/types.js";
 import type { Store } from "./store.js";
 import { StoreError } from "./errors.js";
@@ -71,6 +71,7 @@ export async function collectGarbage(store: Store, opts: { candidates?: Set<Dige
         }
         await rm(recordPath, { force: true }); // the record first: never a record without its dir
         await rm(join(store.root, "l", l.dir), { recursive: true, force: true });
+        if (l.tarSplit) await rm(store.tarSplitPath(l.diffId), { force: true });
         result.removedLayers.push(l.diffId);
         result.reclaimedBytes += l.size;
         for (const b of l.blobs) candidates.add(b.digest);
@@ -101,26 +102,41 @@ export async function removeImage(store: Store, nameOrId: string, opts: { force?
   const id = await store.resolveImageId(nameOrId);
   const image = await store.imageById(id);
   const result: RemoveImageResult = { untagged: [], deleted: [] };
+  // the reference named (a tag or a `repo@digest`), normalized as refs.json keys are
   let key: string | undefined;
   try {
-    key = isDigest(nameOrId) ? undefined : normalizeTag(nameOrId);
+    const parsed = isDigest(nameOrId) ? undefined : parseReference(nameOrId);
+    key = parsed === undefined ? undefined : parsed.digest !== undefined ? formatReference({ ...parsed, tag: undefined }) : normalizeTag(nameOrId);
   } catch {
     key = undefined; // an ID prefix that is not a valid name
   }
-  const byTag = key !== undefined && (await store.readRefs())[key] === id;
+  const refs = await store.readRefs();
+  const mine = Object.keys(refs).filter((k) => refs[k] === id);
+  const byRef = key !== undefined && refs[key] === id;
   const users = (await store.imagesInUse()).get(id) ?? [];
-  if (byTag && image.repoTags.length > 1) {
-    await store.untag(key!);
-    result.untagged.push(familiarString(parseReference(key!)));
-    return result;
-  }
-  if (!byTag && image.repoTags.length > 1 && !opts.force) {
+  const familiar = (k: string): string => familiarString(parseReference(k));
+  if (byRef) {
+    // moby's image_delete: the named reference goes; when no tag of its repository is left,
+    // that repository's digest references go with it; references left mean the image stays
+    const repoOf = (k: string): string => repositoryName(parseReference(k));
+    const rest = mine.filter((k) => k !== key);
+    const tagLeft = rest.some((k) => !k.includes("@") && repoOf(k) === repoOf(key!));
+    const dropped = key!.includes("@") || tagLeft ? [] : rest.filter((k) => k.includes("@") && repoOf(k) === repoOf(key!));
+    const remaining = rest.filter((k) => !dropped.includes(k));
+    if (remaining.length > 0) {
+      await store.updateRefs((r) => {
+        for (const k of [key!, ...dropped]) delete r[k];
+        return true;
+      });
+      result.untagged.push(...[key!, ...dropped].map(familiar));
+      return result;
+    }
+  } else if (!isSingleReference(mine) && mine.length > 1 && !opts.force) {
     throw new StoreError(`conflict: unable to delete ${digestHex(id).slice(0, 12)} (must be forced) - image is referenced in multiple repositories`, { exitCode: 1 });
   }
   if (users.length > 0 && !opts.force) {
     throw new StoreError(`conflict: unable to remove repository reference "${nameOrId}" (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${digestHex(id).slice(0, 12)}`, { exitCode: 1 });
   }
-  const refs = await store.readRefs();
   await store.updateRefs((r) => {
     let changed = false;
     for (const [k, v] of Object.entries(r)) {
@@ -131,13 +147,32 @@ export async function removeImage(store: Store, nameOrId: string, opts: { force?
     }
     return changed;
   });
-  for (const [k, v] of Object.entries(refs)) if (v === id) result.untagged.push(familiarString(parseReference(k)));
+  // Docker lists the named reference first, then the others
+  const order = byRef ? [key!, ...mine.filter((k) => k !== key)] : mine;
+  result.untagged.push(...order.map(familiar));
   if (users.length > 0) return result; // forced: Docker untags but keeps an image a container runs
   await store.removeImageEntry(id);
   result.deleted.push(id);
   const candidates = new Set<Digest>([id, image.manifestDigest, ...image.layers.map((l) => l.diffId), ...image.manifest.layers.map((l) => l.digest)]);
   await collectGarbage(store, { candidates });
   return result;
+}
+
+/**
+ * moby's isSingleReference: all references name one repository — at most one tag, and digest
+ * references of that tag's repository only. Deleting such an image by ID needs no force.
+ */
+function isSingleReference(keys: string[]): boolean {
+  if (keys.length <= 1) return keys.length === 1;
+  let single: string | undefined;
+  const digestRepos = new Set<string>();
+  for (const k of keys) {
+    const repo = repositoryName(parseReference(k));
+    if (k.includes("@")) digestRepos.add(repo);
+    else if (single === undefined) single = repo;
+    else return false;
+  }
+  return digestRepos.size === 1 && digestRepos.has(single ?? repositoryName(parseReference(keys[0]!)));
 }
 
 /** `docker image prune [-a]`: dangling images (no tag), or with all every image no container uses. */
@@ -148,12 +183,12 @@ export async function pruneImages(store: Store, opts: { all?: boolean } = {}): P
   for (const img of await store.listImages()) {
     if (inUse.has(img.id)) continue;
     if (img.repoTags.length > 0 && !opts.all) continue;
-    if (img.repoTags.length > 0) {
+    if (img.repoTags.length > 0 || img.repoDigests.length > 0) {
       await store.updateRefs((r) => {
         for (const [k, v] of Object.entries(r)) if (v === img.id) delete r[k];
         return true;
       });
-      out.untagged.push(...img.repoTags);
+      out.untagged.push(...img.repoTags, ...img.repoDigests);
     }
     await store.removeImageEntry(img.id);
     out.deleted.push(img.id);

@@ -1,12 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { lstat, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { promisify } from "node:util";
+import { gzip, gunzipSync } from "node:zlib";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileLinked, syncCreated, syncFile, writeFileAtomic } from "./atomic.js";
+import { createFileLinked, fsyncDir, syncCreated, syncFile, writeFileAtomic } from "./atomic.js";
 import { BlobStore } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock } from "./lock.js";
@@ -19,6 +21,8 @@ import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snaps
  * above all — open the store only to read records and make a snapshot.
  */
 const layerModule = () => import("../layer/index.js");
+
+const gzipAsync = promisify(gzip);
 
 /**
  * A small record file (refs, image and layer records: JSON of a few KB), read synchronously:
@@ -40,6 +44,7 @@ function readRecordFile(path: string): Promise<string> {
  *   blobs/sha256/<hex>   content (configs, manifests, layer blobs), verified on write and read
  *   l/<12 hex>/          extracted layers, used as overlay lower dirs; l/empty for scratch
  *   layers/<hex>.json    layer records (diff_id → dir, size, known blobs)
+ *   ts/<hex>.gz          tar-split records: a layer's tar made again from its dir (no blob kept)
  *   images/<hex>.json    image records (config digest → manifest digest)
  *   refs.json            tags: normalized reference → image ID (under the "refs" lock)
  *   cache/<hex>.json     build cache entries (key hashed)
@@ -69,7 +74,7 @@ export class Store {
     const store = new Store(resolveStoreRoot(root));
     // synchronous: 9 directories that exist after the first open cost 18 quick syscalls, far
     // less than 9 round trips through libuv's thread pool (every command opens the store)
-    for (const d of ["blobs/sha256", "l/empty", "layers", "images", "cache", "c", "s", "tmp", "locks"]) {
+    for (const d of ["blobs/sha256", "l/empty", "layers", "ts", "images", "cache", "c", "s", "tmp", "locks"]) {
       mkdirSync(join(store.root, d), { recursive: true });
     }
     return store;
@@ -140,7 +145,7 @@ export class Store {
   }
 
   private layerInfo(r: LayerRecord): LayerInfo {
-    const info: LayerInfo = { diffId: r.diffId, size: r.size, dir: join(this.root, "l", r.dir), ...(r.opaque !== undefined ? { opaque: r.opaque } : {}) };
+    const info: LayerInfo = { diffId: r.diffId, size: r.size, contentSize: r.contentSize ?? r.size, dir: join(this.root, "l", r.dir), ...(r.opaque !== undefined ? { opaque: r.opaque } : {}) };
     if (r.opaque !== undefined) this.opaqueByDir.set(info.dir, new Set(r.opaque));
     return info;
   }
@@ -175,12 +180,18 @@ export class Store {
     return out;
   }
 
+  /** Where a layer's tar-split record lives (see layer/tarsplit.ts). */
+  tarSplitPath(diffId: Digest): string {
+    return join(this.root, "ts", `${digestHex(diffId)}.gz`);
+  }
+
   /**
    * Makes `stagedDir` the layer `diffId` (or drops it when the layer exists already) and
-   * records `blob`, a temp file holding the layer's bytes as `blobDesc` says.
+   * records `blob`, a temp file holding the layer's bytes as `blobDesc` says, or `split`, a temp
+   * file holding its tar-split record (fsync'd by the caller).
    */
-  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque">, blob?: { tmp: string; desc: Descriptor }): Promise<LayerInfo> {
-    if (blob === undefined) return this.commitLayerUnlocked(diffId, size, stagedDir, fields);
+  private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">, blob?: { tmp: string; desc: Descriptor }, split?: string): Promise<LayerInfo> {
+    if (blob === undefined && split === undefined) return this.commitLayerUnlocked(diffId, size, stagedDir, fields);
     return this.withLock("layers", async () => {
       const existing = await this.layerRecord(diffId);
       if (blob !== undefined) {
@@ -189,16 +200,24 @@ export class Store {
       }
       if (existing !== undefined) {
         await rm(stagedDir, { recursive: true, force: true });
+        if (split !== undefined) await rm(split, { force: true });
         if (blob !== undefined && !existing.blobs.some((b) => b.digest === blob.desc.digest)) {
           existing.blobs.push(blob.desc);
           await writeFileAtomic(this.layerRecordPath(diffId), JSON.stringify(existing));
         }
         return this.layerInfo(existing);
       }
+      // what the record points to first: the tar-split, then the dir
+      if (split !== undefined) {
+        await rename(split, this.tarSplitPath(diffId));
+        await fsyncDir(join(this.root, "ts"));
+      }
       let name = digestHex(diffId).slice(0, 12);
       if (await lstat(join(this.root, "l", name)).then(() => true, () => false)) name = randomBytes(6).toString("hex");
       await rename(stagedDir, join(this.root, "l", name));
-      const record: LayerRecord = { diffId, size, dir: name, blobs: blob ? [blob.desc] : [], ...fields, created: new Date().toISOString() };
+      const record: LayerRecord = {
+        diffId, size, dir: name, blobs: blob ? [blob.desc] : [], ...fields, ...(split !== undefined ? { tarSplit: true } : {}), created: new Date().toISOString(),
+      };
       await writeFileAtomic(this.layerRecordPath(diffId), JSON.stringify(record));
       return this.layerInfo(record);
     });
@@ -217,7 +236,7 @@ export class Store {
    * A power cut before then can lose the record or leave it empty: the layer is then an orphan,
    * which nothing refers to, and `system check --repair` removes (a commit replaces such a record).
    */
-  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque">): Promise<LayerInfo> {
+  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">): Promise<LayerInfo> {
     const path = this.layerRecordPath(diffId);
     const existing = await this.layerRecord(diffId).catch(async (err: unknown) => {
       // an empty or torn record left by a power cut before it was synced: replace it
@@ -257,10 +276,11 @@ export class Store {
   }
 
   /**
-   * A layer tar (gzip or plain) → extracted layer, applied safely, its bytes kept as a blob.
-   * `expected` checks the blob digest and/or diff_id (as a manifest and config state them).
+   * A layer tar (gzip or plain) → extracted layer, applied safely, its bytes kept (as a
+   * tar-split record or a blob: see prepareLayer). `expected` checks the blob digest and/or
+   * diff_id (as a manifest and config state them).
    */
-  async importLayer(tar: NodeJS.ReadableStream, opts: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string; asRoot?: boolean; adoptFile?: string } = {}): Promise<LayerInfo> {
+  async importLayer(tar: NodeJS.ReadableStream, opts: PrepareLayerOptions & { expectedDigest?: Digest; expectedDiffId?: Digest } = {}): Promise<LayerInfo> {
     const prepared = await this.prepareLayer(tar, opts);
     try {
       return await prepared.commit(opts);
@@ -270,12 +290,19 @@ export class Store {
   }
 
   /**
-   * The first half of importLayer: applies the tar into a staging dir and keeps its bytes in a
-   * temp blob, but adds nothing to the store until `commit` (which checks what the manifest
-   * and config expect). `discard` removes what was not committed. A load uses this to apply
-   * layers while it reads the archive, before it has read the manifest that names them.
+   * The first half of importLayer: applies the tar into a staging dir and keeps its bytes, but
+   * adds nothing to the store until `commit` (which checks what the manifest and config
+   * expect). `discard` removes what was not committed. A load uses this to apply layers while
+   * it reads the archive, before it has read the manifest that names them.
+   *
+   * What is kept: a gzip layer's own bytes as a blob (a manifest names that digest; gzip
+   * output cannot be made again byte for byte) unless `keepCompressed` is false (an import);
+   * otherwise a tar-split record, as Docker's layer store keeps: the tar's headers and padding,
+   * which with the files in the layer dir give back the exact tar — so a load writes each layer
+   * once, not twice. A tar whose later entries replace earlier files cannot be made again from
+   * the dir: its bytes are kept as a blob then (the applier switches over mid-stream).
    */
-  async prepareLayer(tar: NodeJS.ReadableStream, opts: { source?: string; asRoot?: boolean; adoptFile?: string } = {}): Promise<PreparedLayer> {
+  async prepareLayer(tar: NodeJS.ReadableStream, opts: PrepareLayerOptions = {}): Promise<PreparedLayer> {
     const source = opts.source ?? "layer";
     const { applyLayer, gunzipStream, peekCompression, LayerError } = await layerModule();
     const { compression, stream } = await peekCompression(tar, source).catch((err: unknown) => {
@@ -285,47 +312,54 @@ export class Store {
     // adoptFile: `tar` reads a staged file under tmp/ (a load); once verified it becomes the
     // blob by a rename instead of being written a second time
     const blobTmp = opts.adoptFile ?? this.blobs.tempPath("blob");
+    const useSplit = opts.adoptFile === undefined && (compression === "none" || opts.keepCompressed === false);
+    const hashRaw = !(useSplit && compression === "gzip"); // an import's gzip bytes are not kept: no digest needed
     await mkdir(staged, { mode: 0o755 });
     const rawHash = createHash("sha256");
     const diffHash = createHash("sha256");
     let rawSize = 0;
     let size = 0;
+    let tarSplit: Buffer | undefined;
+    let spilled = false;
+    let contentSize = 0;
     let opaque: string[] = [];
     const cleanup = async (): Promise<void> => {
       await rm(staged, { recursive: true, force: true });
       if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
     };
     try {
-      const file = opts.adoptFile === undefined ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
+      const file = opts.adoptFile === undefined && !useSplit ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
       const fileDone = file === undefined ? Promise.resolve() : new Promise<void>((res, rej) => { file.on("finish", () => res()); file.on("error", rej); });
-      const tapRaw = new Transform({
-        transform(chunk: Buffer, _e, cb: TransformCallback) {
-          rawHash.update(chunk);
-          rawSize += chunk.length;
-          if (file === undefined || file.write(chunk)) cb(null, chunk);
-          else file.once("drain", () => cb(null, chunk));
-        },
-        flush(cb) {
-          file?.end();
-          cb();
-        },
+      let tarOut: Readable = stream;
+      if (compression === "gzip") {
+        const tapRaw = new Transform({
+          transform(chunk: Buffer, _e, cb: TransformCallback) {
+            if (hashRaw) rawHash.update(chunk);
+            rawSize += chunk.length;
+            if (file === undefined || file.write(chunk)) cb(null, chunk);
+            else file.once("drain", () => cb(null, chunk));
+          },
+          flush(cb) {
+            file?.end();
+            cb();
+          },
+        });
+        const gunzip = gunzipStream(source) as Transform;
+        tarOut = stream.pipe(tapRaw).pipe(gunzip);
+        for (const s of [stream, tapRaw, gunzip]) s.on("error", (err) => tarOut.destroy(err));
+      }
+      // the tar is hashed by the applier as it reads it (its diff_id; a plain tar's digest too)
+      const applied = await applyLayer(tarOut, staged, {
+        source,
+        tap: (c) => diffHash.update(c),
+        ...(opts.asRoot !== undefined ? { asRoot: opts.asRoot } : {}),
+        ...(useSplit ? { split: { spillFile: blobTmp } } : {}),
       });
-      const tapDiff = new Transform({
-        transform(chunk: Buffer, _e, cb: TransformCallback) {
-          diffHash.update(chunk);
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      // a plain tar is its own diff: hash it once (sha256 is a third of the import's CPU time)
-      const stages: NodeJS.ReadWriteStream[] = compression === "gzip" ? [tapRaw, gunzipStream(source), tapDiff] : [tapRaw];
-      let tarOut: Readable = stream.pipe(stages[0] as Transform);
-      for (const s of stages.slice(1)) tarOut = tarOut.pipe(s as Transform);
-      for (const s of [stream, ...stages]) (s as Readable).on("error", (err) => tarOut.destroy(err));
-      opaque = (await applyLayer(tarOut, staged, { source, ...(opts.asRoot !== undefined ? { asRoot: opts.asRoot } : {}) })).opaque;
-      // the tar's end-of-archive marker may leave trailing padding unread: drain it into the hashes
-      tarOut.resume();
-      if (!tarOut.readableEnded) await new Promise<void>((res, rej) => { tarOut.on("end", () => res()); tarOut.on("error", rej); });
+      size = applied.bytes;
+      tarSplit = applied.tarSplit;
+      contentSize = applied.contentSize;
+      opaque = applied.opaque;
+      spilled = applied.spilled === true;
       await fileDone;
     } catch (err) {
       await cleanup();
@@ -333,9 +367,9 @@ export class Store {
       if (err instanceof StoreError) throw err;
       throw new StoreError(`${source}: ${(err as Error).message}`, { cause: err });
     }
-    const digest = `sha256:${rawHash.digest("hex")}` as Digest;
-    const diffId = compression === "gzip" ? (`sha256:${diffHash.digest("hex")}` as Digest) : digest;
-    if (compression !== "gzip") size = rawSize;
+    const diffId = `sha256:${diffHash.digest("hex")}` as Digest;
+    const digest = compression === "gzip" ? (hashRaw ? (`sha256:${rawHash.digest("hex")}` as Digest) : diffId) : diffId;
+    if (compression !== "gzip") rawSize = size;
     let committed: Promise<LayerInfo> | undefined;
     let discarded = false;
     return {
@@ -352,9 +386,22 @@ export class Store {
         }
         if (discarded) return Promise.reject(new StoreError(`${source}: layer was discarded`));
         committed ??= (async () => {
+          if (tarSplit !== undefined) {
+            const splitTmp = this.stagingPath("split");
+            try {
+              await writeFileDurable(splitTmp, await gzipAsync(tarSplit, { level: 1 }));
+              return await this.commitLayer(diffId, size, staged, { reproducible: false, contentSize, opaque }, undefined, splitTmp);
+            } catch (err) {
+              await rm(splitTmp, { force: true });
+              throw err;
+            }
+          }
           await syncFile(blobTmp);
-          const desc: Descriptor = { mediaType: compression === "gzip" ? MediaType.OciLayerGzip : MediaType.OciLayer, digest, size: rawSize };
-          return this.commitLayer(diffId, size, staged, { reproducible: false, opaque }, { tmp: blobTmp, desc });
+          // a spilled tar is the plain tar, whatever the input's compression was
+          const desc: Descriptor = spilled || compression !== "gzip"
+            ? { mediaType: MediaType.OciLayer, digest: diffId, size }
+            : { mediaType: MediaType.OciLayerGzip, digest, size: rawSize };
+          return this.commitLayer(diffId, size, staged, { reproducible: false, contentSize, opaque }, { tmp: blobTmp, desc });
         })();
         return committed;
       },
@@ -372,7 +419,13 @@ export class Store {
     if (r === undefined) throw new StoreError(`layer ${diffId} is not in the store`);
     const plain = r.blobs.find((b) => b.digest === diffId);
     if (plain && (await this.blobs.has(plain.digest))) return { stream: this.blobs.open(plain.digest) as Readable, size: r.size };
-    const { diffDirectory, gunzipStream } = await layerModule();
+    const { diffDirectory, gunzipStream, reassembleTar } = await layerModule();
+    if (r.tarSplit) {
+      const split = gunzipSync(await readFile(this.tarSplitPath(diffId)).catch((err: NodeJS.ErrnoException) => {
+        throw new StoreError(err.code === "ENOENT" ? `layer ${diffId}: its tar-split record is missing; run \`berth system check\`` : `layer ${diffId}: ${err.message}`);
+      }));
+      return { stream: verifyDigest(reassembleTar(split, join(this.root, "l", r.dir)), diffId, `layer ${diffId} (made again from l/${r.dir})`), size: r.size };
+    }
     if (r.reproducible) {
       return { stream: diffDirectory(join(this.root, "l", r.dir), r.sourceDateEpoch !== undefined ? { sourceDateEpoch: r.sourceDateEpoch } : {}), size: r.size };
     }
@@ -461,12 +514,12 @@ export class Store {
         await prepared.discard();
       }
     }
-    const { diffId, size, opaque } = await digestDirectory(join(dir, "u"), diffOpts);
+    const { diffId, size, opaque, contentSize } = await digestDirectory(join(dir, "u"), diffOpts);
     const staged = this.stagingPath("layer");
     // synchronous renames and removal of what is left (w/, owner.json): quick calls on a build
     // step's path, which must not queue in the thread pool behind fsyncs of earlier steps
     renameSync(join(dir, "u"), staged);
-    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, opaque, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
+    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, opaque, contentSize, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
     rmSync(dir, { recursive: true, force: true });
     return info;
   }
@@ -497,7 +550,7 @@ export class Store {
    * Adds an image from its exact config bytes (the ID is their digest) and, when given, the
    * exact manifest bytes (kept so that save → load keeps the manifest digest).
    */
-  async addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[] } = {}): Promise<ImageRecord> {
+  async addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] } = {}): Promise<ImageRecord> {
     const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
     const layerDescs: Descriptor[] = [];
@@ -527,6 +580,7 @@ export class Store {
       await writeFileAtomic(path, JSON.stringify(entry));
     }
     for (const t of opts.tags ?? []) await this.tag(t, cfg.digest);
+    for (const r of opts.repoDigests ?? []) await this.addDigestReference(r, cfg.digest);
     return this.imageById(cfg.digest);
   }
 
@@ -556,11 +610,12 @@ export class Store {
       layers.push(l);
     }
     const allRefs = refs ?? (await this.readRefs());
-    const repoTags = Object.entries(allRefs)
-      .filter(([, v]) => v === id)
-      .map(([k]) => familiarString(parseReference(k)))
-      .sort();
-    return { id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, layers, added: entry.added, size: layers.reduce((a, l) => a + l.size, 0) };
+    // refs.json holds tags (`name:tag`) and, for images pulled from or pushed to a registry,
+    // digest references (`name@sha256:…`): Docker's RepoTags and RepoDigests
+    const mine = Object.entries(allRefs).filter(([, v]) => v === id).map(([k]) => k);
+    const repoTags = mine.filter((k) => !k.includes("@")).map((k) => familiarString(parseReference(k))).sort();
+    const repoDigests = mine.filter((k) => k.includes("@")).map((k) => familiarString(parseReference(k))).sort();
+    return { id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, repoDigests, layers, added: entry.added, size: layers.reduce((a, l) => a + l.contentSize, 0) };
   }
 
   async listImageIds(): Promise<Digest[]> {
@@ -603,6 +658,8 @@ export class Store {
     }
     if (parsed !== undefined) {
       if (parsed.digest !== undefined) {
+        const byRef = refs[formatReference({ ...parsed, tag: undefined })];
+        if (byRef !== undefined) return byRef;
         for (const id of await this.listImageIds()) {
           if (id === parsed.digest) return id;
           const e = JSON.parse(await readFile(this.imageEntryPath(id), "utf8")) as ImageEntry;
@@ -667,6 +724,29 @@ export class Store {
     if ((await this.readRefs())[key] === id) return;
     await this.updateRefs((refs) => {
       if (refs[key] === id) return false;
+      refs[key] = id;
+      return true;
+    });
+  }
+
+  /**
+   * Records `repo@sha256:<manifest digest>` → image, as Docker does after a pull or push (the
+   * digest the registry knows: the image's RepoDigests). Like Docker's reference store, a digest
+   * reference never moves to another image: the first one stays.
+   */
+  async addDigestReference(ref: string, id: Digest): Promise<void> {
+    let key: string;
+    try {
+      const parsed = parseReference(ref);
+      if (parsed.digest === undefined) throw new InvalidReferenceError(ref, "a digest reference needs a digest");
+      key = formatReference({ ...parsed, tag: undefined });
+    } catch (err) {
+      throw new StoreError((err as Error).message, { exitCode: 125 });
+    }
+    if (!(await this.imageExists(id))) throw new NoSuchImageError(id);
+    if ((await this.readRefs())[key] !== undefined) return;
+    await this.updateRefs((refs) => {
+      if (refs[key] !== undefined) return false;
       refs[key] = id;
       return true;
     });
@@ -760,6 +840,42 @@ export class Store {
 
   async removeCacheEntry(key: string): Promise<void> {
     await rm(this.cachePath(key), { force: true });
+  }
+}
+
+export interface PrepareLayerOptions {
+  source?: string;
+  asRoot?: boolean;
+  /** The tar is this staged file under tmp/: it becomes the blob by a rename. */
+  adoptFile?: string;
+  /** Keep a gzip layer's own bytes as a blob (default); false: keep what a plain tar keeps. */
+  keepCompressed?: boolean;
+}
+
+/** `stream`, failing at its end unless its bytes hash to `digest`. */
+export function verifyDigest(stream: Readable, digest: Digest, what: string): Readable {
+  const hash = createHash("sha256");
+  const verify = new Transform({
+    transform(chunk: Buffer, _e, cb: TransformCallback) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      const got = `sha256:${hash.digest("hex")}`;
+      cb(got === digest ? null : new StoreError(`${what}: content hashes to ${got}, not ${digest}; run \`berth system check\``));
+    },
+  });
+  stream.on("error", (err) => verify.destroy(err));
+  return stream.pipe(verify);
+}
+
+async function writeFileDurable(path: string, data: Buffer): Promise<void> {
+  const fh = await open(path, "wx", 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

@@ -5,6 +5,11 @@ import type { Descriptor, ImageConfig, ImageManifest } from "../image/types.js";
 export interface LayerInfo {
   diffId: Digest;
   size: number;
+  /**
+   * What Docker shows as the layer's size (history, images, inspect): the sum of its files'
+   * sizes (symlinks' target lengths included, hard links once), not tar bytes.
+   */
+  contentSize: number;
   /** The extracted tree, usable as an overlay lowerdir (whiteouts as overlay whiteouts). */
   dir: string;
   /**
@@ -21,12 +26,14 @@ export interface ImageRecord {
   config: ImageConfig;
   /** Familiar form, as Docker prints them: `busybox:latest`. */
   repoTags: string[];
+  /** `repo@sha256:<manifest digest>` for each registry the image was pulled from or pushed to (familiar form). */
+  repoDigests: string[];
   /** Bottom first. */
   layers: LayerInfo[];
   manifest: ImageManifest;
   /** When the image entered this store (ISO 8601). */
   added: string;
-  /** Sum of the layers' uncompressed sizes (what `docker images` shows). */
+  /** Sum of the layers' content sizes (what `docker images` and inspect's .Size show). */
   size: number;
 }
 
@@ -57,6 +64,10 @@ export interface LayerRecord {
   sourceDateEpoch?: number;
   /** Opaque directories of `dir` (see LayerInfo.opaque); absent in older records. */
   opaque?: string[];
+  /** LayerInfo.contentSize; records written before it was kept fall back to `size`. */
+  contentSize?: number;
+  /** `ts/<hex>.gz` holds a tar-split record: the tar is made again from `dir` and it (layer/tarsplit.ts). */
+  tarSplit?: boolean;
   created: string;
 }
 

@@ -30,7 +30,7 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
   const activeLayers = new Set<Digest>();
   for (const img of images) {
     for (const l of img.layers) {
-      layerSize.set(l.diffId, l.size);
+      layerSize.set(l.diffId, l.contentSize);
       if (inUse.has(img.id)) activeLayers.add(l.diffId);
     }
   }
@@ -40,7 +40,7 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
   const cacheOnly = new Set<Digest>();
   for (const c of cache) for (const d of c.entry.layers ?? []) if (!layerSize.has(d)) cacheOnly.add(d);
   let cacheSize = 0;
-  for (const d of cacheOnly) cacheSize += (await store.layer(d))?.size ?? 0;
+  for (const d of cacheOnly) cacheSize += (await store.layer(d))?.contentSize ?? 0;
   const containerIds = await store.listContainerIds();
   let containerSize = 0;
   for (const id of containerIds) containerSize += await dirSize(join(store.root, "c", id));

@@ -43,14 +43,32 @@ async function writeDurableTemp(path: string, data: string | Uint8Array): Promis
  * fsync'd. A reader sees the old or the new content, never half of one, even after kill -9.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await (await prepareFileAtomic(path, data)).commit();
+}
+
+/** writeFileAtomic in two halves, so that the temp file's fsync can run beside other work. */
+export interface PreparedFile {
+  /** Renames the durable temp file over the path and fsyncs the directory. */
+  commit(): Promise<void>;
+  /** Removes the temp file instead. */
+  abort(): Promise<void>;
+}
+
+/** The first half of writeFileAtomic: the temp file written and fsync'd. */
+export async function prepareFileAtomic(path: string, data: string | Uint8Array): Promise<PreparedFile> {
   const tmp = await writeDurableTemp(path, data);
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fsyncDir(dirname(path));
+  return {
+    commit: async () => {
+      try {
+        await rename(tmp, path);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      await fsyncDir(dirname(path));
+    },
+    abort: () => rm(tmp, { force: true }),
+  };
 }
 
 /**

@@ -8,10 +8,10 @@ import { gzip, gunzipSync } from "node:zlib";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileLinked, fsyncDir, syncCreated, syncFile, writeFileAtomic } from "./atomic.js";
+import { createFileLinked, fsyncDir, prepareFileAtomic, syncCreated, syncFile, writeFileAtomic, type PreparedFile } from "./atomic.js";
 import { BlobStore } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
-import { acquireFlock } from "./lock.js";
+import { acquireFlock, type HeldLock } from "./lock.js";
 import { resolveStoreRoot } from "./root.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
 
@@ -571,16 +571,42 @@ export class Store {
       };
       manifestBytes = Buffer.from(JSON.stringify(manifest));
     }
-    // side by side: concurrent fsyncs share journal commits
-    const [, m] = await Promise.all([this.blobs.put(configBytes), this.blobs.put(manifestBytes), this.layersDurable(diffIds)]);
+    const manifestDigest = sha256Digest(manifestBytes);
+    const tags = (opts.tags ?? []).map((t) => tagKey(t));
+    const digestRefs = (opts.repoDigests ?? []).map((r) => digestKey(r));
     const path = this.imageEntryPath(cfg.digest);
     const existing = await readFile(path, "utf8").then((s) => JSON.parse(s) as ImageEntry, () => undefined);
-    if (existing === undefined || existing.manifestDigest !== m.digest) {
-      const entry: ImageEntry = { id: cfg.digest, manifestDigest: m.digest, added: existing?.added ?? new Date().toISOString() };
-      await writeFileAtomic(path, JSON.stringify(entry));
+    const entry: ImageEntry | undefined = existing === undefined || existing.manifestDigest !== manifestDigest
+      ? { id: cfg.digest, manifestDigest, added: existing?.added ?? new Date().toISOString() }
+      : undefined;
+    // The writes go side by side where order allows (concurrent fsyncs share journal commits):
+    // blobs, layer records and the entry's temp file, and the refs lock (a process) meanwhile;
+    // then the entry, then the references.
+    const lock = refsChange({ ...(await this.readRefs()) }, cfg.digest, tags, digestRefs) ? this.lockRefs() : undefined;
+    lock?.catch(() => undefined);
+    let prepared: PreparedFile | undefined;
+    try {
+      [prepared] = await Promise.all([
+        entry === undefined ? undefined : prepareFileAtomic(path, JSON.stringify(entry)),
+        this.blobs.put(configBytes),
+        this.blobs.put(manifestBytes),
+        this.layersDurable(diffIds),
+      ]);
+      await prepared?.commit();
+      prepared = undefined;
+    } catch (err) {
+      await prepared?.abort();
+      await lock?.then((l) => l.release(), () => undefined);
+      throw err;
     }
-    for (const t of opts.tags ?? []) await this.tag(t, cfg.digest);
-    for (const r of opts.repoDigests ?? []) await this.addDigestReference(r, cfg.digest);
+    if (lock !== undefined) {
+      const held = await lock;
+      try {
+        await this.writeRefsLocked((refs) => refsChange(refs, cfg.digest, tags, digestRefs));
+      } finally {
+        await held.release();
+      }
+    }
     return this.imageById(cfg.digest);
   }
 
@@ -702,31 +728,29 @@ export class Store {
 
   /** Changes refs.json under the refs lock; `change` returns false to leave it untouched. */
   async updateRefs(change: (refs: Record<string, Digest>) => boolean | Promise<boolean>): Promise<void> {
-    await this.withLock("refs", async () => {
-      const refs = await this.readRefs();
-      if (await change(refs)) {
-        const sorted = Object.fromEntries(Object.entries(refs).sort(([a], [b]) => (a < b ? -1 : 1)));
-        await writeFileAtomic(this.refsPath(), `${JSON.stringify(sorted, null, 1)}\n`);
-      }
-    });
+    await this.withLock("refs", () => this.writeRefsLocked(change));
+  }
+
+  private lockRefs(): Promise<HeldLock> {
+    return acquireFlock(join(this.root, "locks", "refs.lock"));
+  }
+
+  /** updateRefs' body, for a caller that holds the refs lock. */
+  private async writeRefsLocked(change: (refs: Record<string, Digest>) => boolean | Promise<boolean>): Promise<void> {
+    const refs = await this.readRefs();
+    if (await change(refs)) {
+      const sorted = Object.fromEntries(Object.entries(refs).sort(([a], [b]) => (a < b ? -1 : 1)));
+      await writeFileAtomic(this.refsPath(), `${JSON.stringify(sorted, null, 1)}\n`);
+    }
   }
 
   async tag(ref: string, id: Digest): Promise<void> {
-    let key: string;
-    try {
-      key = normalizeTag(ref);
-    } catch (err) {
-      throw new StoreError((err as Error).message, { exitCode: 125 });
-    }
+    const key = tagKey(ref);
     if (!(await this.imageExists(id))) throw new NoSuchImageError(id);
     // already so (a no-op rebuild re-tags): refs.json is replaced by rename, so a read without
     // the lock is a consistent state, and skipping the lock saves a flock process (~5 ms)
-    if ((await this.readRefs())[key] === id) return;
-    await this.updateRefs((refs) => {
-      if (refs[key] === id) return false;
-      refs[key] = id;
-      return true;
-    });
+    if (!refsChange(await this.readRefs(), id, [key], [])) return;
+    await this.updateRefs((refs) => refsChange(refs, id, [key], []));
   }
 
   /**
@@ -735,21 +759,10 @@ export class Store {
    * reference never moves to another image: the first one stays.
    */
   async addDigestReference(ref: string, id: Digest): Promise<void> {
-    let key: string;
-    try {
-      const parsed = parseReference(ref);
-      if (parsed.digest === undefined) throw new InvalidReferenceError(ref, "a digest reference needs a digest");
-      key = formatReference({ ...parsed, tag: undefined });
-    } catch (err) {
-      throw new StoreError((err as Error).message, { exitCode: 125 });
-    }
+    const key = digestKey(ref);
     if (!(await this.imageExists(id))) throw new NoSuchImageError(id);
-    if ((await this.readRefs())[key] !== undefined) return;
-    await this.updateRefs((refs) => {
-      if (refs[key] !== undefined) return false;
-      refs[key] = id;
-      return true;
-    });
+    if (!refsChange(await this.readRefs(), id, [], [key])) return;
+    await this.updateRefs((refs) => refsChange(refs, id, [], [key]));
   }
 
   async untag(ref: string): Promise<void> {
@@ -893,3 +906,41 @@ export function openStore(root?: string): Promise<Store> {
   return Store.open(root);
 }
 
+/** A tag as refs.json keys it (`docker.io/library/busybox:latest`); exit 125 when invalid. */
+function tagKey(ref: string): string {
+  try {
+    return normalizeTag(ref);
+  } catch (err) {
+    throw new StoreError((err as Error).message, { exitCode: 125 });
+  }
+}
+
+/** A digest reference as refs.json keys it (`repo@sha256:…`); exit 125 when invalid. */
+function digestKey(ref: string): string {
+  try {
+    const parsed = parseReference(ref);
+    if (parsed.digest === undefined) throw new InvalidReferenceError(ref, "a digest reference needs a digest");
+    return formatReference({ ...parsed, tag: undefined });
+  } catch (err) {
+    throw new StoreError((err as Error).message, { exitCode: 125 });
+  }
+}
+
+/**
+ * Points `tags` at `id` (a tag moves) and adds `digests` (a digest reference never moves, as in
+ * Docker's reference store); returns whether `refs` changed.
+ */
+function refsChange(refs: Record<string, Digest>, id: Digest, tags: readonly string[], digests: readonly string[]): boolean {
+  let changed = false;
+  for (const k of tags) {
+    if (refs[k] === id) continue;
+    refs[k] = id;
+    changed = true;
+  }
+  for (const k of digests) {
+    if (refs[k] !== undefined) continue;
+    refs[k] = id;
+    changed = true;
+  }
+  return changed;
+}

@@ -204,6 +204,8 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         ...(o.runtime !== undefined ? { runtime: o.runtime } : {}),
         ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
         ...(o.deferCleanup !== undefined ? { deferCleanup: o.deferCleanup } : {}),
+        // the store syncs a build's layers once, before a cache entry or an image names them
+        volatile: true,
       });
       return r.exitCode;
     };

@@ -97,7 +97,8 @@ export async function inMountNamespace(
   };
 }
 
-function supportsVolatile(): boolean {
+/** Whether the kernel's overlayfs takes the `volatile` option (Linux 5.10+). */
+export function supportsVolatile(): boolean {
   const [major = 0, minor = 0] = release().split(".").map((n) => parseInt(n, 10));
   return major > 5 || (major === 5 && minor >= 10);
 }

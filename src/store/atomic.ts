@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { linkSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -85,8 +86,9 @@ export async function createFileDurable(path: string, data: string | Uint8Array)
 
 /**
  * createFileDurable without waiting for the disk: the file appears whole at once (link of a
- * complete temp file; a kill -9 never leaves half of it), and `syncCreated` makes it durable
- * later, off the caller's critical path. Until then a power cut may lose it or leave it empty.
+ * complete temp file; a kill -9 never leaves half of it), and a later sync (syncFileSystem)
+ * makes it durable, off the caller's critical path. Until then a power cut may lose it or
+ * leave it empty.
  */
 export async function createFileLinked(path: string, data: string | Uint8Array, durable = false): Promise<boolean> {
   let tmp: string;
@@ -108,8 +110,16 @@ export async function createFileLinked(path: string, data: string | Uint8Array, 
   return true;
 }
 
-/** The second half of createFileLinked: fsync the file, then its directory. */
-export async function syncCreated(path: string): Promise<void> {
-  await syncFile(path);
-  await fsyncDir(dirname(path));
+/**
+ * Flushes the whole file system holding `path` (syncfs(2), through coreutils' `sync -f`: Node
+ * has no call for it) — every file and record written to it so far, in one go.
+ */
+export function syncFileSystem(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("sync", ["-f", path], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`sync -f ${path}: ${err.trim() || `exit ${code}`}`))));
+  });
 }

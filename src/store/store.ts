@@ -8,7 +8,7 @@ import { gzip, gunzipSync } from "node:zlib";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileLinked, fsyncDir, prepareFileAtomic, syncCreated, syncFile, writeFileAtomic, type PreparedFile } from "./atomic.js";
+import { createFileLinked, fsyncDir, prepareFileAtomic, syncFile, syncFileSystem, writeFileAtomic, type PreparedFile } from "./atomic.js";
 import { BlobStore } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock, type HeldLock } from "./lock.js";
@@ -57,11 +57,23 @@ function readRecordFile(path: string): Promise<string> {
  * in place. So after a crash there can be orphans (unreferenced blobs, dirs, tmp files) but no
  * dangling records; `berth system check --repair` removes orphans.
  */
+/** How long a sync that nobody waits for urgently gathers commits (see layersDurable). */
+const SYNC_GATHER_MS = 250;
+
 export class Store {
   readonly blobs: BlobStore;
   private readonly tmpDir: string;
-  /** Layer records this process created whose fsyncs are still running (see commitLayerUnlocked). */
-  private readonly recordSyncs = new Map<Digest, Promise<void>>();
+  /**
+   * Layers this process committed whose files and record may not be on disk yet, each with the
+   * number of its commit (see commitLayerUnlocked and layersDurable).
+   */
+  private readonly unsynced = new Map<Digest, number>();
+  private commits = 0;
+  /** Every commit up to this number is on disk. */
+  private syncedUpTo = 0;
+  /** The file system sync in flight (covering commits up to `upTo`), and the one queued after it. */
+  private syncRunning: { upTo: number; done: Promise<void> } | undefined;
+  private syncQueued: { done: Promise<void>; now: () => void } | undefined;
   /** Opaque dirs of the layers handed out so far, by layer dir (see knownOpaque). */
   private readonly opaqueByDir = new Map<string, ReadonlySet<string>>();
 
@@ -115,19 +127,49 @@ export class Store {
   // ---------------------------------------------------------------- layers
 
   /**
-   * Waits until the records of these layers are on disk: those this process committed with
-   * a deferred sync (commitLayerUnlocked). A failed sync is reported here.
+   * Waits until these layers — files and records — are on disk, for those this process
+   * committed from a build step (commitLayerUnlocked). One sync of the store's file system
+   * (syncfs, `sync -f`) covers every commit made before it: the steps' containers mount their
+   * overlays volatile and nothing of a step is fsync'd on its path; a cache entry or an image
+   * waits here before it names the layers. Syncs run one at a time; callers arriving meanwhile
+   * share the next one.
    */
-  async layersDurable(diffIds: readonly Digest[]): Promise<void> {
-    const pending = diffIds.flatMap((d) => {
-      const p = this.recordSyncs.get(d);
-      return p === undefined ? [] : [p];
-    });
-    if (pending.length === 0) return;
+  async layersDurable(diffIds: readonly Digest[], opts: { urgent?: boolean } = {}): Promise<void> {
+    let need = 0;
+    for (const d of diffIds) need = Math.max(need, this.unsynced.get(d) ?? 0);
+    if (need <= this.syncedUpTo) return;
+    let wait: Promise<void>;
+    if (this.syncRunning !== undefined && this.syncRunning.upTo >= need) wait = this.syncRunning.done;
+    else {
+      if (this.syncQueued === undefined) {
+        // not urgent (a build's cache entries): gather the commits of the next steps too, one
+        // sync process for many (each is a fork of this process, on the steps' path)
+        let start!: () => void;
+        const started = new Promise<void>((resolve) => (start = resolve));
+        const timer = setTimeout(start, SYNC_GATHER_MS);
+        const previous = this.syncRunning?.done ?? Promise.resolve();
+        const done = Promise.all([started, previous.catch(() => undefined)]).then(() => {
+          this.syncQueued = undefined;
+          const upTo = this.commits;
+          const run = syncFileSystem(this.root).then(() => {
+            this.syncedUpTo = Math.max(this.syncedUpTo, upTo);
+            for (const [d, n] of this.unsynced) if (n <= upTo) this.unsynced.delete(d);
+          });
+          this.syncRunning = { upTo, done: run };
+          run.then(() => {
+            if (this.syncRunning?.done === run) this.syncRunning = undefined;
+          }, () => undefined);
+          return run;
+        });
+        this.syncQueued = { done, now: () => { clearTimeout(timer); start(); } };
+      }
+      if (opts.urgent === true) this.syncQueued.now();
+      wait = this.syncQueued.done;
+    }
     try {
-      await Promise.all(pending);
+      await wait;
     } catch (err) {
-      throw new StoreError(`writing a layer record to disk failed: ${(err as Error).message}`, { cause: err });
+      throw new StoreError(`writing layers to disk failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -230,11 +272,11 @@ export class Store {
    * the record is created by link(2), which fails when the record exists: of two processes
    * committing the same diff_id at once, exactly one record wins and the other drops its dir
    * and returns the winner's — as the locked version does. The record appears whole (a complete
-   * temp file is linked) but is made durable behind the caller (fsync of the record, then of
-   * the directory: two journal commits, 3-10 ms, that delayed every build step): whatever
-   * refers to the layer durably — a cache entry, an image — waits for it first (layerDurable).
-   * A power cut before then can lose the record or leave it empty: the layer is then an orphan,
-   * which nothing refers to, and `system check --repair` removes (a commit replaces such a record).
+   * temp file is linked); it and the layer's files reach the disk with the next sync of the
+   * store's file system, which whatever refers to the layer durably — a cache entry, an image —
+   * waits for first (layersDurable). A power cut before then can lose the record or leave it
+   * empty: the layer is then an orphan, which nothing refers to, and `system check --repair`
+   * removes (a commit replaces such a record).
    */
   private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">): Promise<LayerInfo> {
     const path = this.layerRecordPath(diffId);
@@ -261,11 +303,7 @@ export class Store {
     }
     const record: LayerRecord = { diffId, size, dir: name, blobs: [], ...fields, created: new Date().toISOString() };
     if (await createFileLinked(path, JSON.stringify(record))) {
-      const synced = syncCreated(path);
-      this.recordSyncs.set(diffId, synced);
-      synced.then(() => {
-        if (this.recordSyncs.get(diffId) === synced) this.recordSyncs.delete(diffId);
-      }, () => undefined);
+      this.unsynced.set(diffId, ++this.commits);
       return this.layerInfo(record);
     }
     // another process recorded this layer meanwhile: use its dir, drop ours
@@ -590,7 +628,7 @@ export class Store {
         entry === undefined ? undefined : prepareFileAtomic(path, JSON.stringify(entry)),
         this.blobs.put(configBytes),
         this.blobs.put(manifestBytes),
-        this.layersDurable(diffIds),
+        this.layersDurable(diffIds, { urgent: true }),
       ]);
       await prepared?.commit();
       prepared = undefined;

@@ -42,10 +42,17 @@ function selectionFingerprint(fs: SourceFs, sources: readonly ResolvedSource[], 
   h.update(extra + "\n");
   sources.forEach((s, i) => {
     h.update(`${i} ${s.isDir ? "d" : "f"} ${s.name} ${s.srcRel}\n`);
+    // lines gathered into ~64 KB strings: one hash update per thousand entries, not per entry
+    let text = "";
     for (const e of s.entries) {
       const st = e.stat;
-      h.update(`${e.rel}\0${e.srcRel}\0${st.type}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}\0${e.linkTarget ?? ""}\n`);
+      text += `${e.rel}\0${e.srcRel}\0${st.type}\0${st.mode}\0${st.uid}\0${st.gid}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}\0${e.linkTarget ?? ""}\n`;
+      if (text.length > 65536) {
+        h.update(text);
+        text = "";
+      }
     }
+    h.update(text);
   });
   void fs;
   return h.digest("hex");

@@ -68,20 +68,23 @@ export class BuildContext implements SourceFs {
 
   /** Walks a directory; returns whether anything below it was kept (for re-included paths). */
   private walk(dirRel: string): boolean {
-    const abs = dirRel === "" ? this.root : join(this.root, dirRel);
-    let dirents;
+    // names and string concatenation, no Dirent objects or path.join: a walk of 20,000 entries
+    // is mostly allocation (garbage collection) otherwise
+    const abs = dirRel === "" ? this.root : `${this.root}/${dirRel}`;
+    let names: string[];
     try {
-      dirents = readdirSync(abs, { withFileTypes: true });
+      names = readdirSync(abs);
     } catch (err) {
       throw new ContextError(`cannot read ${dirRel || "."} in the build context: ${(err as Error).message}`, { path: dirRel, cause: err });
     }
     const kept: string[] = [];
-    for (const d of dirents) {
-      const rel = joinRel(dirRel, d.name);
+    for (const name of names) {
+      const rel = dirRel === "" ? name : `${dirRel}/${name}`;
       const excluded = !this.ignore.empty && this.ignore.matches(rel);
-      if (excluded && !(d.isDirectory() && this.ignore.mayIncludeBelow(rel))) continue;
-      const st = lstatSource(join(abs, d.name));
+      if (excluded && !this.ignore.mayIncludeBelow(rel)) continue;
+      const st = lstatSource(`${abs}/${name}`);
       if (st === undefined) continue; // removed while the context was read
+      if (excluded && st.type !== "dir") continue;
       if (st.type === "dir") {
         this.stats.set(rel, st);
         const any = this.walk(rel);
@@ -93,9 +96,9 @@ export class BuildContext implements SourceFs {
         }
       } else {
         this.stats.set(rel, st);
-        if (st.type === "symlink") this.links.set(rel, readlinkSync(join(abs, d.name)));
+        if (st.type === "symlink") this.links.set(rel, readlinkSync(`${abs}/${name}`));
       }
-      kept.push(d.name);
+      kept.push(name);
     }
     this.children.set(dirRel, sortNames(kept));
     return kept.length > 0;

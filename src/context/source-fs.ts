@@ -1,6 +1,6 @@
 import type { Stats } from "node:fs";
 import { ContextError } from "./errors.js";
-import { lstatLite } from "../layer/fast-lstat.js";
+import { lstatBuild } from "../layer/fast-lstat.js";
 
 export type EntryType = "file" | "dir" | "symlink" | "other";
 
@@ -22,13 +22,13 @@ export interface SourceStat {
 
 /** lstat of a host path as a SourceStat (no Stats object: see fast-lstat.ts); undefined when absent. */
 export function lstatSource(path: string): SourceStat | undefined {
-  const l = lstatLite(path);
-  if (l === undefined) return undefined;
-  const t = l.mode & 0o170000;
-  return {
-    type: t === 0o100000 ? "file" : t === 0o040000 ? "dir" : t === 0o120000 ? "symlink" : "other",
-    mode: l.mode, uid: l.uid, gid: l.gid, size: l.size, mtimeMs: l.mtimeMs, ctimeMs: l.ctimeMs, ino: l.ino, dev: l.dev, nlink: l.nlink, rdev: l.rdev,
-  };
+  return lstatBuild(path, sourceStat);
+}
+
+function sourceStat(dev: number, mode: number, nlink: number, uid: number, gid: number, rdev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number): SourceStat {
+  const t = mode & 0o170000;
+  const type: EntryType = t === 0o100000 ? "file" : t === 0o040000 ? "dir" : t === 0o120000 ? "symlink" : "other";
+  return { type, mode, uid, gid, size, mtimeMs, ctimeMs, ino, dev, nlink, rdev };
 }
 
 export function statFromNode(st: Stats): SourceStat {

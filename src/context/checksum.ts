@@ -3,6 +3,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Digest } from "../image/digest.js";
+import { WORKER_LIMITS } from "./worker-limits.js";
 import type { ResolvedSource, SelectedEntry } from "./resolve.js";
 import type { SourceFs, SourceStat } from "./source-fs.js";
 import type { StatCache } from "./stat-cache.js";
@@ -77,7 +78,7 @@ function hashFilesSync(paths: readonly string[]): string[] {
 
 function hashFilesInWorker(paths: readonly string[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { paths } });
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { paths }, resourceLimits: WORKER_LIMITS });
     w.once("message", (m: string[]) => {
       resolve(m);
       void w.terminate();

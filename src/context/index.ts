@@ -9,3 +9,4 @@ export { resolveCopySources, type ResolveOptions, type ResolvedSource, type Sele
 export { joinRel, lstatSource, resolveInTree, statFromNode, type EntryType, type SourceFs, type SourceStat } from "./source-fs.js";
 export { StatCache } from "./stat-cache.js";
 export { DirSourceFs, LayeredSourceFs, overlayOpaque } from "./tree-source.js";
+export { WORKER_LIMITS } from "./worker-limits.js";

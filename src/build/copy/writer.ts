@@ -13,7 +13,7 @@ import {
   unlinkSync,
   utimesSync,
 } from "node:fs";
-import { cleanPath, type ResolvedSource, type SourceFs, type SourceStat } from "../../context/index.js";
+import { cleanPath, WORKER_LIMITS, type ResolvedSource, type SourceFs, type SourceStat } from "../../context/index.js";
 import type { ModeFunction } from "./chmod.js";
 import { CopyError } from "./errors.js";
 import type { Owner } from "./owner.js";
@@ -81,7 +81,7 @@ try {
 
 function copyInWorker(rows: CopyRow[], euid: number, egid: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { rows, euid, egid, small: SMALL_FILE } });
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { rows, euid, egid, small: SMALL_FILE }, resourceLimits: WORKER_LIMITS });
     w.once("message", (m: { ok: boolean; message?: string; path?: string }) => {
       void w.terminate();
       if (m.ok) resolve();

@@ -117,6 +117,8 @@ class Builder {
    */
   private readonly pendingEntries = new Map<string, CacheEntry>();
   private readonly entryWrites = new Map<string, Promise<void>>();
+  /** A RUN started a container (its spare launcher is disposed of at the end). */
+  private ranContainers = false;
   /** Removals of what finished steps left (snapshots, container bundles), waited for at the end. */
   private readonly cleanups: Promise<void>[] = [];
   private readonly deferCleanup = (p: Promise<void>): void => {
@@ -246,6 +248,7 @@ class Builder {
       await Promise.allSettled([...this.results.values()]);
       await Promise.allSettled(this.entryWrites.values());
       await Promise.all(this.cleanups);
+      if (this.ranContainers) (await import("../runtime/transient.js")).disposeLaunchers();
       await unwatch();
       this.exchange?.close();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
@@ -723,6 +726,7 @@ class Builder {
       const both = () => (stdout.tail + stderr.tail).slice(-8192);
       let code: number;
       const { executeRun } = await import("./run-step.js");
+      this.ranContainers = true;
       try {
         code = await executeRun({
           snapshot: snap,

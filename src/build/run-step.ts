@@ -206,6 +206,8 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         ...(o.deferCleanup !== undefined ? { deferCleanup: o.deferCleanup } : {}),
         // the store syncs a build's layers once, before a cache entry or an image names them
         volatile: true,
+        // the next step's runc is forked while this one runs; the build disposes of the spare
+        prelaunch: true,
       });
       return r.exitCode;
     };

@@ -18,6 +18,8 @@ const { importRootfs, openStore } = await import(join(repo, "dist/store/index.js
 
 const ONLY = process.env.BENCH_ONLY?.split(",");
 const NOOP_RUNS = Number(process.env.BENCH_NOOP_RUNS ?? 5);
+// one-file-change rebuilds: medians of this many (they vary by tens of ms on a busy machine)
+const CHANGE_RUNS = Number(process.env.BENCH_CHANGE_RUNS ?? 5);
 const base = `/tmp/berth-bench-build-${process.pid}`;
 const img = `${base}.img`;
 const mnt = `${base}.mnt`;
@@ -168,7 +170,7 @@ try {
     row.cold = berth(root, ["build", "-q", ctx]);
     row.noop = median(Array.from({ length: NOOP_RUNS }, () => berth(root, ["build", "-q", ctx])));
     const changes = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < CHANGE_RUNS; i++) {
       writeFileSync(join(ctx, changeFile), `changed ${i} ${Date.now()}\n`);
       changes.push(berth(root, ["build", "-q", ctx]));
     }
@@ -187,7 +189,7 @@ try {
       row.bkCold = d(["build", "-q", "--no-cache", "--network", "none", ctx]);
       row.bkNoop = median(Array.from({ length: NOOP_RUNS }, () => d(["build", "-q", "--network", "none", ctx])));
       const bc = [];
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < CHANGE_RUNS; i++) {
         writeFileSync(join(ctx, changeFile), `bk changed ${i} ${Date.now()}\n`);
         bc.push(d(["build", "-q", "--network", "none", ctx]));
       }

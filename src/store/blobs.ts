@@ -66,18 +66,8 @@ export class BlobStore {
   }
 
   open(d: Digest): NodeJS.ReadableStream {
-    const hash = createHash("sha256");
     const file = this.path(d);
-    const verify = new Transform({
-      transform(chunk: Buffer, _e, cb: TransformCallback) {
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-      flush(cb: TransformCallback) {
-        const got = `sha256:${hash.digest("hex")}`;
-        cb(got === d ? null : new StoreError(`blob ${d} is corrupt on disk (${file} hashes to ${got}); run \`berth system check --repair\``));
-      },
-    });
+    const verify = verifyingTransform(d, (got) => new StoreError(`blob ${d} is corrupt on disk (${file} hashes to ${got}); run \`berth system check --repair\``));
     const src = createReadStream(file);
     src.on("error", (err: NodeJS.ErrnoException) => {
       verify.destroy(err.code === "ENOENT" ? new StoreError(`blob ${d} is missing from the store`) : err);
@@ -101,4 +91,19 @@ export class BlobStore {
   async size(d: Digest): Promise<number> {
     return (await stat(this.path(d))).size;
   }
+}
+
+/** Passes bytes through and fails at their end, with `mismatch(got)`, unless they hash to `expected`. */
+export function verifyingTransform(expected: Digest, mismatch: (got: string) => Error): Transform {
+  const hash = createHash("sha256");
+  return new Transform({
+    transform(chunk: Buffer, _e, cb: TransformCallback) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      const got = `sha256:${hash.digest("hex")}`;
+      cb(got === expected ? null : mismatch(got));
+    },
+  });
 }

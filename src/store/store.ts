@@ -9,7 +9,7 @@ import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../imag
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
 import { createFileLinked, fsyncDir, prepareFileAtomic, syncFile, syncFileSystem, writeFileAtomic, type PreparedFile } from "./atomic.js";
-import { BlobStore } from "./blobs.js";
+import { BlobStore, verifyingTransform } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock, type HeldLock } from "./lock.js";
 import { resolveStoreRoot } from "./root.js";
@@ -905,17 +905,7 @@ export interface PrepareLayerOptions {
 
 /** `stream`, failing at its end unless its bytes hash to `digest`. */
 export function verifyDigest(stream: Readable, digest: Digest, what: string): Readable {
-  const hash = createHash("sha256");
-  const verify = new Transform({
-    transform(chunk: Buffer, _e, cb: TransformCallback) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-    flush(cb: TransformCallback) {
-      const got = `sha256:${hash.digest("hex")}`;
-      cb(got === digest ? null : new StoreError(`${what}: content hashes to ${got}, not ${digest}; run \`berth system check\``));
-    },
-  });
+  const verify = verifyingTransform(digest, (got) => new StoreError(`${what}: content hashes to ${got}, not ${digest}; run \`berth system check\``));
   stream.on("error", (err) => verify.destroy(err));
   return stream.pipe(verify);
 }

@@ -78,7 +78,16 @@ export function joinRel(a: string, b: string): string {
  * COPY from following a context symlink outside the context.
  */
 export function resolveInTree(fs: SourceFs, rel: string, followLast = true): string {
-  const pending = rel.split("/").filter((p) => p !== "" && p !== ".");
+  return resolveChrooted(rel, (r) => fs.lstat(r)?.type === "symlink", (r) => fs.readlink(r), followLast, () =>
+    new ContextError(`too many levels of symbolic links resolving ${JSON.stringify(rel)} in the ${fs.label}`, { path: rel }));
+}
+
+/**
+ * resolveInTree's walk over any tree that answers `isLink` and `readlink` for slash paths
+ * relative to its root ("" is the root); `tooMany` is the error after 255 links.
+ */
+export function resolveChrooted(path: string, isLink: (rel: string) => boolean, readlink: (rel: string) => string, followLast: boolean, tooMany: () => Error): string {
+  const pending = path.split("/").filter((p) => p !== "" && p !== ".");
   const done: string[] = [];
   let links = 0;
   while (pending.length > 0) {
@@ -88,10 +97,9 @@ export function resolveInTree(fs: SourceFs, rel: string, followLast = true): str
       continue;
     }
     const candidate = done.length === 0 ? part : done.join("/") + "/" + part;
-    const st = fs.lstat(candidate);
-    if (st?.type === "symlink" && (followLast || pending.length > 0)) {
-      if (++links > 255) throw new ContextError(`too many levels of symbolic links resolving ${JSON.stringify(rel)} in the ${fs.label}`, { path: rel });
-      const target = fs.readlink(candidate);
+    if ((followLast || pending.length > 0) && isLink(candidate)) {
+      if (++links > 255) throw tooMany();
+      const target = readlink(candidate);
       if (target.startsWith("/")) done.length = 0;
       pending.unshift(...target.split("/").filter((p) => p !== "" && p !== "."));
       continue;

@@ -1,5 +1,5 @@
 import { readlinkSync } from "node:fs";
-import { LayeredSourceFs, lstatSource, type SourceStat } from "../../context/index.js";
+import { LayeredSourceFs, lstatSource, resolveChrooted, type SourceStat } from "../../context/index.js";
 import { CopyError } from "./errors.js";
 
 /** What the writer plans or has written at an in-image path during one COPY. */
@@ -51,26 +51,7 @@ export class TargetView {
 
   /** Resolves symlinks inside the rootfs (absolute targets restart at its root, `..` stops there). */
   resolve(abs: string, followLast = true): string {
-    const pending = abs.split("/").filter((p) => p !== "" && p !== ".");
-    const done: string[] = [];
-    let links = 0;
-    while (pending.length > 0) {
-      const part = pending.shift()!;
-      if (part === "..") {
-        done.pop();
-        continue;
-      }
-      const candidate = "/" + [...done, part].join("/");
-      const st = this.lstat(candidate);
-      if (st?.type === "symlink" && (followLast || pending.length > 0)) {
-        if (++links > 255) throw new CopyError(`too many levels of symbolic links at ${abs}`, { path: abs });
-        const target = this.readlink(candidate);
-        if (target.startsWith("/")) done.length = 0;
-        pending.unshift(...target.split("/").filter((p) => p !== "" && p !== "."));
-        continue;
-      }
-      done.push(part);
-    }
-    return "/" + done.join("/");
+    return "/" + resolveChrooted(abs, (r) => this.lstat("/" + r)?.type === "symlink", (r) => this.readlink("/" + r), followLast, () =>
+      new CopyError(`too many levels of symbolic links at ${abs}`, { path: abs }));
   }
 }

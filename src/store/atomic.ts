@@ -115,11 +115,17 @@ export async function createFileLinked(path: string, data: string | Uint8Array, 
  * has no call for it) — every file and record written to it so far, in one go.
  */
 export function syncFileSystem(path: string): Promise<void> {
+  return runSync(["-f", path]).catch((err: Error) =>
+    // a sync(1) without -f (coreutils before 8.24, busybox): flush every file system instead
+    /invalid option|unrecognized option|usage/i.test(err.message) ? runSync([]) : Promise.reject(err));
+}
+
+function runSync(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn("sync", ["-f", path], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("sync", args, { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     child.stderr.on("data", (b: Buffer) => (err += b.toString()));
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`sync -f ${path}: ${err.trim() || `exit ${code}`}`))));
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`sync ${args.join(" ")}: ${err.trim() || `exit ${code}`}`))));
   });
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
@@ -73,20 +73,6 @@ function stdioFor(sink: OutputSink | Readable | undefined): "inherit" | "ignore"
 }
 
 /**
- * Run one process in a throw-away container whose root is an overlay of `lowerDirs` with
- * `upperDir` on top — a build step's RUN. The upper dir keeps the changes for the caller to
- * snapshot. runc itself mounts the overlay, as the spec's first mount (destination "/", on top
- * of the bundle's empty rootfs dir, before /proc, /dev …): one process (`runc run`) instead of
- * the chain unshare → sh → mount(8) → runc, ~10 ms less per container (measured with
- * hyperfine: 52 vs 64 ms mean, 28 vs 39 ms min). The mount lives in the container's mount
- * namespace and goes with it: nothing to unmount, nothing to leak when berth is SIGKILLed.
- * Another runtime, or an option string too long for the relative paths runc resolves (against
- * the rootfs dir, its init's cwd), falls back to the chain (see inMountNamespace).
- *
- * Throws RuntimeError when the container cannot start (127 command not found, 126 not
- * executable, 125 otherwise); a process that runs and fails resolves with its exit code.
- */
-/**
  * A shell forked ahead of time that reads one command line (runc's, quoted) on its stdin and
  * execs it with stdin from /dev/null, its stdout and stderr already the pipes the container's
  * output comes through. A fork of Node copies its page tables (2-3 ms with berth's ~60 MB,
@@ -141,6 +127,20 @@ export function disposeLaunchers(): void {
 /** Users resolved over lower dirs (see runTransient), by lower dirs and user spec. */
 const userMemo = new Map<string, ResolvedUser>();
 
+/**
+ * Run one process in a throw-away container whose root is an overlay of `lowerDirs` with
+ * `upperDir` on top — a build step's RUN. The upper dir keeps the changes for the caller to
+ * snapshot. runc itself mounts the overlay, as the spec's first mount (destination "/", on top
+ * of the bundle's empty rootfs dir, before /proc, /dev …): one process (`runc run`) instead of
+ * the chain unshare → sh → mount(8) → runc, ~10 ms less per container (measured with
+ * hyperfine: 52 vs 64 ms mean, 28 vs 39 ms min). The mount lives in the container's mount
+ * namespace and goes with it: nothing to unmount, nothing to leak when berth is SIGKILLed.
+ * Another runtime, or an option string too long for the relative paths runc resolves (against
+ * the rootfs dir, its init's cwd), falls back to the chain (see inMountNamespace).
+ *
+ * Throws RuntimeError when the container cannot start (127 command not found, 126 not
+ * executable, 125 otherwise); a process that runs and fails resolves with its exit code.
+ */
 export async function runTransient(options: TransientOptions): Promise<TransientResult> {
   const stateDir = options.stateDir ?? DEFAULT_TRANSIENT_STATE_DIR;
   const id = `t${randomBytes(6).toString("hex")}`;

@@ -266,13 +266,7 @@ class Builder {
   // ------------------------------------------------------------------ stages
 
   private stageResult(index: number): Promise<StageResult> {
-    let p = this.results.get(index);
-    if (p === undefined) {
-      p = this.runStage(index);
-      this.results.set(index, p);
-      p.catch(() => undefined);
-    }
-    return p;
+    return once(this.results, index, () => this.runStage(index));
   }
 
   private stageLabel(index: number): string {
@@ -282,13 +276,7 @@ class Builder {
   }
 
   private image(ref: string): Promise<ImageRecord> {
-    let p = this.images.get(ref);
-    if (p === undefined) {
-      p = this.resolveOrPull(ref);
-      this.images.set(ref, p);
-      p.catch(() => undefined);
-    }
-    return p;
+    return once(this.images, ref, () => this.resolveOrPull(ref));
   }
 
   /**
@@ -515,12 +503,10 @@ class Builder {
       trace(`build: step ${id} runs`);
       const snap = await this.store.prepareSnapshot(state.layers.map((l) => l.diffId), { durable: false });
       let committed = false;
-      let empty = false;
       try {
         await execute(snap);
         trace(`build: step ${id} executed`);
-        empty = readdirSync(snap.upperDir).length === 0;
-        if (!empty) {
+        if (readdirSync(snap.upperDir).length > 0) {
           layer = await this.store.commitSnapshot(snap, { ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), noXattrs });
           committed = true;
         }
@@ -968,6 +954,20 @@ export function fillHistoryTimes(history: HistoryEntry[]): void {
 }
 
 export { DockerfileSyntaxError, errorAt };
+/**
+ * The promise `make` gives for `key`, made once per build and shared; a failure is reported
+ * to whoever awaits it, never as an unhandled rejection.
+ */
+function once<K, V>(memo: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> {
+  let p = memo.get(key);
+  if (p === undefined) {
+    p = make();
+    memo.set(key, p);
+    p.catch(() => undefined);
+  }
+  return p;
+}
+
 export async function writeIidFile(path: string, id: Digest): Promise<void> {
   await writeFile(path, id);
 }

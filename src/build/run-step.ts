@@ -215,7 +215,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
     // The working directory stays when the command created it or (like BuildKit) when it was
     // missing: only mount points are stubs.
     if (o.cwd !== "/") for (const p of [...stubs]) if (o.cwd === p || o.cwd.startsWith(p + "/")) stubs.delete(p);
-    await removeStubs(o.snapshot.upperDir, stubs, o.existsInParent);
+    removeStubs(o.snapshot.upperDir, stubs, o.existsInParent);
     return code;
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => undefined);
@@ -227,7 +227,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
  * directories that only got copied up to hold a stub (they exist below, are empty in the upper
  * dir and not opaque), so a RUN that changed nothing leaves an empty upper dir.
  */
-async function removeStubs(upper: string, stubs: Set<string>, existsInParent: (abs: string) => boolean): Promise<void> {
+function removeStubs(upper: string, stubs: Set<string>, existsInParent: (abs: string) => boolean): void {
   const sorted = [...stubs].sort((a, b) => b.length - a.length);
   const parents = new Set<string>();
   // synchronous: a few calls on a mostly empty upper dir, after every RUN

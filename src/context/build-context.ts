@@ -1,9 +1,8 @@
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { readDockerignore } from "./dockerignore.js";
 import { ContextError } from "./errors.js";
 import { PatternError, PatternMatcher } from "./patternmatcher.js";
-import { joinRel, lstatSource, sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
+import { lstatSource, sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
 
 export interface LoadContextOptions {
   /** The Dockerfile path (relative to the context or absolute): `<Dockerfile>.dockerignore` wins. */

@@ -73,32 +73,16 @@ export async function prepareFileAtomic(path: string, data: string | Uint8Array)
 }
 
 /**
- * Creates `path` with `data` unless it exists (then returns false and leaves it alone):
- * a temp file next to it, fsync'd, hard-linked to `path` — link(2) fails with EEXIST instead
- * of replacing, so of several creators exactly one wins — then the directory fsync'd. Never
- * half a file, as writeFileAtomic.
+ * Creates `path` with `data` unless it exists (then returns false and leaves it alone): a
+ * complete temp file next to it, hard-linked to `path` — link(2) fails with EEXIST instead of
+ * replacing, so of several creators exactly one wins, and a kill -9 never leaves half a file.
+ * Not durable by itself: a later sync (syncFileSystem) makes it so, off the caller's critical
+ * path; until then a power cut may lose it or leave it empty. Synchronous: three quick calls
+ * on a build step's path, which must not queue in the thread pool behind earlier fsyncs.
  */
-export async function createFileDurable(path: string, data: string | Uint8Array): Promise<boolean> {
-  if (!(await createFileLinked(path, data, true))) return false;
-  await fsyncDir(dirname(path));
-  return true;
-}
-
-/**
- * createFileDurable without waiting for the disk: the file appears whole at once (link of a
- * complete temp file; a kill -9 never leaves half of it), and a later sync (syncFileSystem)
- * makes it durable, off the caller's critical path. Until then a power cut may lose it or
- * leave it empty.
- */
-export async function createFileLinked(path: string, data: string | Uint8Array, durable = false): Promise<boolean> {
-  let tmp: string;
-  if (durable) tmp = await writeDurableTemp(path, data);
-  else {
-    // synchronous: three quick calls on a build step's path, which must not queue in the
-    // thread pool behind the fsyncs of earlier steps
-    tmp = tempName(path);
-    writeFileSync(tmp, data, { flag: "wx", mode: 0o644 });
-  }
+export function createFileLinked(path: string, data: string | Uint8Array): boolean {
+  const tmp = tempName(path);
+  writeFileSync(tmp, data, { flag: "wx", mode: 0o644 });
   try {
     linkSync(tmp, path);
   } catch (err) {

@@ -302,7 +302,7 @@ export class Store {
       renameSync(stagedDir, join(this.root, "l", name));
     }
     const record: LayerRecord = { diffId, size, dir: name, blobs: [], ...fields, created: new Date().toISOString() };
-    if (await createFileLinked(path, JSON.stringify(record))) {
+    if (createFileLinked(path, JSON.stringify(record))) {
       this.unsynced.set(diffId, ++this.commits);
       return this.layerInfo(record);
     }

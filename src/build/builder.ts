@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { trace } from "../runtime/trace.js";
 import { rm, writeFile } from "node:fs/promises";
-import { isAbsolute, join, posix, resolve } from "node:path";
+import { dirname, isAbsolute, join, posix, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs } from "../context/index.js";
 import type { Digest } from "../image/digest.js";
@@ -16,6 +16,7 @@ import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/type
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
 import { prepareCopy } from "./copy-step.js";
+import type { PlacedFile, ReuseSource } from "./copy/writer.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
 import type { BuildEvent } from "./events.js";
 import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
@@ -225,8 +226,10 @@ class Builder {
     const unwatch = this.watchAbort();
     try {
       const target = await this.stageResult(this.plan.target);
+      trace("build: target stage done");
       // the image and the cache entries go to disk side by side: their fsyncs share journal commits
       const [image] = await Promise.all([this.createImage(target.state, o.tags ?? []), this.flushEntries()]);
+      trace("build: image and cache entries written");
       await this.exchange?.finish(this.plan, image.id);
       if (warn !== undefined) {
         this.warnings.push(warn);
@@ -466,11 +469,12 @@ class Builder {
     id: number,
     keyInputs: KeyInputs,
     createdBy: string,
-    execute: (snap: Snapshot) => Promise<void>,
+    /** `previous`: the layer the last build of this step (this Dockerfile position) made, if any is still in the store. */
+    execute: (snap: Snapshot, previous: () => Promise<LayerInfo | undefined>) => Promise<void>,
     explainFiles?: () => Promise<Record<string, string> | undefined>,
     /** The step writes the upper dir itself and sets no xattrs (COPY, ADD, WORKDIR), RUN does not. */
     noXattrs = false,
-  ): Promise<void> {
+  ): Promise<LayerInfo | undefined> {
     const state = s.state;
     let inputs = keyInputs;
     const key = cacheKey(inputs);
@@ -503,8 +507,12 @@ class Builder {
       trace(`build: step ${id} runs`);
       const snap = await this.store.prepareSnapshot(state.layers.map((l) => l.diffId), { durable: false });
       let committed = false;
+      const previous = async (): Promise<LayerInfo | undefined> => {
+        const before = prevKey !== undefined ? ((await this.getEntry(prevKey)) as StepRecord | undefined) : undefined;
+        return typeof before?.diffId === "string" ? this.store.layer(before.diffId) : undefined;
+      };
       try {
-        await execute(snap);
+        await execute(snap, previous);
         trace(`build: step ${id} executed`);
         if (readdirSync(snap.upperDir).length > 0) {
           layer = await this.store.commitSnapshot(snap, { ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), noXattrs });
@@ -530,6 +538,7 @@ class Builder {
     const entry: HistoryEntry = { created_by: createdBy, comment: HISTORY_COMMENT };
     if (layer === undefined) entry.empty_layer = true;
     state.newHistory.push({ entry, layerCreated: record.created });
+    return layer;
   }
 
   /**
@@ -803,16 +812,46 @@ class Builder {
         env: [],
         contentDigest: prepared.contentDigest,
       };
-      await this.layerStep(s, id, inputs, `${prepared.createdBy} # buildkit`, async (snap) => {
+      let placed: Map<string, PlacedFile> | undefined;
+      const layer = await this.layerStep(s, id, inputs, `${prepared.createdBy} # buildkit`, async (snap, previous) => {
         try {
-          await prepared.execute(snap);
+          placed = await prepared.execute(snap, await this.reuseSource(previous));
         } catch (err) {
           throw fail((err as Error).message, { cause: err });
         }
       }, () => prepared.files(), true);
+      if (placed !== undefined && placed.size > 0 && layer !== undefined) this.savePlaced(layer.diffId, placed);
       if (prepared.link) state.key = stackedKey(parentChain, state.key);
     } finally {
       await prepared.cleanup();
+    }
+  }
+
+  /**
+   * What each COPY layer placed (see ReuseSource), kept by diff_id for the next build of the
+   * same step. A hint, not a record: written behind the build without fsync; a missing or torn
+   * file only means copying instead of linking.
+   */
+  private savePlaced(diffId: Digest, placed: Map<string, PlacedFile>): void {
+    const path = this.store.placedPath(diffId);
+    this.deferCleanup((async () => {
+      const { mkdir, rename, writeFile } = await import("node:fs/promises");
+      await mkdir(dirname(path), { recursive: true });
+      const tmp = `${path}.${process.pid}.tmp`;
+      await writeFile(tmp, JSON.stringify([...placed]));
+      await rename(tmp, path);
+    })().catch(() => undefined));
+  }
+
+  private async reuseSource(previous: () => Promise<LayerInfo | undefined>): Promise<ReuseSource | undefined> {
+    const layer = await previous();
+    if (layer === undefined) return undefined;
+    try {
+      const { readFile } = await import("node:fs/promises");
+      const list = JSON.parse(await readFile(this.store.placedPath(layer.diffId), "utf8")) as [string, PlacedFile][];
+      return { dir: layer.dir, placed: new Map(list) };
+    } catch {
+      return undefined;
     }
   }
 

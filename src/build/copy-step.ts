@@ -10,6 +10,7 @@ import { CopyError } from "./copy/errors.js";
 import { resolveChown, type Owner } from "./copy/owner.js";
 import { classifyAddSource } from "./copy/url.js";
 import type { Snapshot } from "../store/index.js";
+import type { PlacedFile, ReuseSource } from "./copy/writer.js";
 
 const HEREDOC_WORD = /^\d*<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/;
 
@@ -71,7 +72,12 @@ export interface PreparedCopy {
   link: boolean;
   /** Per-entry sums for --explain (computed on a miss only); undefined for huge selections. */
   files(): Promise<Record<string, string> | undefined>;
-  execute(snapshot: Snapshot): Promise<void>;
+  /**
+   * Writes the layer into the snapshot's upper dir; with `reuse` (the layer an earlier build of
+   * this step made), unchanged files are linked from it. Returns what it placed, when the
+   * selection's checksums were made (see files()), for the next build to reuse.
+   */
+  execute(snapshot: Snapshot, reuse?: ReuseSource): Promise<Map<string, PlacedFile> | undefined>;
   cleanup(): Promise<void>;
 }
 
@@ -269,9 +275,13 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
         }
         return files;
       },
-      async execute(snapshot: Snapshot): Promise<void> {
+      async execute(snapshot: Snapshot, reuse?: ReuseSource): Promise<Map<string, PlacedFile> | undefined> {
         const { writeCopy } = await import("./copy/writer.js");
         const { writeAdd } = await import("./copy/add.js");
+        // Placements are listed only when every file's content is known (ADD extracts and
+        // downloads are not): a later build may then link any of them.
+        const known = groups.every((g) => !g.add && sums.has(g));
+        let placed: Map<string, PlacedFile> | undefined = known ? new Map() : undefined;
         for (const g of groups) {
           const opts = {
             source: g.fs,
@@ -288,9 +298,20 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
             ...(c.sourceDateEpoch !== undefined ? { mtime: c.sourceDateEpoch } : {}),
             ...(c.isOpaque !== undefined ? { isOpaque: c.isOpaque } : {}),
           };
-          if (g.add) await writeAdd(opts);
-          else await writeCopy(opts);
+          if (g.add) {
+            await writeAdd(opts);
+            continue;
+          }
+          const hashes = sums.get(g)?.contentHash;
+          const r = await writeCopy({
+            ...opts,
+            ...(hashes !== undefined ? { contentOf: (p: string) => hashes.get(p) } : {}),
+            ...(reuse !== undefined ? { reuse } : {}),
+          });
+          if (placed !== undefined && r.placed !== undefined) for (const [k, v] of r.placed) placed.set(k, v);
+          else placed = undefined;
         }
+        return placed;
       },
       async cleanup(): Promise<void> {
         for (const f of cleanups) await f().catch(() => undefined);

@@ -34,6 +34,8 @@ export interface SelectionChecksum {
   /** Files whose content was read (the rest came from the stat cache). */
   hashedFiles: number;
   hashedBytes: number;
+  /** Content hash (hex) of each selected file, by host path. */
+  contentHash: ReadonlyMap<string, string>;
 }
 
 const BUF_SIZE = 1 << 20;
@@ -163,6 +165,7 @@ export async function checksumSelection(
     entries,
     hashedFiles: toHash.length,
     hashedBytes,
+    contentHash,
   };
 }
 

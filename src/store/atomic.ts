@@ -3,6 +3,7 @@ import { linkSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { trace } from "../runtime/trace.js";
 
 /** fsync a file (its data and inode) or a directory (its entries). */
 export async function syncFile(path: string): Promise<void> {
@@ -105,11 +106,12 @@ export function syncFileSystem(path: string): Promise<void> {
 }
 
 function runSync(args: string[]): Promise<void> {
+  trace("store: sync starts");
   return new Promise((resolve, reject) => {
     const child = spawn("sync", args, { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     child.stderr.on("data", (b: Buffer) => (err += b.toString()));
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`sync ${args.join(" ")}: ${err.trim() || `exit ${code}`}`))));
+    child.on("close", (code) => (trace("store: sync done"), code === 0 ? resolve() : reject(new Error(`sync ${args.join(" ")}: ${err.trim() || `exit ${code}`}`))));
   });
 }

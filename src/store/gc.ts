@@ -72,6 +72,7 @@ export async function collectGarbage(store: Store, opts: { candidates?: Set<Dige
         await rm(recordPath, { force: true }); // the record first: never a record without its dir
         await rm(join(store.root, "l", l.dir), { recursive: true, force: true });
         if (l.tarSplit) await rm(store.tarSplitPath(l.diffId), { force: true });
+        await rm(store.placedPath(l.diffId), { force: true });
         result.removedLayers.push(l.diffId);
         result.reclaimedBytes += l.size;
         for (const b of l.blobs) candidates.add(b.digest);

@@ -222,6 +222,14 @@ export class Store {
     return out;
   }
 
+  /**
+   * Where the builder keeps what a COPY layer placed (a hint for the next build of the step to
+   * link unchanged files from; see build/copy/writer.ts ReuseSource); removed with the layer.
+   */
+  placedPath(diffId: Digest): string {
+    return join(this.root, "buildcache", "placed", `${digestHex(diffId)}.json`);
+  }
+
   /** Where a layer's tar-split record lives (see layer/tarsplit.ts). */
   tarSplitPath(diffId: Digest): string {
     return join(this.root, "ts", `${digestHex(diffId)}.gz`);

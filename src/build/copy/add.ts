@@ -11,7 +11,7 @@ export async function writeAdd(options: WriteCopyOptions): Promise<WriteCopyResu
   if ((options.declaredSources ?? 1) > 1 && !options.dest.endsWith("/")) {
     throw new CopyError("When using ADD with more than one source file, the destination must be a directory and end with a /", { path: options.dest });
   }
-  const total: WriteCopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0 };
+  const total: WriteCopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, reused: 0 };
   const addUp = (r: WriteCopyResult): void => {
     total.files += r.files;
     total.dirs += r.dirs;

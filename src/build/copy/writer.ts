@@ -91,6 +91,20 @@ function copyInWorker(rows: CopyRow[], euid: number, egid: number): Promise<void
   });
 }
 
+function samePlacement(a: PlacedFile | undefined, b: PlacedFile): boolean {
+  return a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Hard-links an earlier layer's file; false when it is gone (a pruned layer): copy instead. */
+function linkFrom(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Device nodes and fifos, as fsutil's copyDevice does (Node has no mknod: mknod(1), one process
  * per node; such entries are rare in contexts and images). Sockets cannot be made by mknod(1).
@@ -137,6 +151,35 @@ export interface WriteCopyOptions {
   parallelism?: number;
   /** Overlay opaque-dir test for the lower layers (default: getfattr). */
   isOpaque?: (absDir: string) => boolean;
+  /**
+   * The content hash (hex) of a source file by its host path, when known (the step's
+   * checksums): the files written are then listed in `WriteCopyResult.placed`.
+   */
+  contentOf?: (srcHostPath: string) => string | undefined;
+  /** An earlier layer of the same step and what it placed: its unchanged files are linked. */
+  reuse?: ReuseSource;
+}
+
+/**
+ * What a COPY put at one in-image path of its layer: the source content's hash and the
+ * metadata written (the job's own numbers, so a later comparison is exact).
+ * [content hex, mtime seconds, mode, uid, gid, size]
+ */
+export type PlacedFile = [string, number, number, number, number, number];
+
+/**
+ * The layer an earlier build of the same COPY made, and the files it placed. A file this COPY
+ * would write with the same content and metadata at the same path is hard-linked from there
+ * instead of copied: one link(2) instead of reading and writing it, and no data for the
+ * store's sync to flush. Layer dirs never change once committed (an overlay copies a lower
+ * file up before any change), and a linked file is never written, chmod'ed or chown'ed here,
+ * so both layers keep exactly their own bytes. BuildKit's differ links unchanged files across
+ * snapshots for the same reason (fsutil's hardlink-aware copy).
+ */
+export interface ReuseSource {
+  /** The earlier layer's directory. */
+  dir: string;
+  placed: ReadonlyMap<string, PlacedFile>;
 }
 
 export interface WriteCopyResult {
@@ -145,6 +188,10 @@ export interface WriteCopyResult {
   symlinks: number;
   hardlinks: number;
   bytes: number;
+  /** Files linked from `reuse` instead of copied (counted in `files` too). */
+  reused: number;
+  /** With `contentOf`: every regular file written (not hard links inside the copy), by in-image path. */
+  placed?: Map<string, PlacedFile>;
 }
 
 interface FileJob {
@@ -157,6 +204,9 @@ interface FileJob {
   mtime: number;
   size: number;
   linkOf?: string;
+  /** Part of a hard-link group in the source: never linked from an earlier layer (the
+   *  layer's link structure would then differ from a plain copy's). */
+  grouped?: boolean;
 }
 
 function joinAbs(dir: string, name: string): string {
@@ -198,7 +248,7 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
   const inUpper = new Set<string>(["/"]);
   const dirTimes = new Map<string, number>(); // host path → mtime to set last
   const jobs = new Map<string, FileJob>();
-  const result: WriteCopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0 };
+  const result: WriteCopyResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, reused: 0 };
   const euid = process.geteuid?.() ?? 0;
   const egid = process.getegid?.() ?? 0;
 
@@ -341,6 +391,7 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
         size: st.size,
       };
       if (st.nlink > 1) {
+        job.grouped = true;
         const key = `${st.dev}:${st.ino}`;
         const first = hardlinks.get(key);
         if (first !== undefined && first !== abs) job.linkOf = first;
@@ -363,8 +414,23 @@ export async function writeCopy(options: WriteCopyOptions): Promise<WriteCopyRes
     if (j.linkOf !== undefined && jobs.has(j.linkOf)) links.push(j);
     else copies.push(j);
   }
-  const rows: CopyRow[] = copies.map((j) => [j.src, upper + j.dst, j.mode, j.srcMode, j.uid, j.gid, j.mtime, j.size]);
-  const bytes = copies.reduce((n, j) => n + j.size, 0);
+  const placed = options.contentOf !== undefined ? new Map<string, PlacedFile>() : undefined;
+  const rows: CopyRow[] = [];
+  let bytes = 0;
+  for (const j of copies) {
+    const hex = j.grouped === true ? undefined : options.contentOf?.(j.src);
+    if (hex !== undefined) {
+      const p: PlacedFile = [hex, j.mtime, j.mode, j.uid, j.gid, j.size];
+      placed!.set(j.dst, p);
+      if (options.reuse !== undefined && samePlacement(options.reuse.placed.get(j.dst), p) && linkFrom(options.reuse.dir + j.dst, upper + j.dst)) {
+        result.reused++;
+        continue;
+      }
+    }
+    rows.push([j.src, upper + j.dst, j.mode, j.srcMode, j.uid, j.gid, j.mtime, j.size]);
+    bytes += j.size;
+  }
+  if (placed !== undefined) result.placed = placed;
   // Measured on this 2-CPU VM while other builds ran, two threads were slower than one (the
   // journal and directory locks serialize creates), so threads are opt-in.
   const parallelism = Math.max(1, Math.min(options.parallelism ?? 1, availableParallelism() * 2));

@@ -10,7 +10,7 @@ import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
 import { errorAt, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
-import { openStore, type Store } from "../store/store.js";
+import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { NoSuchImageError, StoreError } from "../store/errors.js";
 import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
 import { BerthError } from "../errors.js";
@@ -30,6 +30,10 @@ interface StageResult {
   state: StageState;
   /** Cache-chain identity of the stage's final filesystem. */
   key: string;
+}
+
+function stepRecord(layer: LayerInfo | undefined, created: string): StepRecord {
+  return { layers: layer !== undefined ? [layer.diffId] : [], diffId: layer?.diffId ?? null, created };
 }
 
 /** The cache record of one layer step. */
@@ -122,6 +126,9 @@ class Builder {
   private ranContainers = false;
   /** Removals of what finished steps left (snapshots, container bundles), waited for at the end. */
   private readonly cleanups: Promise<void>[] = [];
+  /** Layers being committed behind the build (commitBehind), and dirs their commits left over. */
+  private readonly commits = new Map<LayerInfo, Promise<LayerInfo>>();
+  private readonly leftoverDirs: string[] = [];
   private readonly deferCleanup = (p: Promise<void>): void => {
     this.cleanups.push(p.catch(() => undefined));
   };
@@ -227,6 +234,7 @@ class Builder {
     try {
       const target = await this.stageResult(this.plan.target);
       trace("build: target stage done");
+      await this.waitForCommits();
       // the image and the cache entries go to disk side by side: their fsyncs share journal commits
       const [image] = await Promise.all([this.createImage(target.state, o.tags ?? []), this.flushEntries()]);
       trace("build: image and cache entries written");
@@ -249,8 +257,12 @@ class Builder {
       // Let stages still running in parallel settle before the caller cleans up; the cache
       // entries of the steps that ran are kept even when a later step failed.
       await Promise.allSettled([...this.results.values()]);
+      // commits behind the build write their cache entries when they end
+      await Promise.allSettled(this.commits.values());
       await Promise.allSettled(this.entryWrites.values());
       await Promise.all(this.cleanups);
+      // no container runs any more: dirs of layers that turned out to exist already can go
+      for (const dir of this.leftoverDirs) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       if (this.ranContainers) (await import("../runtime/transient.js")).disposeLaunchers();
       await unwatch();
       this.exchange?.close();
@@ -474,7 +486,7 @@ class Builder {
     explainFiles?: () => Promise<Record<string, string> | undefined>,
     /** The step writes the upper dir itself and sets no xattrs (COPY, ADD, WORKDIR), RUN does not. */
     noXattrs = false,
-  ): Promise<LayerInfo | undefined> {
+  ): Promise<{ layer: LayerInfo | undefined; ready: Promise<LayerInfo | undefined> }> {
     const state = s.state;
     let inputs = keyInputs;
     const key = cacheKey(inputs);
@@ -487,6 +499,7 @@ class Builder {
       else if (this.exchange !== undefined) record = (await this.exchange.lookup(key)) as StepRecord | undefined;
     } else reasons = ["--no-cache"];
     let layer: LayerInfo | undefined;
+    let created = record?.created;
     if (record !== undefined) {
       this.cached++;
       this.emit({ type: "cached", id, time: Date.now() });
@@ -505,7 +518,9 @@ class Builder {
       // not durable: a build step's snapshot does not outlive a crash (check --repair removes
       // a snapshot without a readable owner); saves two fsyncs (~3 ms) per step
       trace(`build: step ${id} runs`);
-      const snap = await this.store.prepareSnapshot(state.layers.map((l) => l.diffId), { durable: false });
+      const madeAt = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : formatTime(new Date());
+      created = madeAt;
+      const snap = await this.store.prepareSnapshot(state.layers, { durable: false });
       let committed = false;
       const previous = async (): Promise<LayerInfo | undefined> => {
         const before = prevKey !== undefined ? ((await this.getEntry(prevKey)) as StepRecord | undefined) : undefined;
@@ -515,30 +530,65 @@ class Builder {
         await execute(snap, previous);
         trace(`build: step ${id} executed`);
         if (readdirSync(snap.upperDir).length > 0) {
-          layer = await this.store.commitSnapshot(snap, { ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), noXattrs });
+          const commitOpts = { ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), noXattrs };
+          if (this.exchange === undefined) {
+            // The layer's digest is made while the next steps run (their containers mount the
+            // dir meanwhile); its cache entry follows it. A shared cache export wants the
+            // record now: it commits in line.
+            layer = this.commitBehind(this.store.detachSnapshot(snap), commitOpts, (made) => {
+              trace(`build: step ${id} committed`);
+              this.putEntry(key, stepRecord(made, madeAt));
+            });
+          } else layer = await this.store.commitSnapshot(snap, commitOpts);
           committed = true;
         }
       } finally {
         // removed behind the build (the end of the build waits for it): ~1 ms a step less
         if (!committed) this.deferCleanup(this.store.removeSnapshot(snap));
       }
-      trace(`build: step ${id} committed`);
-      const created = this.epoch !== undefined ? formatTime(new Date(this.epoch * 1000)) : formatTime(new Date());
-      record = { layers: layer !== undefined ? [layer.diffId] : [], diffId: layer?.diffId ?? null, created };
-      this.putEntry(key, record);
+      if (layer === undefined || layer.diffId !== PENDING_DIFF_ID) {
+        trace(`build: step ${id} committed`);
+        record = stepRecord(layer, madeAt);
+        this.putEntry(key, record);
+      }
       // The position's inputs only need writing when they changed (not on --no-cache reruns).
       if (prevKey !== key || prevKey === undefined) {
         const slotRecord: SlotRecord = { layers: [], inputs };
         this.putEntry(slot, slotRecord);
       }
     }
-    this.exchange?.use(s.index, key, record);
+    if (record !== undefined) this.exchange?.use(s.index, key, record);
     if (layer !== undefined) state.layers.push(layer);
     state.key = key;
     const entry: HistoryEntry = { created_by: createdBy, comment: HISTORY_COMMENT };
     if (layer === undefined) entry.empty_layer = true;
-    state.newHistory.push({ entry, layerCreated: record.created });
+    state.newHistory.push({ entry, layerCreated: created });
+    return { layer, ready: layer !== undefined ? (this.commits.get(layer) ?? Promise.resolve(layer)) : Promise.resolve(undefined) };
+  }
+
+  /**
+   * Commits a detached layer dir behind the build (Store.commitDetached) and returns the layer
+   * for the next steps to mount now: its diff_id and sizes are filled in when the digest is
+   * made, and `then` runs. A dir the store did not need (the layer existed) is removed at the
+   * build's end, once no container can be using it. The build waits for every commit before it
+   * names layers in an image and before it returns or fails.
+   */
+  private commitBehind(dir: string, opts: { sourceDateEpoch?: number; noXattrs?: boolean }, then: (made: LayerInfo) => void): LayerInfo {
+    const layer: LayerInfo = { diffId: PENDING_DIFF_ID, size: 0, contentSize: 0, dir };
+    const done = this.store.commitDetached(dir, { ...opts, yieldMs: 0.25 }).then(({ layer: made, leftover }) => {
+      if (leftover !== undefined) this.leftoverDirs.push(leftover);
+      Object.assign(layer, made);
+      then(layer);
+      return layer;
+    });
+    done.catch(() => undefined); // awaited at the build's end (waitForCommits)
+    this.commits.set(layer, done);
     return layer;
+  }
+
+  /** Every commit made behind the build; the first failure is thrown. */
+  private async waitForCommits(): Promise<void> {
+    await Promise.all(this.commits.values());
   }
 
   /**
@@ -813,14 +863,15 @@ class Builder {
         contentDigest: prepared.contentDigest,
       };
       let placed: Map<string, PlacedFile> | undefined;
-      const layer = await this.layerStep(s, id, inputs, `${prepared.createdBy} # buildkit`, async (snap, previous) => {
+      const { ready } = await this.layerStep(s, id, inputs, `${prepared.createdBy} # buildkit`, async (snap, previous) => {
         try {
           placed = await prepared.execute(snap, await this.reuseSource(previous));
         } catch (err) {
           throw fail((err as Error).message, { cause: err });
         }
       }, () => prepared.files(), true);
-      if (placed !== undefined && placed.size > 0 && layer !== undefined) this.savePlaced(layer.diffId, placed);
+      const made = placed;
+      if (made !== undefined && made.size > 0) this.deferCleanup(ready.then((layer) => (layer !== undefined ? this.savePlaced(layer.diffId, made) : undefined)));
       if (prepared.link) state.key = stackedKey(parentChain, state.key);
     } finally {
       await prepared.cleanup();
@@ -832,15 +883,13 @@ class Builder {
    * same step. A hint, not a record: written behind the build without fsync; a missing or torn
    * file only means copying instead of linking.
    */
-  private savePlaced(diffId: Digest, placed: Map<string, PlacedFile>): void {
+  private async savePlaced(diffId: Digest, placed: Map<string, PlacedFile>): Promise<void> {
     const path = this.store.placedPath(diffId);
-    this.deferCleanup((async () => {
-      const { mkdir, rename, writeFile } = await import("node:fs/promises");
-      await mkdir(dirname(path), { recursive: true });
-      const tmp = `${path}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify([...placed]));
-      await rename(tmp, path);
-    })().catch(() => undefined));
+    const { mkdir, rename, writeFile } = await import("node:fs/promises");
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify([...placed]));
+    await rename(tmp, path);
   }
 
   private async reuseSource(previous: () => Promise<LayerInfo | undefined>): Promise<ReuseSource | undefined> {
@@ -859,15 +908,23 @@ class Builder {
 
   /** resolv.conf and hosts for RUN, written once per build into its state dir. */
   private async etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }> {
+    // synchronous: three tiny files on tmpfs; a dozen thread-pool round trips took longer, the
+    // more so while a layer's digest shares the main thread (commitBehind)
     this.etcFilesMade ??= (async () => {
-      const { mkdir, readFile, writeFile } = await import("node:fs/promises");
+      const { readFileSync, writeFileSync } = await import("node:fs");
       const dir = join(this.stateDir, "etc");
-      await mkdir(dir, { recursive: true });
-      const resolv = await readFile("/etc/resolv.conf").catch(() => undefined);
-      if (resolv !== undefined) await writeFile(join(dir, "resolv.conf"), resolv, { mode: 0o644 });
-      const hosts = await readFile("/etc/hosts").catch(() => undefined);
-      await writeFile(join(dir, "hosts"), hosts ?? LOCAL_HOSTS, { mode: 0o644 });
-      await writeFile(join(dir, "hosts.none"), LOCAL_HOSTS, { mode: 0o644 });
+      mkdirSync(dir, { recursive: true });
+      const read = (path: string): Buffer | undefined => {
+        try {
+          return readFileSync(path);
+        } catch {
+          return undefined;
+        }
+      };
+      const resolv = read("/etc/resolv.conf");
+      if (resolv !== undefined) writeFileSync(join(dir, "resolv.conf"), resolv, { mode: 0o644 });
+      writeFileSync(join(dir, "hosts"), read("/etc/hosts") ?? LOCAL_HOSTS, { mode: 0o644 });
+      writeFileSync(join(dir, "hosts.none"), LOCAL_HOSTS, { mode: 0o644 });
       return { dir, resolvConf: resolv !== undefined ? join(dir, "resolv.conf") : undefined };
     })();
     const made = await this.etcFilesMade;

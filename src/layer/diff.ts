@@ -32,6 +32,12 @@ export interface DiffOptions {
    * per path (or getfattr process) to read them. Keys are absolute paths.
    */
   xattrs?: XattrMap;
+  /**
+   * Give the event loop a turn at least this often (ms): a walk of many small files is one long
+   * run of synchronous calls otherwise, and a build that commits a layer while its next step
+   * starts (Store.commitDetached) wants that step to go on meanwhile.
+   */
+  yieldMs?: number;
 }
 
 export interface DigestResult {
@@ -161,9 +167,15 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, consumesAtOnc
     await emit(tarPadding(size));
   };
 
+  const yieldMs = opts.yieldMs;
+  let nextYield = yieldMs !== undefined ? performance.now() + yieldMs : Infinity;
   const walk = async (absDir: string, rel: string): Promise<void> => {
     const names = readdirSync(absDir).sort(byName);
     for (const name of names) {
+      if (performance.now() >= nextYield) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        nextYield = performance.now() + yieldMs!;
+      }
       const abs = join(absDir, name);
       const relPath = rel === "" ? name : `${rel}/${name}`;
       const st = lstatLite(abs);

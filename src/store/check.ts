@@ -251,6 +251,10 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
     // 8. orphans: layer dirs without records, blobs nothing references
     for (const name of await readdir(join(root, "l"))) {
       if (layerDirs.has(name)) continue;
+      // a build moves a layer's dir into l/ before its record exists (Store.detachSnapshot);
+      // the move sets the dir's ctime: a young dir may be one a running build commits
+      const moved = await stat(join(root, "l", name)).then((st) => st.ctimeMs, () => 0);
+      if (Date.now() - moved < GC_GRACE_MS) continue;
       const p = report("orphan-layer-dir", join(root, "l", name), "no layer record names it");
       await fix(p, () => rm(join(root, "l", name), { recursive: true, force: true }));
     }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { promisify } from "node:util";
 import { gzip, gunzipSync } from "node:zlib";
@@ -21,6 +21,9 @@ import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snaps
  * above all — open the store only to read records and make a snapshot.
  */
 const layerModule = () => import("../layer/index.js");
+
+/** The diff_id of a layer a build holds while its commit runs (see detachSnapshot). */
+export const PENDING_DIFF_ID = "sha256:pending" as Digest;
 
 const gzipAsync = promisify(gzip);
 
@@ -287,6 +290,32 @@ export class Store {
    * removes (a commit replaces such a record).
    */
   private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">): Promise<LayerInfo> {
+    const { layer, leftover } = await this.recordLayerDir(diffId, size, fields, stagedDir, () => {
+      let name = digestHex(diffId).slice(0, 12);
+      // rename(2) replaces an empty dir: look first; a dir that appears meanwhile fails it
+      if (existsSync(join(this.root, "l", name))) name = randomBytes(6).toString("hex");
+      try {
+        renameSync(stagedDir, join(this.root, "l", name));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "EEXIST" && code !== "ENOTEMPTY") throw err;
+        name = randomBytes(6).toString("hex");
+        renameSync(stagedDir, join(this.root, "l", name));
+      }
+      return name;
+    });
+    if (leftover !== undefined) await rm(leftover, { recursive: true, force: true });
+    return layer;
+  }
+
+  /**
+   * Records the layer `diffId` whose dir `place()` puts under l/ (returning its name), unless
+   * the layer is recorded already: then the existing layer comes back and `leftover` is the dir
+   * not used (`unplaced` if place() never ran), for the caller to remove.
+   */
+  private async recordLayerDir(
+    diffId: Digest, size: number, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">, unplaced: string, place: () => string,
+  ): Promise<{ layer: LayerInfo; leftover?: string }> {
     const path = this.layerRecordPath(diffId);
     const existing = await this.layerRecord(diffId).catch(async (err: unknown) => {
       // an empty or torn record left by a power cut before it was synced: replace it
@@ -294,31 +323,17 @@ export class Store {
       await rm(path, { force: true });
       return undefined;
     });
-    if (existing !== undefined) {
-      await rm(stagedDir, { recursive: true, force: true });
-      return this.layerInfo(existing);
-    }
-    let name = digestHex(diffId).slice(0, 12);
-    // rename(2) replaces an empty dir: look first; a dir that appears meanwhile fails it
-    if (existsSync(join(this.root, "l", name))) name = randomBytes(6).toString("hex");
-    try {
-      renameSync(stagedDir, join(this.root, "l", name));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST" && code !== "ENOTEMPTY") throw err;
-      name = randomBytes(6).toString("hex");
-      renameSync(stagedDir, join(this.root, "l", name));
-    }
+    if (existing !== undefined) return { layer: this.layerInfo(existing), leftover: unplaced };
+    const name = place();
     const record: LayerRecord = { diffId, size, dir: name, blobs: [], ...fields, created: new Date().toISOString() };
     if (createFileLinked(path, JSON.stringify(record))) {
       this.unsynced.set(diffId, ++this.commits);
-      return this.layerInfo(record);
+      return { layer: this.layerInfo(record) };
     }
-    // another process recorded this layer meanwhile: use its dir, drop ours
-    await rm(join(this.root, "l", name), { recursive: true, force: true });
+    // another process recorded this layer meanwhile: use its dir, leave ours
     const winner = await this.layerRecord(diffId);
     if (winner === undefined) throw new StoreError(`layer record for ${diffId} vanished while it was committed`);
-    return this.layerInfo(winner);
+    return { layer: this.layerInfo(winner), leftover: join(this.root, "l", name) };
   }
 
   /**
@@ -521,12 +536,19 @@ export class Store {
    * (for a snapshot nobody keeps, such as a `run --rm` container's: after a power cut its
    * owner is gone either way, and `system check --repair` removes a snapshot without owner).
    */
-  async prepareSnapshot(parentDiffIds: Digest[], opts: { durable?: boolean } = {}): Promise<Snapshot> {
+  /**
+   * A fresh upper/work dir over `parents` (bottom first): diff_ids, looked up, or layers the
+   * caller holds (a build's, some still being committed: see detachSnapshot), used as they are.
+   */
+  async prepareSnapshot(parents: readonly (Digest | LayerInfo)[], opts: { durable?: boolean } = {}): Promise<Snapshot> {
     const lowers: string[] = [];
-    for (const d of parentDiffIds) {
-      const l = await this.layer(d);
-      if (l === undefined) throw new StoreError(`cannot prepare a snapshot: layer ${d} is not in the store`);
+    const parentDiffIds: Digest[] = [];
+    for (const p of parents) {
+      const l = typeof p === "string" ? await this.layer(p) : p;
+      if (l === undefined) throw new StoreError(`cannot prepare a snapshot: layer ${p as string} is not in the store`);
       lowers.unshift(l.dir);
+      // a layer still being committed has no diff_id yet, nor a record for gc to remove
+      if (l.diffId !== PENDING_DIFF_ID) parentDiffIds.push(l.diffId);
     }
     if (lowers.length === 0) lowers.push(join(this.root, "l", "empty"));
     const id = randomBytes(6).toString("hex");
@@ -568,6 +590,39 @@ export class Store {
     const info = await this.commitLayer(diffId, size, staged, { reproducible: true, opaque, contentSize, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
     rmSync(dir, { recursive: true, force: true });
     return info;
+  }
+
+  /**
+   * commitSnapshot in two halves, for a build that goes on while the layer's digest is made.
+   * This one moves the upper dir to its place under l/ at once (a later step may mount it as a
+   * lower dir meanwhile: nothing writes it any more) and drops the rest of the snapshot;
+   * commitDetached digests and records it. Until then the dir has no record: `system check`
+   * leaves such dirs alone for gc's grace period.
+   */
+  detachSnapshot(s: Snapshot): string {
+    const dir = this.snapshotDir(s);
+    const target = join(this.root, "l", randomBytes(6).toString("hex"));
+    renameSync(join(dir, "u"), target);
+    rmSync(dir, { recursive: true, force: true });
+    return target;
+  }
+
+  /**
+   * The second half of a detached commit. `yieldMs`: the digest walk gives the event loop a
+   * turn that often, so the build's next step starts while it runs. When the diff_id is in
+   * the store already, that layer comes back and `leftover` is the detached dir, for the
+   * caller to remove once no container can be using it.
+   */
+  async commitDetached(layerDir: string, opts: { sourceDateEpoch?: number; noXattrs?: boolean; yieldMs?: number } = {}): Promise<{ layer: LayerInfo; leftover?: string }> {
+    const diffOpts = {
+      ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+      ...(opts.noXattrs === true ? { xattrs: new Map() } : {}),
+      ...(opts.yieldMs !== undefined ? { yieldMs: opts.yieldMs } : {}),
+    };
+    const { digestDirectory } = await layerModule();
+    const { diffId, size, opaque, contentSize } = await digestDirectory(layerDir, diffOpts);
+    const fields = { reproducible: true, opaque, contentSize, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) };
+    return this.recordLayerDir(diffId, size, fields, layerDir, () => basename(layerDir));
   }
 
   /**

@@ -110,13 +110,21 @@ export class Store {
   // ---------------------------------------------------------------- locks
 
   async withLock<T>(name: string, fn: () => Promise<T>, mode: "exclusive" | "shared" = "exclusive"): Promise<T> {
-    if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new StoreError(`invalid lock name ${JSON.stringify(name)}`);
-    const lock = await acquireFlock(join(this.root, "locks", `${name}.lock`), mode);
+    const lock = await this.holdLock(name, mode);
     try {
       return await fn();
     } finally {
       await lock.release();
     }
+  }
+
+  /**
+   * withLock's lock, held until released: for a holder whose extent is not one function call
+   * (a build holds "build" shared from its start to its end, see builder prune).
+   */
+  holdLock(name: string, mode: "exclusive" | "shared" = "exclusive", opts: { signal?: AbortSignal } = {}): Promise<HeldLock> {
+    if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) return Promise.reject(new StoreError(`invalid lock name ${JSON.stringify(name)}`));
+    return acquireFlock(join(this.root, "locks", `${name}.lock`), mode, opts);
   }
 
   /** A fresh staging path under tmp/ (same file system, so commits are renames). */

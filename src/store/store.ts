@@ -883,13 +883,15 @@ export class Store {
     await writeFileAtomic(this.cachePath(key), JSON.stringify({ key, entry, written: new Date().toISOString() }));
   }
 
-  async listCacheEntries(): Promise<{ file: string; key: string; entry: CacheEntry }[]> {
-    const out: { file: string; key: string; entry: CacheEntry }[] = [];
+  /** Every build-cache record; `written` (ISO 8601) is when it was last put, `bytes` its record's size. */
+  async listCacheEntries(): Promise<{ file: string; key: string; entry: CacheEntry; written?: string; bytes?: number }[]> {
+    const out: { file: string; key: string; entry: CacheEntry; written?: string; bytes?: number }[] = [];
     for (const f of await readdir(join(this.root, "cache"))) {
       if (!f.endsWith(".json") || f.startsWith(".")) continue;
       try {
-        const rec = JSON.parse(await readFile(join(this.root, "cache", f), "utf8")) as { key: string; entry: CacheEntry };
-        out.push({ file: f, key: rec.key, entry: rec.entry });
+        const text = await readFile(join(this.root, "cache", f), "utf8");
+        const rec = JSON.parse(text) as { key: string; entry: CacheEntry; written?: string };
+        out.push({ file: f, key: rec.key, entry: rec.entry, ...(rec.written !== undefined ? { written: rec.written } : {}), bytes: Buffer.byteLength(text) });
       } catch {
         out.push({ file: f, key: "", entry: { layers: [] } });
       }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cacheMountDir, leaseCacheDir, planCacheMount, type CacheMountPlan, type CacheSharing } from "../../../src/build/cache-mount.js";
 import { parseMountSpec, type CacheMount } from "../../../src/instructions/index.js";
@@ -84,6 +85,41 @@ describe("leaseCacheDir (sharing=shared|private|locked, flock(1) across processe
     expect(st.mode & 0o7777).toBe(0o1777);
     expect([st.uid, st.gid]).toEqual([12, 34]);
     await l.release();
+  });
+});
+
+describe("leaseCacheDir with a seed (from=)", () => {
+  it("seeds a new directory once, concurrent first users included; later leases reuse it", async () => {
+    const b = base();
+    let seeded = 0;
+    const seed = async (dir: string) => {
+      seeded++;
+      await mkdir(dir);
+      await new Promise((r) => setTimeout(r, 50));
+      writeFileSync(join(dir, "seeded"), "yes");
+    };
+    const [x, y] = await Promise.all([leaseCacheDir(b, { sharing: "shared", seed }), leaseCacheDir(b, { sharing: "shared", seed })]);
+    expect(seeded).toBe(1);
+    expect(readFileSync(join(x.dir, "seeded"), "utf8")).toBe("yes");
+    expect(y.dir).toBe(x.dir);
+    await Promise.all([x.release(), y.release()]);
+    const z = await leaseCacheDir(b, { sharing: "private", seed });
+    expect(seeded).toBe(1);
+    await z.release();
+  });
+
+  it("a failed seed leaves no directory (and no half copy): the next lease seeds again", async () => {
+    const b = base();
+    const failing = async (dir: string) => {
+      await mkdir(dir);
+      writeFileSync(join(dir, "half"), "");
+      throw new Error("seed failed");
+    };
+    await expect(leaseCacheDir(b, { sharing: "shared", seed: failing })).rejects.toThrow(/seed failed/);
+    expect(readdirSync(dirname(b)).filter((f) => f.startsWith(basename(b)) && !f.endsWith(".lock"))).toEqual([]);
+    const ok = await leaseCacheDir(b, { sharing: "shared", seed: (dir) => mkdir(dir).then(() => undefined) });
+    expect(readdirSync(ok.dir)).toEqual([]);
+    await ok.release();
   });
 });
 

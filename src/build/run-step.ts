@@ -157,8 +157,13 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
             const layers = await o.sources.fromLayers(m.from);
             source = await mountLayersReadOnly(layers, await priv(), cleanup);
           } else source = o.sources.contextPath("");
+          // The source resolves inside the tree, symlinks included (BuildKit's fs.RootPath):
+          // never a path of the host.
           const sub = (m.source ?? "").replace(/^\/+/, "");
-          let host = sub === "" ? source : join(source, sub);
+          if (sub.split("/").reduce((depth, part) => (depth < 0 ? depth : part === ".." ? depth - 1 : part === "" || part === "." ? depth : depth + 1), 0) < 0) {
+            throw new MountSpecError(`--mount=${m.spec}: source ${JSON.stringify(m.source)} is outside the ${m.from !== undefined ? `tree of from=${m.from}` : "build context"}`);
+          }
+          let host = sub === "" ? source : pathInside(source, sub, m, m.from !== undefined ? `from=${m.from}` : "the build context");
           if (!m.readOnly) {
             // A writable bind's changes are thrown away (BuildKit): write to a private copy.
             const copy = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
@@ -331,6 +336,11 @@ async function seedCacheDir(tree: SourceFs, seed: NonNullable<CacheMountPlan["se
  * cache resolve inside it, never to the host.
  */
 function cacheSubpath(dir: string, subpath: string, m: CacheMount): string {
+  return pathInside(dir, subpath, m, `the cache ${JSON.stringify(m.id)} (a mount without from= starts empty)`);
+}
+
+/** `subpath` of the host directory `dir`, symlinks resolved as if `dir` were the root; must exist. */
+function pathInside(dir: string, subpath: string, m: Mount, where: string): string {
   const isLink = (rel: string): boolean => {
     try {
       return lstatSync(join(dir, rel)).isSymbolicLink();
@@ -340,7 +350,7 @@ function cacheSubpath(dir: string, subpath: string, m: CacheMount): string {
   };
   const rel = resolveChrooted(subpath, isLink, (r) => readlinkSync(join(dir, r)), true, () => new MountSpecError(`--mount=${m.spec}: too many levels of symbolic links in source "/${subpath}"`));
   const host = rel === "" ? dir : join(dir, rel);
-  if (!existsSync(host)) throw new MountSpecError(`--mount=${m.spec}: source "/${subpath}" not found in the cache ${JSON.stringify(m.id)} (a mount without from= starts empty)`);
+  if (!existsSync(host)) throw new MountSpecError(`--mount=${m.spec}: source "/${subpath}" not found in ${where}`);
   return host;
 }
 

@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildError } from "../../../src/build/index.js";
@@ -90,4 +90,24 @@ describe("RUN --mount=type=cache,from=…,source=…", () => {
       expect(readdirSync(mounts).filter((f) => f.includes(".seed-"))).toEqual([]);
     }, 120_000);
   }
+});
+
+describe("RUN --mount=type=bind sources stay inside their tree", () => {
+  it("a symlink in a from= stage or in the context resolves inside it, never on the host", async () => {
+    const dir = ctx({
+      Dockerfile: "FROM busybox AS seed\nRUN ln -s /etc /lnk\nFROM busybox\nRUN --mount=type=bind,from=seed,source=/lnk,target=/h ls /h > /stage-ls\nRUN --mount=type=bind,source=link,target=/h ls /h > /ctx-ls\n",
+      "etc/inside": "x",
+    });
+    symlinkSync("/etc", join(dir, "link"));
+    const r = await runBuild(ws, dir);
+    expect(lines(await readImageFile(r.image, "/stage-ls"))).toEqual(["group", "passwd"]);
+    expect(lines(await readImageFile(r.image, "/ctx-ls"))).toEqual(["inside"]);
+  }, 120_000);
+
+  it("a from= source above the tree's root is refused", async () => {
+    const c = ctx({ Dockerfile: "FROM busybox\nRUN --mount=type=bind,from=busybox,source=../../../../etc,target=/h cat /h/hostname\n" });
+    const err = await runBuild(ws, c).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildError);
+    expect((err as BuildError).message).toMatch(/Dockerfile:2: .*source "..\/..\/..\/..\/etc" is outside the tree of from=busybox/);
+  }, 120_000);
 });

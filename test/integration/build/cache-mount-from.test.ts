@@ -63,6 +63,12 @@ describe("RUN --mount=type=cache,from=…,source=…", () => {
     expect(lines(await readImageFile(back.image, "/seen"))).toEqual(["1", "3"]);
   }, 120_000);
 
+  it("from= an image seeds from the image's tree", async () => {
+    const c = ctx({ Dockerfile: `FROM busybox\nRUN --mount=type=cache,id=img-${n},target=/c,from=busybox,source=/etc ls /c > /etc-ls\n` });
+    const r = await runBuild(ws, c);
+    expect(lines(await readImageFile(r.image, "/etc-ls"))).toEqual(["group", "passwd"]);
+  }, 120_000);
+
   it("without from, source= picks a subdirectory an earlier RUN made in the cache", async () => {
     const id = `nofrom-${n}`;
     const c = ctx({

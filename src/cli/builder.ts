@@ -10,10 +10,10 @@ export function registerBuilderCommands(program: Command): void {
   builder.command("prune")
     .description("Remove build cache")
     .option("-a, --all", "Remove all unused build cache, not just dangling ones")
-    .option("--filter <filter>", "Provide filter values (e.g. until=24h)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--filter <filter>", "Provide filter values (e.g. until=24h)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("-f, --force", "Do not prompt for confirmation")
-    .action(async (opts: { all?: boolean; filter: string[]; force?: boolean }, cmd: Command) => {
-      const keepDurationMs = await untilFilter(opts.filter);
+    .action(async (opts: { all?: boolean; filter?: string[]; force?: boolean }, cmd: Command) => {
+      const keepDurationMs = await untilFilter(opts.filter ?? []);
       if (opts.force !== true) {
         // docker's two warnings (cli/command/builder/prune.go), answered on stdin like its prompt
         const warning = opts.all === true

@@ -79,6 +79,8 @@ describe("berth builder prune", () => {
     const root = ws.store.root;
     const c = writeContext(join(ws.dir, "ctx"), { Dockerfile: DOCKERFILE });
     const first = await runBuild(ws, c, { tags: ["app"] });
+    // before: the image's three step records, the two other stages' and the two cache mounts
+    expect(berth(root, ["system", "df"]).stdout).toMatch(/Build Cache\s+7\s+0\s+[\d.]+kB\s+[\d.]+kB/);
     const p = berth(root, ["builder", "prune", "-af"]);
     expect(p.stderr).toBe("");
     expect(p.status).toBe(0);

@@ -4,6 +4,7 @@ import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, utimes, writeFile } fro
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync, type Stats } from "node:fs";
 import { overlayOpaque } from "../context/tree-source.js";
 import { resolveChrooted } from "../context/source-fs.js";
+import { cleanPath } from "../context/gopath.js";
 import type { SourceFs } from "../context/index.js";
 import type { CacheMountPlan } from "./cache-mount.js";
 import { join } from "node:path";
@@ -160,7 +161,8 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           // The source resolves inside the tree, symlinks included (BuildKit's fs.RootPath):
           // never a path of the host.
           const sub = (m.source ?? "").replace(/^\/+/, "");
-          if (sub.split("/").reduce((depth, part) => (depth < 0 ? depth : part === ".." ? depth - 1 : part === "" || part === "." ? depth : depth + 1), 0) < 0) {
+          const clean = cleanPath(sub === "" ? "." : sub);
+          if (clean === ".." || clean.startsWith("../")) {
             throw new MountSpecError(`--mount=${m.spec}: source ${JSON.stringify(m.source)} is outside the ${m.from !== undefined ? `tree of from=${m.from}` : "build context"}`);
           }
           let host = sub === "" ? source : pathInside(source, sub, m, m.from !== undefined ? `from=${m.from}` : "the build context");

@@ -22,7 +22,8 @@ export function registerBuilderCommands(program: Command): void {
         process.stdout.write(`${warning} [y/N] `);
         const answer = await readAnswer();
         if (!/^y(es)?$/i.test(answer.trim())) {
-          process.stdout.write("\n");
+          // docker's runPrune returns nothing reclaimed, which its caller prints
+          process.stdout.write("Total reclaimed space: 0B\n");
           return;
         }
       }

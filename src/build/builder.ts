@@ -20,6 +20,7 @@ import type { PlacedFile, ReuseSource } from "./copy/writer.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
 import type { BuildEvent } from "./events.js";
 import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
+import { cacheMountsDirOf } from "./cache-mount.js";
 import { cacheKey, explainMiss, stackedKey, type KeyInputs } from "./keys.js";
 import { applyMetadata, withShell } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
@@ -212,6 +213,20 @@ class Builder {
       this.epoch = Number(epochText);
     }
     this.store = o.store ?? (await openStore(o.root));
+    // Held (shared) for the whole build: builder prune removes cache entries and the layers
+    // only they kept, which a running build may be about to use, only when no build runs.
+    // Taken while the build gets going (a flock process, ~3 ms), awaited before the first step.
+    const buildLock = this.store.holdLock("build", "shared", o.signal !== undefined ? { signal: o.signal } : {});
+    buildLock.catch(() => undefined);
+    try {
+      return await this.runLocked(buildLock);
+    } finally {
+      await (await buildLock.catch(() => undefined))?.release();
+    }
+  }
+
+  private async runLocked(buildLock: Promise<unknown>): Promise<BuildResult> {
+    const o = this.o;
     if ((o.cacheFrom ?? []).length > 0 || (o.cacheTo ?? []).length > 0) {
       const { CacheExchange } = await import("./cache-exchange.js");
       this.exchange = await CacheExchange.open({
@@ -232,6 +247,7 @@ class Builder {
     const warn = unusedBuildArgsWarning(this.plan.unusedBuildArgs.filter((k) => k !== "SOURCE_DATE_EPOCH"));
     const unwatch = this.watchAbort();
     try {
+      await buildLock;
       const target = await this.stageResult(this.plan.target);
       trace("build: target stage done");
       await this.waitForCommits();
@@ -754,7 +770,12 @@ class Builder {
           const sum = await checksumSelection(ctx, resolveCopySources(ctx, [src]), { statCache: this.getStatCache() });
           mountIds.push(`bind:${m.target}:${src}:${sum.digest}`);
         }
-      } else if (m.type === "cache") mountIds.push(`cache:${m.target}:${m.id ?? ""}`);
+      } else if (m.type === "cache") {
+        // from= is an input of the RUN as in BuildKit (its ref is a mount of the exec op);
+        // the other fields keep the key they always had.
+        const extra = m.from !== undefined ? `:${await this.fromIdentity(m.from)}:${m.source ?? ""}` : m.source !== undefined ? `::${m.source}` : "";
+        mountIds.push(`cache:${m.target}:${m.id ?? ""}${extra}`);
+      }
       else if (m.type === "tmpfs") mountIds.push(`tmpfs:${m.target}`);
       else if (m.type === "secret") mountIds.push(`secret:${m.id ?? ""}:${m.target}:${m.env ?? ""}`);
     }
@@ -787,9 +808,10 @@ class Builder {
               const src = await this.fromSource(from);
               return src.layers;
             },
-            cacheDir: (cid) => {
-              const dir = join(this.store.root, "buildcache", "mounts", sha(cid).slice(0, 32));
-              return dir;
+            cacheMountsDir: cacheMountsDirOf(this.store.root),
+            fromTree: async (from) => {
+              const src = await this.fromSource(from);
+              return { identity: src.identity, fs: new LayeredSourceFs(src.layers, src.label, this.isOpaque) };
             },
             secrets: this.o.secrets ?? [],
             environment: this.env,

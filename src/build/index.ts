@@ -7,3 +7,5 @@ export { cacheKey, explainMiss, type KeyInputs } from "./keys.js";
 export { goDuration, goQuoteList, runCommandString, HISTORY_COMMENT } from "./history.js";
 export { parseCacheFrom, parseCacheTo, type CacheExportMode, type CacheExportSpec, type CacheImportSpec } from "./cache-options.js";
 export type { CacheExchangeStats } from "./cache-exchange.js";
+export { buildCacheUsage, pruneBuildCache, type BuildCacheUsage, type PruneBuildCacheOptions, type PruneBuildCacheResult } from "./prune.js";
+export { planCacheMount, type CacheMountPlan } from "./cache-mount.js";

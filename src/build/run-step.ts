@@ -1,12 +1,16 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync, type Stats } from "node:fs";
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync, type Stats } from "node:fs";
 import { overlayOpaque } from "../context/tree-source.js";
+import { resolveChrooted } from "../context/source-fs.js";
+import { cleanPath } from "../context/gopath.js";
+import type { SourceFs } from "../context/index.js";
+import type { CacheMountPlan } from "./cache-mount.js";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Writable } from "node:stream";
-import { MountSpecError, type Mount } from "../instructions/index.js";
+import { MountSpecError, type CacheMount, type Mount } from "../instructions/index.js";
 import type { RunCommand } from "./run-command.js";
 import type { MountRequest } from "../runtime/spec.js";
 import { runTransient } from "../runtime/transient.js";
@@ -21,10 +25,12 @@ export interface MountSources {
   /** Layer dirs (top first) of a stage or image named by from=. */
   fromLayers(from: string): Promise<string[]>;
   /**
-   * The persistent directory of a cache mount id, in a directory of the store that holds only
-   * cache mounts: leaseCacheDir puts the id's extra instances and lock files beside it.
+   * The directory of the store that holds only cache mounts (one per key, see cacheMountDir):
+   * leaseCacheDir puts a key's extra instances and lock files beside it.
    */
-  cacheDir(id: string): string;
+  cacheMountsDir: string;
+  /** A cache mount's from=: its identity (part of the cache's key) and its tree, to seed from. */
+  fromTree(from: string): Promise<{ identity: string; fs: SourceFs }>;
   secrets: readonly SecretSpec[];
   environment: Readonly<Record<string, string | undefined>>;
   /** This build's copies of resolv.conf (host network only) and hosts. */
@@ -94,30 +100,54 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
       mounts.push({ type: "bind", source: dir, destination: "/dev/pipes", readOnly: true });
     }
     // Cache dirs are held for the whole RUN (sharing=shared|private|locked, see leaseCacheDir),
-    // taken in id order so two RUNs that lock the same ids cannot wait on each other; mounts
-    // of one id in one RUN share a directory, as in BuildKit.
+    // taken in key order so two RUNs that lock the same caches cannot wait on each other;
+    // mounts of one key in one RUN share a directory, as in BuildKit.
+    const cacheMounts = o.mounts.filter((m): m is CacheMount => m.type === "cache");
+    const cachePlans = new Map<CacheMount, CacheMountPlan>();
     const cacheDirs = new Map<string, string>();
-    const cacheMounts = o.mounts.filter((m): m is Extract<Mount, { type: "cache" }> => m.type === "cache");
-    for (const m of [...cacheMounts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
-      if (cacheDirs.has(m.id)) continue;
-      const { leaseCacheDir } = await import("./cache-mount.js");
-      const lease = await leaseCacheDir(o.sources.cacheDir(m.id), {
-        sharing: m.sharing,
-        ...(m.mode !== undefined ? { mode: m.mode } : {}),
-        ...(m.uid !== undefined ? { uid: m.uid } : {}),
-        ...(m.gid !== undefined ? { gid: m.gid } : {}),
-        ...(o.signal !== undefined ? { signal: o.signal } : {}),
+    if (cacheMounts.length > 0) {
+      const { cacheMountDir, leaseCacheDir, planCacheMount } = await import("./cache-mount.js");
+      const trees = new Map<CacheMount, SourceFs>();
+      for (const m of cacheMounts) {
+        const from = m.from !== undefined ? await o.sources.fromTree(m.from) : undefined;
+        if (from !== undefined) trees.set(m, from.fs);
+        try {
+          cachePlans.set(m, planCacheMount(m, from?.identity));
+        } catch (err) {
+          throw new MountSpecError(`--mount=${m.spec}: ${(err as Error).message}`);
+        }
+      }
+      const byKey = [...cacheMounts].sort((a, b) => {
+        const ka = cachePlans.get(a)!.key;
+        const kb = cachePlans.get(b)!.key;
+        return ka < kb ? -1 : ka > kb ? 1 : 0;
       });
-      cleanup.push(() => lease.release());
-      cacheDirs.set(m.id, lease.dir);
+      for (const m of byKey) {
+        const plan = cachePlans.get(m)!;
+        if (cacheDirs.has(plan.key)) continue;
+        const tree = trees.get(m);
+        const seed = plan.seed;
+        const lease = await leaseCacheDir(cacheMountDir(o.sources.cacheMountsDir, plan.key), {
+          sharing: m.sharing,
+          ...(m.mode !== undefined ? { mode: m.mode } : {}),
+          ...(m.uid !== undefined ? { uid: m.uid } : {}),
+          ...(m.gid !== undefined ? { gid: m.gid } : {}),
+          ...(o.signal !== undefined ? { signal: o.signal } : {}),
+          ...(seed !== undefined && tree !== undefined ? { seed: (dir: string) => seedCacheDir(tree, seed, dir, m) } : {}),
+        });
+        cleanup.push(() => lease.release());
+        cacheDirs.set(plan.key, lease.dir);
+      }
     }
     const inContainer = (path: string): string => (path.startsWith("/") ? path : join(o.cwd, path));
     for (const m of o.mounts) {
       switch (m.type) {
         case "cache": {
           const target = inContainer(m.target);
-          const dir = cacheDirs.get(m.id)!;
-          mounts.push({ type: "bind", source: dir, destination: target, readOnly: m.readOnly });
+          const plan = cachePlans.get(m)!;
+          const dir = cacheDirs.get(plan.key)!;
+          const host = plan.subpath === "" ? dir : cacheSubpath(dir, plan.subpath, m);
+          mounts.push({ type: "bind", source: host, destination: target, readOnly: m.readOnly });
           noteTarget(target);
           break;
         }
@@ -128,8 +158,14 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
             const layers = await o.sources.fromLayers(m.from);
             source = await mountLayersReadOnly(layers, await priv(), cleanup);
           } else source = o.sources.contextPath("");
+          // The source resolves inside the tree, symlinks included (BuildKit's fs.RootPath):
+          // never a path of the host.
           const sub = (m.source ?? "").replace(/^\/+/, "");
-          let host = sub === "" ? source : join(source, sub);
+          const clean = cleanPath(sub === "" ? "." : sub);
+          if (clean === ".." || clean.startsWith("../")) {
+            throw new MountSpecError(`--mount=${m.spec}: source ${JSON.stringify(m.source)} is outside the ${m.from !== undefined ? `tree of from=${m.from}` : "build context"}`);
+          }
+          let host = sub === "" ? source : pathInside(source, sub, m, m.from !== undefined ? `from=${m.from}` : "the build context");
           if (!m.readOnly) {
             // A writable bind's changes are thrown away (BuildKit): write to a private copy.
             const copy = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
@@ -268,6 +304,56 @@ function mountPointLayer(stateDir: string, names: string[]): string {
     for (const n of names) writeFileSync(join(dir, "etc", n), "", { mode: 0o644 });
   }
   return dir;
+}
+
+/**
+ * Fills a new cache directory with from's tree at the plan's source, as BuildKit's cache ref
+ * starts as a copy of its base: owners, modes, times, symlinks, hard links and device nodes
+ * kept (the COPY --from writer); the directory itself takes the source directory's metadata.
+ */
+async function seedCacheDir(tree: SourceFs, seed: NonNullable<CacheMountPlan["seed"]>, dir: string, m: CacheMount): Promise<void> {
+  const { resolveInTree, selectSourceTree } = await import("../context/index.js");
+  const rel = resolveInTree(tree, seed.source);
+  const selection = selectSourceTree(tree, rel);
+  if (selection === undefined) {
+    if (seed.mkdir === undefined) throw new MountSpecError(`--mount=${m.spec}: source "/${seed.source}" not found in the ${tree.label}`);
+    await mkdir(dir);
+    await chmod(dir, seed.mkdir.mode);
+    await chown(dir, seed.mkdir.uid, seed.mkdir.gid);
+    return;
+  }
+  if (!selection.isDir) throw new MountSpecError(`--mount=${m.spec}: source "/${seed.source}" in the ${tree.label} is not a directory`);
+  await mkdir(dir);
+  const { writeCopy } = await import("./copy/writer.js");
+  await writeCopy({ source: tree, sources: [selection], dest: "/", upperDir: dir, lowerDirs: [] });
+  const root = selection.root;
+  await chmod(dir, root.mode & 0o7777);
+  await chown(dir, root.uid, root.gid);
+  await utimes(dir, root.mtimeMs / 1000, root.mtimeMs / 1000);
+}
+
+/**
+ * `source=` of a cache mount without from=: a path inside the cache that must exist (BuildKit
+ * mounts the cache ref's subpath and fails when it is missing); symlinks that RUNs left in the
+ * cache resolve inside it, never to the host.
+ */
+function cacheSubpath(dir: string, subpath: string, m: CacheMount): string {
+  return pathInside(dir, subpath, m, `the cache ${JSON.stringify(m.id)} (a mount without from= starts empty)`);
+}
+
+/** `subpath` of the host directory `dir`, symlinks resolved as if `dir` were the root; must exist. */
+function pathInside(dir: string, subpath: string, m: Mount, where: string): string {
+  const isLink = (rel: string): boolean => {
+    try {
+      return lstatSync(join(dir, rel)).isSymbolicLink();
+    } catch {
+      return false;
+    }
+  };
+  const rel = resolveChrooted(subpath, isLink, (r) => readlinkSync(join(dir, r)), true, () => new MountSpecError(`--mount=${m.spec}: too many levels of symbolic links in source "/${subpath}"`));
+  const host = rel === "" ? dir : join(dir, rel);
+  if (!existsSync(host)) throw new MountSpecError(`--mount=${m.spec}: source "/${subpath}" not found in ${where}`);
+  return host;
 }
 
 /** A read-only merged view of layer dirs (top first) for `--mount from=`. */

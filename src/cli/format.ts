@@ -1,7 +1,10 @@
 /** Output helpers shaped like Docker's CLI (go-units sizes and durations, tabwriter tables). */
 
-/** go-units HumanSize: decimal units, 3 significant digits ("4.26MB", "900B", "12.3kB"). */
-export function humanSize(bytes: number): string {
+/**
+ * go-units HumanSizeWithPrecision: decimal units, 3 significant digits by default ("4.26MB",
+ * "900B", "12.3kB"), as `docker images` prints; `precision` 4 is go-units HumanSize (prune reports).
+ */
+export function humanSize(bytes: number, precision = 3): string {
   const units = ["B", "kB", "MB", "GB", "TB", "PB"];
   let v = bytes;
   let i = 0;
@@ -9,7 +12,7 @@ export function humanSize(bytes: number): string {
     v /= 1000;
     i++;
   }
-  return `${parseFloat(v.toPrecision(3))}${units[i]}`;
+  return `${parseFloat(v.toPrecision(precision))}${units[i]}`;
 }
 
 /** go-units HumanDuration, as `docker images` prints CREATED ("2 weeks ago"). */

@@ -6,6 +6,7 @@ import { registerBuildCommands } from "./build.js";
 import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
+import { registerBuilderCommands } from "./builder.js";
 
 type Registrar = (program: Command) => void;
 
@@ -17,6 +18,7 @@ const GROUPS: readonly Registrar[] = [
   registerImageCommands,
   registerSystemCommands,
   registerRegistryCommands,
+  registerBuilderCommands,
 ];
 
 /**
@@ -32,6 +34,7 @@ const GROUP_OF: Readonly<Record<string, Registrar>> = {
   build: registerBuildCommands,
   ...Object.fromEntries(["import", "load", "save", "images", "history", "tag", "rmi", "inspect", "image"].map((c) => [c, registerImageCommands])),
   system: registerSystemCommands,
+  builder: registerBuilderCommands,
   ...Object.fromEntries(["login", "logout", "pull", "push"].map((c) => [c, registerRegistryCommands])),
 };
 

@@ -13,13 +13,15 @@ export function registerSystemCommands(program: Command): void {
     .action(async (opts: { format?: string }, cmd: Command) => {
       const { diskUsage } = await import("../store/usage.js");
       const store = await storeFor(cmd);
-      const u = await diskUsage(store);
+      const { buildCacheUsage } = await import("../build/prune.js");
+      const [u, cache] = await Promise.all([diskUsage(store), buildCacheUsage(store)]);
       const pct = (part: number, whole: number): string => (whole === 0 ? "" : ` (${Math.round((part / whole) * 100)}%)`);
       const rows = [
         { Type: "Images", TotalCount: u.images.total, Active: u.images.active, Size: humanSize(u.images.size), Reclaimable: `${humanSize(u.images.reclaimable)}${pct(u.images.reclaimable, u.images.size)}` },
         { Type: "Containers", TotalCount: u.containers.total, Active: u.containers.active, Size: humanSize(u.containers.size), Reclaimable: humanSize(u.containers.reclaimable) },
         { Type: "Local Volumes", TotalCount: 0, Active: 0, Size: "0B", Reclaimable: "0B" },
-        { Type: "Build Cache", TotalCount: u.cache.total, Active: 0, Size: humanSize(u.cache.size), Reclaimable: humanSize(u.cache.size) },
+        // step records with layers no image uses, and cache mounts: what builder prune -a frees
+        { Type: "Build Cache", TotalCount: cache.count, Active: 0, Size: humanSize(cache.bytes), Reclaimable: humanSize(cache.bytes) },
       ];
       if (opts.format === "json") {
         for (const r of rows) process.stdout.write(`${JSON.stringify({ ...r, TotalCount: String(r.TotalCount), Active: String(r.Active) })}\n`);

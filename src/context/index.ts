@@ -5,7 +5,7 @@ export { parseDockerignore, parseDockerignoreLines, readDockerignore } from "./d
 export { ContextError } from "./errors.js";
 export { BadPatternError, cleanPath, containsWildcards, goMatch } from "./gopath.js";
 export { PatternError, PatternMatcher } from "./patternmatcher.js";
-export { resolveCopySources, type ResolveOptions, type ResolvedSource, type SelectedEntry } from "./resolve.js";
+export { resolveCopySources, selectSourceTree, type ResolveOptions, type ResolvedSource, type SelectedEntry } from "./resolve.js";
 export { joinRel, lstatSource, resolveChrooted, resolveInTree, statFromNode, type EntryType, type SourceFs, type SourceStat } from "./source-fs.js";
 export { StatCache } from "./stat-cache.js";
 export { DirSourceFs, LayeredSourceFs, overlayOpaque } from "./tree-source.js";

@@ -122,6 +122,15 @@ function selectTree(fs: SourceFs, spec: string, name: string, srcRel: string, st
   return { spec, name, srcRel, root: st, isDir: st.type === "dir", entries };
 }
 
+/**
+ * One literal path of a tree, already resolved (no wildcards, no `..`), with everything below
+ * it: what COPY would take from it. Undefined when absent. (Cache mounts seed from a stage.)
+ */
+export function selectSourceTree(fs: SourceFs, srcRel: string): ResolvedSource | undefined {
+  const st = fs.lstat(srcRel);
+  return st === undefined ? undefined : selectTree(fs, "/" + srcRel, baseName(srcRel), srcRel, st, undefined);
+}
+
 /** Could `pattern` (slash components) match something strictly below `dirRel`? */
 function couldMatchBelow(pattern: string, dirRel: string): boolean {
   const pat = pattern.split("/");

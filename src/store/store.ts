@@ -113,13 +113,21 @@ export class Store {
   // ---------------------------------------------------------------- locks
 
   async withLock<T>(name: string, fn: () => Promise<T>, mode: "exclusive" | "shared" = "exclusive"): Promise<T> {
-    if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new StoreError(`invalid lock name ${JSON.stringify(name)}`);
-    const lock = await acquireFlock(join(this.root, "locks", `${name}.lock`), mode);
+    const lock = await this.holdLock(name, mode);
     try {
       return await fn();
     } finally {
       await lock.release();
     }
+  }
+
+  /**
+   * withLock's lock, held until released: for a holder whose extent is not one function call
+   * (a build holds "build" shared from its start to its end, see builder prune).
+   */
+  holdLock(name: string, mode: "exclusive" | "shared" = "exclusive", opts: { signal?: AbortSignal } = {}): Promise<HeldLock> {
+    if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) return Promise.reject(new StoreError(`invalid lock name ${JSON.stringify(name)}`));
+    return acquireFlock(join(this.root, "locks", `${name}.lock`), mode, opts);
   }
 
   /** A fresh staging path under tmp/ (same file system, so commits are renames). */
@@ -938,13 +946,15 @@ export class Store {
     await writeFileAtomic(this.cachePath(key), JSON.stringify({ key, entry, written: new Date().toISOString() }));
   }
 
-  async listCacheEntries(): Promise<{ file: string; key: string; entry: CacheEntry }[]> {
-    const out: { file: string; key: string; entry: CacheEntry }[] = [];
+  /** Every build-cache record; `written` (ISO 8601) is when it was last put, `bytes` its record's size. */
+  async listCacheEntries(): Promise<{ file: string; key: string; entry: CacheEntry; written?: string; bytes?: number }[]> {
+    const out: { file: string; key: string; entry: CacheEntry; written?: string; bytes?: number }[] = [];
     for (const f of await readdir(join(this.root, "cache"))) {
       if (!f.endsWith(".json") || f.startsWith(".")) continue;
       try {
-        const rec = JSON.parse(await readFile(join(this.root, "cache", f), "utf8")) as { key: string; entry: CacheEntry };
-        out.push({ file: f, key: rec.key, entry: rec.entry });
+        const text = await readFile(join(this.root, "cache", f), "utf8");
+        const rec = JSON.parse(text) as { key: string; entry: CacheEntry; written?: string };
+        out.push({ file: f, key: rec.key, entry: rec.entry, ...(rec.written !== undefined ? { written: rec.written } : {}), bytes: Buffer.byteLength(text) });
       } catch {
         out.push({ file: f, key: "", entry: { layers: [] } });
       }

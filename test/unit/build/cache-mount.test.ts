@@ -1,7 +1,10 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { leaseCacheDir, type CacheSharing } from "../../../src/build/cache-mount.js";
+import { cacheMountDir, leaseCacheDir, planCacheMount, type CacheMountPlan, type CacheSharing } from "../../../src/build/cache-mount.js";
+import { parseMountSpec, type CacheMount } from "../../../src/instructions/index.js";
 
 const root = mkdtempSync("/tmp/berth-cache-mount-");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -82,5 +85,77 @@ describe("leaseCacheDir (sharing=shared|private|locked, flock(1) across processe
     expect(st.mode & 0o7777).toBe(0o1777);
     expect([st.uid, st.gid]).toEqual([12, 34]);
     await l.release();
+  });
+});
+
+describe("leaseCacheDir with a seed (from=)", () => {
+  it("seeds a new directory once, concurrent first users included; later leases reuse it", async () => {
+    const b = base();
+    let seeded = 0;
+    const seed = async (dir: string) => {
+      seeded++;
+      await mkdir(dir);
+      await new Promise((r) => setTimeout(r, 50));
+      writeFileSync(join(dir, "seeded"), "yes");
+    };
+    const [x, y] = await Promise.all([leaseCacheDir(b, { sharing: "shared", seed }), leaseCacheDir(b, { sharing: "shared", seed })]);
+    expect(seeded).toBe(1);
+    expect(readFileSync(join(x.dir, "seeded"), "utf8")).toBe("yes");
+    expect(y.dir).toBe(x.dir);
+    await Promise.all([x.release(), y.release()]);
+    const z = await leaseCacheDir(b, { sharing: "private", seed });
+    expect(seeded).toBe(1);
+    await z.release();
+  });
+
+  it("a failed seed leaves no directory (and no half copy): the next lease seeds again", async () => {
+    const b = base();
+    const failing = async (dir: string) => {
+      await mkdir(dir);
+      writeFileSync(join(dir, "half"), "");
+      throw new Error("seed failed");
+    };
+    await expect(leaseCacheDir(b, { sharing: "shared", seed: failing })).rejects.toThrow(/seed failed/);
+    expect(readdirSync(dirname(b)).filter((f) => f.startsWith(basename(b)) && !f.endsWith(".lock"))).toEqual([]);
+    const ok = await leaseCacheDir(b, { sharing: "shared", seed: (dir) => mkdir(dir).then(() => undefined) });
+    expect(readdirSync(ok.dir)).toEqual([]);
+    await ok.release();
+  });
+});
+
+describe("planCacheMount (BuildKit's cache ref key: id, and the ref from= names)", () => {
+  const mount = (spec: string): CacheMount => parseMountSpec(spec, { start: { line: 2, column: 5, offset: 0 }, end: { line: 2, column: 9, offset: 0 } }) as CacheMount;
+  const cases: { name: string; spec: string; from?: string; key: string; seed?: CacheMountPlan["seed"]; subpath?: string }[] = [
+    { name: "no from: the id alone (the directory berth always used)", spec: "type=cache,target=/c,id=x", key: "x" },
+    { name: "id defaults to the target", spec: "type=cache,target=/root/.cache", key: "/root/.cache" },
+    { name: "no from, uid/gid/mode: a base of its own", spec: "type=cache,target=/c,id=x,uid=1000,mode=0700", key: "x:scratch+mkdir:700:1000:0" },
+    { name: "no from, source: a subdirectory of the same cache", spec: "type=cache,target=/c,id=x,source=/sub/", key: "x", subpath: "sub" },
+    { name: "from: keyed by from's identity, seeded with its root", spec: "type=cache,target=/c,id=x,from=seed", from: "stage:sha256:aa", key: "x:stage:sha256:aa", seed: { from: "stage:sha256:aa", source: "" } },
+    { name: "from and source: keyed and seeded by both", spec: "type=cache,target=/c,id=x,from=seed,source=data/./sub", from: "stage:sha256:aa", key: "x:stage:sha256:aa:/data/sub", seed: { from: "stage:sha256:aa", source: "data/sub" } },
+    { name: "from with uid and no source: BuildKit's mkdir /cache in from's tree", spec: "type=cache,target=/c,id=x,from=seed,uid=5,gid=6", from: "image:sha256:bb", key: "x:image:sha256:bb+mkdir:755:5:6", seed: { from: "image:sha256:bb", source: "cache", mkdir: { mode: 0o755, uid: 5, gid: 6 } } },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const p = planCacheMount(mount(c.spec), c.from);
+      expect(p.key).toBe(c.key);
+      expect(p.seed).toEqual(c.seed);
+      expect(p.subpath).toBe(c.subpath ?? "");
+    });
+  }
+
+  it("a different from, or source, is a different cache directory; the same is the same", () => {
+    const m = mount("type=cache,target=/c,id=x,from=seed,source=/d");
+    const dir = (from: string, mm = m) => cacheMountDir("/m", planCacheMount(mm, from).key);
+    expect(dir("stage:sha256:1")).toBe(dir("stage:sha256:1"));
+    expect(dir("stage:sha256:1")).not.toBe(dir("stage:sha256:2"));
+    expect(dir("stage:sha256:1")).not.toBe(dir("stage:sha256:1", mount("type=cache,target=/c,id=x,from=seed,source=/e")));
+    // without from, the directory is the one berth used before from= was supported
+    expect(cacheMountDir("/m", planCacheMount(mount("type=cache,target=/c,id=x"), undefined).key)).toBe(
+      `/m/${createHash("sha256").update("x").digest("hex").slice(0, 32)}`,
+    );
+  });
+
+  it("a source above the tree's root is refused, naming it", () => {
+    expect(() => planCacheMount(mount("type=cache,target=/c,from=seed,source=../etc"), "stage:x")).toThrow(/source "..\/etc" is outside the tree of from=seed/);
   });
 });

@@ -4,6 +4,7 @@ import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { trace } from "../runtime/trace.js";
+import { berthNative } from "./native.js";
 
 /** fsync a file (its data and inode) or a directory (its entries). */
 export async function syncFile(path: string): Promise<void> {
@@ -96,10 +97,15 @@ export function createFileLinked(path: string, data: string | Uint8Array): boole
 }
 
 /**
- * Flushes the whole file system holding `path` (syncfs(2), through coreutils' `sync -f`: Node
- * has no call for it) — every file and record written to it so far, in one go.
+ * Flushes the whole file system holding `path` (syncfs(2): berth's addon, else coreutils'
+ * `sync -f`) — every file and record written to it so far, in one go.
  */
 export function syncFileSystem(path: string): Promise<void> {
+  const native = berthNative();
+  if (native !== null) {
+    trace("store: syncfs starts");
+    return native.syncfs(path).then(() => trace("store: syncfs done"));
+  }
   return runSync(["-f", path]).catch((err: Error) =>
     // a sync(1) without -f (coreutils before 8.24, busybox): flush every file system instead
     /invalid option|unrecognized option|usage/i.test(err.message) ? runSync([]) : Promise.reject(err));

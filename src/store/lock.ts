@@ -1,16 +1,22 @@
 import { spawn } from "node:child_process";
+import { closeSync, constants, openSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { StoreError } from "./errors.js";
+import { berthNative, type BerthNative } from "./native.js";
 
 /**
- * Cross-process locks with flock(1), held by a helper process.
+ * Cross-process locks with flock(2).
  *
  * Why flock and not a lock file created with O_EXCL: an O_EXCL file outlives a `kill -9`ed
  * owner, so every waiter must guess staleness from a pid (which the kernel reuses) and two
  * waiters can both "break" a stale lock. A flock belongs to an open file description: the
- * kernel drops it when its holder dies, whatever the cause. Node has no flock(2), so a
+ * kernel drops it when its holder dies, whatever the cause.
+ * Node has no flock(2): berth's addon makes the call on a descriptor this process opens (close
+ * on exec, so no container or tool started meanwhile keeps it), and a waiter polls (1 ms, then
+ * doubling up to 32 ms: locks guard short record updates). Without the addon a
  * `flock FILE sh -c 'echo; cat'` child holds it: it prints a line once the lock is held and
- * keeps it until its stdin closes — which happens when we release, or when we die.
- * Cost: one process spawn (~3 ms) per lock; locks guard small record updates only.
+ * keeps it until its stdin closes — which happens when we release, or when we die; one process
+ * spawn (~3 ms) per lock. Both kinds are the same kernel lock, so they exclude each other.
  */
 export interface HeldLock {
   release(): Promise<void>;
@@ -29,6 +35,8 @@ export function tryAcquireFlock(file: string, mode: "exclusive" | "shared" = "ex
 const BUSY_EXIT = 75;
 
 function flock(file: string, mode: "exclusive" | "shared", wait: boolean, signal: AbortSignal | undefined): Promise<HeldLock | undefined> {
+  const native = berthNative();
+  if (native !== null) return nativeFlock(native, file, mode, wait, signal);
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
       reject(new StoreError(`cannot lock ${file}: cancelled`));
@@ -64,4 +72,31 @@ function flock(file: string, mode: "exclusive" | "shared", wait: boolean, signal
       else reject(new StoreError(`cannot lock ${file}: flock exited with ${code}: ${stderr.trim()}`));
     });
   });
+}
+
+async function nativeFlock(native: BerthNative, file: string, mode: "exclusive" | "shared", wait: boolean, signal: AbortSignal | undefined): Promise<HeldLock | undefined> {
+  const cancelled = () => new StoreError(`cannot lock ${file}: cancelled`);
+  if (signal?.aborted === true) throw cancelled();
+  let fd: number;
+  try {
+    // as flock(1) opens it: created when missing, read-only
+    fd = openSync(file, constants.O_RDONLY | constants.O_CREAT, 0o666);
+  } catch (err) {
+    throw new StoreError(`cannot lock ${file}: ${(err as Error).message}`);
+  }
+  try {
+    for (let delay = 1; ; delay = Math.min(delay * 2, 32)) {
+      if (native.tryFlock(fd, mode === "exclusive")) {
+        const held = fd;
+        fd = -1;
+        return { release: async () => closeSync(held) };
+      }
+      if (!wait) return undefined;
+      // aborting cuts the sleep short (rejecting it); the check after tells
+      const aborted = await sleep(delay, false, signal !== undefined ? { signal } : {}).catch(() => true);
+      if (aborted) throw cancelled();
+    }
+  } finally {
+    if (fd !== -1) closeSync(fd);
+  }
 }

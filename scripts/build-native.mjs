@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// `npm install` (postinstall): builds native/, berth's N-API addon (syncfs(2) and flock(2),
+// which Node lacks: see src/store/native.ts), with the node-gyp that npm ships, against the
+// headers of the Node that runs it. A project's own lifecycle scripts run under npm's
+// install-script policy, which blocks those of dependencies: hence a script, not a package.
+// Never fails the install: without the addon berth runs sync(1) and flock(1) processes.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+
+const root = join(dirname(new URL(import.meta.url).pathname), "..");
+const dir = join(root, "native");
+
+function nodeGyp() {
+  // npm hands its own node-gyp to lifecycle scripts; otherwise look beside npm
+  const candidates = [process.env.npm_config_node_gyp, join(dirname(process.execPath), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js")];
+  try {
+    candidates.push(createRequire(import.meta.url).resolve("node-gyp/bin/node-gyp.js"));
+  } catch {
+    // not installed as a package here
+  }
+  return candidates.find((p) => p !== undefined && existsSync(p));
+}
+
+const gyp = nodeGyp();
+let ok = false;
+if (gyp === undefined) console.warn("berth: node-gyp not found: the native addon is not built (berth falls back to sync(1) and flock(1))");
+else {
+  const r = spawnSync(process.execPath, [gyp, "rebuild", "--silent"], { cwd: dir, stdio: ["ignore", "inherit", "inherit"] });
+  ok = r.status === 0;
+  if (!ok) console.warn("berth: building the native addon failed (berth falls back to sync(1) and flock(1))");
+}
+if (ok) console.log("berth: native addon built (native/build/Release/berth_native.node)");

@@ -1,0 +1,110 @@
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { syncFileSystem } from "../../../src/store/atomic.js";
+import { acquireFlock, tryAcquireFlock } from "../../../src/store/lock.js";
+import { berthNative } from "../../../src/store/native.js";
+
+// The store's cross-process locks: flock(2) through berth's addon (as `npm install` builds it),
+// which must exclude — and be excluded by — the flock(1) processes berth falls back to without it.
+
+const dir = mkdtempSync("/tmp/berth-lock-test-");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** flock(1) holding `file` in other processes until killed; resolves once it holds it. */
+function holdWithFlock(file: string, mode: "-x" | "-s"): Promise<{ kill(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    // its own process group: flock and the command it runs (which inherits the lock) die together
+    const child = spawn("flock", [mode, file, "sh", "-c", "echo held; exec sleep 60 >/dev/null"], { stdio: ["ignore", "pipe", "inherit"], detached: true });
+    child.on("error", reject);
+    child.stdout.once("data", () =>
+      resolve({
+        kill: () =>
+          new Promise((done) => {
+            child.on("exit", () => done());
+            process.kill(-child.pid!, "SIGKILL");
+          }),
+      }),
+    );
+  });
+}
+
+/** Whether another process could take `file` in `mode` right now (flock -n). */
+function othersCanTake(file: string, mode: "-x" | "-s"): boolean {
+  return spawnSync("flock", ["-n", mode, file, "true"]).status === 0;
+}
+
+describe("store locks", () => {
+  it("the addon is built by npm install", () => {
+    expect(berthNative()).not.toBeNull();
+  });
+
+  it("exclusive and shared locks exclude other processes' flock(1), and go with release", async () => {
+    const file = join(dir, "a.lock");
+    const held = await acquireFlock(file, "exclusive");
+    expect(othersCanTake(file, "-s")).toBe(false);
+    expect(await tryAcquireFlock(file, "shared")).toBeUndefined(); // another open file description
+    await held.release();
+    expect(othersCanTake(file, "-x")).toBe(true);
+
+    const shared = await acquireFlock(file, "shared");
+    expect(othersCanTake(file, "-s")).toBe(true);
+    expect(othersCanTake(file, "-x")).toBe(false);
+    await shared.release();
+  });
+
+  it("waits for a flock(1) holder and takes the lock when it dies", async () => {
+    const file = join(dir, "b.lock");
+    const other = await holdWithFlock(file, "-x");
+    let got = false;
+    const waiting = acquireFlock(file, "exclusive").then((l) => {
+      got = true;
+      return l;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toBe(false);
+    await other.kill();
+    const lock = await waiting;
+    expect(othersCanTake(file, "-x")).toBe(false);
+    await lock.release();
+  });
+
+  it("a wait is cancelled by its signal", async () => {
+    const file = join(dir, "c.lock");
+    const other = await holdWithFlock(file, "-x");
+    const ac = new AbortController();
+    const waiting = acquireFlock(file, "exclusive", { signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    await expect(waiting).rejects.toThrow(/cancelled/);
+    await other.kill();
+  });
+
+  it("the lock of a process that dies is dropped by the kernel", async () => {
+    const file = join(dir, "d.lock");
+    // a child takes the lock the way the store does (the addon on its own descriptor), then is killed
+    const addon = new URL("../../../native/build/Release/berth_native.node", import.meta.url).pathname;
+    const code = `const fs = require("fs"); const n = require(${JSON.stringify(addon)}); const fd = fs.openSync(${JSON.stringify(file)}, fs.constants.O_RDONLY | fs.constants.O_CREAT); if (!n.tryFlock(fd, true)) process.exit(3); console.log("held"); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once("data", () => resolve());
+      child.on("close", (c) => reject(new Error(`holder exited with ${c}`)));
+    });
+    expect(othersCanTake(file, "-x")).toBe(false);
+    expect(await tryAcquireFlock(file)).toBeUndefined();
+    await new Promise<void>((resolve) => {
+      child.removeAllListeners("close");
+      child.on("close", () => resolve());
+      child.kill("SIGKILL");
+    });
+    expect(othersCanTake(file, "-x")).toBe(true);
+    const mine = await tryAcquireFlock(file);
+    expect(mine).toBeDefined();
+    await mine!.release();
+  });
+
+  it("syncfs flushes the file system of a path, and names a missing one", async () => {
+    await syncFileSystem(dir);
+    await expect(syncFileSystem(join(dir, "missing"))).rejects.toThrow(/missing/);
+  });
+});

@@ -27,7 +27,11 @@ const gyp = nodeGyp();
 let ok = false;
 if (gyp === undefined) console.warn("berth: node-gyp not found: the native addon is not built (berth falls back to sync(1) and flock(1))");
 else {
-  const r = spawnSync(process.execPath, [gyp, "rebuild", "--silent"], { cwd: dir, stdio: ["ignore", "inherit", "inherit"] });
+  // the running Node's own headers (Debian's nodejs ships them in /usr/include/node): node-gyp
+  // would otherwise download them, and this machine may be offline
+  const prefix = join(dirname(process.execPath), "..");
+  const nodedir = process.env.npm_config_nodedir ?? (existsSync(join(prefix, "include/node/node_api.h")) ? prefix : undefined);
+  const r = spawnSync(process.execPath, [gyp, "rebuild", "--silent", ...(nodedir !== undefined ? [`--nodedir=${nodedir}`] : [])], { cwd: dir, stdio: ["ignore", "inherit", "inherit"] });
   ok = r.status === 0;
   if (!ok) console.warn("berth: building the native addon failed (berth falls back to sync(1) and flock(1))");
 }

@@ -251,6 +251,8 @@ class Builder {
       const target = await this.stageResult(this.plan.target);
       trace("build: target stage done");
       await this.waitForCommits();
+      // the layers' sync starts now, under the image's making (addImage waits for it)
+      this.store.layersDurable(target.state.layers.map((l) => l.diffId), { urgent: true }).catch(() => undefined);
       // the image and the cache entries go to disk side by side: their fsyncs share journal commits
       const [image] = await Promise.all([this.createImage(target.state, o.tags ?? []), this.flushEntries()]);
       trace("build: image and cache entries written");

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { linkSync, rmSync, writeFileSync } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
+import { open, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { trace } from "../runtime/trace.js";
@@ -72,6 +72,23 @@ export async function prepareFileAtomic(path: string, data: string | Uint8Array)
     },
     abort: () => rm(tmp, { force: true }),
   };
+}
+
+/**
+ * Replaces `path` as writeFileAtomic does (temp file, rename: a reader sees the old or the new
+ * content), without fsyncs: for records a crash may lose or leave empty, whose reader takes an
+ * unreadable one for a missing one (build cache entries). They reach the disk with the next
+ * sync of the file system.
+ */
+export async function replaceFile(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempName(path);
+  try {
+    await writeFile(tmp, data, { flag: "wx", mode: 0o644 });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 /**

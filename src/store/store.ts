@@ -8,7 +8,7 @@ import { gzip, gunzipSync } from "node:zlib";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileLinked, fsyncDir, prepareFileAtomic, syncFile, syncFileSystem, writeFileAtomic, type PreparedFile } from "./atomic.js";
+import { createFileLinked, fsyncDir, prepareFileAtomic, replaceFile, syncFile, syncFileSystem, writeFileAtomic, type PreparedFile } from "./atomic.js";
 import { BlobStore, verifyingTransform } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock, type HeldLock } from "./lock.js";
@@ -662,13 +662,10 @@ export class Store {
   async addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] } = {}): Promise<ImageRecord> {
     const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
-    const layerDescs: Descriptor[] = [];
-    for (const d of diffIds) {
-      const r = await this.layerRecord(d);
-      if (r === undefined) throw new StoreError(`cannot create image: layer ${d} is not in the store`);
-      const stored = r.blobs[0];
-      layerDescs.push(stored ?? { mediaType: MediaType.OciLayer, digest: d, size: r.size });
-    }
+    const layerDescs: Descriptor[] = (await Promise.all(diffIds.map((d) => this.layerRecord(d)))).map((r, i) => {
+      if (r === undefined) throw new StoreError(`cannot create image: layer ${diffIds[i]} is not in the store`);
+      return r.blobs[0] ?? { mediaType: MediaType.OciLayer, digest: r.diffId, size: r.size };
+    });
     const cfg = { digest: sha256Digest(configBytes), size: configBytes.length };
     let manifestBytes = opts.manifestBytes;
     if (manifestBytes === undefined) {
@@ -738,13 +735,13 @@ export class Store {
     const [configBytes, manifestBytes] = await Promise.all([this.blobs.read(entry.id), this.blobs.read(entry.manifestDigest)]);
     const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
     const manifest = JSON.parse(manifestBytes.toString("utf8")) as ImageManifest;
-    const layers: LayerInfo[] = [];
-    for (const d of config.rootfs?.diff_ids ?? []) {
-      const l = await this.layer(d);
-      if (l === undefined) throw new StoreError(`image ${shortId(id)} is broken: layer ${d} is missing; run \`berth system check\``);
-      layers.push(l);
-    }
-    const allRefs = refs ?? (await this.readRefs());
+    // the layer records (and refs) side by side: one thread-pool round trip instead of one per layer
+    const diffIds = config.rootfs?.diff_ids ?? [];
+    const [found, allRefs] = await Promise.all([Promise.all(diffIds.map((d) => this.layer(d))), refs ?? this.readRefs()]);
+    const layers = found.map((l, i) => {
+      if (l === undefined) throw new StoreError(`image ${shortId(id)} is broken: layer ${diffIds[i]} is missing; run \`berth system check\``);
+      return l;
+    });
     // refs.json holds tags (`name:tag`) and, for images pulled from or pushed to a registry,
     // digest references (`name@sha256:…`): Docker's RepoTags and RepoDigests
     const mine = Object.entries(allRefs).filter(([, v]) => v === id).map(([k]) => k);
@@ -941,9 +938,14 @@ export class Store {
     }
   }
 
+  /**
+   * Writes a build cache entry once the layers it names are durable. The entry itself is not
+   * fsync'd: a crash may lose it or leave it empty, and getCacheEntry takes an unreadable entry
+   * for a miss — a lost hit, never a hit on a missing layer.
+   */
   async putCacheEntry(key: string, entry: CacheEntry): Promise<void> {
     await this.layersDurable(entry.layers);
-    await writeFileAtomic(this.cachePath(key), JSON.stringify({ key, entry, written: new Date().toISOString() }));
+    await replaceFile(this.cachePath(key), JSON.stringify({ key, entry, written: new Date().toISOString() }));
   }
 
   /** Every build-cache record; `written` (ISO 8601) is when it was last put, `bytes` its record's size. */

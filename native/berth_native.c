@@ -1,10 +1,11 @@
-// syncfs(2) and flock(2) for berth, which Node lacks (see src/store/native.ts).
+// syncfs(2), flock(2) and l*xattr(2) for berth, which Node lacks (see src/store/native.ts).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -17,7 +18,8 @@ static napi_value errno_error(napi_env env, int err, const char* syscall, const 
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
   napi_create_error(env, NULL, msg, &e);
   // the shape of Node's own fs errors: code ("ENOENT"), errno, syscall, path
-  const char* name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EPERM ? "EPERM" : err == EWOULDBLOCK ? "EWOULDBLOCK" : err == EBADF ? "EBADF" : err == EINTR ? "EINTR" : "EIO";
+  const char* name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EPERM ? "EPERM" : err == EWOULDBLOCK ? "EWOULDBLOCK" : err == EBADF ? "EBADF"
+    : err == EINTR ? "EINTR" : err == ENOTSUP ? "ENOTSUP" : err == ENOTDIR ? "ENOTDIR" : err == ERANGE ? "ERANGE" : err == E2BIG ? "E2BIG" : err == ENOSPC ? "ENOSPC" : "EIO";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_set_named_property(env, e, "code", code);
   napi_value no;
@@ -105,12 +107,138 @@ static napi_value js_try_flock(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ---------------------------------------------------------------- extended attributes
+// The l* calls: a symlink's own attributes, never its target's. Names and values as the
+// kernel has them; a missing attribute is null, not an error.
+
+static char* path_arg(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char* p = malloc(len + 1);
+  if (napi_get_value_string_utf8(env, v, p, len + 1, &len) != napi_ok) { free(p); return NULL; }
+  return p;
+}
+
+// listAttributesSync(path): string[]
+static napi_value js_list_xattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  char stack[4096];
+  char* buf = stack;
+  ssize_t n = llistxattr(path, buf, sizeof stack);
+  if (n < 0 && errno == ERANGE) {
+    n = llistxattr(path, NULL, 0);
+    if (n >= 0) { buf = malloc(n + 1); n = llistxattr(path, buf, n); }
+  }
+  if (n < 0) {
+    int err = errno;
+    if (buf != stack) free(buf);
+    napi_throw(env, errno_error(env, err, "llistxattr", path));
+    free(path);
+    return NULL;
+  }
+  CHECK(napi_create_array(env, &result));
+  uint32_t i = 0;
+  for (ssize_t off = 0; off < n;) {
+    size_t len = strnlen(buf + off, n - off);
+    napi_value name;
+    napi_create_string_utf8(env, buf + off, len, &name);
+    napi_set_element(env, result, i++, name);
+    off += len + 1;
+  }
+  if (buf != stack) free(buf);
+  free(path);
+  return result;
+}
+
+// getAttributeSync(path, name): Buffer | null
+static napi_value js_get_xattr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char* path = path_arg(env, argv[0]);
+  char* name = path_arg(env, argv[1]);
+  if (path == NULL || name == NULL) { free(path); free(name); return NULL; }
+  char stack[4096];
+  char* buf = stack;
+  ssize_t n = lgetxattr(path, name, buf, sizeof stack);
+  if (n < 0 && errno == ERANGE) {
+    n = lgetxattr(path, name, NULL, 0);
+    if (n >= 0) { buf = malloc(n > 0 ? n : 1); n = lgetxattr(path, name, buf, n); }
+  }
+  if (n < 0) {
+    int err = errno;
+    if (buf != stack) free(buf);
+    if (err == ENODATA) {
+      napi_get_null(env, &result);
+    } else {
+      napi_throw(env, errno_error(env, err, "lgetxattr", path));
+      result = NULL;
+    }
+    free(path);
+    free(name);
+    return result;
+  }
+  void* data;
+  napi_create_buffer_copy(env, n, buf, &data, &result);
+  if (buf != stack) free(buf);
+  free(path);
+  free(name);
+  return result;
+}
+
+// setAttributeSync(path, name, value: Buffer | string): void
+static napi_value js_set_xattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char* path = path_arg(env, argv[0]);
+  char* name = path_arg(env, argv[1]);
+  if (path == NULL || name == NULL) { free(path); free(name); return NULL; }
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[2], &is_buffer);
+  void* data = NULL;
+  size_t len = 0;
+  char* str = NULL;
+  if (is_buffer) napi_get_buffer_info(env, argv[2], &data, &len);
+  else {
+    bool is_typed = false;
+    napi_is_typedarray(env, argv[2], &is_typed);
+    if (is_typed) {
+      napi_typedarray_type t;
+      size_t count, offset;
+      napi_value ab;
+      napi_get_typedarray_info(env, argv[2], &t, &count, &data, &ab, &offset);
+      len = count;
+    } else {
+      str = path_arg(env, argv[2]);
+      if (str == NULL) { free(path); free(name); return NULL; }
+      data = str;
+      len = strlen(str);
+    }
+  }
+  if (lsetxattr(path, name, data, len, 0) != 0) napi_throw(env, errno_error(env, errno, "lsetxattr", path));
+  free(str);
+  free(path);
+  free(name);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   CHECK(napi_create_function(env, "syncfs", NAPI_AUTO_LENGTH, js_syncfs, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "syncfs", fn));
   CHECK(napi_create_function(env, "tryFlock", NAPI_AUTO_LENGTH, js_try_flock, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "tryFlock", fn));
+  CHECK(napi_create_function(env, "listAttributesSync", NAPI_AUTO_LENGTH, js_list_xattrs, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "listAttributesSync", fn));
+  CHECK(napi_create_function(env, "getAttributeSync", NAPI_AUTO_LENGTH, js_get_xattr, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "getAttributeSync", fn));
+  CHECK(napi_create_function(env, "setAttributeSync", NAPI_AUTO_LENGTH, js_set_xattr, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "setAttributeSync", fn));
   return exports;
 }
 

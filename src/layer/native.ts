@@ -4,12 +4,13 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
+import { berthNative } from "../native.js";
 import { LayerError } from "./errors.js";
 
 /**
  * What Node cannot do by itself — extended attributes and device nodes. Extended attributes go
- * through @napi-rs/xattr (prebuilt N-API binding: l*xattr calls, symlinks not followed), a few
- * microseconds a call; where it cannot load (another platform, or BERTH_NO_NATIVE_XATTR=1),
+ * through berth's addon or @napi-rs/xattr (N-API bindings: l*xattr calls, symlinks not
+ * followed), a few microseconds a call; where neither loads (or BERTH_NO_NATIVE_XATTR=1),
  * through batch tools, one process per layer rather than per file: `getfattr -R` to read every
  * xattr of a tree, `setfattr --restore` to write many. Device nodes: one `sh` script for all
  * mknod calls. Measured: a getfattr process costs 2-5 ms even for an empty tree (a fork of a
@@ -25,15 +26,21 @@ interface NativeXattr {
 
 let native: NativeXattr | null | undefined;
 
-/** The binding, loaded at first use; null when it is not available here. */
+/**
+ * The binding, loaded at first use: berth's own addon (src/native.ts: already loaded for the
+ * store's syncfs, ~1 ms), else @napi-rs/xattr (~11 ms to load); null when neither is available.
+ */
 function nativeXattr(): NativeXattr | null {
   if (native === undefined) {
     native = null;
     if (process.env.BERTH_NO_NATIVE_XATTR !== "1") {
-      try {
-        native = createRequire(import.meta.url)("@napi-rs/xattr") as NativeXattr;
-      } catch {
-        native = null;
+      native = berthNative();
+      if (native === null) {
+        try {
+          native = createRequire(import.meta.url)("@napi-rs/xattr") as NativeXattr;
+        } catch {
+          native = null;
+        }
       }
     }
   }

@@ -4,7 +4,7 @@ import { open, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { trace } from "../runtime/trace.js";
-import { berthNative } from "./native.js";
+import { berthNative } from "../native.js";
 
 /** fsync a file (its data and inode) or a directory (its entries). */
 export async function syncFile(path: string): Promise<void> {

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync, constants, openSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StoreError } from "./errors.js";
-import { berthNative, type BerthNative } from "./native.js";
+import { berthNative, type BerthNative } from "../native.js";
 
 /**
  * Cross-process locks with flock(2).

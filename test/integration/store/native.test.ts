@@ -1,13 +1,14 @@
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { syncFileSystem } from "../../../src/store/atomic.js";
 import { acquireFlock, tryAcquireFlock } from "../../../src/store/lock.js";
-import { berthNative } from "../../../src/store/native.js";
+import { berthNative } from "../../../src/native.js";
 
-// The store's cross-process locks: flock(2) through berth's addon (as `npm install` builds it),
-// which must exclude — and be excluded by — the flock(1) processes berth falls back to without it.
+// berth's addon (native/, as `npm install` builds it): the store's cross-process locks through
+// flock(2), which must exclude — and be excluded by — the flock(1) processes berth falls back to
+// without it; syncfs(2); and l*xattr(2) as getfattr/setfattr see them.
 
 const dir = mkdtempSync("/tmp/berth-lock-test-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -106,5 +107,23 @@ describe("store locks", () => {
   it("syncfs flushes the file system of a path, and names a missing one", async () => {
     await syncFileSystem(dir);
     await expect(syncFileSystem(join(dir, "missing"))).rejects.toThrow(/missing/);
+  });
+
+  it("reads and writes extended attributes as setfattr and getfattr do, a symlink's own", () => {
+    const native = berthNative()!;
+    const file = join(dir, "x");
+    writeFileSync(file, "x");
+    execFileSync("setfattr", ["-n", "user.from-tool", "-v", "0x00ff41", file]);
+    native.setAttributeSync(file, "trusted.overlay.opaque", "y");
+    native.setAttributeSync(file, "user.empty", Buffer.alloc(0));
+    expect(native.listAttributesSync(file).sort()).toEqual(["trusted.overlay.opaque", "user.empty", "user.from-tool"]);
+    expect([...native.getAttributeSync(file, "user.from-tool")!]).toEqual([0x00, 0xff, 0x41]);
+    expect(native.getAttributeSync(file, "user.empty")!.length).toBe(0);
+    expect(native.getAttributeSync(file, "user.missing")).toBeNull();
+    expect(execFileSync("getfattr", ["--absolute-names", "--only-values", "-n", "trusted.overlay.opaque", file], { encoding: "utf8" })).toBe("y");
+    const link = join(dir, "x-link");
+    symlinkSync(file, link);
+    expect(native.listAttributesSync(link)).toEqual([]);
+    expect(() => native.listAttributesSync(join(dir, "missing"))).toThrow(/missing/);
   });
 });

@@ -1,0 +1,47 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+/**
+ * berth's own N-API addon (native/berth_native.c, built by `npm install`:
+ * scripts/build-native.mjs): the system calls Node lacks that every build makes — syncfs(2),
+ * flock(2), and l*xattr(2) for layers (layer/native.ts). Without it each syncfs or lock was a
+ * process (`sync -f`, `flock FILE cat`), a fork of this one (2-10 ms of the main thread with
+ * berth's heap), and xattrs came from @napi-rs/xattr (11 ms to load) or getfattr. Those remain
+ * where the addon could not be built, or with BERTH_NO_NATIVE=1.
+ */
+export interface BerthNative {
+  /** syncfs(2) of the file system holding `path`, on libuv's thread pool. */
+  syncfs(path: string): Promise<void>;
+  /** flock(fd, LOCK_EX or LOCK_SH | LOCK_NB): true when taken, false when held elsewhere. */
+  tryFlock(fd: number, exclusive: boolean): boolean;
+  /** llistxattr(2): a path's attribute names (a symlink's own). */
+  listAttributesSync(path: string): string[];
+  /** lgetxattr(2): the value, or null when the attribute is not set. */
+  getAttributeSync(path: string, name: string): Buffer | null;
+  /** lsetxattr(2). */
+  setAttributeSync(path: string, name: string, value: Uint8Array | string): void;
+}
+
+let loaded: BerthNative | null | undefined;
+
+/** The addon, loaded at first use; null when it is not built (or BERTH_NO_NATIVE=1). */
+export function berthNative(): BerthNative | null {
+  if (loaded === undefined) {
+    loaded = null;
+    if (process.env.BERTH_NO_NATIVE !== "1") {
+      // native/ at the package root: one level up from src/ and dist/, two from dist/bundle/
+      for (const rel of ["../native/build/Release/berth_native.node", "../../native/build/Release/berth_native.node"]) {
+        const path = fileURLToPath(new URL(rel, import.meta.url));
+        if (!existsSync(path)) continue;
+        try {
+          loaded = createRequire(import.meta.url)(path) as BerthNative;
+        } catch {
+          loaded = null;
+        }
+        break;
+      }
+    }
+  }
+  return loaded;
+}

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, renameSync, writeFileSync } from "node:fs";
 import { access, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
@@ -57,6 +57,20 @@ export class BlobStore {
       await rm(tmp, { force: true });
       throw err;
     }
+  }
+
+  /**
+   * put() for small bytes in two halves, without fsyncs, for a caller that syncs the file
+   * system itself between them (Store.addImage): the temp file now — none when the blob exists
+   * — and its rename by `publish` once the temp file is durable.
+   */
+  stage(data: Buffer): { digest: Digest; size: number; publish(): void } {
+    const digest = `sha256:${createHash("sha256").update(data).digest("hex")}` as Digest;
+    const size = data.length;
+    if (existsSync(this.path(digest))) return { digest, size, publish: () => undefined };
+    const tmp = this.tempPath("blob");
+    writeFileSync(tmp, data, { flag: "wx", mode: 0o644 });
+    return { digest, size, publish: () => renameSync(tmp, this.path(digest)) };
   }
 
   /** Moves a complete, verified temp file into place as blob `d`. */

@@ -145,6 +145,19 @@ export class Store {
    * waits here before it names the layers. Syncs run one at a time; callers arriving meanwhile
    * share the next one.
    */
+  /**
+   * A sync of the store's file system that starts now: whatever this process wrote so far is
+   * on disk when it resolves — its layer commits (marked synced) and files a caller wrote
+   * without fsync, to publish them after (addImage). A layer another process committed is on
+   * disk too: that process synced it before anything could name it.
+   */
+  private async syncNow(): Promise<void> {
+    const upTo = this.commits;
+    await syncFileSystem(this.root);
+    this.syncedUpTo = Math.max(this.syncedUpTo, upTo);
+    for (const [d, n] of this.unsynced) if (n <= upTo) this.unsynced.delete(d);
+  }
+
   async layersDurable(diffIds: readonly Digest[], opts: { urgent?: boolean } = {}): Promise<void> {
     let need = 0;
     for (const d of diffIds) need = Math.max(need, this.unsynced.get(d) ?? 0);
@@ -685,33 +698,38 @@ export class Store {
     const entry: ImageEntry | undefined = existing === undefined || existing.manifestDigest !== manifestDigest
       ? { id: cfg.digest, manifestDigest, added: existing?.added ?? new Date().toISOString() }
       : undefined;
-    // The writes go side by side where order allows (concurrent fsyncs share journal commits):
-    // blobs, layer records and the entry's temp file, and the refs lock (a process) meanwhile;
-    // then the entry, then the references.
-    const lock = refsChange({ ...(await this.readRefs()) }, cfg.digest, tags, digestRefs) ? this.lockRefs() : undefined;
-    lock?.catch(() => undefined);
-    let prepared: PreparedFile | undefined;
+    // Two flushes of the file system (each a journal commit and a device flush, the cost here)
+    // instead of an fsync per file and directory: every new file is written to a temp name,
+    // one sync makes them durable (with the layers they name), then all are renamed into place
+    // — blobs, then the entry, then refs.json, in that order in the journal, so a crash leaves
+    // a prefix of them — and a second sync makes the renames durable.
+    const lock = refsChange({ ...(await this.readRefs()) }, cfg.digest, tags, digestRefs) ? await this.lockRefs() : undefined;
+    const temps: string[] = [];
     try {
-      [prepared] = await Promise.all([
-        entry === undefined ? undefined : prepareFileAtomic(path, JSON.stringify(entry)),
-        this.blobs.put(configBytes),
-        this.blobs.put(manifestBytes),
-        this.layersDurable(diffIds, { urgent: true }),
-      ]);
-      await prepared?.commit();
-      prepared = undefined;
-    } catch (err) {
-      await prepared?.abort();
-      await lock?.then((l) => l.release(), () => undefined);
-      throw err;
-    }
-    if (lock !== undefined) {
-      const held = await lock;
-      try {
-        await this.writeRefsLocked((refs) => refsChange(refs, cfg.digest, tags, digestRefs));
-      } finally {
-        await held.release();
+      const publish: (() => void)[] = [];
+      for (const bytes of [configBytes, manifestBytes]) publish.push(this.blobs.stage(bytes).publish);
+      if (entry !== undefined) {
+        const tmp = this.stagingPath("image");
+        writeFileSync(tmp, JSON.stringify(entry), { flag: "wx", mode: 0o644 });
+        temps.push(tmp);
+        publish.push(() => renameSync(tmp, path));
       }
+      if (lock !== undefined) {
+        const refs = await this.readRefs();
+        if (refsChange(refs, cfg.digest, tags, digestRefs)) {
+          const tmp = this.stagingPath("refs");
+          writeFileSync(tmp, refsText(refs), { flag: "wx", mode: 0o644 });
+          temps.push(tmp);
+          publish.push(() => renameSync(tmp, this.refsPath()));
+        }
+      }
+      await this.syncNow();
+      for (const p of publish) p();
+      temps.length = 0;
+      await syncFileSystem(this.root);
+    } finally {
+      for (const t of temps) rmSync(t, { force: true });
+      await lock?.release();
     }
     return this.imageById(cfg.digest);
   }
@@ -845,8 +863,7 @@ export class Store {
   private async writeRefsLocked(change: (refs: Record<string, Digest>) => boolean | Promise<boolean>): Promise<void> {
     const refs = await this.readRefs();
     if (await change(refs)) {
-      const sorted = Object.fromEntries(Object.entries(refs).sort(([a], [b]) => (a < b ? -1 : 1)));
-      await writeFileAtomic(this.refsPath(), `${JSON.stringify(sorted, null, 1)}\n`);
+      await writeFileAtomic(this.refsPath(), refsText(refs));
     }
   }
 
@@ -1033,6 +1050,12 @@ function digestKey(ref: string): string {
  * Points `tags` at `id` (a tag moves) and adds `digests` (a digest reference never moves, as in
  * Docker's reference store); returns whether `refs` changed.
  */
+/** refs.json's text: sorted keys, one per line. */
+function refsText(refs: Record<string, Digest>): string {
+  const sorted = Object.fromEntries(Object.entries(refs).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return `${JSON.stringify(sorted, null, 1)}\n`;
+}
+
 function refsChange(refs: Record<string, Digest>, id: Digest, tags: readonly string[], digests: readonly string[]): boolean {
   let changed = false;
   for (const k of tags) {

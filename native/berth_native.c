@@ -1,10 +1,13 @@
-// syncfs(2), flock(2) and l*xattr(2) for berth, which Node lacks (see src/store/native.ts).
+// syncfs(2), flock(2), l*xattr(2) and a batched directory lstat for berth (see src/native.ts).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -227,6 +230,79 @@ static napi_value js_set_xattr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// ---------------------------------------------------------------- statDir(path)
+// A directory's entries and their lstat, in one call: readdir, then fstatat(dirfd, name,
+// AT_SYMLINK_NOFOLLOW) per entry — one path component to resolve instead of the whole path,
+// and no string or object per entry on the JS side but the name. Returns [names, stats]:
+// stats holds STAT_FIELDS numbers per name (see src/native.ts); an entry removed meanwhile has
+// mode 0.
+
+#define STAT_FIELDS 10
+
+static napi_value js_stat_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  DIR* dir = opendir(path);
+  if (dir == NULL) {
+    napi_throw(env, errno_error(env, errno, "opendir", path));
+    free(path);
+    return NULL;
+  }
+  int dfd = dirfd(dir);
+  size_t cap = 64, n = 0;
+  char** names = malloc(cap * sizeof *names);
+  struct dirent* e;
+  errno = 0;
+  while ((e = readdir(dir)) != NULL) {
+    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+    if (n == cap) { cap *= 2; names = realloc(names, cap * sizeof *names); }
+    names[n++] = strdup(e->d_name);
+  }
+  int read_err = errno;
+  napi_value result = NULL, js_names, buffer, stats;
+  double* fields = NULL;
+  if (read_err != 0) {
+    napi_throw(env, errno_error(env, read_err, "readdir", path));
+    goto done;
+  }
+  napi_create_array_with_length(env, n, &js_names);
+  napi_create_arraybuffer(env, n * STAT_FIELDS * sizeof(double), (void**)&fields, &buffer);
+  napi_create_typedarray(env, napi_float64_array, n * STAT_FIELDS, buffer, 0, &stats);
+  for (size_t i = 0; i < n; i++) {
+    napi_value name;
+    napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, js_names, i, name);
+    struct stat st;
+    double* f = fields + i * STAT_FIELDS;
+    if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) {
+        napi_throw(env, errno_error(env, errno, "lstat", names[i]));
+        goto done;
+      }
+      memset(f, 0, STAT_FIELDS * sizeof(double));
+      continue;
+    }
+    // Node's order for the fields berth uses: dev mode nlink uid gid rdev ino size, and
+    // mtime and ctime in milliseconds as Node computes mtimeMs
+    f[0] = (double)st.st_dev; f[1] = (double)st.st_mode; f[2] = (double)st.st_nlink; f[3] = (double)st.st_uid;
+    f[4] = (double)st.st_gid; f[5] = (double)st.st_rdev; f[6] = (double)st.st_ino; f[7] = (double)st.st_size;
+    f[8] = (double)st.st_mtim.tv_sec * 1e3 + (double)st.st_mtim.tv_nsec / 1e6;
+    f[9] = (double)st.st_ctim.tv_sec * 1e3 + (double)st.st_ctim.tv_nsec / 1e6;
+  }
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, js_names);
+  napi_set_element(env, result, 1, stats);
+done:
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  closedir(dir);
+  free(path);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   CHECK(napi_create_function(env, "syncfs", NAPI_AUTO_LENGTH, js_syncfs, NULL, &fn));
@@ -239,6 +315,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "getAttributeSync", fn));
   CHECK(napi_create_function(env, "setAttributeSync", NAPI_AUTO_LENGTH, js_set_xattr, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "setAttributeSync", fn));
+  CHECK(napi_create_function(env, "statDir", NAPI_AUTO_LENGTH, js_stat_dir, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "statDir", fn));
   return exports;
 }
 

@@ -21,7 +21,15 @@ export interface BerthNative {
   getAttributeSync(path: string, name: string): Buffer | null;
   /** lsetxattr(2). */
   setAttributeSync(path: string, name: string, value: Uint8Array | string): void;
+  /**
+   * A directory's entry names (no "." or "..") and their lstat: STAT_DIR_FIELDS numbers per
+   * name — dev, mode, nlink, uid, gid, rdev, ino, size, mtimeMs, ctimeMs; mode 0 for an entry
+   * removed meanwhile. Older builds of the addon lack it.
+   */
+  statDir?(path: string): [string[], Float64Array];
 }
+
+export const STAT_DIR_FIELDS = 10;
 
 let loaded: BerthNative | null | undefined;
 

@@ -2,7 +2,8 @@ import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from "no
 import { readDockerignore } from "./dockerignore.js";
 import { ContextError } from "./errors.js";
 import { PatternError, PatternMatcher } from "./patternmatcher.js";
-import { lstatSource, sortNames, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
+import { lstatSource, sortNames, sourceStat, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
+import { berthNative, STAT_DIR_FIELDS } from "../native.js";
 
 export interface LoadContextOptions {
   /** The Dockerfile path (relative to the context or absolute): `<Dockerfile>.dockerignore` wins. */
@@ -71,17 +72,32 @@ export class BuildContext implements SourceFs {
     // is mostly allocation (garbage collection) otherwise
     const abs = dirRel === "" ? this.root : `${this.root}/${dirRel}`;
     let names: string[];
+    let statAt: (i: number) => SourceStat | undefined;
     try {
-      names = readdirSync(abs);
+      // berth's addon lists and lstats a directory in one call (fstatat per entry: one path
+      // component each); otherwise readdir, then an lstat per entry kept
+      const listing = berthNative()?.statDir?.(abs);
+      if (listing !== undefined) {
+        names = listing[0];
+        const f = listing[1];
+        statAt = (i) => {
+          const o = i * STAT_DIR_FIELDS;
+          return f[o + 1] === 0 ? undefined : sourceStat(f[o]!, f[o + 1]!, f[o + 2]!, f[o + 3]!, f[o + 4]!, f[o + 5]!, f[o + 6]!, f[o + 7]!, f[o + 8]!, f[o + 9]!);
+        };
+      } else {
+        names = readdirSync(abs);
+        statAt = (i) => lstatSource(`${abs}/${names[i]}`);
+      }
     } catch (err) {
       throw new ContextError(`cannot read ${dirRel || "."} in the build context: ${(err as Error).message}`, { path: dirRel, cause: err });
     }
     const kept: string[] = [];
-    for (const name of names) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
       const rel = dirRel === "" ? name : `${dirRel}/${name}`;
       const excluded = !this.ignore.empty && this.ignore.matches(rel);
       if (excluded && !this.ignore.mayIncludeBelow(rel)) continue;
-      const st = lstatSource(`${abs}/${name}`);
+      const st = statAt(i);
       if (st === undefined) continue; // removed while the context was read
       if (excluded && st.type !== "dir") continue;
       if (st.type === "dir") {

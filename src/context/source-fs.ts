@@ -25,7 +25,7 @@ export function lstatSource(path: string): SourceStat | undefined {
   return lstatBuild(path, sourceStat);
 }
 
-function sourceStat(dev: number, mode: number, nlink: number, uid: number, gid: number, rdev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number): SourceStat {
+export function sourceStat(dev: number, mode: number, nlink: number, uid: number, gid: number, rdev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number): SourceStat {
   const t = mode & 0o170000;
   const type: EntryType = t === 0o100000 ? "file" : t === 0o040000 ? "dir" : t === 0o120000 ? "symlink" : "other";
   return { type, mode, uid, gid, size, mtimeMs, ctimeMs, ino, dev, nlink, rdev };

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync, renameSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { access, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform, type TransformCallback } from "node:stream";
@@ -89,10 +89,15 @@ export class BlobStore {
     return src.pipe(verify);
   }
 
+  /**
+   * A whole blob (configs, manifests: small), verified. Read synchronously, as the store's
+   * records are: readFile is four thread-pool round trips, which queue behind whatever else the
+   * pool does (a build's digests, syncs) and cost more than the read.
+   */
   async read(d: Digest): Promise<Buffer> {
     let buf: Buffer;
     try {
-      buf = await readFile(this.path(d));
+      buf = readFileSync(this.path(d));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new StoreError(`blob ${d} is missing from the store`);
       throw err;

@@ -1,10 +1,10 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { syncFileSystem } from "../../../src/store/atomic.js";
 import { acquireFlock, tryAcquireFlock } from "../../../src/store/lock.js";
-import { berthNative } from "../../../src/native.js";
+import { berthNative, STAT_DIR_FIELDS } from "../../../src/native.js";
 
 // berth's addon (native/, as `npm install` builds it): the store's cross-process locks through
 // flock(2), which must exclude — and be excluded by — the flock(1) processes berth falls back to
@@ -125,5 +125,21 @@ describe("store locks", () => {
     symlinkSync(file, link);
     expect(native.listAttributesSync(link)).toEqual([]);
     expect(() => native.listAttributesSync(join(dir, "missing"))).toThrow(/missing/);
+  });
+
+  it("statDir lists a directory with each entry's lstat, as lstatSync sees it", () => {
+    const native = berthNative()!;
+    const d = join(dir, "listing");
+    mkdirSync(join(d, "sub"), { recursive: true });
+    writeFileSync(join(d, "file"), "12345");
+    symlinkSync("file", join(d, "link"));
+    const [names, stats] = native.statDir!(d);
+    expect([...names].sort()).toEqual(["file", "link", "sub"]);
+    for (const [i, name] of names.entries()) {
+      const st = lstatSync(join(d, name));
+      const f = stats.subarray(i * STAT_DIR_FIELDS, (i + 1) * STAT_DIR_FIELDS);
+      expect([...f]).toEqual([st.dev, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.ino, st.size, st.mtimeMs, st.ctimeMs]);
+    }
+    expect(() => native.statDir!(join(dir, "missing"))).toThrow(/missing/);
   });
 });

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
 import type { Digest } from "../image/digest.js";
 import { WORKER_LIMITS } from "./worker-limits.js";
 import type { ResolvedSource, SelectedEntry } from "./resolve.js";
@@ -78,7 +77,9 @@ function hashFilesSync(paths: readonly string[]): string[] {
   });
 }
 
-function hashFilesInWorker(paths: readonly string[]): Promise<string[]> {
+async function hashFilesInWorker(paths: readonly string[]): Promise<string[]> {
+  // loaded here: worker_threads costs every build ~3 ms at start-up, threads only big selections
+  const { Worker } = await import("node:worker_threads");
   return new Promise((resolve, reject) => {
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { paths }, resourceLimits: WORKER_LIMITS });
     w.once("message", (m: string[]) => {

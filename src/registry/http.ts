@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import { applyDeferredExtraCa } from "../tls-ca.js";
 import type { Readable } from "node:stream";
 
 /**
@@ -74,6 +75,7 @@ export class HttpTransport {
   private readonly timeoutMs: number;
 
   constructor(options: TransportOptions = {}) {
+    applyDeferredExtraCa();
     const maxSockets = options.maxSockets ?? 16;
     this.httpAgent = new http.Agent({ keepAlive: true, maxSockets });
     this.httpsAgent = new https.Agent({

@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { Digest } from "../../image/digest.js";
+import { applyDeferredExtraCa } from "../../tls-ca.js";
 import { CopyError } from "./errors.js";
 
 /** How BuildKit tells ADD sources apart (dfgitutil.ParseGitRef, roughly). */
@@ -61,6 +62,7 @@ export async function downloadUrl(url: string, options: DownloadOptions = {}): P
   try {
     let res: Response;
     try {
+      applyDeferredExtraCa();
       res = await fetch(url, { redirect: "follow", signal: AbortSignal.timeout(options.timeoutMs ?? 600_000) });
     } catch (err) {
       throw new CopyError(`ADD failed: cannot download ${url}: ${(err as Error).message}`, { cause: err });

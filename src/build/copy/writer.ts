@@ -1,7 +1,6 @@
 import { execFileSync } from "node:child_process";
 import * as fsModule from "node:fs";
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
 import {
   chmodSync,
   lchownSync,
@@ -79,7 +78,9 @@ try {
 }
 `;
 
-function copyInWorker(rows: CopyRow[], euid: number, egid: number): Promise<void> {
+async function copyInWorker(rows: CopyRow[], euid: number, egid: number): Promise<void> {
+  // loaded here: worker_threads costs ~3 ms to load, and threads are opt-in
+  const { Worker } = await import("node:worker_threads");
   return new Promise((resolve, reject) => {
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { rows, euid, egid, small: SMALL_FILE }, resourceLimits: WORKER_LIMITS });
     w.once("message", (m: { ok: boolean; message?: string; path?: string }) => {

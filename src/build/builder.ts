@@ -547,6 +547,7 @@ class Builder {
       try {
         await execute(snap, previous);
         trace(`build: step ${id} executed`);
+        this.store.flushEarly();
         if (readdirSync(snap.upperDir).length > 0) {
           const commitOpts = { ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), noXattrs };
           if (this.exchange === undefined) {

@@ -13,6 +13,7 @@ import { BlobStore, verifyingTransform } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock, type HeldLock } from "./lock.js";
 import { resolveStoreRoot } from "./root.js";
+import { trace } from "../runtime/trace.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
 
 
@@ -60,6 +61,9 @@ function readRecordFile(path: string): Promise<string> {
  * in place. So after a crash there can be orphans (unreferenced blobs, dirs, tmp files) but no
  * dangling records; `berth system check --repair` removes orphans.
  */
+/** Dirty data (kB, /proc/meminfo) above which a build starts writing it back (flushEarly). */
+const EARLY_FLUSH_KB = 32 * 1024;
+
 /** How long a sync that nobody waits for urgently gathers commits (see layersDurable). */
 const SYNC_GATHER_MS = 250;
 
@@ -77,6 +81,7 @@ export class Store {
   /** The file system sync in flight (covering commits up to `upTo`), and the one queued after it. */
   private syncRunning: { upTo: number; done: Promise<void> } | undefined;
   private syncQueued: { done: Promise<void>; now: () => void } | undefined;
+  private earlyFlush: Promise<void> | undefined;
   /** Opaque dirs of the layers handed out so far, by layer dir (see knownOpaque). */
   private readonly opaqueByDir = new Map<string, ReadonlySet<string>>();
 
@@ -145,6 +150,28 @@ export class Store {
    * waits here before it names the layers. Syncs run one at a time; callers arriving meanwhile
    * share the next one.
    */
+  /**
+   * Starts writing the file system's dirty data back when there is much of it (a step that
+   * wrote hundreds of MB), so that the syncs the build must wait for later find most of it on
+   * disk: the kernel would otherwise hold it for 30 s, and the build's end pays for all of it
+   * at once. Not waited for; one at a time; errors are the later syncs' to report.
+   */
+  flushEarly(): void {
+    if (this.earlyFlush !== undefined) return;
+    let dirtyKb = 0;
+    try {
+      const m = /^Dirty:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
+      dirtyKb = m !== null ? Number(m[1]) : 0;
+    } catch {
+      return;
+    }
+    if (dirtyKb < EARLY_FLUSH_KB) return;
+    trace("store: early flush");
+    this.earlyFlush = syncFileSystem(this.root).catch(() => undefined).finally(() => {
+      this.earlyFlush = undefined;
+    });
+  }
+
   /**
    * A sync of the store's file system that starts now: whatever this process wrote so far is
    * on disk when it resolves — its layer commits (marked synced) and files a caller wrote

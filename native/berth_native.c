@@ -37,6 +37,15 @@ static napi_value errno_error(napi_env env, int err, const char* syscall, const 
   return e;
 }
 
+/** A string argument as a malloc'd C string (NULL, with a pending exception, when it is not one). */
+static char* path_arg(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char* p = malloc(len + 1);
+  if (napi_get_value_string_utf8(env, v, p, len + 1, &len) != napi_ok) { free(p); return NULL; }
+  return p;
+}
+
 // ---------------------------------------------------------------- syncfs(path): Promise<void>
 
 typedef struct {
@@ -72,11 +81,10 @@ static napi_value js_syncfs(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], promise, name;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  size_t len;
-  CHECK(napi_get_value_string_utf8(env, argv[0], NULL, 0, &len));
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
   SyncfsJob* job = calloc(1, sizeof *job);
-  job->path = malloc(len + 1);
-  CHECK(napi_get_value_string_utf8(env, argv[0], job->path, len + 1, &len));
+  job->path = path;
   CHECK(napi_create_promise(env, &job->deferred, &promise));
   CHECK(napi_create_string_utf8(env, "berth:syncfs", NAPI_AUTO_LENGTH, &name));
   CHECK(napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, job, &job->work));
@@ -114,12 +122,20 @@ static napi_value js_try_flock(napi_env env, napi_callback_info info) {
 // The l* calls: a symlink's own attributes, never its target's. Names and values as the
 // kernel has them; a missing attribute is null, not an error.
 
-static char* path_arg(napi_env env, napi_value v) {
-  size_t len;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
-  char* p = malloc(len + 1);
-  if (napi_get_value_string_utf8(env, v, p, len + 1, &len) != napi_ok) { free(p); return NULL; }
-  return p;
+/**
+ * An l*xattr call that fills a buffer: into `stack` when it fits, else into a malloc'd buffer of
+ * the size the call reports for a NULL buffer. *buf is the buffer used (free it unless stack).
+ */
+static ssize_t sized_xattr(const char* path, const char* name, char* stack, size_t stack_size, char** buf) {
+  ssize_t n;
+  *buf = stack;
+  n = name ? lgetxattr(path, name, stack, stack_size) : llistxattr(path, stack, stack_size);
+  if (n >= 0 || errno != ERANGE) return n;
+  n = name ? lgetxattr(path, name, NULL, 0) : llistxattr(path, NULL, 0);
+  if (n < 0) return n;
+  *buf = malloc(n > 0 ? n : 1);
+  n = name ? lgetxattr(path, name, *buf, n) : llistxattr(path, *buf, n);
+  return n;
 }
 
 // listAttributesSync(path): string[]
@@ -130,12 +146,8 @@ static napi_value js_list_xattrs(napi_env env, napi_callback_info info) {
   char* path = path_arg(env, argv[0]);
   if (path == NULL) return NULL;
   char stack[4096];
-  char* buf = stack;
-  ssize_t n = llistxattr(path, buf, sizeof stack);
-  if (n < 0 && errno == ERANGE) {
-    n = llistxattr(path, NULL, 0);
-    if (n >= 0) { buf = malloc(n + 1); n = llistxattr(path, buf, n); }
-  }
+  char* buf;
+  ssize_t n = sized_xattr(path, NULL, stack, sizeof stack, &buf);
   if (n < 0) {
     int err = errno;
     if (buf != stack) free(buf);
@@ -166,12 +178,8 @@ static napi_value js_get_xattr(napi_env env, napi_callback_info info) {
   char* name = path_arg(env, argv[1]);
   if (path == NULL || name == NULL) { free(path); free(name); return NULL; }
   char stack[4096];
-  char* buf = stack;
-  ssize_t n = lgetxattr(path, name, buf, sizeof stack);
-  if (n < 0 && errno == ERANGE) {
-    n = lgetxattr(path, name, NULL, 0);
-    if (n >= 0) { buf = malloc(n > 0 ? n : 1); n = lgetxattr(path, name, buf, n); }
-  }
+  char* buf;
+  ssize_t n = sized_xattr(path, name, stack, sizeof stack, &buf);
   if (n < 0) {
     int err = errno;
     if (buf != stack) free(buf);

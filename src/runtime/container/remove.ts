@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { isMounted, unmountOverlay } from "../overlay.js";
@@ -44,6 +44,9 @@ export async function removeFound(ctx: RuntimeContext, dir: string, record: Cont
     ctx.store.removeContainerDir(id),
     rm(`${rootfs}.empty`, { recursive: true, force: true }).catch(() => undefined),
   ]);
+  // the store's run dir on tmpfs goes with its last container (runc and the port proxies make
+  // it again when they need it); rmdir fails, harmlessly, while anything is left in it
+  await rmdir(ctx.runc.stateRoot).then(() => rmdir(ctx.runDir)).catch(() => undefined);
   return id;
 }
 

@@ -215,7 +215,8 @@ class Builder {
     this.store = o.store ?? (await openStore(o.root));
     // Held (shared) for the whole build: builder prune removes cache entries and the layers
     // only they kept, which a running build may be about to use, only when no build runs.
-    // Taken while the build gets going (a flock process, ~3 ms), awaited before the first step.
+    // Taken while the build gets going (a flock(2), or a flock process without berth's
+    // addon), awaited before the first step.
     const buildLock = this.store.holdLock("build", "shared", o.signal !== undefined ? { signal: o.signal } : {});
     buildLock.catch(() => undefined);
     try {

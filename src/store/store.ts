@@ -180,6 +180,8 @@ export class Store {
    */
   private async syncNow(): Promise<void> {
     const upTo = this.commits;
+    // a gathering sync (layersDurable) others wait for starts now too, not at its timer
+    this.syncQueued?.now();
     await syncFileSystem(this.root);
     this.syncedUpTo = Math.max(this.syncedUpTo, upTo);
     for (const [d, n] of this.unsynced) if (n <= upTo) this.unsynced.delete(d);

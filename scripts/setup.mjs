@@ -41,6 +41,10 @@ const systemTools = {
   bzip2: "bzip2",
   xz: "xz-utils",
   zstd: "zstd",
+  // berth's N-API addon (native/), built by `npm install` with npm's node-gyp
+  "g++": "g++",
+  make: "make",
+  python3: "python3",
 };
 const has = (tool) =>
   tool === "mkfs_ext4"
@@ -60,3 +64,6 @@ if (missing.length > 0 && process.env.BERTH_SKIP_SYSTEM_DEPS !== "1") {
     console.error(`setup: missing system packages (${missing.join(" ")}); tests that need them will be skipped`);
   }
 }
+
+// berth's addon, when npm install could not build it (the compiler came with the packages above)
+if (!existsSync(join(root, "native", "build", "Release", "berth_native.node"))) run(process.execPath, [join(root, "scripts", "build-native.mjs")]);

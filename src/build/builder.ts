@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { trace } from "../runtime/trace.js";
-import { rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, posix, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs } from "../context/index.js";
@@ -11,6 +11,7 @@ import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/in
 import { errorAt, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
+import { replaceFile } from "../store/atomic.js";
 import { NoSuchImageError, StoreError } from "../store/errors.js";
 import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
 import { BerthError } from "../errors.js";
@@ -505,7 +506,7 @@ class Builder {
     explainFiles?: () => Promise<Record<string, string> | undefined>,
     /** The step writes the upper dir itself and sets no xattrs (COPY, ADD, WORKDIR), RUN does not. */
     noXattrs = false,
-  ): Promise<{ layer: LayerInfo | undefined; ready: Promise<LayerInfo | undefined> }> {
+  ): Promise<{ ready: Promise<LayerInfo | undefined> }> {
     const state = s.state;
     let inputs = keyInputs;
     const key = cacheKey(inputs);
@@ -583,7 +584,8 @@ class Builder {
     const entry: HistoryEntry = { created_by: createdBy, comment: HISTORY_COMMENT };
     if (layer === undefined) entry.empty_layer = true;
     state.newHistory.push({ entry, layerCreated: created });
-    return { layer, ready: layer !== undefined ? (this.commits.get(layer) ?? Promise.resolve(layer)) : Promise.resolve(undefined) };
+    // the step's layer once its digest is made (wrapped: an async function would wait for it)
+    return { ready: layer !== undefined ? (this.commits.get(layer) ?? Promise.resolve(layer)) : Promise.resolve(undefined) };
   }
 
   /**
@@ -688,7 +690,7 @@ class Builder {
       }
       // mkdir -p with BuildKit's owner and time for every directory it creates.
       const parts = rel.split("/");
-      const { mkdir, chmod, chown, utimes, lstat } = await import("node:fs/promises");
+      const { chmod, chown, utimes, lstat } = await import("node:fs/promises");
       const made: { host: string; t: number }[] = [];
       for (let i = 1; i <= parts.length; i++) {
         const sub = parts.slice(0, i).join("/");
@@ -718,7 +720,7 @@ class Builder {
    * parent rootfs's two files, read through its layers (no overlay mount needed).
    */
   private async withParentAccounts<T>(view: LayeredSourceFs, fn: (root: string) => Promise<T>): Promise<T> {
-    const { copyFile, mkdtemp, mkdir, rm } = await import("node:fs/promises");
+    const { copyFile, mkdtemp } = await import("node:fs/promises");
     const tmp = await mkdtemp("/tmp/berth-accounts-");
     try {
       await mkdir(join(tmp, "etc"));
@@ -911,18 +913,14 @@ class Builder {
    */
   private async savePlaced(diffId: Digest, placed: Map<string, PlacedFile>): Promise<void> {
     const path = this.store.placedPath(diffId);
-    const { mkdir, rename, writeFile } = await import("node:fs/promises");
     await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify([...placed]));
-    await rename(tmp, path);
+    await replaceFile(path, JSON.stringify([...placed]));
   }
 
   private async reuseSource(previous: () => Promise<LayerInfo | undefined>): Promise<ReuseSource | undefined> {
     const layer = await previous();
     if (layer === undefined) return undefined;
     try {
-      const { readFile } = await import("node:fs/promises");
       const list = JSON.parse(await readFile(this.store.placedPath(layer.diffId), "utf8")) as [string, PlacedFile][];
       return { dir: layer.dir, placed: new Map(list) };
     } catch {
@@ -930,14 +928,13 @@ class Builder {
     }
   }
 
-  private etcFilesMade: Promise<{ dir: string; resolvConf: string | undefined }> | undefined;
+  private etcFilesMade: { dir: string; resolvConf: string | undefined } | undefined;
 
   /** resolv.conf and hosts for RUN, written once per build into its state dir. */
   private async etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }> {
     // synchronous: three tiny files on tmpfs; a dozen thread-pool round trips took longer, the
     // more so while a layer's digest shares the main thread (commitBehind)
-    this.etcFilesMade ??= (async () => {
-      const { readFileSync, writeFileSync } = await import("node:fs");
+    this.etcFilesMade ??= (() => {
       const dir = join(this.stateDir, "etc");
       mkdirSync(dir, { recursive: true });
       const read = (path: string): Buffer | undefined => {
@@ -953,7 +950,7 @@ class Builder {
       writeFileSync(join(dir, "hosts.none"), LOCAL_HOSTS, { mode: 0o644 });
       return { dir, resolvConf: resolv !== undefined ? join(dir, "resolv.conf") : undefined };
     })();
-    const made = await this.etcFilesMade;
+    const made = this.etcFilesMade;
     return network === "host" ? { resolvConf: made.resolvConf, hosts: join(made.dir, "hosts") } : { resolvConf: undefined, hosts: join(made.dir, "hosts.none") };
   }
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
@@ -22,6 +22,14 @@ import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snaps
  * above all — open the store only to read records and make a snapshot.
  */
 const layerModule = () => import("../layer/index.js");
+
+/**
+ * How a snapshot's upper dir is diffed: mtimes clamped to the epoch; with `noXattrs` (the
+ * caller wrote the dir itself and set no xattr: COPY, WORKDIR) no xattr is looked for.
+ */
+function snapshotDiffOptions(opts: { sourceDateEpoch?: number; noXattrs?: boolean }): { sourceDateEpoch?: number; xattrs?: Map<string, Map<string, Buffer>> } {
+  return { ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.noXattrs === true ? { xattrs: new Map() } : {}) };
+}
 
 /** The diff_id of a layer a build holds while its commit runs (see detachSnapshot). */
 export const PENDING_DIFF_ID = "sha256:pending" as Digest;
@@ -183,6 +191,11 @@ export class Store {
     // a gathering sync (layersDurable) others wait for starts now too, not at its timer
     this.syncQueued?.now();
     await syncFileSystem(this.root);
+    this.markSynced(upTo);
+  }
+
+  /** Every commit up to number `upTo` is on disk (a sync that started after it ended). */
+  private markSynced(upTo: number): void {
     this.syncedUpTo = Math.max(this.syncedUpTo, upTo);
     for (const [d, n] of this.unsynced) if (n <= upTo) this.unsynced.delete(d);
   }
@@ -204,10 +217,7 @@ export class Store {
         const done = Promise.all([started, previous.catch(() => undefined)]).then(() => {
           this.syncQueued = undefined;
           const upTo = this.commits;
-          const run = syncFileSystem(this.root).then(() => {
-            this.syncedUpTo = Math.max(this.syncedUpTo, upTo);
-            for (const [d, n] of this.unsynced) if (n <= upTo) this.unsynced.delete(d);
-          });
+          const run = syncFileSystem(this.root).then(() => this.markSynced(upTo));
           this.syncRunning = { upTo, done: run };
           run.then(() => {
             if (this.syncRunning?.done === run) this.syncRunning = undefined;
@@ -294,7 +304,6 @@ export class Store {
    * file holding its tar-split record (fsync'd by the caller).
    */
   private async commitLayer(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">, blob?: { tmp: string; desc: Descriptor }, split?: string): Promise<LayerInfo> {
-    if (blob === undefined && split === undefined) return this.commitLayerUnlocked(diffId, size, stagedDir, fields);
     return this.withLock("layers", async () => {
       const existing = await this.layerRecord(diffId);
       if (blob !== undefined) {
@@ -327,44 +336,20 @@ export class Store {
   }
 
   /**
-   * commitLayer without a blob (a build step's snapshot), without the "layers" lock — whose
-   * flock process cost ~5-8 ms per step: nothing is read, modified and written back here. The
-   * dir moves into l/ by one rename (a name taken means another dir: take a random one), then
-   * the record is created by link(2), which fails when the record exists: of two processes
-   * committing the same diff_id at once, exactly one record wins and the other drops its dir
-   * and returns the winner's — as the locked version does. The record appears whole (a complete
-   * temp file is linked); it and the layer's files reach the disk with the next sync of the
-   * store's file system, which whatever refers to the layer durably — a cache entry, an image —
-   * waits for first (layersDurable). A power cut before then can lose the record or leave it
-   * empty: the layer is then an orphan, which nothing refers to, and `system check --repair`
-   * removes (a commit replaces such a record).
-   */
-  private async commitLayerUnlocked(diffId: Digest, size: number, stagedDir: string, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">): Promise<LayerInfo> {
-    const { layer, leftover } = await this.recordLayerDir(diffId, size, fields, stagedDir, () => {
-      let name = digestHex(diffId).slice(0, 12);
-      // rename(2) replaces an empty dir: look first; a dir that appears meanwhile fails it
-      if (existsSync(join(this.root, "l", name))) name = randomBytes(6).toString("hex");
-      try {
-        renameSync(stagedDir, join(this.root, "l", name));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== "EEXIST" && code !== "ENOTEMPTY") throw err;
-        name = randomBytes(6).toString("hex");
-        renameSync(stagedDir, join(this.root, "l", name));
-      }
-      return name;
-    });
-    if (leftover !== undefined) await rm(leftover, { recursive: true, force: true });
-    return layer;
-  }
-
-  /**
-   * Records the layer `diffId` whose dir `place()` puts under l/ (returning its name), unless
-   * the layer is recorded already: then the existing layer comes back and `leftover` is the dir
-   * not used (`unplaced` if place() never ran), for the caller to remove.
+   * Records the layer `diffId` whose dir is already in place under l/ (a build step's
+   * snapshot, see detachSnapshot), without the "layers" lock — nothing is read, modified and
+   * written back here. The record is created by link(2), which fails when it exists: of two
+   * processes committing the same diff_id at once, exactly one record wins and the other gets
+   * the winner's layer back, as it does when the layer was recorded before; `leftover` is then
+   * `dir`, for the caller to remove (once nothing mounts it). The record appears whole (a
+   * complete temp file is linked); it and the layer's files reach the disk with the next sync of
+   * the store's file system, which whatever refers to the layer durably — a cache entry, an
+   * image — waits for first (layersDurable). A power cut before then can lose the record or
+   * leave it empty: the layer is then an orphan, which nothing refers to, and `system check
+   * --repair` removes (a commit replaces such a record).
    */
   private async recordLayerDir(
-    diffId: Digest, size: number, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">, unplaced: string, place: () => string,
+    diffId: Digest, size: number, fields: Pick<LayerRecord, "reproducible" | "sourceDateEpoch" | "opaque" | "contentSize">, dir: string,
   ): Promise<{ layer: LayerInfo; leftover?: string }> {
     const path = this.layerRecordPath(diffId);
     const existing = await this.layerRecord(diffId).catch(async (err: unknown) => {
@@ -373,17 +358,15 @@ export class Store {
       await rm(path, { force: true });
       return undefined;
     });
-    if (existing !== undefined) return { layer: this.layerInfo(existing), leftover: unplaced };
-    const name = place();
-    const record: LayerRecord = { diffId, size, dir: name, blobs: [], ...fields, created: new Date().toISOString() };
+    if (existing !== undefined) return { layer: this.layerInfo(existing), leftover: dir };
+    const record: LayerRecord = { diffId, size, dir: basename(dir), blobs: [], ...fields, created: new Date().toISOString() };
     if (createFileLinked(path, JSON.stringify(record))) {
       this.unsynced.set(diffId, ++this.commits);
       return { layer: this.layerInfo(record) };
     }
-    // another process recorded this layer meanwhile: use its dir, leave ours
     const winner = await this.layerRecord(diffId);
     if (winner === undefined) throw new StoreError(`layer record for ${diffId} vanished while it was committed`);
-    return { layer: this.layerInfo(winner), leftover: join(this.root, "l", name) };
+    return { layer: this.layerInfo(winner), leftover: dir };
   }
 
   /**
@@ -619,27 +602,19 @@ export class Store {
    * on running after `commit`): the diff is applied into a new layer dir, its tar kept as a blob.
    */
   async commitSnapshot(s: Snapshot, opts: { sourceDateEpoch?: number; keep?: boolean; noXattrs?: boolean } = {}): Promise<LayerInfo> {
-    const dir = this.snapshotDir(s);
-    // noXattrs: the caller wrote the upper dir itself and set no xattr (COPY, WORKDIR): no
-    // getfattr process to look for them
-    const diffOpts = { ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}), ...(opts.noXattrs === true ? { xattrs: new Map() } : {}) };
-    const { diffDirectory, digestDirectory } = await layerModule();
     if (opts.keep) {
-      const prepared = await this.prepareLayer(diffDirectory(join(dir, "u"), diffOpts), { source: `snapshot ${s.id}` });
+      const { diffDirectory } = await layerModule();
+      const prepared = await this.prepareLayer(diffDirectory(join(this.snapshotDir(s), "u"), snapshotDiffOptions(opts)), { source: `snapshot ${s.id}` });
       try {
         return await prepared.commit();
       } finally {
         await prepared.discard();
       }
     }
-    const { diffId, size, opaque, contentSize } = await digestDirectory(join(dir, "u"), diffOpts);
-    const staged = this.stagingPath("layer");
-    // synchronous renames and removal of what is left (w/, owner.json): quick calls on a build
-    // step's path, which must not queue in the thread pool behind fsyncs of earlier steps
-    renameSync(join(dir, "u"), staged);
-    const info = await this.commitLayer(diffId, size, staged, { reproducible: true, opaque, contentSize, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) });
-    rmSync(dir, { recursive: true, force: true });
-    return info;
+    // nothing mounts the detached dir: a layer that existed already lets it go at once
+    const { layer, leftover } = await this.commitDetached(this.detachSnapshot(s), opts);
+    if (leftover !== undefined) await rm(leftover, { recursive: true, force: true });
+    return layer;
   }
 
   /**
@@ -664,15 +639,10 @@ export class Store {
    * caller to remove once no container can be using it.
    */
   async commitDetached(layerDir: string, opts: { sourceDateEpoch?: number; noXattrs?: boolean; yieldMs?: number } = {}): Promise<{ layer: LayerInfo; leftover?: string }> {
-    const diffOpts = {
-      ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
-      ...(opts.noXattrs === true ? { xattrs: new Map() } : {}),
-      ...(opts.yieldMs !== undefined ? { yieldMs: opts.yieldMs } : {}),
-    };
     const { digestDirectory } = await layerModule();
-    const { diffId, size, opaque, contentSize } = await digestDirectory(layerDir, diffOpts);
+    const { diffId, size, opaque, contentSize } = await digestDirectory(layerDir, { ...snapshotDiffOptions(opts), ...(opts.yieldMs !== undefined ? { yieldMs: opts.yieldMs } : {}) });
     const fields = { reproducible: true, opaque, contentSize, ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}) };
-    return this.recordLayerDir(diffId, size, fields, layerDir, () => basename(layerDir));
+    return this.recordLayerDir(diffId, size, fields, layerDir);
   }
 
   /**

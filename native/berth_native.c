@@ -1,4 +1,4 @@
-// syncfs(2), flock(2), l*xattr(2) and a batched directory lstat for berth (see src/native.ts).
+// syncfs(2), flock(2), l*xattr(2), a batched directory lstat and a tree removal for berth (see src/native.ts).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -311,6 +311,94 @@ done:
   return result;
 }
 
+// ---------------------------------------------------------------- removeTree(path): Promise<void>
+// `rm -rf` on libuv's thread pool: openat/unlinkat relative to each directory's fd, never
+// following a symlink (one is removed as itself). A missing path is no error. Directories are
+// made writable and searchable first where they are not (overlayfs leaves a work/work dir with
+// mode 000; root passes that anyway, other users do not).
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char* path;
+  int err;
+  char failed[32];
+} RemoveJob;
+
+/** Empties the directory open as `fd` (closed here); 0 or an errno. Names are read first, then removed. */
+static int empty_dir(int fd, char* failed) {
+  DIR* dir = fdopendir(fd);
+  if (dir == NULL) { int e = errno; close(fd); strcpy(failed, "fdopendir"); return e; }
+  size_t n = 0, cap = 0;
+  char** names = NULL;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* d = readdir(dir);
+    if (d == NULL) { if (errno != 0) { err = errno; strcpy(failed, "readdir"); } break; }
+    if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0) continue;
+    if (n == cap) { cap = cap == 0 ? 16 : cap * 2; names = realloc(names, cap * sizeof *names); }
+    names[n++] = strdup(d->d_name);
+  }
+  int dfd = dirfd(dir);
+  for (size_t i = 0; i < n && err == 0; i++) {
+    const char* name = names[i];
+    if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT) continue;
+    if (errno != EISDIR && errno != EPERM) { err = errno; strcpy(failed, "unlink"); break; }
+    int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0 && errno == EACCES) {
+      fchmodat(dfd, name, 0700, 0);
+      sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (sub < 0) { if (errno != ENOENT) { err = errno; strcpy(failed, "open"); } continue; }
+    err = empty_dir(sub, failed);
+    if (err == 0 && unlinkat(dfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) { err = errno; strcpy(failed, "rmdir"); }
+  }
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  closedir(dir);
+  return err;
+}
+
+static void remove_execute(napi_env env, void* data) {
+  RemoveJob* job = data;
+  if (unlink(job->path) == 0 || errno == ENOENT) return;
+  if (errno != EISDIR && errno != EPERM) { job->err = errno; strcpy(job->failed, "unlink"); return; }
+  int fd = open(job->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) { if (errno != ENOENT) { job->err = errno; strcpy(job->failed, "open"); } return; }
+  job->err = empty_dir(fd, job->failed);
+  if (job->err == 0 && rmdir(job->path) != 0 && errno != ENOENT) { job->err = errno; strcpy(job->failed, "rmdir"); }
+}
+
+static void remove_complete(napi_env env, napi_status status, void* data) {
+  RemoveJob* job = data;
+  if (job->err == 0) {
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, job->deferred, undef);
+  } else {
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->failed, job->path));
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->path);
+  free(job);
+}
+
+static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], promise, name;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  RemoveJob* job = calloc(1, sizeof *job);
+  job->path = path;
+  CHECK(napi_create_promise(env, &job->deferred, &promise));
+  CHECK(napi_create_string_utf8(env, "berth:removeTree", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_async_work(env, NULL, name, remove_execute, remove_complete, job, &job->work));
+  CHECK(napi_queue_async_work(env, job->work));
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   CHECK(napi_create_function(env, "syncfs", NAPI_AUTO_LENGTH, js_syncfs, NULL, &fn));
@@ -325,6 +413,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "setAttributeSync", fn));
   CHECK(napi_create_function(env, "statDir", NAPI_AUTO_LENGTH, js_stat_dir, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "statDir", fn));
+  CHECK(napi_create_function(env, "removeTree", NAPI_AUTO_LENGTH, js_remove_tree, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "removeTree", fn));
   return exports;
 }
 

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
@@ -27,6 +28,8 @@ export interface BerthNative {
    * removed meanwhile. Older builds of the addon lack it.
    */
   statDir?(path: string): [string[], Float64Array];
+  /** `rm -rf` on libuv's thread pool (symlinks removed, not followed; a missing path is fine). Older builds lack it. */
+  removeTree?(path: string): Promise<void>;
 }
 
 export const STAT_DIR_FIELDS = 10;
@@ -52,4 +55,16 @@ export function berthNative(): BerthNative | null {
     }
   }
   return loaded;
+}
+
+/**
+ * Removes `path` and everything under it, as `rm -rf`, off the main thread: one thread-pool
+ * job of the addon instead of fs.rm's lstat/readdir/unlink round trips, each with a callback
+ * on the main thread (~1 ms of it for a container's bundle and snapshot, while the next
+ * container starts). fs.rm where the addon lacks it or fails (it reports the first error).
+ */
+export function removeTree(path: string): Promise<void> {
+  const native = berthNative();
+  const viaFs = () => rm(path, { recursive: true, force: true });
+  return native?.removeTree !== undefined ? native.removeTree(path).catch(viaFs) : viaFs();
 }

@@ -27,6 +27,7 @@ import { applyMetadata, withShell } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
 import { runCommand, runMounts, runNetwork } from "./run-command.js";
 import { cloneConfig, containerConfig, ensurePath, envListToMap, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
+import { removeTree } from "../native.js";
 
 interface StageResult {
   state: StageState;
@@ -126,6 +127,8 @@ class Builder {
   private readonly entryWrites = new Map<string, Promise<void>>();
   /** A RUN started a container (its spare launcher is disposed of at the end). */
   private ranContainers = false;
+  /** RUN instructions of the needed stages not yet reached: while some are left, a RUN forks the next one's launcher (runTransient's prelaunch). */
+  private runsLeft = 0;
   /** Removals of what finished steps left (snapshots, container bundles), waited for at the end. */
   private readonly cleanups: Promise<void>[] = [];
   /** Layers being committed behind the build (commitBehind), and dirs their commits left over. */
@@ -205,6 +208,7 @@ class Builder {
       ...(o.target !== undefined ? { target: o.target } : {}),
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
+    for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
     if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
       throw new BuildError(`platform ${o.platform} is not supported: berth builds for the host's platform only`, { exitCode: 125 });
     }
@@ -282,7 +286,7 @@ class Builder {
       await Promise.allSettled(this.entryWrites.values());
       await Promise.all(this.cleanups);
       // no container runs any more: dirs of layers that turned out to exist already can go
-      for (const dir of this.leftoverDirs) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await Promise.all(this.leftoverDirs.map((dir) => removeTree(dir).catch(() => undefined)));
       if (this.ranContainers) (await import("../runtime/transient.js")).disposeLaunchers();
       await unwatch();
       this.exchange?.close();
@@ -747,6 +751,9 @@ class Builder {
     fail: (d: string, extra?: { output?: string; exitCode?: number; cause?: unknown }) => BuildError,
   ): Promise<void> {
     const { node, state } = s;
+    // ONBUILD RUNs are not counted: they keep the launcher coming
+    if (!s.onbuild) this.runsLeft--;
+    const prelaunch = s.onbuild || this.runsLeft > 0;
     const command = runCommand(node, (args) => withShell(state, node, args));
     let mounts;
     let network: "host" | "none";
@@ -829,6 +836,7 @@ class Builder {
           ...(this.o.runtime !== undefined ? { runtime: this.o.runtime } : {}),
           stateDir: this.stateDir,
           deferCleanup: this.deferCleanup,
+          prelaunch,
           existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
           parentType: (abs) => view.lstat(abs.replace(/^\/+/, ""))?.type,
         });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readdir, rm } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
@@ -12,6 +12,8 @@ import type { OciMount } from "./oci-spec.js";
 import { buildSpec, type MountRequest } from "./spec.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
 import { trace } from "./trace.js";
+import { primeCgroupAttach } from "./cgroup-prime.js";
+import { removeTree } from "../native.js";
 
 /** Where berth keeps runc state and bundles of transient containers unless told otherwise. */
 export const DEFAULT_TRANSIENT_STATE_DIR = "/run/berth/transient";
@@ -52,9 +54,11 @@ export interface TransientOptions extends OverlayDirs {
    */
   volatile?: boolean;
   /**
-   * Start the next step's runc through a shell forked ahead of time (see prepareLauncher): the
-   * fork of this process, 2-3 ms of the main thread, happens while this container runs. The
-   * caller disposes of the spare shell at its end (disposeLaunchers).
+   * Fork a shell for the next container's runc while this one runs (see prepareLauncher): the
+   * fork of this process, 2-3 ms of the main thread, is then off the next step's path. The
+   * caller disposes of the spare shell at its end (disposeLaunchers). A spare forked earlier is
+   * used either way; the last container of a build asks for none (the fork would compete with
+   * its runc for nothing).
    */
   prelaunch?: boolean;
   /**
@@ -150,6 +154,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
   const runc = new Runc(join(stateDir, "runc"), options.runtime);
   if (options.signal?.aborted === true) throw new RuntimeError("the step was cancelled before it started");
   requireRoot();
+  const unprime = primeCgroupAttach();
   try {
     const p = options.process;
     let user: { uid: number; gid: number; additionalGids?: number[] };
@@ -200,14 +205,14 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     trace("transient: spawning runc");
     // a shell started ahead of time execs runc, when the step's stdio is its shape (a build
     // step's: no stdin, output to streams) and runc is one process
-    const launchable = options.prelaunch === true && chain.cwd === undefined && stdioFor(options.stdin) === "ignore" && typeof options.stdout === "object" && typeof options.stderr === "object";
+    const launchable = chain.cwd === undefined && stdioFor(options.stdin) === "ignore" && typeof options.stdout === "object" && typeof options.stderr === "object";
     const launcher = launchable ? takeLauncher(chain.file) : undefined;
     let child: ChildProcess;
     if (launcher !== undefined) {
       child = launcher.child;
       child.stdin?.end(`${[launcher.path, ...chain.args].map(shellQuote).join(" ")}\n`);
     } else child = spawn(chain.file, chain.args, { ...(chain.cwd !== undefined ? { cwd: chain.cwd } : {}), stdio });
-    if (launchable) prepareLauncher(chain.file);
+    if (launchable && options.prelaunch === true) prepareLauncher(chain.file);
     if (typeof options.stdin === "object") options.stdin.pipe(child.stdin as Writable);
     if (typeof options.stdout === "object") child.stdout?.pipe(options.stdout, { end: false });
     if (typeof options.stderr === "object") child.stderr?.pipe(options.stderr, { end: false });
@@ -222,6 +227,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       exitCode = await exitCodeOf(child);
       trace("transient: runc exited");
     } finally {
+      unprime();
       options.signal?.removeEventListener("abort", onAbort);
     }
     if (exitCode !== 0 && !aborted) {
@@ -241,7 +247,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
   } finally {
     // a handful of small files and empty dirs: synchronous is several thread-pool round trips
     // cheaper (~1 ms a step) unless someone waits for it later
-    if (options.deferCleanup !== undefined) options.deferCleanup(rm(bundle, { recursive: true, force: true }).catch(() => undefined));
+    if (options.deferCleanup !== undefined) options.deferCleanup(removeTree(bundle).catch(() => undefined));
     else rmSync(bundle, { recursive: true, force: true });
   }
 }
@@ -280,6 +286,6 @@ export async function cleanupTransient(stateDir: string = DEFAULT_TRANSIENT_STAT
   for (const id of bundles) {
     const rootfs = join(stateDir, "b", id, "rootfs");
     if (isMounted(rootfs)) await unmountOverlay(rootfs);
-    await rm(join(stateDir, "b", id), { recursive: true, force: true });
+    await removeTree(join(stateDir, "b", id));
   }
 }

@@ -5,6 +5,7 @@ import { familiarString, formatReference, normalizeTag, parseReference, reposito
 import type { ImageConfig, ImageManifest } from "../image/types.js";
 import type { Store } from "./store.js";
 import { StoreError } from "./errors.js";
+import { removeTree } from "../native.js";
 
 /**
  * Garbage collection: layers and blobs that no image, cache entry or snapshot needs.
@@ -70,7 +71,7 @@ export async function collectGarbage(store: Store, opts: { candidates?: Set<Dige
           continue;
         }
         await rm(recordPath, { force: true }); // the record first: never a record without its dir
-        await rm(join(store.root, "l", l.dir), { recursive: true, force: true });
+        await removeTree(join(store.root, "l", l.dir));
         if (l.tarSplit) await rm(store.tarSplitPath(l.diffId), { force: true });
         await rm(store.placedPath(l.diffId), { force: true });
         result.removedLayers.push(l.diffId);

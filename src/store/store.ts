@@ -15,6 +15,7 @@ import { acquireFlock, type HeldLock } from "./lock.js";
 import { resolveStoreRoot } from "./root.js";
 import { trace } from "../runtime/trace.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
+import { removeTree } from "../native.js";
 
 
 /**
@@ -613,7 +614,7 @@ export class Store {
     }
     // nothing mounts the detached dir: a layer that existed already lets it go at once
     const { layer, leftover } = await this.commitDetached(this.detachSnapshot(s), opts);
-    if (leftover !== undefined) await rm(leftover, { recursive: true, force: true });
+    if (leftover !== undefined) await removeTree(leftover);
     return layer;
   }
 
@@ -653,7 +654,7 @@ export class Store {
    */
   async removeSnapshot(s: Snapshot, opts: { sync?: boolean } = {}): Promise<void> {
     if (opts.sync === true) rmSync(this.snapshotDir(s), { recursive: true, force: true });
-    else await rm(this.snapshotDir(s), { recursive: true, force: true });
+    else await removeTree(this.snapshotDir(s));
   }
 
   private snapshotDir(s: Snapshot): string {

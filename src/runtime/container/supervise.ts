@@ -8,6 +8,7 @@ import { hostCapabilities } from "../host-caps.js";
 import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
 import { inMountNamespace, mountFailure } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
+import { primeCgroupAttach } from "../cgroup-prime.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
 import { trace } from "../trace.js";
@@ -126,6 +127,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       }
     }
     if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
+    primeCgroupAttach();
     const [initDir, netFiles, volumes] = await Promise.all([
       prepareInitLayer(dir, record.snapshot.lowerDirs),
       networkFiles(dir, { hostname: cfg.hostname, network: host.network }),

@@ -1,10 +1,10 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { syncFileSystem } from "../../../src/store/atomic.js";
 import { acquireFlock, tryAcquireFlock } from "../../../src/store/lock.js";
-import { berthNative, STAT_DIR_FIELDS } from "../../../src/native.js";
+import { berthNative, removeTree, STAT_DIR_FIELDS } from "../../../src/native.js";
 
 // berth's addon (native/, as `npm install` builds it): the store's cross-process locks through
 // flock(2), which must exclude — and be excluded by — the flock(1) processes berth falls back to
@@ -141,5 +141,32 @@ describe("store locks", () => {
       expect([...f]).toEqual([st.dev, st.mode, st.nlink, st.uid, st.gid, st.rdev, st.ino, st.size, st.mtimeMs, st.ctimeMs]);
     }
     expect(() => native.statDir!(join(dir, "missing"))).toThrow(/missing/);
+  });
+
+  it("removeTree removes a tree as rm -rf does, without following symlinks out of it", async () => {
+    const native = berthNative()!;
+    const outside = join(dir, "outside");
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(join(outside, "keep"), "kept");
+    const t = join(dir, "tree");
+    mkdirSync(join(t, "a/b/c"), { recursive: true });
+    for (let i = 0; i < 50; i++) writeFileSync(join(t, "a", `f${i}`), "x");
+    writeFileSync(join(t, "a/b/c/deep"), "x");
+    symlinkSync(outside, join(t, "a/link-to-dir"));
+    symlinkSync(join(outside, "keep"), join(t, "link-to-file"));
+    // overlayfs leaves its work dir like this
+    mkdirSync(join(t, "w/work"), { recursive: true });
+    chmodSync(join(t, "w/work"), 0o000);
+    await native.removeTree!(t);
+    expect(existsSync(t)).toBe(false);
+    expect(readFileSync(join(outside, "keep"), "utf8")).toBe("kept");
+    // a missing path is no error; a plain file is removed
+    await native.removeTree!(t);
+    writeFileSync(join(dir, "single"), "x");
+    await removeTree(join(dir, "single"));
+    expect(existsSync(join(dir, "single"))).toBe(false);
+    // a path it cannot remove is an error naming it (a file as a directory's parent)
+    writeFileSync(join(dir, "notdir"), "x");
+    await expect(native.removeTree!(join(dir, "notdir/sub"))).rejects.toThrow(/notdir\/sub/);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { trace } from "../runtime/trace.js";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, posix, resolve } from "node:path";
@@ -257,10 +257,19 @@ class Builder {
       const target = await this.stageResult(this.plan.target);
       trace("build: target stage done");
       await this.waitForCommits();
-      // the layers' sync starts now, under the image's making (addImage waits for it)
-      this.store.layersDurable(target.state.layers.map((l) => l.diffId), { urgent: true }).catch(() => undefined);
-      // the image and the cache entries go to disk side by side: their fsyncs share journal commits
-      const [image] = await Promise.all([this.createImage(target.state, o.tags ?? []), this.flushEntries()]);
+      // The layers' sync is queued now and started by addImage's first sync, once the image's
+      // files are written: one sync for both. Started at once (urgent), it ran under the
+      // image's making, whose new files waited for its journal commit, and addImage's own sync
+      // came on top (multi-stage rebuild: 3 syncs and 16-23 ms from the last commit to the
+      // image; now 2 and 12-17 ms). The cache entries' writes wait for it.
+      const layers = target.state.layers.map((l) => l.diffId);
+      this.store.layersDurable(layers).catch(() => undefined);
+      const entries = this.flushEntries();
+      entries.catch(() => undefined); // awaited below, unless the image failed first
+      const image = await this.createImage(target.state, o.tags ?? []);
+      // an image that existed already was not added: the queued sync starts now
+      this.store.layersDurable(layers, { urgent: true }).catch(() => undefined);
+      await entries;
       trace("build: image and cache entries written");
       await this.exchange?.finish(this.plan, image.id);
       if (warn !== undefined) {
@@ -292,12 +301,9 @@ class Builder {
       this.exchange?.close();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
       if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
-        // synchronous: a dozen small entries on tmpfs, which thread-pool round trips made ~5 ms
-        try {
-          rmSync(this.stateDir, { recursive: true, force: true });
-        } catch {
-          // leftovers of a build's own state dir are harmless
-        }
+        // a dozen small entries on tmpfs: one job of the addon (fs.rm's thread-pool round trips
+        // made ~5 ms of it, rmSync ~1 ms); leftovers of a build's own state dir are harmless
+        await removeTree(this.stateDir).catch(() => undefined);
       }
     }
   }

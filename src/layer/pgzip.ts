@@ -1,6 +1,9 @@
 import { availableParallelism } from "node:os";
 import { Transform, type TransformCallback } from "node:stream";
-import { gzip } from "node:zlib";
+import { createRequire } from "node:module";
+
+/** zlib loads where a layer is (un)compressed, not with this module: builds commit layers without it (~1 ms). */
+const lazyRequire = createRequire(import.meta.url);
 
 /**
  * Gzip on every core: the input is cut into fixed-size pieces, each compressed as its own gzip
@@ -14,7 +17,7 @@ export function parallelGzip(opts: { level?: number; pieceSize?: number; paralle
   const parallel = Math.max(1, opts.parallel ?? availableParallelism());
   const level = opts.level ?? 6;
   const compress = (b: Buffer): Promise<Buffer> =>
-    new Promise((res, rej) => gzip(b, { level }, (err, out) => (err ? rej(err) : res(out))));
+    new Promise((res, rej) => (lazyRequire("node:zlib") as typeof import("node:zlib")).gzip(b, { level }, (err, out) => (err ? rej(err) : res(out))));
   let pending: Buffer[] = [];
   let pendingLen = 0;
   let pieces = 0;

@@ -3,8 +3,6 @@ import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, writeFi
 import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
-import { promisify } from "node:util";
-import { gzip, gunzipSync } from "node:zlib";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
@@ -17,12 +15,13 @@ import { trace } from "../runtime/trace.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
 import { removeTree } from "../native.js";
 
-
 /**
  * The layer module (tar, gzip, xattr tools) loads on first use: most commands — `berth run`
  * above all — open the store only to read records and make a snapshot.
  */
 const layerModule = () => import("../layer/index.js");
+/** zlib, for tar-split records only (imports and exports): not loaded by builds (~1 ms). */
+const zlib = () => import("node:zlib");
 
 /**
  * How a snapshot's upper dir is diffed: mtimes clamped to the epoch; with `noXattrs` (the
@@ -35,7 +34,6 @@ function snapshotDiffOptions(opts: { sourceDateEpoch?: number; noXattrs?: boolea
 /** The diff_id of a layer a build holds while its commit runs (see detachSnapshot). */
 export const PENDING_DIFF_ID = "sha256:pending" as Digest;
 
-const gzipAsync = promisify(gzip);
 
 /**
  * A small record file (refs, image and layer records: JSON of a few KB), read synchronously:
@@ -484,7 +482,9 @@ export class Store {
           if (tarSplit !== undefined) {
             const splitTmp = this.stagingPath("split");
             try {
-              await writeFileDurable(splitTmp, await gzipAsync(tarSplit, { level: 1 }));
+              const { gzip } = await zlib();
+              const packed = await new Promise<Buffer>((resolve, reject) => gzip(tarSplit, { level: 1 }, (err, out) => (err !== null ? reject(err) : resolve(out))));
+              await writeFileDurable(splitTmp, packed);
               return await this.commitLayer(diffId, size, staged, { reproducible: false, contentSize, opaque }, undefined, splitTmp);
             } catch (err) {
               await rm(splitTmp, { force: true });
@@ -516,6 +516,7 @@ export class Store {
     if (plain && (await this.blobs.has(plain.digest))) return { stream: this.blobs.open(plain.digest) as Readable, size: r.size };
     const { diffDirectory, gunzipStream, reassembleTar } = await layerModule();
     if (r.tarSplit) {
+      const { gunzipSync } = await zlib();
       const split = gunzipSync(await readFile(this.tarSplitPath(diffId)).catch((err: NodeJS.ErrnoException) => {
         throw new StoreError(err.code === "ENOENT" ? `layer ${diffId}: its tar-split record is missing; run \`berth system check\`` : `layer ${diffId}: ${err.message}`);
       }));

@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 /**
  * berth's own N-API addon (native/berth_native.c, built by `npm install`:
  * scripts/build-native.mjs): the system calls Node lacks that every build makes — syncfs(2),
- * flock(2), and l*xattr(2) for layers (layer/native.ts). Without it each syncfs or lock was a
+ * flock(2), l*xattr(2) for layers (layer/native.ts), a directory listing with lstat, and a
+ * tree removal off the main thread. Without it each syncfs or lock was a
  * process (`sync -f`, `flock FILE cat`), a fork of this one (2-10 ms of the main thread with
  * berth's heap), and xattrs came from @napi-rs/xattr (11 ms to load) or getfattr. Those remain
  * where the addon could not be built, or with BERTH_NO_NATIVE=1.

@@ -138,6 +138,7 @@ sh("mkfs.ext4", ["-q", "-F", "-O", "has_journal", img]);
 sh("mount", ["-o", "loop", img, mnt]);
 const results = [];
 let perRun;
+let bkPerRun;
 let peakKb;
 const docker = dockerAvailable();
 try {
@@ -147,6 +148,15 @@ try {
   const tarball = busyboxTarball(mnt);
   if (docker) sh("/usr/bin/docker", ["import", tarball, DOCKER_BASE]);
   const berth = (root, args) => timed(entry, ["--root", root, ...args]);
+  /** `docker build ARGS` with BuildKit and the bench's base as BASE: seconds. */
+  const dockerBuild = (args) => {
+    const t0 = performance.now();
+    const r = spawnSync("/usr/bin/docker", [...args, "--build-arg", `BASE=${DOCKER_BASE}`], { encoding: "utf8", env: { ...process.env, DOCKER_BUILDKIT: "1" } });
+    const s = (performance.now() - t0) / 1000;
+    if (r.status !== 0) throw new Error(`docker ${args.join(" ")} failed:\n${r.stderr}`);
+    dockerImages.add(r.stdout.trim());
+    return s;
+  };
 
   for (const [name, make] of Object.entries(workloads)) {
     if (ONLY && !ONLY.includes(name)) continue;
@@ -176,14 +186,7 @@ try {
     }
     row.change = median(changes);
     if (docker) {
-      const d = (args) => {
-        const t0 = performance.now();
-        const r = spawnSync("/usr/bin/docker", [...args, "--build-arg", `BASE=${DOCKER_BASE}`], { encoding: "utf8", env: { ...process.env, DOCKER_BUILDKIT: "1" } });
-        const s = (performance.now() - t0) / 1000;
-        if (r.status !== 0) throw new Error(`docker ${args.join(" ")} failed:\n${r.stderr}`);
-        dockerImages.add(r.stdout.trim());
-        return s;
-      };
+      const d = dockerBuild;
       // --no-cache stands for a cold cache: BuildKit keys a local base by its layers, so results
       // of an earlier bench run would otherwise hit (and pruning would drop the user's cache).
       row.bkCold = d(["build", "-q", "--no-cache", "--network", "none", ctx]);
@@ -205,11 +208,17 @@ try {
     await importRootfs(store, createReadStream(tarball), { source: "busybox.tar", tag: "busybox" });
     const c0 = join(mnt, "ctx", "run-0");
     const c20 = join(mnt, "ctx", "run-20");
-    write(c0, "Dockerfile", "FROM busybox\n");
-    write(c20, "Dockerfile", "FROM busybox\n" + "RUN true\n".repeat(20));
+    write(c0, "Dockerfile", "ARG BASE=busybox\nFROM $BASE\n");
+    write(c20, "Dockerfile", "ARG BASE=busybox\nFROM $BASE\n" + "RUN true\n".repeat(20));
     const t0 = median(Array.from({ length: 3 }, () => berth(root, ["build", "-q", "--no-cache", c0])));
     const t20 = median(Array.from({ length: 3 }, () => berth(root, ["build", "-q", "--no-cache", c20])));
     perRun = (t20 - t0) / 20;
+    if (docker) {
+      // the same for BuildKit (--network none as above: RUN in the host's network needs a flag)
+      const b0 = median(Array.from({ length: 3 }, () => dockerBuild(["build", "-q", "--no-cache", "--network", "none", c0])));
+      const b20 = median(Array.from({ length: 3 }, () => dockerBuild(["build", "-q", "--no-cache", "--network", "none", c20])));
+      bkPerRun = (b20 - b0) / 20;
+    }
   }
 } finally {
   if (docker) {
@@ -225,5 +234,5 @@ const f = (x) => (x === undefined ? "-" : `${x.toFixed(2)} s`);
 console.log(`\nberth build (store and contexts on a journaled ext4 loop mount; bin/berth; ${docker ? "BuildKit side by side" : "Docker not installed: berth alone"})`);
 console.log(["workload", "cold", "no-op", "1 file changed", ...(docker ? ["BK cold", "BK no-op", "BK 1 file"] : [])].map((h) => h.padEnd(15)).join(""));
 for (const r of results) console.log([r.name, f(r.cold), f(r.noop), f(r.change), ...(docker ? [f(r.bkCold), f(r.bkNoop), f(r.bkChange)] : [])].map((h) => h.padEnd(15)).join(""));
-if (perRun !== undefined) console.log(`per-RUN-step overhead (20 × RUN true, --no-cache): ${(perRun * 1000).toFixed(0)} ms`);
+if (perRun !== undefined) console.log(`per-RUN-step overhead (20 × RUN true, --no-cache): ${(perRun * 1000).toFixed(0)} ms${bkPerRun !== undefined ? `; BuildKit ${(bkPerRun * 1000).toFixed(0)} ms` : ""}`);
 if (peakKb !== undefined) console.log(`peak memory, many-files cold build: ${(peakKb / 1024).toFixed(0)} MB (max RSS)`);

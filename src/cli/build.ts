@@ -86,6 +86,9 @@ export function registerBuildCommands(program: Command): void {
       };
       process.on("SIGINT", onSigint);
       process.on("SIGTERM", onSigint);
+      const { whenOutputCloses } = await import("./output.js");
+      // the reader of the output went away: stop as on Ctrl-C (the error goes nowhere)
+      const unwatch = whenOutputCloses(() => abort.abort());
       try {
         const result = await build({
           context: contextDir,
@@ -116,6 +119,7 @@ export function registerBuildCommands(program: Command): void {
         renderer.finish();
         throw err;
       } finally {
+        unwatch();
         process.off("SIGINT", onSigint);
         process.off("SIGTERM", onSigint);
       }

@@ -7,6 +7,7 @@ import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
 import { registerBuilderCommands } from "./builder.js";
+import { watchOutput } from "./output.js";
 
 type Registrar = (program: Command) => void;
 
@@ -81,6 +82,7 @@ export function createProgram(argv?: readonly string[]): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  watchOutput();
   const program = createProgram(argv);
   try {
     await program.parseAsync(argv);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../../src/store/index.js";
@@ -73,4 +73,28 @@ describe("berth build (CLI)", () => {
       expect(ps).not.toContain(`sleep 60 # ${when.delay}`);
     }, 60_000);
   }
+
+  it("a reader of its output that goes away (| head) stops the build as Ctrl-C does, leaving nothing behind", async () => {
+    const ctx = writeContext(join(ws.dir, "c5"), { Dockerfile: "FROM busybox\nRUN echo started-epipe && sleep 60 # epipe\n" });
+    const snapshots = () => readdirSync(join(ws.dir, "store", "s")).sort();
+    const before = snapshots();
+    const child = spawn(process.execPath, [BERTH, "--root", join(ws.dir, "store"), "build", "--progress=plain", ctx], { stdio: ["ignore", "pipe", "pipe"] });
+    const started = Date.now();
+    // read until the step runs, then close the pipe as `head` does when it has its lines
+    await new Promise<void>((resolve) => {
+      let err = "";
+      child.stderr.on("data", (c: Buffer) => {
+        err += c.toString();
+        if (err.includes("started-epipe")) resolve();
+      });
+    });
+    child.stderr.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    expect(code).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(existsSync(`/run/berth/build/`) ? readdirSync("/run/berth/build/").filter((d) => d.startsWith(`${child.pid}-`)) : []).toEqual([]);
+    expect(snapshots()).toEqual(before);
+    const ps = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
+    expect(ps).not.toContain("sleep 60 # epipe");
+  }, 60_000);
 });

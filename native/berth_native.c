@@ -46,50 +46,64 @@ static char* path_arg(napi_env env, napi_value v) {
   return p;
 }
 
-// ---------------------------------------------------------------- syncfs(path): Promise<void>
+// ---------------------------------------------------------------- jobs on libuv's thread pool
+// A path in, a promise out: resolved with undefined, or rejected with the errno of the system
+// call the job names in `failed`.
 
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   char* path;
   int err;
-} SyncfsJob;
+  char failed[32];
+} PathJob;
 
-static void syncfs_execute(napi_env env, void* data) {
-  SyncfsJob* job = data;
-  int fd = open(job->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) { job->err = errno; return; }
-  job->err = syncfs(fd) == 0 ? 0 : errno;
-  close(fd);
-}
-
-static void syncfs_complete(napi_env env, napi_status status, void* data) {
-  SyncfsJob* job = data;
+static void path_job_complete(napi_env env, napi_status status, void* data) {
+  PathJob* job = data;
   if (job->err == 0) {
     napi_value undef;
     napi_get_undefined(env, &undef);
     napi_resolve_deferred(env, job->deferred, undef);
   } else {
-    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, "syncfs", job->path));
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->failed, job->path));
   }
   napi_delete_async_work(env, job->work);
   free(job->path);
   free(job);
 }
 
-static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+static napi_value queue_path_job(napi_env env, napi_callback_info info, const char* name, napi_async_execute_callback execute) {
   size_t argc = 1;
-  napi_value argv[1], promise, name;
+  napi_value argv[1], promise, resource;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char* path = path_arg(env, argv[0]);
   if (path == NULL) return NULL;
-  SyncfsJob* job = calloc(1, sizeof *job);
+  PathJob* job = calloc(1, sizeof *job);
   job->path = path;
   CHECK(napi_create_promise(env, &job->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "berth:syncfs", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, job, &job->work));
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource));
+  CHECK(napi_create_async_work(env, NULL, resource, execute, path_job_complete, job, &job->work));
   CHECK(napi_queue_async_work(env, job->work));
   return promise;
+}
+
+static void fail(PathJob* job, const char* syscall) {
+  job->err = errno;
+  snprintf(job->failed, sizeof job->failed, "%s", syscall);
+}
+
+// ---------------------------------------------------------------- syncfs(path): Promise<void>
+
+static void syncfs_execute(napi_env env, void* data) {
+  PathJob* job = data;
+  int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) { fail(job, "syncfs"); return; }
+  if (syncfs(fd) != 0) fail(job, "syncfs");
+  close(fd);
+}
+
+static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+  return queue_path_job(env, info, "berth:syncfs", syncfs_execute);
 }
 
 // ---------------------------------------------------------------- flock(fd, exclusive): boolean
@@ -317,14 +331,6 @@ done:
 // made writable and searchable first where they are not (overlayfs leaves a work/work dir with
 // mode 000; root passes that anyway, other users do not).
 
-typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  char* path;
-  int err;
-  char failed[32];
-} RemoveJob;
-
 /** Empties the directory open as `fd` (closed here); 0 or an errno. Names are read first, then removed. */
 static int empty_dir(int fd, char* failed) {
   DIR* dir = fdopendir(fd);
@@ -361,42 +367,17 @@ static int empty_dir(int fd, char* failed) {
 }
 
 static void remove_execute(napi_env env, void* data) {
-  RemoveJob* job = data;
+  PathJob* job = data;
   if (unlink(job->path) == 0 || errno == ENOENT) return;
-  if (errno != EISDIR && errno != EPERM) { job->err = errno; strcpy(job->failed, "unlink"); return; }
+  if (errno != EISDIR && errno != EPERM) { fail(job, "unlink"); return; }
   int fd = open(job->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) { if (errno != ENOENT) { job->err = errno; strcpy(job->failed, "open"); } return; }
+  if (fd < 0) { if (errno != ENOENT) fail(job, "open"); return; }
   job->err = empty_dir(fd, job->failed);
-  if (job->err == 0 && rmdir(job->path) != 0 && errno != ENOENT) { job->err = errno; strcpy(job->failed, "rmdir"); }
-}
-
-static void remove_complete(napi_env env, napi_status status, void* data) {
-  RemoveJob* job = data;
-  if (job->err == 0) {
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    napi_resolve_deferred(env, job->deferred, undef);
-  } else {
-    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->failed, job->path));
-  }
-  napi_delete_async_work(env, job->work);
-  free(job->path);
-  free(job);
+  if (job->err == 0 && rmdir(job->path) != 0 && errno != ENOENT) fail(job, "rmdir");
 }
 
 static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], promise, name;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char* path = path_arg(env, argv[0]);
-  if (path == NULL) return NULL;
-  RemoveJob* job = calloc(1, sizeof *job);
-  job->path = path;
-  CHECK(napi_create_promise(env, &job->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "berth:removeTree", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, remove_execute, remove_complete, job, &job->work));
-  CHECK(napi_queue_async_work(env, job->work));
-  return promise;
+  return queue_path_job(env, info, "berth:removeTree", remove_execute);
 }
 
 static napi_value init(napi_env env, napi_value exports) {

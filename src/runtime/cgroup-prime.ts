@@ -16,7 +16,9 @@ import { join } from "node:path";
  * mean without, 32 ms with (hyperfine, 40 runs each).
  *
  * Best effort: no cgroup file system, a read-only one or a refused write costs nothing but the
- * attempt, and is not retried.
+ * attempt, and is not retried. The cgroup is looked up once per process: a berth process moved
+ * to another cgroup while it runs would be moved back by its next poke (nothing does that to a
+ * CLI process; a service manager places it before it starts).
  */
 
 /** An open cgroup.procs of this process's own cgroup (writes through it cost one thread-pool call), or null. */

@@ -227,7 +227,6 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       exitCode = await exitCodeOf(child);
       trace("transient: runc exited");
     } finally {
-      unprime();
       options.signal?.removeEventListener("abort", onAbort);
     }
     if (exitCode !== 0 && !aborted) {
@@ -245,8 +244,9 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     }
     return { exitCode };
   } finally {
-    // a handful of small files and empty dirs: synchronous is several thread-pool round trips
-    // cheaper (~1 ms a step) unless someone waits for it later
+    unprime();
+    // a handful of small files and empty dirs: the addon's one job when the caller waits for it
+    // later, else synchronous (cheaper than fs.rm's thread-pool round trips)
     if (options.deferCleanup !== undefined) options.deferCleanup(removeTree(bundle).catch(() => undefined));
     else rmSync(bundle, { recursive: true, force: true });
   }

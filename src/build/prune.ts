@@ -15,6 +15,11 @@ export interface PruneBuildCacheOptions {
   all?: boolean;
   /** `--filter until=<duration>`: keep what was written or used less than this many ms ago. */
   keepDurationMs?: number;
+  /**
+   * `--keep-storage`: remove only while the build cache (see buildCacheUsage) is bigger than
+   * this many bytes, the least recently written or used first. 0 is no limit (docker's unset).
+   */
+  keepBytes?: number;
   /** Called once when running builds make the prune wait for them. */
   onWait?: () => void;
 }
@@ -78,15 +83,25 @@ export async function pruneBuildCache(store: Store, o: PruneBuildCacheOptions = 
   }
 }
 
+/** Something the prune may remove: its size, when it was last written or used, how it goes. */
+interface Prunable {
+  id: string;
+  /** its share of buildCacheUsage (for --keep-storage) */
+  bytes: number;
+  /** what its removal frees besides layers (collectGarbage counts those) */
+  freed: number;
+  time: number | undefined;
+  /** Removes it; false when it turned out to be in use (a held cache mount). */
+  remove(): Promise<boolean>;
+}
+
 async function pruneLocked(store: Store, o: PruneBuildCacheOptions): Promise<PruneBuildCacheResult> {
-  const result: PruneBuildCacheResult = { deleted: [], reclaimedBytes: 0 };
   const cutoff = o.keepDurationMs !== undefined && o.keepDurationMs > 0 ? Date.now() - o.keepDurationMs : undefined;
   const recent = (ms: number | undefined): boolean => cutoff !== undefined && ms !== undefined && ms > cutoff;
-
-  const imageLayers = new Set<Digest>();
-  for (const img of await store.listImages()) for (const l of img.layers) imageLayers.add(l.diffId);
-
+  const imageLayers = await layersOfImages(store);
   const candidates = new Set<Digest>();
+  const prunable: Prunable[] = [];
+
   for (const c of await store.listCacheEntries()) {
     if (c.key === "") continue; // unreadable: `berth system check --repair` deals with it
     const layers = c.entry.layers ?? [];
@@ -95,11 +110,22 @@ async function pruneLocked(store: Store, o: PruneBuildCacheOptions): Promise<Pru
     else if (c.key.startsWith(SELECTION_PREFIX)) dangling = true;
     else dangling = layers.length > 0 && !layers.some((d) => imageLayers.has(d));
     if (!dangling && o.all !== true) continue;
-    if (recent(c.written !== undefined ? Date.parse(c.written) : undefined)) continue;
-    await store.removeCacheEntry(c.key);
-    for (const d of layers) candidates.add(d);
-    result.deleted.push(c.file.replace(/\.json$/, "").slice(0, 25));
-    result.reclaimedBytes += c.bytes ?? 0;
+    const time = c.written !== undefined ? Date.parse(c.written) : undefined;
+    if (recent(time)) continue;
+    // its share of buildCacheUsage: the layers no image uses
+    let bytes = 0;
+    for (const d of layers) if (!imageLayers.has(d)) bytes += (await store.layer(d))?.contentSize ?? 0;
+    prunable.push({
+      id: c.file.replace(/\.json$/, "").slice(0, 25),
+      bytes,
+      freed: c.bytes ?? 0,
+      time,
+      remove: async () => {
+        await store.removeCacheEntry(c.key);
+        for (const d of layers) candidates.add(d);
+        return true;
+      },
+    });
   }
 
   const mountsDir = cacheMountsDirOf(store.root);
@@ -109,24 +135,27 @@ async function pruneLocked(store: Store, o: PruneBuildCacheOptions): Promise<Pru
   for (const name of dirs) {
     const dir = join(mountsDir, name);
     const used = await stat(`${dir}.lock`).then((s) => s.mtimeMs, () => undefined);
-    if (recent(used ?? (await stat(dir).then((s) => s.mtimeMs, () => undefined)))) continue;
-    // No build runs (we hold the build lock), yet a cache dir someone holds is never removed.
-    const held = await tryAcquireFlock(`${dir}.lock`, "exclusive");
-    if (held === undefined) continue;
-    try {
-      await rm(dir, { recursive: true, force: true });
-    } finally {
-      await held.release();
-    }
-    // Lock files go too: only builds open them, and none runs while we hold the build lock.
-    await rm(`${dir}.lock`, { force: true });
-    result.deleted.push(name);
-    result.reclaimedBytes += sizes.get(join(mountsDir, name)) ?? 0;
-  }
-  // Leftovers of seeding (a killed build's unfinished copy) and seed locks: with no build
-  // running, nobody is seeding.
-  for (const name of names) {
-    if (/\.seed(?:-[0-9a-f]+|\.lock)$/.test(name)) await rm(join(mountsDir, name), { recursive: true, force: true });
+    const time = used ?? (await stat(dir).then((s) => s.mtimeMs, () => undefined));
+    if (recent(time)) continue;
+    prunable.push({
+      id: name,
+      bytes: sizes.get(dir) ?? 0,
+      freed: sizes.get(dir) ?? 0,
+      time,
+      remove: async () => {
+        // No build runs (we hold the build lock), yet a cache dir someone holds is never removed.
+        const held = await tryAcquireFlock(`${dir}.lock`, "exclusive");
+        if (held === undefined) return false;
+        try {
+          await rm(dir, { recursive: true, force: true });
+        } finally {
+          await held.release();
+        }
+        // Lock files go too: only builds open them, and none runs while we hold the build lock.
+        await rm(`${dir}.lock`, { force: true });
+        return true;
+      },
+    });
   }
 
   if (o.all === true) {
@@ -137,16 +166,46 @@ async function pruneLocked(store: Store, o: PruneBuildCacheOptions): Promise<Pru
       const path = join(cacheDir, name);
       const st = await stat(path).catch(() => undefined);
       if (st === undefined || recent(st.mtimeMs)) continue;
-      await rm(path, { force: true });
-      result.deleted.push(name.replace(/\.json$/, ""));
-      result.reclaimedBytes += st.size;
+      prunable.push({ id: name.replace(/\.json$/, ""), bytes: st.size, freed: st.size, time: st.mtimeMs, remove: async () => (await rm(path, { force: true }), true) });
     }
+  }
+
+  // --keep-storage, as BuildKit's KeepBytes: nothing goes while the whole cache fits; then the
+  // least recently written (step records: berth does not note hits) or used (cache mounts) go
+  // first, until it does.
+  let chosen = prunable;
+  if (o.keepBytes !== undefined && o.keepBytes > 0) {
+    let total = (await buildCacheUsage(store)).bytes;
+    chosen = [];
+    for (const p of [...prunable].sort((a, b) => (a.time ?? 0) - (b.time ?? 0))) {
+      if (total <= o.keepBytes) break;
+      chosen.push(p);
+      total -= p.bytes;
+    }
+  }
+
+  const result: PruneBuildCacheResult = { deleted: [], reclaimedBytes: 0 };
+  for (const p of chosen) {
+    if (!(await p.remove())) continue;
+    result.deleted.push(p.id);
+    result.reclaimedBytes += p.freed;
+  }
+  // Leftovers of seeding (a killed build's unfinished copy) and seed locks: with no build
+  // running, nobody is seeding.
+  for (const name of names) {
+    if (/\.seed(?:-[0-9a-f]+|\.lock)$/.test(name)) await rm(join(mountsDir, name), { recursive: true, force: true });
   }
 
   // Only layers no image, snapshot or remaining record needs go (collectGarbage decides).
   const gc = await collectGarbage(store, { candidates });
   result.reclaimedBytes += gc.reclaimedBytes;
   return result;
+}
+
+async function layersOfImages(store: Store): Promise<Set<Digest>> {
+  const out = new Set<Digest>();
+  for (const img of await store.listImages()) for (const l of img.layers) out.add(l.diffId);
+  return out;
 }
 
 /** Bytes of each directory (apparent sizes, one du process for all of them). */
@@ -166,8 +225,7 @@ async function diskUsage(dirs: string[]): Promise<Map<string, number>> {
  * layers' sizes) and cache mount directories (their contents).
  */
 export async function buildCacheUsage(store: Store): Promise<BuildCacheUsage> {
-  const imageLayers = new Set<Digest>();
-  for (const img of await store.listImages()) for (const l of img.layers) imageLayers.add(l.diffId);
+  const imageLayers = await layersOfImages(store);
   let count = 0;
   let bytes = 0;
   const counted = new Set<Digest>();

@@ -12,8 +12,10 @@ export function registerBuilderCommands(program: Command): void {
     .option("-a, --all", "Remove all unused build cache, not just dangling ones")
     .option("--filter <filter>", "Provide filter values (e.g. until=24h)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("-f, --force", "Do not prompt for confirmation")
-    .action(async (opts: { all?: boolean; filter?: string[]; force?: boolean }, cmd: Command) => {
+    .option("--keep-storage <bytes>", "Amount of disk space to keep for cache (e.g. 512m, 10g)")
+    .action(async (opts: { all?: boolean; filter?: string[]; force?: boolean; keepStorage?: string }, cmd: Command) => {
       const keepDurationMs = await untilFilter(opts.filter ?? []);
+      const keepBytes = opts.keepStorage === undefined ? undefined : await storageFlag(opts.keepStorage);
       if (opts.force !== true) {
         // docker's two warnings (cli/command/builder/prune.go), answered on stdin like its prompt
         const warning = opts.all === true
@@ -32,6 +34,7 @@ export function registerBuilderCommands(program: Command): void {
       const r = await pruneBuildCache(store, {
         ...(opts.all === true ? { all: true } : {}),
         ...(keepDurationMs !== undefined ? { keepDurationMs } : {}),
+        ...(keepBytes !== undefined ? { keepBytes } : {}),
         onWait: () => process.stderr.write("waiting for running builds to finish…\n"),
       });
       let out = "";
@@ -54,6 +57,16 @@ async function untilFilter(filters: string[]): Promise<number | undefined> {
     keep = ns / 1e6;
   }
   return keep;
+}
+
+/** `--keep-storage`: a size as docker's (binary units: 512m, 10g, 1.5gb, 1048576). */
+async function storageFlag(value: string): Promise<number> {
+  const { parseBytes } = await import("../runtime/container/parse-options.js");
+  try {
+    return parseBytes(value, "--keep-storage");
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** One line of stdin (the answer to the prompt); "" at end of input. */

@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { pruneBuildCache } from "../../../src/build/prune.js";
+import { buildCacheUsage, pruneBuildCache } from "../../../src/build/prune.js";
 import { cacheMountsDirOf } from "../../../src/build/cache-mount.js";
 import { acquireFlock } from "../../../src/store/lock.js";
 import type { Store } from "../../../src/store/index.js";
@@ -159,4 +159,31 @@ describe("berth builder prune", () => {
     expect(r.deleted.length).toBeGreaterThan(0);
     expect(mountDirs(ws.store)).toEqual([]);
   }, 120_000);
+
+  it("--keep-storage removes nothing while the cache fits, then the least recently used first until it does", async () => {
+    const ws = await space();
+    const root = ws.store.root;
+    await runBuild(ws, writeContext(join(ws.dir, "ctx"), { Dockerfile: DOCKERFILE }), { tags: ["app"] });
+    const total = (await buildCacheUsage(ws.store)).bytes;
+    expect(total).toBeGreaterThan(300_000);
+    const fits = berth(root, ["builder", "prune", "-af", "--keep-storage", String(total)]);
+    expect(fits.stdout).toBe("Total reclaimed space: 0B\n");
+    expect((await buildCacheUsage(ws.store)).bytes).toBe(total);
+    // one cache mount last used a day ago: the oldest of all, so the first to go
+    const [oldMount] = mountDirs(ws.store);
+    const lock = join(cacheMountsDirOf(root), `${oldMount}.lock`);
+    if (!existsSync(lock)) writeFileSync(lock, "");
+    const dayAgo = new Date(Date.now() - 86_400_000);
+    utimesSync(lock, dayAgo, dayAgo);
+    const r = await pruneBuildCache(ws.store, { all: true, keepBytes: total - 1 });
+    expect(r.deleted).toEqual([oldMount]);
+    expect(mountDirs(ws.store)).toHaveLength(1);
+    // 0 keeps nothing: what is left goes, as without the flag
+    await pruneBuildCache(ws.store, { all: true, keepBytes: 0 });
+    expect(mountDirs(ws.store)).toEqual([]);
+    expect(await ws.store.listCacheEntries()).toEqual([]);
+    const bad = berth(root, ["builder", "prune", "-f", "--keep-storage", "lots"]);
+    expect(bad.status).toBe(125);
+    expect(bad.stderr).toContain("--keep-storage");
+  }, 180_000);
 });

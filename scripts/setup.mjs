@@ -41,6 +41,8 @@ const systemTools = {
   bzip2: "bzip2",
   xz: "xz-utils",
   zstd: "zstd",
+  // RUN --mount=type=ssh tests: a real agent
+  "ssh-agent": "openssh-client",
   // berth's N-API addon (native/), built by `npm install` with npm's node-gyp
   "g++": "g++",
   make: "make",

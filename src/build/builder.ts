@@ -797,6 +797,8 @@ class Builder {
       }
       else if (m.type === "tmpfs") mountIds.push(`tmpfs:${m.target}`);
       else if (m.type === "secret") mountIds.push(`secret:${m.id ?? ""}:${m.target}:${m.env ?? ""}`);
+      // as BuildKit's exec op: the socket's place, id, owner and mode, not the agent's keys
+      else if (m.type === "ssh") mountIds.push(`ssh:${m.target ?? ""}:${m.id}:${m.uid}:${m.gid}:${m.mode.toString(8)}:${m.required}`);
     }
     const createdBy = `RUN ${runCommandString(command.args, state.args.map((a) => ({ key: a.key, value: stageEnv(state).get(a.key) ?? a.value ?? "" })))} # buildkit`;
     const inputs: KeyInputs = {
@@ -833,6 +835,7 @@ class Builder {
               return { identity: src.identity, fs: new LayeredSourceFs(src.layers, src.label, this.isOpaque) };
             },
             secrets: this.o.secrets ?? [],
+            ssh: this.o.ssh ?? [],
             environment: this.env,
             etcFiles: (net) => this.etcFiles(net),
           },

@@ -13,6 +13,12 @@ export interface SecretSpec {
   env?: string;
 }
 
+/** `--ssh ID=SOCKET`: an SSH agent's socket that `RUN --mount=type=ssh,id=ID` may use. */
+export interface SshSpec {
+  id: string;
+  socket: string;
+}
+
 export interface BuildOptions {
   /** The build context directory. */
   context: string;
@@ -37,6 +43,7 @@ export interface BuildOptions {
   network?: "host" | "none" | "default";
   labels?: Record<string, string>;
   secrets?: SecretSpec[];
+  ssh?: SshSpec[];
   platform?: string;
   /** Seconds; also read from SOURCE_DATE_EPOCH in `environment` / build args. */
   sourceDateEpoch?: number;

@@ -15,7 +15,7 @@ import type { RunCommand } from "./run-command.js";
 import type { MountRequest } from "../runtime/spec.js";
 import { runTransient } from "../runtime/transient.js";
 import type { Snapshot } from "../store/index.js";
-import type { SecretSpec } from "./options.js";
+import type { SecretSpec, SshSpec } from "./options.js";
 
 const execFileP = promisify(execFile);
 
@@ -32,6 +32,7 @@ export interface MountSources {
   /** A cache mount's from=: its identity (part of the cache's key) and its tree, to seed from. */
   fromTree(from: string): Promise<{ identity: string; fs: SourceFs }>;
   secrets: readonly SecretSpec[];
+  ssh: readonly SshSpec[];
   environment: Readonly<Record<string, string | undefined>>;
   /** This build's copies of resolv.conf (host network only) and hosts. */
   etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }>;
@@ -87,6 +88,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
       if (!o.existsInParent(p)) stubs.add(p);
     }
   };
+  let sshCount = 0;
   try {
     let privateDir: string | undefined;
     const priv = async (): Promise<string> => {
@@ -204,8 +206,23 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           }
           break;
         }
-        case "ssh":
-          throw new MountSpecError("--mount=type=ssh is not supported by berth");
+        case "ssh": {
+          // BuildKit: /run/buildkit/ssh_agent.N for the Nth ssh mount, SSH_AUTH_SOCK = the first
+          // one's target unless the env has it; an id the build was not given is skipped
+          // unless required
+          const target = inContainer(m.target ?? `/run/buildkit/ssh_agent.${sshCount}`);
+          if (sshCount++ === 0 && !env.some((e) => e.startsWith("SSH_AUTH_SOCK="))) env.push(`SSH_AUTH_SOCK=${target}`);
+          const agent = o.sources.ssh.find((s) => s.id === m.id);
+          if (agent === undefined) {
+            if (m.required) throw new MountSpecError(`ssh required but no ssh with id ${m.id} found (pass --ssh ${m.id === "default" ? "default" : `${m.id}=SOCKET`})`);
+            break;
+          }
+          const socket = join(await priv(), `ssh-${sshCount}.sock`);
+          cleanup.push(await forwardAgent(agent.socket, socket, m));
+          mounts.push({ type: "bind", source: socket, destination: target });
+          noteTarget(target);
+          break;
+        }
       }
     }
     // Like BuildKit (withROBind), every RUN gets the host's DNS setup and a hosts file as
@@ -313,6 +330,38 @@ function mountPointLayer(stateDir: string, names: string[]): string {
  * starts as a copy of its base: owners, modes, times, symlinks, hard links and device nodes
  * kept (the COPY --from writer); the directory itself takes the source directory's metadata.
  */
+/**
+ * A socket at `path` that forwards each connection to the agent at `agent`: the container gets
+ * its own socket with the mount's owner and mode (as BuildKit's, whose agent comes through the
+ * client session), never the host's. Returns its shutdown.
+ */
+async function forwardAgent(agent: string, path: string, m: { mode: number; uid: number; gid: number }): Promise<() => Promise<void>> {
+  const { createConnection, createServer } = await import("node:net");
+  const open = new Set<import("node:net").Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection(agent);
+    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      open.add(a);
+      a.on("error", () => b.destroy());
+      a.on("close", () => {
+        open.delete(a);
+        b.destroy();
+      });
+      a.pipe(b);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, resolve);
+  });
+  await chmod(path, m.mode);
+  await chown(path, m.uid, m.gid);
+  return async () => {
+    for (const s of open) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+}
+
 async function seedCacheDir(tree: SourceFs, seed: NonNullable<CacheMountPlan["seed"]>, dir: string, m: CacheMount): Promise<void> {
   const { resolveInTree, selectSourceTree } = await import("../context/index.js");
   const rel = resolveInTree(tree, seed.source);

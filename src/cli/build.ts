@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import type { Command } from "commander";
 
 /** `berth build`: flags as `docker build`; the builder and renderers load only when it runs. */
@@ -18,6 +19,7 @@ interface BuildFlags {
   iidfile?: string;
   label?: string[];
   secret?: string[];
+  ssh?: string[];
   platform?: string;
   sourceDateEpoch?: string;
   explain?: boolean;
@@ -43,6 +45,7 @@ export function registerBuildCommands(program: Command): void {
     .option("--iidfile <file>", "write the image ID to the file")
     .option("--label <K=V>", "set metadata on the image (repeatable)", collect)
     .option("--secret <id=…,src=…|env=…>", "a secret for RUN --mount=type=secret (repeatable)", collect)
+    .option("--ssh <default|id=socket>", "an SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK; repeatable)", collect)
     .option("--platform <platform>", "target platform (only the host's, linux/amd64)")
     .option("--source-date-epoch <seconds>", "clamp timestamps (also $SOURCE_DATE_EPOCH) for reproducible images")
     .option("--explain", "say for every cache miss why it missed")
@@ -61,6 +64,7 @@ export function registerBuildCommands(program: Command): void {
         labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
       }
       const secrets = (flags.secret ?? []).map((s) => parseSecret(s, UsageError));
+      const ssh = (flags.ssh ?? []).map((s) => parseSsh(s, UsageError));
       let epoch: number | undefined;
       if (flags.sourceDateEpoch !== undefined) {
         if (!/^\d+$/.test(flags.sourceDateEpoch)) throw new UsageError(`--source-date-epoch: want seconds since 1970, not ${JSON.stringify(flags.sourceDateEpoch)}`);
@@ -104,6 +108,7 @@ export function registerBuildCommands(program: Command): void {
           network,
           labels,
           secrets,
+          ssh,
           ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
           ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
           ...cache,
@@ -145,4 +150,26 @@ function parseSecret(spec: string, UsageError: new (m: string) => Error): { id: 
     else throw new UsageError(`--secret ${spec}: id required`);
   }
   return out as { id: string; src?: string; env?: string };
+}
+
+/**
+ * `--ssh default` ($SSH_AUTH_SOCK) or `--ssh ID=SOCKET`, as docker's. Docker also takes key
+ * files (its client runs an agent for them); berth forwards running agents only.
+ */
+function parseSsh(spec: string, UsageError: new (m: string) => Error): { id: string; socket: string } {
+  const eq = spec.indexOf("=");
+  const id = eq < 0 ? spec : spec.slice(0, eq);
+  const paths = eq < 0 ? [] : spec.slice(eq + 1).split(",").filter((p) => p !== "");
+  if (id === "") throw new UsageError(`--ssh ${spec}: an id is required (default, or ID=SOCKET)`);
+  if (paths.length > 1) throw new UsageError(`--ssh ${spec}: berth forwards an SSH agent's socket, not key files (ssh-add the keys to an agent, then --ssh ${id}=$SSH_AUTH_SOCK)`);
+  const socket = paths[0] ?? (process.env.SSH_AUTH_SOCK ?? "");
+  if (socket === "") throw new UsageError(`--ssh ${spec}: invalid empty ssh agent socket: make sure SSH_AUTH_SOCK is set`);
+  let isSocket: boolean;
+  try {
+    isSocket = statSync(socket).isSocket();
+  } catch (err) {
+    throw new UsageError(`--ssh ${spec}: ${socket}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (err as Error).message}`);
+  }
+  if (!isSocket) throw new UsageError(`--ssh ${spec}: ${socket} is not a socket: berth forwards an SSH agent's socket, not key files (ssh-add the key to an agent)`);
+  return { id, socket };
 }

@@ -1,32 +1,11 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { createReadStream, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { runTransient } from "../../../src/runtime/index.js";
 import { importRootfs, openStore } from "../../../src/store/index.js";
 import { runBuild, writeContext } from "./helpers.js";
-
-const CACHE = "/tmp/berth-test-base";
-const MIRROR = process.env.BERTH_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
-
-/** A minimal Debian rootfs tarball made by debootstrap once per machine; undefined when the mirror is unreachable. */
-function debianTarball(): { tarball?: string; why?: string } {
-  const tarball = join(CACHE, "debian-bookworm-minbase.tar");
-  if (existsSync(tarball)) return { tarball };
-  if (!existsSync("/usr/sbin/debootstrap")) return { why: "debootstrap is not installed" };
-  mkdirSync(CACHE, { recursive: true });
-  const tmp = mkdtempSync(join(CACHE, ".deb-"));
-  try {
-    const r = spawnSync("debootstrap", ["--variant=minbase", "bookworm", join(tmp, "root"), MIRROR], { encoding: "utf8", timeout: 240_000 });
-    if (r.status !== 0) return { why: `debootstrap could not reach ${MIRROR}: ${(r.stderr || r.stdout).trim().split("\n").slice(-2).join(" ")}` };
-    execFileSync("tar", ["--numeric-owner", "--xattrs", "-cf", join(tmp, "root.tar"), "-C", join(tmp, "root"), "."]);
-    renameSync(join(tmp, "root.tar"), tarball);
-    return { tarball };
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
+import { debianTarball } from "../../helpers/debian.js";
 
 const work = mkdtempSync("/tmp/berth-build-debian-");
 afterAll(() => rmSync(work, { recursive: true, force: true }));

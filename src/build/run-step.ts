@@ -326,11 +326,6 @@ function mountPointLayer(stateDir: string, names: string[]): string {
 }
 
 /**
- * Fills a new cache directory with from's tree at the plan's source, as BuildKit's cache ref
- * starts as a copy of its base: owners, modes, times, symlinks, hard links and device nodes
- * kept (the COPY --from writer); the directory itself takes the source directory's metadata.
- */
-/**
  * A socket at `path` that forwards each connection to the agent at `agent`: the container gets
  * its own socket with the mount's owner and mode (as BuildKit's, whose agent comes through the
  * client session), never the host's. Returns its shutdown.
@@ -362,6 +357,11 @@ async function forwardAgent(agent: string, path: string, m: { mode: number; uid:
   };
 }
 
+/**
+ * Fills a new cache directory with from's tree at the plan's source, as BuildKit's cache ref
+ * starts as a copy of its base: owners, modes, times, symlinks, hard links and device nodes
+ * kept (the COPY --from writer); the directory itself takes the source directory's metadata.
+ */
 async function seedCacheDir(tree: SourceFs, seed: NonNullable<CacheMountPlan["seed"]>, dir: string, m: CacheMount): Promise<void> {
   const { resolveInTree, selectSourceTree } = await import("../context/index.js");
   const rel = resolveInTree(tree, seed.source);

@@ -43,6 +43,8 @@ const systemTools = {
   zstd: "zstd",
   // RUN --mount=type=ssh tests: a real agent
   "ssh-agent": "openssh-client",
+  // ADD of git sources (and its tests' git daemon)
+  git: "git",
   // berth's N-API addon (native/), built by `npm install` with npm's node-gyp
   "g++": "g++",
   make: "make",

@@ -93,6 +93,8 @@ export interface CopyContext {
   /** Overlay opaque-dir test for layer dirs (memoized by the caller). */
   isOpaque?: (absDir: string) => boolean;
   sourceDateEpoch: number | undefined;
+  /** The build's `--ssh default` agent socket, for ADD of git over ssh. */
+  sshAgent?: string;
   /** Up to this many entries keep per-file checksums for --explain. */
   explainFileLimit: number;
 }
@@ -156,7 +158,17 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
     const local: string[] = [];
     for (const p of paths) {
       const kind = isAdd ? classifyAddSource(p) : "local";
-      if (kind === "git") throw new Error(`ADD of git sources is not supported by berth: ${p}`);
+      if (kind === "git") {
+        // the repository's contents at the ref go into dest, as BuildKit's git source
+        const { checkoutGit } = await import("./copy/git.js");
+        const keepGitDir = flagBool(node, "keep-git-dir");
+        const co = await checkoutGit(p, { keepGitDir, ...(c.sshAgent !== undefined ? { sshAuthSock: c.sshAgent } : {}) });
+        cleanups.push(co.cleanup);
+        const fs = new DirSourceFs(co.dir, p);
+        groups.push({ fs, sources: resolveCopySources(fs, ["."]), add: false });
+        identities.push(`git ${p} ${co.commit}${keepGitDir ? " keep-git-dir" : ""}`);
+        continue;
+      }
       if (kind === "http") {
         const { downloadUrl } = await import("./copy/url.js");
         const dl = await downloadUrl(p, checksumFlag !== undefined ? { checksum: c.expand(checksumFlag) } : {});

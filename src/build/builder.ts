@@ -8,7 +8,7 @@ import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs 
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
-import { errorAt, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { errorAt, flagValue, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { replaceFile } from "../store/atomic.js";
@@ -28,6 +28,7 @@ import type { BuildOptions, BuildResult } from "./options.js";
 import { runCommand, runMounts, runNetwork } from "./run-command.js";
 import { cloneConfig, containerConfig, ensurePath, envListToMap, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
 import { removeTree } from "../native.js";
+import { noteCodePath } from "../code-paths.js";
 
 interface StageResult {
   state: StageState;
@@ -209,6 +210,7 @@ class Builder {
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
     for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
+    if (this.plan.order.length > 1) noteCodePath("stages");
     if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
       throw new BuildError(`platform ${o.platform} is not supported: berth builds for the host's platform only`, { exitCode: 125 });
     }
@@ -441,6 +443,7 @@ class Builder {
   private async runStep(s: { index: number; position: number; node: InstructionNode; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
     const { node, state, name } = s;
     const started = Date.now();
+    const executedBefore = this.executed;
     // Like BuildKit's progress, only steps that do work are shown (metadata instructions count
     // in the [n/total] numbering but are not vertices), unless they fail.
     let id = 0;
@@ -490,6 +493,7 @@ class Builder {
           throw fail(`unknown instruction: ${node.keyword.toUpperCase()}`);
       }
       if (id !== 0) this.emit({ type: "done", id, time: Date.now() });
+      noteCodePath(`${node.name}:${this.executed > executedBefore ? "run" : "hit"}${flagValue(node, "from") !== undefined ? ":from" : ""}`);
     } catch (err) {
       const e = err instanceof BerthError ? err : fail((err as Error).message, { cause: err });
       this.emit({ type: "error", id: show(), message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });

@@ -164,6 +164,11 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
         const keepGitDir = flagBool(node, "keep-git-dir");
         const co = await checkoutGit(p, { keepGitDir, ...(c.sshAgent !== undefined ? { sshAuthSock: c.sshAgent } : {}) });
         cleanups.push(co.cleanup);
+        // --checksum for a git source is the commit (BuildKit: its full SHA, or a prefix of it)
+        const want = checksumFlag === undefined ? undefined : c.expand(checksumFlag).toLowerCase();
+        if (want !== undefined && (!/^[0-9a-f]{7,40}$/.test(want) || !co.commit.startsWith(want))) {
+          throw new CopyError(`ADD ${p}: the checksum ${want} does not match the commit ${co.commit}`);
+        }
         const fs = new DirSourceFs(co.dir, p);
         groups.push({ fs, sources: resolveCopySources(fs, ["."]), add: false });
         identities.push(`git ${p} ${co.commit}${keepGitDir ? " keep-git-dir" : ""}`);

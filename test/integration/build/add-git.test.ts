@@ -100,6 +100,13 @@ describe("ADD <git repository>", () => {
     expect(await readImageFile(moved.image, "/branch/hello.txt")).toBe("v3\n");
   }, 120_000);
 
+  it("--checksum is the commit: a match builds, another commit fails naming both", async () => {
+    const ok = writeContext(join(ws.dir, "c5"), { Dockerfile: `FROM busybox\nADD --checksum=${v1.slice(0, 12)} ${url}#v1 /src\n` });
+    await runBuild(ws, ok);
+    const bad = writeContext(join(ws.dir, "c6"), { Dockerfile: `FROM busybox\nADD --checksum=${"0".repeat(40)} ${url}#v1 /src\n` });
+    await expect(runBuild(ws, bad)).rejects.toThrow(new RegExp(`does not match the commit ${v1}`));
+  }, 120_000);
+
   it("--keep-git-dir=true keeps .git at the commit", async () => {
     const ctx = writeContext(join(ws.dir, "c3"), { Dockerfile: `FROM busybox\nADD --keep-git-dir=true ${url}#v1 /src\nRUN cat /src/.git/HEAD > /head\n` });
     const r = await runBuild(ws, ctx);

@@ -894,7 +894,7 @@ class Builder {
           set: (fp, digest) => this.deferCleanup(this.store.putCacheEntry(`selection:${fp}`, { layers: [], digest })),
         },
         sourceDateEpoch: this.epoch,
-        ...(this.o.ssh?.find((a) => a.id === "default") !== undefined ? { sshAgent: this.o.ssh.find((a) => a.id === "default")!.socket } : {}),
+        sshAgent: this.o.ssh?.find((a) => a.id === "default")?.socket,
         explainFileLimit: EXPLAIN_FILE_LIMIT,
       });
     } catch (err) {

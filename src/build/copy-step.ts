@@ -94,7 +94,7 @@ export interface CopyContext {
   isOpaque?: (absDir: string) => boolean;
   sourceDateEpoch: number | undefined;
   /** The build's `--ssh default` agent socket, for ADD of git over ssh. */
-  sshAgent?: string;
+  sshAgent?: string | undefined;
   /** Up to this many entries keep per-file checksums for --explain. */
   explainFileLimit: number;
 }
@@ -162,7 +162,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
         // the repository's contents at the ref go into dest, as BuildKit's git source
         const { checkoutGit } = await import("./copy/git.js");
         const keepGitDir = flagBool(node, "keep-git-dir");
-        const co = await checkoutGit(p, { keepGitDir, ...(c.sshAgent !== undefined ? { sshAuthSock: c.sshAgent } : {}) });
+        const co = await checkoutGit(p, { keepGitDir, sshAuthSock: c.sshAgent });
         cleanups.push(co.cleanup);
         // --checksum for a git source is the commit (BuildKit: its full SHA, or a prefix of it)
         const want = checksumFlag === undefined ? undefined : c.expand(checksumFlag).toLowerCase();

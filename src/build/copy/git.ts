@@ -37,7 +37,7 @@ export interface GitCheckoutOptions {
   /** Keep `.git` (ADD --keep-git-dir); BuildKit drops it by default. */
   keepGitDir?: boolean;
   /** An SSH agent socket for ssh remotes (git@host:…, ssh://…): the build's `--ssh default`. */
-  sshAuthSock?: string;
+  sshAuthSock?: string | undefined;
   /** Abort after this many milliseconds (default 10 minutes). */
   timeoutMs?: number;
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { trace } from "../runtime/trace.js";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, posix, resolve } from "node:path";
@@ -306,6 +306,10 @@ class Builder {
         // a dozen small entries on tmpfs: one job of the addon (fs.rm's thread-pool round trips
         // made ~5 ms of it, rmSync ~1 ms); leftovers of a build's own state dir are harmless
         await removeTree(this.stateDir).catch(() => undefined);
+      }
+      if (this.stateLockFd !== undefined) {
+        closeSync(this.stateLockFd);
+        this.stateLockFd = undefined;
       }
     }
   }
@@ -951,6 +955,8 @@ class Builder {
   }
 
   private etcFilesMade: { dir: string; resolvConf: string | undefined } | undefined;
+  /** This build's lock in its state dir (stale-builds.ts), held until the dir is removed. */
+  private stateLockFd: number | undefined;
 
   /** resolv.conf and hosts for RUN, written once per build into its state dir. */
   private async etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }> {
@@ -959,6 +965,15 @@ class Builder {
     this.etcFilesMade ??= (() => {
       const dir = join(this.stateDir, "etc");
       mkdirSync(dir, { recursive: true });
+      // the state dir exists now: hold its lock, and sweep those of builds that were killed
+      if (this.ownStateDir) {
+        this.deferCleanup(
+          import("./stale-builds.js").then(({ lockStateDir, sweepDeadBuilds }) => {
+            this.stateLockFd = lockStateDir(this.stateDir);
+            return sweepDeadBuilds(this.stateDir, this.o.runtime).then(() => undefined);
+          }).catch(() => undefined),
+        );
+      }
       const read = (path: string): Buffer | undefined => {
         try {
           return readFileSync(path);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../../src/store/index.js";
@@ -96,5 +96,33 @@ describe("berth build (CLI)", () => {
     expect(snapshots()).toEqual(before);
     const ps = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
     expect(ps).not.toContain("sleep 60 # epipe");
+  }, 60_000);
+
+  it("a build that runs containers sweeps the state dirs of killed builds, and only theirs", async () => {
+    const dead = spawnSync("true").pid as number; // a pid that is gone
+    const root = "/run/berth/build";
+    const killedWithLock = join(root, `${dead}-0000aa01`);
+    const killedOld = join(root, `${dead}-0000aa02`); // an older berth's: no lock file
+    const running = join(root, `${dead}-0000aa03`); // its lock is held (by a flock(1) here)
+    for (const d of [killedWithLock, killedOld, running]) {
+      mkdirSync(join(d, "b", "t000000000001", "rootfs"), { recursive: true });
+      writeFileSync(join(d, "b", "t000000000001", "config.json"), "{}");
+      mkdirSync(join(d, "runc"), { recursive: true });
+    }
+    writeFileSync(join(killedWithLock, "lock"), "");
+    writeFileSync(join(running, "lock"), "");
+    const holder = spawn("flock", ["-x", join(running, "lock"), "sleep", "60"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const ctx = writeContext(join(ws.dir, "c6"), { Dockerfile: "FROM busybox\nRUN echo sweep > /s\n" });
+      const r = berth(["build", "-q", "--no-cache", ctx]);
+      expect(r.status).toBe(0);
+      expect(existsSync(killedWithLock)).toBe(false);
+      expect(existsSync(killedOld)).toBe(false);
+      expect(existsSync(running)).toBe(true);
+    } finally {
+      holder.kill();
+      spawnSync("rm", ["-rf", running]);
+    }
   }, 60_000);
 });

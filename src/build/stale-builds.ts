@@ -3,6 +3,7 @@ import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { berthNative, removeTree } from "../native.js";
 import { cleanupTransient } from "../runtime/transient.js";
+import { pidAlive } from "../store/check.js";
 
 /**
  * Each build that runs containers has a state dir, /run/berth/build/<pid>-<random> (bundles,
@@ -27,15 +28,6 @@ export function lockStateDir(stateDir: string): number | undefined {
     // no lock: the sweep falls back to the pid
   }
   return undefined;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Sweeps the state dirs beside `ownStateDir` whose build is gone (see above). */

@@ -29,7 +29,8 @@ export interface CheckReport {
   checked: { blobs: number; layers: number; images: number; tags: number };
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, someone else's). */
+export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

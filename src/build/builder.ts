@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { trace } from "../runtime/trace.js";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, posix, resolve } from "node:path";
@@ -14,6 +14,7 @@ import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { replaceFile } from "../store/atomic.js";
 import { NoSuchImageError, StoreError } from "../store/errors.js";
 import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
+import type { HeldLock } from "../store/lock.js";
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
 import { prepareCopy } from "./copy-step.js";
@@ -307,10 +308,8 @@ class Builder {
         // made ~5 ms of it, rmSync ~1 ms); leftovers of a build's own state dir are harmless
         await removeTree(this.stateDir).catch(() => undefined);
       }
-      if (this.stateLockFd !== undefined) {
-        closeSync(this.stateLockFd);
-        this.stateLockFd = undefined;
-      }
+      await this.stateLock?.release();
+      this.stateLock = undefined;
     }
   }
 
@@ -956,7 +955,7 @@ class Builder {
 
   private etcFilesMade: { dir: string; resolvConf: string | undefined } | undefined;
   /** This build's lock in its state dir (stale-builds.ts), held until the dir is removed. */
-  private stateLockFd: number | undefined;
+  private stateLock: HeldLock | undefined;
 
   /** resolv.conf and hosts for RUN, written once per build into its state dir. */
   private async etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }> {
@@ -968,9 +967,9 @@ class Builder {
       // the state dir exists now: hold its lock, and sweep those of builds that were killed
       if (this.ownStateDir) {
         this.deferCleanup(
-          import("./stale-builds.js").then(({ lockStateDir, sweepDeadBuilds }) => {
-            this.stateLockFd = lockStateDir(this.stateDir);
-            return sweepDeadBuilds(this.stateDir, this.o.runtime).then(() => undefined);
+          import("./stale-builds.js").then(async ({ lockStateDir, sweepDeadBuilds }) => {
+            this.stateLock = await lockStateDir(this.stateDir);
+            await sweepDeadBuilds(this.stateDir, this.o.runtime);
           }).catch(() => undefined),
         );
       }

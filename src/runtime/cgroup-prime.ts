@@ -1,5 +1,6 @@
 import { constants, openSync, readFileSync, write } from "node:fs";
 import { join } from "node:path";
+import { unescapeMountField } from "./overlay.js";
 
 /*
  * Every write to a cgroup.procs file (runc moves its init into the container's cgroups that
@@ -43,9 +44,8 @@ export function ownCgroupProcsFile(cgroupText: string, mountinfoText: string): s
     if (sep < 0) continue;
     const fstype = fields[sep + 1];
     if (fstype !== "cgroup2" && fstype !== "cgroup") continue;
-    const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    const root = unescape(fields[3] as string);
-    const mountPoint = unescape(fields[4] as string);
+    const root = unescapeMountField(fields[3] as string);
+    const mountPoint = unescapeMountField(fields[4] as string);
     if (fstype === "cgroup2") candidates.unshift({ controllers: "", root, mountPoint });
     else {
       const opts = (fields[sep + 3] ?? "").split(",");

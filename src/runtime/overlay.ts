@@ -103,12 +103,17 @@ export function supportsVolatile(): boolean {
   return major > 5 || (major === 5 && minor >= 10);
 }
 
-/** Whether `target` is a mount point now (from /proc/self/mountinfo; octal escapes decoded). */
+/** A path field of /proc/self/mountinfo as the path it is (the kernel writes \\040 for a space …). */
+export function unescapeMountField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Whether `target` is a mount point now (from /proc/self/mountinfo). */
 export function isMounted(target: string): boolean {
   const info = readFileSync("/proc/self/mountinfo", "utf8");
   for (const line of info.split("\n")) {
     const field = line.split(" ")[4];
-    if (field !== undefined && field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === target) return true;
+    if (field !== undefined && unescapeMountField(field) === target) return true;
   }
   return false;
 }

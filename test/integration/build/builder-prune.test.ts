@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -6,9 +5,8 @@ import { buildCacheUsage, pruneBuildCache } from "../../../src/build/prune.js";
 import { cacheMountsDirOf } from "../../../src/build/cache-mount.js";
 import { acquireFlock } from "../../../src/store/lock.js";
 import type { Store } from "../../../src/store/index.js";
-import { readImageFile, runBuild, workspace, writeContext } from "./helpers.js";
+import { readImageFile, runBuild, workspace, writeContext, berthCli } from "./helpers.js";
 
-const BERTH = join(__dirname, "../../../bin/berth");
 const spaces: { cleanup(): void }[] = [];
 afterAll(() => {
   for (const s of spaces) s.cleanup();
@@ -44,7 +42,7 @@ function mountDirs(store: Store): string[] {
 }
 
 function berth(root: string, args: string[], input?: string) {
-  return spawnSync(process.execPath, [BERTH, "--root", root, ...args], { encoding: "utf8", input, env: { ...process.env, BERTH_ROOT: "" } });
+  return berthCli(root, args, input !== undefined ? { input } : {});
 }
 
 describe("berth builder prune", () => {

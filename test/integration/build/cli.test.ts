@@ -3,9 +3,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../../src/store/index.js";
-import { workspace, writeContext } from "./helpers.js";
+import { workspace, writeContext, BERTH, berthCli } from "./helpers.js";
 
-const BERTH = join(__dirname, "../../../bin/berth");
 let ws: { dir: string; store: Store; stateDir: string; cleanup(): void };
 beforeAll(async () => {
   ws = await workspace("cli");
@@ -13,7 +12,7 @@ beforeAll(async () => {
 afterAll(() => ws?.cleanup());
 
 function berth(args: string[], input?: string) {
-  return spawnSync(process.execPath, [BERTH, "--root", join(ws.dir, "store"), ...args], { encoding: "utf8", input, env: { ...process.env, BERTH_ROOT: "" } });
+  return berthCli(join(ws.dir, "store"), args, input !== undefined ? { input } : {});
 }
 
 describe("berth build (CLI)", () => {

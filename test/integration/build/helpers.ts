@@ -1,3 +1,4 @@
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, readFile, readlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -5,6 +6,14 @@ import { build, type BuildEvent, type BuildOptions, type BuildResult } from "../
 import { LayeredSourceFs } from "../../../src/context/index.js";
 import { importRootfs, openStore, type ImageRecord, type Store } from "../../../src/store/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
+
+/** bin/berth, for tests of the CLI. */
+export const BERTH = join(__dirname, "../../../bin/berth");
+
+/** `berth --root ROOT ARGS` run to its end (BERTH_ROOT cleared, so --root is the store). */
+export function berthCli(root: string, args: string[], o: { input?: string; env?: Record<string, string | undefined> } = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [BERTH, "--root", root, ...args], { encoding: "utf8", ...(o.input !== undefined ? { input: o.input } : {}), env: { ...process.env, BERTH_ROOT: "", ...o.env } });
+}
 
 /** A temp store with busybox imported as `busybox`, and a place for contexts. */
 export async function workspace(prefix: string): Promise<{ dir: string; store: Store; stateDir: string; cleanup(): void }> {

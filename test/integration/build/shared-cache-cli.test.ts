@@ -1,16 +1,14 @@
 import { existsSync } from "node:fs";
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../../src/store/index.js";
 import { freePort } from "../../helpers/registry.js";
-import { workspace, writeContext } from "./helpers.js";
+import { workspace, writeContext, berthCli } from "./helpers.js";
 
 /** RUN needs root and runc. */
 const canRun = process.getuid?.() === 0 && (existsSync("/usr/sbin/runc") || existsSync("/usr/bin/runc"));
 
 /** `berth build --cache-from/--cache-to` as a CI script calls it: flag errors, warnings, exit codes. */
-const BERTH = join(import.meta.dirname, "../../../bin/berth");
 let ws: { dir: string; store: Store; stateDir: string; cleanup(): void };
 beforeAll(async () => {
   ws = await workspace("shared-cli");
@@ -18,7 +16,7 @@ beforeAll(async () => {
 afterAll(() => ws?.cleanup());
 
 function berth(args: string[]) {
-  return spawnSync(process.execPath, [BERTH, "--root", join(ws.dir, "store"), ...args], { encoding: "utf8", env: { ...process.env, BERTH_ROOT: "" } });
+  return berthCli(join(ws.dir, "store"), args);
 }
 
 describe.skipIf(!canRun)("berth build --cache-from / --cache-to (CLI)", () => {

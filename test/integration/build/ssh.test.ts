@@ -1,16 +1,15 @@
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createReadStream, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importRootfs } from "../../../src/store/index.js";
 import type { Store } from "../../../src/store/index.js";
 import { debianTarball } from "../../helpers/debian.js";
-import { imageFs, readImageFile, runBuild, workspace, writeContext } from "./helpers.js";
+import { imageFs, readImageFile, runBuild, workspace, writeContext, berthCli } from "./helpers.js";
 
 // RUN --mount=type=ssh against a real ssh-agent (openssh-client) holding a generated key: the
 // container gets a socket of its own that forwards to the agent, as BuildKit's does.
 
-const BERTH = join(__dirname, "../../../bin/berth");
 let ws: { dir: string; store: Store; stateDir: string; cleanup(): void };
 let agent: ChildProcess | undefined;
 let agentSocket = "";
@@ -30,7 +29,7 @@ afterAll(() => {
 });
 
 function berth(args: string[], env: Record<string, string | undefined> = {}) {
-  return spawnSync(process.execPath, [BERTH, "--root", join(ws.dir, "store"), ...args], { encoding: "utf8", env: { ...process.env, BERTH_ROOT: "", ...env } });
+  return berthCli(join(ws.dir, "store"), args, { env });
 }
 
 describe("RUN --mount=type=ssh", () => {

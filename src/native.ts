@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
  * berth's own N-API addon (native/berth_native.c, built by `npm install`:
  * scripts/build-native.mjs): the system calls Node lacks that every build makes — syncfs(2),
  * flock(2), l*xattr(2) for layers (layer/native.ts), a directory listing with lstat, and a
- * tree removal off the main thread. Without it each syncfs or lock was a
+ * tree removal off the main thread, and a sealed in-memory copy of runc (runtime/runc.ts). Without it each syncfs or lock was a
  * process (`sync -f`, `flock FILE cat`), a fork of this one (2-10 ms of the main thread with
  * berth's heap), and xattrs came from @napi-rs/xattr (11 ms to load) or getfattr. Those remain
  * where the addon could not be built, or with BERTH_NO_NATIVE=1.
@@ -31,6 +31,8 @@ export interface BerthNative {
   statDir?(path: string): [string[], Float64Array];
   /** `rm -rf` on libuv's thread pool (symlinks removed, not followed; a missing path is fine). Older builds lack it. */
   removeTree?(path: string): Promise<void>;
+  /** The file copied into a memfd with runc's seals (close-on-exec), on the thread pool: its fd. Older builds lack it. */
+  sealedCopy?(path: string): Promise<number>;
 }
 
 export const STAT_DIR_FIELDS = 10;

@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { RuntimeError } from "./errors.js";
 import { runProgram } from "./exec-file.js";
+import { berthNative } from "../native.js";
 
 /** The state runc reports for a container (`runc state`). */
 export interface RuncState {
@@ -41,12 +44,12 @@ export class Runc {
    */
   spawnRun(id: string, bundle: string, options: { stdio: StdioOptions; logFile?: string; pidFile?: string }): ChildProcess {
     const [file, ...args] = this.runArgv(id, bundle, options);
-    return spawn(file as string, args, { stdio: options.stdio });
+    return spawn(file as string, args, { stdio: options.stdio, argv0: this.binary });
   }
 
   /** The argv of `runc run` (for chaining it behind a mount, see inMountNamespace). */
   runArgv(id: string, bundle: string, options: { logFile?: string; pidFile?: string } = {}): string[] {
-    const argv = [this.binary, ...this.global(options.logFile), "run", "--bundle", bundle];
+    const argv = [runtimeExecutable(this.binary), ...this.global(options.logFile), "run", "--bundle", bundle];
     if (options.pidFile !== undefined) argv.push("--pid-file", options.pidFile);
     argv.push(id);
     return argv;
@@ -63,7 +66,7 @@ export class Runc {
     }
     if (options.pidFile !== undefined) args.push("--pid-file", options.pidFile);
     args.push(id, ...options.args);
-    return spawn(this.binary, args, { stdio: options.stdio });
+    return spawn(runtimeExecutable(this.binary), args, { stdio: options.stdio, argv0: this.binary });
   }
 
   /** Send a signal to the container's init; resolves false when the container is gone. */
@@ -96,6 +99,62 @@ export class Runc {
     const parsed = JSON.parse(r.stdout || "null") as RuncState[] | null;
     return parsed ?? [];
   }
+}
+
+const hostPaths = new Map<string, string | null>();
+
+/** `binary` on the host: as given when it has a slash, else its first match on PATH; null when not found. */
+export function hostBinaryPath(binary: string): string | null {
+  let path = hostPaths.get(binary);
+  if (path === undefined) {
+    path = binary.includes("/") ? binary : (process.env.PATH ?? "").split(":").map((d) => join(d || ".", binary)).find((p) => existsSync(p)) ?? null;
+    hostPaths.set(binary, path);
+  }
+  return path;
+}
+
+/** Sealed copies of runc, by the binary they copy: the path to exec once made. */
+const sealedRuncs = new Map<string, Promise<string | undefined>>();
+const sealedPaths = new Map<string, string>();
+
+/**
+ * Makes a sealed in-memory copy of runc (the addon's sealedCopy), for the next containers to
+ * start from: resolves with its path (/proc/<pid>/fd/<n>), or undefined where it cannot be made
+ * (no addon, another runtime, a failure: runc is then exec'd as it is).
+ *
+ * Each `runc init` makes sure it does not run as the host's runc binary, which a container
+ * could otherwise reopen through /proc/self/exe and overwrite (CVE-2019-5736): Debian's runc
+ * 1.1 bind-mounts /proc/self/exe read-only in its state dir, remounts, unmounts and execs
+ * itself a second time, dynamic loading included (~1.5 ms and 5 system calls on the path of
+ * every container, more on a busy machine). runc skips that when its /proc/self/exe is a
+ * memfd with runc's seals, as cloned_binary.c documents: a sealed memfd cannot be written by
+ * anyone. The copy (8.7 MB of shared memory, ~3 ms on the thread pool) is made once per
+ * berth process, by a caller that starts more than one container (a build).
+ */
+export function sealRunc(binary: string): Promise<string | undefined> {
+  let sealed = sealedRuncs.get(binary);
+  if (sealed === undefined) {
+    const native = berthNative();
+    const path = hostBinaryPath(binary);
+    sealed =
+      native?.sealedCopy === undefined || path === null || basename(binary) !== "runc"
+        ? Promise.resolve(undefined)
+        : native.sealedCopy(path).then(
+            (fd) => {
+              const exe = `/proc/${process.pid}/fd/${fd}`;
+              sealedPaths.set(binary, exe);
+              return exe;
+            },
+            () => undefined,
+          );
+    sealedRuncs.set(binary, sealed);
+  }
+  return sealed;
+}
+
+/** The path to exec runtime `binary` by: its sealed copy once sealRunc made one, else `binary`. */
+export function runtimeExecutable(binary: string): string {
+  return sealedPaths.get(binary) ?? binary;
 }
 
 /** Wait for a child and return its exit code (128+n when killed by signal n, as a shell reports it). */

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync
 import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
 import { inMountNamespace, isMounted, mountFailure, overlayOptions, supportsVolatile, unmountOverlay, type OverlayDirs } from "./overlay.js";
-import { Runc, exitCodeOf, runcFailure } from "./runc.js";
+import { Runc, exitCodeOf, hostBinaryPath, runcFailure, sealRunc } from "./runc.js";
 import type { OciMount } from "./oci-spec.js";
 import { buildSpec, type MountRequest } from "./spec.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
@@ -84,15 +84,14 @@ function stdioFor(sink: OutputSink | Readable | undefined): "inherit" | "ignore"
  * the step pays only the exec. One spare at a time, for the runtime binary it was made for.
  */
 const LAUNCH_SCRIPT = 'IFS= read -r line || exit 125; eval "exec $line" </dev/null';
-let spareLauncher: { binary: string; path: string; child: ChildProcess } | undefined;
-const runtimePaths = new Map<string, string | null>();
+let spareLauncher: { binary: string; child: ChildProcess } | undefined;
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The spare launcher for `binary`, if there is one still waiting (else undefined). */
-function takeLauncher(binary: string): { path: string; child: ChildProcess } | undefined {
+/** The spare launcher for runtime `binary`, if there is one still waiting (else undefined). */
+function takeLauncher(binary: string): ChildProcess | undefined {
   const s = spareLauncher;
   spareLauncher = undefined;
   if (s === undefined) return undefined;
@@ -102,24 +101,19 @@ function takeLauncher(binary: string): { path: string; child: ChildProcess } | u
   }
   for (const io of [s.child.stdin, s.child.stdout, s.child.stderr]) (io as unknown as { ref?: () => void } | null)?.ref?.();
   s.child.ref();
-  return s;
+  return s.child;
 }
 
 /** Forks the next spare launcher; a runtime not found on PATH gets none (runc's own spawn reports it). */
 function prepareLauncher(binary: string): void {
-  let path = runtimePaths.get(binary);
-  if (path === undefined) {
-    path = binary.includes("/") ? binary : (process.env.PATH ?? "").split(":").map((d) => join(d || ".", binary)).find((p) => existsSync(p)) ?? null;
-    runtimePaths.set(binary, path);
-  }
-  if (path === null) return;
+  if (hostBinaryPath(binary) === null) return;
   const child = spawn("/bin/sh", ["-c", LAUNCH_SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
   child.on("error", () => undefined);
   child.stdin?.on("error", () => undefined); // a shell that died: its exit status reports it
   // a spare nobody takes must not keep the process alive
   child.unref();
   for (const io of [child.stdin, child.stdout, child.stderr]) (io as unknown as { unref?: () => void } | null)?.unref?.();
-  spareLauncher = { binary, path, child };
+  spareLauncher = { binary, child };
 }
 
 /** Kills the spare launcher (the end of a build). */
@@ -206,13 +200,17 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     // a shell started ahead of time execs runc, when the step's stdio is its shape (a build
     // step's: no stdin, output to streams) and runc is one process
     const launchable = chain.cwd === undefined && stdioFor(options.stdin) === "ignore" && typeof options.stdout === "object" && typeof options.stderr === "object";
-    const launcher = launchable ? takeLauncher(chain.file) : undefined;
+    const launcher = launchable ? takeLauncher(runc.binary) : undefined;
     let child: ChildProcess;
     if (launcher !== undefined) {
-      child = launcher.child;
-      child.stdin?.end(`${[launcher.path, ...chain.args].map(shellQuote).join(" ")}\n`);
+      child = launcher;
+      child.stdin?.end(`${[hostBinaryPath(chain.file) ?? chain.file, ...chain.args].map(shellQuote).join(" ")}\n`);
     } else child = spawn(chain.file, chain.args, { ...(chain.cwd !== undefined ? { cwd: chain.cwd } : {}), stdio });
-    if (launchable && options.prelaunch === true) prepareLauncher(chain.file);
+    if (options.prelaunch === true) {
+      // more containers to come: the next ones start from a sealed runc, and maybe a spare shell
+      void sealRunc(runc.binary);
+      if (launchable) prepareLauncher(runc.binary);
+    }
     if (typeof options.stdin === "object") options.stdin.pipe(child.stdin as Writable);
     if (typeof options.stdout === "object") child.stdout?.pipe(options.stdout, { end: false });
     if (typeof options.stderr === "object") child.stderr?.pipe(options.stderr, { end: false });

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { Socket } from "node:net";
+import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 /**
@@ -33,6 +35,8 @@ export interface BerthNative {
   removeTree?(path: string): Promise<void>;
   /** The file copied into a memfd with runc's seals (close-on-exec), on the thread pool: its fd. Older builds lack it. */
   sealedCopy?(path: string): Promise<number>;
+  /** posix_spawn of `file` with `argv`, stdin /dev/null: [pid, stdout fd, stderr fd, exit code]. Older builds lack it. */
+  spawnPiped?(file: string, argv: string[]): [number, number, number, Promise<number>];
 }
 
 export const STAT_DIR_FIELDS = 10;
@@ -70,4 +74,27 @@ export function removeTree(path: string): Promise<void> {
   const native = berthNative();
   const viaFs = () => rm(path, { recursive: true, force: true });
   return native?.removeTree !== undefined ? native.removeTree(path).catch(viaFs) : viaFs();
+}
+
+/** A process the addon spawned: its output, and its exit code once it exited and its output ended. */
+export interface PipedChild {
+  pid: number;
+  stdout: Readable;
+  stderr: Readable;
+  exitCode: Promise<number>;
+}
+
+/**
+ * Starts `file` (a path) with `argv` as posix_spawn(3) does (no copy of this process's page
+ * tables: see spawnPiped in native/berth_native.c), stdin from /dev/null, stdout and stderr to
+ * pipes read here. Undefined where the addon lacks it; throws as spawn(2) fails (ENOENT …).
+ */
+export function spawnPiped(file: string, argv: string[]): PipedChild | undefined {
+  const native = berthNative();
+  if (native?.spawnPiped === undefined) return undefined;
+  const [pid, out, err, exit] = native.spawnPiped(file, argv);
+  const stdout = new Socket({ fd: out, readable: true, writable: false });
+  const stderr = new Socket({ fd: err, readable: true, writable: false });
+  const closed = (s: Socket) => new Promise<void>((resolve) => s.once("close", () => resolve()));
+  return { pid, stdout, stderr, exitCode: Promise.all([exit, closed(stdout), closed(stderr)]).then(([code]) => code) };
 }

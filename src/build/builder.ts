@@ -127,9 +127,7 @@ class Builder {
    */
   private readonly pendingEntries = new Map<string, CacheEntry>();
   private readonly entryWrites = new Map<string, Promise<void>>();
-  /** A RUN started a container (its spare launcher is disposed of at the end). */
-  private ranContainers = false;
-  /** RUN instructions of the needed stages not yet reached: while some are left, a RUN forks the next one's launcher (runTransient's prelaunch). */
+  /** RUN instructions of the needed stages not yet reached: while some are left, a RUN says another container follows (runTransient's anotherFollows). */
   private runsLeft = 0;
   /** Removals of what finished steps left (snapshots, container bundles), waited for at the end. */
   private readonly cleanups: Promise<void>[] = [];
@@ -299,7 +297,6 @@ class Builder {
       await Promise.all(this.cleanups);
       // no container runs any more: dirs of layers that turned out to exist already can go
       await Promise.all(this.leftoverDirs.map((dir) => removeTree(dir).catch(() => undefined)));
-      if (this.ranContainers) (await import("../runtime/transient.js")).disposeLaunchers();
       await unwatch();
       this.exchange?.close();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
@@ -764,9 +761,9 @@ class Builder {
     fail: (d: string, extra?: { output?: string; exitCode?: number; cause?: unknown }) => BuildError,
   ): Promise<void> {
     const { node, state } = s;
-    // ONBUILD RUNs are not counted: they keep the launcher coming
+    // ONBUILD RUNs are not counted: another one may follow them
     if (!s.onbuild) this.runsLeft--;
-    const prelaunch = s.onbuild || this.runsLeft > 0;
+    const anotherFollows = s.onbuild || this.runsLeft > 0;
     const command = runCommand(node, (args) => withShell(state, node, args));
     let mounts;
     let network: "host" | "none";
@@ -820,7 +817,6 @@ class Builder {
       const both = () => (stdout.tail + stderr.tail).slice(-8192);
       let code: number;
       const { executeRun } = await import("./run-step.js");
-      this.ranContainers = true;
       try {
         code = await executeRun({
           snapshot: snap,
@@ -852,7 +848,7 @@ class Builder {
           ...(this.o.runtime !== undefined ? { runtime: this.o.runtime } : {}),
           stateDir: this.stateDir,
           deferCleanup: this.deferCleanup,
-          prelaunch,
+          anotherFollows,
           existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
           parentType: (abs) => view.lstat(abs.replace(/^\/+/, ""))?.type,
         });

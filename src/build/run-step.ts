@@ -54,8 +54,8 @@ export interface ExecuteRunOptions {
   stateDir?: string;
   /** Takes work to wait for at the end of the build (see runTransient's deferCleanup). */
   deferCleanup?: (p: Promise<void>) => void;
-  /** Another RUN may follow in this build: fork its launcher while this one runs (runTransient's prelaunch). */
-  prelaunch?: boolean;
+  /** Another RUN may follow in this build (runTransient's anotherFollows). */
+  anotherFollows?: boolean;
   /** Does this absolute path exist in the parent rootfs? (mount stubs are removed afterwards) */
   existsInParent(abs: string): boolean;
   /** The type of an absolute path in the parent rootfs, undefined when absent. */
@@ -261,8 +261,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         ...(o.deferCleanup !== undefined ? { deferCleanup: o.deferCleanup } : {}),
         // the store syncs a build's layers once, before a cache entry or an image names them
         volatile: true,
-        // the next step's runc is forked while this one runs; the build disposes of the spare
-        prelaunch: o.prelaunch === true,
+        anotherFollows: o.anotherFollows === true,
       });
       return r.exitCode;
     };

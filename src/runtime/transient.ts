@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { spawn, type StdioOptions } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
@@ -13,7 +13,7 @@ import { buildSpec, type MountRequest } from "./spec.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
 import { trace } from "./trace.js";
 import { primeCgroupAttach } from "./cgroup-prime.js";
-import { removeTree } from "../native.js";
+import { removeTree, spawnPiped, type PipedChild } from "../native.js";
 
 /** Where berth keeps runc state and bundles of transient containers unless told otherwise. */
 export const DEFAULT_TRANSIENT_STATE_DIR = "/run/berth/transient";
@@ -54,13 +54,11 @@ export interface TransientOptions extends OverlayDirs {
    */
   volatile?: boolean;
   /**
-   * Fork a shell for the next container's runc while this one runs (see prepareLauncher): the
-   * fork of this process, 2-3 ms of the main thread, is then off the next step's path. The
-   * caller disposes of the spare shell at its end (disposeLaunchers). A spare forked earlier is
-   * used either way; the last container of a build asks for none (the fork would compete with
-   * its runc for nothing).
+   * Another container follows in this process (a build's next RUN): runc's sealed copy is made
+   * for it while this one runs (see sealRunc). The last container of a build does not ask: the
+   * copy would only compete with its runc for the CPU.
    */
-  prelaunch?: boolean;
+  anotherFollows?: boolean;
   /**
    * Takes the removal of the container's bundle, to wait for it later (a build, at its end):
    * the container's result comes back without waiting for it. Default: removed before return.
@@ -76,50 +74,10 @@ function stdioFor(sink: OutputSink | Readable | undefined): "inherit" | "ignore"
   return sink === undefined || sink === "ignore" ? "ignore" : sink === "inherit" ? "inherit" : "pipe";
 }
 
-/**
- * A shell forked ahead of time that reads one command line (runc's, quoted) on its stdin and
- * execs it with stdin from /dev/null, its stdout and stderr already the pipes the container's
- * output comes through. A fork of Node copies its page tables (2-3 ms with berth's ~60 MB,
- * more on a busy machine): made while the previous container runs, it is off the step's path;
- * the step pays only the exec. One spare at a time, for the runtime binary it was made for.
- */
-const LAUNCH_SCRIPT = 'IFS= read -r line || exit 125; eval "exec $line" </dev/null';
-let spareLauncher: { binary: string; child: ChildProcess } | undefined;
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The spare launcher for runtime `binary`, if there is one still waiting (else undefined). */
-function takeLauncher(binary: string): ChildProcess | undefined {
-  const s = spareLauncher;
-  spareLauncher = undefined;
-  if (s === undefined) return undefined;
-  if (s.binary !== binary || s.child.exitCode !== null || s.child.signalCode !== null) {
-    s.child.kill();
-    return undefined;
-  }
-  for (const io of [s.child.stdin, s.child.stdout, s.child.stderr]) (io as unknown as { ref?: () => void } | null)?.ref?.();
-  s.child.ref();
-  return s.child;
-}
-
-/** Forks the next spare launcher; a runtime not found on PATH gets none (runc's own spawn reports it). */
-function prepareLauncher(binary: string): void {
-  if (hostBinaryPath(binary) === null) return;
-  const child = spawn("/bin/sh", ["-c", LAUNCH_SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
-  child.on("error", () => undefined);
-  child.stdin?.on("error", () => undefined); // a shell that died: its exit status reports it
-  // a spare nobody takes must not keep the process alive
-  child.unref();
-  for (const io of [child.stdin, child.stdout, child.stderr]) (io as unknown as { unref?: () => void } | null)?.unref?.();
-  spareLauncher = { binary, child };
-}
-
-/** Kills the spare launcher (the end of a build). */
-export function disposeLaunchers(): void {
-  spareLauncher?.child.kill();
-  spareLauncher = undefined;
+/** runc through the addon's posix_spawn, when it has it and `file` is found (else undefined: Node's spawn reports what is wrong). */
+function spawnRuntime(file: string, argv0: string, args: string[]): PipedChild | undefined {
+  const path = hostBinaryPath(file);
+  return path === null ? undefined : spawnPiped(path, [argv0, ...args]);
 }
 
 /** Users resolved over lower dirs (see runTransient), by lower dirs and user spec. */
@@ -197,23 +155,26 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
     const stdio: StdioOptions = [stdioFor(options.stdin), stdioFor(options.stdout), stdioFor(options.stderr)];
     trace("transient: spawning runc");
-    // a shell started ahead of time execs runc, when the step's stdio is its shape (a build
-    // step's: no stdin, output to streams) and runc is one process
-    const launchable = chain.cwd === undefined && stdioFor(options.stdin) === "ignore" && typeof options.stdout === "object" && typeof options.stderr === "object";
-    const launcher = launchable ? takeLauncher(runc.binary) : undefined;
-    let child: ChildProcess;
-    if (launcher !== undefined) {
-      child = launcher;
-      child.stdin?.end(`${[hostBinaryPath(chain.file) ?? chain.file, ...chain.args].map(shellQuote).join(" ")}\n`);
-    } else child = spawn(chain.file, chain.args, { ...(chain.cwd !== undefined ? { cwd: chain.cwd } : {}), stdio });
-    if (options.prelaunch === true) {
-      // more containers to come: the next ones start from a sealed runc, and maybe a spare shell
-      void sealRunc(runc.binary);
-      if (launchable) prepareLauncher(runc.binary);
+    // a build step's shape (no stdin, output to streams, runc alone): posix_spawn through the
+    // addon, as Node's spawn forks this whole process (2-4 ms of the main thread, while the
+    // previous step's runc still needs the CPU)
+    const piped =
+      chain.cwd === undefined && stdioFor(options.stdin) === "ignore" && typeof options.stdout === "object" && typeof options.stderr === "object"
+        ? spawnRuntime(chain.file, runc.binary, chain.args)
+        : undefined;
+    let exited: Promise<number>;
+    if (piped !== undefined) {
+      piped.stdout.pipe(options.stdout as Writable, { end: false });
+      piped.stderr.pipe(options.stderr as Writable, { end: false });
+      exited = piped.exitCode;
+    } else {
+      const child = spawn(chain.file, chain.args, { ...(chain.cwd !== undefined ? { cwd: chain.cwd } : {}), stdio, argv0: runc.binary });
+      if (typeof options.stdin === "object") options.stdin.pipe(child.stdin as Writable);
+      if (typeof options.stdout === "object") child.stdout?.pipe(options.stdout, { end: false });
+      if (typeof options.stderr === "object") child.stderr?.pipe(options.stderr, { end: false });
+      exited = exitCodeOf(child);
     }
-    if (typeof options.stdin === "object") options.stdin.pipe(child.stdin as Writable);
-    if (typeof options.stdout === "object") child.stdout?.pipe(options.stdout, { end: false });
-    if (typeof options.stderr === "object") child.stderr?.pipe(options.stderr, { end: false });
+    if (options.anotherFollows === true) void sealRunc(runc.binary);
     let aborted = false;
     const onAbort = () => {
       aborted = true;
@@ -222,7 +183,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     options.signal?.addEventListener("abort", onAbort, { once: true });
     let exitCode: number;
     try {
-      exitCode = await exitCodeOf(child);
+      exitCode = await exited;
       trace("transient: runc exited");
     } finally {
       options.signal?.removeEventListener("abort", onAbort);

@@ -46,6 +46,11 @@ describe.runIf(root)("runTransient", () => {
     expect(readFileSync(join(r.dirs.upperDir, "created"), "utf8")).toBe("data\n");
   });
 
+  it("starts the process with no signal blocked or ignored", async () => {
+    const r = await run(["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
+    expect(r.text).toBe("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+  });
+
   it("resolves users by name and sets env, cwd and HOME", async () => {
     const r = await run(["sh", "-c", "id -u; id -g; pwd; echo $FOO $HOME"], { user: "app", env: ["FOO=bar"], cwd: "/tmp" });
     expect(r.text).toBe("1000\n1000\n/tmp\nbar /home/app\n");

@@ -1,10 +1,10 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { syncFileSystem } from "../../../src/store/atomic.js";
 import { acquireFlock, tryAcquireFlock } from "../../../src/store/lock.js";
-import { berthNative, removeTree, STAT_DIR_FIELDS } from "../../../src/native.js";
+import { berthNative, removeTree, spawnPiped, STAT_DIR_FIELDS } from "../../../src/native.js";
 
 // berth's addon (native/, as `npm install` builds it): the store's cross-process locks through
 // flock(2), which must exclude — and be excluded by — the flock(1) processes berth falls back to
@@ -168,5 +168,32 @@ describe("store locks", () => {
     // a path it cannot remove is an error naming it (a file as a directory's parent)
     writeFileSync(join(dir, "notdir"), "x");
     await expect(native.removeTree!(join(dir, "notdir/sub"))).rejects.toThrow(/notdir\/sub/);
+  });
+
+  it("sealedCopy makes a sealed in-memory copy of a file that runs, and that nothing can write", async () => {
+    const native = berthNative()!;
+    const runc = execFileSync("sh", ["-c", "command -v runc"], { encoding: "utf8" }).trim();
+    const fd = await native.sealedCopy!(runc);
+    const path = `/proc/${process.pid}/fd/${fd}`;
+    expect(readFileSync(path).equals(readFileSync(runc))).toBe(true);
+    expect(() => appendFileSync(path, "x")).toThrow(/EPERM/);
+    expect(execFileSync(path, ["--version"], { encoding: "utf8" })).toMatch(/^runc version/);
+    await expect(native.sealedCopy!(join(dir, "missing-binary"))).rejects.toThrow(/missing-binary/);
+  });
+
+  it("spawnPiped runs a program with stdin from /dev/null, signals at their defaults, its output and exit code", async () => {
+    const run = async (script: string) => {
+      const child = spawnPiped("/bin/sh", ["sh", "-c", script])!;
+      let out = "";
+      let err = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      return { code: await child.exitCode, out, err };
+    };
+    // Node ignores SIGPIPE: a child must not inherit that (`yes | head` would then fail)
+    const r = await run("readlink /proc/self/fd/0; grep -E '^Sig(Blk|Ign)' /proc/self/status; yes | head -n 1; echo oops >&2; exit 3");
+    expect(r).toEqual({ code: 3, out: "/dev/null\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\ny\n", err: "oops\n" });
+    expect((await run("kill -9 $$")).code).toBe(137);
+    expect(() => spawnPiped(join(dir, "no-such-program"), ["x"])).toThrow(/ENOENT|no such file/i);
   });
 });

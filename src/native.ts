@@ -37,6 +37,8 @@ export interface BerthNative {
   sealedCopy?(path: string): Promise<number>;
   /** posix_spawn of `file` with `argv`, stdin /dev/null: [pid, stdout fd, stderr fd, exit code]. Older builds lack it. */
   spawnPiped?(file: string, argv: string[]): [number, number, number, Promise<number>];
+  /** _exit(2): ends the process without Node's teardown (bin/berth, once the loop has drained). Older builds lack it. */
+  exitNow?(code: number): never;
 }
 
 export const STAT_DIR_FIELDS = 10;

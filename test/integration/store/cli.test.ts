@@ -119,6 +119,20 @@ describe("berth save / load", () => {
     expect(again.equals(saved)).toBe(true);
   });
 
+  it("writes all of an archive to a pipe whose reader is slow, and exits with the command's status", () => {
+    // berth ends with _exit(2) once Node's loop drains: nothing written may be lost
+    const a = newRoot();
+    ok(a, ["import", busyboxTarball(), "slow:1"]);
+    const file = join(work, "slow-o.tar");
+    ok(a, ["save", "-o", file, "slow:1"]);
+    const piped = join(work, "slow-pipe.tar");
+    const bin = join(import.meta.dirname, "../../../bin/berth");
+    execFileSync("sh", ["-c", `"$0" --root "$1" save slow:1 | (sleep 0.5; cat > "$2")`, bin, a, piped]);
+    expect(readFileSync(piped).equals(readFileSync(file))).toBe(true);
+    const failed = execFileSync("sh", ["-c", `"$0" --root "$1" save no-such:1 2>&1 >/dev/null; echo "status $?"`, bin, a], { encoding: "utf8" });
+    expect(failed).toMatch(/no-such[\s\S]*status 1\n$/);
+  });
+
   it("refuses bad archives, naming the file and the problem, and leaves the store as it was", () => {
     const a = newRoot();
     ok(a, ["import", busyboxTarball(), "good:1"]);

@@ -20,6 +20,8 @@ const ONLY = process.env.BENCH_ONLY?.split(",");
 const NOOP_RUNS = Number(process.env.BENCH_NOOP_RUNS ?? 5);
 // one-file-change rebuilds: medians of this many (they vary by tens of ms on a busy machine)
 const CHANGE_RUNS = Number(process.env.BENCH_CHANGE_RUNS ?? 5);
+// per-RUN overhead: rounds of a FROM-only build and a 20-RUN build
+const PER_RUN_ROUNDS = Number(process.env.BENCH_PER_RUN_ROUNDS ?? 5);
 const base = `/tmp/berth-bench-build-${process.pid}`;
 const img = `${base}.img`;
 const mnt = `${base}.mnt`;
@@ -210,15 +212,20 @@ try {
     const c20 = join(mnt, "ctx", "run-20");
     write(c0, "Dockerfile", "ARG BASE=busybox\nFROM $BASE\n");
     write(c20, "Dockerfile", "ARG BASE=busybox\nFROM $BASE\n" + "RUN true\n".repeat(20));
-    const t0 = median(Array.from({ length: 3 }, () => berth(root, ["build", "-q", "--no-cache", c0])));
-    const t20 = median(Array.from({ length: 3 }, () => berth(root, ["build", "-q", "--no-cache", c20])));
-    perRun = (t20 - t0) / 20;
-    if (docker) {
-      // the same for BuildKit (--network none as above: RUN in the host's network needs a flag)
-      const b0 = median(Array.from({ length: 3 }, () => dockerBuild(["build", "-q", "--no-cache", "--network", "none", c0])));
-      const b20 = median(Array.from({ length: 3 }, () => dockerBuild(["build", "-q", "--no-cache", "--network", "none", c20])));
-      bkPerRun = (b20 - b0) / 20;
-    }
+    // the two builds alternate (PER_RUN_ROUNDS each), so the machine's slower and faster
+    // minutes weigh on both alike; medians
+    const perRunOf = (build) => {
+      const t0 = [];
+      const t20 = [];
+      for (let i = 0; i < PER_RUN_ROUNDS; i++) {
+        t0.push(build(c0));
+        t20.push(build(c20));
+      }
+      return (median(t20) - median(t0)) / 20;
+    };
+    perRun = perRunOf((c) => berth(root, ["build", "-q", "--no-cache", c]));
+    // the same for BuildKit (--network none as above: RUN in the host's network needs a flag)
+    if (docker) bkPerRun = perRunOf((c) => dockerBuild(["build", "-q", "--no-cache", "--network", "none", c]));
   }
 } finally {
   if (docker) {

@@ -20,6 +20,8 @@ const ONLY = process.env.BENCH_ONLY?.split(",");
 const NOOP_RUNS = Number(process.env.BENCH_NOOP_RUNS ?? 5);
 // one-file-change rebuilds: medians of this many (they vary by tens of ms on a busy machine)
 const CHANGE_RUNS = Number(process.env.BENCH_CHANGE_RUNS ?? 5);
+// cold builds: medians of this many (the first on an empty cache, the others --no-cache)
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 3);
 // per-RUN overhead: rounds of a FROM-only build and a 20-RUN build
 const PER_RUN_ROUNDS = Number(process.env.BENCH_PER_RUN_ROUNDS ?? 5);
 const base = `/tmp/berth-bench-build-${process.pid}`;
@@ -179,7 +181,10 @@ try {
       mkdirSync(join(root, "cache"));
       rmSync(join(root, "buildcache"), { recursive: true, force: true });
     }
-    row.cold = berth(root, ["build", "-q", ctx]);
+    // the cold build, then COLD_RUNS-1 more with --no-cache (as BuildKit's below): the median
+    const colds = [berth(root, ["build", "-q", ctx])];
+    while (colds.length < COLD_RUNS) colds.push(berth(root, ["build", "-q", "--no-cache", ctx]));
+    row.cold = median(colds);
     row.noop = median(Array.from({ length: NOOP_RUNS }, () => berth(root, ["build", "-q", ctx])));
     const changes = [];
     for (let i = 0; i < CHANGE_RUNS; i++) {
@@ -191,7 +196,7 @@ try {
       const d = dockerBuild;
       // --no-cache stands for a cold cache: BuildKit keys a local base by its layers, so results
       // of an earlier bench run would otherwise hit (and pruning would drop the user's cache).
-      row.bkCold = d(["build", "-q", "--no-cache", "--network", "none", ctx]);
+      row.bkCold = median(Array.from({ length: COLD_RUNS }, () => d(["build", "-q", "--no-cache", "--network", "none", ctx])));
       row.bkNoop = median(Array.from({ length: NOOP_RUNS }, () => d(["build", "-q", "--network", "none", ctx])));
       const bc = [];
       for (let i = 0; i < CHANGE_RUNS; i++) {

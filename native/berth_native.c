@@ -271,49 +271,46 @@ static napi_value js_set_xattr(napi_env env, napi_callback_info info) {
 
 #define STAT_FIELDS 10
 
-static napi_value js_stat_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char* path = path_arg(env, argv[0]);
-  if (path == NULL) return NULL;
+/** A directory's listing: names and STAT_FIELDS numbers per name; or the errno of the call that failed. */
+typedef struct {
+  char** names;
+  size_t n;
+  double* fields;
+  int err;
+  char failed[32];
+  char* failed_path; // the entry whose lstat failed (NULL: the directory)
+} Listing;
+
+static void listing_free(Listing* l) {
+  for (size_t i = 0; i < l->n; i++) free(l->names[i]);
+  free(l->names);
+  free(l->fields);
+  free(l->failed_path);
+}
+
+/** Lists and lstats `path` into `l` (no N-API: runs on any thread). */
+static void list_dir(const char* path, Listing* l) {
+  memset(l, 0, sizeof *l);
   DIR* dir = opendir(path);
-  if (dir == NULL) {
-    napi_throw(env, errno_error(env, errno, "opendir", path));
-    free(path);
-    return NULL;
-  }
+  if (dir == NULL) { l->err = errno; strcpy(l->failed, "opendir"); return; }
   int dfd = dirfd(dir);
-  size_t cap = 64, n = 0;
-  char** names = malloc(cap * sizeof *names);
+  size_t cap = 64;
+  l->names = malloc(cap * sizeof *l->names);
   struct dirent* e;
   errno = 0;
   while ((e = readdir(dir)) != NULL) {
     if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
-    if (n == cap) { cap *= 2; names = realloc(names, cap * sizeof *names); }
-    names[n++] = strdup(e->d_name);
+    if (l->n == cap) { cap *= 2; l->names = realloc(l->names, cap * sizeof *l->names); }
+    l->names[l->n++] = strdup(e->d_name);
+    errno = 0;
   }
-  int read_err = errno;
-  napi_value result = NULL, js_names, buffer, stats;
-  double* fields = NULL;
-  if (read_err != 0) {
-    napi_throw(env, errno_error(env, read_err, "readdir", path));
-    goto done;
-  }
-  napi_create_array_with_length(env, n, &js_names);
-  napi_create_arraybuffer(env, n * STAT_FIELDS * sizeof(double), (void**)&fields, &buffer);
-  napi_create_typedarray(env, napi_float64_array, n * STAT_FIELDS, buffer, 0, &stats);
-  for (size_t i = 0; i < n; i++) {
-    napi_value name;
-    napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &name);
-    napi_set_element(env, js_names, i, name);
+  if (errno != 0) { l->err = errno; strcpy(l->failed, "readdir"); closedir(dir); return; }
+  l->fields = malloc((l->n > 0 ? l->n : 1) * STAT_FIELDS * sizeof(double));
+  for (size_t i = 0; i < l->n; i++) {
     struct stat st;
-    double* f = fields + i * STAT_FIELDS;
-    if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno != ENOENT) {
-        napi_throw(env, errno_error(env, errno, "lstat", names[i]));
-        goto done;
-      }
+    double* f = l->fields + i * STAT_FIELDS;
+    if (fstatat(dfd, l->names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) { l->err = errno; strcpy(l->failed, "lstat"); l->failed_path = strdup(l->names[i]); break; }
       memset(f, 0, STAT_FIELDS * sizeof(double));
       continue;
     }
@@ -324,15 +321,86 @@ static napi_value js_stat_dir(napi_env env, napi_callback_info info) {
     f[8] = (double)st.st_mtim.tv_sec * 1e3 + (double)st.st_mtim.tv_nsec / 1e6;
     f[9] = (double)st.st_ctim.tv_sec * 1e3 + (double)st.st_ctim.tv_nsec / 1e6;
   }
+  closedir(dir);
+}
+
+/** The listing as [names, Float64Array], or the error to throw (in *error). */
+static napi_value listing_value(napi_env env, Listing* l, const char* path, napi_value* error) {
+  *error = NULL;
+  if (l->err != 0) {
+    *error = errno_error(env, l->err, l->failed, l->failed_path != NULL ? l->failed_path : path);
+    return NULL;
+  }
+  napi_value result, js_names, buffer, stats;
+  double* fields;
+  napi_create_array_with_length(env, l->n, &js_names);
+  napi_create_arraybuffer(env, l->n * STAT_FIELDS * sizeof(double), (void**)&fields, &buffer);
+  napi_create_typedarray(env, napi_float64_array, l->n * STAT_FIELDS, buffer, 0, &stats);
+  if (l->n > 0) memcpy(fields, l->fields, l->n * STAT_FIELDS * sizeof(double));
+  for (size_t i = 0; i < l->n; i++) {
+    napi_value name;
+    napi_create_string_utf8(env, l->names[i], NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, js_names, i, name);
+  }
   napi_create_array_with_length(env, 2, &result);
   napi_set_element(env, result, 0, js_names);
   napi_set_element(env, result, 1, stats);
-done:
-  for (size_t i = 0; i < n; i++) free(names[i]);
-  free(names);
-  closedir(dir);
+  return result;
+}
+
+static napi_value js_stat_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  Listing l;
+  list_dir(path, &l);
+  napi_value error, result = listing_value(env, &l, path, &error);
+  if (error != NULL) napi_throw(env, error);
+  listing_free(&l);
   free(path);
   return result;
+}
+
+// statDirAsync(path): the same on libuv's thread pool (a context's directories listed side by side).
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char* path;
+  Listing listing;
+} ListJob;
+
+static void list_execute(napi_env env, void* data) {
+  ListJob* job = data;
+  list_dir(job->path, &job->listing);
+}
+
+static void list_complete(napi_env env, napi_status status, void* data) {
+  ListJob* job = data;
+  napi_value error, result = listing_value(env, &job->listing, job->path, &error);
+  if (error != NULL) napi_reject_deferred(env, job->deferred, error);
+  else napi_resolve_deferred(env, job->deferred, result);
+  napi_delete_async_work(env, job->work);
+  listing_free(&job->listing);
+  free(job->path);
+  free(job);
+}
+
+static napi_value js_stat_dir_async(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], promise, resource;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  ListJob* job = calloc(1, sizeof *job);
+  job->path = path;
+  CHECK(napi_create_promise(env, &job->deferred, &promise));
+  CHECK(napi_create_string_utf8(env, "berth:statDir", NAPI_AUTO_LENGTH, &resource));
+  CHECK(napi_create_async_work(env, NULL, resource, list_execute, list_complete, job, &job->work));
+  CHECK(napi_queue_async_work(env, job->work));
+  return promise;
 }
 
 // ---------------------------------------------------------------- removeTree(path): Promise<void>
@@ -576,6 +644,8 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "setAttributeSync", fn));
   CHECK(napi_create_function(env, "statDir", NAPI_AUTO_LENGTH, js_stat_dir, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "statDir", fn));
+  CHECK(napi_create_function(env, "statDirAsync", NAPI_AUTO_LENGTH, js_stat_dir_async, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "statDirAsync", fn));
   CHECK(napi_create_function(env, "removeTree", NAPI_AUTO_LENGTH, js_remove_tree, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "removeTree", fn));
   CHECK(napi_create_function(env, "sealedCopy", NAPI_AUTO_LENGTH, js_sealed_copy, NULL, &fn));

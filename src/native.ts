@@ -31,6 +31,8 @@ export interface BerthNative {
    * removed meanwhile. Older builds of the addon lack it.
    */
   statDir?(path: string): [string[], Float64Array];
+  /** statDir on libuv's thread pool. Older builds lack it. */
+  statDirAsync?(path: string): Promise<[string[], Float64Array]>;
   /** `rm -rf` on libuv's thread pool (symlinks removed, not followed; a missing path is fine). Older builds lack it. */
   removeTree?(path: string): Promise<void>;
   /** The file copied into a memfd with runc's seals (close-on-exec), on the thread pool: its fd. Older builds lack it. */

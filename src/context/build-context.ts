@@ -5,6 +5,27 @@ import { PatternError, PatternMatcher } from "./patternmatcher.js";
 import { lstatSource, sortNames, sourceStat, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
 import { berthNative, STAT_DIR_FIELDS } from "../native.js";
 
+/** Directory listings in flight at once while a context is walked (thread-pool jobs). */
+const WALK_PARALLEL = 8;
+
+/** A counting semaphore: at most `n` holders at a time. */
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.free++;
+  }
+}
+
 export interface LoadContextOptions {
   /** The Dockerfile path (relative to the context or absolute): `<Dockerfile>.dockerignore` wins. */
   dockerfile?: string;
@@ -62,12 +83,18 @@ export class BuildContext implements SourceFs {
     }
     const ctx = new BuildContext(root, matcher, ignoreFile);
     ctx.stats.set("", statFromNode(lstatSync(root)));
-    ctx.walk("");
+    await ctx.walk("", new Semaphore(WALK_PARALLEL));
     return ctx;
   }
 
-  /** Walks a directory; returns whether anything below it was kept (for re-included paths). */
-  private walk(dirRel: string): boolean {
+  /**
+   * Walks a directory; resolves whether anything below it was kept (for re-included paths).
+   * Subdirectories are walked side by side: the addon lists and lstats each on the thread pool
+   * (statDirAsync), so a big context's lstat calls (~3 µs each here, 20,000 of them in a
+   * 20,000-file context) share the CPUs while the main thread indexes what came back. The top
+   * directory is listed in line (no thread-pool round trip for a small context).
+   */
+  private async walk(dirRel: string, slots: Semaphore): Promise<boolean> {
     // names and string concatenation, no Dirent objects or path.join: a walk of 20,000 entries
     // is mostly allocation (garbage collection) otherwise
     const abs = dirRel === "" ? this.root : `${this.root}/${dirRel}`;
@@ -76,7 +103,16 @@ export class BuildContext implements SourceFs {
     try {
       // berth's addon lists and lstats a directory in one call (fstatat per entry: one path
       // component each); otherwise readdir, then an lstat per entry kept
-      const listing = berthNative()?.statDir?.(abs);
+      const native = berthNative();
+      let listing: [string[], Float64Array] | undefined;
+      if (dirRel !== "" && native?.statDirAsync !== undefined) {
+        await slots.acquire();
+        try {
+          listing = await native.statDirAsync(abs);
+        } finally {
+          slots.release();
+        }
+      } else listing = native?.statDir?.(abs);
       if (listing !== undefined) {
         names = listing[0];
         const f = listing[1];
@@ -92,6 +128,8 @@ export class BuildContext implements SourceFs {
       throw new ContextError(`cannot read ${dirRel || "."} in the build context: ${(err as Error).message}`, { path: dirRel, cause: err });
     }
     const kept: string[] = [];
+    const dropped = new Set<string>();
+    const below: Promise<void>[] = [];
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
       const rel = dirRel === "" ? name : `${dirRel}/${name}`;
@@ -100,23 +138,25 @@ export class BuildContext implements SourceFs {
       const st = statAt(i);
       if (st === undefined) continue; // removed while the context was read
       if (excluded && st.type !== "dir") continue;
+      this.stats.set(rel, st);
       if (st.type === "dir") {
-        this.stats.set(rel, st);
-        const any = this.walk(rel);
-        // An excluded directory exists only as the parent of a re-included path.
-        if (excluded && !any) {
-          this.stats.delete(rel);
-          this.children.delete(rel);
-          continue;
-        }
-      } else {
-        this.stats.set(rel, st);
-        if (st.type === "symlink") this.links.set(rel, readlinkSync(`${abs}/${name}`));
-      }
+        below.push(
+          this.walk(rel, slots).then((any) => {
+            // An excluded directory exists only as the parent of a re-included path.
+            if (excluded && !any) {
+              this.stats.delete(rel);
+              this.children.delete(rel);
+              dropped.add(name);
+            }
+          }),
+        );
+      } else if (st.type === "symlink") this.links.set(rel, readlinkSync(`${abs}/${name}`));
       kept.push(name);
     }
-    this.children.set(dirRel, sortNames(kept));
-    return kept.length > 0;
+    if (below.length > 0) await Promise.all(below);
+    const names2 = dropped.size === 0 ? kept : kept.filter((n) => !dropped.has(n));
+    this.children.set(dirRel, sortNames(names2));
+    return names2.length > 0;
   }
 
   get size(): number {

@@ -143,6 +143,22 @@ describe("store locks", () => {
     expect(() => native.statDir!(join(dir, "missing"))).toThrow(/missing/);
   });
 
+  it("statDirAsync gives statDir's listing from the thread pool, and rejects naming a missing dir", async () => {
+    const native = berthNative()!;
+    const d = join(dir, "listing-async");
+    mkdirSync(join(d, "sub"), { recursive: true });
+    for (let i = 0; i < 100; i++) writeFileSync(join(d, `f${i}`), "x".repeat(i));
+    const [names, stats] = await native.statDirAsync!(d);
+    const [syncNames, syncStats] = native.statDir!(d);
+    expect(names).toEqual(syncNames);
+    expect([...stats]).toEqual([...syncStats]);
+    expect(names.length).toBe(101);
+    await expect(native.statDirAsync!(join(dir, "missing"))).rejects.toThrow(/missing/);
+    const [empty, none] = await native.statDirAsync!(join(d, "sub"));
+    expect(empty).toEqual([]);
+    expect(none.length).toBe(0);
+  });
+
   it("removeTree removes a tree as rm -rf does, without following symlinks out of it", async () => {
     const native = berthNative()!;
     const outside = join(dir, "outside");

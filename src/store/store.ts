@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
@@ -695,7 +695,7 @@ export class Store {
     const tags = (opts.tags ?? []).map((t) => tagKey(t));
     const digestRefs = (opts.repoDigests ?? []).map((r) => digestKey(r));
     const path = this.imageEntryPath(cfg.digest);
-    const existing = await readFile(path, "utf8").then((s) => JSON.parse(s) as ImageEntry, () => undefined);
+    const existing = await readRecordFile(path).then((s) => JSON.parse(s) as ImageEntry, () => undefined);
     const entry: ImageEntry | undefined = existing === undefined || existing.manifestDigest !== manifestDigest
       ? { id: cfg.digest, manifestDigest, added: existing?.added ?? new Date().toISOString() }
       : undefined;
@@ -739,8 +739,9 @@ export class Store {
     return this.addImage(Buffer.from(JSON.stringify(config)), opts);
   }
 
+  /** Synchronous underneath, as the records' reads (see readRecordFile): one stat. */
   async imageExists(id: Digest): Promise<boolean> {
-    return stat(this.imageEntryPath(id)).then(() => true, () => false);
+    return existsSync(this.imageEntryPath(id));
   }
 
   async imageById(id: Digest, refs?: Record<string, Digest>): Promise<ImageRecord> {

@@ -122,6 +122,12 @@ function median(xs) {
 }
 
 /** Docker with a daemon that answers and a CLI that can drive BuildKit (newer CLIs need buildx). */
+/** `docker system df`'s size of the build cache. */
+function buildCacheSize() {
+  const r = spawnSync("/usr/bin/docker", ["system", "df", "--format", "{{.Type}}\t{{.Size}}"], { encoding: "utf8" });
+  return (r.stdout ?? "").split("\n").find((l) => l.startsWith("Build Cache"))?.split("\t")[1] ?? "unknown";
+}
+
 function dockerAvailable() {
   if (!existsSync("/usr/bin/docker")) return false;
   if (spawnSync("/usr/bin/docker", ["info"], { stdio: "ignore" }).status !== 0) return false;
@@ -236,6 +242,11 @@ try {
   if (docker) {
     for (const id of dockerImages) spawnSync("/usr/bin/docker", ["rmi", "-f", id], { stdio: "ignore" });
     spawnSync("/usr/bin/docker", ["rmi", DOCKER_BASE], { stdio: "ignore" });
+    // BuildKit keeps a cache record for every --no-cache build (~3 GB a run here: 77 GB filled
+    // this machine's disk after a few sessions). It has no way to prune only this run's records:
+    // BENCH_PRUNE_BUILDKIT=1 prunes the whole build cache; otherwise the growth is reported.
+    if (process.env.BENCH_PRUNE_BUILDKIT === "1") spawnSync("/usr/bin/docker", ["builder", "prune", "-af"], { stdio: "ignore", env: { ...process.env, DOCKER_BUILDKIT: "1" } });
+    else console.log(`BuildKit's build cache after this run: ${buildCacheSize()} (BENCH_PRUNE_BUILDKIT=1 prunes it at the end)`);
   }
   spawnSync("umount", [mnt]);
   rmSync(img, { force: true });

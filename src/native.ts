@@ -8,11 +8,12 @@ import { fileURLToPath } from "node:url";
 /**
  * berth's own N-API addon (native/berth_native.c, built by `npm install`:
  * scripts/build-native.mjs): the system calls Node lacks that every build makes — syncfs(2),
- * flock(2), l*xattr(2) for layers (layer/native.ts), a directory listing with lstat, and a
- * tree removal off the main thread, and a sealed in-memory copy of runc (runtime/runc.ts). Without it each syncfs or lock was a
- * process (`sync -f`, `flock FILE cat`), a fork of this one (2-10 ms of the main thread with
- * berth's heap), and xattrs came from @napi-rs/xattr (11 ms to load) or getfattr. Those remain
- * where the addon could not be built, or with BERTH_NO_NATIVE=1.
+ * flock(2), l*xattr(2) for layers (layer/native.ts), a directory listing with lstat, a tree
+ * removal off the main thread, a sealed in-memory copy of runc (runtime/runc.ts), a
+ * posix_spawn for build containers and _exit(2) for bin/berth. Without it each syncfs or lock
+ * was a process (`sync -f`, `flock FILE cat`), a fork of this one (2-10 ms of the main thread
+ * with berth's heap), and xattrs came from @napi-rs/xattr (11 ms to load) or getfattr. Those
+ * remain where the addon could not be built, or with BERTH_NO_NATIVE=1.
  */
 export interface BerthNative {
   /** syncfs(2) of the file system holding `path`, on libuv's thread pool. */

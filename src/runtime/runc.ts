@@ -113,14 +113,14 @@ export function hostBinaryPath(binary: string): string | null {
   return path;
 }
 
-/** Sealed copies of runc, by the binary they copy: the path to exec once made. */
-const sealedRuncs = new Map<string, Promise<string | undefined>>();
+/** Runtimes whose sealed copy was asked for, and the path to exec each by once it is made. */
+const sealing = new Set<string>();
 const sealedPaths = new Map<string, string>();
 
 /**
- * Makes a sealed in-memory copy of runc (the addon's sealedCopy), for the next containers to
- * start from: resolves with its path (/proc/<pid>/fd/<n>), or undefined where it cannot be made
- * (no addon, another runtime, a failure: runc is then exec'd as it is).
+ * Starts a sealed in-memory copy of runc (the addon's sealedCopy), for the next containers to
+ * start from (runtimeExecutable gives its path, /proc/<pid>/fd/<n>, once it is made). Nothing
+ * where it cannot be made (no addon, another runtime, a failure): runc is exec'd as it is.
  *
  * Each `runc init` makes sure it does not run as the host's runc binary, which a container
  * could otherwise reopen through /proc/self/exe and overwrite (CVE-2019-5736): Debian's runc
@@ -129,27 +129,19 @@ const sealedPaths = new Map<string, string>();
  * every container, more on a busy machine). runc skips that when its /proc/self/exe is a
  * memfd with runc's seals, as cloned_binary.c documents: a sealed memfd cannot be written by
  * anyone. The copy (8.7 MB of shared memory, ~3 ms on the thread pool) is made once per
- * berth process, by a caller that starts more than one container (a build).
+ * berth process, by a caller that starts more than one container (a build). (A memfd cannot
+ * be bind-mounted to outlive the process: mount(2) refuses a file of an internal mount.)
  */
-export function sealRunc(binary: string): Promise<string | undefined> {
-  let sealed = sealedRuncs.get(binary);
-  if (sealed === undefined) {
-    const native = berthNative();
-    const path = hostBinaryPath(binary);
-    sealed =
-      native?.sealedCopy === undefined || path === null || basename(binary) !== "runc"
-        ? Promise.resolve(undefined)
-        : native.sealedCopy(path).then(
-            (fd) => {
-              const exe = `/proc/${process.pid}/fd/${fd}`;
-              sealedPaths.set(binary, exe);
-              return exe;
-            },
-            () => undefined,
-          );
-    sealedRuncs.set(binary, sealed);
-  }
-  return sealed;
+export function sealRunc(binary: string): void {
+  if (sealing.has(binary)) return;
+  sealing.add(binary);
+  const native = berthNative();
+  const path = hostBinaryPath(binary);
+  if (native?.sealedCopy === undefined || path === null || basename(binary) !== "runc") return;
+  native.sealedCopy(path).then(
+    (fd) => sealedPaths.set(binary, `/proc/${process.pid}/fd/${fd}`),
+    () => undefined,
+  );
 }
 
 /** The path to exec runtime `binary` by: its sealed copy once sealRunc made one, else `binary`. */

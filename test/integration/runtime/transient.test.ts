@@ -1,9 +1,10 @@
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, existsSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, readlinkSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { busyboxRootfs, hasBusybox } from "../../helpers/busybox.js";
 import { cleanupTransient, runTransient, RuntimeError } from "../../../src/runtime/index.js";
+import { runtimeExecutable } from "../../../src/runtime/runc.js";
 
 const root = process.getuid?.() === 0 && hasBusybox();
 const tmp = mkdtempSync("/tmp/berth-rt-transient-");
@@ -44,6 +45,20 @@ describe.runIf(root)("runTransient", () => {
     expect(r.exitCode).toBe(3);
     expect(r.text).toBe("hello\n");
     expect(readFileSync(join(r.dirs.upperDir, "created"), "utf8")).toBe("data\n");
+  });
+
+  it("starts the containers after one that said another follows from runc's sealed copy", async () => {
+    const first = snapshot();
+    const out = new PassThrough();
+    out.resume();
+    await runTransient({ ...first, process: { args: ["true"], env: [] }, stdout: out, stderr: out, stateDir, anotherFollows: true });
+    // the copy is made on the thread pool meanwhile
+    for (let i = 0; i < 100 && !runtimeExecutable("runc").startsWith("/proc/"); i++) await new Promise((r) => setTimeout(r, 20));
+    const exe = runtimeExecutable("runc");
+    expect(exe).toMatch(new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
+    expect(readlinkSync(exe)).toBe("/memfd:runc (deleted)");
+    const r = await run(["sh", "-c", "echo from the sealed copy; exit 4"]);
+    expect(r).toMatchObject({ exitCode: 4, text: "from the sealed copy\n" });
   });
 
   it("starts the process with no signal blocked or ignored", async () => {

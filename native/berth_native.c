@@ -66,6 +66,13 @@ typedef struct {
   int value; // resolved with it when >= 0 (set by the job), else with undefined
 } PathJob;
 
+/** The end of any job that starts as a PathJob: its async work and the job itself go. */
+static void path_job_free(napi_env env, PathJob* job) {
+  napi_delete_async_work(env, job->work);
+  free(job->path);
+  free(job);
+}
+
 static void path_job_complete(napi_env env, napi_status status, void* data) {
   PathJob* job = data;
   if (job->err == 0) {
@@ -76,25 +83,32 @@ static void path_job_complete(napi_env env, napi_status status, void* data) {
   } else {
     napi_reject_deferred(env, job->deferred, errno_error(env, job->err, job->failed, job->path));
   }
-  napi_delete_async_work(env, job->work);
-  free(job->path);
-  free(job);
+  path_job_free(env, job);
 }
 
-static napi_value queue_path_job(napi_env env, napi_callback_info info, const char* name, napi_async_execute_callback execute) {
+/**
+ * Queues a job over the path argument; resolves through `complete`. `size`: the job's struct,
+ * a PathJob or one that starts with a PathJob (a job with a result of its own kind).
+ */
+static napi_value queue_job(napi_env env, napi_callback_info info, const char* name, napi_async_execute_callback execute,
+                            napi_async_complete_callback complete, size_t size) {
   size_t argc = 1;
   napi_value argv[1], promise, resource;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char* path = path_arg(env, argv[0]);
   if (path == NULL) return NULL;
-  PathJob* job = calloc(1, sizeof *job);
+  PathJob* job = calloc(1, size);
   job->path = path;
   job->value = -1;
   CHECK(napi_create_promise(env, &job->deferred, &promise));
   CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource));
-  CHECK(napi_create_async_work(env, NULL, resource, execute, path_job_complete, job, &job->work));
+  CHECK(napi_create_async_work(env, NULL, resource, execute, complete, job, &job->work));
   CHECK(napi_queue_async_work(env, job->work));
   return promise;
+}
+
+static napi_value queue_path_job(napi_env env, napi_callback_info info, const char* name, napi_async_execute_callback execute) {
+  return queue_job(env, info, name, execute, path_job_complete, sizeof(PathJob));
 }
 
 static void fail(PathJob* job, const char* syscall) {
@@ -366,41 +380,26 @@ static napi_value js_stat_dir(napi_env env, napi_callback_info info) {
 // statDirAsync(path): the same on libuv's thread pool (a context's directories listed side by side).
 
 typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  char* path;
+  PathJob base;
   Listing listing;
 } ListJob;
 
 static void list_execute(napi_env env, void* data) {
   ListJob* job = data;
-  list_dir(job->path, &job->listing);
+  list_dir(job->base.path, &job->listing);
 }
 
 static void list_complete(napi_env env, napi_status status, void* data) {
   ListJob* job = data;
-  napi_value error, result = listing_value(env, &job->listing, job->path, &error);
-  if (error != NULL) napi_reject_deferred(env, job->deferred, error);
-  else napi_resolve_deferred(env, job->deferred, result);
-  napi_delete_async_work(env, job->work);
+  napi_value error, result = listing_value(env, &job->listing, job->base.path, &error);
+  if (error != NULL) napi_reject_deferred(env, job->base.deferred, error);
+  else napi_resolve_deferred(env, job->base.deferred, result);
   listing_free(&job->listing);
-  free(job->path);
-  free(job);
+  path_job_free(env, &job->base);
 }
 
 static napi_value js_stat_dir_async(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], promise, resource;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char* path = path_arg(env, argv[0]);
-  if (path == NULL) return NULL;
-  ListJob* job = calloc(1, sizeof *job);
-  job->path = path;
-  CHECK(napi_create_promise(env, &job->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "berth:statDir", NAPI_AUTO_LENGTH, &resource));
-  CHECK(napi_create_async_work(env, NULL, resource, list_execute, list_complete, job, &job->work));
-  CHECK(napi_queue_async_work(env, job->work));
-  return promise;
+  return queue_job(env, info, "berth:statDir", list_execute, list_complete, sizeof(ListJob));
 }
 
 // ---------------------------------------------------------------- removeTree(path): Promise<void>
@@ -631,29 +630,24 @@ static napi_value js_exit_now(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn;
-  CHECK(napi_create_function(env, "syncfs", NAPI_AUTO_LENGTH, js_syncfs, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "syncfs", fn));
-  CHECK(napi_create_function(env, "tryFlock", NAPI_AUTO_LENGTH, js_try_flock, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "tryFlock", fn));
-  CHECK(napi_create_function(env, "listAttributesSync", NAPI_AUTO_LENGTH, js_list_xattrs, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "listAttributesSync", fn));
-  CHECK(napi_create_function(env, "getAttributeSync", NAPI_AUTO_LENGTH, js_get_xattr, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "getAttributeSync", fn));
-  CHECK(napi_create_function(env, "setAttributeSync", NAPI_AUTO_LENGTH, js_set_xattr, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "setAttributeSync", fn));
-  CHECK(napi_create_function(env, "statDir", NAPI_AUTO_LENGTH, js_stat_dir, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "statDir", fn));
-  CHECK(napi_create_function(env, "statDirAsync", NAPI_AUTO_LENGTH, js_stat_dir_async, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "statDirAsync", fn));
-  CHECK(napi_create_function(env, "removeTree", NAPI_AUTO_LENGTH, js_remove_tree, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "removeTree", fn));
-  CHECK(napi_create_function(env, "sealedCopy", NAPI_AUTO_LENGTH, js_sealed_copy, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "sealedCopy", fn));
-  CHECK(napi_create_function(env, "spawnPiped", NAPI_AUTO_LENGTH, js_spawn_piped, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "spawnPiped", fn));
-  CHECK(napi_create_function(env, "exitNow", NAPI_AUTO_LENGTH, js_exit_now, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "exitNow", fn));
+  static const struct { const char* name; napi_callback fn; } functions[] = {
+    { "syncfs", js_syncfs },
+    { "tryFlock", js_try_flock },
+    { "listAttributesSync", js_list_xattrs },
+    { "getAttributeSync", js_get_xattr },
+    { "setAttributeSync", js_set_xattr },
+    { "statDir", js_stat_dir },
+    { "statDirAsync", js_stat_dir_async },
+    { "removeTree", js_remove_tree },
+    { "sealedCopy", js_sealed_copy },
+    { "spawnPiped", js_spawn_piped },
+    { "exitNow", js_exit_now },
+  };
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    CHECK(napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));
+    CHECK(napi_set_named_property(env, exports, functions[i].name, fn));
+  }
   return exports;
 }
 

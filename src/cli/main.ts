@@ -8,6 +8,7 @@ import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
 import { registerBuilderCommands } from "./builder.js";
 import { watchOutput } from "./output.js";
+import { berthNative } from "../native.js";
 
 type Registrar = (program: Command) => void;
 
@@ -103,4 +104,12 @@ function exitCodeFor(err: unknown): number {
   const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
   process.stderr.write(`berth: internal error: ${message}\n`);
   return 1;
+}
+
+/**
+ * The addon's _exit(2) (see exitNow in native/berth_native.c), for bin/berth to end the process
+ * with once the event loop has drained; undefined without the addon (or BERTH_NO_NATIVE=1).
+ */
+export function exitNow(): ((code: number) => never) | undefined {
+  return berthNative()?.exitNow;
 }

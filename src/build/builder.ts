@@ -27,6 +27,8 @@ import { cacheKey, explainMiss, stackedKey, type KeyInputs } from "./keys.js";
 import { applyMetadata, withShell } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
 import { runCommand, runMounts, runNetwork } from "./run-command.js";
+import { entitlementMessage, missingEntitlement } from "./entitlements.js";
+import { BuildSandbox, type RunNetwork } from "./sandbox.js";
 import { cloneConfig, containerConfig, ensurePath, envListToMap, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
 import { removeTree } from "../native.js";
 import { noteCodePath } from "../code-paths.js";
@@ -57,8 +59,6 @@ interface SlotRecord {
 }
 
 const EXPLAIN_FILE_LIMIT = 50_000;
-const LOCAL_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-
 function sha(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
@@ -138,12 +138,20 @@ class Builder {
     this.cleanups.push(p.catch(() => undefined));
   };
   private entryWriteError: unknown;
+  /** The RUN steps' network namespace (network "default"), made when the first of them runs. */
+  private readonly sandbox: BuildSandbox;
+  /** RUN's network when a RUN does not say (berth build --network). */
+  private readonly defaultNetwork: RunNetwork;
+  /** Per stage: the position in its steps of its last RUN on the sandbox network (-1: none). */
+  private readonly lastSandboxRun = new Map<number, number>();
 
   constructor(options: BuildOptions) {
     this.o = options;
     this.env = options.environment ?? process.env;
     this.ownStateDir = options.stateDir === undefined;
     this.stateDir = options.stateDir ?? `/run/berth/build/${process.pid}-${randomBytes(4).toString("hex")}`;
+    this.defaultNetwork = options.network ?? "default";
+    this.sandbox = new BuildSandbox({ runDir: this.stateDir, environment: this.env });
   }
 
   /**
@@ -209,6 +217,27 @@ class Builder {
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
     for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
+    // as BuildKit, before any step runs: a RUN that needs an entitlement the build lacks
+    // (an ONBUILD RUN, or a mode held in a variable, is checked when it runs)
+    for (const i of this.plan.order) {
+      for (const node of this.plan.stages[i]!.steps) {
+        const missing = missingEntitlement(node, o.allow ?? []);
+        if (missing !== undefined) throw errorAt(this.plan, node, entitlementMessage(missing));
+      }
+    }
+    // berth build --network host: the whole build on the host's network, the same entitlement
+    // (buildx grants it by itself for its --network host; berth asks for it, as for RUN's)
+    if (this.defaultNetwork === "host" && !(o.allow ?? []).includes("network.host")) {
+      throw new BuildError("network.host is not allowed: --network host needs `berth build --allow network.host`", { exitCode: 1 });
+    }
+    for (const i of this.plan.order) {
+      const steps = this.plan.stages[i]!.steps;
+      let last = -1;
+      steps.forEach((node, at) => {
+        if (node.name === "run" && this.networkOf(node) === "default") last = at;
+      });
+      this.lastSandboxRun.set(i, last);
+    }
     if (this.plan.order.length > 1) noteCodePath("stages");
     if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
       throw new BuildError(`platform ${o.platform} is not supported: berth builds for the host's platform only`, { exitCode: 125 });
@@ -291,10 +320,14 @@ class Builder {
       // Let stages still running in parallel settle before the caller cleans up; the cache
       // entries of the steps that ran are kept even when a later step failed.
       await Promise.allSettled([...this.results.values()]);
+      // no step runs any more: the sandbox goes (pasta stopped, the namespace's holder ended)
+      // while the rest is cleaned up
+      const sandboxClosed = this.sandbox.close().catch(() => undefined);
       // commits behind the build write their cache entries when they end
       await Promise.allSettled(this.commits.values());
       await Promise.allSettled(this.entryWrites.values());
       await Promise.all(this.cleanups);
+      await sandboxClosed;
       // no container runs any more: dirs of layers that turned out to exist already can go
       await Promise.all(this.leftoverDirs.map((dir) => removeTree(dir).catch(() => undefined)));
       await unwatch();
@@ -511,7 +544,7 @@ class Builder {
    * record the result and the inputs for --explain.
    */
   private async layerStep(
-    s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean },
+    s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean; node?: InstructionNode },
     id: number,
     keyInputs: KeyInputs,
     createdBy: string,
@@ -540,6 +573,7 @@ class Builder {
       if (record.diffId !== null) layer = await this.store.layer(record.diffId);
     } else {
       this.executed++;
+      this.noteMiss(s.index, s.node);
       const slot = this.slotKey(s);
       if (explainFiles !== undefined) {
         const files = await explainFiles();
@@ -766,13 +800,15 @@ class Builder {
     const anotherFollows = s.onbuild || this.runsLeft > 0;
     const command = runCommand(node, (args) => withShell(state, node, args));
     let mounts;
-    let network: "host" | "none";
+    let network: RunNetwork;
     try {
       mounts = runMounts(node, expand);
-      network = runNetwork(node, this.o.network === "none" ? "none" : "host");
+      network = runNetwork(node, this.defaultNetwork);
     } catch (err) {
       throw fail((err as Error).message, { cause: err });
     }
+    const missing = missingEntitlement(node, this.o.allow ?? []);
+    if (missing !== undefined) throw errorAt(this.plan, node, entitlementMessage(missing));
     const cfg = containerConfig(state);
     const env = processEnv(state);
     // Proxy build args reach the process without an ARG, and stay out of key and history.
@@ -825,6 +861,7 @@ class Builder {
           cwd,
           user,
           network,
+          sandbox: async () => (await this.sandbox.ready()).netns,
           mounts,
           sources: {
             contextPath: (rel) => join(this.contextRoot, rel),
@@ -949,16 +986,56 @@ class Builder {
     }
   }
 
-  private etcFilesMade: { dir: string; resolvConf: string | undefined } | undefined;
+  /** A RUN's network, undefined when its flag is invalid (the step reports that). */
+  private networkOf(node: InstructionNode): RunNetwork | undefined {
+    try {
+      return runNetwork(node, this.defaultNetwork);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A step of stage `index` missed the cache: every later step of the stage will run too (their
+   * keys chain), so when a RUN on the sandbox network follows, the sandbox is started now, its
+   * set-up (a namespace, pasta's start: ~100 ms) overlapping this step and the ones between.
+   */
+  private noteMiss(index: number, node: InstructionNode | undefined): void {
+    if (this.sandbox.started) return;
+    const last = this.lastSandboxRun.get(index) ?? -1;
+    if (last < 0) return;
+    const at = node === undefined ? -1 : this.plan.stages[index]!.steps.indexOf(node);
+    if (at <= last) this.sandbox.start();
+  }
+
+  private etcDir: string | undefined;
+  private readonly etcFilesMade = new Map<RunNetwork, Promise<{ resolvConf: string; hosts: string }>>();
   /** This build's lock in its state dir (stale-builds.ts), held until the dir is removed. */
   private stateLock: HeldLock | undefined;
 
-  /** resolv.conf and hosts for RUN, written once per build into its state dir. */
-  private async etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }> {
-    // synchronous: three tiny files on tmpfs; a dozen thread-pool round trips took longer, the
-    // more so while a layer's digest shares the main thread (commitBehind)
-    this.etcFilesMade ??= (() => {
-      const dir = join(this.stateDir, "etc");
+  /**
+   * resolv.conf and hosts for a RUN on `network`, as BuildKit writes them, once per build and
+   * network into its state dir: hosts names localhost and buildkitsandbox whatever the network;
+   * resolv.conf is the host's, moby's way (runtime/network/etc-files.ts): loopback nameservers,
+   * which answer only in the host's namespace, removed except on the host's network, and the
+   * sandbox's DNS relay (or Docker's defaults) when none is left.
+   */
+  private etcFiles(network: RunNetwork): Promise<{ resolvConf: string; hosts: string }> {
+    let made = this.etcFilesMade.get(network);
+    if (made === undefined) {
+      made = this.writeEtcFiles(network);
+      this.etcFilesMade.set(network, made);
+    }
+    return made;
+  }
+
+  private async writeEtcFiles(network: RunNetwork): Promise<{ resolvConf: string; hosts: string }> {
+    const { buildkitHosts, containerResolvConf, readHostResolvConf } = await import("../runtime/network/etc-files.js");
+    // synchronous: tiny files on tmpfs; a dozen thread-pool round trips took longer, the more
+    // so while a layer's digest shares the main thread (commitBehind)
+    const dir = this.etcDir ?? join(this.stateDir, "etc");
+    if (this.etcDir === undefined) {
+      this.etcDir = dir;
       mkdirSync(dir, { recursive: true });
       // the state dir exists now: hold its lock, and sweep those of builds that were killed
       if (this.ownStateDir) {
@@ -969,21 +1046,15 @@ class Builder {
           }).catch(() => undefined),
         );
       }
-      const read = (path: string): Buffer | undefined => {
-        try {
-          return readFileSync(path);
-        } catch {
-          return undefined;
-        }
-      };
-      const resolv = read("/etc/resolv.conf");
-      if (resolv !== undefined) writeFileSync(join(dir, "resolv.conf"), resolv, { mode: 0o644 });
-      writeFileSync(join(dir, "hosts"), read("/etc/hosts") ?? LOCAL_HOSTS, { mode: 0o644 });
-      writeFileSync(join(dir, "hosts.none"), LOCAL_HOSTS, { mode: 0o644 });
-      return { dir, resolvConf: resolv !== undefined ? join(dir, "resolv.conf") : undefined };
-    })();
-    const made = this.etcFilesMade;
-    return network === "host" ? { resolvConf: made.resolvConf, hosts: join(made.dir, "hosts") } : { resolvConf: undefined, hosts: join(made.dir, "hosts.none") };
+      writeFileSync(join(dir, "hosts"), buildkitHosts(), { mode: 0o644 });
+    }
+    const hostNetwork = network === "host";
+    // the sandbox's relay, if it has one (its nameservers are then the host's loopback ones)
+    const relay = network === "default" ? (await this.sandbox.ready()).nameserver : undefined;
+    const text = containerResolvConf(readHostResolvConf({ hostNetwork }) ?? "", { hostNetwork, ...(relay !== undefined ? { fallback: [relay] } : {}) });
+    const resolvConf = join(dir, `resolv-${network}.conf`);
+    writeFileSync(resolvConf, text, { mode: 0o644 });
+    return { resolvConf, hosts: join(dir, "hosts") };
   }
 
   /** `--from` / `from=`: a stage (by name or index) or an image. */

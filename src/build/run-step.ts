@@ -16,6 +16,8 @@ import type { MountRequest } from "../runtime/spec.js";
 import { runTransient } from "../runtime/transient.js";
 import type { Snapshot } from "../store/index.js";
 import type { SecretSpec, SshSpec } from "./options.js";
+import type { RunNetwork } from "./sandbox.js";
+import { BUILD_HOSTNAME } from "../runtime/network/etc-files.js";
 
 const execFileP = promisify(execFile);
 
@@ -34,8 +36,8 @@ export interface MountSources {
   secrets: readonly SecretSpec[];
   ssh: readonly SshSpec[];
   environment: Readonly<Record<string, string | undefined>>;
-  /** This build's copies of resolv.conf (host network only) and hosts. */
-  etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }>;
+  /** This build's resolv.conf and hosts for a RUN on `network` (BuildKit's; see runtime/network/etc-files.ts). */
+  etcFiles(network: RunNetwork): Promise<{ resolvConf: string | undefined; hosts: string }>;
 }
 
 export interface ExecuteRunOptions {
@@ -44,7 +46,9 @@ export interface ExecuteRunOptions {
   env: string[];
   cwd: string;
   user: string | undefined;
-  network: "host" | "none";
+  network: RunNetwork;
+  /** The build's sandbox namespace (network "default"): its path, once its network is up. */
+  sandbox?: () => Promise<string>;
   mounts: Mount[];
   sources: MountSources;
   stdout: Writable;
@@ -89,6 +93,10 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
     }
   };
   let sshCount = 0;
+  // the build's sandbox is made while this step's mounts are prepared (started already by the
+  // builder when the step missed the cache, in most cases)
+  const sandbox = o.network === "default" ? (o.sandbox?.() ?? Promise.reject(new Error("no network sandbox for this build"))) : undefined;
+  sandbox?.catch(() => undefined);
   try {
     let privateDir: string | undefined;
     const priv = async (): Promise<string> => {
@@ -225,9 +233,10 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         }
       }
     }
-    // Like BuildKit (withROBind), every RUN gets the host's DNS setup and a hosts file as
-    // read-only binds, so package managers work in images that ship no /etc/resolv.conf; a
-    // target that is a symlink in the image is left alone. Mount points runc makes are stubs.
+    // Like BuildKit (withROBind), every RUN gets a resolv.conf made from the host's and a hosts
+    // file as read-only binds, so package managers work in images that ship no
+    // /etc/resolv.conf; a target that is a symlink in the image is left alone. Mount points
+    // runc makes are stubs.
     const etc = await o.sources.etcFiles(o.network);
     const etcStubs: string[] = [];
     for (const [target, host] of [["/etc/resolv.conf", etc.resolvConf], ["/etc/hosts", etc.hosts]] as const) {
@@ -244,13 +253,16 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
     const lowerDirs = o.stateDir !== undefined && etcStubs.length > 0 ? [...o.snapshot.lowerDirs, mountPointLayer(o.stateDir, etcStubs)] : o.snapshot.lowerDirs;
     for (const p of ["/proc", "/sys", "/dev"]) if (!o.existsInParent(p)) stubs.add(p);
     if (o.cwd !== "/") noteTarget(o.cwd);
+    const network = sandbox !== undefined ? { netns: await sandbox } : o.network === "host" ? "host" : "none";
     const run = async (): Promise<number> => {
       const r = await runTransient({
         lowerDirs,
         upperDir: o.snapshot.upperDir,
         workDir: o.snapshot.workDir,
         process: { args: o.command.args, env, cwd: o.cwd, ...(o.user !== undefined && o.user !== "" ? { user: o.user } : {}) },
-        network: o.network,
+        network,
+        // BuildKit's hostname, on every network (a UTS namespace of its own even on the host's)
+        hostname: BUILD_HOSTNAME,
         mounts,
         stdin: "ignore",
         stdout: o.stdout,

@@ -29,6 +29,11 @@ export interface SpecOptions {
   hostname?: string;
   terminal?: boolean;
   network?: NetworkMode;
+  /**
+   * Join this network namespace (a path, e.g. /proc/<pid>/ns/net) instead of making one: a
+   * build's sandbox (src/runtime/network/). Not with network "host".
+   */
+  netnsPath?: string;
   mounts?: MountRequest[];
   readOnlyRootfs?: boolean;
   capAdd?: string[];
@@ -76,10 +81,10 @@ export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; 
   return [...new Set(caps)];
 }
 
-function namespaces(network: NetworkMode): OciNamespace[] {
+function namespaces(network: NetworkMode, netnsPath: string | undefined): OciNamespace[] {
   const ns: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   // runc brings up loopback in a namespace it creates: that is all "none" and "private" need
-  if (network !== "host") ns.push({ type: "network" });
+  if (network !== "host") ns.push(netnsPath !== undefined ? { type: "network", path: netnsPath } : { type: "network" });
   return ns;
 }
 
@@ -121,6 +126,7 @@ export function buildSpec(options: SpecOptions): OciSpec {
     args = [INIT_PATH, "--", ...args];
   }
   const network = options.network ?? "private";
+  if (options.netnsPath !== undefined && network === "host") throw new RuntimeError("a network namespace path cannot be joined with the host's network");
   return {
     ociVersion: "1.0.2",
     process: {
@@ -133,10 +139,12 @@ export function buildSpec(options: SpecOptions): OciSpec {
       noNewPrivileges: options.noNewPrivileges === true,
     },
     root: { path: options.rootfs, readonly: options.readOnlyRootfs === true },
-    ...(options.hostname !== undefined && network !== "host" ? { hostname: options.hostname } : {}),
+    // a UTS namespace of its own in every mode: a build step on the host's network is still
+    // buildkitsandbox (BuildKit); `run --network host` passes the host's name
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     mounts,
     linux: {
-      namespaces: namespaces(network),
+      namespaces: namespaces(network, options.netnsPath),
       resources: resources(options),
       ...(options.cgroupsPath !== undefined ? { cgroupsPath: options.cgroupsPath } : {}),
       ...(privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),

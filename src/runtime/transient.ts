@@ -33,8 +33,11 @@ export type OutputSink = Writable | "inherit" | "ignore";
 
 export interface TransientOptions extends OverlayDirs {
   process: TransientProcess;
-  /** "host" shares the host's network namespace (a build step's default); "none" has loopback only */
-  network?: "host" | "none";
+  /**
+   * "host" shares the host's network namespace (the default); "none" has loopback only;
+   * `{ netns }` joins that namespace (a path: a build's sandbox, src/runtime/network/).
+   */
+  network?: "host" | "none" | { netns: string };
   mounts?: MountRequest[];
   hostname?: string;
   stdin?: Readable | "inherit" | "ignore";
@@ -141,7 +144,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       ...(p.cwd !== undefined ? { cwd: p.cwd } : {}),
       user,
       terminal: p.terminal === true,
-      network: options.network ?? "host",
+      ...(typeof options.network === "object" ? { network: "private", netnsPath: options.network.netns } : { network: options.network ?? "host" }),
       ...(options.mounts !== undefined ? { mounts: options.mounts } : {}),
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
       cgroupsPath: `/berth/${id}`,

@@ -1,9 +1,13 @@
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultDeviceRules, defaultMounts } from "./defaults.js";
 import { RuntimeError } from "./errors.js";
 import type { OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
+import { customSeccomp, defaultSeccomp, type DockerSeccompProfile } from "./seccomp.js";
 
 /** none: own network namespace with loopback only; private: the same, ports may be published; host: the host's. */
 export type NetworkMode = "none" | "host" | "private";
+
+/** --cgroupns: "private" gives the container its own cgroup namespace, "host" shares the host's. */
+export type CgroupnsMode = "private" | "host";
 
 /** A mount the user asked for: a bind mount (-v host:ctr[:ro], named volumes) or a tmpfs. */
 export type MountRequest =
@@ -44,6 +48,13 @@ export interface SpecOptions {
   availableCapabilities?: readonly string[];
   /** whether the kernel accounts swap (memory.memsw.*): Docker drops the swap limit where it does not */
   swapAccounting?: boolean;
+  /**
+   * The seccomp profile: Docker's default when undefined, none for "unconfined" (and for
+   * --privileged, whatever this says), else this profile in Docker's format.
+   */
+  seccomp?: "unconfined" | DockerSeccompProfile;
+  /** the cgroup namespace (default "host": the caller picks Docker's default, see defaultCgroupns) */
+  cgroupns?: CgroupnsMode;
 }
 
 /** Where Docker mounts its init (docker-init = tini) inside the container. */
@@ -76,10 +87,11 @@ export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; 
   return [...new Set(caps)];
 }
 
-function namespaces(network: NetworkMode): OciNamespace[] {
+function namespaces(network: NetworkMode, cgroupns: CgroupnsMode): OciNamespace[] {
   const ns: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   // runc brings up loopback in a namespace it creates: that is all "none" and "private" need
   if (network !== "host") ns.push({ type: "network" });
+  if (cgroupns === "private") ns.push({ type: "cgroup" });
   return ns;
 }
 
@@ -121,6 +133,10 @@ export function buildSpec(options: SpecOptions): OciSpec {
     args = [INIT_PATH, "--", ...args];
   }
   const network = options.network ?? "private";
+  // moby: --privileged and seccomp=unconfined run without a filter; the profile's rules are
+  // chosen by the container's bounding capabilities
+  const seccomp =
+    privileged || options.seccomp === "unconfined" ? undefined : options.seccomp === undefined ? defaultSeccomp(caps) : customSeccomp(options.seccomp, caps);
   return {
     ociVersion: "1.0.2",
     process: {
@@ -136,10 +152,11 @@ export function buildSpec(options: SpecOptions): OciSpec {
     ...(options.hostname !== undefined && network !== "host" ? { hostname: options.hostname } : {}),
     mounts,
     linux: {
-      namespaces: namespaces(network),
+      namespaces: namespaces(network, options.cgroupns ?? "host"),
       resources: resources(options),
       ...(options.cgroupsPath !== undefined ? { cgroupsPath: options.cgroupsPath } : {}),
       ...(privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+      ...(seccomp !== undefined ? { seccomp } : {}),
     },
   };
 }

@@ -10,6 +10,8 @@ import { inMountNamespace, isMounted, mountFailure, overlayOptions, supportsVola
 import { Runc, exitCodeOf, hostBinaryPath, runcFailure, sealRunc } from "./runc.js";
 import type { OciMount } from "./oci-spec.js";
 import { buildSpec, type MountRequest } from "./spec.js";
+import { defaultCgroupns } from "./defaults.js";
+import { hostCapabilities } from "./host-caps.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
 import { trace } from "./trace.js";
 import { primeCgroupAttach } from "./cgroup-prime.js";
@@ -37,6 +39,11 @@ export interface TransientOptions extends OverlayDirs {
   network?: "host" | "none";
   mounts?: MountRequest[];
   hostname?: string;
+  /**
+   * Every capability, all devices, no seccomp filter, /sys writable (`RUN --security=insecure`,
+   * BuildKit's insecure mode). Otherwise Docker's defaults: 14 capabilities and its seccomp profile.
+   */
+  privileged?: boolean;
   stdin?: Readable | "inherit" | "ignore";
   stdout?: OutputSink;
   stderr?: OutputSink;
@@ -79,6 +86,9 @@ function spawnRuntime(file: string, argv0: string, args: string[]): PipedChild |
   const path = hostBinaryPath(file);
   return path === null ? undefined : spawnPiped(path, [argv0, ...args]);
 }
+
+/** Docker's default cgroup namespace mode on this host (looked up once). */
+let cgroupnsDefault: "private" | "host" | undefined;
 
 /** Users resolved over lower dirs (see runTransient), by lower dirs and user spec. */
 const userMemo = new Map<string, ResolvedUser>();
@@ -144,7 +154,9 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       network: options.network ?? "host",
       ...(options.mounts !== undefined ? { mounts: options.mounts } : {}),
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
+      ...(options.privileged === true ? { privileged: true, availableCapabilities: hostCapabilities() } : {}),
       cgroupsPath: `/berth/${id}`,
+      cgroupns: (cgroupnsDefault ??= defaultCgroupns()),
     });
     let chain: { file: string; args: string[]; cwd?: string };
     if (rootfsMount !== undefined) {

@@ -4,7 +4,9 @@ import { isAbsolute, posix } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { containerArgs } from "../command.js";
 import { normalizeSignal } from "../runc.js";
-import { capabilitySet, type MountRequest, type NetworkMode, type ResourceLimits } from "../spec.js";
+import { defaultCgroupns } from "../defaults.js";
+import { readSeccompProfileFile } from "../seccomp.js";
+import { capabilitySet, type CgroupnsMode, type MountRequest, type NetworkMode, type ResourceLimits } from "../spec.js";
 import type { RuntimeContext } from "./context.js";
 import { listContainers } from "./lookup.js";
 import { isValidName, randomName } from "./names.js";
@@ -36,7 +38,10 @@ export interface CreateOptions {
   privileged?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** no-new-privileges[=true|false], seccomp=unconfined, seccomp=PROFILE.json */
   securityOpt?: string[];
+  /** default: Docker's, private on a unified (cgroup v2) host, else host */
+  cgroupns?: CgroupnsMode;
   resources?: ResourceLimits;
   autoRemove?: boolean;
   labels?: Record<string, string>;
@@ -87,12 +92,9 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   if (!["none", "host", "private"].includes(network)) throw new RuntimeError(`invalid --network "${network}": want none, host or private`);
   const ports = (options.ports ?? []).map(parsePortSpec);
   if (ports.length > 0 && network !== "private") throw new RuntimeError(`ports can be published only with --network private (got --network ${network})`);
-  let noNewPrivileges = false;
-  for (const opt of options.securityOpt ?? []) {
-    if (/^no-new-privileges(:true|=true)?$/.test(opt)) noNewPrivileges = true;
-    else if (/^no-new-privileges(:false|=false)$/.test(opt)) noNewPrivileges = false;
-    else throw new RuntimeError(`unsupported --security-opt "${opt}": berth knows no-new-privileges`);
-  }
+  const security = parseSecurityOpts(options.securityOpt ?? []);
+  const cgroupns = options.cgroupns ?? defaultCgroupns();
+  if (cgroupns !== "private" && cgroupns !== "host") throw new RuntimeError(`invalid --cgroupns "${String(cgroupns)}": want private or host`);
   if (options.name !== undefined && !isValidName(options.name)) {
     throw new RuntimeError(`Invalid container name (${options.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
@@ -183,7 +185,10 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
       privileged: options.privileged === true,
       capAdd: options.capAdd ?? [],
       capDrop: options.capDrop ?? [],
-      noNewPrivileges,
+      noNewPrivileges: security.noNewPrivileges,
+      securityOpt: security.securityOpt,
+      ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
+      cgroupns,
       resources: options.resources ?? {},
       autoRemove: options.autoRemove === true,
     },
@@ -202,6 +207,34 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     }
     record = { ...record, name: randomName(new Set(now.map((c) => c.record.name))) };
   }
+}
+
+/**
+ * --security-opt values (Docker's CLI rules: KEY=VALUE, or the old KEY:VALUE): the settings,
+ * and the list as Docker's HostConfig.SecurityOpt keeps it — a seccomp profile file is read
+ * now and its compacted content stands for it, so the container does not depend on the file.
+ */
+export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: string | undefined; securityOpt: string[] } {
+  let noNewPrivileges = false;
+  let seccomp: string | undefined;
+  const securityOpt: string[] = [];
+  for (const opt of opts) {
+    const sep = opt.includes("=") ? opt.indexOf("=") : opt.indexOf(":");
+    const key = sep < 0 ? opt : opt.slice(0, sep);
+    const value = sep < 0 ? undefined : opt.slice(sep + 1);
+    if (key === "no-new-privileges") {
+      if (value !== undefined && value !== "true" && value !== "false") throw new RuntimeError(`invalid --security-opt ${opt}: no-new-privileges takes true or false`);
+      noNewPrivileges = value !== "false";
+      securityOpt.push(opt);
+    } else if (key === "seccomp") {
+      if (value === undefined || value === "") throw new RuntimeError(`invalid --security-opt ${opt}: want seccomp=unconfined or seccomp=PROFILE.json`);
+      seccomp = value === "unconfined" ? "unconfined" : readSeccompProfileFile(value);
+      securityOpt.push(`seccomp=${seccomp}`);
+    } else {
+      throw new RuntimeError(`unsupported --security-opt "${opt}": berth knows no-new-privileges[=true|false], seccomp=unconfined and seccomp=PROFILE.json`);
+    }
+  }
+  return { noNewPrivileges, seccomp, securityOpt };
 }
 
 function nameConflict(name: string, holder: string): RuntimeError {

@@ -6,6 +6,7 @@ import type { ContainerRecord } from "./record.js";
 /** `berth inspect CONTAINER`: Docker's container JSON shape (the fields berth has). */
 export function inspectContainer(record: ContainerRecord, dir: string): Record<string, unknown> {
   const running = record.state === "running";
+  const securityOpt = record.hostConfig.securityOpt ?? (record.hostConfig.noNewPrivileges ? ["no-new-privileges"] : []);
   const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const p of record.hostConfig.ports) {
     (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
@@ -43,7 +44,9 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
       Init: record.hostConfig.init,
       CapAdd: record.hostConfig.capAdd,
       CapDrop: record.hostConfig.capDrop,
-      SecurityOpt: record.hostConfig.noNewPrivileges ? ["no-new-privileges"] : [],
+      // Docker's null when none was given
+      SecurityOpt: securityOpt.length > 0 ? securityOpt : null,
+      CgroupnsMode: record.hostConfig.cgroupns ?? "host",
       Memory: record.hostConfig.resources.memory ?? 0,
       NanoCpus: Math.round((record.hostConfig.resources.cpus ?? 0) * 1e9),
       PidsLimit: record.hostConfig.resources.pidsLimit ?? null,

@@ -9,6 +9,7 @@ import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.j
 import { inMountNamespace, mountFailure } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
 import { primeCgroupAttach } from "../cgroup-prime.js";
+import { parseSeccompProfile } from "../seccomp.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
 import { trace } from "../trace.js";
@@ -149,6 +150,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       capDrop: host.capDrop,
       privileged: host.privileged,
       noNewPrivileges: host.noNewPrivileges,
+      ...(host.seccomp !== undefined ? { seccomp: host.seccomp === "unconfined" ? "unconfined" : parseSeccompProfile(host.seccomp, `container ${record.name}'s seccomp profile`) } : {}),
+      cgroupns: host.cgroupns ?? "host",
       resources: host.resources,
       cgroupsPath: `/berth/${id}`,
       ...(host.init ? { init: INIT_BINARY } : {}),

@@ -8,6 +8,7 @@ import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs 
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
+import { entitlementMessage, missingEntitlement, runSecurity } from "./entitlements.js";
 import { errorAt, flagValue, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
@@ -209,6 +210,14 @@ class Builder {
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
     for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
+    // as BuildKit, before any step runs: a RUN that needs an entitlement the build lacks
+    // (an ONBUILD RUN, or a mode held in a variable, is checked when it runs)
+    for (const i of this.plan.order) {
+      for (const node of this.plan.stages[i]!.steps) {
+        const missing = missingEntitlement(node, o.allow ?? []);
+        if (missing !== undefined) throw errorAt(this.plan, node, entitlementMessage(missing));
+      }
+    }
     if (this.plan.order.length > 1) noteCodePath("stages");
     if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
       throw new BuildError(`platform ${o.platform} is not supported: berth builds for the host's platform only`, { exitCode: 125 });
@@ -767,12 +776,16 @@ class Builder {
     const command = runCommand(node, (args) => withShell(state, node, args));
     let mounts;
     let network: "host" | "none";
+    let security: "sandbox" | "insecure";
     try {
       mounts = runMounts(node, expand);
       network = runNetwork(node, this.o.network === "none" ? "none" : "host");
+      security = runSecurity(node, expand);
     } catch (err) {
       throw fail((err as Error).message, { cause: err });
     }
+    const missing = missingEntitlement(node, this.o.allow ?? [], security);
+    if (missing !== undefined) throw errorAt(this.plan, node, entitlementMessage(missing));
     const cfg = containerConfig(state);
     const env = processEnv(state);
     // Proxy build args reach the process without an ARG, and stay out of key and history.
@@ -807,7 +820,9 @@ class Builder {
     const createdBy = `RUN ${runCommandString(command.args, state.args.map((a) => ({ key: a.key, value: stageEnv(state).get(a.key) ?? a.value ?? "" })))} # buildkit`;
     const inputs: KeyInputs = {
       parent: state.key,
-      instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds }),
+      // the security mode is part of the step, as of BuildKit's exec op; sandbox, the default,
+      // leaves the key as it was before berth knew the flag
+      instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds, ...(security === "insecure" ? { security } : {}) }),
       env: this.keyEnv(state),
     };
     const view = this.parentView(state);
@@ -825,6 +840,7 @@ class Builder {
           cwd,
           user,
           network,
+          ...(security === "insecure" ? { privileged: true } : {}),
           mounts,
           sources: {
             contextPath: (rel) => join(this.contextRoot, rel),

@@ -45,6 +45,8 @@ export interface ExecuteRunOptions {
   cwd: string;
   user: string | undefined;
   network: "host" | "none";
+  /** `RUN --security=insecure`: all capabilities, no seccomp filter (runTransient's privileged) */
+  privileged?: boolean;
   mounts: Mount[];
   sources: MountSources;
   stdout: Writable;
@@ -251,6 +253,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         workDir: o.snapshot.workDir,
         process: { args: o.command.args, env, cwd: o.cwd, ...(o.user !== undefined && o.user !== "" ? { user: o.user } : {}) },
         network: o.network,
+        ...(o.privileged === true ? { privileged: true } : {}),
         mounts,
         stdin: "ignore",
         stdout: o.stdout,

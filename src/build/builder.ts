@@ -8,7 +8,6 @@ import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs 
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
-import { entitlementMessage, missingEntitlement, runSecurity } from "./entitlements.js";
 import { errorAt, flagValue, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
@@ -21,6 +20,7 @@ import type { CacheExchange } from "./cache-exchange.js";
 import { prepareCopy } from "./copy-step.js";
 import type { PlacedFile, ReuseSource } from "./copy/writer.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
+import { entitlementMessage, missingEntitlement, runSecurity } from "./entitlements.js";
 import type { BuildEvent } from "./events.js";
 import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
 import { cacheMountsDirOf } from "./cache-mount.js";

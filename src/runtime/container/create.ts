@@ -5,7 +5,6 @@ import { RuntimeError } from "../errors.js";
 import { containerArgs } from "../command.js";
 import { normalizeSignal } from "../runc.js";
 import { defaultCgroupns } from "../defaults.js";
-import { readSeccompProfileFile } from "../seccomp.js";
 import { capabilitySet, type CgroupnsMode, type MountRequest, type NetworkMode, type ResourceLimits } from "../spec.js";
 import type { RuntimeContext } from "./context.js";
 import { listContainers } from "./lookup.js";
@@ -13,6 +12,7 @@ import { isValidName, randomName } from "./names.js";
 import { parsePortSpec } from "./ports.js";
 import { writeRecord, type ContainerRecord, type VolumeMount } from "./record.js";
 import { createVolume, isVolumeName } from "./volumes.js";
+import { parseSecurityOpts } from "./security-opts.js";
 
 /** What `berth create`/`berth run` take, already parsed from flags (values validated here). */
 export interface CreateOptions {
@@ -92,9 +92,6 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   if (!["none", "host", "private"].includes(network)) throw new RuntimeError(`invalid --network "${network}": want none, host or private`);
   const ports = (options.ports ?? []).map(parsePortSpec);
   if (ports.length > 0 && network !== "private") throw new RuntimeError(`ports can be published only with --network private (got --network ${network})`);
-  const security = parseSecurityOpts(options.securityOpt ?? []);
-  const cgroupns = options.cgroupns ?? defaultCgroupns();
-  if (cgroupns !== "private" && cgroupns !== "host") throw new RuntimeError(`invalid --cgroupns "${String(cgroupns)}": want private or host`);
   if (options.name !== undefined && !isValidName(options.name)) {
     throw new RuntimeError(`Invalid container name (${options.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
@@ -102,6 +99,9 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     throw new RuntimeError(`the working directory '${options.workdir}' is invalid, it needs to be an absolute path`);
   }
   capabilitySet(options); // validates --cap-add/--cap-drop names now, not at start
+  const security = parseSecurityOpts(options.securityOpt ?? []);
+  const cgroupns = options.cgroupns ?? defaultCgroupns();
+  if (cgroupns !== "private" && cgroupns !== "host") throw new RuntimeError(`invalid --cgroupns "${String(cgroupns)}": want private or host`);
   if (options.stopSignal !== undefined) normalizeSignal(options.stopSignal);
   const binds: MountRequest[] = [];
   const volumeRequests: Array<{ name: string | undefined; destination: string; readOnly: boolean }> = [];
@@ -207,34 +207,6 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     }
     record = { ...record, name: randomName(new Set(now.map((c) => c.record.name))) };
   }
-}
-
-/**
- * --security-opt values (Docker's CLI rules: KEY=VALUE, or the old KEY:VALUE): the settings,
- * and the list as Docker's HostConfig.SecurityOpt keeps it — a seccomp profile file is read
- * now and its compacted content stands for it, so the container does not depend on the file.
- */
-export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: string | undefined; securityOpt: string[] } {
-  let noNewPrivileges = false;
-  let seccomp: string | undefined;
-  const securityOpt: string[] = [];
-  for (const opt of opts) {
-    const sep = opt.includes("=") ? opt.indexOf("=") : opt.indexOf(":");
-    const key = sep < 0 ? opt : opt.slice(0, sep);
-    const value = sep < 0 ? undefined : opt.slice(sep + 1);
-    if (key === "no-new-privileges") {
-      if (value !== undefined && value !== "true" && value !== "false") throw new RuntimeError(`invalid --security-opt ${opt}: no-new-privileges takes true or false`);
-      noNewPrivileges = value !== "false";
-      securityOpt.push(opt);
-    } else if (key === "seccomp") {
-      if (value === undefined || value === "") throw new RuntimeError(`invalid --security-opt ${opt}: want seccomp=unconfined or seccomp=PROFILE.json`);
-      seccomp = value === "unconfined" ? "unconfined" : readSeccompProfileFile(value);
-      securityOpt.push(`seccomp=${seccomp}`);
-    } else {
-      throw new RuntimeError(`unsupported --security-opt "${opt}": berth knows no-new-privileges[=true|false], seccomp=unconfined and seccomp=PROFILE.json`);
-    }
-  }
-  return { noNewPrivileges, seccomp, securityOpt };
 }
 
 function nameConflict(name: string, holder: string): RuntimeError {

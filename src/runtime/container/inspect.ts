@@ -6,7 +6,6 @@ import type { ContainerRecord } from "./record.js";
 /** `berth inspect CONTAINER`: Docker's container JSON shape (the fields berth has). */
 export function inspectContainer(record: ContainerRecord, dir: string): Record<string, unknown> {
   const running = record.state === "running";
-  const securityOpt = record.hostConfig.securityOpt ?? (record.hostConfig.noNewPrivileges ? ["no-new-privileges"] : []);
   const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const p of record.hostConfig.ports) {
     (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
@@ -44,8 +43,7 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
       Init: record.hostConfig.init,
       CapAdd: record.hostConfig.capAdd,
       CapDrop: record.hostConfig.capDrop,
-      // Docker's null when none was given
-      SecurityOpt: securityOpt.length > 0 ? securityOpt : null,
+      SecurityOpt: securityOpts(record),
       CgroupnsMode: record.hostConfig.cgroupns ?? "host",
       Memory: record.hostConfig.resources.memory ?? 0,
       NanoCpus: Math.round((record.hostConfig.resources.cpus ?? 0) * 1e9),
@@ -78,4 +76,11 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
     },
     NetworkSettings: { Ports: ports, PortsSummary: record.hostConfig.ports.map(formatPort) },
   };
+}
+
+/** HostConfig.SecurityOpt: the --security-opt values as given (null when none, as Docker's). */
+function securityOpts(record: ContainerRecord): string[] | null {
+  // records from before berth kept the list knew only no-new-privileges
+  const opts = record.hostConfig.securityOpt ?? (record.hostConfig.noNewPrivileges ? ["no-new-privileges"] : []);
+  return opts.length > 0 ? opts : null;
 }

@@ -14,7 +14,7 @@ import {
   type DockerSeccompProfile,
   type SeccompTarget,
 } from "../../../src/runtime/seccomp.js";
-import { parseSecurityOpts } from "../../../src/runtime/container/create.js";
+import { parseSecurityOpts } from "../../../src/runtime/container/security-opts.js";
 import type { OciSeccomp } from "../../../src/runtime/oci-spec.js";
 
 const amd64 = (capabilities: readonly string[], kernel = { kernel: 6, major: 1 }): SeccompTarget => ({ capabilities, arch: "amd64", kernel });

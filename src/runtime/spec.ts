@@ -1,7 +1,7 @@
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultDeviceRules, defaultMounts } from "./defaults.js";
+import { customSeccomp, defaultSeccomp, type DockerSeccompProfile } from "./seccomp.js";
 import { RuntimeError } from "./errors.js";
 import type { OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
-import { customSeccomp, defaultSeccomp, type DockerSeccompProfile } from "./seccomp.js";
 
 /** none: own network namespace with loopback only; private: the same, ports may be published; host: the host's. */
 export type NetworkMode = "none" | "host" | "private";
@@ -39,6 +39,13 @@ export interface SpecOptions {
   capDrop?: string[];
   privileged?: boolean;
   noNewPrivileges?: boolean;
+  /**
+   * The seccomp profile: Docker's default when undefined, none for "unconfined" (and for
+   * --privileged, whatever this says), else this profile in Docker's format.
+   */
+  seccomp?: "unconfined" | DockerSeccompProfile;
+  /** the cgroup namespace (default "host": the caller picks Docker's default, see defaultCgroupns) */
+  cgroupns?: CgroupnsMode;
   resources?: ResourceLimits;
   /** cgroup path for runc (v1: relative to each hierarchy's root) */
   cgroupsPath?: string;
@@ -48,13 +55,6 @@ export interface SpecOptions {
   availableCapabilities?: readonly string[];
   /** whether the kernel accounts swap (memory.memsw.*): Docker drops the swap limit where it does not */
   swapAccounting?: boolean;
-  /**
-   * The seccomp profile: Docker's default when undefined, none for "unconfined" (and for
-   * --privileged, whatever this says), else this profile in Docker's format.
-   */
-  seccomp?: "unconfined" | DockerSeccompProfile;
-  /** the cgroup namespace (default "host": the caller picks Docker's default, see defaultCgroupns) */
-  cgroupns?: CgroupnsMode;
 }
 
 /** Where Docker mounts its init (docker-init = tini) inside the container. */

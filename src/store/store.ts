@@ -585,6 +585,7 @@ export class Store {
       // a layer still being committed has no diff_id yet, nor a record for gc to remove
       if (l.diffId !== PENDING_DIFF_ID) parentDiffIds.push(l.diffId);
     }
+    dropRepeatedLowerDirs(lowers);
     if (lowers.length === 0) lowers.push(join(this.root, "l", "empty"));
     const id = randomBytes(6).toString("hex");
     const dir = join(this.root, "s", id);
@@ -1071,4 +1072,23 @@ function refsChange(refs: Record<string, Digest>, id: Digest, tags: readonly str
     changed = true;
   }
   return changed;
+}
+
+/**
+ * An image may hold one layer several times (the same `COPY a /a` twice: one diff_id, one dir),
+ * and overlayfs refuses a lower dir it has already (ELOOP, "Too many levels of symbolic links").
+ * Only the topmost occurrence of each dir is kept (`lowers` is top first): a repeated layer has
+ * every entry, whiteout and opaque dir that the lower occurrence had, so whatever the lower one
+ * showed or hid, the upper one shows or hides again above it, and the merged tree is the same.
+ */
+function dropRepeatedLowerDirs(lowers: string[]): void {
+  if (new Set(lowers).size === lowers.length) return;
+  const seen = new Set<string>();
+  let kept = 0;
+  for (const dir of lowers) {
+    if (seen.has(dir)) continue;
+    seen.add(dir);
+    lowers[kept++] = dir;
+  }
+  lowers.length = kept;
 }

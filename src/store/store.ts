@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { Transform, pipeline, type Readable, type TransformCallback, type Writable } from "node:stream";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
@@ -416,13 +416,17 @@ export class Store {
     let spilled = false;
     let contentSize = 0;
     let opaque: string[] = [];
+    let file: Writable | undefined;
     const cleanup = async (): Promise<void> => {
+      file?.destroy();
       await rm(staged, { recursive: true, force: true });
       if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
     };
     try {
-      const file = opts.adoptFile === undefined && !useSplit ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
-      const fileDone = file === undefined ? Promise.resolve() : new Promise<void>((res, rej) => { file.on("finish", () => res()); file.on("error", rej); });
+      file = opts.adoptFile === undefined && !useSplit ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
+      const fileDone = file === undefined ? Promise.resolve() : new Promise<void>((res, rej) => { file!.on("finish", () => res()); file!.on("error", rej); });
+      // heard even when the tar reader fails first and this is never awaited
+      fileDone.catch(() => undefined);
       let tarOut: Readable = stream;
       if (compression === "gzip") {
         const tapRaw = new Transform({
@@ -438,8 +442,13 @@ export class Store {
           },
         });
         const gunzip = gunzipStream(source) as Transform;
-        tarOut = stream.pipe(tapRaw).pipe(gunzip);
-        for (const s of [stream, tapRaw, gunzip]) s.on("error", (err) => tarOut.destroy(err));
+        // pipeline, not pipe(): any stream's error reaches the tar reader (gunzip is destroyed
+        // with it), and so does one from before this point: peekCompression buffers the first
+        // MB, so a small bad download can be read to its end, found not to match its digest
+        // and destroyed while the staging dir is made. pipe() of that stream hung the reader
+        // (no data, no end, no error) until the event loop drained: a pull exited 0.
+        pipeline(stream, tapRaw, gunzip, () => undefined);
+        tarOut = gunzip;
       }
       // the tar is hashed by the applier as it reads it (its diff_id; a plain tar's digest too)
       const applied = await applyLayer(tarOut, staged, {

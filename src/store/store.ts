@@ -10,6 +10,7 @@ import { createFileLinked, fsyncDir, prepareFileAtomic, replaceFile, syncFile, s
 import { BlobStore, verifyingTransform } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock, type HeldLock } from "./lock.js";
+import { Lease, deadLeases, sweepDeadLeases, type LeaseNote } from "./leases.js";
 import { resolveStoreRoot } from "./root.js";
 import { trace } from "../runtime/trace.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
@@ -62,7 +63,7 @@ function readRecordFile(path: string): Promise<string> {
  *   c/<id>/              container directories (record.json owned by the runtime)
  *   s/<id>/{u,w}         snapshots in progress (owner.json says who and on what)
  *   tmp/                 staging: nothing here is part of the store
- *   locks/<name>.lock    flock files
+ *   locks/<name>.lock    flock files; locks/live/ leases of processes that may leave things behind (leases.ts)
  *
  * Every record appears by one rename; a record is written only after what it points to is
  * in place. So after a crash there can be orphans (unreferenced blobs, dirs, tmp files) but no
@@ -92,9 +93,23 @@ export class Store {
   /** Opaque dirs of the layers handed out so far, by layer dir (see knownOpaque). */
   private readonly opaqueByDir = new Map<string, ReadonlySet<string>>();
 
+  /** This process's lease (leases.ts), taken before it first makes something a kill would leave behind. */
+  private lease: Lease | null | undefined;
+  /**
+   * The sweep of what killed processes left (leases.ts), started by open when it found one;
+   * it runs behind the command.
+   */
+  sweeping: Promise<void> = Promise.resolve();
+
   private constructor(readonly root: string) {
     this.tmpDir = join(root, "tmp");
-    this.blobs = new BlobStore(root, this.tmpDir);
+    this.blobs = new BlobStore(root, this.tmpDir, () => this.noteLeftover());
+  }
+
+  /** Holds this process's lease from now on, and notes in it a snapshot or layer dir it makes. */
+  private noteLeftover(kind?: LeaseNote, name?: string): void {
+    if (this.lease === undefined) this.lease = Lease.take(this.root) ?? null;
+    if (kind !== undefined && name !== undefined) this.lease?.note(kind, name);
   }
 
   static async open(root?: string): Promise<Store> {
@@ -104,6 +119,8 @@ export class Store {
     for (const d of ["blobs/sha256", "l/empty", "layers", "ts", "images", "cache", "c", "s", "tmp", "locks"]) {
       mkdirSync(join(store.root, d), { recursive: true });
     }
+    const dead = deadLeases(store.root);
+    if (dead.length > 0) store.sweeping = sweepDeadLeases(store, dead).catch(() => undefined);
     return store;
   }
 
@@ -144,6 +161,7 @@ export class Store {
 
   /** A fresh staging path under tmp/ (same file system, so commits are renames). */
   stagingPath(prefix: string): string {
+    this.noteLeftover();
     return join(this.tmpDir, `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`);
   }
 
@@ -325,6 +343,7 @@ export class Store {
       }
       let name = digestHex(diffId).slice(0, 12);
       if (await lstat(join(this.root, "l", name)).then(() => true, () => false)) name = randomBytes(6).toString("hex");
+      this.noteLeftover("l", name);
       await rename(stagedDir, join(this.root, "l", name));
       const record: LayerRecord = {
         diffId, size, dir: name, blobs: blob ? [blob.desc] : [], ...fields, ...(split !== undefined ? { tarSplit: true } : {}), created: new Date().toISOString(),
@@ -597,6 +616,7 @@ export class Store {
     dropRepeatedLowerDirs(lowers);
     if (lowers.length === 0) lowers.push(join(this.root, "l", "empty"));
     const id = randomBytes(6).toString("hex");
+    this.noteLeftover("s", id);
     const dir = join(this.root, "s", id);
     // synchronous: three tiny calls, cheaper than three thread-pool round trips per build step
     mkdirSync(join(dir, "u"), { recursive: true, mode: 0o755 });
@@ -638,7 +658,9 @@ export class Store {
    */
   detachSnapshot(s: Snapshot): string {
     const dir = this.snapshotDir(s);
-    const target = join(this.root, "l", randomBytes(6).toString("hex"));
+    const name = randomBytes(6).toString("hex");
+    this.noteLeftover("l", name);
+    const target = join(this.root, "l", name);
     renameSync(join(dir, "u"), target);
     rmSync(dir, { recursive: true, force: true });
     return target;

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -60,5 +60,18 @@ describe("a build killed with SIGKILL", () => {
     const mounts = readFileSync("/proc/self/mountinfo", "utf8");
     expect(mounts).not.toContain(`/run/berth/build/${pid}-`);
     expect(mounts).not.toContain(ws.dir);
+  }, 60_000);
+
+  it("leaves its snapshot and temp files only until the next command, which removes them", async () => {
+    const store = join(ws.dir, "store");
+    const before = readdirSync(join(store, "s"));
+    const { pid } = await killDuringRun("c2");
+    const left = readdirSync(join(store, "s")).filter((id) => !before.includes(id));
+    expect(left).toHaveLength(1); // the RUN's snapshot
+    const next = spawnSync(process.execPath, [BERTH, "--root", store, "images", "-q"], { encoding: "utf8" });
+    expect(next.status, next.stderr).toBe(0);
+    expect(readdirSync(join(store, "s")).filter((id) => !before.includes(id))).toEqual([]);
+    expect(readdirSync(join(store, "tmp")).filter((n) => n.includes(`-${pid}-`))).toEqual([]);
+    expect(readdirSync(join(store, "locks", "live")).filter((n) => n.startsWith(`${pid}-`))).toEqual([]);
   }, 60_000);
 });

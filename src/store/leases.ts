@@ -54,7 +54,13 @@ export class Lease {
       return undefined;
     }
     const lease = new Lease(path, fd);
-    process.once("exit", () => lease.end());
+    if (!endAtExit) {
+      endAtExit = true;
+      process.once("exit", () => {
+        for (const l of held) l.end();
+      });
+    }
+    held.add(lease);
     return lease;
   }
 
@@ -78,8 +84,13 @@ export class Lease {
     }
     closeSync(this.fd);
     this.fd = -1;
+    held.delete(this);
   }
 }
+
+/** This process's leases (one per store it wrote to), ended at its exit by one listener. */
+const held = new Set<Lease>();
+let endAtExit = false;
 
 /** The leases in the store whose process is gone (cheap: one readdir, a kill(pid, 0) per lease). */
 export function deadLeases(root: string): string[] {

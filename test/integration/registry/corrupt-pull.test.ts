@@ -67,4 +67,26 @@ describe("berth pull of a layer whose content does not match its digest", () => 
     const d = await openStore(dst);
     expect(await d.layer(top.diffId)).toBeUndefined();
   });
+
+  it("a config blob with other bytes: non-zero exit naming its digest, store unchanged", async () => {
+    const src = join(work, "src-config");
+    const ref = `${reg.host}/berth/corrupt-config:v1`;
+    const s = await openStore(src);
+    await importRootfs(s, createReadStream(busyboxTarball()), { source: "busybox.tar", tag: ref, changes: ["LABEL case=config"] });
+    const pushed = await berth(["--root", src, "push", ref]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const config = (await s.resolveImage(ref)).manifest.config.digest;
+    const data = join(reg.storageDir, "docker/registry/v2/blobs/sha256", config.slice(7, 9), config.slice(7), "data");
+    const bytes = await readFile(data);
+    bytes[bytes.length >> 1]! ^= 0x01;
+    await writeFile(data, bytes);
+    const dst = join(work, "dst-config");
+    const res = await berth(["--root", dst, "pull", ref]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain(`digest mismatch: unexpected content digest sha256:`);
+    expect(res.stderr).toContain(`expected ${config}`);
+    expect(await readdir(join(dst, "tmp"))).toEqual([]);
+    expect(await readdir(join(dst, "images"))).toEqual([]);
+    expect(await readdir(join(dst, "blobs", "sha256"))).toEqual([]);
+  });
 });

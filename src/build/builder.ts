@@ -308,6 +308,7 @@ class Builder {
       await Promise.all(this.leftoverDirs.map((dir) => removeTree(dir).catch(() => undefined)));
       await unwatch();
       this.exchange?.close();
+      this.stateWatchdog?.stop();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
       if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
         // a dozen small entries on tmpfs: one job of the addon (fs.rm's thread-pool round trips
@@ -968,6 +969,8 @@ class Builder {
   private etcFilesMade: { dir: string; resolvConf: string | undefined } | undefined;
   /** This build's lock in its state dir (stale-builds.ts), held until the dir is removed. */
   private stateLock: HeldLock | undefined;
+  /** Kills this build's containers should the build die (stale-builds.ts), stopped at its end. */
+  private stateWatchdog: { stop(): void } | undefined;
 
   /** resolv.conf and hosts for RUN, written once per build into its state dir. */
   private async etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }> {
@@ -979,8 +982,9 @@ class Builder {
       // the state dir exists now: hold its lock, and sweep those of builds that were killed
       if (this.ownStateDir) {
         this.deferCleanup(
-          import("./stale-builds.js").then(async ({ lockStateDir, sweepDeadBuilds }) => {
+          import("./stale-builds.js").then(async ({ lockStateDir, sweepDeadBuilds, watchStateDir }) => {
             this.stateLock = await lockStateDir(this.stateDir);
+            if (this.stateLock !== undefined) this.stateWatchdog = watchStateDir(this.stateDir, this.o.runtime);
             await sweepDeadBuilds(this.stateDir, this.o.runtime);
           }).catch(() => undefined),
         );

@@ -172,6 +172,7 @@ describe("profile files and --security-opt", () => {
     ["rule.json", '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "NOPE"}]}', /rule\.json.*syscalls\[0\]: unknown action "NOPE"/],
     ["op.json", '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "EQ"}]}]}', /unknown operator "EQ"/],
     ["kernel.json", '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["x"], "action": "SCMP_ACT_ERRNO", "includes": {"minKernel": "four"}}]}', /invalid kernel version/],
+    ["names.json", '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "a", "names": ["b"], "action": "SCMP_ACT_ERRNO", "includes": {"caps": ["CAP_SYS_ADMIN"]}}]}', /names\.json.*syscalls\[0\]: 'name' and 'names'/],
     ["both.json", '{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}', /both\.json.*'architectures' and 'archMap'/],
   ])("names the file and the fault: %s", (name, text, message) => {
     const p = text === undefined ? join(dir, name) : file(name, text);

@@ -40,6 +40,12 @@ export interface BerthNative {
   sealedCopy?(path: string): Promise<number>;
   /** posix_spawn of `file` with `argv`, stdin /dev/null: [pid, stdout fd, stderr fd, exit code]. Older builds lack it. */
   spawnPiped?(file: string, argv: string[]): [number, number, number, Promise<number>];
+  /**
+   * openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: `path` resolved inside `rootFd`
+   * as a chroot would (see runtime/in-root.ts); the fd (close-on-exec). Throws Node-shaped
+   * errno errors (ENOSYS before Linux 5.6). Older builds lack it.
+   */
+  openInRoot?(rootFd: number, path: string, flags: number, mode?: number): number;
   /** _exit(2): ends the process without Node's teardown (bin/berth, once the loop has drained). Older builds lack it. */
   exitNow?(code: number): never;
 }

@@ -667,6 +667,25 @@ static napi_value js_open_in_root(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ---------------------------------------------------------------- mknodSync(path, mode, dev)
+// mknod(2) (Node has none): whiteouts (char 0:0) for build/context-view.ts, a call each instead
+// of a mknod(1) process each.
+
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t mode = 0;
+  int64_t dev = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) { napi_throw_type_error(env, NULL, "mknodSync(path, mode, dev)"); return NULL; }
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  if (napi_get_value_int32(env, argv[1], &mode) != napi_ok || napi_get_value_int64(env, argv[2], &dev) != napi_ok) { free(path); return NULL; }
+  if (mknod(path, (mode_t)mode, (dev_t)dev) != 0) napi_throw(env, errno_error(env, errno, "mknod", path));
+  free(path);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   static const struct { const char* name; napi_callback fn; } functions[] = {
     { "syncfs", js_syncfs },
@@ -681,6 +700,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "spawnPiped", js_spawn_piped },
     { "exitNow", js_exit_now },
     { "openInRoot", js_open_in_root },
+    { "mknodSync", js_mknod },
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

@@ -46,6 +46,8 @@ export interface BerthNative {
    * errno errors (ENOSYS before Linux 5.6). Older builds lack it.
    */
   openInRoot?(rootFd: number, path: string, flags: number, mode?: number): number;
+  /** mknod(2) with a full st_mode (S_IFCHR | perm …) and a device number (0 for a whiteout). Older builds lack it. */
+  mknodSync?(path: string, mode: number, dev: number): void;
   /** _exit(2): ends the process without Node's teardown (bin/berth, once the loop has drained). Older builds lack it. */
   exitNow?(code: number): never;
 }

@@ -14,6 +14,8 @@ import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { replaceFile } from "../store/atomic.js";
 import { NoSuchImageError, StoreError } from "../store/errors.js";
 import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
+import type { ContextView } from "./context-view.js";
+import * as memoryDirModule from "./memory-dir.js";
 import type { HeldLock } from "../store/lock.js";
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
@@ -93,6 +95,8 @@ class Builder {
   private readonly results = new Map<number, Promise<StageResult>>();
   private readonly images = new Map<string, Promise<ImageRecord>>();
   private context: Promise<BuildContext> | undefined;
+  private contextViewP: Promise<ContextView> | undefined;
+  private memoryDirMade: { dir: string | undefined } | undefined;
   private statCache: StatCache | undefined;
   private nextId = 1;
   private readonly warnings: string[] = [];
@@ -305,6 +309,8 @@ class Builder {
         // made ~5 ms of it, rmSync ~1 ms); leftovers of a build's own state dir are harmless
         await removeTree(this.stateDir).catch(() => undefined);
       }
+      const memoryDir = this.memoryDirMade?.dir;
+      if (memoryDir !== undefined) await removeTree(memoryDir).catch(() => undefined);
       await this.stateLock?.release();
       this.stateLock = undefined;
     }
@@ -827,7 +833,8 @@ class Builder {
           network,
           mounts,
           sources: {
-            contextPath: (rel) => join(this.contextRoot, rel),
+            contextView: () => this.contextView(),
+            memoryDir: () => this.memoryDir(),
             fromLayers: async (from) => {
               const src = await this.fromSource(from);
               return src.layers;
@@ -966,6 +973,7 @@ class Builder {
           import("./stale-builds.js").then(async ({ lockStateDir, sweepDeadBuilds }) => {
             this.stateLock = await lockStateDir(this.stateDir);
             await sweepDeadBuilds(this.stateDir, this.o.runtime);
+            await memoryDirModule.sweepMemoryDirs();
           }).catch(() => undefined),
         );
       }
@@ -1002,6 +1010,24 @@ class Builder {
 
   private async fromIdentity(from: string): Promise<string> {
     return (await this.fromSource(from)).identity;
+  }
+
+  /** This build's dir on a tmpfs (memory-dir.ts), made at first use; undefined without a tmpfs. */
+  private memoryDir(): string | undefined {
+    if (this.memoryDirMade === undefined) {
+      const { makeMemoryDir } = memoryDirModule;
+      this.memoryDirMade = { dir: makeMemoryDir(this.stateDir) };
+    }
+    return this.memoryDirMade.dir;
+  }
+
+  /** The context as RUN's bind mounts see it (after .dockerignore), made once per build. */
+  private contextView(): Promise<ContextView> {
+    this.contextViewP ??= this.buildContext().then(async (ctx) => {
+      const { makeContextView } = await import("./context-view.js");
+      return makeContextView(ctx, join(this.memoryDir() ?? this.stateDir, "context-view"));
+    });
+    return this.contextViewP;
   }
 
   private buildContext(): Promise<BuildContext> {

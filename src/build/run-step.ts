@@ -7,6 +7,7 @@ import { resolveChrooted } from "../context/source-fs.js";
 import { cleanPath } from "../context/gopath.js";
 import type { SourceFs } from "../context/index.js";
 import type { CacheMountPlan } from "./cache-mount.js";
+import type { ContextView } from "./context-view.js";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Writable } from "node:stream";
@@ -20,8 +21,10 @@ import type { SecretSpec, SshSpec } from "./options.js";
 const execFileP = promisify(execFile);
 
 export interface MountSources {
-  /** Host path of a context path (bind mounts without from=). */
-  contextPath(rel: string): string;
+  /** The build context as bind mounts without from= see it: after .dockerignore (see context-view.ts). */
+  contextView(): Promise<ContextView>;
+  /** The build's dir on a tmpfs, for secrets (memory-dir.ts); undefined when the machine has none. */
+  memoryDir(): string | undefined;
   /** Layer dirs (top first) of a stage or image named by from=. */
   fromLayers(from: string): Promise<string[]>;
   /**
@@ -158,18 +161,44 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         case "bind": {
           const target = inContainer(m.target);
           let source: string;
+          let view: ContextView | undefined;
           if (m.from !== undefined) {
             const layers = await o.sources.fromLayers(m.from);
             source = await mountLayersReadOnly(layers, await priv(), cleanup);
-          } else source = o.sources.contextPath("");
+          } else {
+            view = await o.sources.contextView();
+            source = view.root;
+          }
           // The source resolves inside the tree, symlinks included (BuildKit's fs.RootPath):
           // never a path of the host.
           const sub = (m.source ?? "").replace(/^\/+/, "");
           const clean = cleanPath(sub === "" ? "." : sub);
+          const where = m.from !== undefined ? `from=${m.from}` : "the build context";
           if (clean === ".." || clean.startsWith("../")) {
             throw new MountSpecError(`--mount=${m.spec}: source ${JSON.stringify(m.source)} is outside the ${m.from !== undefined ? `tree of from=${m.from}` : "build context"}`);
           }
-          let host = sub === "" ? source : pathInside(source, sub, m, m.from !== undefined ? `from=${m.from}` : "the build context");
+          let host = sub === "" ? source : pathInside(source, sub, m, where);
+          const rel = host === source ? "" : host.slice(source.length + 1);
+          // .dockerignore: an excluded source is not there; one with exclusions below is an
+          // overlay of the whiteout layer over it (see context-view.ts)
+          if (view !== undefined && rel !== "" && view.context.lstat(rel) === undefined) {
+            throw new MountSpecError(`--mount=${m.spec}: source "/${sub}" not found in ${where}`);
+          }
+          const whiteouts = view?.whiteouts === undefined ? undefined : rel === "" ? view.whiteouts : join(view.whiteouts, rel);
+          if (whiteouts !== undefined && lstatSync(whiteouts, { throwIfNoEntry: false })?.isDirectory() === true) {
+            const overlay: MountRequest = { type: "overlay", destination: target, lowerDirs: [whiteouts, host] };
+            if (!m.readOnly) {
+              // writes go to a private upper dir, thrown away with the step (BuildKit)
+              const dir = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
+              mkdirSync(join(dir, "u"), { recursive: true });
+              mkdirSync(join(dir, "w"));
+              overlay.upperDir = join(dir, "u");
+              overlay.workDir = join(dir, "w");
+            }
+            mounts.push(overlay);
+            noteTarget(target);
+            break;
+          }
           if (!m.readOnly) {
             // A writable bind's changes are thrown away (BuildKit): write to a private copy.
             const copy = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);

@@ -78,6 +78,20 @@ export function berthNative(): BerthNative | null {
 }
 
 /**
+ * The host path of berth-secret-env (native/secret-env.c, built beside the addon), the wrapper
+ * that passes env secrets to a step's command through an fd; undefined where it was not built
+ * or with BERTH_NO_NATIVE=1 (then they go through config.json on a tmpfs: build/run-step.ts).
+ */
+export function secretEnvWrapper(): string | undefined {
+  if (process.env.BERTH_NO_NATIVE === "1") return undefined;
+  for (const rel of ["../native/build/Release/berth-secret-env", "../../native/build/Release/berth-secret-env"]) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  return undefined;
+}
+
+/**
  * Removes `path` and everything under it, as `rm -rf`, off the main thread: one thread-pool
  * job of the addon instead of fs.rm's lstat/readdir/unlink round trips, each with a callback
  * on the main thread (~1 ms of it for a container's bundle and snapshot, while the next

@@ -65,6 +65,13 @@ export interface ExecuteRunOptions {
   parentType(abs: string): "file" | "dir" | "symlink" | "other" | undefined;
 }
 
+/** The tmpfs dir for configs that hold env secrets when the wrapper is missing (see runTransient). */
+function secretEnvDir(memory: string): string {
+  const dir = join(memory, "secrets");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
 /** Reads a secret's value: from its file, or its environment variable. */
 async function secretValue(spec: SecretSpec | undefined, env: Readonly<Record<string, string | undefined>>): Promise<Buffer | undefined> {
   if (spec === undefined) return undefined;
@@ -82,6 +89,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
   const cleanup: (() => Promise<void>)[] = [];
   const mounts: MountRequest[] = [];
   const env = [...o.env];
+  const secretEnv: string[] = [];
   const stubs = new Set<string>();
   const noteTarget = (abs: string) => {
     // Every missing ancestor of a mount target is a stub runc creates in the upper dir.
@@ -224,10 +232,17 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
             if (m.required) throw new MountSpecError(`secret ${m.id}: not provided (pass --secret id=${m.id},src=FILE)`);
             break;
           }
-          if (m.env !== undefined) env.push(`${m.env}=${value.toString("utf8")}`);
+          // Secrets live in memory only: a tmpfs file while the step runs, an fd for env ones
+          // (runTransient's secretEnv); never in /tmp or the store
+          const memory = o.sources.memoryDir();
+          if (memory === undefined) throw new MountSpecError(`secret ${m.id}: no tmpfs to hold it (berth keeps secrets off disks: mount a tmpfs on /dev/shm or set BERTH_MEMORY_DIR to a tmpfs dir)`);
+          if (m.env !== undefined) secretEnv.push(`${m.env}=${value.toString("utf8")}`);
           if (m.target !== undefined) {
-            const file = join(await priv(), `secret-${randomBytes(6).toString("hex")}`);
-            await writeFile(file, value, { mode: m.mode });
+            const dir = join(memory, "secrets");
+            mkdirSync(dir, { recursive: true, mode: 0o700 });
+            const file = join(dir, `${randomBytes(8).toString("hex")}`);
+            cleanup.push(async () => rmSync(file, { force: true }));
+            writeFileSync(file, value, { mode: m.mode });
             await chown(file, m.uid, m.gid);
             const abs = inContainer(m.target);
             mounts.push({ type: "bind", source: file, destination: abs, readOnly: true });
@@ -287,6 +302,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         ...(o.signal !== undefined ? { signal: o.signal } : {}),
         ...(o.runtime !== undefined ? { runtime: o.runtime } : {}),
         ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
+        ...(secretEnv.length > 0 ? { secretEnv, secretEnvDir: secretEnvDir(o.sources.memoryDir() as string) } : {}),
         ...(o.deferCleanup !== undefined ? { deferCleanup: o.deferCleanup } : {}),
         // the store syncs a build's layers once, before a cache entry or an image names them
         volatile: true,

@@ -8,7 +8,7 @@ import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs 
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
-import { errorAt, flagValue, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { errorAt, flagValue, lintDockerfile, lintSummary, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { replaceFile } from "../store/atomic.js";
@@ -212,6 +212,12 @@ class Builder {
       ...(o.target !== undefined ? { target: o.target } : {}),
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
+    // BuildKit's lint warnings berth implements (plan/lint.ts), before any step runs
+    const lint = lintSummary(lintDockerfile(ast, text));
+    if (lint !== undefined) {
+      this.warnings.push(lint);
+      this.emit({ type: "warning", message: lint, time: Date.now() });
+    }
     for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
     if (this.plan.order.length > 1) noteCodePath("stages");
     if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {

@@ -105,4 +105,13 @@ describe.runIf(canRun)("secrets stay off disks", () => {
     expect(onDisk(fileSecret)).toEqual([]);
     expect(inMemoryDirs(envSecret)).toEqual([]);
   }, 240_000);
+
+  it("berth build warns as BuildKit does for ARG/ENV names that look like secrets", () => {
+    const ctx = writeContext(join(dir, "ctx-lint"), { Dockerfile: "FROM busybox\nARG GITHUB_TOKEN\nARG KEYBOARD\nENV DB_PASSWORD=changeme\nRUN true\n" });
+    const r = berthCli(store, ["build", "--progress", "plain", ctx]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(' 2 warnings found:\n - SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ARG "GITHUB_TOKEN") (line 2)\n');
+    expect(r.stderr).toContain(' - SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ENV "DB_PASSWORD") (line 4)');
+    expect(r.stderr).not.toContain("KEYBOARD");
+  }, 60_000);
 });

@@ -42,8 +42,12 @@ if (ok) console.log("berth: native addon built (native/build/Release/berth_nativ
 // images. Without it the values go through config.json on a tmpfs (see src/build/run-step.ts).
 {
   const out = join(dir, "build", "Release", "berth-secret-env");
-  const cc = process.env.CC ?? "cc";
-  const r = spawnSync(cc, ["-static", "-Os", "-Wall", "-o", out, join(dir, "secret-env.c")], { stdio: ["ignore", "inherit", "inherit"] });
+  let r = { status: 1 };
+  for (const cc of [process.env.CC, "cc", "gcc"]) {
+    if (cc === undefined) continue;
+    r = spawnSync(cc, ["-static", "-Os", "-Wall", "-o", out, join(dir, "secret-env.c")], { stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status === 0 || r.error === undefined) break; // a compiler that ran and failed: its message is enough
+  }
   if (r.status === 0) console.log("berth: secret env wrapper built (native/build/Release/berth-secret-env)");
   else console.warn("berth: building native/secret-env.c failed (env secrets then pass through config.json on a tmpfs)");
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeTree } from "../native.js";
 import { pidAlive } from "../store/check.js";
@@ -21,7 +21,9 @@ let base: string | null | undefined;
 export function memoryBase(): string | null {
   if (base === undefined) {
     base = null;
-    const candidates = [process.env.BERTH_MEMORY_DIR, "/dev/shm", process.env.XDG_RUNTIME_DIR, "/run"];
+    // BERTH_MEMORY_DIR, when set, is the only candidate (and must be a tmpfs too)
+    const chosen = process.env.BERTH_MEMORY_DIR;
+    const candidates = chosen !== undefined && chosen !== "" ? [chosen] : ["/dev/shm", process.env.XDG_RUNTIME_DIR, "/run"];
     for (const dir of candidates) {
       if (dir === undefined || dir === "") continue;
       try {
@@ -41,6 +43,11 @@ export function memoryBase(): string | null {
 export function makeMemoryDir(stateDir: string): string | undefined {
   const root = memoryBase();
   if (root === null) return undefined;
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  // /dev/shm is writable by everyone: a base someone else made (or a symlink) could hand them
+  // the secrets, so it must be this user's own private directory
+  const st = lstatSync(root);
+  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0) return undefined;
   const dir = memoryDirOf(root, stateDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, "owner"), `${process.pid}\n${stateDir}\n`, { mode: 0o600 });

@@ -235,7 +235,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           // Secrets live in memory only: a tmpfs file while the step runs, an fd for env ones
           // (runTransient's secretEnv); never in /tmp or the store
           const memory = o.sources.memoryDir();
-          if (memory === undefined) throw new MountSpecError(`secret ${m.id}: no tmpfs to hold it (berth keeps secrets off disks: mount a tmpfs on /dev/shm or set BERTH_MEMORY_DIR to a tmpfs dir)`);
+          if (memory === undefined) throw new MountSpecError(`secret ${m.id}: no private tmpfs dir to hold it (berth keeps secrets off disks: it needs /dev/shm, $XDG_RUNTIME_DIR or /run on a tmpfs, with a berth-build dir of its own, mode 0700; or set BERTH_MEMORY_DIR to a tmpfs dir)`);
           if (m.env !== undefined) secretEnv.push(`${m.env}=${value.toString("utf8")}`);
           if (m.target !== undefined) {
             const dir = join(memory, "secrets");

@@ -114,4 +114,15 @@ describe.runIf(canRun)("secrets stay off disks", () => {
     expect(r.stderr).toContain(' - SecretsUsedInArgOrEnv: Do not use ARG or ENV instructions for sensitive data (ENV "DB_PASSWORD") (line 4)');
     expect(r.stderr).not.toContain("KEYBOARD");
   }, 60_000);
+
+  it("with no tmpfs to hold it, a secret fails the step instead of landing on a disk", () => {
+    const value = token();
+    writeFileSync(join(srcDir, "tok"), value);
+    const notTmpfs = mkdtempSync(join(dir, "disk-"));
+    const ctx = writeContext(join(dir, "ctx-notmpfs"), { Dockerfile: "FROM busybox\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n" });
+    const r = berthCli(store, ["build", "--progress", "plain", "--secret", `id=tok,src=${join(srcDir, "tok")}`, ctx], { env: { BERTH_MEMORY_DIR: notTmpfs } });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("secret tok: no private tmpfs dir to hold it");
+    expect(onDisk(value)).toEqual([]);
+  }, 60_000);
 });

@@ -55,11 +55,6 @@ export function openInRoot(rootFd: number, path: string, flags: number, mode = 0
   return walkInRoot(rootFd, path, flags, mode);
 }
 
-/** Which way openInRoot resolves paths now (tests assert both are exercised). */
-export function inRootMethod(): "openat2" | "walk" {
-  return openat2Usable && process.env.BERTH_NO_OPENAT2 !== "1" && berthNative()?.openInRoot !== undefined ? "openat2" : "walk";
-}
-
 /** openInRoot without the addon: the component walk described above. */
 export function walkInRoot(rootFd: number, path: string, flags: number, mode = 0o644): number {
   const followLast = (flags & constants.O_NOFOLLOW) === 0;

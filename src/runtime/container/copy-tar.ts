@@ -11,18 +11,17 @@ import {
   lutimesSync,
   mkdirSync,
   openSync,
-  read,
   readdirSync,
+  readSync,
   readlinkSync,
   rmSync,
   symlinkSync,
   unlinkSync,
-  write,
+  writeSync,
   type Stats,
 } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import { promisify } from "node:util";
 import * as tar from "tar-stream";
 import { RuntimeError } from "../errors.js";
 import { at, lstatAt, openDirInRoot, openInRoot, openParentInRoot } from "../in-root.js";
@@ -35,8 +34,6 @@ import { at, lstatAt, openDirInRoot, openInRoot, openParentInRoot } from "../in-
  * container sees them) and makes the entry itself without following what is there.
  */
 
-const readP = promisify(read);
-const writeP = promisify(write);
 // O_PATH (Linux): an fd that names an inode without opening it, for chmod/chown through
 // /proc/self/fd of entries that must not be opened (devices, fifos); absent from fs.constants
 const O_PATH = 0o10000000;
@@ -88,7 +85,8 @@ export function packTree(root: PackRoot, name: string): Readable {
     let offset = 0;
     while (offset < st.size) {
       const buf = Buffer.allocUnsafe(Math.min(CHUNK, st.size - offset));
-      const { bytesRead } = await readP(fd, buf, 0, buf.length, offset);
+      // synchronous: a read into the page cache's copy costs less than a thread-pool round trip
+      const bytesRead = readSync(fd, buf, 0, buf.length, offset);
       if (bytesRead === 0) break;
       await put(buf.subarray(0, bytesRead));
       offset += bytesRead;
@@ -208,7 +206,7 @@ export async function extractInto(rootFd: number, destPath: string, archive: Rea
           try {
             for await (const chunk of entry as AsyncIterable<Buffer>) {
               let off = 0;
-              while (off < chunk.length) off += (await writeP(fd, chunk, off, chunk.length - off)).bytesWritten;
+              while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
             }
             futimesSync(fd, mtime, mtime);
           } finally {

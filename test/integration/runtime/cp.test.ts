@@ -1,8 +1,8 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canRun, leftovers, makeHarness, type Harness } from "./harness.js";
+import { BERTH, canRun, leftovers, makeHarness, type Harness } from "./harness.js";
 
 /**
  * `berth cp` stays inside the container's root, both ways, for running and stopped containers,
@@ -138,5 +138,21 @@ describe.runIf(canRun)("berth cp inside the container's root", () => {
     expect(noParent.code).not.toBe(0);
     expect(noParent.stderr).toContain("Could not find the file /no/such/dir in container cp-bad");
     expect(leftovers(h).mounts).toEqual([]);
+  });
+
+  it("a cp killed with SIGKILL leaves no mount and no helper behind", async () => {
+    expect((await h.berth(["create", "--name", "cp-kill", "busybox", "true"])).code).toBe(0);
+    // a tar stream that never ends: cp is mid-copy into the stopped container when it is killed
+    const child = spawn(BERTH, ["cp", "-", "cp-kill:/tmp"], { env: { ...process.env, BERTH_ROOT: h.root }, stdio: ["pipe", "ignore", "pipe"] });
+    child.stdin.write(execFileSync("tar", ["-C", work, "-cf", "-", "payload"]).subarray(0, 1024));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(child.exitCode).toBeNull();
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("close", r));
+    await new Promise((r) => setTimeout(r, 200));
+    const left = leftovers(h);
+    expect(left.mounts).toEqual([]);
+    expect(left.processes).toEqual([]);
+    child.stdin.destroy();
   });
 });

@@ -8,12 +8,14 @@ import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs 
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
-import { errorAt, flagValue, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { errorAt, flagValue, lintDockerfile, lintSummary, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { replaceFile } from "../store/atomic.js";
 import { NoSuchImageError, StoreError } from "../store/errors.js";
 import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
+import type { ContextView } from "./context-view.js";
+import * as memoryDirModule from "./memory-dir.js";
 import type { HeldLock } from "../store/lock.js";
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
@@ -94,6 +96,8 @@ class Builder {
   private readonly results = new Map<number, Promise<StageResult>>();
   private readonly images = new Map<string, Promise<ImageRecord>>();
   private context: Promise<BuildContext> | undefined;
+  private contextViewP: Promise<ContextView> | undefined;
+  private memoryDirMade: { dir: string | undefined } | undefined;
   private statCache: StatCache | undefined;
   private nextId = 1;
   private readonly warnings: string[] = [];
@@ -209,6 +213,12 @@ class Builder {
       ...(o.target !== undefined ? { target: o.target } : {}),
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
+    // BuildKit's lint warnings berth implements (plan/lint.ts), before any step runs
+    const lint = lintSummary(lintDockerfile(ast, text));
+    if (lint !== undefined) {
+      this.warnings.push(lint);
+      this.emit({ type: "warning", message: lint, time: Date.now() });
+    }
     for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
     // as BuildKit, before any step runs: a RUN that needs an entitlement the build lacks
     // (an ONBUILD RUN, or a mode held in a variable, is checked when it runs)
@@ -315,6 +325,8 @@ class Builder {
         // made ~5 ms of it, rmSync ~1 ms); leftovers of a build's own state dir are harmless
         await removeTree(this.stateDir).catch(() => undefined);
       }
+      const memoryDir = this.memoryDirMade?.dir;
+      if (memoryDir !== undefined) await removeTree(memoryDir).catch(() => undefined);
       await this.stateLock?.release();
       this.stateLock = undefined;
     }
@@ -844,7 +856,8 @@ class Builder {
           ...(security === "insecure" ? { privileged: true } : {}),
           mounts,
           sources: {
-            contextPath: (rel) => join(this.contextRoot, rel),
+            contextView: () => this.contextView(),
+            memoryDir: () => this.memoryDir(),
             fromLayers: async (from) => {
               const src = await this.fromSource(from);
               return src.layers;
@@ -986,6 +999,7 @@ class Builder {
             this.stateLock = await lockStateDir(this.stateDir);
             if (this.stateLock !== undefined) this.stateWatchdog = watchStateDir(this.stateDir, this.o.runtime);
             await sweepDeadBuilds(this.stateDir, this.o.runtime);
+            await memoryDirModule.sweepMemoryDirs();
           }).catch(() => undefined),
         );
       }
@@ -1022,6 +1036,24 @@ class Builder {
 
   private async fromIdentity(from: string): Promise<string> {
     return (await this.fromSource(from)).identity;
+  }
+
+  /** This build's dir on a tmpfs (memory-dir.ts), made at first use; undefined without a tmpfs. */
+  private memoryDir(): string | undefined {
+    if (this.memoryDirMade === undefined) {
+      const { makeMemoryDir } = memoryDirModule;
+      this.memoryDirMade = { dir: makeMemoryDir(this.stateDir) };
+    }
+    return this.memoryDirMade.dir;
+  }
+
+  /** The context as RUN's bind mounts see it (after .dockerignore), made once per build. */
+  private contextView(): Promise<ContextView> {
+    this.contextViewP ??= this.buildContext().then(async (ctx) => {
+      const { makeContextView } = await import("./context-view.js");
+      return makeContextView(ctx, join(this.memoryDir() ?? this.stateDir, "context-view"));
+    });
+    return this.contextViewP;
   }
 
   private buildContext(): Promise<BuildContext> {

@@ -466,13 +466,14 @@ export function registerContainerCommands(program: Command): void {
 
   program
     .command("cp")
-    .description("Copy files between a container and the host (CONTAINER:SRC DEST or SRC CONTAINER:DEST)")
+    .description("Copy files between a container and the host (CONTAINER:SRC DEST|- or SRC|- CONTAINER:DEST); `-` is a tar stream on stdout or stdin")
+    .option("-L, --follow-link", "always follow a symbolic link named by SRC")
     .argument("<src>")
     .argument("<dest>")
-    .action(async (src: string, dest: string, _flags: object, cmd: Command) => {
+    .action(async (src: string, dest: string, flags: { followLink?: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
       const { copyFiles } = await import("../runtime/container/copy.js");
-      await copyFiles(ctx, src, dest);
+      await copyFiles(ctx, src, dest, { followLink: flags.followLink === true });
     });
 
   const container = program.command("container").description("Manage containers");

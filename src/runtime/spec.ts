@@ -12,7 +12,9 @@ export type CgroupnsMode = "private" | "host";
 /** A mount the user asked for: a bind mount (-v host:ctr[:ro], named volumes) or a tmpfs. */
 export type MountRequest =
   | { type: "bind"; source: string; destination: string; readOnly?: boolean }
-  | { type: "tmpfs"; destination: string; options?: string[] };
+  | { type: "tmpfs"; destination: string; options?: string[] }
+  /** an overlay made by runc in the container's namespace: read-only without upperDir (nothing mounted on the host) */
+  | { type: "overlay"; destination: string; lowerDirs: string[]; upperDir?: string; workDir?: string };
 
 export interface ResourceLimits {
   /** bytes (--memory) */
@@ -111,11 +113,19 @@ function resources(options: SpecOptions): OciResources {
 }
 
 function userMounts(requests: MountRequest[]): OciMount[] {
-  return requests.map((m) =>
-    m.type === "bind"
-      ? { destination: m.destination, type: "bind", source: m.source, options: ["rbind", "rprivate", m.readOnly === true ? "ro" : "rw"] }
-      : { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options ?? ["nosuid", "nodev", "noexec", "mode=1777"] },
-  );
+  return requests.map((m) => {
+    switch (m.type) {
+      case "bind":
+        return { destination: m.destination, type: "bind", source: m.source, options: ["rbind", "rprivate", m.readOnly === true ? "ro" : "rw"] };
+      case "tmpfs":
+        return { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options ?? ["nosuid", "nodev", "noexec", "mode=1777"] };
+      case "overlay": {
+        const layers = `lowerdir=${m.lowerDirs.join(":")}`;
+        const options = m.upperDir !== undefined && m.workDir !== undefined ? [layers, `upperdir=${m.upperDir}`, `workdir=${m.workDir}`] : ["ro", layers];
+        return { destination: m.destination, type: "overlay", source: "overlay", options };
+      }
+    }
+  });
 }
 
 /**

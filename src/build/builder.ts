@@ -8,18 +8,21 @@ import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs 
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
-import { errorAt, flagValue, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { errorAt, flagValue, lintDockerfile, lintSummary, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { replaceFile } from "../store/atomic.js";
 import { NoSuchImageError, StoreError } from "../store/errors.js";
 import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
+import type { ContextView } from "./context-view.js";
+import * as memoryDirModule from "./memory-dir.js";
 import type { HeldLock } from "../store/lock.js";
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
 import { prepareCopy } from "./copy-step.js";
 import type { PlacedFile, ReuseSource } from "./copy/writer.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
+import { entitlementMessage, missingEntitlement, runSecurity } from "./entitlements.js";
 import type { BuildEvent } from "./events.js";
 import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
 import { cacheMountsDirOf } from "./cache-mount.js";
@@ -27,7 +30,6 @@ import { cacheKey, explainMiss, stackedKey, type KeyInputs } from "./keys.js";
 import { applyMetadata, withShell } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
 import { runCommand, runMounts, runNetwork } from "./run-command.js";
-import { entitlementMessage, missingEntitlement } from "./entitlements.js";
 import { BuildSandbox, type RunNetwork } from "./sandbox.js";
 import { cloneConfig, containerConfig, ensurePath, envListToMap, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
 import { removeTree } from "../native.js";
@@ -93,6 +95,8 @@ class Builder {
   private readonly results = new Map<number, Promise<StageResult>>();
   private readonly images = new Map<string, Promise<ImageRecord>>();
   private context: Promise<BuildContext> | undefined;
+  private contextViewP: Promise<ContextView> | undefined;
+  private memoryDirMade: { dir: string | undefined } | undefined;
   private statCache: StatCache | undefined;
   private nextId = 1;
   private readonly warnings: string[] = [];
@@ -216,6 +220,12 @@ class Builder {
       ...(o.target !== undefined ? { target: o.target } : {}),
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
+    // BuildKit's lint warnings berth implements (plan/lint.ts), before any step runs
+    const lint = lintSummary(lintDockerfile(ast, text));
+    if (lint !== undefined) {
+      this.warnings.push(lint);
+      this.emit({ type: "warning", message: lint, time: Date.now() });
+    }
     for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
     // as BuildKit, before any step runs: a RUN that needs an entitlement the build lacks
     // (an ONBUILD RUN, or a mode held in a variable, is checked when it runs)
@@ -332,12 +342,15 @@ class Builder {
       await Promise.all(this.leftoverDirs.map((dir) => removeTree(dir).catch(() => undefined)));
       await unwatch();
       this.exchange?.close();
+      this.stateWatchdog?.stop();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
       if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
         // a dozen small entries on tmpfs: one job of the addon (fs.rm's thread-pool round trips
         // made ~5 ms of it, rmSync ~1 ms); leftovers of a build's own state dir are harmless
         await removeTree(this.stateDir).catch(() => undefined);
       }
+      const memoryDir = this.memoryDirMade?.dir;
+      if (memoryDir !== undefined) await removeTree(memoryDir).catch(() => undefined);
       await this.stateLock?.release();
       this.stateLock = undefined;
     }
@@ -801,13 +814,15 @@ class Builder {
     const command = runCommand(node, (args) => withShell(state, node, args));
     let mounts;
     let network: RunNetwork;
+    let security: "sandbox" | "insecure";
     try {
       mounts = runMounts(node, expand);
       network = runNetwork(node, this.defaultNetwork);
+      security = runSecurity(node, expand);
     } catch (err) {
       throw fail((err as Error).message, { cause: err });
     }
-    const missing = missingEntitlement(node, this.o.allow ?? []);
+    const missing = missingEntitlement(node, this.o.allow ?? [], security);
     if (missing !== undefined) throw errorAt(this.plan, node, entitlementMessage(missing));
     const cfg = containerConfig(state);
     const env = processEnv(state);
@@ -843,7 +858,9 @@ class Builder {
     const createdBy = `RUN ${runCommandString(command.args, state.args.map((a) => ({ key: a.key, value: stageEnv(state).get(a.key) ?? a.value ?? "" })))} # buildkit`;
     const inputs: KeyInputs = {
       parent: state.key,
-      instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds }),
+      // the security mode is part of the step, as of BuildKit's exec op; sandbox, the default,
+      // leaves the key as it was before berth knew the flag
+      instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds, ...(security === "insecure" ? { security } : {}) }),
       env: this.keyEnv(state),
     };
     const view = this.parentView(state);
@@ -862,9 +879,11 @@ class Builder {
           user,
           network,
           sandbox: async () => (await this.sandbox.ready()).netns,
+          ...(security === "insecure" ? { privileged: true } : {}),
           mounts,
           sources: {
-            contextPath: (rel) => join(this.contextRoot, rel),
+            contextView: () => this.contextView(),
+            memoryDir: () => this.memoryDir(),
             fromLayers: async (from) => {
               const src = await this.fromSource(from);
               return src.layers;
@@ -1012,6 +1031,8 @@ class Builder {
   private readonly etcFilesMade = new Map<RunNetwork, Promise<{ resolvConf: string; hosts: string }>>();
   /** This build's lock in its state dir (stale-builds.ts), held until the dir is removed. */
   private stateLock: HeldLock | undefined;
+  /** Kills this build's containers should the build die (stale-builds.ts), stopped at its end. */
+  private stateWatchdog: { stop(): void } | undefined;
 
   /**
    * resolv.conf and hosts for a RUN on `network`, as BuildKit writes them, once per build and
@@ -1040,9 +1061,11 @@ class Builder {
       // the state dir exists now: hold its lock, and sweep those of builds that were killed
       if (this.ownStateDir) {
         this.deferCleanup(
-          import("./stale-builds.js").then(async ({ lockStateDir, sweepDeadBuilds }) => {
+          import("./stale-builds.js").then(async ({ lockStateDir, sweepDeadBuilds, watchStateDir }) => {
             this.stateLock = await lockStateDir(this.stateDir);
+            if (this.stateLock !== undefined) this.stateWatchdog = watchStateDir(this.stateDir, this.o.runtime);
             await sweepDeadBuilds(this.stateDir, this.o.runtime);
+            await memoryDirModule.sweepMemoryDirs();
           }).catch(() => undefined),
         );
       }
@@ -1073,6 +1096,24 @@ class Builder {
 
   private async fromIdentity(from: string): Promise<string> {
     return (await this.fromSource(from)).identity;
+  }
+
+  /** This build's dir on a tmpfs (memory-dir.ts), made at first use; undefined without a tmpfs. */
+  private memoryDir(): string | undefined {
+    if (this.memoryDirMade === undefined) {
+      const { makeMemoryDir } = memoryDirModule;
+      this.memoryDirMade = { dir: makeMemoryDir(this.stateDir) };
+    }
+    return this.memoryDirMade.dir;
+  }
+
+  /** The context as RUN's bind mounts see it (after .dockerignore), made once per build. */
+  private contextView(): Promise<ContextView> {
+    this.contextViewP ??= this.buildContext().then(async (ctx) => {
+      const { makeContextView } = await import("./context-view.js");
+      return makeContextView(ctx, join(this.memoryDir() ?? this.stateDir, "context-view"));
+    });
+    return this.contextViewP;
   }
 
   private buildContext(): Promise<BuildContext> {

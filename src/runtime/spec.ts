@@ -1,14 +1,20 @@
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultDeviceRules, defaultMounts } from "./defaults.js";
+import { customSeccomp, defaultSeccomp, type DockerSeccompProfile } from "./seccomp.js";
 import { RuntimeError } from "./errors.js";
 import type { OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
 
 /** none: own network namespace with loopback only; private: the same, ports may be published; host: the host's. */
 export type NetworkMode = "none" | "host" | "private";
 
+/** --cgroupns: "private" gives the container its own cgroup namespace, "host" shares the host's. */
+export type CgroupnsMode = "private" | "host";
+
 /** A mount the user asked for: a bind mount (-v host:ctr[:ro], named volumes) or a tmpfs. */
 export type MountRequest =
   | { type: "bind"; source: string; destination: string; readOnly?: boolean }
-  | { type: "tmpfs"; destination: string; options?: string[] };
+  | { type: "tmpfs"; destination: string; options?: string[] }
+  /** an overlay made by runc in the container's namespace: read-only without upperDir (nothing mounted on the host) */
+  | { type: "overlay"; destination: string; lowerDirs: string[]; upperDir?: string; workDir?: string };
 
 export interface ResourceLimits {
   /** bytes (--memory) */
@@ -40,6 +46,13 @@ export interface SpecOptions {
   capDrop?: string[];
   privileged?: boolean;
   noNewPrivileges?: boolean;
+  /**
+   * The seccomp profile: Docker's default when undefined, none for "unconfined" (and for
+   * --privileged, whatever this says), else this profile in Docker's format.
+   */
+  seccomp?: "unconfined" | DockerSeccompProfile;
+  /** the cgroup namespace (default "host": the caller picks Docker's default, see defaultCgroupns) */
+  cgroupns?: CgroupnsMode;
   resources?: ResourceLimits;
   /** cgroup path for runc (v1: relative to each hierarchy's root) */
   cgroupsPath?: string;
@@ -81,10 +94,11 @@ export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; 
   return [...new Set(caps)];
 }
 
-function namespaces(network: NetworkMode, netnsPath: string | undefined): OciNamespace[] {
+function namespaces(network: NetworkMode, cgroupns: CgroupnsMode, netnsPath: string | undefined): OciNamespace[] {
   const ns: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   // runc brings up loopback in a namespace it creates: that is all "none" and "private" need
   if (network !== "host") ns.push(netnsPath !== undefined ? { type: "network", path: netnsPath } : { type: "network" });
+  if (cgroupns === "private") ns.push({ type: "cgroup" });
   return ns;
 }
 
@@ -104,11 +118,19 @@ function resources(options: SpecOptions): OciResources {
 }
 
 function userMounts(requests: MountRequest[]): OciMount[] {
-  return requests.map((m) =>
-    m.type === "bind"
-      ? { destination: m.destination, type: "bind", source: m.source, options: ["rbind", "rprivate", m.readOnly === true ? "ro" : "rw"] }
-      : { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options ?? ["nosuid", "nodev", "noexec", "mode=1777"] },
-  );
+  return requests.map((m) => {
+    switch (m.type) {
+      case "bind":
+        return { destination: m.destination, type: "bind", source: m.source, options: ["rbind", "rprivate", m.readOnly === true ? "ro" : "rw"] };
+      case "tmpfs":
+        return { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options ?? ["nosuid", "nodev", "noexec", "mode=1777"] };
+      case "overlay": {
+        const layers = `lowerdir=${m.lowerDirs.join(":")}`;
+        const options = m.upperDir !== undefined && m.workDir !== undefined ? [layers, `upperdir=${m.upperDir}`, `workdir=${m.workDir}`] : ["ro", layers];
+        return { destination: m.destination, type: "overlay", source: "overlay", options };
+      }
+    }
+  });
 }
 
 /**
@@ -127,6 +149,10 @@ export function buildSpec(options: SpecOptions): OciSpec {
   }
   const network = options.network ?? "private";
   if (options.netnsPath !== undefined && network === "host") throw new RuntimeError("a network namespace path cannot be joined with the host's network");
+  // moby: --privileged and seccomp=unconfined run without a filter; the profile's rules are
+  // chosen by the container's bounding capabilities
+  const seccomp =
+    privileged || options.seccomp === "unconfined" ? undefined : options.seccomp === undefined ? defaultSeccomp(caps) : customSeccomp(options.seccomp, caps);
   return {
     ociVersion: "1.0.2",
     process: {
@@ -144,10 +170,11 @@ export function buildSpec(options: SpecOptions): OciSpec {
     ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     mounts,
     linux: {
-      namespaces: namespaces(network, options.netnsPath),
+      namespaces: namespaces(network, options.cgroupns ?? "host", options.netnsPath),
       resources: resources(options),
       ...(options.cgroupsPath !== undefined ? { cgroupsPath: options.cgroupsPath } : {}),
       ...(privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+      ...(seccomp !== undefined ? { seccomp } : {}),
     },
   };
 }

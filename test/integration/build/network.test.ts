@@ -203,13 +203,18 @@ describe.runIf(process.getuid?.() === 0 && hasBusybox() && has("pasta") && has("
         return false;
       }
     });
-    const comms = children.map((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim());
-    expect(comms).toContain("cat");
-    expect(comms.some((c) => /^pas/.test(c))).toBe(true);
+    const comm = (p: string) => readFileSync(`/proc/${p}/comm`, "utf8").trim();
+    const holder = children.filter((p) => comm(p) === "cat" && readlinkSync(`/proc/${p}/ns/net`) === ns);
+    const pasta = children.filter((p) => /^pas/.test(comm(p)));
+    expect(holder.length).toBe(1);
+    expect(pasta.length).toBe(1);
     child.kill("SIGKILL");
-    // the step's container ends by itself (sleep 2); the holder and pasta at once
+    // the holder and pasta go at once; the step's container with the build's watchdog
+    for (const p of [...holder, ...pasta]) {
+      for (let t = 0; t < 5000 && alive(p); t += 25) await new Promise((r) => setTimeout(r, 25));
+      expect(alive(p), p).toBe(false);
+    }
     expect(await noHolders(ns, 10_000)).toEqual([]);
-    for (const p of children) expect(alive(p), p).toBe(false);
   }, 90_000);
 
   it("the slirp4netns fallback (BERTH_NETWORK_STACK=slirp4netns): DNS and the mirror's address work, the host's loopback does not", async () => {

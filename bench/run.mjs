@@ -64,6 +64,7 @@ try {
   const { openStore, importRootfs } = await import(join(repo, "dist", "store", "index.js"));
   const store = await openStore(root);
   await importRootfs(store, createReadStream(tarball), { tag: "bench-busybox:latest", source: tarball, changes: ['CMD ["sh"]'] });
+  await store.close(); // its lease's file would keep the loop mount busy
   const env = { ...process.env, BERTH_ROOT: root };
   const box = sh(berth, ["run", "-d", "--name", "benchbox", "bench-busybox", "sleep", "3600"], { env }).trim();
   cleanups.unshift(() => sh(berth, ["rm", "-f", box], { env }));

@@ -112,6 +112,7 @@ try {
     await st.compressedLayerBlob(image.layers[0].diffId);
     return { label: "lazy gzip of the layer (first save/push needing it)", s: (performance.now() - t0) / 1000 };
   })(), bytes);
+  await st.close(); // its lease's file would keep the loop mount busy
   const ratio = (a, b) => results.find((r) => r.label.startsWith(a)).s / results.find((r) => r.label.startsWith(b)).s;
   const ratios = {
     "load / gzip -d|tar -x": ratio("berth load -i (into", "baseline: gzip -d"),

@@ -55,7 +55,10 @@ export class BuildSandbox {
         await ns.close();
         throw err;
       }
-    })();
+    })().catch((err: unknown) => {
+      // the step that needed it fails with this, and says what else it could do
+      throw new RuntimeError(`the build's network sandbox: ${(err as Error).message} (a RUN that needs no network: RUN --network=none)`, { cause: err });
+    });
     this.made.catch(() => undefined);
   }
 

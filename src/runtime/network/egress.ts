@@ -83,9 +83,7 @@ export async function attachEgress(options: EgressOptions): Promise<Egress> {
   const stack = options.stack ?? chooseEgressStack();
   const binary = stack === "pasta" ? "pasta" : "slirp4netns";
   if (hostBinaryPath(binary) === null) {
-    throw new RuntimeError(
-      `${binary} is not installed: build steps reach the network through pasta (Debian's passt) or slirp4netns (apt-get install passt)${stack === "pasta" ? "" : ", or use --network none"}`,
-    );
+    throw new RuntimeError(`${binary} is not installed: the outside is reached through pasta (Debian's passt) or slirp4netns (apt-get install passt slirp4netns)`);
   }
   return stack === "pasta" ? attachPasta(options) : attachSlirp(options);
 }

@@ -1,9 +1,13 @@
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultDeviceRules, defaultMounts } from "./defaults.js";
 import { RuntimeError } from "./errors.js";
-import type { OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
+import type { OciHooks, OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
 
-/** none: own network namespace with loopback only; private: the same, ports may be published; host: the host's. */
-export type NetworkMode = "none" | "host" | "private";
+/**
+ * none: own network namespace with loopback only; private: the same, ports may be published
+ * (berth's older default); host: the host's; bridge (the default) or a user network's name:
+ * own namespace plugged into that network (see runtime/network/).
+ */
+export type NetworkMode = "none" | "host" | "private" | "bridge" | (string & {});
 
 /** A mount the user asked for: a bind mount (-v host:ctr[:ro], named volumes) or a tmpfs. */
 export type MountRequest =
@@ -44,6 +48,8 @@ export interface SpecOptions {
   availableCapabilities?: readonly string[];
   /** whether the kernel accounts swap (memory.memsw.*): Docker drops the swap limit where it does not */
   swapAccounting?: boolean;
+  /** OCI hooks (the network plumbing of a bridged container) */
+  hooks?: OciHooks;
 }
 
 /** Where Docker mounts its init (docker-init = tini) inside the container. */
@@ -78,7 +84,8 @@ export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; 
 
 function namespaces(network: NetworkMode): OciNamespace[] {
   const ns: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
-  // runc brings up loopback in a namespace it creates: that is all "none" and "private" need
+  // runc brings up loopback in a namespace it creates: that is all "none" and "private" need;
+  // a bridged container's eth0 is added by its hook
   if (network !== "host") ns.push({ type: "network" });
   return ns;
 }
@@ -135,6 +142,7 @@ export function buildSpec(options: SpecOptions): OciSpec {
     root: { path: options.rootfs, readonly: options.readOnlyRootfs === true },
     ...(options.hostname !== undefined && network !== "host" ? { hostname: options.hostname } : {}),
     mounts,
+    ...(options.hooks !== undefined ? { hooks: options.hooks } : {}),
     linux: {
       namespaces: namespaces(network),
       resources: resources(options),

@@ -44,34 +44,74 @@ function topmostEntry(layers: readonly string[], name: string): Stats | undefine
   return undefined;
 }
 
+/** What a container's /etc/hosts, /etc/hostname and /etc/resolv.conf say. */
+export interface NetworkFileOptions {
+  hostname: string;
+  network: NetworkMode;
+  /** the container's address on its bridge network */
+  ip?: string;
+  /** --add-host entries, `host:ip` */
+  extraHosts?: string[];
+  /** --dns: nameservers instead of the host's */
+  dns?: string[];
+  dnsSearch?: string[];
+  /** the nameservers to use when the host has only loopback ones */
+  fallbackNameservers?: string[];
+}
+
+function hostFile(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return fallback;
+  }
+}
+
 /**
- * The files Docker bind-mounts into every container: /etc/hostname and /etc/hosts naming the
- * container, and for the host network the host's /etc/hosts and /etc/resolv.conf.
+ * The container's resolv.conf, as Docker makes it: the host's, without loopback nameservers
+ * (unreachable from the container's namespace), `--dns`/`--dns-search` replacing the host's
+ * nameservers/search domains; a host left with none gets the fallback (Docker's 8.8.8.8 and
+ * 8.8.4.4).
  */
-export async function networkFiles(containerDir: string, options: { hostname: string; network: NetworkMode }): Promise<MountRequest[]> {
+export function resolvConf(hostText: string, options: Pick<NetworkFileOptions, "dns" | "dnsSearch" | "fallbackNameservers">): string {
+  const lines = hostText.split("\n");
+  const keep = lines.filter((l) => !/^\s*(nameserver|search|domain)\b/.test(l) && l.trim() !== "");
+  const hostServers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => s !== undefined && !/^(127\.|::1$|localhost$)/.test(s));
+  const hostSearch = lines.map((l) => /^\s*(?:search|domain)\s+(.+)$/.exec(l)?.[1]?.trim()).filter((s): s is string => s !== undefined);
+  let servers = options.dns !== undefined && options.dns.length > 0 ? options.dns : hostServers;
+  if (servers.length === 0 && options.fallbackNameservers !== undefined) servers = options.fallbackNameservers;
+  const search = options.dnsSearch !== undefined && options.dnsSearch.length > 0 ? options.dnsSearch : hostSearch.slice(-1);
+  return [...(search.length > 0 ? [`search ${search.join(" ")}`] : []), ...servers.map((s) => `nameserver ${s}`), ...keep].join("\n") + "\n";
+}
+
+/**
+ * The files Docker bind-mounts into every container: /etc/hostname, /etc/hosts naming the
+ * container (its address on its network; --add-host entries), /etc/resolv.conf; for the host
+ * network the host's /etc/hosts and resolv.conf.
+ */
+export async function networkFiles(containerDir: string, options: NetworkFileOptions): Promise<MountRequest[]> {
   const hostsFile = join(containerDir, "hosts");
   const hostnameFile = join(containerDir, "hostname");
-  const mounts: MountRequest[] = [];
-  const hostFile = (path: string, fallback: string) => {
-    try {
-      return readFileSync(path, "utf8");
-    } catch {
-      return fallback;
-    }
-  };
-  // synchronous: two or three small files (see prepareInitLayer)
+  const resolv = join(containerDir, "resolv.conf");
+  const extra = (options.extraHosts ?? []).map((h) => {
+    const sep = h.indexOf(":");
+    return `${h.slice(sep + 1)}\t${h.slice(0, sep)}\n`;
+  });
+  // synchronous: three small files (see prepareInitLayer)
   writeFileSync(hostnameFile, `${options.hostname}\n`);
   if (options.network === "host") {
-    const resolv = join(containerDir, "resolv.conf");
-    writeFileSync(hostsFile, hostFile("/etc/hosts", "127.0.0.1\tlocalhost\n"));
-    writeFileSync(resolv, hostFile("/etc/resolv.conf", ""));
-    mounts.push({ type: "bind", source: resolv, destination: "/etc/resolv.conf" });
+    writeFileSync(hostsFile, hostFile("/etc/hosts", "127.0.0.1\tlocalhost\n") + extra.join(""));
+    writeFileSync(resolv, options.dns !== undefined || options.dnsSearch !== undefined ? resolvConf(hostFile("/etc/resolv.conf", ""), options) : hostFile("/etc/resolv.conf", ""));
   } else {
     writeFileSync(
       hostsFile,
-      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${options.hostname}\n`,
+      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n${extra.join("")}${options.ip ?? "127.0.1.1"}\t${options.hostname}\n`,
     );
+    writeFileSync(resolv, resolvConf(hostFile("/etc/resolv.conf", ""), options));
   }
-  mounts.push({ type: "bind", source: hostsFile, destination: "/etc/hosts" }, { type: "bind", source: hostnameFile, destination: "/etc/hostname" });
-  return mounts;
+  return [
+    { type: "bind", source: resolv, destination: "/etc/resolv.conf" },
+    { type: "bind", source: hostsFile, destination: "/etc/hosts" },
+    { type: "bind", source: hostnameFile, destination: "/etc/hostname" },
+  ];
 }

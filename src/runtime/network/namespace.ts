@@ -1,0 +1,216 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { acquireFlock } from "../../store/lock.js";
+import { RuntimeError } from "../errors.js";
+import { runProgram } from "../exec-file.js";
+import { isAlive, processRef, type ProcessRef } from "../container/record.js";
+import { hostBinaryPath } from "../runc.js";
+import { parseCidr } from "./records.js";
+import type { NetworkRecord } from "./records.js";
+
+/**
+ * A bridge network's home: one network namespace berth creates (bind-mounted at
+ * `<run dir>/net/<id12>/ns`, so it outlives the command that made it), holding
+ *   - `br0`, a Linux bridge with the network's gateway address: containers' veths join it;
+ *   - `tap0`, the user-space stack's interface (pasta, or slirp4netns), the way out;
+ *   - NAT (masquerade) from the subnet out of tap0, by iptables run inside the namespace.
+ * Nothing of it exists in the host's namespace: the bridge, the veths and the private
+ * addresses are only ever made inside it (or inside a container's). The host's loopback stays
+ * out of reach: pasta runs with --no-map-gw and no namespace-to-host port forwarding.
+ *
+ * Made on first use, under a flock, and checked cheaply on every use (a marker file written
+ * last, the nsfs mount, the egress process); a dead egress is restarted, a half-made namespace
+ * (a kill -9 during set-up, a reboot) is torn down and made again.
+ */
+export interface NetworkNamespace {
+  dir: string;
+  nsPath: string;
+  /** where containers' address reservations live (see attach.ts) */
+  ipsDir: string;
+  bridge: "br0";
+  gateway: string;
+  prefix: number;
+}
+
+const BRIDGE = "br0";
+const TAP = "tap0";
+/**
+ * The nameservers of a container whose host has only loopback ones (unreachable from its
+ * namespace): Docker's fallback. (pasta's --dns-forward would reach a loopback resolver, but
+ * this pasta then stops forwarding DNS sent to the host's real resolvers: measured, not used.)
+ */
+export const FALLBACK_NAMESERVERS = ["8.8.8.8", "8.8.4.4"];
+
+export function networkStateDir(runDir: string, network: NetworkRecord): string {
+  return join(runDir, "net", network.id.slice(0, 12));
+}
+
+function describe(dir: string, network: NetworkRecord): NetworkNamespace {
+  return { dir, nsPath: join(dir, "ns"), ipsDir: join(dir, "ips"), bridge: BRIDGE, gateway: network.gateway, prefix: parseCidr(network.subnet).prefix };
+}
+
+/** Whether `path` is an nsfs mount (its device differs from its directory's, a plain file's does not). */
+function isNamespaceMount(path: string): boolean {
+  try {
+    return statSync(path).dev !== statSync(join(path, "..")).dev;
+  } catch {
+    return false;
+  }
+}
+
+function egressProcess(dir: string): ProcessRef | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, "egress.json"), "utf8")) as ProcessRef;
+  } catch {
+    return undefined;
+  }
+}
+
+function ready(ns: NetworkNamespace): "ready" | "egress-dead" | "broken" {
+  if (!existsSync(join(ns.dir, "ready")) || !isNamespaceMount(ns.nsPath)) return "broken";
+  return isAlive(egressProcess(ns.dir)) ? "ready" : "egress-dead";
+}
+
+/** The network's namespace, made (or mended) if needed. */
+export async function ensureNetworkNamespace(runDir: string, network: NetworkRecord): Promise<NetworkNamespace> {
+  const ns = describe(networkStateDir(runDir, network), network);
+  if (ready(ns) === "ready") return ns;
+  mkdirSync(ns.dir, { recursive: true });
+  const lock = await acquireFlock(join(ns.dir, "lock"));
+  try {
+    const state = ready(ns);
+    if (state === "ready") return ns;
+    if (state === "egress-dead") {
+      await startEgress(ns);
+      return ns;
+    }
+    await teardown(ns);
+    mkdirSync(ns.ipsDir, { recursive: true });
+    await makeNamespace(ns, network);
+    await startEgress(ns);
+    writeFileSync(join(ns.dir, "ready"), "");
+    return ns;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function makeNamespace(ns: NetworkNamespace, network: NetworkRecord): Promise<void> {
+  if (hostBinaryPath("iptables") === null) throw new RuntimeError("bridge networks need iptables (Debian package iptables): berth runs it inside the network's namespace for NAT");
+  writeFileSync(ns.nsPath, "");
+  // the whole set-up runs inside the new namespace: unshare binds it to the file, then runs it
+  const script = [
+    "set -e",
+    "ip link set lo up",
+    `ip link add ${BRIDGE} type bridge`,
+    `ip addr add ${network.gateway}/${ns.prefix} dev ${BRIDGE}`,
+    `ip link set ${BRIDGE} up`,
+    "echo 1 > /proc/sys/net/ipv4/ip_forward",
+    `iptables -w -t nat -A POSTROUTING -s ${network.subnet} ! -o ${BRIDGE} -j MASQUERADE`,
+    // pasta sends window updates without the ACK flag: conntrack calls them invalid, skips the
+    // reverse NAT, and this namespace's own stack would answer them with a reset that kills
+    // the container's connection; dropped, the connection carries on
+    `iptables -w -A INPUT -i ${TAP} -m conntrack --ctstate INVALID -j DROP`,
+  ].join("\n");
+  const r = await runProgram("unshare", [`--net=${ns.nsPath}`, "sh", "-c", script]);
+  if (r.code !== 0) {
+    await teardown(ns);
+    throw new RuntimeError(`setting up the network namespace of ${network.name} failed: ${r.stderr.trim()}`);
+  }
+}
+
+/**
+ * Attach the user-space stack to the namespace: pasta (Debian's passt; as root it needs
+ * `--runas 0`, or it drops to nobody and cannot open the namespace), else slirp4netns.
+ * Either one leaves its process behind, recorded in egress.json, until `network rm`.
+ */
+async function startEgress(ns: NetworkNamespace): Promise<void> {
+  const pidFile = join(ns.dir, "egress.pid");
+  rmSync(pidFile, { force: true });
+  let pid: number;
+  if (hostBinaryPath("pasta") !== null && process.env.BERTH_EGRESS !== "slirp4netns") {
+    const args = ["--runas", "0", "--config-net", "--netns", ns.nsPath, "-I", TAP, "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--no-map-gw", "-q", "-P", pidFile];
+    const r = await runProgram("pasta", args);
+    if (r.code !== 0) throw new RuntimeError(`pasta could not attach to the network namespace: ${r.stderr.trim()}`);
+    pid = Number(readFileSync(pidFile, "utf8").trim());
+  } else if (hostBinaryPath("slirp4netns") !== null) {
+    pid = await startSlirp(ns);
+  } else {
+    throw new RuntimeError("bridge networks need pasta (Debian package passt) or slirp4netns for their way out");
+  }
+  const ref = processRef(pid);
+  if (ref === undefined) throw new RuntimeError("the network's user-space stack exited as it started");
+  writeFileSync(join(ns.dir, "egress.json"), JSON.stringify(ref));
+}
+
+/** slirp4netns stays in the foreground: started in its own session, it says on a pipe when tap0 is up. */
+function startSlirp(ns: NetworkNamespace): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("slirp4netns", ["--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--netns-type=path", ns.nsPath, TAP], {
+      detached: true,
+      stdio: ["ignore", "ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const ready = child.stdio[3];
+    ready?.once("data", () => {
+      child.unref();
+      child.stderr?.destroy();
+      ready.destroy();
+      resolve(child.pid as number);
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new RuntimeError(`slirp4netns exited (${code}) before the network was ready: ${stderr.trim()}`)));
+  });
+}
+
+async function stopEgress(dir: string): Promise<void> {
+  const ref = egressProcess(dir);
+  if (!isAlive(ref) || ref === undefined) return;
+  try {
+    process.kill(ref.pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  // pasta runs in a mount namespace of its own: the namespace file stays busy until it is gone
+  for (let i = 0; i < 100 && isAlive(ref); i++) await new Promise((r) => setTimeout(r, 10));
+  if (isAlive(ref)) process.kill(ref.pid, "SIGKILL");
+  for (let i = 0; i < 100 && isAlive(ref); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** Stop the egress, unmount the namespace (every veth and address in it goes with it), clear the state. */
+async function teardown(ns: NetworkNamespace): Promise<void> {
+  await stopEgress(ns.dir);
+  if (isNamespaceMount(ns.nsPath)) {
+    const r = await runProgram("umount", [ns.nsPath]);
+    if (r.code !== 0 && isNamespaceMount(ns.nsPath)) throw new RuntimeError(`unmounting ${ns.nsPath} failed: ${r.stderr.trim()}`);
+  }
+  for (const f of ["ready", "egress.json", "egress.pid", "ns"]) rmSync(join(ns.dir, f), { force: true });
+  rmSync(ns.ipsDir, { recursive: true, force: true });
+}
+
+/** `network rm` and prune: take the namespace down for good (the caller checked that no container uses it). */
+export async function removeNetworkNamespace(runDir: string, network: NetworkRecord): Promise<void> {
+  const dir = networkStateDir(runDir, network);
+  if (!existsSync(dir)) return;
+  const ns = describe(dir, network);
+  const lock = await acquireFlock(join(dir, "lock"));
+  try {
+    await teardown(ns);
+    rmSync(dir, { recursive: true, force: true });
+  } finally {
+    await lock.release();
+  }
+  // the run dir's net/ goes with its last network
+  try {
+    rmdirSync(join(runDir, "net"));
+  } catch {
+    // other networks remain
+  }
+}
+
+/** Whether the network's namespace exists now (for `network inspect` and tests). */
+export function networkNamespaceExists(runDir: string, network: NetworkRecord): boolean {
+  return isNamespaceMount(join(networkStateDir(runDir, network), "ns"));
+}

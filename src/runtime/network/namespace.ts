@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { acquireFlock } from "../../store/lock.js";
 import { RuntimeError } from "../errors.js";
@@ -87,10 +87,44 @@ export async function ensureNetworkNamespace(runDir: string, network: NetworkRec
     }
     await teardown(ns);
     mkdirSync(ns.ipsDir, { recursive: true });
+    await shareNetDir(join(runDir, "net"));
     await makeNamespace(ns, network);
     await startEgress(ns);
     writeFileSync(join(ns.dir, "ready"), "");
     return ns;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The propagation of the mount at `path` (undefined when `path` is not a mount point). */
+function propagation(path: string): "shared" | "private" | undefined {
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const fields = line.split(" ");
+    if (fields[4] !== path) continue;
+    const optional = fields.slice(6, fields.indexOf("-"));
+    return optional.some((f) => f.startsWith("shared:")) ? "shared" : "private";
+  }
+  return undefined;
+}
+
+/**
+ * `<run dir>/net` becomes a shared mount (bound onto itself), as `ip netns` makes /run/netns:
+ * containers start in mount namespaces that are its slaves (see inMountNamespace), so when a
+ * network's namespace file is unmounted here, their copies go too, and neither the namespace
+ * nor a busy file outlives `network rm`.
+ */
+async function shareNetDir(netDir: string): Promise<void> {
+  mkdirSync(netDir, { recursive: true });
+  const current = propagation(netDir);
+  if (current === "shared") return;
+  const lock = await acquireFlock(join(netDir, ".lock"));
+  try {
+    const now = propagation(netDir);
+    if (now === "shared") return;
+    const script = now === undefined ? 'mount --bind "$1" "$1" && mount --make-shared "$1"' : 'mount --make-shared "$1"';
+    const r = await runProgram("sh", ["-c", script, "berth-net", netDir]);
+    if (r.code !== 0) throw new RuntimeError(`making ${netDir} a shared mount failed: ${r.stderr.trim()}`);
   } finally {
     await lock.release();
   }
@@ -202,11 +236,26 @@ export async function removeNetworkNamespace(runDir: string, network: NetworkRec
   } finally {
     await lock.release();
   }
-  // the run dir's net/ goes with its last network
+  // the run dir's net/ (a mount, see shareNetDir) goes with its last network
+  const netDir = join(runDir, "net");
+  const left = (() => {
+    try {
+      return readdirSync(netDir).filter((f) => f !== ".lock");
+    } catch {
+      return ["?"];
+    }
+  })();
+  if (left.length > 0) return;
+  const netLock = await acquireFlock(join(netDir, ".lock"));
   try {
-    rmdirSync(join(runDir, "net"));
+    if (readdirSync(netDir).some((f) => f !== ".lock")) return;
+    if (propagation(netDir) !== undefined) await runProgram("umount", ["-l", netDir]);
+    rmSync(join(netDir, ".lock"), { force: true });
+    rmdirSync(netDir);
   } catch {
-    // other networks remain
+    // a network is being made meanwhile: it keeps the dir
+  } finally {
+    await netLock.release();
   }
 }
 

@@ -20,9 +20,12 @@ function run(cmd, args, opts = {}) {
 // npm dependencies
 const installedLock = join(root, "node_modules", ".package-lock.json");
 const lock = join(root, "package-lock.json");
-if (!existsSync(installedLock) || statSync(installedLock).mtimeMs < statSync(lock).mtimeMs) {
-  console.error("setup: installing npm dependencies (npm install: `npm ci` rejects this npm's lockfiles, which omit other platforms' optional packages)");
-  run("npm", ["install", "--no-audit", "--no-fund"]);
+if (!existsSync(installedLock) || (existsSync(lock) && statSync(installedLock).mtimeMs < statSync(lock).mtimeMs)) {
+  // the lock file as committed (npm ci), so a fresh clone stays unmodified; npm install only
+  // where there is no lock file
+  const ci = existsSync(lock);
+  console.error(`setup: installing npm dependencies (npm ${ci ? "ci" : "install"})`);
+  run("npm", [ci ? "ci" : "install", "--no-audit", "--no-fund"]);
 }
 
 // System packages: what a transient container, a test base image and the interop tests need.
@@ -45,6 +48,12 @@ const systemTools = {
   "ssh-agent": "openssh-client",
   // ADD of git sources (and its tests' git daemon)
   git: "git",
+  // containers' egress (build steps and `run`): pasta, slirp4netns as the fallback
+  pasta: "passt",
+  slirp4netns: "slirp4netns",
+  // Docker's default seccomp profile, as podman and buildah use it
+  "containers-seccomp": "golang-github-containers-common",
+  iptables: "iptables",
   // berth's N-API addon (native/), built by `npm install` with npm's node-gyp
   "g++": "g++",
   make: "make",
@@ -53,6 +62,8 @@ const systemTools = {
 const has = (tool) =>
   tool === "mkfs_ext4"
     ? existsSync("/sbin/mkfs.ext4") || existsSync("/usr/sbin/mkfs.ext4")
+    : tool === "containers-seccomp"
+    ? existsSync("/usr/share/containers/seccomp.json")
     : spawnSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool} || test -x /usr/bin/${tool}`], { stdio: "ignore" }).status === 0;
 const missing = [...new Set(Object.entries(systemTools).filter(([tool]) => !has(tool)).map(([, pkg]) => pkg))];
 if (missing.length > 0 && process.env.BERTH_SKIP_SYSTEM_DEPS !== "1") {

@@ -86,20 +86,21 @@ export function networkMembers(ns: Pick<NetworkNamespace, "ipsDir">): Array<{ id
 
 /**
  * Reserve the lowest free address (Docker's order: .2 upwards, the gateway skipped) with an
- * O_EXCL create: no lock, and two starters never get one address. Reservations left by a
- * kill -9 are taken back when the subnet runs out (and all of them go with `network rm`).
+ * O_EXCL create: no lock, and two starters never get one address. Reservations whose holder
+ * and container are both gone (a kill -9, a reboot of a /run on disk) are taken back first;
+ * all of them go with `network rm`.
  */
 function reserve(ns: NetworkNamespace, network: NetworkRecord, who: Attachee): { ip: string; file: string } {
   const { base, prefix } = parseCidr(network.subnet);
   const size = 2 ** (32 - prefix);
   const gateway = ipToNumber(network.gateway);
   const content: Reservation = { ...who, ip: "", ...(processRef(process.pid) !== undefined ? { holder: processRef(process.pid) } : {}) };
-  for (let sweep = 0; sweep < 2; sweep++) {
+  for (let attempt = 0; attempt < 2; attempt++) {
     const existing = readReservations(ns.ipsDir);
     const taken = new Set<string>();
     for (const { file, r } of existing) {
-      // this container's own leftover (a restart after its holder was killed)
-      if (r.id === who.id || (sweep === 1 && !isLive(r))) unlinkQuiet(file);
+      // this container's own leftover (a restart after its holder was killed), or a dead one's
+      if (r.id === who.id || !isLive(r)) unlinkQuiet(file);
       else taken.add(r.ip);
     }
     for (const n of safeNames(ns.ipsDir)) taken.add(n);
@@ -158,12 +159,16 @@ export async function attachContainer(runDir: string, network: NetworkRecord, wh
  */
 const HOOK_SCRIPT = `read -r s || :
 p=\${s#*\\"pid\\":}; p=\${p%%[!0-9]*}
-nsenter --net=/proc/$p/ns/net ip -batch - <<EOF || exit 1
+plug() {
+nsenter --net=/proc/$p/ns/net ip -batch - <<EOF
 link add eth0 type veth peer name $2 netns $1
 addr add $3 dev eth0
 link set eth0 up
 route add default via $4
 EOF
+}
+# seen failing once (EINVAL) on a loaded machine, never twice: one more try from a clean slate
+plug "$@" || { nsenter --net=/proc/$p/ns/net ip link del eth0 2>/dev/null; sleep 0.1; plug "$@"; } || exit 1
 exec nsenter --net=$1 ip link set $2 master br0 up`;
 
 export function endpointHook(ep: Endpoint): OciHook {

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { acquireFlock } from "../../store/lock.js";
 import { RuntimeError } from "../errors.js";
@@ -178,25 +178,27 @@ async function startEgress(ns: NetworkNamespace): Promise<void> {
   writeFileSync(join(ns.dir, "egress.json"), JSON.stringify(ref));
 }
 
-/** slirp4netns stays in the foreground: started in its own session, it says on a pipe when tap0 is up. */
+/**
+ * slirp4netns stays in the foreground: started in its own session, it says on a pipe when
+ * tap0 is up. Its stderr goes to a file (a pipe would break, and kill it, once berth exits).
+ */
 function startSlirp(ns: NetworkNamespace): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const logFile = join(ns.dir, "egress.log");
+  const log = openSync(logFile, "w");
+  return new Promise<number>((resolve, reject) => {
     const child = spawn("slirp4netns", ["--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--netns-type=path", ns.nsPath, TAP], {
       detached: true,
-      stdio: ["ignore", "ignore", "pipe", "pipe"],
+      stdio: ["ignore", log, log, "pipe"],
     });
-    let stderr = "";
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     const ready = child.stdio[3];
     ready?.once("data", () => {
       child.unref();
-      child.stderr?.destroy();
       ready.destroy();
       resolve(child.pid as number);
     });
     child.once("error", reject);
-    child.once("exit", (code) => reject(new RuntimeError(`slirp4netns exited (${code}) before the network was ready: ${stderr.trim()}`)));
-  });
+    child.once("exit", (code) => reject(new RuntimeError(`slirp4netns exited (${code}) before the network was ready: ${readFileSync(logFile, "utf8").trim()}`)));
+  }).finally(() => closeSync(log));
 }
 
 async function stopEgress(dir: string): Promise<void> {
@@ -220,7 +222,7 @@ async function teardown(ns: NetworkNamespace): Promise<void> {
     const r = await runProgram("umount", [ns.nsPath]);
     if (r.code !== 0 && isNamespaceMount(ns.nsPath)) throw new RuntimeError(`unmounting ${ns.nsPath} failed: ${r.stderr.trim()}`);
   }
-  for (const f of ["ready", "egress.json", "egress.pid", "ns"]) rmSync(join(ns.dir, f), { force: true });
+  for (const f of ["ready", "egress.json", "egress.pid", "egress.log", "ns"]) rmSync(join(ns.dir, f), { force: true });
   rmSync(ns.ipsDir, { recursive: true, force: true });
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { createReadStream, readdirSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -190,6 +190,49 @@ describe.runIf(canRun)("berth run networks", () => {
     expect(left.egress).toHaveLength(1);
     expect(hostLinks()).toEqual(linksBefore);
   }, 120_000);
+
+  it("after a supervisor is SIGKILLed, its running container keeps its address and name; rm -f frees them", async () => {
+    const net = `k9${suffix}`;
+    expect((await h.berth(["network", "create", "--subnet", "10.125.0.0/29", net])).code).toBe(0);
+    const first = await h.berth(["run", "-d", "--name", `k9a${suffix}`, "--network", net, "busybox", "sleep", "60"]);
+    expect(first.code, first.stderr).toBe(0);
+    const id = first.stdout.trim();
+    const record = JSON.parse(readFileSync(join(h.root, "c", id, "record.json"), "utf8")) as { supervisor: { pid: number } };
+    process.kill(record.supervisor.pid, "SIGKILL");
+    // the container still runs: its address is not handed out again, and peers still find it
+    const second = await h.berth(["run", "--rm", "--network", net, "busybox", "sh", "-c", `ip -4 addr show eth0 | grep -o 'inet [0-9.]*'; ping -c1 -W2 k9a${suffix} | head -1`]);
+    expect(second.stdout).toContain("inet 10.125.0.3\n");
+    expect(second.stdout).toContain(`PING k9a${suffix} (10.125.0.2)`);
+    expect((await h.berth(["network", "rm", net])).code).toBe(1);
+    expect((await h.berth(["rm", "-f", `k9a${suffix}`])).code).toBe(0);
+    // the dead container's reservation is taken back by the next start
+    const third = await h.berth(["run", "--rm", "--network", net, "busybox", "sh", "-c", "ip -4 addr show eth0 | grep -o 'inet [0-9.]*'"]);
+    expect(third.stdout).toBe("inet 10.125.0.2\n");
+    expect((await h.berth(["network", "rm", net])).code).toBe(0);
+  }, 90_000);
+
+  it.skipIf(!existsSync("/usr/bin/slirp4netns"))("slirp4netns is the fallback egress: DNS and TCP to Debian's mirror through it", async () => {
+    const net = `slirp${suffix}`;
+    expect((await h.berth(["network", "create", net])).code).toBe(0);
+    const probe = [
+      "IP=$(nslookup deb.debian.org | sed -n 's/^Address: \\([0-9.]*\\)$/\\1/p' | head -1)",
+      "echo resolved=$IP",
+      // stdin stays open a moment: slirp passes the client's half-close on at once, and the
+      // mirror's proxy may close before it answers
+      "[ -n \"$IP\" ] && (printf 'HEAD /debian/dists/bookworm/Release HTTP/1.0\\r\\nHost: deb.debian.org\\r\\n\\r\\n'; sleep 2) | nc -w 10 $IP 80 | sed -n 1p",
+    ].join("; ");
+    const r = await h.berth(["run", "--rm", "--network", net, "busybox", "sh", "-c", probe], { env: { BERTH_EGRESS: "slirp4netns" } });
+    const egress = networkLeftovers(h).egress;
+    expect(egress.some((p) => p.includes("slirp4netns") && p.includes(h.runDir))).toBe(true);
+    expect(egress.some((p) => /pasta/.test(p) && p.includes(h.runDir) && p.includes(net))).toBe(false);
+    if (/resolved=\n/.test(r.stdout)) {
+      console.warn("skipping the slirp4netns reachability check: deb.debian.org did not resolve (mirror unreachable?)");
+    } else {
+      expect(r.stdout).toMatch(/resolved=[0-9.]+\nHTTP\/1\.[01] [0-9]{3}/);
+    }
+    expect((await h.berth(["network", "rm", net])).code).toBe(0);
+    expect(networkLeftovers(h).egress.some((p) => p.includes("slirp4netns"))).toBe(false);
+  }, 90_000);
 
   it("a killed egress is restarted by the next run", async () => {
     const [pasta] = networkLeftovers(h).egress;

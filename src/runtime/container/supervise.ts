@@ -20,7 +20,7 @@ import { isAlive, processRef, readRecord, writeRecord, type ContainerRecord } fr
 import { inspectVolume, isEmptyDir } from "./volumes.js";
 import { attachContainer, endpointHook, refreshNetworkHosts, releaseEndpoint, type Endpoint } from "../network/attach.js";
 import { FALLBACK_NAMESERVERS } from "../network/namespace.js";
-import { findNetwork, type NetworkRecord } from "../network/records.js";
+import { allNetworks, findNetwork, type NetworkRecord } from "../network/records.js";
 
 /** tini, built static so it runs in any image (Debian's tini package); Docker's --init is tini too. */
 export const INIT_BINARY = "/usr/bin/tini-static";
@@ -135,7 +135,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     primeCgroupAttach();
     // bridge or a user network: its namespace made if needed, an address reserved
     network = ["none", "host", "private"].includes(host.network) ? undefined : findNetwork(ctx.store.root, host.network);
-    const attaching = network !== undefined ? attachContainer(ctx.runDir, network, { id, name: record.name, aliases: host.networkAliases ?? [], hostsFile: join(dir, "hosts"), containerDir: dir }) : undefined;
+    const attaching = network !== undefined ? attachContainer(ctx.runDir, network, { id, name: record.name, aliases: host.networkAliases ?? [], hostsFile: join(dir, "hosts"), containerDir: dir }, () => allNetworks(ctx.store.root)) : undefined;
     attaching?.then((ep) => (endpoint = ep)).catch(() => undefined);
     const [initDir, attached, volumes] = await Promise.all([
       prepareInitLayer(dir, record.snapshot.lowerDirs),

@@ -144,8 +144,8 @@ function unlinkQuiet(file: string): void {
 }
 
 /** Make sure the network's namespace is up and reserve an address for the container. */
-export async function attachContainer(runDir: string, network: NetworkRecord, who: Attachee): Promise<Endpoint> {
-  const ns = await ensureNetworkNamespace(runDir, network);
+export async function attachContainer(runDir: string, network: NetworkRecord, who: Attachee, listOthers: () => readonly NetworkRecord[] = () => []): Promise<Endpoint> {
+  const ns = await ensureNetworkNamespace(runDir, network, listOthers);
   const { ip, file } = reserve(ns, network, who);
   return { network: network.name, networkId: network.id, ip, prefix: ns.prefix, gateway: network.gateway, veth: `v${who.id.slice(0, 12)}`, nsPath: ns.nsPath, reservation: file };
 }

@@ -72,8 +72,13 @@ function ready(ns: NetworkNamespace): "ready" | "egress-dead" | "broken" {
   return isAlive(egressProcess(ns.dir)) ? "ready" : "egress-dead";
 }
 
-/** The network's namespace, made (or mended) if needed. */
-export async function ensureNetworkNamespace(runDir: string, network: NetworkRecord): Promise<NetworkNamespace> {
+/**
+ * The network's namespace, made (or mended) if needed. `others` are the store's other bridge
+ * networks: traffic towards their subnets is rejected inside this namespace (and this one's in
+ * theirs), as Docker's isolation chains do; without it, it would leave through pasta to the
+ * host's routing, where those subnets do not exist.
+ */
+export async function ensureNetworkNamespace(runDir: string, network: NetworkRecord, listOthers: () => readonly NetworkRecord[] = () => []): Promise<NetworkNamespace> {
   const ns = describe(networkStateDir(runDir, network), network);
   if (ready(ns) === "ready") return ns;
   mkdirSync(ns.dir, { recursive: true });
@@ -88,7 +93,10 @@ export async function ensureNetworkNamespace(runDir: string, network: NetworkRec
     await teardown(ns);
     mkdirSync(ns.ipsDir, { recursive: true });
     await shareNetDir(join(runDir, "net"));
-    await makeNamespace(ns, network);
+    // read only on this slow path: the fast one above costs no directory listing
+    const others = listOthers().filter((o) => o.id !== network.id);
+    await makeNamespace(ns, network, others);
+    await isolateFromThis(runDir, network, others);
     await startEgress(ns);
     writeFileSync(join(ns.dir, "ready"), "");
     return ns;
@@ -130,7 +138,23 @@ async function shareNetDir(netDir: string): Promise<void> {
   }
 }
 
-async function makeNamespace(ns: NetworkNamespace, network: NetworkRecord): Promise<void> {
+function rejectRule(subnet: string): string {
+  return `FORWARD -i ${BRIDGE} -d ${subnet} -j REJECT --reject-with icmp-net-unreachable`;
+}
+
+/** Add this network's subnet to the reject rules of the other networks' namespaces that are up. */
+async function isolateFromThis(runDir: string, network: NetworkRecord, others: readonly NetworkRecord[]): Promise<void> {
+  await Promise.all(
+    others.map(async (other) => {
+      const nsPath = join(networkStateDir(runDir, other), "ns");
+      if (other.id === network.id || !isNamespaceMount(nsPath)) return;
+      const rule = rejectRule(network.subnet);
+      await runProgram("nsenter", [`--net=${nsPath}`, "sh", "-c", `iptables -w -C ${rule} 2>/dev/null || iptables -w -A ${rule}`]);
+    }),
+  );
+}
+
+async function makeNamespace(ns: NetworkNamespace, network: NetworkRecord, others: readonly NetworkRecord[]): Promise<void> {
   if (hostBinaryPath("iptables") === null) throw new RuntimeError("bridge networks need iptables (Debian package iptables): berth runs it inside the network's namespace for NAT");
   writeFileSync(ns.nsPath, "");
   // the whole set-up runs inside the new namespace: unshare binds it to the file, then runs it
@@ -146,6 +170,7 @@ async function makeNamespace(ns: NetworkNamespace, network: NetworkRecord): Prom
     // reverse NAT, and this namespace's own stack would answer them with a reset that kills
     // the container's connection; dropped, the connection carries on
     `iptables -w -A INPUT -i ${TAP} -m conntrack --ctstate INVALID -j DROP`,
+    ...others.filter((o) => o.id !== network.id).map((o) => `iptables -w -A ${rejectRule(o.subnet)}`),
   ].join("\n");
   const r = await runProgram("unshare", [`--net=${ns.nsPath}`, "sh", "-c", script]);
   if (r.code !== 0) {

@@ -64,6 +64,11 @@ export function listUserNetworks(storeRoot: string): NetworkRecord[] {
   return out.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
 }
 
+/** Every bridge network of the store: the default one, then the user networks. */
+export function allNetworks(storeRoot: string): NetworkRecord[] {
+  return [defaultNetwork(storeRoot), ...listUserNetworks(storeRoot)];
+}
+
 /** Find a bridge network by name, full ID or unique ID prefix (Docker's lookup order); `bridge` is the default one. */
 export function findNetwork(storeRoot: string, ref: string): NetworkRecord {
   const builtin = defaultNetwork(storeRoot);

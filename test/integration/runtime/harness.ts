@@ -58,6 +58,8 @@ export async function makeHarness(name: string): Promise<Harness> {
     async cleanup() {
       const ps = await berth(["ps", "-a", "-q", "--no-trunc"]);
       for (const id of ps.stdout.split("\n").filter((l) => l !== "")) await berth(["rm", "-f", "-v", id]);
+      // the default network's namespace and pasta stay between runs: prune takes them down
+      await berth(["network", "prune", "-f"]);
       rmSync(root, { recursive: true, force: true });
       // the store's run dir on tmpfs: rmdir only succeeds when nothing was left in it
       for (const d of [join(runDir, "runc"), runDir]) {

@@ -110,6 +110,13 @@ describe.runIf(canRun)("berth run networks", () => {
     expect(outsider.stdout).not.toContain(`web${suffix}`);
     expect(outsider.stdout).not.toContain("hello-by-name");
     expect(outsider.stdout).toContain("done");
+    // nor its address: rejected inside the other network's namespace (nothing leaves for the host's routing)
+    const [webInfo] = JSON.parse((await h.berth(["inspect", `web${suffix}`])).stdout) as Array<{ NetworkSettings: { IPAddress: string } }>;
+    const webIp = webInfo?.NetworkSettings.IPAddress ?? "";
+    expect(webIp).toMatch(/^172\.[0-9]+\.0\.2$/);
+    const byIp = await h.berth(["run", "--rm", "--network", `back${suffix}`, "busybox", "sh", "-c", `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${webIp} 80; echo rc=$?`]);
+    expect(byIp.stdout).not.toContain("hello-by-name");
+    expect(byIp.stdout + byIp.stderr).toMatch(/unreachable/i);
     // the default network has no name resolution between containers (as Docker's)
     const bridged = await h.berth(["run", "--rm", "busybox", "sh", "-c", `cat /etc/hosts; wget -T 2 -q -O- http://web${suffix}/ 2>/dev/null; echo done`]);
     expect(bridged.stdout).not.toContain("hello-by-name");

@@ -13,6 +13,8 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -29,7 +31,8 @@ static napi_value errno_error(napi_env env, int err, const char* syscall, const 
   napi_create_error(env, NULL, msg, &e);
   // the shape of Node's own fs errors: code ("ENOENT"), errno, syscall, path
   const char* name = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EPERM ? "EPERM" : err == EWOULDBLOCK ? "EWOULDBLOCK" : err == EBADF ? "EBADF"
-    : err == EINTR ? "EINTR" : err == ENOTSUP ? "ENOTSUP" : err == ENOTDIR ? "ENOTDIR" : err == ERANGE ? "ERANGE" : err == E2BIG ? "E2BIG" : err == ENOSPC ? "ENOSPC" : "EIO";
+    : err == EINTR ? "EINTR" : err == ENOTSUP ? "ENOTSUP" : err == ENOTDIR ? "ENOTDIR" : err == ERANGE ? "ERANGE" : err == E2BIG ? "E2BIG" : err == ENOSPC ? "ENOSPC"
+    : err == ELOOP ? "ELOOP" : err == EXDEV ? "EXDEV" : err == ENOSYS ? "ENOSYS" : err == EEXIST ? "EEXIST" : err == EISDIR ? "EISDIR" : err == EAGAIN ? "EAGAIN" : "EIO";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_set_named_property(env, e, "code", code);
   napi_value no;
@@ -629,6 +632,60 @@ static napi_value js_exit_now(napi_env env, napi_callback_info info) {
   _exit(code);
 }
 
+
+// ---------------------------------------------------------------- openInRoot(rootFd, path, flags, mode): fd
+// openat2(2) with RESOLVE_IN_ROOT (Linux 5.6+): `path` is resolved as if `rootFd` were the
+// process's root — absolute symlinks restart at it, ".." stops at it — by the kernel, in one
+// call that a concurrent rename or symlink swap cannot lead outside (src/runtime/in-root.ts).
+// Magic links (/proc/self/fd/…) are refused. Synchronous: a handful of lookups.
+
+static napi_value js_open_in_root(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  int32_t root_fd = -1, flags = 0, mode = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) { napi_throw_type_error(env, NULL, "openInRoot(rootFd, path, flags, mode?)"); return NULL; }
+  CHECK(napi_get_value_int32(env, argv[0], &root_fd));
+  char* path = path_arg(env, argv[1]);
+  if (path == NULL) return NULL;
+  if (napi_get_value_int32(env, argv[2], &flags) != napi_ok) { free(path); return NULL; }
+  if (argc >= 4) napi_get_value_int32(env, argv[3], &mode);
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (unsigned)flags | O_CLOEXEC;
+  how.mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? (unsigned)mode : 0;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  long fd;
+  do fd = syscall(SYS_openat2, root_fd, path, &how, sizeof how); while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+  if (fd < 0) {
+    napi_throw(env, errno_error(env, errno, "openat2", path));
+    free(path);
+    return NULL;
+  }
+  free(path);
+  CHECK(napi_create_int32(env, (int32_t)fd, &result));
+  return result;
+}
+
+// ---------------------------------------------------------------- mknodSync(path, mode, dev)
+// mknod(2) (Node has none): whiteouts (char 0:0) for build/context-view.ts, a call each instead
+// of a mknod(1) process each.
+
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t mode = 0;
+  int64_t dev = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) { napi_throw_type_error(env, NULL, "mknodSync(path, mode, dev)"); return NULL; }
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  if (napi_get_value_int32(env, argv[1], &mode) != napi_ok || napi_get_value_int64(env, argv[2], &dev) != napi_ok) { free(path); return NULL; }
+  if (mknod(path, (mode_t)mode, (dev_t)dev) != 0) napi_throw(env, errno_error(env, errno, "mknod", path));
+  free(path);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   static const struct { const char* name; napi_callback fn; } functions[] = {
     { "syncfs", js_syncfs },
@@ -642,6 +699,8 @@ static napi_value init(napi_env env, napi_value exports) {
     { "sealedCopy", js_sealed_copy },
     { "spawnPiped", js_spawn_piped },
     { "exitNow", js_exit_now },
+    { "openInRoot", js_open_in_root },
+    { "mknodSync", js_mknod },
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value fn;

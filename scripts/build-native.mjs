@@ -36,3 +36,18 @@ else {
   if (!ok) console.warn("berth: building the native addon failed (berth falls back to sync(1) and flock(1))");
 }
 if (ok) console.log("berth: native addon built (native/build/Release/berth_native.node)");
+
+// berth-secret-env (native/secret-env.c): the wrapper that gives `RUN --mount=type=secret,env=`
+// values to a step's command through an fd instead of config.json. Static, as it runs inside
+// images. Without it the values go through config.json on a tmpfs (see src/build/run-step.ts).
+{
+  const out = join(dir, "build", "Release", "berth-secret-env");
+  let r = { status: 1 };
+  for (const cc of [process.env.CC, "cc", "gcc"]) {
+    if (cc === undefined) continue;
+    r = spawnSync(cc, ["-static", "-Os", "-Wall", "-o", out, join(dir, "secret-env.c")], { stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status === 0 || r.error === undefined) break; // a compiler that ran and failed: its message is enough
+  }
+  if (r.status === 0) console.log("berth: secret env wrapper built (native/build/Release/berth-secret-env)");
+  else console.warn("berth: building native/secret-env.c failed (env secrets then pass through config.json on a tmpfs)");
+}

@@ -51,7 +51,8 @@ const systemTools = {
   // containers' egress (build steps and `run`): pasta, slirp4netns as the fallback
   pasta: "passt",
   slirp4netns: "slirp4netns",
-  // Docker's default seccomp profile, as podman and buildah use it
+  // podman's seccomp profile: a test converts it as a --security-opt seccomp= file (berth's
+  // default, Docker's own profile, is committed: src/runtime/seccomp-default.generated.ts)
   "containers-seccomp": "golang-github-containers-common",
   iptables: "iptables",
   // berth's N-API addon (native/), built by `npm install` with npm's node-gyp

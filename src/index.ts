@@ -10,6 +10,7 @@ export * as context from "./context/index.js";
 export * as copy from "./build/copy/index.js";
 export { build, BuildError } from "./build/index.js";
 export type { BuildEvent, BuildOptions, BuildResult, SecretSpec } from "./build/index.js";
+export { parseEntitlements, type Entitlement } from "./build/index.js";
 export { parseCacheFrom, parseCacheTo, type CacheExchangeStats, type CacheExportSpec, type CacheImportSpec } from "./build/index.js";
 export { pruneBuildCache, buildCacheUsage, type PruneBuildCacheOptions, type PruneBuildCacheResult, type BuildCacheUsage } from "./build/index.js";
 export { planBuild } from "./plan/index.js";

@@ -40,6 +40,14 @@ export interface BerthNative {
   sealedCopy?(path: string): Promise<number>;
   /** posix_spawn of `file` with `argv`, stdin /dev/null: [pid, stdout fd, stderr fd, exit code]. Older builds lack it. */
   spawnPiped?(file: string, argv: string[]): [number, number, number, Promise<number>];
+  /**
+   * openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: `path` resolved inside `rootFd`
+   * as a chroot would (see runtime/in-root.ts); the fd (close-on-exec). Throws Node-shaped
+   * errno errors (ENOSYS before Linux 5.6). Older builds lack it.
+   */
+  openInRoot?(rootFd: number, path: string, flags: number, mode?: number): number;
+  /** mknod(2) with a full st_mode (S_IFCHR | perm …) and a device number (0 for a whiteout). Older builds lack it. */
+  mknodSync?(path: string, mode: number, dev: number): void;
   /** _exit(2): ends the process without Node's teardown (bin/berth, once the loop has drained). Older builds lack it. */
   exitNow?(code: number): never;
 }
@@ -67,6 +75,20 @@ export function berthNative(): BerthNative | null {
     }
   }
   return loaded;
+}
+
+/**
+ * The host path of berth-secret-env (native/secret-env.c, built beside the addon), the wrapper
+ * that passes env secrets to a step's command through an fd; undefined where it was not built
+ * or with BERTH_NO_NATIVE=1 (then they go through config.json on a tmpfs: build/run-step.ts).
+ */
+export function secretEnvWrapper(): string | undefined {
+  if (process.env.BERTH_NO_NATIVE === "1") return undefined;
+  for (const rel of ["../native/build/Release/berth-secret-env", "../../native/build/Release/berth-secret-env"]) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  return undefined;
 }
 
 /**

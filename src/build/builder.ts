@@ -8,18 +8,21 @@ import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs 
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
-import { errorAt, flagValue, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { errorAt, flagValue, lintDockerfile, lintSummary, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { replaceFile } from "../store/atomic.js";
 import { NoSuchImageError, StoreError } from "../store/errors.js";
 import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
+import type { ContextView } from "./context-view.js";
+import * as memoryDirModule from "./memory-dir.js";
 import type { HeldLock } from "../store/lock.js";
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
 import { prepareCopy } from "./copy-step.js";
 import type { PlacedFile, ReuseSource } from "./copy/writer.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
+import { entitlementMessage, missingEntitlement, runSecurity } from "./entitlements.js";
 import type { BuildEvent } from "./events.js";
 import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
 import { cacheMountsDirOf } from "./cache-mount.js";
@@ -27,6 +30,7 @@ import { cacheKey, explainMiss, stackedKey, type KeyInputs } from "./keys.js";
 import { applyMetadata, withShell } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
 import { runCommand, runMounts, runNetwork } from "./run-command.js";
+import { BuildSandbox, type RunNetwork } from "./sandbox.js";
 import { cloneConfig, containerConfig, ensurePath, envListToMap, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
 import { removeTree } from "../native.js";
 import { noteCodePath } from "../code-paths.js";
@@ -57,8 +61,6 @@ interface SlotRecord {
 }
 
 const EXPLAIN_FILE_LIMIT = 50_000;
-const LOCAL_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-
 function sha(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
@@ -93,6 +95,8 @@ class Builder {
   private readonly results = new Map<number, Promise<StageResult>>();
   private readonly images = new Map<string, Promise<ImageRecord>>();
   private context: Promise<BuildContext> | undefined;
+  private contextViewP: Promise<ContextView> | undefined;
+  private memoryDirMade: { dir: string | undefined } | undefined;
   private statCache: StatCache | undefined;
   private nextId = 1;
   private readonly warnings: string[] = [];
@@ -138,12 +142,20 @@ class Builder {
     this.cleanups.push(p.catch(() => undefined));
   };
   private entryWriteError: unknown;
+  /** The RUN steps' network namespace (network "default"), made when the first of them runs. */
+  private readonly sandbox: BuildSandbox;
+  /** RUN's network when a RUN does not say (berth build --network). */
+  private readonly defaultNetwork: RunNetwork;
+  /** Per stage: the position in its steps of its last RUN on the sandbox network (-1: none). */
+  private readonly lastSandboxRun = new Map<number, number>();
 
   constructor(options: BuildOptions) {
     this.o = options;
     this.env = options.environment ?? process.env;
     this.ownStateDir = options.stateDir === undefined;
     this.stateDir = options.stateDir ?? `/run/berth/build/${process.pid}-${randomBytes(4).toString("hex")}`;
+    this.defaultNetwork = options.network ?? "default";
+    this.sandbox = new BuildSandbox({ runDir: this.stateDir, environment: this.env });
   }
 
   /**
@@ -208,7 +220,34 @@ class Builder {
       ...(o.target !== undefined ? { target: o.target } : {}),
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
+    // BuildKit's lint warnings berth implements (plan/lint.ts), before any step runs
+    const lint = lintSummary(lintDockerfile(ast, text));
+    if (lint !== undefined) {
+      this.warnings.push(lint);
+      this.emit({ type: "warning", message: lint, time: Date.now() });
+    }
     for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
+    // as BuildKit, before any step runs: a RUN that needs an entitlement the build lacks
+    // (an ONBUILD RUN, or a mode held in a variable, is checked when it runs)
+    for (const i of this.plan.order) {
+      for (const node of this.plan.stages[i]!.steps) {
+        const missing = missingEntitlement(node, o.allow ?? []);
+        if (missing !== undefined) throw errorAt(this.plan, node, entitlementMessage(missing));
+      }
+    }
+    // berth build --network host: the whole build on the host's network, the same entitlement
+    // (buildx grants it by itself for its --network host; berth asks for it, as for RUN's)
+    if (this.defaultNetwork === "host" && !(o.allow ?? []).includes("network.host")) {
+      throw new BuildError("network.host is not allowed: --network host needs `berth build --allow network.host`", { exitCode: 1 });
+    }
+    for (const i of this.plan.order) {
+      const steps = this.plan.stages[i]!.steps;
+      let last = -1;
+      steps.forEach((node, at) => {
+        if (node.name === "run" && this.networkOf(node) === "default") last = at;
+      });
+      this.lastSandboxRun.set(i, last);
+    }
     if (this.plan.order.length > 1) noteCodePath("stages");
     if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
       throw new BuildError(`platform ${o.platform} is not supported: berth builds for the host's platform only`, { exitCode: 125 });
@@ -291,20 +330,27 @@ class Builder {
       // Let stages still running in parallel settle before the caller cleans up; the cache
       // entries of the steps that ran are kept even when a later step failed.
       await Promise.allSettled([...this.results.values()]);
+      // no step runs any more: the sandbox goes (pasta stopped, the namespace's holder ended)
+      // while the rest is cleaned up
+      const sandboxClosed = this.sandbox.close().catch(() => undefined);
       // commits behind the build write their cache entries when they end
       await Promise.allSettled(this.commits.values());
       await Promise.allSettled(this.entryWrites.values());
       await Promise.all(this.cleanups);
+      await sandboxClosed;
       // no container runs any more: dirs of layers that turned out to exist already can go
       await Promise.all(this.leftoverDirs.map((dir) => removeTree(dir).catch(() => undefined)));
       await unwatch();
       this.exchange?.close();
+      this.stateWatchdog?.stop();
       // Never rm through a mount that failed to come off (it would write whiteouts into a snapshot).
       if (this.ownStateDir && !readFileSync("/proc/self/mountinfo", "utf8").includes(this.stateDir)) {
         // a dozen small entries on tmpfs: one job of the addon (fs.rm's thread-pool round trips
         // made ~5 ms of it, rmSync ~1 ms); leftovers of a build's own state dir are harmless
         await removeTree(this.stateDir).catch(() => undefined);
       }
+      const memoryDir = this.memoryDirMade?.dir;
+      if (memoryDir !== undefined) await removeTree(memoryDir).catch(() => undefined);
       await this.stateLock?.release();
       this.stateLock = undefined;
     }
@@ -511,7 +557,7 @@ class Builder {
    * record the result and the inputs for --explain.
    */
   private async layerStep(
-    s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean },
+    s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean; node?: InstructionNode },
     id: number,
     keyInputs: KeyInputs,
     createdBy: string,
@@ -540,6 +586,7 @@ class Builder {
       if (record.diffId !== null) layer = await this.store.layer(record.diffId);
     } else {
       this.executed++;
+      this.noteMiss(s.index, s.node);
       const slot = this.slotKey(s);
       if (explainFiles !== undefined) {
         const files = await explainFiles();
@@ -766,13 +813,17 @@ class Builder {
     const anotherFollows = s.onbuild || this.runsLeft > 0;
     const command = runCommand(node, (args) => withShell(state, node, args));
     let mounts;
-    let network: "host" | "none";
+    let network: RunNetwork;
+    let security: "sandbox" | "insecure";
     try {
       mounts = runMounts(node, expand);
-      network = runNetwork(node, this.o.network === "none" ? "none" : "host");
+      network = runNetwork(node, this.defaultNetwork);
+      security = runSecurity(node, expand);
     } catch (err) {
       throw fail((err as Error).message, { cause: err });
     }
+    const missing = missingEntitlement(node, this.o.allow ?? [], security);
+    if (missing !== undefined) throw errorAt(this.plan, node, entitlementMessage(missing));
     const cfg = containerConfig(state);
     const env = processEnv(state);
     // Proxy build args reach the process without an ARG, and stay out of key and history.
@@ -807,7 +858,9 @@ class Builder {
     const createdBy = `RUN ${runCommandString(command.args, state.args.map((a) => ({ key: a.key, value: stageEnv(state).get(a.key) ?? a.value ?? "" })))} # buildkit`;
     const inputs: KeyInputs = {
       parent: state.key,
-      instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds }),
+      // the security mode is part of the step, as of BuildKit's exec op; sandbox, the default,
+      // leaves the key as it was before berth knew the flag
+      instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds, ...(security === "insecure" ? { security } : {}) }),
       env: this.keyEnv(state),
     };
     const view = this.parentView(state);
@@ -825,9 +878,12 @@ class Builder {
           cwd,
           user,
           network,
+          sandbox: async () => (await this.sandbox.ready()).netns,
+          ...(security === "insecure" ? { privileged: true } : {}),
           mounts,
           sources: {
-            contextPath: (rel) => join(this.contextRoot, rel),
+            contextView: () => this.contextView(),
+            memoryDir: () => this.memoryDir(),
             fromLayers: async (from) => {
               const src = await this.fromSource(from);
               return src.layers;
@@ -949,41 +1005,79 @@ class Builder {
     }
   }
 
-  private etcFilesMade: { dir: string; resolvConf: string | undefined } | undefined;
+  /** A RUN's network, undefined when its flag is invalid (the step reports that). */
+  private networkOf(node: InstructionNode): RunNetwork | undefined {
+    try {
+      return runNetwork(node, this.defaultNetwork);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A step of stage `index` missed the cache: every later step of the stage will run too (their
+   * keys chain), so when a RUN on the sandbox network follows, the sandbox is started now, its
+   * set-up (a namespace, pasta's start: ~100 ms) overlapping this step and the ones between.
+   */
+  private noteMiss(index: number, node: InstructionNode | undefined): void {
+    if (this.sandbox.started) return;
+    const last = this.lastSandboxRun.get(index) ?? -1;
+    if (last < 0) return;
+    const at = node === undefined ? -1 : this.plan.stages[index]!.steps.indexOf(node);
+    if (at <= last) this.sandbox.start();
+  }
+
+  private etcDir: string | undefined;
+  private readonly etcFilesMade = new Map<RunNetwork, Promise<{ resolvConf: string; hosts: string }>>();
   /** This build's lock in its state dir (stale-builds.ts), held until the dir is removed. */
   private stateLock: HeldLock | undefined;
+  /** Kills this build's containers should the build die (stale-builds.ts), stopped at its end. */
+  private stateWatchdog: { stop(): void } | undefined;
 
-  /** resolv.conf and hosts for RUN, written once per build into its state dir. */
-  private async etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }> {
-    // synchronous: three tiny files on tmpfs; a dozen thread-pool round trips took longer, the
-    // more so while a layer's digest shares the main thread (commitBehind)
-    this.etcFilesMade ??= (() => {
-      const dir = join(this.stateDir, "etc");
+  /**
+   * resolv.conf and hosts for a RUN on `network`, as BuildKit writes them, once per build and
+   * network into its state dir: hosts names localhost and buildkitsandbox whatever the network;
+   * resolv.conf is the host's, moby's way (runtime/network/etc-files.ts): loopback nameservers,
+   * which answer only in the host's namespace, removed except on the host's network, and the
+   * sandbox's DNS relay (or Docker's defaults) when none is left.
+   */
+  private etcFiles(network: RunNetwork): Promise<{ resolvConf: string; hosts: string }> {
+    let made = this.etcFilesMade.get(network);
+    if (made === undefined) {
+      made = this.writeEtcFiles(network);
+      this.etcFilesMade.set(network, made);
+    }
+    return made;
+  }
+
+  private async writeEtcFiles(network: RunNetwork): Promise<{ resolvConf: string; hosts: string }> {
+    const { buildkitHosts, containerResolvConf, readHostResolvConf } = await import("../runtime/network/etc-files.js");
+    // synchronous: tiny files on tmpfs; a dozen thread-pool round trips took longer, the more
+    // so while a layer's digest shares the main thread (commitBehind)
+    const dir = this.etcDir ?? join(this.stateDir, "etc");
+    if (this.etcDir === undefined) {
+      this.etcDir = dir;
       mkdirSync(dir, { recursive: true });
       // the state dir exists now: hold its lock, and sweep those of builds that were killed
       if (this.ownStateDir) {
         this.deferCleanup(
-          import("./stale-builds.js").then(async ({ lockStateDir, sweepDeadBuilds }) => {
+          import("./stale-builds.js").then(async ({ lockStateDir, sweepDeadBuilds, watchStateDir }) => {
             this.stateLock = await lockStateDir(this.stateDir);
+            if (this.stateLock !== undefined) this.stateWatchdog = watchStateDir(this.stateDir, this.o.runtime);
             await sweepDeadBuilds(this.stateDir, this.o.runtime);
+            await memoryDirModule.sweepMemoryDirs();
           }).catch(() => undefined),
         );
       }
-      const read = (path: string): Buffer | undefined => {
-        try {
-          return readFileSync(path);
-        } catch {
-          return undefined;
-        }
-      };
-      const resolv = read("/etc/resolv.conf");
-      if (resolv !== undefined) writeFileSync(join(dir, "resolv.conf"), resolv, { mode: 0o644 });
-      writeFileSync(join(dir, "hosts"), read("/etc/hosts") ?? LOCAL_HOSTS, { mode: 0o644 });
-      writeFileSync(join(dir, "hosts.none"), LOCAL_HOSTS, { mode: 0o644 });
-      return { dir, resolvConf: resolv !== undefined ? join(dir, "resolv.conf") : undefined };
-    })();
-    const made = this.etcFilesMade;
-    return network === "host" ? { resolvConf: made.resolvConf, hosts: join(made.dir, "hosts") } : { resolvConf: undefined, hosts: join(made.dir, "hosts.none") };
+      writeFileSync(join(dir, "hosts"), buildkitHosts(), { mode: 0o644 });
+    }
+    const hostNetwork = network === "host";
+    // the sandbox's relay, if it has one (its nameservers are then the host's loopback ones)
+    const relay = network === "default" ? (await this.sandbox.ready()).nameserver : undefined;
+    const text = containerResolvConf(readHostResolvConf({ hostNetwork }) ?? "", { hostNetwork, ...(relay !== undefined ? { fallback: [relay] } : {}) });
+    const resolvConf = join(dir, `resolv-${network}.conf`);
+    writeFileSync(resolvConf, text, { mode: 0o644 });
+    return { resolvConf, hosts: join(dir, "hosts") };
   }
 
   /** `--from` / `from=`: a stage (by name or index) or an image. */
@@ -1002,6 +1096,24 @@ class Builder {
 
   private async fromIdentity(from: string): Promise<string> {
     return (await this.fromSource(from)).identity;
+  }
+
+  /** This build's dir on a tmpfs (memory-dir.ts), made at first use; undefined without a tmpfs. */
+  private memoryDir(): string | undefined {
+    if (this.memoryDirMade === undefined) {
+      const { makeMemoryDir } = memoryDirModule;
+      this.memoryDirMade = { dir: makeMemoryDir(this.stateDir) };
+    }
+    return this.memoryDirMade.dir;
+  }
+
+  /** The context as RUN's bind mounts see it (after .dockerignore), made once per build. */
+  private contextView(): Promise<ContextView> {
+    this.contextViewP ??= this.buildContext().then(async (ctx) => {
+      const { makeContextView } = await import("./context-view.js");
+      return makeContextView(ctx, join(this.memoryDir() ?? this.stateDir, "context-view"));
+    });
+    return this.contextViewP;
   }
 
   private buildContext(): Promise<BuildContext> {

@@ -8,4 +8,5 @@ export { goDuration, goQuoteList, runCommandString, HISTORY_COMMENT } from "./hi
 export { parseCacheFrom, parseCacheTo, type CacheExportMode, type CacheExportSpec, type CacheImportSpec } from "./cache-options.js";
 export type { CacheExchangeStats } from "./cache-exchange.js";
 export { buildCacheUsage, pruneBuildCache, type BuildCacheUsage, type PruneBuildCacheOptions, type PruneBuildCacheResult } from "./prune.js";
+export { ENTITLEMENTS, parseEntitlements, type Entitlement } from "./entitlements.js";
 export { planCacheMount, type CacheMountPlan } from "./cache-mount.js";

@@ -4,6 +4,7 @@ import type { RegistryClientOptions } from "../registry/index.js";
 import type { CacheExchangeStats } from "./cache-exchange.js";
 import type { CacheExportSpec, CacheImportSpec } from "./cache-options.js";
 import type { BuildEventSink } from "./events.js";
+import type { Entitlement } from "./entitlements.js";
 
 export interface SecretSpec {
   id: string;
@@ -39,7 +40,16 @@ export interface BuildOptions {
   pull?: boolean;
   /** Stage names whose steps skip the cache. */
   noCacheFilter?: string[];
-  /** RUN's network: "host" (default, as Docker's "default" for builds) or "none". */
+  /**
+   * Entitlements this build grants (`--allow`): `security.insecure` lets `RUN --security=insecure`
+   * run privileged, `network.host` lets `RUN --network=host` share the host's network.
+   */
+  allow?: Entitlement[];
+  /**
+   * RUN's network unless a RUN says (`--network`): "default" (the build's sandbox: a network
+   * namespace of its own with outbound access through pasta or slirp4netns), "none" (loopback
+   * only) or "host" (the host's namespace; needs `allow: ["network.host"]`).
+   */
   network?: "host" | "none" | "default";
   labels?: Record<string, string>;
   secrets?: SecretSpec[];

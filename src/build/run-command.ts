@@ -1,6 +1,7 @@
 import type { InstructionNode } from "../parser/index.js";
 import { MountSpecError, parseMountSpec, type Mount } from "../instructions/index.js";
 import { flagValue } from "../plan/index.js";
+import type { RunNetwork } from "./sandbox.js";
 
 /** What a RUN runs and with which mounts and network: pure, needed for the cache key. */
 
@@ -58,7 +59,8 @@ export function runMounts(node: InstructionNode, expand: (w: string) => string):
     });
 }
 
-export function runNetwork(node: InstructionNode, dflt: "host" | "none"): "host" | "none" {
+/** A RUN's network: its --network flag, else the build's (`dflt`, from berth build --network). */
+export function runNetwork(node: InstructionNode, dflt: RunNetwork): RunNetwork {
   const v = flagValue(node, "network");
   if (v === undefined || v === "default") return dflt;
   if (v === "none" || v === "host") return v;

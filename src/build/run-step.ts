@@ -7,6 +7,7 @@ import { resolveChrooted } from "../context/source-fs.js";
 import { cleanPath } from "../context/gopath.js";
 import type { SourceFs } from "../context/index.js";
 import type { CacheMountPlan } from "./cache-mount.js";
+import type { ContextView } from "./context-view.js";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Writable } from "node:stream";
@@ -16,12 +17,16 @@ import type { MountRequest } from "../runtime/spec.js";
 import { runTransient } from "../runtime/transient.js";
 import type { Snapshot } from "../store/index.js";
 import type { SecretSpec, SshSpec } from "./options.js";
+import type { RunNetwork } from "./sandbox.js";
+import { BUILD_HOSTNAME } from "../runtime/network/etc-files.js";
 
 const execFileP = promisify(execFile);
 
 export interface MountSources {
-  /** Host path of a context path (bind mounts without from=). */
-  contextPath(rel: string): string;
+  /** The build context as bind mounts without from= see it: after .dockerignore (see context-view.ts). */
+  contextView(): Promise<ContextView>;
+  /** The build's dir on a tmpfs, for secrets (memory-dir.ts); undefined when the machine has none. */
+  memoryDir(): string | undefined;
   /** Layer dirs (top first) of a stage or image named by from=. */
   fromLayers(from: string): Promise<string[]>;
   /**
@@ -34,8 +39,8 @@ export interface MountSources {
   secrets: readonly SecretSpec[];
   ssh: readonly SshSpec[];
   environment: Readonly<Record<string, string | undefined>>;
-  /** This build's copies of resolv.conf (host network only) and hosts. */
-  etcFiles(network: "host" | "none"): Promise<{ resolvConf: string | undefined; hosts: string }>;
+  /** This build's resolv.conf and hosts for a RUN on `network` (BuildKit's; see runtime/network/etc-files.ts). */
+  etcFiles(network: RunNetwork): Promise<{ resolvConf: string | undefined; hosts: string }>;
 }
 
 export interface ExecuteRunOptions {
@@ -44,7 +49,11 @@ export interface ExecuteRunOptions {
   env: string[];
   cwd: string;
   user: string | undefined;
-  network: "host" | "none";
+  network: RunNetwork;
+  /** The build's sandbox namespace (network "default"): its path, once its network is up. */
+  sandbox?: () => Promise<string>;
+  /** `RUN --security=insecure`: all capabilities, no seccomp filter (runTransient's privileged) */
+  privileged?: boolean;
   mounts: Mount[];
   sources: MountSources;
   stdout: Writable;
@@ -60,6 +69,13 @@ export interface ExecuteRunOptions {
   existsInParent(abs: string): boolean;
   /** The type of an absolute path in the parent rootfs, undefined when absent. */
   parentType(abs: string): "file" | "dir" | "symlink" | "other" | undefined;
+}
+
+/** The tmpfs dir for configs that hold env secrets when the wrapper is missing (see runTransient). */
+function secretEnvDir(memory: string): string {
+  const dir = join(memory, "secrets");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
 }
 
 /** Reads a secret's value: from its file, or its environment variable. */
@@ -79,6 +95,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
   const cleanup: (() => Promise<void>)[] = [];
   const mounts: MountRequest[] = [];
   const env = [...o.env];
+  const secretEnv: string[] = [];
   const stubs = new Set<string>();
   const noteTarget = (abs: string) => {
     // Every missing ancestor of a mount target is a stub runc creates in the upper dir.
@@ -89,6 +106,10 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
     }
   };
   let sshCount = 0;
+  // the build's sandbox is made while this step's mounts are prepared (started already by the
+  // builder when the step missed the cache, in most cases)
+  const sandbox = o.network === "default" ? (o.sandbox?.() ?? Promise.reject(new Error("no network sandbox for this build"))) : undefined;
+  sandbox?.catch(() => undefined);
   try {
     let privateDir: string | undefined;
     const priv = async (): Promise<string> => {
@@ -158,18 +179,44 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         case "bind": {
           const target = inContainer(m.target);
           let source: string;
+          let view: ContextView | undefined;
           if (m.from !== undefined) {
             const layers = await o.sources.fromLayers(m.from);
             source = await mountLayersReadOnly(layers, await priv(), cleanup);
-          } else source = o.sources.contextPath("");
+          } else {
+            view = await o.sources.contextView();
+            source = view.root;
+          }
           // The source resolves inside the tree, symlinks included (BuildKit's fs.RootPath):
           // never a path of the host.
           const sub = (m.source ?? "").replace(/^\/+/, "");
           const clean = cleanPath(sub === "" ? "." : sub);
+          const where = m.from !== undefined ? `from=${m.from}` : "the build context";
           if (clean === ".." || clean.startsWith("../")) {
             throw new MountSpecError(`--mount=${m.spec}: source ${JSON.stringify(m.source)} is outside the ${m.from !== undefined ? `tree of from=${m.from}` : "build context"}`);
           }
-          let host = sub === "" ? source : pathInside(source, sub, m, m.from !== undefined ? `from=${m.from}` : "the build context");
+          let host = sub === "" ? source : pathInside(source, sub, m, where);
+          const rel = host === source ? "" : host.slice(source.length + 1);
+          // .dockerignore: an excluded source is not there; one with exclusions below is an
+          // overlay of the whiteout layer over it (see context-view.ts)
+          if (view !== undefined && rel !== "" && view.context.lstat(rel) === undefined) {
+            throw new MountSpecError(`--mount=${m.spec}: source "/${sub}" not found in ${where}`);
+          }
+          const whiteouts = view?.whiteouts === undefined ? undefined : rel === "" ? view.whiteouts : join(view.whiteouts, rel);
+          if (whiteouts !== undefined && lstatSync(whiteouts, { throwIfNoEntry: false })?.isDirectory() === true) {
+            const overlay: MountRequest = { type: "overlay", destination: target, lowerDirs: [whiteouts, host] };
+            if (!m.readOnly) {
+              // writes go to a private upper dir, thrown away with the step (BuildKit)
+              const dir = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
+              mkdirSync(join(dir, "u"), { recursive: true });
+              mkdirSync(join(dir, "w"));
+              overlay.upperDir = join(dir, "u");
+              overlay.workDir = join(dir, "w");
+            }
+            mounts.push(overlay);
+            noteTarget(target);
+            break;
+          }
           if (!m.readOnly) {
             // A writable bind's changes are thrown away (BuildKit): write to a private copy.
             const copy = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
@@ -195,10 +242,17 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
             if (m.required) throw new MountSpecError(`secret ${m.id}: not provided (pass --secret id=${m.id},src=FILE)`);
             break;
           }
-          if (m.env !== undefined) env.push(`${m.env}=${value.toString("utf8")}`);
+          // Secrets live in memory only: a tmpfs file while the step runs, an fd for env ones
+          // (runTransient's secretEnv); never in /tmp or the store
+          const memory = o.sources.memoryDir();
+          if (memory === undefined) throw new MountSpecError(`secret ${m.id}: no private tmpfs dir to hold it (berth keeps secrets off disks: it needs /dev/shm, $XDG_RUNTIME_DIR or /run on a tmpfs, with a berth-build dir of its own, mode 0700; or set BERTH_MEMORY_DIR to a tmpfs dir)`);
+          if (m.env !== undefined) secretEnv.push(`${m.env}=${value.toString("utf8")}`);
           if (m.target !== undefined) {
-            const file = join(await priv(), `secret-${randomBytes(6).toString("hex")}`);
-            await writeFile(file, value, { mode: m.mode });
+            const dir = join(memory, "secrets");
+            mkdirSync(dir, { recursive: true, mode: 0o700 });
+            const file = join(dir, `${randomBytes(8).toString("hex")}`);
+            cleanup.push(async () => rmSync(file, { force: true }));
+            writeFileSync(file, value, { mode: m.mode });
             await chown(file, m.uid, m.gid);
             const abs = inContainer(m.target);
             mounts.push({ type: "bind", source: file, destination: abs, readOnly: true });
@@ -225,9 +279,10 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         }
       }
     }
-    // Like BuildKit (withROBind), every RUN gets the host's DNS setup and a hosts file as
-    // read-only binds, so package managers work in images that ship no /etc/resolv.conf; a
-    // target that is a symlink in the image is left alone. Mount points runc makes are stubs.
+    // Like BuildKit (withROBind), every RUN gets a resolv.conf made from the host's and a hosts
+    // file as read-only binds, so package managers work in images that ship no
+    // /etc/resolv.conf; a target that is a symlink in the image is left alone. Mount points
+    // runc makes are stubs.
     const etc = await o.sources.etcFiles(o.network);
     const etcStubs: string[] = [];
     for (const [target, host] of [["/etc/resolv.conf", etc.resolvConf], ["/etc/hosts", etc.hosts]] as const) {
@@ -244,13 +299,17 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
     const lowerDirs = o.stateDir !== undefined && etcStubs.length > 0 ? [...o.snapshot.lowerDirs, mountPointLayer(o.stateDir, etcStubs)] : o.snapshot.lowerDirs;
     for (const p of ["/proc", "/sys", "/dev"]) if (!o.existsInParent(p)) stubs.add(p);
     if (o.cwd !== "/") noteTarget(o.cwd);
+    const network = sandbox !== undefined ? { netns: await sandbox } : o.network === "host" ? "host" : "none";
     const run = async (): Promise<number> => {
       const r = await runTransient({
         lowerDirs,
         upperDir: o.snapshot.upperDir,
         workDir: o.snapshot.workDir,
         process: { args: o.command.args, env, cwd: o.cwd, ...(o.user !== undefined && o.user !== "" ? { user: o.user } : {}) },
-        network: o.network,
+        network,
+        // BuildKit's hostname, on every network (a UTS namespace of its own even on the host's)
+        hostname: BUILD_HOSTNAME,
+        ...(o.privileged === true ? { privileged: true } : {}),
         mounts,
         stdin: "ignore",
         stdout: o.stdout,
@@ -258,6 +317,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         ...(o.signal !== undefined ? { signal: o.signal } : {}),
         ...(o.runtime !== undefined ? { runtime: o.runtime } : {}),
         ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
+        ...(secretEnv.length > 0 ? { secretEnv, secretEnvDir: secretEnvDir(o.sources.memoryDir() as string) } : {}),
         ...(o.deferCleanup !== undefined ? { deferCleanup: o.deferCleanup } : {}),
         // the store syncs a build's layers once, before a cache entry or an image names them
         volatile: true,

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -20,6 +21,38 @@ const STATE_LOCK = "lock";
 /** Takes this build's lock in its state dir, to release at the build's end. */
 export function lockStateDir(stateDir: string): Promise<HeldLock | undefined> {
   return tryAcquireFlock(join(stateDir, STATE_LOCK)).catch(() => undefined);
+}
+
+/**
+ * Kills this build's containers as soon as the build dies, however it dies (SIGKILL included):
+ * a sweep by a later build would come too late, and nothing else would. runc's containers are
+ * not children of berth: `runc run` forks the container's init and stays its parent, so
+ * neither berth's death nor runc's (PR_SET_PDEATHSIG on runc: SIGKILL leaves the init running,
+ * reparented; a catchable signal is forwarded to the init, which as pid 1 of its namespace
+ * ignores one it has no handler for) ends the step's process. So a watchdog, in a session of
+ * its own (Ctrl-C to the terminal does not reach it), waits for this build's lock:
+ * `flock` blocks on `lock` in the state dir and gets it when the build's process is gone (the
+ * kernel drops a dead process's locks); then `runc delete --force` kills each container left
+ * (SIGKILL to its init: its pid namespace goes with it) and removes its cgroup and runc state,
+ * and the dir is removed unless something is mounted under it. A build that ends normally
+ * kills its watchdog first (`stop`). One process per build that runs containers (flock, then
+ * sh and runc only after a death); none where util-linux's flock is missing.
+ */
+export function watchStateDir(stateDir: string, runtime: string = process.env.BERTH_RUNTIME ?? "runc"): { stop(): void } {
+  const script = 'for id in $(ls "$1/runc" 2>/dev/null); do "$2" --root "$1/runc" delete --force "$id" >/dev/null 2>&1; done; grep -qF "$1" /proc/self/mountinfo || rm -rf "$1"';
+  let child: ReturnType<typeof spawn> | undefined;
+  try {
+    child = spawn("flock", ["-x", join(stateDir, STATE_LOCK), "sh", "-c", script, "sh", stateDir, runtime], { detached: true, stdio: "ignore" });
+    child.on("error", () => undefined);
+    child.unref();
+  } catch {
+    child = undefined;
+  }
+  return {
+    stop: () => {
+      if (child?.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
 }
 
 /** Sweeps the state dirs beside `ownStateDir` whose build is gone (see above). */

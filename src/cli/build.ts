@@ -14,6 +14,7 @@ interface BuildFlags {
   pull?: boolean;
   noCacheFilter?: string[];
   network?: string;
+  allow?: string[];
   progress?: string;
   quiet?: boolean;
   iidfile?: string;
@@ -39,7 +40,8 @@ export function registerBuildCommands(program: Command): void {
     .option("--no-cache", "do not use the cache")
     .option("--pull", "always pull base images from their registry (a missing one is pulled anyway)")
     .option("--no-cache-filter <stage>", "do not use the cache for these stages (repeatable, comma-separated)", collect)
-    .option("--network <mode>", "network for RUN: default (host), host or none", "default")
+    .option("--network <mode>", "network for RUN: default (a sandbox: own namespace, outbound access through pasta or slirp4netns), none (loopback only) or host (needs --allow network.host)", "default")
+    .option("--allow <entitlement>", "grant network.host (RUN --network=host) or security.insecure (RUN --security=insecure) (repeatable, comma-separated)", collect)
     .option("--progress <mode>", "auto, tty, plain or json", "auto")
     .option("-q, --quiet", "print only the image ID")
     .option("--iidfile <file>", "write the image ID to the file")
@@ -54,8 +56,15 @@ export function registerBuildCommands(program: Command): void {
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
       const { UsageError } = await import("../errors.js");
       const root = (cmd.optsWithGlobals() as { root?: string }).root;
-      const network = flags.network === "default" || flags.network === undefined ? "host" : flags.network;
-      if (network !== "host" && network !== "none") throw new UsageError(`--network: unsupported mode ${JSON.stringify(flags.network)} (want default, host or none)`);
+      const network = flags.network ?? "default";
+      if (network !== "default" && network !== "host" && network !== "none") throw new UsageError(`--network: unsupported mode ${JSON.stringify(flags.network)} (want default, host or none)`);
+      const { parseEntitlements } = await import("../build/entitlements.js");
+      let allow;
+      try {
+        allow = parseEntitlements(flags.allow ?? []);
+      } catch (err) {
+        throw new UsageError(`--allow: ${(err as Error).message}`);
+      }
       const progress = flags.progress ?? "auto";
       if (!["auto", "tty", "plain", "json"].includes(progress)) throw new UsageError(`--progress: want auto, tty, plain or json, not ${JSON.stringify(progress)}`);
       const labels: Record<string, string> = {};
@@ -106,6 +115,7 @@ export function registerBuildCommands(program: Command): void {
           pull: flags.pull === true,
           noCacheFilter: (flags.noCacheFilter ?? []).flatMap((f) => f.split(",")).filter(Boolean),
           network,
+          allow,
           labels,
           secrets,
           ssh,

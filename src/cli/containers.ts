@@ -72,6 +72,7 @@ interface RunFlags {
   capAdd?: string[];
   capDrop?: string[];
   securityOpt?: string[];
+  cgroupns?: string;
   memory?: string;
   cpus?: string;
   pidsLimit?: string;
@@ -101,10 +102,15 @@ function addCreateFlags(cmd: Command): Command {
     .option("--dns-search <domain>", "search domain for the container's /etc/resolv.conf (repeatable)", collect)
     .option("--read-only", "mount the container's root file system read-only")
     .option("--init", "run an init (tini) as PID 1 that forwards signals and reaps zombies")
-    .option("--privileged", "give the container all capabilities and devices")
+    .option("--privileged", "give the container all capabilities and devices, and no seccomp filter")
     .option("--cap-add <cap>", "add a Linux capability (repeatable)", collect)
     .option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect)
-    .option("--security-opt <opt>", "security options: no-new-privileges (repeatable)", collect)
+    .option(
+      "--security-opt <opt>",
+      "no-new-privileges[=true|false], seccomp=unconfined, or seccomp=PROFILE.json (a profile in Docker's format; default: Docker's) (repeatable)",
+      collect,
+    )
+    .option("--cgroupns <mode>", "cgroup namespace: private or host (default: private on cgroup v2 hosts, else host)")
     .option("-m, --memory <bytes>", "memory limit (e.g. 64m, 1g)")
     .option("--cpus <n>", "number of CPUs (e.g. 0.5)")
     .option("--pids-limit <n>", "maximum number of processes")
@@ -187,6 +193,7 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
     capAdd: flags.capAdd ?? [],
     capDrop: flags.capDrop ?? [],
     securityOpt: flags.securityOpt ?? [],
+    ...(flags.cgroupns !== undefined ? { cgroupns: flags.cgroupns as "private" | "host" } : {}),
     resources: {
       ...(flags.memory !== undefined ? { memory: parseBytes(flags.memory) } : {}),
       ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
@@ -471,13 +478,14 @@ export function registerContainerCommands(program: Command): void {
 
   program
     .command("cp")
-    .description("Copy files between a container and the host (CONTAINER:SRC DEST or SRC CONTAINER:DEST)")
+    .description("Copy files between a container and the host (CONTAINER:SRC DEST|- or SRC|- CONTAINER:DEST); `-` is a tar stream on stdout or stdin")
+    .option("-L, --follow-link", "always follow a symbolic link named by SRC")
     .argument("<src>")
     .argument("<dest>")
-    .action(async (src: string, dest: string, _flags: object, cmd: Command) => {
+    .action(async (src: string, dest: string, flags: { followLink?: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
       const { copyFiles } = await import("../runtime/container/copy.js");
-      await copyFiles(ctx, src, dest);
+      await copyFiles(ctx, src, dest, { followLink: flags.followLink === true });
     });
 
   const container = program.command("container").description("Manage containers");

@@ -48,6 +48,8 @@ export class BuildContext implements SourceFs {
   private readonly stats = new Map<string, SourceStat>();
   private readonly children = new Map<string, string[]>();
   private readonly links = new Map<string, string>();
+  /** Per directory kept, the names .dockerignore took out of it (for filtered views: contextView). */
+  private readonly excluded = new Map<string, string[]>();
 
   private constructor(root: string, ignore: PatternMatcher, ignoreFile: string | undefined) {
     this.root = root;
@@ -128,16 +130,23 @@ export class BuildContext implements SourceFs {
       throw new ContextError(`cannot read ${dirRel || "."} in the build context: ${(err as Error).message}`, { path: dirRel, cause: err });
     }
     const kept: string[] = [];
+    const out: string[] = [];
     const dropped = new Set<string>();
     const below: Promise<void>[] = [];
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
       const rel = dirRel === "" ? name : `${dirRel}/${name}`;
       const excluded = !this.ignore.empty && this.ignore.matches(rel);
-      if (excluded && !this.ignore.mayIncludeBelow(rel)) continue;
+      if (excluded && !this.ignore.mayIncludeBelow(rel)) {
+        out.push(name);
+        continue;
+      }
       const st = statAt(i);
       if (st === undefined) continue; // removed while the context was read
-      if (excluded && st.type !== "dir") continue;
+      if (excluded && st.type !== "dir") {
+        out.push(name);
+        continue;
+      }
       this.stats.set(rel, st);
       if (st.type === "dir") {
         below.push(
@@ -156,7 +165,16 @@ export class BuildContext implements SourceFs {
     if (below.length > 0) await Promise.all(below);
     const names2 = dropped.size === 0 ? kept : kept.filter((n) => !dropped.has(n));
     this.children.set(dirRel, sortNames(names2));
+    out.push(...dropped);
+    if (out.length > 0) this.excluded.set(dirRel, out);
     return names2.length > 0;
+  }
+
+  /** The names .dockerignore took out, by the (kept) directory that holds them: empty when nothing was excluded. */
+  excludedNames(): ReadonlyMap<string, readonly string[]> {
+    // a dropped directory's own exclusions are covered by its parent's
+    for (const dir of [...this.excluded.keys()]) if (dir !== "" && !this.stats.has(dir)) this.excluded.delete(dir);
+    return this.excluded;
   }
 
   get size(): number {

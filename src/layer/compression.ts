@@ -45,8 +45,9 @@ export async function peekCompression(input: NodeJS.ReadableStream, source: stri
  */
 export function gunzipStream(source: string): NodeJS.ReadWriteStream {
   const g = (lazyRequire("node:zlib") as typeof import("node:zlib")).createGunzip({ chunkSize: 1 << 18, readableHighWaterMark: 1 << 20 } as object);
-  g.on("error", (err) => {
-    err.message = `${source}: corrupt gzip data (${err.message})`;
+  g.on("error", (err: NodeJS.ErrnoException) => {
+    // zlib's own errors (Z_DATA_ERROR …); one it is destroyed with (its input's) says itself what went wrong
+    if (err.code?.startsWith("Z_") === true) err.message = `${source}: corrupt gzip data (${err.message})`;
   });
   return g;
 }

@@ -295,7 +295,7 @@ export class RegistryClient {
       if (hash !== undefined) {
         const actual = `sha256:${hash.digest("hex")}`;
         if (actual !== desc.digest) {
-          throw new RegistryError("digest-mismatch", reference, `blob content hashes to ${actual}, not ${desc.digest}`);
+          throw new RegistryError("digest-mismatch", reference, `digest mismatch: unexpected content digest ${actual}, expected ${desc.digest}`);
         }
       }
       meter.state("done");

@@ -148,8 +148,9 @@ export async function fetchLayer(
     await store.importLayer(source, { expectedDigest: desc.digest, expectedDiffId: diffId, source: `${text} layer ${desc.digest}` });
   } catch (err) {
     source.destroy();
-    // The importer wraps what the stream threw; the registry's own error says more.
-    if (err instanceof Error && err.cause instanceof RegistryError) throw err.cause;
+    // The importer wraps what the stream threw (tar reader, store): the registry's own error
+    // (this blob's digest mismatch, a dropped download) says more.
+    for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) if (cause instanceof RegistryError) throw cause;
     if (err instanceof Error && /diff_id mismatch|digest mismatch/.test(err.message)) {
       throw new RegistryError("digest-mismatch", text, err.message.replace(`${text} layer ${desc.digest}: `, `layer ${desc.digest}: `), { cause: err });
     }

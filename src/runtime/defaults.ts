@@ -1,3 +1,4 @@
+import { statfsSync } from "node:fs";
 import type { OciDeviceRule, OciMount } from "./oci-spec.js";
 
 /**
@@ -97,3 +98,23 @@ export function defaultDeviceRules(options: { privileged: boolean }): OciDeviceR
 
 /** PATH when the image sets none (Docker's default for Linux containers). */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** statfs(2)'s f_type of a cgroup2 file system. */
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/** Whether /sys/fs/cgroup itself is cgroup2 (a unified host), not v1 or a v1/v2 hybrid. */
+export function isCgroupUnified(path = "/sys/fs/cgroup"): boolean {
+  try {
+    return statfsSync(path).type === CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Docker's default --cgroupns: a private cgroup namespace on unified (cgroup v2) hosts, the
+ * host's on v1 and hybrid ones (daemon config default-cgroupns-mode).
+ */
+export function defaultCgroupns(unified: boolean = isCgroupUnified()): "private" | "host" {
+  return unified ? "private" : "host";
+}

@@ -61,6 +61,29 @@ export interface OciResources {
   pids?: { limit: number };
 }
 
+export interface OciSeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+
+export interface OciSyscall {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  args?: OciSeccompArg[];
+}
+
+export interface OciSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  listenerPath?: string;
+  syscalls?: OciSyscall[];
+}
+
 export interface OciLinux {
   namespaces: OciNamespace[];
   devices?: unknown[];
@@ -68,6 +91,7 @@ export interface OciLinux {
   cgroupsPath?: string;
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  seccomp?: OciSeccomp;
 }
 
 /** A hook runc runs at a point of the container's creation, with the container's state on stdin. */

@@ -69,13 +69,21 @@ export async function mountOverlay(dirs: OverlayDirs, target: string): Promise<v
  * so there is nothing to unmount (one process fewer per container) and nothing to leak when
  * berth is SIGKILLed. mount(8)'s complaint goes to `errFile`; runc's `--log` file missing
  * after a failed exit means the mount failed (runc creates it as it starts).
+ *
+ * With `finish` the shell does not exec runc but waits for it (a fork of the shell: the
+ * container's exit code then has a parent that outlives the caller) and exits with its code.
+ * Should the caller have died meanwhile (the shell's parent is no longer the one it started
+ * with: a `berth run` SIGKILLed), it execs `finish` with the exit code appended, to record it
+ * and remove a --rm container, as Docker's daemon does for a client that went away. Signals
+ * do not end the shell (the terminal's Ctrl-C reaches runc, in the same process group, which
+ * forwards it): send them to runc (`runtimeChild`).
  */
 export async function inMountNamespace(
   dirs: OverlayDirs,
   target: string,
   command: string[],
   errFile: string,
-  options: { volatile?: boolean } = {},
+  options: { volatile?: boolean; finish?: string[] } = {},
 ): Promise<{ file: string; args: string[]; cwd: string }> {
   let lowerDirs = dirs.lowerDirs;
   // synchronous mkdir: on every container start, cheaper than a thread-pool round trip
@@ -89,14 +97,42 @@ export async function inMountNamespace(
   // volatile: no sync of the upper file system when the mount goes (Linux 5.10+) — for rw
   // layers nobody keeps (--rm); it leaves work/incompat/volatile, which a remount refuses
   const volatile = options.volatile === true && supportsVolatile();
+  const mountOptions = volatile ? `${overlay.options},volatile` : overlay.options;
+  if (options.finish !== undefined) {
+    const n = options.finish.length;
+    const script = [
+      'mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit 1',
+      // f: the words "${1}" … "${n}", for eval to expand into the finisher's argv after runc's exit
+      'shift 3; f=""; i=0; while [ $i -lt ' + n + ' ]; do i=$((i+1)); f="$f \\"\\${$i}\\""; done',
+      "trap : HUP INT QUIT TERM",
+      `( shift ${n}; exec "$@" ); c=$?`,
+      'read -r _ _ _ p _ </proc/$$/stat; [ "$p" = "$PPID" ] && exit $c',
+      `eval "exec $f" $c`,
+    ].join("\n");
+    return {
+      file: "unshare",
+      args: ["--mount", "--propagation", "private", "sh", "-c", script, "berth-mount", mountOptions, target, errFile, ...options.finish, ...command],
+      cwd: overlay.cwd,
+    };
+  }
   const script = 'mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit 1; shift 3; exec "$@"';
   return {
     file: "unshare",
     // slave, not private: unmounts under berth's shared net dir (a network's namespace file,
     // see runtime/network/namespace.ts) reach this namespace's copies, which would pin them
-    args: ["--mount", "--propagation", "slave", "sh", "-c", script, "berth-mount", volatile ? `${overlay.options},volatile` : overlay.options, target, errFile, ...command],
+    args: ["--mount", "--propagation", "slave", "sh", "-c", script, "berth-mount", mountOptions, target, errFile, ...command],
     cwd: overlay.cwd,
   };
+}
+
+/** The process a `finish` chain (inMountNamespace) runs the command as, once it runs: the shell's child. */
+export function runtimeChild(chainPid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${chainPid}/task/${chainPid}/children`, "utf8").trim().split(" ")[0];
+    return first === undefined || first === "" ? undefined : Number(first);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether the kernel's overlayfs takes the `volatile` option (Linux 5.10+). */

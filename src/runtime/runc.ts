@@ -48,8 +48,9 @@ export class Runc {
   }
 
   /** The argv of `runc run` (for chaining it behind a mount, see inMountNamespace). */
-  runArgv(id: string, bundle: string, options: { logFile?: string; pidFile?: string } = {}): string[] {
+  runArgv(id: string, bundle: string, options: { logFile?: string; pidFile?: string; preserveFds?: number } = {}): string[] {
     const argv = [runtimeExecutable(this.binary), ...this.global(options.logFile), "run", "--bundle", bundle];
+    if (options.preserveFds !== undefined && options.preserveFds > 0) argv.push("--preserve-fds", String(options.preserveFds));
     if (options.pidFile !== undefined) argv.push("--pid-file", options.pidFile);
     argv.push(id);
     return argv;

@@ -1,4 +1,5 @@
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultDeviceRules, defaultMounts } from "./defaults.js";
+import { customSeccomp, defaultSeccomp, type DockerSeccompProfile } from "./seccomp.js";
 import { RuntimeError } from "./errors.js";
 import type { OciHooks, OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
 
@@ -9,10 +10,15 @@ import type { OciHooks, OciMount, OciNamespace, OciResources, OciSpec, OciUser }
  */
 export type NetworkMode = "none" | "host" | "private" | "bridge" | (string & {});
 
+/** --cgroupns: "private" gives the container its own cgroup namespace, "host" shares the host's. */
+export type CgroupnsMode = "private" | "host";
+
 /** A mount the user asked for: a bind mount (-v host:ctr[:ro], named volumes) or a tmpfs. */
 export type MountRequest =
   | { type: "bind"; source: string; destination: string; readOnly?: boolean }
-  | { type: "tmpfs"; destination: string; options?: string[] };
+  | { type: "tmpfs"; destination: string; options?: string[] }
+  /** an overlay made by runc in the container's namespace: read-only without upperDir (nothing mounted on the host) */
+  | { type: "overlay"; destination: string; lowerDirs: string[]; upperDir?: string; workDir?: string };
 
 export interface ResourceLimits {
   /** bytes (--memory) */
@@ -33,12 +39,24 @@ export interface SpecOptions {
   hostname?: string;
   terminal?: boolean;
   network?: NetworkMode;
+  /**
+   * Join this network namespace (a path, e.g. /proc/<pid>/ns/net) instead of making one: a
+   * build's sandbox (src/runtime/network/). Not with network "host".
+   */
+  netnsPath?: string;
   mounts?: MountRequest[];
   readOnlyRootfs?: boolean;
   capAdd?: string[];
   capDrop?: string[];
   privileged?: boolean;
   noNewPrivileges?: boolean;
+  /**
+   * The seccomp profile: Docker's default when undefined, none for "unconfined" (and for
+   * --privileged, whatever this says), else this profile in Docker's format.
+   */
+  seccomp?: "unconfined" | DockerSeccompProfile;
+  /** the cgroup namespace (default "host": the caller picks Docker's default, see defaultCgroupns) */
+  cgroupns?: CgroupnsMode;
   resources?: ResourceLimits;
   /** cgroup path for runc (v1: relative to each hierarchy's root) */
   cgroupsPath?: string;
@@ -82,11 +100,12 @@ export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; 
   return [...new Set(caps)];
 }
 
-function namespaces(network: NetworkMode): OciNamespace[] {
+function namespaces(network: NetworkMode, cgroupns: CgroupnsMode, netnsPath: string | undefined): OciNamespace[] {
   const ns: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   // runc brings up loopback in a namespace it creates: that is all "none" and "private" need;
   // a bridged container's eth0 is added by its hook
-  if (network !== "host") ns.push({ type: "network" });
+  if (network !== "host") ns.push(netnsPath !== undefined ? { type: "network", path: netnsPath } : { type: "network" });
+  if (cgroupns === "private") ns.push({ type: "cgroup" });
   return ns;
 }
 
@@ -106,11 +125,19 @@ function resources(options: SpecOptions): OciResources {
 }
 
 function userMounts(requests: MountRequest[]): OciMount[] {
-  return requests.map((m) =>
-    m.type === "bind"
-      ? { destination: m.destination, type: "bind", source: m.source, options: ["rbind", "rprivate", m.readOnly === true ? "ro" : "rw"] }
-      : { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options ?? ["nosuid", "nodev", "noexec", "mode=1777"] },
-  );
+  return requests.map((m) => {
+    switch (m.type) {
+      case "bind":
+        return { destination: m.destination, type: "bind", source: m.source, options: ["rbind", "rprivate", m.readOnly === true ? "ro" : "rw"] };
+      case "tmpfs":
+        return { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options ?? ["nosuid", "nodev", "noexec", "mode=1777"] };
+      case "overlay": {
+        const layers = `lowerdir=${m.lowerDirs.join(":")}`;
+        const options = m.upperDir !== undefined && m.workDir !== undefined ? [layers, `upperdir=${m.upperDir}`, `workdir=${m.workDir}`] : ["ro", layers];
+        return { destination: m.destination, type: "overlay", source: "overlay", options };
+      }
+    }
+  });
 }
 
 /**
@@ -128,6 +155,11 @@ export function buildSpec(options: SpecOptions): OciSpec {
     args = [INIT_PATH, "--", ...args];
   }
   const network = options.network ?? "private";
+  if (options.netnsPath !== undefined && network === "host") throw new RuntimeError("a network namespace path cannot be joined with the host's network");
+  // moby: --privileged and seccomp=unconfined run without a filter; the profile's rules are
+  // chosen by the container's bounding capabilities
+  const seccomp =
+    privileged || options.seccomp === "unconfined" ? undefined : options.seccomp === undefined ? defaultSeccomp(caps) : customSeccomp(options.seccomp, caps);
   return {
     ociVersion: "1.0.2",
     process: {
@@ -140,14 +172,17 @@ export function buildSpec(options: SpecOptions): OciSpec {
       noNewPrivileges: options.noNewPrivileges === true,
     },
     root: { path: options.rootfs, readonly: options.readOnlyRootfs === true },
-    ...(options.hostname !== undefined && network !== "host" ? { hostname: options.hostname } : {}),
+    // a UTS namespace of its own in every mode: a build step on the host's network is still
+    // buildkitsandbox (BuildKit); `run --network host` passes the host's name
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     mounts,
     ...(options.hooks !== undefined ? { hooks: options.hooks } : {}),
     linux: {
-      namespaces: namespaces(network),
+      namespaces: namespaces(network, options.cgroupns ?? "host", options.netnsPath),
       resources: resources(options),
       ...(options.cgroupsPath !== undefined ? { cgroupsPath: options.cgroupsPath } : {}),
       ...(privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+      ...(seccomp !== undefined ? { seccomp } : {}),
     },
   };
 }

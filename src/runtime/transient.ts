@@ -3,17 +3,19 @@ import { readdir } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { spawn, type StdioOptions } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
 import { inMountNamespace, isMounted, mountFailure, overlayOptions, supportsVolatile, unmountOverlay, type OverlayDirs } from "./overlay.js";
 import { Runc, exitCodeOf, hostBinaryPath, runcFailure, sealRunc } from "./runc.js";
 import type { OciMount } from "./oci-spec.js";
 import { buildSpec, type MountRequest } from "./spec.js";
+import { defaultCgroupns } from "./defaults.js";
+import { hostCapabilities } from "./host-caps.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
 import { trace } from "./trace.js";
 import { primeCgroupAttach } from "./cgroup-prime.js";
-import { removeTree, spawnPiped, type PipedChild } from "../native.js";
+import { removeTree, secretEnvWrapper, spawnPiped, type PipedChild } from "../native.js";
 
 /** Where berth keeps runc state and bundles of transient containers unless told otherwise. */
 export const DEFAULT_TRANSIENT_STATE_DIR = "/run/berth/transient";
@@ -33,10 +35,18 @@ export type OutputSink = Writable | "inherit" | "ignore";
 
 export interface TransientOptions extends OverlayDirs {
   process: TransientProcess;
-  /** "host" shares the host's network namespace (a build step's default); "none" has loopback only */
-  network?: "host" | "none";
+  /**
+   * "host" shares the host's network namespace (the default); "none" has loopback only;
+   * `{ netns }` joins that namespace (a path: a build's sandbox, src/runtime/network/).
+   */
+  network?: "host" | "none" | { netns: string };
   mounts?: MountRequest[];
   hostname?: string;
+  /**
+   * Every capability, all devices, no seccomp filter, /sys writable (`RUN --security=insecure`,
+   * BuildKit's insecure mode). Otherwise Docker's defaults: 14 capabilities and its seccomp profile.
+   */
+  privileged?: boolean;
   stdin?: Readable | "inherit" | "ignore";
   stdout?: OutputSink;
   stderr?: OutputSink;
@@ -64,7 +74,19 @@ export interface TransientOptions extends OverlayDirs {
    * the container's result comes back without waiting for it. Default: removed before return.
    */
   deferCleanup?: (removal: Promise<void>) => void;
+  /**
+   * Secrets for the command's environment (NAME=value, `RUN --mount=type=secret,env=`): never
+   * written to config.json. berth-secret-env (native/secret-env.c), bound at SECRET_ENV_WRAPPER,
+   * starts the command with them, read from fd 3 (runc's --preserve-fds), a socket berth writes
+   * them to. Without the wrapper they go into config.json after all, which is then a file in
+   * `secretEnvDir` (a tmpfs dir of the build, mode 0700) linked from the bundle, removed with it.
+   */
+  secretEnv?: string[];
+  secretEnvDir?: string;
 }
+
+/** Where berth-secret-env is bound inside a step's container (/dev is runc's tmpfs: no stub reaches a layer). */
+export const SECRET_ENV_WRAPPER = "/dev/.berth-secret-env";
 
 export interface TransientResult {
   exitCode: number;
@@ -79,6 +101,9 @@ function spawnRuntime(file: string, argv0: string, args: string[]): PipedChild |
   const path = hostBinaryPath(file);
   return path === null ? undefined : spawnPiped(path, [argv0, ...args]);
 }
+
+/** Docker's default cgroup namespace mode on this host (looked up once). */
+let cgroupnsDefault: "private" | "host" | undefined;
 
 /** Users resolved over lower dirs (see runTransient), by lower dirs and user spec. */
 const userMemo = new Map<string, ResolvedUser>();
@@ -107,6 +132,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
   if (options.signal?.aborted === true) throw new RuntimeError("the step was cancelled before it started");
   requireRoot();
   const unprime = primeCgroupAttach();
+  let secretConfig: string | undefined;
   try {
     const p = options.process;
     let user: { uid: number; gid: number; additionalGids?: number[] };
@@ -125,7 +151,18 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       user = { uid: resolved.uid, gid: resolved.gid, additionalGids: resolved.additionalGids };
       home = resolved.home;
     } else user = p.user;
-    const env = containerEnv({ imageEnv: p.env, ...(home !== undefined ? { home } : {}), terminal: p.terminal === true });
+    let env = containerEnv({ imageEnv: p.env, ...(home !== undefined ? { home } : {}), terminal: p.terminal === true });
+    const secretEnv = options.secretEnv ?? [];
+    const wrapper = secretEnv.length > 0 ? secretEnvWrapper() : undefined;
+    let args = p.args;
+    let mounts = options.mounts;
+    if (wrapper !== undefined) {
+      args = [SECRET_ENV_WRAPPER, ...p.args];
+      mounts = [...(mounts ?? []), { type: "bind", source: wrapper, destination: SECRET_ENV_WRAPPER, readOnly: true }];
+    } else if (secretEnv.length > 0) {
+      if (options.secretEnvDir === undefined) throw new RuntimeError("secrets for the environment need a tmpfs dir to pass through (no berth-secret-env wrapper)");
+      env = [...env, ...secretEnv];
+    }
     let rootfsMount: OciMount | undefined;
     if (basename(runc.binary) === "runc") {
       // synchronous, as the bundle's removal: tiny calls, cheaper than thread-pool round trips
@@ -136,30 +173,41 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     }
     const spec = buildSpec({
       rootfs: "rootfs",
-      args: p.args,
+      args,
       env,
       ...(p.cwd !== undefined ? { cwd: p.cwd } : {}),
       user,
       terminal: p.terminal === true,
-      network: options.network ?? "host",
-      ...(options.mounts !== undefined ? { mounts: options.mounts } : {}),
+      ...(typeof options.network === "object" ? { network: "private", netnsPath: options.network.netns } : { network: options.network ?? "host" }),
+      ...(mounts !== undefined ? { mounts } : {}),
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
+      ...(options.privileged === true ? { privileged: true, availableCapabilities: hostCapabilities() } : {}),
       cgroupsPath: `/berth/${id}`,
+      cgroupns: (cgroupnsDefault ??= defaultCgroupns()),
     });
     let chain: { file: string; args: string[]; cwd?: string };
+    const runArgv = runc.runArgv(id, bundle, { logFile, ...(wrapper !== undefined ? { preserveFds: 1 } : {}) });
     if (rootfsMount !== undefined) {
       spec.mounts.unshift(rootfsMount);
-      const [file, ...args] = runc.runArgv(id, bundle, { logFile });
-      chain = { file: file as string, args };
-    } else chain = await inMountNamespace(options, rootfs, runc.runArgv(id, bundle, { logFile }), join(bundle, "mount.err"), { volatile: options.volatile === true });
-    writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+      const [file, ...rest] = runArgv;
+      chain = { file: file as string, args: rest };
+    } else chain = await inMountNamespace(options, rootfs, runArgv, join(bundle, "mount.err"), { volatile: options.volatile === true });
+    if (secretEnv.length > 0 && wrapper === undefined && options.secretEnvDir !== undefined) {
+      // the values are in this config: on the tmpfs, root's alone, linked from the bundle
+      mkdirSync(bundle, { recursive: true });
+      const config = join(options.secretEnvDir, `config-${id}.json`);
+      writeFileSync(config, JSON.stringify(spec), { mode: 0o600 });
+      symlinkSync(config, join(bundle, "config.json"));
+      secretConfig = config;
+    } else writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
     const stdio: StdioOptions = [stdioFor(options.stdin), stdioFor(options.stdout), stdioFor(options.stderr)];
+    if (wrapper !== undefined) stdio.push("pipe");
     trace("transient: spawning runc");
     // a build step's shape (no stdin, output to streams, runc alone): posix_spawn through the
     // addon, as Node's spawn forks this whole process (2-4 ms of the main thread, while the
     // previous step's runc still needs the CPU)
     const piped =
-      chain.cwd === undefined && stdioFor(options.stdin) === "ignore" && typeof options.stdout === "object" && typeof options.stderr === "object"
+      wrapper === undefined && chain.cwd === undefined && stdioFor(options.stdin) === "ignore" && typeof options.stdout === "object" && typeof options.stderr === "object"
         ? spawnRuntime(chain.file, runc.binary, chain.args)
         : undefined;
     let exited: Promise<number>;
@@ -173,6 +221,12 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       if (typeof options.stdout === "object") child.stdout?.pipe(options.stdout, { end: false });
       if (typeof options.stderr === "object") child.stderr?.pipe(options.stderr, { end: false });
       exited = exitCodeOf(child);
+      if (wrapper !== undefined) {
+        // fd 3 of runc, handed to the wrapper: the entries, then EOF
+        const channel = child.stdio[3] as Writable;
+        channel.on("error", () => undefined); // runc failed before reading: its exit says why
+        channel.end(Buffer.concat(secretEnv.map((e) => Buffer.from(`${e}\0`))));
+      }
     }
     if (options.anotherFollows === true) void sealRunc(runc.binary);
     let aborted = false;
@@ -204,6 +258,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
     return { exitCode };
   } finally {
     unprime();
+    if (secretConfig !== undefined) rmSync(secretConfig, { force: true });
     // a handful of small files and empty dirs: the addon's one job when the caller waits for it
     // later, else synchronous (cheaper than fs.rm's thread-pool round trips)
     if (options.deferCleanup !== undefined) options.deferCleanup(removeTree(bundle).catch(() => undefined));

@@ -16,7 +16,8 @@ import { fsyncDir, syncFile } from "./atomic.js";
 export class BlobStore {
   readonly dir: string;
 
-  constructor(readonly root: string, private readonly tmpDir: string) {
+  /** `onTemp`: called before a temp file is named (the store takes its lease then, see leases.ts). */
+  constructor(readonly root: string, private readonly tmpDir: string, private readonly onTemp?: () => void) {
     this.dir = join(root, "blobs", "sha256");
   }
 
@@ -25,6 +26,7 @@ export class BlobStore {
   }
 
   tempPath(prefix: string): string {
+    this.onTemp?.();
     return join(this.tmpDir, `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`);
   }
 

@@ -10,6 +10,9 @@ import type { ImageConfig, ImageManifest } from "../image/types.js";
 import { GC_GRACE_MS, referencedContent } from "./gc.js";
 import type { Store } from "./store.js";
 import type { ImageEntry, LayerRecord } from "./types.js";
+import { ownerPid, pidAlive } from "./owners.js";
+
+export { pidAlive };
 
 /**
  * `berth system check [--repair]`: verifies every blob's digest, every record and reference,
@@ -27,23 +30,6 @@ export interface CheckProblem {
 export interface CheckReport {
   problems: CheckProblem[];
   checked: { blobs: number; layers: number; images: number; tags: number };
-}
-
-/** Whether a process with this pid exists (EPERM: it does, someone else's). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Temp names carry their writer's pid: `<prefix>-<pid>-<rand>` or `.<name>.tmp-<pid>-<rand>`. */
-function ownerPid(name: string): number | undefined {
-  const m = /(?:^[a-z]+-|\.tmp-)(\d+)-[a-f0-9]+$/.exec(name);
-  return m ? Number(m[1]) : undefined;
 }
 
 async function hashFile(path: string): Promise<string> {

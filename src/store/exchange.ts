@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
-import { PassThrough, Readable, Writable } from "node:stream";
+import { PassThrough, Readable, Writable, pipeline as callbackPipeline } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
@@ -152,7 +152,8 @@ async function unpackArchive(input: NodeJS.ReadableStream, staging: string, sour
     throw new StoreError(`${source}: ${err.message.replace(`${source}: `, "")}`);
   });
   const extract = tar.extract();
-  const tarIn: Readable = compression === "gzip" ? stream.pipe(gunzipStream(source) as unknown as Writable & Readable) : stream;
+  // pipeline, not pipe(): an input error (before or after this point) destroys gunzip with it
+  const tarIn: Readable = compression === "gzip" ? callbackPipeline(stream, gunzipStream(source) as unknown as Writable & Readable, () => undefined) : stream;
   let files = 0;
   const consume = (async () => {
     for await (const entry of extract) {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { Transform, pipeline, type Readable, type TransformCallback, type Writable } from "node:stream";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
@@ -10,6 +10,7 @@ import { createFileLinked, fsyncDir, prepareFileAtomic, replaceFile, syncFile, s
 import { BlobStore, verifyingTransform } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import { acquireFlock, type HeldLock } from "./lock.js";
+import { Lease, deadLeases, sweepDeadLeases, type LeaseNote } from "./leases.js";
 import { resolveStoreRoot } from "./root.js";
 import { trace } from "../runtime/trace.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
@@ -62,7 +63,7 @@ function readRecordFile(path: string): Promise<string> {
  *   c/<id>/              container directories (record.json owned by the runtime)
  *   s/<id>/{u,w}         snapshots in progress (owner.json says who and on what)
  *   tmp/                 staging: nothing here is part of the store
- *   locks/<name>.lock    flock files
+ *   locks/<name>.lock    flock files; locks/live/ leases of processes that may leave things behind (leases.ts)
  *
  * Every record appears by one rename; a record is written only after what it points to is
  * in place. So after a crash there can be orphans (unreferenced blobs, dirs, tmp files) but no
@@ -92,9 +93,23 @@ export class Store {
   /** Opaque dirs of the layers handed out so far, by layer dir (see knownOpaque). */
   private readonly opaqueByDir = new Map<string, ReadonlySet<string>>();
 
+  /** This process's lease (leases.ts), taken before it first makes something a kill would leave behind. */
+  private lease: Lease | null | undefined;
+  /**
+   * The sweep of what killed processes left (leases.ts), started by open when it found one;
+   * it runs behind the command.
+   */
+  sweeping: Promise<void> = Promise.resolve();
+
   private constructor(readonly root: string) {
     this.tmpDir = join(root, "tmp");
-    this.blobs = new BlobStore(root, this.tmpDir);
+    this.blobs = new BlobStore(root, this.tmpDir, () => this.noteLeftover());
+  }
+
+  /** Holds this process's lease from now on, and notes in it a snapshot or layer dir it makes. */
+  private noteLeftover(kind?: LeaseNote, name?: string): void {
+    if (this.lease === undefined) this.lease = Lease.take(this.root) ?? null;
+    if (kind !== undefined && name !== undefined) this.lease?.note(kind, name);
   }
 
   static async open(root?: string): Promise<Store> {
@@ -104,6 +119,8 @@ export class Store {
     for (const d of ["blobs/sha256", "l/empty", "layers", "ts", "images", "cache", "c", "s", "tmp", "locks"]) {
       mkdirSync(join(store.root, d), { recursive: true });
     }
+    const dead = deadLeases(store.root);
+    if (dead.length > 0) store.sweeping = sweepDeadLeases(store, dead).catch(() => undefined);
     return store;
   }
 
@@ -144,6 +161,7 @@ export class Store {
 
   /** A fresh staging path under tmp/ (same file system, so commits are renames). */
   stagingPath(prefix: string): string {
+    this.noteLeftover();
     return join(this.tmpDir, `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`);
   }
 
@@ -325,6 +343,7 @@ export class Store {
       }
       let name = digestHex(diffId).slice(0, 12);
       if (await lstat(join(this.root, "l", name)).then(() => true, () => false)) name = randomBytes(6).toString("hex");
+      this.noteLeftover("l", name);
       await rename(stagedDir, join(this.root, "l", name));
       const record: LayerRecord = {
         diffId, size, dir: name, blobs: blob ? [blob.desc] : [], ...fields, ...(split !== undefined ? { tarSplit: true } : {}), created: new Date().toISOString(),
@@ -416,13 +435,17 @@ export class Store {
     let spilled = false;
     let contentSize = 0;
     let opaque: string[] = [];
+    let file: Writable | undefined;
     const cleanup = async (): Promise<void> => {
+      file?.destroy();
       await rm(staged, { recursive: true, force: true });
       if (opts.adoptFile === undefined) await rm(blobTmp, { force: true });
     };
     try {
-      const file = opts.adoptFile === undefined && !useSplit ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
-      const fileDone = file === undefined ? Promise.resolve() : new Promise<void>((res, rej) => { file.on("finish", () => res()); file.on("error", rej); });
+      file = opts.adoptFile === undefined && !useSplit ? createWriteStream(blobTmp, { flags: "wx", mode: 0o644 }) : undefined;
+      const fileDone = file === undefined ? Promise.resolve() : new Promise<void>((res, rej) => { file!.on("finish", () => res()); file!.on("error", rej); });
+      // heard even when the tar reader fails first and this is never awaited
+      fileDone.catch(() => undefined);
       let tarOut: Readable = stream;
       if (compression === "gzip") {
         const tapRaw = new Transform({
@@ -438,8 +461,13 @@ export class Store {
           },
         });
         const gunzip = gunzipStream(source) as Transform;
-        tarOut = stream.pipe(tapRaw).pipe(gunzip);
-        for (const s of [stream, tapRaw, gunzip]) s.on("error", (err) => tarOut.destroy(err));
+        // pipeline, not pipe(): any stream's error reaches the tar reader (gunzip is destroyed
+        // with it), and so does one from before this point: peekCompression buffers the first
+        // MB, so a small bad download can be read to its end, found not to match its digest
+        // and destroyed while the staging dir is made. pipe() of that stream hung the reader
+        // (no data, no end, no error) until the event loop drained: a pull exited 0.
+        pipeline(stream, tapRaw, gunzip, () => undefined);
+        tarOut = gunzip;
       }
       // the tar is hashed by the applier as it reads it (its diff_id; a plain tar's digest too)
       const applied = await applyLayer(tarOut, staged, {
@@ -585,8 +613,10 @@ export class Store {
       // a layer still being committed has no diff_id yet, nor a record for gc to remove
       if (l.diffId !== PENDING_DIFF_ID) parentDiffIds.push(l.diffId);
     }
+    dropRepeatedLowerDirs(lowers);
     if (lowers.length === 0) lowers.push(join(this.root, "l", "empty"));
     const id = randomBytes(6).toString("hex");
+    this.noteLeftover("s", id);
     const dir = join(this.root, "s", id);
     // synchronous: three tiny calls, cheaper than three thread-pool round trips per build step
     mkdirSync(join(dir, "u"), { recursive: true, mode: 0o755 });
@@ -628,7 +658,9 @@ export class Store {
    */
   detachSnapshot(s: Snapshot): string {
     const dir = this.snapshotDir(s);
-    const target = join(this.root, "l", randomBytes(6).toString("hex"));
+    const name = randomBytes(6).toString("hex");
+    this.noteLeftover("l", name);
+    const target = join(this.root, "l", name);
     renameSync(join(dir, "u"), target);
     rmSync(dir, { recursive: true, force: true });
     return target;
@@ -1071,4 +1103,23 @@ function refsChange(refs: Record<string, Digest>, id: Digest, tags: readonly str
     changed = true;
   }
   return changed;
+}
+
+/**
+ * An image may hold one layer several times (the same `COPY a /a` twice: one diff_id, one dir),
+ * and overlayfs refuses a lower dir it has already (ELOOP, "Too many levels of symbolic links").
+ * Only the topmost occurrence of each dir is kept (`lowers` is top first): a repeated layer has
+ * every entry, whiteout and opaque dir that the lower occurrence had, so whatever the lower one
+ * showed or hid, the upper one shows or hides again above it, and the merged tree is the same.
+ */
+function dropRepeatedLowerDirs(lowers: string[]): void {
+  if (new Set(lowers).size === lowers.length) return;
+  const seen = new Set<string>();
+  let kept = 0;
+  for (const dir of lowers) {
+    if (seen.has(dir)) continue;
+    seen.add(dir);
+    lowers[kept++] = dir;
+  }
+  lowers.length = kept;
 }

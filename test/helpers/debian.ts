@@ -26,3 +26,17 @@ export function debianTarball(): { tarball?: string; why?: string } {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+/**
+ * Whether Debian's mirror answers from this machine (its bookworm Release file, 10 s at most):
+ * undefined when it does, else why not (the tests that install packages skip and say so).
+ */
+export async function debianMirrorUnreachable(): Promise<string | undefined> {
+  const url = `${MIRROR}/dists/bookworm/Release`;
+  try {
+    const res = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(10_000) });
+    return res.ok ? undefined : `${url} answered ${res.status}`;
+  } catch (err) {
+    return `${url} is unreachable: ${(err as Error).message}`;
+  }
+}

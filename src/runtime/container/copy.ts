@@ -1,29 +1,143 @@
 import { spawn } from "node:child_process";
-import { stat } from "node:fs/promises";
-import { basename, join, posix } from "node:path";
+import { closeSync, constants, openSync, readlinkSync, statSync, type Stats } from "node:fs";
+import { basename, dirname, join, posix, resolve as resolveHost } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { RuntimeError } from "../errors.js";
-import { resolveInRootfs } from "../lookpath.js";
-import { isMounted, mountOverlay, unmountOverlay } from "../overlay.js";
+import { lstatAt, openInRoot, openParentInRoot, at } from "../in-root.js";
+import { inMountNamespace, isMounted, mountFailure } from "../overlay.js";
 import { ROOTFS, type RuntimeContext } from "./context.js";
+import { extractInto, isDirInRoot, packTree, type PackRoot } from "./copy-tar.js";
 import { findContainer } from "./lookup.js";
+import type { ContainerRecord } from "./record.js";
 
-function cpA(src: string, dest: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("cp", ["-a", "--", src, dest], { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    child.once("error", reject);
-    child.once("close", (code) => (code === 0 ? resolve() : reject(new RuntimeError(`copy failed: ${err.trim()}`))));
-  });
+export interface CopyOptions {
+  /** -L: follow a symlink named by the source (Docker's --follow-link) */
+  followLink?: boolean;
+  /** the tar stream of `cp - CTR:PATH` (default: process.stdin) */
+  stdin?: Readable;
+  /** where `cp CTR:PATH -` writes its tar stream (default: process.stdout) */
+  stdout?: Writable;
+}
+
+/** A container's root as a directory fd, held until `close`. */
+interface OpenRoot {
+  fd: number;
+  close(): void;
 }
 
 /**
- * `berth cp`: copy between a container (running or not) and the host. A container path is
- * resolved inside its rootfs (symlinks cannot escape it). Docker's rules: a directory source
- * ending in `/.` copies its content; a destination that is a directory receives the source
- * by its name.
+ * The root of a container as a directory fd. A running container's is its init's
+ * `/proc/<pid>/root` (its mounts, as it sees them). A stopped one's overlay is mounted in a
+ * private mount namespace by a helper process (`unshare -m`, as containers start), opened
+ * through the helper's /proc entry, and the helper ends at once: the fd keeps the detached
+ * overlay alive until it is closed, and nothing is ever mounted in the host's namespace, so a
+ * SIGKILLed `cp` leaves no mount behind.
  */
-export async function copyFiles(ctx: RuntimeContext, src: string, dest: string): Promise<void> {
+async function openContainerRoot(ctx: RuntimeContext, dir: string, record: ContainerRecord): Promise<OpenRoot> {
+  const pid = record.state === "running" ? (record.pid?.pid ?? (await ctx.runc.state(record.id))?.pid) : undefined;
+  const rootfs = join(dir, ROOTFS);
+  const direct = (path: string): OpenRoot => {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+    return { fd, close: () => closeSync(fd) };
+  };
+  if (pid !== undefined && pid > 0) return direct(`/proc/${pid}/root`);
+  if (isMounted(rootfs)) return direct(rootfs); // mounted by an older berth
+  const errFile = join(dir, "cp-mount.err");
+  const chain = await inMountNamespace(record.snapshot, rootfs, ["sh", "-c", "echo ready; read _"], errFile);
+  const helper = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio: ["pipe", "pipe", "ignore"] });
+  try {
+    const ready = await new Promise<boolean>((resolve, reject) => {
+      helper.once("error", reject);
+      helper.stdout.once("data", () => resolve(true));
+      helper.once("exit", () => resolve(false));
+    });
+    if (!ready) throw await mountFailure(errFile, rootfs);
+    return direct(`/proc/${helper.pid}/root${rootfs}`);
+  } finally {
+    helper.stdin.end();
+  }
+}
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
+/** The source of a copy out of a root: followed (an fd) or not (its directory and name). Undefined when missing. */
+function openSource(rootFd: number, path: string, follow: boolean): (PackRoot & { close(): void }) | undefined {
+  try {
+    if (follow) {
+      const fd = openInRoot(rootFd, path, constants.O_RDONLY | constants.O_NONBLOCK);
+      const stat = statSync(at(fd, "."));
+      return { fd, stat, close: () => closeSync(fd) };
+    }
+    const { dirFd, name } = openParentInRoot(rootFd, path);
+    const stat = lstatAt(dirFd, name);
+    if (stat === undefined) {
+      closeSync(dirFd);
+      return undefined;
+    }
+    if (!stat.isSymbolicLink()) {
+      closeSync(dirFd);
+      return openSource(rootFd, path, true);
+    }
+    return { dirFd, name, stat, close: () => closeSync(dirFd) };
+  } catch (err) {
+    if (errCode(err) === "ENOENT" || errCode(err) === "ENOTDIR") return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Where a copy into a root lands, as Docker's cp decides it: a symlink named by the
+ * destination is followed (inside the root, each step); then the final path and what is there.
+ */
+function resolveDestination(rootFd: number, path: string): { path: string; stat: Stats | undefined } | undefined {
+  let current = posix.normalize(path);
+  for (let links = 0; links <= 40; links++) {
+    let parent: { dirFd: number; name: string };
+    try {
+      parent = openParentInRoot(rootFd, current);
+    } catch (err) {
+      if (errCode(err) === "ENOENT" || errCode(err) === "ENOTDIR") return undefined;
+      throw err;
+    }
+    try {
+      const stat = lstatAt(parent.dirFd, parent.name);
+      if (stat?.isSymbolicLink() !== true) return { path: current, stat };
+      const target = readlinkAt(parent.dirFd, parent.name);
+      current = posix.normalize(target.startsWith("/") ? target : posix.join(posix.dirname(current), target));
+    } finally {
+      closeSync(parent.dirFd);
+    }
+  }
+  throw new RuntimeError(`${path}: too many levels of symbolic links`);
+}
+
+function readlinkAt(dirFd: number, name: string): string {
+  return readlinkSync(at(dirFd, name));
+}
+
+/** The host's root as a root fd: host paths resolve as usual, through the same code. */
+function openHostRoot(): OpenRoot {
+  const fd = openSync("/", constants.O_RDONLY | constants.O_DIRECTORY);
+  return { fd, close: () => closeSync(fd) };
+}
+
+/** The name a copied tree gets at its destination, Docker's way: `x/.` copies x's content. */
+function entryName(path: string): string {
+  if (path.endsWith("/.")) return ".";
+  const base = posix.basename(posix.normalize(path));
+  return base === "" || base === "/" ? "." : base;
+}
+
+/**
+ * `berth cp`: copy between a container (running or not) and the host, as `docker cp` does,
+ * through tar streams both ways; `-` as the host side is a tar stream on stdin or stdout.
+ * Every path inside the container is resolved inside its root, the last component too
+ * (runtime/in-root.ts): a symlink planted in the container never leads onto the host.
+ */
+export async function copyFiles(ctx: RuntimeContext, src: string, dest: string, options: CopyOptions = {}): Promise<void> {
   const split = (s: string) => {
     const colon = s.indexOf(":");
     return colon > 0 && !s.startsWith("/") && !s.startsWith(".") ? { container: s.slice(0, colon), path: s.slice(colon + 1) } : undefined;
@@ -33,34 +147,87 @@ export async function copyFiles(ctx: RuntimeContext, src: string, dest: string):
   if ((from === undefined) === (to === undefined)) throw new RuntimeError("copying between containers or between host paths is not supported: name one side as CONTAINER:PATH");
   const side = (from ?? to) as { container: string; path: string };
   const { dir, record } = await findContainer(ctx, side.container);
-  // a running container's root is visible through its init's /proc entry (the mount lives in
-  // its own namespace); a stopped one is mounted here for the copy
-  let rootfs = join(dir, ROOTFS);
-  let mountedHere = false;
-  const pid = record.state === "running" ? (record.pid?.pid ?? (await ctx.runc.state(record.id))?.pid) : undefined;
-  if (pid !== undefined && pid > 0) rootfs = `/proc/${pid}/root`;
-  else if (!isMounted(rootfs)) {
-    await mountOverlay(record.snapshot, rootfs);
-    mountedHere = true;
-  }
+  const ctrPath = posix.isAbsolute(side.path) ? side.path : posix.join(record.config.cwd || "/", side.path);
+  const root = await openContainerRoot(ctx, dir, record);
   try {
-    const ctrPath = posix.isAbsolute(side.path) ? side.path : posix.join(record.config.cwd, side.path);
-    if (from !== undefined) {
-      const contentOnly = side.path.endsWith("/.");
-      const host = await resolveInRootfs(rootfs, ctrPath);
-      if (host === undefined) throw new RuntimeError(`Could not find the file ${side.path} in container ${side.container}`);
-      await cpA(contentOnly ? `${host}/.` : host, dest);
+    if (from !== undefined) await copyOut(root.fd, ctrPath, side, dest, options);
+    else await copyIn(root.fd, ctrPath, side, src, options);
+  } finally {
+    root.close();
+  }
+}
+
+async function copyOut(rootFd: number, ctrPath: string, side: { container: string; path: string }, dest: string, options: CopyOptions): Promise<void> {
+  const follow = options.followLink === true || side.path.endsWith("/") || side.path.endsWith("/.");
+  const source = openSource(rootFd, ctrPath, follow);
+  if (source === undefined) throw new RuntimeError(`Could not find the file ${side.path} in container ${side.container}`);
+  try {
+    const srcIsDir = source.stat.isDirectory();
+    if (dest === "-") {
+      await pipeline(packTree(source, entryName(side.path)), options.stdout ?? process.stdout, { end: options.stdout !== undefined });
+      return;
+    }
+    const hostDest = resolveHost(dest);
+    let destStat: Stats | undefined;
+    try {
+      destStat = statSync(hostDest);
+    } catch {
+      destStat = undefined;
+    }
+    let into: string;
+    let name: string;
+    if (destStat?.isDirectory() === true) {
+      into = hostDest;
+      name = srcIsDir && side.path.endsWith("/.") ? "." : entryName(side.path);
     } else {
-      const destIsDir = (await stat(await resolveInRootfs(rootfs, ctrPath) ?? "/nonexistent").catch(() => undefined))?.isDirectory() === true;
-      const parent = await resolveInRootfs(rootfs, destIsDir ? ctrPath : posix.dirname(ctrPath));
-      if (parent === undefined) throw new RuntimeError(`Could not find the file ${posix.dirname(ctrPath)} in container ${side.container}`);
-      const target = destIsDir ? parent : join(parent, basename(ctrPath));
-      await stat(src).catch(() => {
-        throw new RuntimeError(`could not find the file ${src} on the host`);
-      });
-      await cpA(src, target);
+      if (destStat !== undefined && srcIsDir) throw new RuntimeError(`cannot copy directory to file ${dest}`);
+      if (destStat === undefined && dest.endsWith("/") && !srcIsDir) throw new RuntimeError(`no such directory: ${dest}`);
+      into = dirname(hostDest);
+      name = basename(hostDest);
+      if (statSync(into, { throwIfNoEntry: false })?.isDirectory() !== true) throw new RuntimeError(`no such directory: ${into}`);
+    }
+    const host = openHostRoot();
+    try {
+      await extractInto(host.fd, into, packTree(source, name), { noOverwriteDirNonDir: false });
+    } finally {
+      host.close();
     }
   } finally {
-    if (mountedHere) await unmountOverlay(rootfs);
+    source.close();
+  }
+}
+
+async function copyIn(rootFd: number, ctrPath: string, side: { container: string; path: string }, src: string, options: CopyOptions): Promise<void> {
+  if (src === "-") {
+    // Docker: the stream is extracted into the destination, which must be a directory
+    const target = resolveDestination(rootFd, ctrPath);
+    if (target?.stat === undefined) throw new RuntimeError(`Could not find the file ${side.path} in container ${side.container}`);
+    if (!isDirInRoot(rootFd, target.path)) throw new RuntimeError(`destination "${side.container}:${side.path}" must be a directory`);
+    await extractInto(rootFd, target.path, options.stdin ?? process.stdin, { noOverwriteDirNonDir: true });
+    return;
+  }
+  const host = openHostRoot();
+  const hostSrc = resolveHost(src);
+  const source = openSource(host.fd, hostSrc, options.followLink === true || src.endsWith("/") || src.endsWith("/."));
+  try {
+    if (source === undefined) throw new RuntimeError(`could not find the file ${src} on the host`);
+    const srcIsDir = source.stat.isDirectory();
+    const target = resolveDestination(rootFd, ctrPath);
+    if (target === undefined) throw new RuntimeError(`Could not find the file ${posix.dirname(ctrPath)} in container ${side.container}`);
+    let into: string;
+    let name: string;
+    if (target.stat?.isDirectory() === true) {
+      into = target.path;
+      name = srcIsDir && src.endsWith("/.") ? "." : entryName(src);
+    } else {
+      if (target.stat !== undefined && srcIsDir) throw new RuntimeError(`cannot copy directory to file ${side.container}:${side.path}`);
+      if (target.stat === undefined && side.path.endsWith("/")) throw new RuntimeError(`Could not find the file ${side.path} in container ${side.container}`);
+      into = posix.dirname(target.path);
+      name = posix.basename(target.path);
+    }
+    await extractInto(rootFd, into, packTree(source, name), { noOverwriteDirNonDir: true });
+  } finally {
+    source?.close();
+    host.close();
   }
 }

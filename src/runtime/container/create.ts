@@ -5,7 +5,8 @@ import { isAbsolute, posix } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { containerArgs } from "../command.js";
 import { normalizeSignal } from "../runc.js";
-import { capabilitySet, type MountRequest, type NetworkMode, type ResourceLimits } from "../spec.js";
+import { defaultCgroupns } from "../defaults.js";
+import { capabilitySet, type CgroupnsMode, type MountRequest, type NetworkMode, type ResourceLimits } from "../spec.js";
 import type { RuntimeContext } from "./context.js";
 import { listContainers } from "./lookup.js";
 import { isValidName, randomName } from "./names.js";
@@ -14,6 +15,7 @@ import { parsePortSpec } from "./ports.js";
 import type { PortBinding } from "./record.js";
 import { writeRecord, type ContainerRecord, type VolumeMount } from "./record.js";
 import { createVolume, isVolumeName } from "./volumes.js";
+import { parseSecurityOpts } from "./security-opts.js";
 
 /** What `berth create`/`berth run` take, already parsed from flags (values validated here). */
 export interface CreateOptions {
@@ -44,7 +46,10 @@ export interface CreateOptions {
   privileged?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** no-new-privileges[=true|false], seccomp=unconfined, seccomp=PROFILE.json */
   securityOpt?: string[];
+  /** default: Docker's, private on a unified (cgroup v2) host, else host */
+  cgroupns?: CgroupnsMode;
   resources?: ResourceLimits;
   autoRemove?: boolean;
   labels?: Record<string, string>;
@@ -104,12 +109,6 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   }
   const ports = (options.ports ?? []).flatMap(publishedPorts);
   if (ports.length > 0 && (network === "none" || network === "host")) throw new RuntimeError(`ports cannot be published with --network ${network}`);
-  let noNewPrivileges = false;
-  for (const opt of options.securityOpt ?? []) {
-    if (/^no-new-privileges(:true|=true)?$/.test(opt)) noNewPrivileges = true;
-    else if (/^no-new-privileges(:false|=false)$/.test(opt)) noNewPrivileges = false;
-    else throw new RuntimeError(`unsupported --security-opt "${opt}": berth knows no-new-privileges`);
-  }
   if (options.name !== undefined && !isValidName(options.name)) {
     throw new RuntimeError(`Invalid container name (${options.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
@@ -117,6 +116,9 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     throw new RuntimeError(`the working directory '${options.workdir}' is invalid, it needs to be an absolute path`);
   }
   capabilitySet(options); // validates --cap-add/--cap-drop names now, not at start
+  const security = parseSecurityOpts(options.securityOpt ?? []);
+  const cgroupns = options.cgroupns ?? defaultCgroupns();
+  if (cgroupns !== "private" && cgroupns !== "host") throw new RuntimeError(`invalid --cgroupns "${String(cgroupns)}": want private or host`);
   if (options.stopSignal !== undefined) normalizeSignal(options.stopSignal);
   const binds: MountRequest[] = [];
   const volumeRequests: Array<{ name: string | undefined; destination: string; readOnly: boolean }> = [];
@@ -205,7 +207,10 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
       privileged: options.privileged === true,
       capAdd: options.capAdd ?? [],
       capDrop: options.capDrop ?? [],
-      noNewPrivileges,
+      noNewPrivileges: security.noNewPrivileges,
+      securityOpt: security.securityOpt,
+      ...(security.seccomp !== undefined ? { seccomp: security.seccomp } : {}),
+      cgroupns,
       resources: options.resources ?? {},
       autoRemove: options.autoRemove === true,
     },

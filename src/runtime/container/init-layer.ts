@@ -1,6 +1,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, writeFileSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import type { MountRequest, NetworkMode } from "../spec.js";
+import { containerResolvConf, readHostResolvConf } from "../network/etc-files.js";
 
 /** Paths the runtime mounts over: their stubs live in the init layer, never in the rw layer. */
 const STUB_DIRS = ["proc", "sys", "dev", "etc"];
@@ -68,20 +69,23 @@ function hostFile(path: string, fallback: string): string {
 }
 
 /**
- * The container's resolv.conf, as Docker makes it: the host's, without loopback nameservers
- * (unreachable from the container's namespace), `--dns`/`--dns-search` replacing the host's
- * nameservers/search domains; a host left with none gets the fallback (Docker's 8.8.8.8 and
- * 8.8.4.4).
+ * The container's resolv.conf, as Docker makes it (moby's rules, network/etc-files.ts): the
+ * host's without the nameservers only its own namespace can reach (loopback), Docker's
+ * fallback when none is left; `--dns` replaces the nameservers and `--dns-search` the search
+ * domains. On the host's network the host's nameservers stay as they are.
  */
-export function resolvConf(hostText: string, options: Pick<NetworkFileOptions, "dns" | "dnsSearch" | "fallbackNameservers">): string {
-  const lines = hostText.split("\n");
-  const keep = lines.filter((l) => !/^\s*(nameserver|search|domain)\b/.test(l) && l.trim() !== "");
-  const hostServers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => s !== undefined && !/^(127\.|::1$|localhost$)/.test(s));
-  const hostSearch = lines.map((l) => /^\s*(?:search|domain)\s+(.+)$/.exec(l)?.[1]?.trim()).filter((s): s is string => s !== undefined);
-  let servers = options.dns !== undefined && options.dns.length > 0 ? options.dns : hostServers;
-  if (servers.length === 0 && options.fallbackNameservers !== undefined) servers = options.fallbackNameservers;
-  const search = options.dnsSearch !== undefined && options.dnsSearch.length > 0 ? options.dnsSearch : hostSearch.slice(-1);
-  return [...(search.length > 0 ? [`search ${search.join(" ")}`] : []), ...servers.map((s) => `nameserver ${s}`), ...keep].join("\n") + "\n";
+export function resolvConf(hostText: string, options: Pick<NetworkFileOptions, "dns" | "dnsSearch" | "fallbackNameservers"> & { hostNetwork?: boolean }): string {
+  let text = hostText;
+  if (options.dns !== undefined && options.dns.length > 0) {
+    text = [...options.dns.map((d) => `nameserver ${d}`), ...text.split("\n").filter((l) => !/^\s*nameserver\b/.test(l))].join("\n");
+  }
+  if (options.dnsSearch !== undefined && options.dnsSearch.length > 0) {
+    text = [...text.split("\n").filter((l) => !/^\s*(search|domain)\b/.test(l)), `search ${options.dnsSearch.join(" ")}`].join("\n");
+  }
+  return containerResolvConf(text, {
+    ...(options.hostNetwork === true ? { hostNetwork: true } : {}),
+    ...(options.fallbackNameservers !== undefined ? { fallback: options.fallbackNameservers } : {}),
+  });
 }
 
 /**
@@ -101,13 +105,14 @@ export async function networkFiles(containerDir: string, options: NetworkFileOpt
   writeFileSync(hostnameFile, `${options.hostname}\n`);
   if (options.network === "host") {
     writeFileSync(hostsFile, hostFile("/etc/hosts", "127.0.0.1\tlocalhost\n") + extra.join(""));
-    writeFileSync(resolv, options.dns !== undefined || options.dnsSearch !== undefined ? resolvConf(hostFile("/etc/resolv.conf", ""), options) : hostFile("/etc/resolv.conf", ""));
+    const hostResolv = readHostResolvConf({ hostNetwork: true }) ?? "";
+    writeFileSync(resolv, options.dns !== undefined || options.dnsSearch !== undefined ? resolvConf(hostResolv, { ...options, hostNetwork: true }) : hostResolv);
   } else {
     writeFileSync(
       hostsFile,
       `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n${extra.join("")}${options.ip ?? "127.0.1.1"}\t${options.hostname}\n`,
     );
-    writeFileSync(resolv, resolvConf(hostFile("/etc/resolv.conf", ""), options));
+    writeFileSync(resolv, resolvConf(readHostResolvConf() ?? "", options));
   }
   return [
     { type: "bind", source: resolv, destination: "/etc/resolv.conf" },

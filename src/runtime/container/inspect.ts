@@ -47,7 +47,8 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
       Init: record.hostConfig.init,
       CapAdd: record.hostConfig.capAdd,
       CapDrop: record.hostConfig.capDrop,
-      SecurityOpt: record.hostConfig.noNewPrivileges ? ["no-new-privileges"] : [],
+      SecurityOpt: securityOpts(record),
+      CgroupnsMode: record.hostConfig.cgroupns ?? "host",
       Memory: record.hostConfig.resources.memory ?? 0,
       NanoCpus: Math.round((record.hostConfig.resources.cpus ?? 0) * 1e9),
       PidsLimit: record.hostConfig.resources.pidsLimit ?? null,
@@ -96,4 +97,11 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
           },
     },
   };
+}
+
+/** HostConfig.SecurityOpt: the --security-opt values as given (null when none, as Docker's). */
+function securityOpts(record: ContainerRecord): string[] | null {
+  // records from before berth kept the list knew only no-new-privileges
+  const opts = record.hostConfig.securityOpt ?? (record.hostConfig.noNewPrivileges ? ["no-new-privileges"] : []);
+  return opts.length > 0 ? opts : null;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Digest } from "../../image/digest.js";
-import type { MountRequest, NetworkMode, ResourceLimits } from "../spec.js";
+import type { CgroupnsMode, MountRequest, NetworkMode, ResourceLimits } from "../spec.js";
 import type { RuntimeSnapshot } from "./store-port.js";
 
 export type ContainerStatus = "created" | "running" | "exited";
@@ -62,6 +62,12 @@ export interface ContainerHostConfig {
   capAdd: string[];
   capDrop: string[];
   noNewPrivileges: boolean;
+  /** --security-opt values as Docker's HostConfig.SecurityOpt shows them (a profile file's content in place of its path) */
+  securityOpt?: string[];
+  /** "unconfined", or a profile (compacted JSON in Docker's format); Docker's default when absent */
+  seccomp?: string;
+  /** absent in records made before berth had cgroup namespaces: the host's */
+  cgroupns?: CgroupnsMode;
   resources: ResourceLimits;
   autoRemove: boolean;
 }

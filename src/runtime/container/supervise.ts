@@ -1,14 +1,16 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { RuntimeError, requireRoot } from "../errors.js";
 import { containerEnv } from "../env.js";
 import { hostCapabilities } from "../host-caps.js";
 import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
-import { inMountNamespace, mountFailure } from "../overlay.js";
+import { inMountNamespace, mountFailure, runtimeChild } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
 import { primeCgroupAttach } from "../cgroup-prime.js";
+import { parseSeccompProfile } from "../seccomp.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
 import { trace } from "../trace.js";
@@ -172,6 +174,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       capDrop: host.capDrop,
       privileged: host.privileged,
       noNewPrivileges: host.noNewPrivileges,
+      ...(host.seccomp !== undefined ? { seccomp: host.seccomp === "unconfined" ? "unconfined" : parseSeccompProfile(host.seccomp, `container ${record.name}'s seccomp profile`) } : {}),
+      cgroupns: host.cgroupns ?? "host",
       resources: host.resources,
       cgroupsPath: `/berth/${id}`,
       ...(host.init ? { init: INIT_BINARY } : {}),
@@ -189,7 +193,11 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
     const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
     const overlay = { ...record.snapshot, lowerDirs: [initDir, ...record.snapshot.lowerDirs] };
-    const chain = await inMountNamespace(overlay, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr, { volatile: host.autoRemove });
+    // should this process die first (a SIGKILLed `berth run`, or supervisor), the chain's
+    // shell hands runc's exit code to a fresh supervisor process, which records it and removes
+    // a --rm container (finishOrphaned)
+    const finish = [process.execPath, fileURLToPath(new URL("./supervisor-main.js", import.meta.url)), "--finish", resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
+    const chain = await inMountNamespace(overlay, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr, { volatile: host.autoRemove, finish });
     let child: ChildProcess;
     if (!attach && cfg.tty) {
       // runc needs a terminal on its side for a -t container: `script` provides one (the log
@@ -208,8 +216,12 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       log?.write("stderr", chunk);
       if (attach) process.stderr.write(chunk);
     });
+    // to runc, which forwards it to the container: the chain's shell waits for runc and ignores them
     const forward = (signal: NodeJS.Signals) => () => {
-      if (child.exitCode === null) child.kill(signal);
+      if (child.exitCode !== null) return;
+      const runtime = child.pid === undefined ? undefined : runtimeChild(child.pid);
+      if (runtime === undefined) child.kill(signal);
+      else process.kill(runtime, signal);
     };
     const onInt = forward("SIGINT");
     const onTerm = forward("SIGTERM");
@@ -309,4 +321,26 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       trace("supervise: removed");
     }
   }
+}
+
+/**
+ * The end of a container whose holder (a foreground `berth run`, a detached supervisor) died
+ * before it: run by the chain's shell with runc's exit code (see inMountNamespace). Records the
+ * exit as the holder would have, and removes a --rm container. A container that is not
+ * "running" any more was finished by someone else (`rm -f`): nothing to do.
+ */
+export async function finishOrphaned(ctx: RuntimeContext, id: string, exitCode: number): Promise<void> {
+  const dir = await ctx.store.containerDir(id);
+  let record = await readRecord(dir);
+  if (record.state !== "running" || isAlive(record.supervisor)) return;
+  const failure = exitCode !== 0 ? await runcFailure(join(dir, RUNC_LOG), id) : undefined;
+  if (failure !== undefined) await ctx.runc.delete(id).catch(() => undefined);
+  record = { ...record, state: "exited", exitCode: failure?.exitCode ?? exitCode, finishedAt: new Date().toISOString(), ...(failure !== undefined ? { error: failure.message } : {}) };
+  delete record.pid;
+  delete record.supervisor;
+  delete record.runtime;
+  if (record.hostConfig.autoRemove) {
+    const { removeFound } = await import("./remove.js");
+    await removeFound(ctx, dir, record, { force: true, volumes: true });
+  } else await writeRecord(dir, record);
 }

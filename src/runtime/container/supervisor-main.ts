@@ -1,15 +1,17 @@
 import { closeSync, writeSync } from "node:fs";
 import { RuntimeError } from "../errors.js";
 import { runtimeContext } from "./context.js";
-import { superviseContainer } from "./supervise.js";
+import { finishOrphaned, superviseContainer } from "./supervise.js";
 
 /**
  * The detached supervisor: `node supervisor-main.js <store root> <id> <run dir> <runtime>`,
  * started by `berth run -d`/`berth start` in its own session. It reports on fd 3 whether
  * the container started (one JSON line, then closes it, so the CLI can exit) and holds the
- * container until it exits.
+ * container until it exits. With `--finish … <exit code>` it ends a container whose holder died
+ * (see finishOrphaned).
  */
-const [storeRoot, id, runDir, runtime] = process.argv.slice(2);
+const finishing = process.argv[2] === "--finish";
+const [storeRoot, id, runDir, runtime, code] = process.argv.slice(finishing ? 3 : 2);
 if (storeRoot === undefined || id === undefined) {
   process.stderr.write("usage: supervisor-main <store root> <container id> [run dir] [runtime]\n");
   process.exit(2);
@@ -34,7 +36,13 @@ process.on("SIGPIPE", () => undefined);
 const { openStore } = await import("../../store/store.js");
 const store = await openStore(storeRoot);
 const ctx = runtimeContext(store, { ...(runDir !== undefined ? { runDir } : {}), ...(runtime !== undefined ? { runtime } : {}) });
-try {
+if (finishing) {
+  // `--finish <store root> <id> <run dir> <runtime> <exit code>`: the container's holder died before it (finishOrphaned)
+  await finishOrphaned(ctx, id, Number(code)).catch((err: unknown) => {
+    process.stderr.write(`berth: finishing container ${id}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+} else try {
   await superviseContainer(ctx, id, {
     mode: "detach",
     onReady: (error?: RuntimeError) => report(error === undefined ? { ok: true } : { ok: false, message: error.message, exitCode: error.exitCode }),

@@ -6,6 +6,7 @@ import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";
 import { isAlive, processRef, type ProcessRef } from "../container/record.js";
 import { hostBinaryPath } from "../runc.js";
+import { chooseEgressStack } from "./egress.js";
 import { parseCidr } from "./records.js";
 import type { NetworkRecord } from "./records.js";
 
@@ -181,14 +182,17 @@ async function makeNamespace(ns: NetworkNamespace, network: NetworkRecord, other
 
 /**
  * Attach the user-space stack to the namespace: pasta (Debian's passt; as root it needs
- * `--runas 0`, or it drops to nobody and cannot open the namespace), else slirp4netns.
- * Either one leaves its process behind, recorded in egress.json, until `network rm`.
+ * `--runas 0`, or it drops to nobody and cannot open the namespace), else slirp4netns
+ * (chooseEgressStack: $BERTH_NETWORK_STACK forces one). Unlike a build's egress (egress.ts,
+ * tied to the build's life), this one must outlive the command that starts it: it is left
+ * running, recorded in egress.json, until `network rm`.
  */
 async function startEgress(ns: NetworkNamespace): Promise<void> {
   const pidFile = join(ns.dir, "egress.pid");
   rmSync(pidFile, { force: true });
   let pid: number;
-  if (hostBinaryPath("pasta") !== null && process.env.BERTH_EGRESS !== "slirp4netns") {
+  const stack = chooseEgressStack();
+  if (stack === "pasta" && hostBinaryPath("pasta") !== null) {
     const args = ["--runas", "0", "--config-net", "--netns", ns.nsPath, "-I", TAP, "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--no-map-gw", "-q", "-P", pidFile];
     const r = await runProgram("pasta", args);
     if (r.code !== 0) throw new RuntimeError(`pasta could not attach to the network namespace: ${r.stderr.trim()}`);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -125,15 +125,42 @@ describe.runIf(canRun)("detached containers", () => {
     expect((await h.berth(["rm", "-f", "orphan2"])).code).toBe(0);
   });
 
-  it("ps tells the truth when a foreground berth run is SIGKILLed", async () => {
-    const cli = h.spawnBerth(["run", "--name", "fgkill", "busybox", "sleep", "1.5"]);
+  const exitCodeOf = async (name: string): Promise<number | undefined> =>
+    (JSON.parse((await h.berth(["inspect", name])).stdout) as Array<{ State: { ExitCode: number } }>)[0]?.State.ExitCode;
+
+  it("ps tells the truth when a foreground berth run is SIGKILLed, with the container's own exit code", async () => {
+    const cli = h.spawnBerth(["run", "--name", "fgkill", "busybox", "sh", "-c", "sleep 1.5; exit 7"]);
     const exited = new Promise((r) => cli.once("exit", r)); // listen before anything can end it
     await eventually(async () => ((await ps()).find((r) => r.Names === "fgkill")?.State === "running" ? true : undefined));
     cli.kill("SIGKILL");
     await exited;
     expect((await ps()).find((r) => r.Names === "fgkill")?.State).toBe("running");
     await eventually(async () => ((await ps()).find((r) => r.Names === "fgkill")?.State === "exited" ? true : undefined), 10_000);
+    expect(await exitCodeOf("fgkill")).toBe(7); // not 255: the code reached the chain's shell
     expect((await h.berth(["rm", "-f", "fgkill"])).code).toBe(0);
+  });
+
+  it("a SIGKILLed foreground berth run --rm: the container runs to its end, then is removed", async () => {
+    const cli = h.spawnBerth(["run", "--rm", "--name", "fgrm", "busybox", "sh", "-c", "sleep 1.5; exit 3"]);
+    const exited = new Promise((r) => cli.once("exit", r));
+    await eventually(async () => ((await ps()).find((r) => r.Names === "fgrm")?.State === "running" ? true : undefined));
+    const id = (JSON.parse((await h.berth(["inspect", "fgrm"])).stdout) as Array<{ Id: string }>)[0]!.Id;
+    cli.kill("SIGKILL");
+    await exited;
+    expect((await ps()).find((r) => r.Names === "fgrm")?.State).toBe("running"); // as Docker's: the client's death does not stop it
+    await eventually(async () => ((await h.berth(["ps", "-a", "-q", "--no-trunc"])).stdout.includes(id) ? undefined : true), 10_000);
+    expect(existsSync(join(h.root, "c", id))).toBe(false);
+    const left = leftovers(h);
+    expect({ mounts: left.mounts.filter((m) => m.includes(id)), processes: left.processes.filter((p) => p.includes(id)), runcState: left.runcState.filter((r) => r === id) }).toEqual({ mounts: [], processes: [], runcState: [] });
+  });
+
+  it("a SIGKILLed supervisor: the container's exit code is still recorded", async () => {
+    const id = (await h.berth(["run", "-d", "--name", "supkill", "busybox", "sh", "-c", "sleep 1; exit 5"])).stdout.trim();
+    const record = JSON.parse(readFileSync(join(h.root, "c", id, "record.json"), "utf8")) as { supervisor: { pid: number } };
+    process.kill(record.supervisor.pid, "SIGKILL");
+    await eventually(async () => ((await ps()).find((r) => r.Names === "supkill")?.State === "exited" ? true : undefined), 10_000);
+    expect(await exitCodeOf("supkill")).toBe(5);
+    expect((await h.berth(["rm", "supkill"])).code).toBe(0);
   });
 
   it("diff lists A/C/D from the upper dir; commit makes an image with the changes and a history entry", async () => {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { debianTarball } from "../../helpers/debian.js";
 import { importRootfs, openStore } from "../../../src/store/index.js";
-import { canRun, eventually, leftovers, makeHarness, type Harness } from "./harness.js";
+import { canRun, eventually, leftovers, makeHarness, networkState, type Harness } from "./harness.js";
 
 function httpGet(host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -30,8 +30,9 @@ function hostLinks(): string[] {
 
 /** nsfs mounts and pasta/slirp4netns processes of this store's run dir. */
 function networkLeftovers(h: Harness): { mounts: string[]; egress: string[]; netDir: string[] } {
-  const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(`${h.runDir}/net`));
-  const egress = leftovers(h).processes.filter((p) => /pasta|slirp4netns/.test(p));
+  const state = networkState(h.runDir);
+  const mounts = state.filter((l) => !/^[0-9]+ /.test(l));
+  const egress = state.filter((p) => /^[0-9]+ /.test(p) && /pasta|slirp4netns/.test(p));
   let netDir: string[] = [];
   try {
     netDir = readdirSync(join(h.runDir, "net"));
@@ -135,7 +136,7 @@ describe.runIf(canRun)("berth run networks", () => {
     expect(r.stdout).toMatch(/^box1\nbox1\n/);
     expect(r.stdout).toContain("10.9.8.7\tdb.local\n");
     expect(r.stdout).toMatch(/172\.17\.0\.[0-9]+\tbox1\n/);
-    expect(r.stdout).toContain("search example.test\nnameserver 192.0.2.53\n");
+    expect(r.stdout).toContain("nameserver 192.0.2.53\nsearch example.test\n");
     expect(r.stdout).not.toMatch(/nameserver (?!192\.0\.2\.53)/);
     const bad = await h.berth(["run", "--rm", "--add-host", "nocolon", "busybox", "true"]);
     expect(bad.code).toBe(125);
@@ -228,7 +229,7 @@ describe.runIf(canRun)("berth run networks", () => {
       // mirror's proxy may close before it answers
       "[ -n \"$IP\" ] && (printf 'HEAD /debian/dists/bookworm/Release HTTP/1.0\\r\\nHost: deb.debian.org\\r\\n\\r\\n'; sleep 2) | nc -w 10 $IP 80 | sed -n 1p",
     ].join("; ");
-    const r = await h.berth(["run", "--rm", "--network", net, "busybox", "sh", "-c", probe], { env: { BERTH_EGRESS: "slirp4netns" } });
+    const r = await h.berth(["run", "--rm", "--network", net, "busybox", "sh", "-c", probe], { env: { BERTH_NETWORK_STACK: "slirp4netns" } });
     const egress = networkLeftovers(h).egress;
     expect(egress.some((p) => p.includes("slirp4netns") && p.includes(h.runDir))).toBe(true);
     expect(egress.some((p) => /pasta/.test(p) && p.includes(h.runDir) && p.includes(net))).toBe(false);

@@ -7,9 +7,9 @@ import { formatPort } from "../../../src/runtime/container/ports.js";
 describe("resolvConf (Docker's rules for a container's /etc/resolv.conf)", () => {
   const host = "# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0 trust-ad\n";
   it.each<[string, Parameters<typeof resolvConf>[1], string]>([
-    ["loopback nameservers dropped, the rest kept", {}, "search corp.example\nnameserver 10.0.0.2\n# generated\noptions edns0 trust-ad\n"],
-    ["--dns replaces the nameservers", { dns: ["192.0.2.1", "192.0.2.2"] }, "search corp.example\nnameserver 192.0.2.1\nnameserver 192.0.2.2\n# generated\noptions edns0 trust-ad\n"],
-    ["--dns-search replaces the search list", { dnsSearch: ["a.test", "b.test"] }, "search a.test b.test\nnameserver 10.0.0.2\n# generated\noptions edns0 trust-ad\n"],
+    ["loopback nameservers dropped, the rest kept", {}, "nameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n"],
+    ["--dns replaces the nameservers", { dns: ["192.0.2.1", "192.0.2.2"] }, "nameserver 192.0.2.1\nnameserver 192.0.2.2\nsearch corp.example\noptions edns0 trust-ad\n"],
+    ["--dns-search replaces the search list", { dnsSearch: ["a.test", "b.test"] }, "nameserver 10.0.0.2\nsearch a.test b.test\noptions edns0 trust-ad\n"],
   ])("%s", (_name, options, expected) => {
     expect(resolvConf(host, options)).toBe(expected);
   });

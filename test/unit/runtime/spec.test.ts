@@ -72,6 +72,15 @@ describe("buildSpec", () => {
   it("shares the host network namespace for host", () => {
     expect(buildSpec({ ...base, network: "host" }).linux.namespaces.map((n) => n.type)).not.toContain("network");
   });
+  it("joins a network namespace by path (a build's sandbox); never with the host's network", () => {
+    expect(buildSpec({ ...base, network: "private", netnsPath: "/proc/42/ns/net" }).linux.namespaces.filter((n) => n.type === "network")).toEqual([{ type: "network", path: "/proc/42/ns/net" }]);
+    expect(() => buildSpec({ ...base, network: "host", netnsPath: "/proc/42/ns/net" })).toThrow(/cannot be joined with the host's network/);
+  });
+  it("sets the hostname in a UTS namespace of its own on every network (a build step on the host's is buildkitsandbox)", () => {
+    const spec = buildSpec({ ...base, network: "host", hostname: "buildkitsandbox" });
+    expect(spec.hostname).toBe("buildkitsandbox");
+    expect(spec.linux.namespaces.map((n) => n.type)).toContain("uts");
+  });
   it("privileged lifts masks and device rules", () => {
     const spec = buildSpec({ ...base, privileged: true });
     expect(spec.linux.maskedPaths).toBeUndefined();

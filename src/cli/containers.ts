@@ -62,6 +62,10 @@ interface RunFlags {
   tmpfs?: string[];
   publish?: string[];
   network?: string;
+  networkAlias?: string[];
+  addHost?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
   readOnly?: boolean;
   init?: boolean;
   privileged?: boolean;
@@ -90,8 +94,12 @@ function addCreateFlags(cmd: Command): Command {
     .option("-h, --hostname <name>", "container host name")
     .option("-v, --volume <spec>", "bind mount host:ctr[:ro], named volume name:ctr[:ro], or anonymous ctr (repeatable)", collect)
     .option("--tmpfs <path[:opts]>", "mount a tmpfs (repeatable)", collect)
-    .option("-p, --publish <[ip:]hostPort:ctrPort[/tcp]>", "publish a container port on the host (repeatable)", collect)
-    .option("--network <mode>", "none, host or private", "private")
+    .option("-p, --publish <[ip:]hostPort:ctrPort[/tcp]>", "publish a container port on the host: on 0.0.0.0 and [::] unless an ip is given (repeatable)", collect)
+    .option("--network <network>", "bridge (own namespace, outbound access, the default), a network from `berth network create`, none (loopback only) or host", "bridge")
+    .option("--network-alias <name>", "another name for the container on a user network (repeatable)", collect)
+    .option("--add-host <host:ip>", "add a line to the container's /etc/hosts (repeatable)", collect)
+    .option("--dns <ip>", "nameserver for the container's /etc/resolv.conf, instead of the host's (repeatable)", collect)
+    .option("--dns-search <domain>", "search domain for the container's /etc/resolv.conf (repeatable)", collect)
     .option("--read-only", "mount the container's root file system read-only")
     .option("--init", "run an init (tini) as PID 1 that forwards signals and reaps zombies")
     .option("--privileged", "give the container all capabilities and devices, and no seccomp filter")
@@ -174,7 +182,11 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
     volumes: flags.volume ?? [],
     tmpfs: flags.tmpfs ?? [],
     ports: flags.publish ?? [],
-    network: (flags.network ?? "private") as "none" | "host" | "private",
+    network: flags.network ?? "bridge",
+    networkAliases: flags.networkAlias ?? [],
+    addHosts: flags.addHost ?? [],
+    dns: flags.dns ?? [],
+    dnsSearch: flags.dnsSearch ?? [],
     readOnly: flags.readOnly === true,
     init: flags.init === true,
     privileged: flags.privileged === true,

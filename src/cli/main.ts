@@ -7,6 +7,7 @@ import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
 import { registerBuilderCommands } from "./builder.js";
+import { registerNetworkCommands } from "./networks.js";
 import { watchOutput } from "./output.js";
 import { berthNative } from "../native.js";
 
@@ -21,6 +22,7 @@ const GROUPS: readonly Registrar[] = [
   registerSystemCommands,
   registerRegistryCommands,
   registerBuilderCommands,
+  registerNetworkCommands,
 ];
 
 /**
@@ -37,6 +39,7 @@ const GROUP_OF: Readonly<Record<string, Registrar>> = {
   ...Object.fromEntries(["import", "load", "save", "images", "history", "tag", "rmi", "inspect", "image"].map((c) => [c, registerImageCommands])),
   system: registerSystemCommands,
   builder: registerBuilderCommands,
+  network: registerNetworkCommands,
   ...Object.fromEntries(["login", "logout", "pull", "push"].map((c) => [c, registerRegistryCommands])),
 };
 

@@ -37,3 +37,6 @@ export { parsePortSpec, formatPort } from "./container/ports.js";
 export { createVolume, inspectVolume, listVolumes, removeVolume } from "./container/volumes.js";
 export type { VolumeInfo } from "./container/volumes.js";
 export { parseBytes, parseCpus } from "./container/parse-options.js";
+export { createUserNetwork, listNetworks, inspectNetwork, removeUserNetwork, pruneNetworks, connectContainer } from "./network/manage.js";
+export type { NetworkSummary } from "./network/manage.js";
+export type { NetworkRecord } from "./network/records.js";

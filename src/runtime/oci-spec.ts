@@ -94,11 +94,25 @@ export interface OciLinux {
   seccomp?: OciSeccomp;
 }
 
+/** A hook runc runs at a point of the container's creation, with the container's state on stdin. */
+export interface OciHook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+export interface OciHooks {
+  /** after the container's namespaces exist, before pivot_root: in runc's namespaces */
+  createRuntime?: OciHook[];
+}
+
 export interface OciSpec {
   ociVersion: string;
   process: OciProcess;
   root: { path: string; readonly?: boolean };
   hostname?: string;
   mounts: OciMount[];
+  hooks?: OciHooks;
   linux: OciLinux;
 }

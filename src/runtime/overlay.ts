@@ -118,7 +118,9 @@ export async function inMountNamespace(
   const script = 'mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit 1; shift 3; exec "$@"';
   return {
     file: "unshare",
-    args: ["--mount", "--propagation", "private", "sh", "-c", script, "berth-mount", mountOptions, target, errFile, ...command],
+    // slave, not private: unmounts under berth's shared net dir (a network's namespace file,
+    // see runtime/network/namespace.ts) reach this namespace's copies, which would pin them
+    args: ["--mount", "--propagation", "slave", "sh", "-c", script, "berth-mount", mountOptions, target, errFile, ...command],
     cwd: overlay.cwd,
   };
 }

@@ -1,10 +1,14 @@
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultDeviceRules, defaultMounts } from "./defaults.js";
 import { customSeccomp, defaultSeccomp, type DockerSeccompProfile } from "./seccomp.js";
 import { RuntimeError } from "./errors.js";
-import type { OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
+import type { OciHooks, OciMount, OciNamespace, OciResources, OciSpec, OciUser } from "./oci-spec.js";
 
-/** none: own network namespace with loopback only; private: the same, ports may be published; host: the host's. */
-export type NetworkMode = "none" | "host" | "private";
+/**
+ * none: own network namespace with loopback only; private: the same, ports may be published
+ * (berth's older default); host: the host's; bridge (the default) or a user network's name:
+ * own namespace plugged into that network (see runtime/network/).
+ */
+export type NetworkMode = "none" | "host" | "private" | "bridge" | (string & {});
 
 /** --cgroupns: "private" gives the container its own cgroup namespace, "host" shares the host's. */
 export type CgroupnsMode = "private" | "host";
@@ -62,6 +66,8 @@ export interface SpecOptions {
   availableCapabilities?: readonly string[];
   /** whether the kernel accounts swap (memory.memsw.*): Docker drops the swap limit where it does not */
   swapAccounting?: boolean;
+  /** OCI hooks (the network plumbing of a bridged container) */
+  hooks?: OciHooks;
 }
 
 /** Where Docker mounts its init (docker-init = tini) inside the container. */
@@ -96,7 +102,8 @@ export function capabilitySet(options: { capAdd?: string[]; capDrop?: string[]; 
 
 function namespaces(network: NetworkMode, cgroupns: CgroupnsMode, netnsPath: string | undefined): OciNamespace[] {
   const ns: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
-  // runc brings up loopback in a namespace it creates: that is all "none" and "private" need
+  // runc brings up loopback in a namespace it creates: that is all "none" and "private" need;
+  // a bridged container's eth0 is added by its hook
   if (network !== "host") ns.push(netnsPath !== undefined ? { type: "network", path: netnsPath } : { type: "network" });
   if (cgroupns === "private") ns.push({ type: "cgroup" });
   return ns;
@@ -169,6 +176,7 @@ export function buildSpec(options: SpecOptions): OciSpec {
     // buildkitsandbox (BuildKit); `run --network host` passes the host's name
     ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     mounts,
+    ...(options.hooks !== undefined ? { hooks: options.hooks } : {}),
     linux: {
       namespaces: namespaces(network, options.cgroupns ?? "host", options.netnsPath),
       resources: resources(options),

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
 import { isAbsolute, posix } from "node:path";
 import { RuntimeError } from "../errors.js";
@@ -9,7 +10,9 @@ import { capabilitySet, type CgroupnsMode, type MountRequest, type NetworkMode, 
 import type { RuntimeContext } from "./context.js";
 import { listContainers } from "./lookup.js";
 import { isValidName, randomName } from "./names.js";
+import { DEFAULT_NETWORK, findNetwork } from "../network/records.js";
 import { parsePortSpec } from "./ports.js";
+import type { PortBinding } from "./record.js";
 import { writeRecord, type ContainerRecord, type VolumeMount } from "./record.js";
 import { createVolume, isVolumeName } from "./volumes.js";
 import { parseSecurityOpts } from "./security-opts.js";
@@ -33,6 +36,11 @@ export interface CreateOptions {
   tmpfs?: string[];
   ports?: string[];
   network?: NetworkMode;
+  networkAliases?: string[];
+  /** --add-host host:ip */
+  addHosts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
   readOnly?: boolean;
   init?: boolean;
   privileged?: boolean;
@@ -88,10 +96,19 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     ...(options.cmd !== undefined ? { cmd: options.cmd } : {}),
   });
   const cmd = args.slice(entrypoint.length);
-  const network = options.network ?? "private";
-  if (!["none", "host", "private"].includes(network)) throw new RuntimeError(`invalid --network "${network}": want none, host or private`);
-  const ports = (options.ports ?? []).map(parsePortSpec);
-  if (ports.length > 0 && network !== "private") throw new RuntimeError(`ports can be published only with --network private (got --network ${network})`);
+  const network = options.network ?? DEFAULT_NETWORK;
+  const bridged = !["none", "host", "private"].includes(network);
+  // a user network must exist when the container is created (Docker: "network X not found")
+  const userNetwork = bridged && network !== DEFAULT_NETWORK ? findNetwork(ctx.store.root, network) : undefined;
+  if ((options.networkAliases ?? []).length > 0 && userNetwork === undefined) {
+    throw new RuntimeError("network-scoped aliases are only supported for user-defined networks (--network-alias)");
+  }
+  const extraHosts = (options.addHosts ?? []).map(parseAddHost);
+  for (const d of options.dns ?? []) {
+    if (!isIP(d)) throw new RuntimeError(`invalid --dns ${d}: not an IP address`);
+  }
+  const ports = (options.ports ?? []).flatMap(publishedPorts);
+  if (ports.length > 0 && (network === "none" || network === "host")) throw new RuntimeError(`ports cannot be published with --network ${network}`);
   if (options.name !== undefined && !isValidName(options.name)) {
     throw new RuntimeError(`Invalid container name (${options.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
@@ -176,7 +193,12 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
       labels: { ...(config.Labels ?? {}), ...(options.labels ?? {}) },
     },
     hostConfig: {
-      network,
+      // a user network by name, as Docker's NetworkMode (a rename of the network is not followed)
+      network: userNetwork?.name ?? network,
+      ...((options.networkAliases ?? []).length > 0 ? { networkAliases: options.networkAliases } : {}),
+      ...(extraHosts.length > 0 ? { extraHosts } : {}),
+      ...((options.dns ?? []).length > 0 ? { dns: options.dns } : {}),
+      ...((options.dnsSearch ?? []).length > 0 ? { dnsSearch: options.dnsSearch } : {}),
       ports,
       binds,
       volumes,
@@ -207,6 +229,28 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     }
     record = { ...record, name: randomName(new Set(now.map((c) => c.record.name))) };
   }
+}
+
+/** `--add-host host:ip` (or Docker's newer `host=ip`): kept as `host:ip`; the address is checked. */
+function parseAddHost(spec: string): string {
+  const sep = spec.includes("=") ? spec.indexOf("=") : spec.indexOf(":");
+  const host = spec.slice(0, sep);
+  let ip = spec.slice(sep + 1);
+  if (ip.startsWith("[") && ip.endsWith("]")) ip = ip.slice(1, -1);
+  if (sep <= 0 || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(host) || isIP(ip) === 0) {
+    throw new RuntimeError(`invalid --add-host ${spec}: want host:ip (e.g. db:10.0.0.5)`);
+  }
+  return `${host}:${ip}`;
+}
+
+/**
+ * `-p 8080:80` without an address binds both 0.0.0.0 and [::], as Docker does (two listeners,
+ * two lines in `ps`); `-p 127.0.0.1:8080:80` binds only what it names.
+ */
+function publishedPorts(spec: string): PortBinding[] {
+  const binding = parsePortSpec(spec);
+  const explicitIp = spec.split(":").length > 2 || spec.startsWith("[");
+  return explicitIp ? [binding] : [binding, { ...binding, hostIp: "::" }];
 }
 
 function nameConflict(name: string, holder: string): RuntimeError {

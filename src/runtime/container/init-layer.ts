@@ -1,6 +1,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, writeFileSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import type { MountRequest, NetworkMode } from "../spec.js";
+import { containerResolvConf, readHostResolvConf } from "../network/etc-files.js";
 
 /** Paths the runtime mounts over: their stubs live in the init layer, never in the rw layer. */
 const STUB_DIRS = ["proc", "sys", "dev", "etc"];
@@ -44,34 +45,78 @@ function topmostEntry(layers: readonly string[], name: string): Stats | undefine
   return undefined;
 }
 
+/** What a container's /etc/hosts, /etc/hostname and /etc/resolv.conf say. */
+export interface NetworkFileOptions {
+  hostname: string;
+  network: NetworkMode;
+  /** the container's address on its bridge network */
+  ip?: string;
+  /** --add-host entries, `host:ip` */
+  extraHosts?: string[];
+  /** --dns: nameservers instead of the host's */
+  dns?: string[];
+  dnsSearch?: string[];
+  /** the nameservers to use when the host has only loopback ones */
+  fallbackNameservers?: string[];
+}
+
+function hostFile(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return fallback;
+  }
+}
+
 /**
- * The files Docker bind-mounts into every container: /etc/hostname and /etc/hosts naming the
- * container, and for the host network the host's /etc/hosts and /etc/resolv.conf.
+ * The container's resolv.conf, as Docker makes it (moby's rules, network/etc-files.ts): the
+ * host's without the nameservers only its own namespace can reach (loopback), Docker's
+ * fallback when none is left; `--dns` replaces the nameservers and `--dns-search` the search
+ * domains. On the host's network the host's nameservers stay as they are.
  */
-export async function networkFiles(containerDir: string, options: { hostname: string; network: NetworkMode }): Promise<MountRequest[]> {
+export function resolvConf(hostText: string, options: Pick<NetworkFileOptions, "dns" | "dnsSearch" | "fallbackNameservers"> & { hostNetwork?: boolean }): string {
+  let text = hostText;
+  if (options.dns !== undefined && options.dns.length > 0) {
+    text = [...options.dns.map((d) => `nameserver ${d}`), ...text.split("\n").filter((l) => !/^\s*nameserver\b/.test(l))].join("\n");
+  }
+  if (options.dnsSearch !== undefined && options.dnsSearch.length > 0) {
+    text = [...text.split("\n").filter((l) => !/^\s*(search|domain)\b/.test(l)), `search ${options.dnsSearch.join(" ")}`].join("\n");
+  }
+  return containerResolvConf(text, {
+    ...(options.hostNetwork === true ? { hostNetwork: true } : {}),
+    ...(options.fallbackNameservers !== undefined ? { fallback: options.fallbackNameservers } : {}),
+  });
+}
+
+/**
+ * The files Docker bind-mounts into every container: /etc/hostname, /etc/hosts naming the
+ * container (its address on its network; --add-host entries), /etc/resolv.conf; for the host
+ * network the host's /etc/hosts and resolv.conf.
+ */
+export async function networkFiles(containerDir: string, options: NetworkFileOptions): Promise<MountRequest[]> {
   const hostsFile = join(containerDir, "hosts");
   const hostnameFile = join(containerDir, "hostname");
-  const mounts: MountRequest[] = [];
-  const hostFile = (path: string, fallback: string) => {
-    try {
-      return readFileSync(path, "utf8");
-    } catch {
-      return fallback;
-    }
-  };
-  // synchronous: two or three small files (see prepareInitLayer)
+  const resolv = join(containerDir, "resolv.conf");
+  const extra = (options.extraHosts ?? []).map((h) => {
+    const sep = h.indexOf(":");
+    return `${h.slice(sep + 1)}\t${h.slice(0, sep)}\n`;
+  });
+  // synchronous: three small files (see prepareInitLayer)
   writeFileSync(hostnameFile, `${options.hostname}\n`);
   if (options.network === "host") {
-    const resolv = join(containerDir, "resolv.conf");
-    writeFileSync(hostsFile, hostFile("/etc/hosts", "127.0.0.1\tlocalhost\n"));
-    writeFileSync(resolv, hostFile("/etc/resolv.conf", ""));
-    mounts.push({ type: "bind", source: resolv, destination: "/etc/resolv.conf" });
+    writeFileSync(hostsFile, hostFile("/etc/hosts", "127.0.0.1\tlocalhost\n") + extra.join(""));
+    const hostResolv = readHostResolvConf({ hostNetwork: true }) ?? "";
+    writeFileSync(resolv, options.dns !== undefined || options.dnsSearch !== undefined ? resolvConf(hostResolv, { ...options, hostNetwork: true }) : hostResolv);
   } else {
     writeFileSync(
       hostsFile,
-      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${options.hostname}\n`,
+      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n${extra.join("")}${options.ip ?? "127.0.1.1"}\t${options.hostname}\n`,
     );
+    writeFileSync(resolv, resolvConf(readHostResolvConf() ?? "", options));
   }
-  mounts.push({ type: "bind", source: hostsFile, destination: "/etc/hosts" }, { type: "bind", source: hostnameFile, destination: "/etc/hostname" });
-  return mounts;
+  return [
+    { type: "bind", source: resolv, destination: "/etc/resolv.conf" },
+    { type: "bind", source: hostsFile, destination: "/etc/hosts" },
+    { type: "bind", source: hostnameFile, destination: "/etc/hostname" },
+  ];
 }

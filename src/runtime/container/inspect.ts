@@ -6,6 +6,7 @@ import type { ContainerRecord } from "./record.js";
 /** `berth inspect CONTAINER`: Docker's container JSON shape (the fields berth has). */
 export function inspectContainer(record: ContainerRecord, dir: string): Record<string, unknown> {
   const running = record.state === "running";
+  const ep = record.endpoint;
   const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const p of record.hostConfig.ports) {
     (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
@@ -36,6 +37,9 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
     HostConfig: {
       Binds: record.hostConfig.binds.filter((b) => b.type === "bind").map((b) => (b.type === "bind" ? `${b.source}:${b.destination}${b.readOnly === true ? ":ro" : ""}` : "")),
       NetworkMode: record.hostConfig.network,
+      ExtraHosts: record.hostConfig.extraHosts ?? null,
+      Dns: record.hostConfig.dns ?? [],
+      DnsSearch: record.hostConfig.dnsSearch ?? [],
       PortBindings: ports,
       AutoRemove: record.hostConfig.autoRemove,
       Privileged: record.hostConfig.privileged,
@@ -74,7 +78,24 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
       Labels: record.config.labels,
       StopSignal: record.config.stopSignal,
     },
-    NetworkSettings: { Ports: ports, PortsSummary: record.hostConfig.ports.map(formatPort) },
+    NetworkSettings: {
+      Ports: ports,
+      PortsSummary: record.hostConfig.ports.map(formatPort),
+      IPAddress: running ? (ep?.ip ?? "") : "",
+      IPPrefixLen: running ? (ep?.prefix ?? 0) : 0,
+      Gateway: running ? (ep?.gateway ?? "") : "",
+      Networks: ["none", "host", "private"].includes(record.hostConfig.network)
+        ? { [record.hostConfig.network]: { Aliases: null, NetworkID: "", IPAddress: "", Gateway: "", IPPrefixLen: 0 } }
+        : {
+            [record.hostConfig.network]: {
+              Aliases: record.hostConfig.networkAliases ?? null,
+              NetworkID: ep?.networkId ?? "",
+              IPAddress: running ? (ep?.ip ?? "") : "",
+              IPPrefixLen: running ? (ep?.prefix ?? 0) : 0,
+              Gateway: running ? (ep?.gateway ?? "") : "",
+            },
+          },
+    },
   };
 }
 

@@ -36,7 +36,7 @@ export function parsePortSpec(spec: string): PortBinding {
 }
 
 export function formatPort(p: PortBinding): string {
-  return `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`;
+  return `${p.hostIp.includes(":") ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`;
 }
 
 /** Unix sockets join the two halves: the kernel lets a socket file be reached from any netns. */
@@ -59,21 +59,26 @@ export class PortPublisher {
   /** Bind every host port; returns the bindings with ports chosen for hostPort 0. */
   async bind(bindings: PortBinding[]): Promise<PortBinding[]> {
     const bound: PortBinding[] = [];
-    for (const b of bindings) {
+    for (const given of bindings) {
+      // [::] beside 0.0.0.0 (`-p 8080:80`): the same port, picked by the IPv4 listener when 0
+      const twin = given.hostIp === "::" && given.hostPort === 0 ? bound.find((p) => p.hostIp === "0.0.0.0" && p.containerPort === given.containerPort) : undefined;
+      const b = twin !== undefined ? { ...given, hostPort: twin.hostPort } : given;
       const server = createServer((client) => this.forward(client, b.containerPort));
-      await new Promise<void>((resolve, reject) => {
+      const ok = await new Promise<boolean>((resolve, reject) => {
         server.once("error", (err: NodeJS.ErrnoException) =>
-          reject(
+          // a host without IPv6 keeps its IPv4 listener, as Docker does
+          b.hostIp === "::" && (err.code === "EAFNOSUPPORT" || err.code === "EADDRNOTAVAIL") ? resolve(false) : reject(
             err.code === "EADDRINUSE"
               ? new RuntimeError(`Bind for ${b.hostIp}:${b.hostPort} failed: port is already allocated`)
               : new RuntimeError(`cannot publish ${formatPort(b)}: ${err.message}`),
           ),
         );
-        server.listen({ host: b.hostIp, port: b.hostPort, exclusive: true }, () => resolve());
+        server.listen({ host: b.hostIp, port: b.hostPort, exclusive: true, ipv6Only: b.hostIp === "::" }, () => resolve(true));
       }).catch(async (err: unknown) => {
         await this.close();
         throw err;
       });
+      if (!ok) continue;
       this.servers.push(server);
       const address = server.address();
       bound.push({ ...b, hostPort: typeof address === "object" && address !== null ? address.port : b.hostPort });
@@ -86,7 +91,8 @@ export class PortPublisher {
     if (bindings.length === 0) return;
     const script = fileURLToPath(new URL("./proxy-inner.js", import.meta.url));
     const args = [`--net=/proc/${containerPid}/ns/net`, "--", process.execPath, script];
-    for (const b of bindings) args.push(`${proxySocketPath(this.runDir, this.id, b.containerPort)}=${b.containerPort}`);
+    // one socket per container port, however many host addresses forward to it
+    for (const port of new Set(bindings.map((b) => b.containerPort))) args.push(`${proxySocketPath(this.runDir, this.id, port)}=${port}`);
     // the inner half exits when its stdin closes, i.e. when this process dies for any reason
     const inner = spawn("nsenter", args, { stdio: ["pipe", "pipe", "inherit"] });
     this.inner = inner;

@@ -43,7 +43,16 @@ export interface ContainerRunConfig {
 
 /** How the container is hosted (Docker's HostConfig). */
 export interface ContainerHostConfig {
+  /** none, host, private, bridge (the default) or a user network's name */
   network: NetworkMode;
+  /** --network-alias: more names for the container on a user network */
+  networkAliases?: string[];
+  /** --add-host entries as `host:ip` */
+  extraHosts?: string[];
+  /** --dns nameservers (replacing the host's) */
+  dns?: string[];
+  /** --dns-search domains */
+  dnsSearch?: string[];
   ports: PortBinding[];
   binds: MountRequest[];
   volumes: VolumeMount[];
@@ -87,6 +96,8 @@ export interface ContainerRecord {
   pid?: ProcessRef;
   /** the `runc run` process: the container's parent, alive exactly as long as the container */
   runtime?: ProcessRef;
+  /** the container's place on its bridge network while it runs */
+  endpoint?: { network: string; networkId: string; ip: string; prefix: number; gateway: string };
   startedAt?: string;
   finishedAt?: string;
   exitCode?: number;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RuntimeError, requireRoot } from "../errors.js";
 import { containerEnv } from "../env.js";
@@ -20,6 +20,9 @@ import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
 import { isAlive, processRef, readRecord, writeRecord, type ContainerRecord } from "./record.js";
 import { inspectVolume, isEmptyDir } from "./volumes.js";
+import { attachContainer, endpointHook, refreshNetworkHosts, releaseEndpoint, type Endpoint } from "../network/attach.js";
+import { FALLBACK_NAMESERVERS } from "../network/namespace.js";
+import { allNetworks, findNetwork, type NetworkRecord } from "../network/records.js";
 
 /** tini, built static so it runs in any image (Debian's tini package); Docker's --init is tini too. */
 export const INIT_BINARY = "/usr/bin/tini-static";
@@ -105,6 +108,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   const publisher = new PortPublisher(ctx.runDir, id);
   let exitCode = 125;
   let started = false;
+  let endpoint: Endpoint | undefined;
+  let network: NetworkRecord | undefined;
   try {
     const cfg = record.config;
     const host = record.hostConfig;
@@ -130,12 +135,30 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     }
     if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
     primeCgroupAttach();
-    const [initDir, netFiles, volumes] = await Promise.all([
+    // bridge or a user network: its namespace made if needed, an address reserved
+    network = ["none", "host", "private"].includes(host.network) ? undefined : findNetwork(ctx.store.root, host.network);
+    const attaching = network !== undefined ? attachContainer(ctx.runDir, network, { id, name: record.name, aliases: host.networkAliases ?? [], hostsFile: join(dir, "hosts"), containerDir: dir }, () => allNetworks(ctx.store.root)) : undefined;
+    attaching?.then((ep) => (endpoint = ep)).catch(() => undefined);
+    const [initDir, attached, volumes] = await Promise.all([
       prepareInitLayer(dir, record.snapshot.lowerDirs),
-      networkFiles(dir, { hostname: cfg.hostname, network: host.network }),
+      attaching,
       volumeMounts(ctx, record, layers),
       commandChecked,
     ]);
+    const netFiles = await networkFiles(dir, {
+      hostname: cfg.hostname,
+      network: host.network,
+      ...(attached !== undefined ? { ip: attached.ip } : {}),
+      ...(host.extraHosts !== undefined ? { extraHosts: host.extraHosts } : {}),
+      ...(host.dns !== undefined ? { dns: host.dns } : {}),
+      ...(host.dnsSearch !== undefined ? { dnsSearch: host.dnsSearch } : {}),
+      fallbackNameservers: FALLBACK_NAMESERVERS,
+    });
+    // a user network's members find each other by name: every member's /etc/hosts gains this one
+    if (attached !== undefined && network !== undefined && network.builtin !== true) {
+      await refreshNetworkHosts(ctx.runDir, network, { dir: dirname(attached.nsPath), ipsDir: dirname(attached.reservation) });
+    }
+    trace("supervise: network attached");
     const spec = buildSpec({
       rootfs: ROOTFS,
       args: cfg.args,
@@ -157,6 +180,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       cgroupsPath: `/berth/${id}`,
       ...(host.init ? { init: INIT_BINARY } : {}),
       ...(host.resources.memory !== undefined ? { swapAccounting: swapAccounting() } : {}),
+      ...(attached !== undefined ? { hooks: { createRuntime: [endpointHook(attached)] } } : {}),
       ...(host.privileged || host.capAdd.some((c) => c.toUpperCase() === "ALL") ? { availableCapabilities: hostCapabilities() } : {}),
     });
     await writeFile(join(dir, "config.json"), JSON.stringify(spec));
@@ -213,6 +237,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       ...(processRef(process.pid) !== undefined ? { supervisor: processRef(process.pid) } : {}),
       ...(child.pid !== undefined && processRef(child.pid) !== undefined ? { runtime: processRef(child.pid) } : {}),
       startedAt: new Date().toISOString(),
+      ...(attached !== undefined ? { endpoint: { network: attached.network, networkId: attached.networkId, ip: attached.ip, prefix: attached.prefix, gateway: attached.gateway } } : {}),
       restartCount: record.state === "exited" ? record.restartCount + 1 : record.restartCount,
     };
     delete record.exitCode;
@@ -261,6 +286,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       }
     }
     record = { ...record, state: "exited", exitCode, finishedAt: new Date().toISOString() };
+    delete record.endpoint;
     delete record.pid;
     delete record.supervisor;
     delete record.runtime;
@@ -273,6 +299,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const error = err instanceof RuntimeError ? err : new RuntimeError(err instanceof Error ? err.message : String(err), { cause: err });
     // a container whose process never ran stays "created", as Docker keeps it
     record = { ...(await readRecord(dir)), state: started ? "exited" : "created", exitCode: error.exitCode, error: error.message };
+    delete record.endpoint;
     delete record.pid;
     delete record.supervisor;
     delete record.runtime;
@@ -282,6 +309,12 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   } finally {
     await publisher.close();
     trace("supervise: proxies closed");
+    if (endpoint !== undefined) {
+      releaseEndpoint(endpoint, id);
+      if (network !== undefined && network.builtin !== true) {
+        await refreshNetworkHosts(ctx.runDir, network, { dir: dirname(endpoint.nsPath), ipsDir: dirname(endpoint.reservation) }).catch(() => undefined);
+      }
+    }
     if (record.hostConfig.autoRemove) {
       const { removeFound } = await import("./remove.js");
       await removeFound(ctx, dir, { ...record, state: "exited" }, { force: true, volumes: true }).catch(() => undefined);

@@ -58,6 +58,10 @@ export async function makeHarness(name: string): Promise<Harness> {
     async cleanup() {
       const ps = await berth(["ps", "-a", "-q", "--no-trunc"]);
       for (const id of ps.stdout.split("\n").filter((l) => l !== "")) await berth(["rm", "-f", "-v", id]);
+      // the default network's namespace and pasta stay between runs: prune takes them down
+      await berth(["network", "prune", "-f"]);
+      const netLeft = networkState(runDir);
+      if (netLeft.length > 0) throw new Error(`network prune left behind: ${netLeft.join("; ")}`);
       rmSync(root, { recursive: true, force: true });
       // the store's run dir on tmpfs: rmdir only succeeds when nothing was left in it
       for (const d of [join(runDir, "runc"), runDir]) {
@@ -73,7 +77,12 @@ export async function makeHarness(name: string): Promise<Harness> {
 
 /** What berth may leave behind for this store: overlay mounts, runc state, its processes. */
 export function leftovers(h: Harness): { mounts: string[]; processes: string[]; runcState: string[] } {
-  const mounts = readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(h.root) || l.includes(h.runDir));
+  // a network's namespace (and the shared net dir) lives between commands by design, as
+  // Docker's bridge does: not a leak while containers may still start; its pasta is among the
+  // processes until cleanup() prunes networks, and network.test.ts checks the mounts after that
+  const mounts = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .filter((l) => (l.includes(h.root) || l.includes(h.runDir)) && !l.includes(`${h.runDir}/net`));
   const processes: string[] = [];
   for (const pid of readdirSafe("/proc")) {
     if (!/^[0-9]+$/.test(pid)) continue;
@@ -83,10 +92,26 @@ export function leftovers(h: Harness): { mounts: string[]; processes: string[]; 
     } catch {
       continue;
     }
-    if (cmdline.includes(h.root) || cmdline.includes(h.runDir)) processes.push(`${pid} ${cmdline}`);
+    // a network's pasta: see mounts above (cleanup() checks that prune took it down)
+    if ((cmdline.includes(h.root) || cmdline.includes(h.runDir)) && !cmdline.includes(`${h.runDir}/net/`)) processes.push(`${pid} ${cmdline}`);
   }
   const runcState = readdirSafe(join(h.runDir, "runc"));
   return { mounts, processes, runcState };
+}
+
+/** What a store's networks hold on the host: nsfs (and net dir) mounts, pasta/slirp4netns processes. */
+export function networkState(runDir: string): string[] {
+  const out = readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(`${runDir}/net`));
+  for (const pid of readdirSafe("/proc")) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (cmdline.includes(`${runDir}/net/`)) out.push(`${pid} ${cmdline}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }
 
 function readdirSafe(dir: string): string[] {

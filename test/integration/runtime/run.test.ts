@@ -132,8 +132,9 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     expect(none.stdout.trim()).toBe("lo");
     const host = await h.berth(["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
     expect(host.stdout.trim().split(/\s+/).length).toBeGreaterThanOrEqual(1);
-    const bad = await h.berth(["run", "--rm", "--network", "bridge", "busybox", "true"]);
+    const bad = await h.berth(["run", "--rm", "--network", "nosuchnet", "busybox", "true"]);
     expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/network nosuchnet not found/);
   });
 
   it("--init runs tini as pid 1", async () => {

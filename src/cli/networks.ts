@@ -1,0 +1,120 @@
+import type { Command } from "commander";
+import type { RuntimeContext } from "../runtime/container/context.js";
+
+/** `berth network create|ls|inspect|rm|prune|connect|disconnect`, Docker's flags and output. */
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+async function context(cmd: Command): Promise<RuntimeContext> {
+  const [{ openStore }, { resolveStoreRoot }, { runtimeContext }, { resolve }] = await Promise.all([
+    import("../store/store.js"),
+    import("../store/root.js"),
+    import("../runtime/container/context.js"),
+    import("node:path"),
+  ]);
+  return runtimeContext(await openStore(resolve(resolveStoreRoot((cmd.optsWithGlobals() as { root?: string }).root))));
+}
+
+export function registerNetworkCommands(program: Command): void {
+  const network = program.command("network").description("Manage networks (containers on one network reach each other by name)");
+  network
+    .command("create")
+    .description("Create a bridge network")
+    .argument("<name>")
+    .option("-d, --driver <driver>", "driver to manage the network (bridge)", "bridge")
+    .option("--subnet <cidr>", "IPv4 subnet in CIDR format (default: the next free 172.18-31.0.0/16)")
+    .option("--gateway <ip>", "IPv4 gateway of the subnet (default: its first address)")
+    .option("--label <key=value>", "set metadata on the network (repeatable)", collect)
+    .action(async (name: string, flags: { driver: string; subnet?: string; gateway?: string; label?: string[] }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { createUserNetwork } = await import("../runtime/network/manage.js");
+      const labels = Object.fromEntries((flags.label ?? []).map((l) => [l.split("=")[0] ?? l, l.includes("=") ? l.slice(l.indexOf("=") + 1) : ""]));
+      const record = await createUserNetwork(ctx, name, {
+        driver: flags.driver,
+        labels,
+        ...(flags.subnet !== undefined ? { subnet: flags.subnet } : {}),
+        ...(flags.gateway !== undefined ? { gateway: flags.gateway } : {}),
+      });
+      process.stdout.write(`${record.id}\n`);
+    });
+  network
+    .command("ls")
+    .alias("list")
+    .description("List networks")
+    .option("-q, --quiet", "only display network IDs")
+    .option("--no-trunc", "do not truncate the output")
+    .option("--format <format>", "table, json, or a template such as {{.Name}}")
+    .action(async (flags: { quiet?: boolean; trunc?: boolean; format?: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { listNetworks } = await import("../runtime/network/manage.js");
+      const { table, renderTemplate } = await import("./format.js");
+      const list = listNetworks(ctx);
+      const id = (i: string) => (flags.trunc === false ? i : i.slice(0, 12));
+      if (flags.quiet === true) {
+        process.stdout.write(list.map((n) => `${id(n.id)}\n`).join(""));
+        return;
+      }
+      if (flags.format !== undefined && flags.format !== "table") {
+        for (const n of list) process.stdout.write(`${renderTemplate(flags.format, { ID: id(n.id), Name: n.name, Driver: n.driver, Scope: "local", IPv6: false, Internal: false, CreatedAt: n.record?.created ?? "" })}\n`);
+        return;
+      }
+      process.stdout.write(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], list.map((n) => [id(n.id), n.name, n.driver, "local"])));
+    });
+  network
+    .command("inspect")
+    .description("Display detailed information on one or more networks")
+    .argument("<networks...>")
+    .action(async (refs: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { inspectNetwork } = await import("../runtime/network/manage.js");
+      const out = [];
+      for (const ref of refs) out.push(await inspectNetwork(ctx, ref));
+      process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+    });
+  network
+    .command("rm")
+    .alias("remove")
+    .description("Remove one or more networks (refused while a container runs on one)")
+    .argument("<networks...>")
+    .action(async (refs: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { removeUserNetwork } = await import("../runtime/network/manage.js");
+      const { BerthError } = await import("../errors.js");
+      let failed = false;
+      for (const ref of refs) {
+        try {
+          await removeUserNetwork(ctx, ref);
+          process.stdout.write(`${ref}\n`);
+        } catch (err) {
+          if (!(err instanceof BerthError)) throw err;
+          process.stderr.write(`Error response from daemon: ${err.message}\n`);
+          failed = true;
+        }
+      }
+      if (failed) process.exitCode = 1;
+    });
+  network
+    .command("prune")
+    .description("Remove all unused networks (and stop the default network's namespace when idle)")
+    .option("-f, --force", "do not prompt for confirmation (berth never prompts)")
+    .action(async (_flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { pruneNetworks } = await import("../runtime/network/manage.js");
+      const removed = await pruneNetworks(ctx);
+      process.stdout.write(removed.length > 0 ? `Deleted Networks:\n${removed.map((n) => `${n}\n`).join("")}` : "");
+    });
+  for (const verb of ["connect", "disconnect"] as const) {
+    const c = network
+      .command(verb)
+      .description(verb === "connect" ? "Connect a stopped container to a network (berth containers have one network)" : "Disconnect a stopped container from a network")
+      .argument("<network>")
+      .argument("<container>");
+    if (verb === "connect") c.option("--alias <name>", "add a network-scoped alias for the container (repeatable)", collect);
+    else c.option("-f, --force", "force the container to disconnect");
+    c.action(async (net: string, ref: string, flags: { alias?: string[] }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { connectContainer } = await import("../runtime/network/manage.js");
+      await connectContainer(ctx, net, ref, { disconnect: verb === "disconnect", ...(flags.alias !== undefined ? { aliases: flags.alias } : {}) });
+    });
+  }
+}

@@ -66,6 +66,8 @@ try {
   await importRootfs(store, createReadStream(tarball), { tag: "bench-busybox:latest", source: tarball, changes: ['CMD ["sh"]'] });
   await store.close(); // its lease's file would keep the loop mount busy
   const env = { ...process.env, BERTH_ROOT: root };
+  // the default network's namespace and pasta stay between commands: taken down before the unmount
+  cleanups.unshift(() => sh(berth, ["network", "prune", "-f"], { env }));
   const box = sh(berth, ["run", "-d", "--name", "benchbox", "bench-busybox", "sleep", "3600"], { env }).trim();
   cleanups.unshift(() => sh(berth, ["rm", "-f", box], { env }));
 
@@ -84,6 +86,7 @@ try {
     ["node -e 0", `node -e 0`],
     ["runc run (prepared bundle)", `runc --root ${runcRoot} run --bundle ${bundle} bench-raw`],
     ["berth run --rm IMAGE true", `${berth} run --rm bench-busybox true`],
+    ["berth run --rm --network none", `${berth} run --rm --network none bench-busybox true`],
     ["berth exec CONTAINER true", `${berth} exec ${box} true`],
   ];
   const berthRunDir = sh("sh", ["-c", `ls -d /run/berth/*/runc/${box} 2>/dev/null | head -1`]).trim();
@@ -92,7 +95,10 @@ try {
   if (hasPodman) {
     sh("podman", ["import", tarball, "localhost/berth-bench-busybox"], { stdio: "ignore" });
     cleanups.push(() => sh("podman", ["rmi", "-f", "localhost/berth-bench-busybox"], { stdio: "ignore" }));
-    commands.push(["podman run --rm IMAGE true", "podman run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 localhost/berth-bench-busybox true"]);
+    const ulimits = "--ulimit nofile=20000:20000 --ulimit nproc=4096:4096";
+    commands.push(["podman run --rm IMAGE true", `podman run --rm --network none ${ulimits} localhost/berth-bench-busybox true`]);
+    // podman's user-space egress beside berth's default network (its bridge would be the host's)
+    commands.push(["podman run --rm slirp4netns", `podman run --rm --network slirp4netns ${ulimits} localhost/berth-bench-busybox true`]);
   }
 
   const json = join(work, "hyperfine.json");
@@ -107,7 +113,9 @@ try {
   }
   const podman = median["podman run --rm IMAGE true"];
   if (podman !== undefined) {
-    console.log(`  berth run / podman run: ${(median["berth run --rm IMAGE true"] / podman).toFixed(2)}x (target ≤ 0.75x)`);
+    console.log(`  berth run --network none / podman run --network none: ${(median["berth run --rm --network none"] / podman).toFixed(2)}x (target ≤ 0.75x)`);
+    const slirp = median["podman run --rm slirp4netns"];
+    if (slirp !== undefined) console.log(`  berth run (default network: bridge, pasta) / podman run --network slirp4netns: ${(median["berth run --rm IMAGE true"] / slirp).toFixed(2)}x`);
   }
 } finally {
   for (const c of cleanups) {

@@ -20,6 +20,13 @@ export const EGRESS_STACKS: readonly EgressStack[] = ["pasta", "slirp4netns"];
 
 /** The address pasta answers DNS on (--dns-forward), relayed to the host's first resolver; podman's choice. */
 export const PASTA_DNS = "169.254.1.1";
+
+/**
+ * pasta's options that keep the host out of reach: no port forwarding either way (its defaults
+ * would relay the namespace's 127.0.0.1 ports to the host's and bind its ports on the host) and
+ * no gateway address mapped to the host's loopback.
+ */
+export const PASTA_CLOSED: readonly string[] = ["-t", "none", "-u", "none", "-T", "none", "-U", "none", "--no-map-gw"];
 /** slirp4netns's built-in DNS relay. */
 export const SLIRP_DNS = "10.0.2.3";
 
@@ -89,7 +96,7 @@ export async function attachEgress(options: EgressOptions): Promise<Egress> {
 }
 
 /** What a stack wrote on stderr, without the noise of a missing syslog socket. */
-function said(stderr: string): string {
+export function said(stderr: string): string {
   return stderr
     .split("\n")
     .filter((l) => l.trim() !== "" && !/^Failed to send \d+ bytes to syslog/.test(l))
@@ -135,9 +142,7 @@ async function attachPasta(options: EgressOptions): Promise<Egress> {
     "--config-net",
     "--netns", options.netns,
     "--netns-only",
-    // no port forwarding either way: the host's 127.0.0.1 ports stay out of reach
-    "-t", "none", "-u", "none", "-T", "none", "-U", "none",
-    "--no-map-gw",
+    ...PASTA_CLOSED,
     ...(options.dnsRelay === true ? ["--dns-forward", PASTA_DNS] : []),
     ...(options.ipv6 === true ? [] : ["--ipv4-only"]),
     "--quiet",

@@ -6,7 +6,7 @@ import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";
 import { isAlive, processRef, type ProcessRef } from "../container/record.js";
 import { hostBinaryPath } from "../runc.js";
-import { chooseEgressStack } from "./egress.js";
+import { chooseEgressStack, PASTA_CLOSED, said } from "./egress.js";
 import { parseCidr } from "./records.js";
 import type { NetworkRecord } from "./records.js";
 
@@ -193,7 +193,7 @@ async function startEgress(ns: NetworkNamespace): Promise<void> {
   let pid: number;
   const stack = chooseEgressStack();
   if (stack === "pasta" && hostBinaryPath("pasta") !== null) {
-    const args = ["--runas", "0", "--config-net", "--netns", ns.nsPath, "-I", TAP, "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--no-map-gw", "-q", "-P", pidFile];
+    const args = ["--runas", "0", "--config-net", "--netns", ns.nsPath, "-I", TAP, ...PASTA_CLOSED, "-q", "-P", pidFile];
     let r = await runProgram("pasta", args);
     // seen once in a full test run on a loaded machine ("Couldn't switch to pasta
     // namespaces"), never on its own: one more try before giving up
@@ -231,14 +231,6 @@ function startSlirp(ns: NetworkNamespace): Promise<number> {
     child.once("error", reject);
     child.once("exit", (code) => reject(new RuntimeError(`slirp4netns exited (${code}) before the network was ready: ${readFileSync(logFile, "utf8").trim()}`)));
   }).finally(() => closeSync(log));
-}
-
-/** pasta's complaint without the noise of a missing syslog socket. */
-function said(stderr: string): string {
-  return stderr
-    .split("\n")
-    .filter((l) => l.trim() !== "" && !/^Failed to send \d+ bytes to syslog/.test(l))
-    .join("; ");
 }
 
 async function stopEgress(dir: string): Promise<void> {

@@ -67,11 +67,8 @@ export function registerBuildCommands(program: Command): void {
       }
       const progress = flags.progress ?? "auto";
       if (!["auto", "tty", "plain", "json"].includes(progress)) throw new UsageError(`--progress: want auto, tty, plain or json, not ${JSON.stringify(progress)}`);
-      const labels: Record<string, string> = {};
-      for (const l of flags.label ?? []) {
-        const i = l.indexOf("=");
-        labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? "" : l.slice(i + 1);
-      }
+      const { parseLabels } = await import("./format.js");
+      const labels = parseLabels(flags.label);
       const secrets = (flags.secret ?? []).map((s) => parseSecret(s, UsageError));
       const ssh = (flags.ssh ?? []).map((s) => parseSsh(s, UsageError));
       let epoch: number | undefined;

@@ -162,11 +162,8 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
     }
   }
   env.push(...(flags.env ?? []));
-  const labels: Record<string, string> = {};
-  for (const l of flags.label ?? []) {
-    const eq = l.indexOf("=");
-    labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? "" : l.slice(eq + 1);
-  }
+  const { parseLabels } = await import("./format.js");
+  const labels = parseLabels(flags.label);
   return createContainer(ctx, {
     image,
     ...(command.length > 0 ? { cmd: command } : {}),
@@ -517,8 +514,8 @@ export function registerContainerCommands(program: Command): void {
     .action(async (name: string | undefined, flags: { label?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
       const { createVolume } = await import("../runtime/container/volumes.js");
-      const labels = Object.fromEntries((flags.label ?? []).map((l) => [l.split("=")[0] ?? l, l.slice(l.indexOf("=") + 1)]));
-      process.stdout.write(`${(await createVolume(ctx.store.root, name, { labels })).Name}\n`);
+      const { parseLabels } = await import("./format.js");
+      process.stdout.write(`${(await createVolume(ctx.store.root, name, { labels: parseLabels(flags.label) })).Name}\n`);
     });
   volume
     .command("ls")

@@ -48,6 +48,16 @@ export function dockerTime(iso: string | undefined): string {
 }
 
 /** tabwriter.NewWriter(out, 20, 1, 3, ' ', 0): columns at least 20 wide, 3 spaces of padding. */
+/** `--label key=value` flags (repeatable) as Docker reads them: a key alone has an empty value. */
+export function parseLabels(flags: readonly string[] | undefined): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const l of flags ?? []) {
+    const eq = l.indexOf("=");
+    labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? "" : l.slice(eq + 1);
+  }
+  return labels;
+}
+
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(20, ...[h, ...rows.map((r) => r[i] ?? "")].map((c) => c.length + 3)));
   const line = (cells: string[]): string =>

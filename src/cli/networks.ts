@@ -28,7 +28,8 @@ export function registerNetworkCommands(program: Command): void {
     .action(async (name: string, flags: { driver: string; subnet?: string; gateway?: string; label?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
       const { createUserNetwork } = await import("../runtime/network/manage.js");
-      const labels = Object.fromEntries((flags.label ?? []).map((l) => [l.split("=")[0] ?? l, l.includes("=") ? l.slice(l.indexOf("=") + 1) : ""]));
+      const { parseLabels } = await import("./format.js");
+      const labels = parseLabels(flags.label);
       const record = await createUserNetwork(ctx, name, {
         driver: flags.driver,
         labels,

@@ -44,6 +44,12 @@ export function overlayOptions(dirs: OverlayDirs): { options: string; cwd: strin
   return { options, cwd };
 }
 
+/** The options of a read-only view of `dirs`: the upper dir on top of the lower ones, no work dir. */
+function readOnlyOverlayOptions(dirs: OverlayDirs): { options: string; cwd: string } {
+  const { options, cwd } = overlayOptions({ ...dirs, lowerDirs: [dirs.upperDir, ...dirs.lowerDirs] });
+  return { options: options.replace(/,upperdir=.*$/, ""), cwd };
+}
+
 /**
  * Mount an overlay of `dirs` on `target` (created if missing) with one mount(8) process.
  * No lower layer (FROM scratch) is allowed: an empty directory beside the target stands in,
@@ -83,7 +89,7 @@ export async function inMountNamespace(
   target: string,
   command: string[],
   errFile: string,
-  options: { volatile?: boolean; finish?: string[] } = {},
+  options: { volatile?: boolean; finish?: string[]; readOnly?: boolean } = {},
 ): Promise<{ file: string; args: string[]; cwd: string }> {
   let lowerDirs = dirs.lowerDirs;
   // synchronous mkdir: on every container start, cheaper than a thread-pool round trip
@@ -93,7 +99,10 @@ export async function inMountNamespace(
     lowerDirs = [empty];
   }
   mkdirSync(target, { recursive: true });
-  const overlay = overlayOptions({ ...dirs, lowerDirs });
+  // read-only: the upper dir becomes the top lower layer and there is no work dir, so this
+  // mount takes none of overlayfs's in-use locks and cannot disturb a writable mount of the
+  // same layers (two writable ones share a work dir, which the second mount empties)
+  const overlay = options.readOnly === true ? readOnlyOverlayOptions({ ...dirs, lowerDirs }) : overlayOptions({ ...dirs, lowerDirs });
   // volatile: no sync of the upper file system when the mount goes (Linux 5.10+) — for rw
   // layers nobody keeps (--rm); it leaves work/incompat/volatile, which a remount refuses
   const volatile = options.volatile === true && supportsVolatile();

@@ -23,3 +23,9 @@ export function runtimeContext(store: RuntimeStore, options: { runtime?: string;
 export const ROOTFS = "rootfs";
 export const PID_FILE = "init.pid";
 export const RUNC_LOG = "runc.log";
+/**
+ * Held (flock) by whoever mounts a stopped container's root writable — `start`, until the
+ * record says running, and `cp` into it, for the copy — so two writable overlays of one upper
+ * dir never exist at once (the second would empty the first's work dir).
+ */
+export const ROOTFS_LOCK = "rootfs.lock";

@@ -3,13 +3,15 @@ import { closeSync, constants, openSync, readlinkSync, statSync, type Stats } fr
 import { basename, dirname, join, posix, resolve as resolveHost } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { RuntimeError } from "../errors.js";
 import { lstatAt, openInRoot, openParentInRoot, at } from "../in-root.js";
 import { inMountNamespace, isMounted, mountFailure } from "../overlay.js";
-import { ROOTFS, type RuntimeContext } from "./context.js";
+import { ROOTFS, ROOTFS_LOCK, type RuntimeContext } from "./context.js";
 import { extractInto, isDirInRoot, packTree, type PackRoot } from "./copy-tar.js";
 import { findContainer } from "./lookup.js";
-import type { ContainerRecord } from "./record.js";
+import { readRecord, type ContainerRecord } from "./record.js";
+import { acquireFlock, type HeldLock } from "../../store/lock.js";
 
 export interface CopyOptions {
   /** -L: follow a symlink named by the source (Docker's --follow-link) */
@@ -32,31 +34,57 @@ interface OpenRoot {
  * private mount namespace by a helper process (`unshare -m`, as containers start), opened
  * through the helper's /proc entry, and the helper ends at once: the fd keeps the detached
  * overlay alive until it is closed, and nothing is ever mounted in the host's namespace, so a
- * SIGKILLed `cp` leaves no mount behind.
+ * SIGKILLed `cp` leaves no mount behind. Reading, the mount is read-only (any number may exist,
+ * beside a writer); writing, it is writable and the container's ROOTFS_LOCK is held until
+ * `close`, so `start` or another `cp` in waits for it.
  */
-async function openContainerRoot(ctx: RuntimeContext, dir: string, record: ContainerRecord): Promise<OpenRoot> {
-  const pid = record.state === "running" ? (record.pid?.pid ?? (await ctx.runc.state(record.id))?.pid) : undefined;
-  const rootfs = join(dir, ROOTFS);
-  const direct = (path: string): OpenRoot => {
+async function openContainerRoot(ctx: RuntimeContext, dir: string, found: ContainerRecord, mode: "read" | "write"): Promise<OpenRoot> {
+  const direct = (path: string, release?: HeldLock): OpenRoot => {
     const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
-    return { fd, close: () => closeSync(fd) };
+    return { fd, close: () => { closeSync(fd); void release?.release(); } };
   };
-  if (pid !== undefined && pid > 0) return direct(`/proc/${pid}/root`);
-  if (isMounted(rootfs)) return direct(rootfs); // mounted by an older berth
-  const errFile = join(dir, "cp-mount.err");
-  const chain = await inMountNamespace(record.snapshot, rootfs, ["sh", "-c", "echo ready; read _"], errFile);
-  const helper = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio: ["pipe", "pipe", "ignore"] });
+  const lock = mode === "write" ? await acquireFlock(join(dir, ROOTFS_LOCK)) : undefined;
   try {
-    const ready = await new Promise<boolean>((resolve, reject) => {
-      helper.once("error", reject);
-      helper.stdout.once("data", () => resolve(true));
-      helper.once("exit", () => resolve(false));
-    });
-    if (!ready) throw await mountFailure(errFile, rootfs);
-    return direct(`/proc/${helper.pid}/root${rootfs}`);
-  } finally {
-    helper.stdin.end();
+    const record = lock !== undefined ? await readRecord(dir) : found; // as it is now that nobody starts it
+    const pid = await runningPid(ctx, dir, record);
+    if (pid !== undefined) {
+      await lock?.release();
+      return direct(`/proc/${pid}/root`);
+    }
+    const rootfs = join(dir, ROOTFS);
+    if (isMounted(rootfs)) return direct(rootfs, lock); // mounted by an older berth
+    const errFile = join(dir, "cp-mount.err");
+    const chain = await inMountNamespace(record.snapshot, rootfs, ["sh", "-c", "echo ready; read _"], errFile, { readOnly: mode === "read" });
+    const helper = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio: ["pipe", "pipe", "ignore"] });
+    try {
+      const ready = await new Promise<boolean>((resolve, reject) => {
+        helper.once("error", reject);
+        helper.stdout.once("data", () => resolve(true));
+        helper.once("exit", () => resolve(false));
+      });
+      if (!ready) throw await mountFailure(errFile, rootfs);
+      return direct(`/proc/${helper.pid}/root${rootfs}`, lock);
+    } finally {
+      helper.stdin.end();
+    }
+  } catch (err) {
+    await lock?.release();
+    throw err;
   }
+}
+
+/**
+ * A running container's init pid; undefined when nothing runs on its root. Between `start` writing
+ * "running" and runc creating the container there is no pid yet: wait for it (or the end).
+ */
+async function runningPid(ctx: RuntimeContext, dir: string, record: ContainerRecord): Promise<number | undefined> {
+  for (let i = 0; record.state === "running" && i < 100; i++) {
+    const pid = record.pid?.pid ?? (await ctx.runc.state(record.id))?.pid;
+    if (pid !== undefined && pid > 0) return pid;
+    await sleep(20);
+    record = await readRecord(dir);
+  }
+  return undefined; // runc has no such container: nothing runs on its root
 }
 
 function errCode(err: unknown): string | undefined {
@@ -148,7 +176,7 @@ export async function copyFiles(ctx: RuntimeContext, src: string, dest: string, 
   const side = (from ?? to) as { container: string; path: string };
   const { dir, record } = await findContainer(ctx, side.container);
   const ctrPath = posix.isAbsolute(side.path) ? side.path : posix.join(record.config.cwd || "/", side.path);
-  const root = await openContainerRoot(ctx, dir, record);
+  const root = await openContainerRoot(ctx, dir, record, from !== undefined ? "read" : "write");
   try {
     if (from !== undefined) await copyOut(root.fd, ctrPath, side, dest, options);
     else await copyIn(root.fd, ctrPath, side, src, options);

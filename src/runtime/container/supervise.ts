@@ -14,7 +14,8 @@ import { parseSeccompProfile } from "../seccomp.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
 import { trace } from "../trace.js";
-import { PID_FILE, ROOTFS, RUNC_LOG, type RuntimeContext } from "./context.js";
+import { PID_FILE, ROOTFS, ROOTFS_LOCK, RUNC_LOG, type RuntimeContext } from "./context.js";
+import { acquireFlock, type HeldLock } from "../../store/lock.js";
 import { networkFiles, prepareInitLayer } from "./init-layer.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
@@ -110,6 +111,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   let started = false;
   let endpoint: Endpoint | undefined;
   let network: NetworkRecord | undefined;
+  let rootfsLock: HeldLock | undefined;
   try {
     const cfg = record.config;
     const host = record.hostConfig;
@@ -197,6 +199,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     // shell hands runc's exit code to a fresh supervisor process, which records it and removes
     // a --rm container (finishOrphaned)
     const finish = [process.execPath, fileURLToPath(new URL("./supervisor-main.js", import.meta.url)), "--finish", resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
+    rootfsLock = await acquireFlock(join(dir, ROOTFS_LOCK)); // a `cp` into the stopped container finishes first
     const chain = await inMountNamespace(overlay, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr, { volatile: host.autoRemove, finish });
     let child: ChildProcess;
     if (!attach && cfg.tty) {
@@ -244,6 +247,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     delete record.finishedAt;
     delete record.error;
     await writeRecord(dir, record);
+    await rootfsLock.release(); // a `cp` now finds the running container
+    rootfsLock = undefined;
 
     // the init pid matters for published ports (their proxy joins its network namespace) and
     // for a detached start (the CLI waits until the process runs); a foreground run without
@@ -307,6 +312,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     signalReady(error);
     throw error;
   } finally {
+    await rootfsLock?.release();
     await publisher.close();
     trace("supervise: proxies closed");
     if (endpoint !== undefined) {

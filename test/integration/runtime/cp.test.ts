@@ -140,6 +140,38 @@ describe.runIf(canRun)("berth cp inside the container's root", () => {
     expect(leftovers(h).mounts).toEqual([]);
   });
 
+  it("a cp into a stopped container holds off start until it is done; cp out runs beside it", async () => {
+    expect((await h.berth(["create", "--name", "cp-start", "busybox", "sh", "-c", "cat /tmp/payload; sleep 30"])).code).toBe(0);
+    expect((await h.berth(["cp", join(work, "payload"), "cp-start:/etc/was-here"])).code).toBe(0);
+    // a tar stream that is still coming: the writer holds the container's root
+    const writer = spawn(BERTH, ["cp", "-", "cp-start:/tmp"], { env: { ...process.env, BERTH_ROOT: h.root }, stdio: ["pipe", "ignore", "pipe"] });
+    const wrote = new Promise<number | null>((r) => writer.once("close", r));
+    const tar = execFileSync("tar", ["-C", work, "-cf", "-", "payload"]);
+    writer.stdin.write(tar.subarray(0, 512));
+    await new Promise((r) => setTimeout(r, 800));
+    // reading meanwhile works (a read-only view of the same layers)
+    const out = join(work, "was-here");
+    const read = await h.berth(["cp", "cp-start:/etc/was-here", out]);
+    expect(read.code, read.stderr).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe("PAYLOAD\n");
+    const start = spawn(BERTH, ["start", "cp-start"], { env: { ...process.env, BERTH_ROOT: h.root }, stdio: "ignore" });
+    const started = new Promise<number | null>((r) => start.once("close", r));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(start.exitCode).toBeNull(); // waiting for the copy
+    writer.stdin.end(tar.subarray(512));
+    expect(await wrote).toBe(0);
+    expect(await started).toBe(0);
+    // the container started on the finished copy
+    let logs = "";
+    for (let i = 0; i < 100 && !logs.includes("PAYLOAD"); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      logs = (await h.berth(["logs", "cp-start"])).stdout;
+    }
+    expect(logs).toBe("PAYLOAD\n");
+    await h.berth(["rm", "-f", "cp-start"]);
+    expect(leftovers(h).mounts).toEqual([]);
+  });
+
   it("a cp killed with SIGKILL leaves no mount and no helper behind", async () => {
     expect((await h.berth(["create", "--name", "cp-kill", "busybox", "true"])).code).toBe(0);
     // a tar stream that never ends: cp is mid-copy into the stopped container when it is killed

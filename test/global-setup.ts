@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { removeNetworkNamespace } from "../src/runtime/network/namespace.js";
+import { pruneSandboxes } from "../src/runtime/network/sandbox-pool.js";
+import { runProgram } from "../src/runtime/exec-file.js";
 import type { NetworkRecord } from "../src/runtime/network/records.js";
 
 const RUN_ROOT = "/run/berth";
@@ -16,10 +18,19 @@ function runDirHash(root: string): string {
  * other tests that run a container on the default network do not. At the end of the run this
  * takes down the networks of run dirs whose net/ changed during it, so that a test run leaves
  * no nsfs mount or pasta behind. The default store's run dir (and $BERTH_ROOT's) is never touched.
+ * The builds' network sandboxes, kept between builds, live in a pool of the run's own, taken
+ * down here too.
  */
 export default function setup(): () => Promise<void> {
   const started = Date.now();
   return async () => {
+    // the sandbox pool vitest.config.ts gives the tests (named after this process, as there)
+    const pool = `/run/berth/sandbox-test-${process.pid}`;
+    if (existsSync(pool)) {
+      await pruneSandboxes(pool).catch((err: unknown) => console.error(`global teardown: ${pool}: ${String(err)}`));
+      await runProgram("umount", [pool]).catch(() => undefined);
+      rmSync(pool, { recursive: true, force: true });
+    }
     const keep = new Set(["/var/lib/berth", process.env.BERTH_ROOT].filter((r): r is string => r !== undefined && r !== "").map(runDirHash));
     let runDirs: string[];
     try {

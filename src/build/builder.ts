@@ -878,7 +878,10 @@ class Builder {
           cwd,
           user,
           network,
-          sandbox: async () => (await this.sandbox.ready()).netns,
+          sandbox: async () => {
+            if (security === "insecure") this.sandbox.taint();
+            return (await this.sandbox.ready()).netns;
+          },
           ...(security === "insecure" ? { privileged: true } : {}),
           mounts,
           sources: {

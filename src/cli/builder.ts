@@ -8,7 +8,7 @@ export function registerBuilderCommands(program: Command): void {
   const builder = program.command("builder").description("Manage builds");
 
   builder.command("prune")
-    .description("Remove build cache")
+    .description("Remove build cache (and the build network sandboxes kept between builds)")
     .option("-a, --all", "Remove all unused build cache, not just dangling ones")
     .option("--filter <filter>", "Provide filter values (e.g. until=24h)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option("-f, --force", "Do not prompt for confirmation")
@@ -37,6 +37,9 @@ export function registerBuilderCommands(program: Command): void {
         ...(keepBytes !== undefined ? { keepBytes } : {}),
         onWait: () => process.stderr.write("waiting for running builds to finish…\n"),
       });
+      // and the build network sandboxes no build is using (kept between builds, see sandbox-pool.ts)
+      const { pruneSandboxes } = await import("../runtime/network/sandbox-pool.js");
+      await pruneSandboxes();
       let out = "";
       if (r.deleted.length > 0) out = `Deleted build cache objects:\n${r.deleted.join("\n")}\n\n`;
       process.stdout.write(`${out}Total reclaimed space: ${humanSize(r.reclaimedBytes, 4)}\n`);

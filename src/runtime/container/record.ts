@@ -163,23 +163,34 @@ export function processRef(pid: number): ProcessRef | undefined {
   return startTicks === undefined ? undefined : { pid, startTicks };
 }
 
+/** Whether the process is still the one that was recorded (not dead, not a reused pid, not a zombie). */
+export function isAlive(ref: ProcessRef | undefined): boolean {
+  if (ref === undefined) return false;
+  if (processStartTicks(ref.pid) !== ref.startTicks) return false;
+  try {
+    const stat = readFileSync(`/proc/${ref.pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** PF_EXITING, in the flags field of /proc/<pid>/stat: the process is in exit(). */
 const PF_EXITING = 0x4;
 /** SIGKILL's bit in /proc/<pid>/status's pending-signal masks. */
 const SIGKILL_BIT = 1n << 8n;
 
 /**
- * Whether the process is still the one that was recorded: not dead, not a reused pid, not a
- * zombie, and not on its way out — exiting, or with a SIGKILL pending (a process with much
- * memory takes a while to die after `kill -9`, and must not count as alive meanwhile).
+ * Whether the process is alive and staying so: not in exit() and without a SIGKILL pending.
+ * A process with much memory takes a while to die after `kill -9` (pasta: its buffers); it is
+ * alive meanwhile (its files are still open: wait for isAlive to turn false before using what
+ * it held), but a service found that way must be started again.
  */
-export function isAlive(ref: ProcessRef | undefined): boolean {
-  if (ref === undefined) return false;
-  if (processStartTicks(ref.pid) !== ref.startTicks) return false;
+export function isServing(ref: ProcessRef | undefined): boolean {
+  if (!isAlive(ref) || ref === undefined) return false;
   try {
     const stat = readFileSync(`/proc/${ref.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X" || (Number(fields[6]) & PF_EXITING) !== 0) return false;
+    if ((Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[6]) & PF_EXITING) !== 0) return false;
     const status = readFileSync(`/proc/${ref.pid}/status`, "utf8");
     for (const key of ["ShdPnd:", "SigPnd:"]) {
       const at = status.indexOf(key);

@@ -231,7 +231,9 @@ async function attachSlirp(options: EgressOptions): Promise<Egress> {
     options.netns,
     "tap0",
   ];
-  const child = spawn("slirp4netns", args, { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
+  // in a private mount namespace: its sandbox's unmounts would otherwise reach the host's
+  // shared mounts (run networks' and pooled sandboxes' namespace files, see sandbox-pool.ts)
+  const child = spawn("unshare", ["--mount", "--propagation", "private", "slirp4netns", ...args], { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const h = handle("slirp4netns", child, () => stderr, SLIRP_DNS);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { acquireFlock } from "../../store/lock.js";
 import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";
-import { isAlive, processRef, type ProcessRef } from "../container/record.js";
+import { isAlive, isServing, processRef, type ProcessRef } from "../container/record.js";
 import { hostBinaryPath } from "../runc.js";
 import { chooseEgressStack, PASTA_CLOSED, said } from "./egress.js";
 import { parseCidr } from "./records.js";
@@ -52,7 +52,7 @@ function describe(dir: string, network: NetworkRecord): NetworkNamespace {
 }
 
 /** Whether `path` is an nsfs mount (its device differs from its directory's, a plain file's does not). */
-function isNamespaceMount(path: string): boolean {
+export function isNamespaceMount(path: string): boolean {
   try {
     return statSync(path).dev !== statSync(join(path, "..")).dev;
   } catch {
@@ -70,7 +70,7 @@ function egressProcess(dir: string): ProcessRef | undefined {
 
 function ready(ns: NetworkNamespace): "ready" | "egress-dead" | "broken" {
   if (!existsSync(join(ns.dir, "ready")) || !isNamespaceMount(ns.nsPath)) return "broken";
-  return isAlive(egressProcess(ns.dir)) ? "ready" : "egress-dead";
+  return isServing(egressProcess(ns.dir)) ? "ready" : "egress-dead";
 }
 
 /**
@@ -123,7 +123,7 @@ function propagation(path: string): "shared" | "private" | undefined {
  * network's namespace file is unmounted here, their copies go too, and neither the namespace
  * nor a busy file outlives `network rm`.
  */
-async function shareNetDir(netDir: string): Promise<void> {
+export async function shareNetDir(netDir: string): Promise<void> {
   mkdirSync(netDir, { recursive: true });
   const current = propagation(netDir);
   if (current === "shared") return;
@@ -233,7 +233,7 @@ function startSlirp(ns: NetworkNamespace): Promise<number> {
   }).finally(() => closeSync(log));
 }
 
-async function stopEgress(dir: string): Promise<void> {
+export async function stopEgress(dir: string): Promise<void> {
   const ref = egressProcess(dir);
   if (!isAlive(ref) || ref === undefined) return;
   try {

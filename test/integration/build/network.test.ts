@@ -1,9 +1,10 @@
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containerResolvConf, readHostResolvConf } from "../../../src/runtime/network/index.js";
+import { pruneSandboxes } from "../../../src/runtime/network/sandbox-pool.js";
 import type { Store } from "../../../src/store/index.js";
 import { hasBusybox } from "../../helpers/busybox.js";
 import { BERTH, berthCli, runBuild, workspace, writeContext } from "./helpers.js";
@@ -11,7 +12,9 @@ import { BERTH, berthCli, runBuild, workspace, writeContext } from "./helpers.js
 /**
  * The build's network sandbox, with real runc, real pasta and real slirp4netns: what a RUN step
  * can reach on each network, the files and hostname it sees, that one build's steps share one
- * namespace, and that nothing of it outlives the build (a failed one, a SIGKILLed one).
+ * namespace, that the next build reuses it (the pool) and builds at once do not share one, and
+ * that nothing of a build outlives it (a failed one, a SIGKILLed one): a throw-away sandbox
+ * goes whole, a pooled one keeps only its stack.
  */
 const has = (bin: string) => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
 
@@ -54,6 +57,35 @@ async function noHolders(ns: string, ms = 5000): Promise<string[]> {
   });
 }
 
+/** The sandbox pool of this file's builds (the CLI's too, through BERTH_SANDBOX_POOL). */
+const pool = `/run/berth/sandbox-test-net-${process.pid}`;
+
+/** The pids of the pool's user-space stacks (pasta, slirp4netns). */
+function poolStacks(): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const args = readFileSync(`/proc/${p}/cmdline`, "utf8");
+      if (/pasta|slirp4netns/.test(args) && args.includes(`${pool}/`) && alive(p)) out.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** What holds `ns` after up to `ms` besides the pool's stacks: [] once only they do. */
+async function onlyTheStack(ns: string, ms = 5000): Promise<string[]> {
+  const others = () => holdersOf(ns).filter((p) => !poolStacks().includes(p));
+  let left = others();
+  for (let t = 0; t < ms && left.length > 0; t += 50) {
+    await new Promise((r) => setTimeout(r, 50));
+    left = others();
+  }
+  return left.map((p) => `${p}`);
+}
+
 /** Whether a process exists and is not a zombie. */
 function alive(pid: string): boolean {
   try {
@@ -73,16 +105,23 @@ describe.runIf(process.getuid?.() === 0 && hasBusybox() && has("pasta") && has("
   let server: Server;
   let port = 0;
   const hostNs = readlinkSync("/proc/self/ns/net");
+  const savedPool = process.env.BERTH_SANDBOX_POOL;
   beforeAll(async () => {
+    process.env.BERTH_SANDBOX_POOL = pool;
     ws = await workspace("network");
     // a service on the host's loopback only
     server = createServer((_req, res) => res.end("host-loopback-secret\n"));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     port = (server.address() as { port: number }).port;
   }, 60_000);
-  afterAll(() => {
+  afterAll(async () => {
     server?.close();
     ws?.cleanup();
+    await pruneSandboxes(pool);
+    spawnSync("umount", [pool]);
+    rmSync(pool, { recursive: true, force: true });
+    if (savedPool === undefined) delete process.env.BERTH_SANDBOX_POOL;
+    else process.env.BERTH_SANDBOX_POOL = savedPool;
   });
 
   const probe = () => `timeout 5 wget -q -O- http://127.0.0.1:${port}/ 2>&1 || echo unreachable`;
@@ -142,7 +181,7 @@ describe.runIf(process.getuid?.() === 0 && hasBusybox() && has("pasta") && has("
     expect(dflt).toContain("nameserver ");
   }, 90_000);
 
-  it("the RUN steps of one build share one namespace of their own; none has loopback only; the next build gets another", async () => {
+  it("the RUN steps of one build share one namespace of their own; none has loopback only; the next build reuses it from the pool", async () => {
     const df = "FROM busybox\nRUN readlink /proc/self/ns/net\nRUN readlink /proc/self/ns/net; echo $(ls /sys/class/net)\nRUN --network=none readlink /proc/self/ns/net; echo $(ls /sys/class/net)\n";
     const c = ctx({ Dockerfile: df });
     const first = await runBuild(ws, c, { noCache: true });
@@ -152,10 +191,42 @@ describe.runIf(process.getuid?.() === 0 && hasBusybox() && has("pasta") && has("
     expect(none).not.toBe(a);
     expect(first.log).toMatch(/^eth0 lo$/m);
     expect(first.log).toMatch(/^lo$/m);
+    // between builds only the pool's pasta holds it: no step's process is left in it
+    expect(await onlyTheStack(a!)).toEqual([]);
     const second = await runBuild(ws, c, { noCache: true });
-    expect(nsIn(second.log)[0]).not.toBe(a);
-    // and nothing holds the first build's namespace any more
-    expect(await noHolders(a!)).toEqual([]);
+    expect(nsIn(second.log)[0]).toBe(a);
+  }, 90_000);
+
+  it("builds at once get different sandboxes; a step with every capability has its sandbox taken down after the build; builder prune takes down idle ones", async () => {
+    const df = "FROM busybox\nRUN readlink /proc/self/ns/net; sleep 1\n";
+    const [x, y] = await Promise.all([runBuild(ws, ctx({ Dockerfile: df }), { noCache: true }), runBuild(ws, ctx({ Dockerfile: df }), { noCache: true })]);
+    const [nx, ny] = [nsIn(x.log)[0], nsIn(y.log)[0]];
+    expect(nx).toMatch(/^net:\[\d+\]$/);
+    expect(ny).not.toBe(nx);
+    // RUN --security=insecure could have changed the namespace's routes or firewall
+    const insecure = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN --security=insecure readlink /proc/self/ns/net\n" }), { noCache: true, allow: ["security.insecure"] });
+    const tainted = nsIn(insecure.log)[0]!;
+    expect(await noHolders(tainted)).toEqual([]);
+    const after = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net\n" }), { noCache: true });
+    expect(nsIn(after.log)[0]).not.toBe(tainted);
+    // berth builder prune: no namespace, no pasta left of the pool
+    const root = join(ws.dir, "prune-store");
+    berthCli(root, ["import", join("/tmp/berth-test-base", "busybox-rootfs.tar"), "busybox"]);
+    const prune = berthCli(root, ["builder", "prune", "-f"], { env: { BERTH_SANDBOX_POOL: pool } });
+    expect(prune.status, prune.stderr).toBe(0);
+    for (const ns of [nx!, ny!, nsIn(after.log)[0]!]) expect(await noHolders(ns)).toEqual([]);
+    expect(poolStacks()).toEqual([]);
+  }, 90_000);
+
+  it("a pooled sandbox whose pasta died is made again by the next build", async () => {
+    const first = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net\n" }), { noCache: true });
+    const stacks = poolStacks();
+    expect(stacks.length).toBe(1);
+    process.kill(stacks[0]!, "SIGKILL");
+    const again = await runBuild(ws, ctx({ Dockerfile: `FROM busybox\nRUN readlink /proc/self/ns/net; wget -q -O- http://deb.debian.org/ >/dev/null 2>&1; ip route\n` }), { noCache: true });
+    expect(nsIn(again.log)[0]).not.toBe(nsIn(first.log)[0]);
+    expect(again.log).toMatch(/^default via /m);
+    expect(poolStacks().length).toBe(1);
   }, 90_000);
 
   it("a cached rebuild makes no sandbox; a build whose RUNs all have --network=none neither", async () => {
@@ -170,22 +241,26 @@ describe.runIf(process.getuid?.() === 0 && hasBusybox() && has("pasta") && has("
     await expect(runBuild(ws, c, { ...bogus, noCache: true })).rejects.toThrow(/BERTH_NETWORK_STACK=no-such-stack: want pasta or slirp4netns/);
   }, 90_000);
 
-  it("nothing holds the namespace after a build, nor after a failed one", async () => {
-    const ok = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net\n" }), { noCache: true });
-    expect(await noHolders(nsIn(ok.log)[0]!)).toEqual([]);
-    const err = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net\nRUN exit 3\n" }), { noCache: true }).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/exit code: 3/);
-    const log = ((err as { events?: { type: string; data?: string }[] }).events ?? []).map((e) => e.data ?? "").join("");
-    const ns = nsIn(log)[0]!;
-    expect(ns).toMatch(/^net:\[\d+\]$/);
-    expect(await noHolders(ns)).toEqual([]);
+  it("nothing holds a throw-away sandbox (BERTH_SANDBOX_POOL=off) after a build, nor after a failed one; a pooled one only its stack", async () => {
+    for (const off of [true, false]) {
+      const env = off ? { environment: { BERTH_SANDBOX_POOL: "off" } } : {};
+      const left = off ? noHolders : onlyTheStack;
+      const ok = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net\n" }), { noCache: true, ...env });
+      expect(await left(nsIn(ok.log)[0]!)).toEqual([]);
+      const err = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net\nRUN exit 3\n" }), { noCache: true, ...env }).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/exit code: 3/);
+      const log = ((err as { events?: { type: string; data?: string }[] }).events ?? []).map((e) => e.data ?? "").join("");
+      const ns = nsIn(log)[0]!;
+      expect(ns).toMatch(/^net:\[\d+\]$/);
+      expect(await left(ns)).toEqual([]);
+    }
   }, 90_000);
 
-  it("kill -9 of berth build leaves no namespace holder and no pasta behind", async () => {
+  it("kill -9 of berth build with a throw-away sandbox leaves no namespace holder and no pasta behind", async () => {
     const root = join(ws.dir, "kill-store");
     berthCli(root, ["import", join("/tmp/berth-test-base", "busybox-rootfs.tar"), "busybox"]);
     const c = ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net; sleep 2\n" });
-    const child = spawn(process.execPath, [BERTH, "--root", root, "build", "--progress=plain", "--no-cache", c], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, BERTH_ROOT: "" } });
+    const child = spawn(process.execPath, [BERTH, "--root", root, "build", "--progress=plain", "--no-cache", c], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, BERTH_ROOT: "", BERTH_SANDBOX_POOL: "off" } });
     let out = "";
     const ns = await new Promise<string>((resolve, reject) => {
       child.stderr.setEncoding("utf8").on("data", (d: string) => {
@@ -215,6 +290,27 @@ describe.runIf(process.getuid?.() === 0 && hasBusybox() && has("pasta") && has("
       expect(alive(p), p).toBe(false);
     }
     expect(await noHolders(ns, 10_000)).toEqual([]);
+  }, 90_000);
+
+  it("kill -9 of berth build gives its pooled sandbox back: the step's process goes, the next build gets the same namespace", async () => {
+    const root = join(ws.dir, "kill-pool-store");
+    berthCli(root, ["import", join("/tmp/berth-test-base", "busybox-rootfs.tar"), "busybox"]);
+    const c = ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net; sleep 20\n" });
+    const child = spawn(process.execPath, [BERTH, "--root", root, "build", "--progress=plain", "--no-cache", c], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, BERTH_ROOT: "", BERTH_SANDBOX_POOL: pool } });
+    let out = "";
+    const ns = await new Promise<string>((resolve, reject) => {
+      child.stderr.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+        const m = /net:\[\d+\]/.exec(out);
+        if (m !== null) resolve(m[0]);
+      });
+      child.once("exit", () => reject(new Error(`berth build ended first: ${out}`)));
+    });
+    child.kill("SIGKILL");
+    // the build's watchdog kills the step (sleep 20) at once
+    expect(await onlyTheStack(ns, 10_000)).toEqual([]);
+    const next = await runBuild(ws, ctx({ Dockerfile: "FROM busybox\nRUN readlink /proc/self/ns/net\n" }), { noCache: true });
+    expect(nsIn(next.log)[0]).toBe(ns);
   }, 90_000);
 
   it("the slirp4netns fallback (BERTH_NETWORK_STACK=slirp4netns): DNS and the mirror's address work, the host's loopback does not", async () => {

@@ -28,7 +28,7 @@ export default function setup(): () => Promise<void> {
     const pool = `/run/berth/sandbox-test-${process.pid}`;
     if (existsSync(pool)) {
       await pruneSandboxes(pool).catch((err: unknown) => console.error(`global teardown: ${pool}: ${String(err)}`));
-      await runProgram("umount", [pool]).catch(() => undefined);
+      await runProgram("umount", ["-l", pool]).catch(() => undefined);
       rmSync(pool, { recursive: true, force: true });
     }
     const keep = new Set(["/var/lib/berth", process.env.BERTH_ROOT].filter((r): r is string => r !== undefined && r !== "").map(runDirHash));

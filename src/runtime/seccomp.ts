@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { endianness, release } from "node:os";
+import { gunzipSync } from "node:zlib";
 import { RuntimeError } from "./errors.js";
 import type { OciSeccomp, OciSeccompArg, OciSyscall } from "./oci-spec.js";
 import { DOCKER_DEFAULT_SECCOMP } from "./seccomp-default.generated.js";
@@ -51,6 +52,11 @@ export interface SeccompTarget {
   arch: string;
   /** the host kernel's version (kernelVersion()) */
   kernel: { kernel: number; major: number };
+  /**
+   * Sub-architectures the kernel cannot run (kernelLacksX32()): left out of the filter, whose
+   * compilation by runc costs time per architecture, and where their system calls fail anyway.
+   */
+  missingArches?: readonly string[];
 }
 
 /** libseccomp's native name → the spec's architecture (moby's nativeToSeccomp; riscv64 as later moby). */
@@ -135,7 +141,7 @@ export function toOciSeccomp(profile: DockerSeccompProfile, target: SeccompTarge
   const architectures = [...(profile.architectures ?? [])];
   const seccompArch = NATIVE_TO_SECCOMP[target.arch];
   const entry = seccompArch === undefined ? undefined : (profile.archMap ?? []).find((a) => a.architecture === seccompArch);
-  if (entry !== undefined) architectures.push(entry.architecture, ...(entry.subArchitectures ?? []));
+  if (entry !== undefined) architectures.push(entry.architecture, ...(entry.subArchitectures ?? []).filter((a) => !(target.missingArches ?? []).includes(a)));
   const syscalls: OciSyscall[] = [];
   for (const rule of rules) {
     if (!applies(rule, target)) continue;
@@ -161,10 +167,41 @@ export function toOciSeccomp(profile: DockerSeccompProfile, target: SeccompTarge
   };
 }
 
-let hostTarget: { arch: string; kernel: { kernel: number; major: number } } | undefined;
+/**
+ * Whether the x86-64 kernel lacks the x32 ABI, read from its build configuration
+ * (/proc/config.gz, else /boot/config-<release>): CONFIG_X86_X32_ABI (CONFIG_X86_X32 before
+ * 5.18) not set, or Debian's CONFIG_X86_X32_DISABLED without `syscall.x32=y` on the command
+ * line. Without a configuration to read, false: the filter keeps x32.
+ */
+export function kernelLacksX32(read: (path: string) => Buffer | undefined = readMaybe, osRelease: string = release()): boolean {
+  const packed = read("/proc/config.gz");
+  let config: string | undefined;
+  try {
+    config = packed !== undefined ? gunzipSync(packed).toString("latin1") : read(`/boot/config-${osRelease}`)?.toString("latin1");
+  } catch {
+    config = undefined;
+  }
+  if (config === undefined) return false;
+  if (!/^CONFIG_X86_X32(_ABI)?=y$/m.test(config)) return true;
+  if (/^CONFIG_X86_X32_DISABLED=y$/m.test(config)) return !/(^|\s)syscall\.x32=(y|1|on)(\s|$)/.test(read("/proc/cmdline")?.toString("latin1") ?? "");
+  return false;
+}
+
+function readMaybe(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+let hostTarget: Omit<SeccompTarget, "capabilities"> | undefined;
 
 function forHost(capabilities: readonly string[]): SeccompTarget {
-  hostTarget ??= { arch: nativeArch(), kernel: kernelVersion() };
+  if (hostTarget === undefined) {
+    const arch = nativeArch();
+    hostTarget = { arch, kernel: kernelVersion(), ...(arch === "amd64" && kernelLacksX32() ? { missingArches: ["SCMP_ARCH_X32"] } : {}) };
+  }
   return { ...hostTarget, capabilities };
 }
 

@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildSpec } from "../../../src/runtime/index.js";
 import { DEFAULT_CAPABILITIES, defaultCgroupns } from "../../../src/runtime/defaults.js";
 import { DOCKER_DEFAULT_SECCOMP, DOCKER_DEFAULT_SECCOMP_SOURCE } from "../../../src/runtime/seccomp-default.generated.js";
 import {
   defaultSeccomp,
+  kernelLacksX32,
   kernelVersion,
   nativeArch,
   parseSeccompProfile,
@@ -51,6 +53,8 @@ describe("toOciSeccomp (moby's setupSeccomp)", () => {
   it("takes the native architecture and its sub-architectures from archMap", () => {
     expect(toOciSeccomp(profile, amd64([]))?.architectures).toEqual(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
     expect(toOciSeccomp(profile, { ...amd64([]), arch: "arm64" })?.architectures).toEqual(["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]);
+    // a sub-architecture the kernel cannot run is left out
+    expect(toOciSeccomp(profile, { ...amd64([]), missingArches: ["SCMP_ARCH_X32"] })?.architectures).toEqual(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
     // an architecture the map lacks: none listed (libseccomp takes the native one)
     expect(toOciSeccomp(profile, { ...amd64([]), arch: "riscv64" })?.architectures).toBeUndefined();
   });
@@ -139,6 +143,24 @@ describe("host facts", () => {
     expect(kernelVersion("6.1.0-18-amd64")).toEqual({ kernel: 6, major: 1 });
     expect(kernelVersion("3.12-1-amd64")).toEqual({ kernel: 3, major: 12 });
     expect(() => kernelVersion("weird")).toThrow(/kernel version/);
+  });
+
+  it("reads from the kernel's configuration whether it runs x32 system calls", () => {
+    const files = (config: string | undefined, cmdline = "", gz = true) => (path: string): Buffer | undefined => {
+      if (path === "/proc/cmdline") return Buffer.from(cmdline);
+      if (config === undefined) return undefined;
+      if (gz && path === "/proc/config.gz") return gzipSync(config);
+      if (!gz && path === "/boot/config-6.1.0-18-amd64") return Buffer.from(config);
+      return undefined;
+    };
+    expect(kernelLacksX32(files("CONFIG_IA32_EMULATION=y\n# CONFIG_X86_X32_ABI is not set\n"), "6.18.0")).toBe(true);
+    expect(kernelLacksX32(files("CONFIG_X86_X32_ABI=y\n"), "6.18.0")).toBe(false);
+    expect(kernelLacksX32(files("CONFIG_X86_X32=y\n", "", false), "6.1.0-18-amd64")).toBe(false);
+    // Debian's kernels: built in, off unless the command line turns it on
+    expect(kernelLacksX32(files("CONFIG_X86_X32=y\nCONFIG_X86_X32_DISABLED=y\n", "quiet", false), "6.1.0-18-amd64")).toBe(true);
+    expect(kernelLacksX32(files("CONFIG_X86_X32=y\nCONFIG_X86_X32_DISABLED=y\n", "quiet syscall.x32=y", false), "6.1.0-18-amd64")).toBe(false);
+    // nothing to read: kept
+    expect(kernelLacksX32(files(undefined), "6.1.0-18-amd64")).toBe(false);
   });
 
   it("--cgroupns defaults to private on a unified host, host on v1 and hybrid ones", () => {

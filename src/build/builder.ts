@@ -889,7 +889,7 @@ class Builder {
             memoryDir: () => this.memoryDir(),
             fromLayers: async (from) => {
               const src = await this.fromSource(from);
-              return src.layers;
+              return new LayeredSourceFs(src.layers, src.label, this.isOpaque);
             },
             cacheMountsDir: cacheMountsDirOf(this.store.root),
             fromTree: async (from) => {

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync, type Stats } from "node:fs";
-import { overlayOpaque } from "../context/tree-source.js";
+import { overlayOpaque, type LayeredSourceFs } from "../context/tree-source.js";
 import { resolveChrooted } from "../context/source-fs.js";
 import { cleanPath } from "../context/gopath.js";
 import type { SourceFs } from "../context/index.js";
@@ -27,8 +27,8 @@ export interface MountSources {
   contextView(): Promise<ContextView>;
   /** The build's dir on a tmpfs, for secrets (memory-dir.ts); undefined when the machine has none. */
   memoryDir(): string | undefined;
-  /** Layer dirs (top first) of a stage or image named by from=. */
-  fromLayers(from: string): Promise<string[]>;
+  /** The layers of a stage or image named by from=, read as one tree. */
+  fromLayers(from: string): Promise<LayeredSourceFs>;
   /**
    * The directory of the store that holds only cache mounts (one per key, see cacheMountDir):
    * leaseCacheDir puts a key's extra instances and lock files beside it.
@@ -178,15 +178,6 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
         }
         case "bind": {
           const target = inContainer(m.target);
-          let source: string;
-          let view: ContextView | undefined;
-          if (m.from !== undefined) {
-            const layers = await o.sources.fromLayers(m.from);
-            source = await mountLayersReadOnly(layers, await priv(), cleanup);
-          } else {
-            view = await o.sources.contextView();
-            source = view.root;
-          }
           // The source resolves inside the tree, symlinks included (BuildKit's fs.RootPath):
           // never a path of the host.
           const sub = (m.source ?? "").replace(/^\/+/, "");
@@ -195,6 +186,15 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           if (clean === ".." || clean.startsWith("../")) {
             throw new MountSpecError(`--mount=${m.spec}: source ${JSON.stringify(m.source)} is outside the ${m.from !== undefined ? `tree of from=${m.from}` : "build context"}`);
           }
+          if (m.from !== undefined) {
+            // a stage's or image's layers, merged by runc inside the container (never a mount
+            // on the host, which a killed build would leave behind)
+            mounts.push(await layersMount(await o.sources.fromLayers(m.from), sub, m, { destination: target, where, priv }));
+            noteTarget(target);
+            break;
+          }
+          const view: ContextView | undefined = await o.sources.contextView();
+          const source = view.root;
           let host = sub === "" ? source : pathInside(source, sub, m, where);
           const rel = host === source ? "" : host.slice(source.length + 1);
           // .dockerignore: an excluded source is not there; one with exclusions below is an
@@ -466,14 +466,34 @@ function pathInside(dir: string, subpath: string, m: Mount, where: string): stri
   return host;
 }
 
-/** A read-only merged view of layer dirs (top first) for `--mount from=`. */
-async function mountLayersReadOnly(layers: string[], privateDir: string, cleanup: (() => Promise<void>)[]): Promise<string> {
-  if (layers.length === 1) return layers[0]!;
-  const target = join(privateDir, `from-${randomBytes(4).toString("hex")}`);
-  await mkdir(target, { recursive: true });
-  await execFileP("mount", ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${layers.join(":")}`, target]);
-  cleanup.push(async () => {
-    await execFileP("umount", [target]).catch(() => execFileP("umount", ["-l", target]));
-  });
-  return target;
+/**
+ * `--mount=type=bind,from=…,source=…`: the source resolved inside the layers' merged tree
+ * (symlinks included), then mounted by runc: a file or a one-layer directory bound, a directory
+ * of several layers as a read-only overlay of its layers' copies. Writable: an overlay with a
+ * private upper dir, thrown away with the step (BuildKit).
+ */
+async function layersMount(fs: LayeredSourceFs, sub: string, m: Mount & { type: "bind" }, o: { destination: string; where: string; priv: () => Promise<string> }): Promise<MountRequest> {
+  const { destination, where, priv } = o;
+  const rel = resolveChrooted(sub, (r) => fs.lstat(r)?.type === "symlink", (r) => fs.readlink(r), true, () => new MountSpecError(`--mount=${m.spec}: too many levels of symbolic links in source "/${sub}"`));
+  const st = fs.lstat(rel);
+  if (st === undefined) throw new MountSpecError(`--mount=${m.spec}: source "/${sub}" not found in ${where}`);
+  if (st.type !== "dir") {
+    if (!m.readOnly) {
+      const copy = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
+      await cp(fs.hostPath(rel), copy, { preserveTimestamps: true, verbatimSymlinks: true });
+      return { type: "bind", source: copy, destination, readOnly: false };
+    }
+    return { type: "bind", source: fs.hostPath(rel), destination, readOnly: true };
+  }
+  const lowerDirs = fs.dirLayers(rel);
+  if (m.readOnly && lowerDirs.length === 1) return { type: "bind", source: lowerDirs[0]!, destination, readOnly: true };
+  const overlay: MountRequest = { type: "overlay", destination, lowerDirs };
+  if (!m.readOnly) {
+    const dir = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
+    mkdirSync(join(dir, "u"), { recursive: true });
+    mkdirSync(join(dir, "w"));
+    overlay.upperDir = join(dir, "u");
+    overlay.workDir = join(dir, "w");
+  }
+  return overlay;
 }

@@ -152,6 +152,40 @@ export class LayeredSourceFs implements SourceFs {
     return readlinkSync(this.hostPath(rel));
   }
 
+  /**
+   * The layer dirs (top first) whose `rel` make up the visible directory `rel`: what an overlay
+   * of just that directory takes as its lower dirs. A layer where `rel` or a parent is a
+   * whiteout, not a directory, or an opaque directory hides the layers below. [] when `rel` is
+   * not a directory here.
+   */
+  dirLayers(rel: string): string[] {
+    const top = this.find(rel);
+    if (top === undefined || top.st.type !== "dir") return [];
+    const parts = rel === "" ? [] : rel.split("/");
+    const prefixes = ["", ...parts.map((_, k) => parts.slice(0, k + 1).join("/"))];
+    const out: string[] = [];
+    for (let i = top.layer; i < this.layers.length; i++) {
+      let holds = true;
+      let hidesBelow = false;
+      for (const p of prefixes) {
+        const st = this.rawStat(i, p);
+        if (!st) {
+          holds = false;
+          break;
+        }
+        if (st.type !== "dir") {
+          holds = false;
+          hidesBelow = true;
+          break;
+        }
+        if (i < this.layers.length - 1 && this.opaque(i, p)) hidesBelow = true;
+      }
+      if (holds) out.push(rel === "" ? this.layers[i]! : this.layers[i] + "/" + rel);
+      if (hidesBelow) break;
+    }
+    return out;
+  }
+
   hostPath(rel: string): string {
     const f = this.find(rel);
     if (!f) throw new ContextError(`${rel} not found in ${this.label}`, { path: rel });

@@ -1,9 +1,10 @@
-import { readdirSync, symlinkSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildError } from "../../../src/build/index.js";
 import type { Store } from "../../../src/store/index.js";
-import { readImageFile, runBuild, workspace, writeContext } from "./helpers.js";
+import { BERTH, berthCli, readImageFile, runBuild, workspace, writeContext } from "./helpers.js";
 
 let ws: { dir: string; store: Store; stateDir: string; cleanup(): void };
 let n = 0;
@@ -108,6 +109,57 @@ describe("RUN --mount=type=bind sources stay inside their tree", () => {
     const r = await runBuild(ws, dir);
     expect(lines(await readImageFile(r.image, "/stage-ls"))).toEqual(["group", "passwd"]);
     expect(lines(await readImageFile(r.image, "/ctx-ls"))).toEqual(["inside"]);
+  }, 120_000);
+
+  it("a from= source is the stage's merged tree (deleted and replaced files stay hidden), mounted by runc alone; rw writes go nowhere", async () => {
+    const stage = [
+      "FROM busybox AS layered",
+      "RUN mkdir -p /d/sub /d/gone && echo 1 > /d/a && echo 1 > /d/b && echo old > /d/sub/old && echo g > /d/gone/g",
+      "RUN rm /d/b && echo 2 > /d/c && rm -r /d/sub && mkdir /d/sub && echo new > /d/sub/new",
+      "RUN rm -r /d/gone && echo file > /d/gone",
+    ].join("\n");
+    const c = ctx({
+      Dockerfile: [
+        stage,
+        "FROM busybox",
+        // a step's own mount table: the overlay is there, and the host has no mount of it
+        "RUN --mount=type=bind,from=layered,source=/d,target=/m find /m | sort > /tree && cat /m/gone > /gone && grep -c ' /m ' /proc/self/mountinfo > /mounted",
+        "RUN --mount=type=bind,from=layered,source=/d/sub,target=/s ls /s > /sub",
+        "RUN --mount=type=bind,from=layered,source=/d/a,target=/f cat /f > /file",
+        "RUN --mount=type=bind,from=layered,source=/d,target=/m,rw echo w > /m/a && rm /m/c && echo added > /m/added && cat /m/a > /rw",
+        "RUN --mount=type=bind,from=layered,source=/d,target=/m ls /m > /after",
+      ].join("\n") + "\n",
+    });
+    const r = await runBuild(ws, c);
+    expect(lines(await readImageFile(r.image, "/tree"))).toEqual(["/m", "/m/a", "/m/c", "/m/gone", "/m/sub", "/m/sub/new"]);
+    expect(await readImageFile(r.image, "/gone")).toBe("file\n");
+    expect(await readImageFile(r.image, "/mounted")).toBe("1\n");
+    expect(lines(await readImageFile(r.image, "/sub"))).toEqual(["new"]);
+    expect(await readImageFile(r.image, "/file")).toBe("1\n");
+    expect(await readImageFile(r.image, "/rw")).toBe("w\n");
+    expect(lines(await readImageFile(r.image, "/after"))).toEqual(["a", "c", "gone", "sub"]);
+  }, 120_000);
+
+  it("kill -9 of a build mid-step leaves no mount of a from= tree on the host", async () => {
+    const root = join(ws.dir, "kill-from-store");
+    berthCli(root, ["import", join("/tmp/berth-test-base", "busybox-rootfs.tar"), "busybox"]);
+    const c = ctx({ Dockerfile: "FROM busybox AS seed\nRUN echo x > /x\nFROM busybox\nRUN --mount=type=bind,from=seed,target=/m cat /m/x && echo mounted && sleep 20\n" });
+    const hostMounts = () => readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes("berth-run-") || l.includes(ws.dir));
+    const before = hostMounts();
+    const child = spawn(process.execPath, [BERTH, "--root", root, "build", "--progress=plain", c], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, BERTH_ROOT: "" } });
+    let out = "";
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+        if (out.includes("mounted")) resolve();
+      });
+      child.once("exit", () => reject(new Error(`berth build ended first: ${out}`)));
+    });
+    // the step runs on its from= tree now: nothing of it is mounted in the host's namespace
+    expect(hostMounts()).toEqual(before);
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("close", r));
+    expect(hostMounts()).toEqual(before);
   }, 120_000);
 
   it("a from= source above the tree's root is refused", async () => {

@@ -1,13 +1,50 @@
 /**
- * The nearley grammar's postprocessors: they keep the tokens the AST builder needs.
- * nearley passes each rule's matched symbols as an untyped array; the casts name what the
- * grammar rule guarantees at that index.
+ * The nearley grammar's postprocessors: they turn an instruction's tokens into its syntax
+ * (keyword, flags, arguments with offsets in the logical line). nearley passes each rule's
+ * matched symbols as an untyped array; the casts name what the grammar rule guarantees at that
+ * index.
  */
 import type { DockerfileToken } from "./lexer.js";
+import type { LineToken } from "./line-lexer.js";
 
-/** An instruction: the token ending its logical line and its heredoc bodies. */
+/** An argument: its value and the [start, end) of its text in the logical line. */
+export interface Word {
+  /** undefined: the source text of [start, end) (the stream drops blanks, so a span of several tokens is read back from the line). */
+  readonly value: string | undefined;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** An error the grammar recognised (an argument form BuildKit rejects), at an offset of the logical line. */
+export interface ArgsError {
+  readonly message: string;
+  readonly offset: number;
+  /** The message follows the instruction's upper-case name (`ENV must have two arguments`). */
+  readonly named?: boolean;
+}
+
+/** An instruction's arguments as its line parser splits them. */
+export interface ArgsSyntax {
+  readonly args: readonly Word[];
+  readonly json: boolean;
+  /** Offset of the argument text; -1 when there is none. */
+  readonly start: number;
+  readonly error?: ArgsError;
+  /** ONBUILD's instruction. */
+  readonly child?: CommandSyntax;
+}
+
+export interface CommandSyntax {
+  readonly keyword: LineToken;
+  readonly flags: readonly LineToken[];
+  readonly args: ArgsSyntax;
+}
+
+/** An instruction: its syntax, the token ending its line (which carries the logical line) and its heredoc bodies. */
 export interface InstructionItem {
   readonly kind: "instruction";
+  /** undefined for a line of nothing but escapes and blanks. */
+  readonly command: CommandSyntax | undefined;
   readonly end: DockerfileToken;
   /** The `heredocs` token, when the instruction opens heredocs. */
   readonly heredocs: DockerfileToken | undefined;
@@ -26,6 +63,32 @@ export interface DirectiveItem {
 
 export type BodyItem = InstructionItem | TriviaItem | DirectiveItem;
 
+export const NOT_STRING_ARRAY = "when using JSON array syntax, arrays must be comprised of strings only";
+
+const NO_ARGS: ArgsSyntax = Object.freeze({ args: Object.freeze([]) as readonly Word[], json: false, start: -1 });
+
+function tokenWord(t: LineToken): Word {
+  return { value: t.value, start: t.offset, end: t.offset + t.text.length };
+}
+
+function isAsciiBlank(c: number): boolean {
+  return c === 32 || c === 9 || c === 11 || c === 12 || c === 13;
+}
+
+/** A text split on BuildKit's `[\t\v\f\r ]+`, appended to `out`. */
+function splitBlanks(text: string, offset: number, out: Word[]): void {
+  let i = 0;
+  while (i < text.length) {
+    while (i < text.length && isAsciiBlank(text.charCodeAt(i))) i++;
+    if (i === text.length) break;
+    const s = i;
+    while (i < text.length && !isAsciiBlank(text.charCodeAt(i))) i++;
+    out.push({ value: text.slice(s, i), start: offset + s, end: offset + i });
+  }
+}
+
+// ---- items
+
 export function triviaItem(d: unknown[]): TriviaItem {
   return { kind: "trivia", token: d[0] as DockerfileToken };
 }
@@ -38,21 +101,185 @@ export function fileItems(d: unknown[]): BodyItem[] {
   return [...(d[0] as DirectiveItem[]), ...(d[1] as BodyItem[])];
 }
 
-/** An instruction, from its last line (which carries the logical line) and heredoc bodies. */
-export function lastLineItem(d: unknown[]): InstructionItem {
-  return { kind: "instruction", end: d[0] as DockerfileToken, heredocs: d[1] as DockerfileToken | undefined };
+export function instructionItem(d: unknown[]): InstructionItem {
+  return { kind: "instruction", command: d[0] as CommandSyntax, end: d[1] as DockerfileToken, heredocs: d[2] as DockerfileToken | undefined };
+}
+
+export function emptyInstructionItem(d: unknown[]): InstructionItem {
+  return { kind: "instruction", command: undefined, end: d[0] as DockerfileToken, heredocs: undefined };
 }
 
 export function firstItem(d: unknown[]): BodyItem[] {
   return [d[0] as BodyItem];
 }
 
-/**
- * Appends in place: every rule of this grammar completes on its last token, so a completed
- * `chunk` state is never discarded and no other parse shares the list.
- */
 export function appendItem(d: unknown[]): BodyItem[] {
   const items = d[0] as BodyItem[];
   items.push(d[1] as BodyItem);
   return items;
+}
+
+// ---- lists
+
+export function emptyList(): unknown[] {
+  return [];
+}
+
+export function firstToken(d: unknown[]): unknown[] {
+  return [d[0]];
+}
+
+export function appendToken(d: unknown[]): unknown[] {
+  const list = d[0] as unknown[];
+  list.push(d[1]);
+  return list;
+}
+
+export function appendThird(d: unknown[]): unknown[] {
+  const list = d[0] as unknown[];
+  list.push(d[2]);
+  return list;
+}
+
+// ---- instructions
+
+export function command(d: unknown[]): CommandSyntax {
+  return { keyword: d[0] as LineToken, flags: d[1] as LineToken[], args: d[2] as ArgsSyntax };
+}
+
+export function noArgs(): ArgsSyntax {
+  return NO_ARGS;
+}
+
+/** A shell form, or a one-text argument (USER …). */
+export function oneText(d: unknown[]): ArgsSyntax {
+  const t = d[0] as LineToken;
+  return { args: [tokenWord(t)], json: false, start: t.offset };
+}
+
+export function notStrings(d: unknown[]): ArgsSyntax {
+  const t = d[0] as LineToken;
+  return { args: [], json: false, start: t.offset, error: { message: NOT_STRING_ARRAY, offset: t.offset } };
+}
+
+export function emptyExecForm(d: unknown[]): ArgsSyntax {
+  return { args: [], json: true, start: (d[0] as LineToken).offset };
+}
+
+export function execForm(d: unknown[]): ArgsSyntax {
+  return { args: d[1] as Word[], json: true, start: (d[0] as LineToken).offset };
+}
+
+// Argument lists are built as words, token by token: nearley runs a rule's postprocessor at
+// every completion, and a list completes after each of its tokens.
+
+export function firstWord(d: unknown[]): Word[] {
+  return [tokenWord(d[0] as LineToken)];
+}
+
+export function appendWord(d: unknown[]): Word[] {
+  const list = d[0] as Word[];
+  list.push(tokenWord(d[d.length - 1] as LineToken));
+  return list;
+}
+
+export function firstSplit(d: unknown[]): Word[] {
+  const t = d[0] as LineToken;
+  const list: Word[] = [];
+  splitBlanks(t.text, t.offset, list);
+  return list;
+}
+
+export function appendSplit(d: unknown[]): Word[] {
+  const list = d[0] as Word[];
+  const t = d[1] as LineToken;
+  splitBlanks(t.text, t.offset, list);
+  return list;
+}
+
+/** RUN's shell form read as shell words: still one argument, the whole text. */
+export function shellWordsText(d: unknown[]): ArgsSyntax {
+  const ts = d[0] as LineToken[];
+  const last = ts[ts.length - 1]!;
+  return { args: [{ value: undefined, start: ts[0]!.offset, end: last.offset + last.text.length }], json: false, start: ts[0]!.offset };
+}
+
+/** A bracketed text that is not JSON, split on blanks. */
+export function listText(d: unknown[]): ArgsSyntax {
+  const t = d[0] as LineToken;
+  const args: Word[] = [];
+  splitBlanks(t.text, t.offset, args);
+  return { args, json: false, start: t.offset };
+}
+
+/** A list of words (split on blanks, quoted words, COPY's shell words split on blanks). */
+export function words(d: unknown[]): ArgsSyntax {
+  const args = d[0] as Word[];
+  return { args, json: false, start: args[0]!.start };
+}
+
+/** `ENV key value…`: one triple (key, the rest of the line, no separator). */
+export function legacyNameVal(d: unknown[]): ArgsSyntax {
+  const key = d[0] as LineToken;
+  const value = d[1] as LineToken;
+  const keyEnd = key.offset + key.text.length;
+  return { args: [tokenWord(key), tokenWord(value), { value: "", start: keyEnd, end: keyEnd }], json: false, start: key.offset };
+}
+
+export function legacyKeyOnly(d: unknown[]): ArgsSyntax {
+  const key = d[0] as LineToken;
+  return { args: [], json: false, start: key.offset, error: { message: "must have two arguments", offset: key.offset, named: true } };
+}
+
+/** `k=v k2="v 2"`, as it is read: triples (key, value, `=`), and the first word without `=`. */
+interface PairList {
+  readonly start: number;
+  readonly args: Word[];
+  error: ArgsError | undefined;
+}
+
+function addPair(list: PairList, t: LineToken): PairList {
+  if (list.error !== undefined) return list;
+  const v = t.value;
+  const eq = v.indexOf("=");
+  if (eq < 0) {
+    list.error = { message: `Syntax error - can't find = in ${JSON.stringify(v)}. Must be of the form: name=value`, offset: t.offset };
+    return list;
+  }
+  const eqAt = t.offset + eq;
+  list.args.push({ value: v.slice(0, eq), start: t.offset, end: eqAt });
+  list.args.push({ value: v.slice(eq + 1), start: eqAt + 1, end: t.offset + t.text.length });
+  list.args.push({ value: "=", start: eqAt, end: eqAt + 1 });
+  return list;
+}
+
+export function firstPair(d: unknown[]): PairList {
+  const t = d[0] as LineToken;
+  return addPair({ start: t.offset, args: [], error: undefined }, t);
+}
+
+export function appendPair(d: unknown[]): PairList {
+  return addPair(d[0] as PairList, d[1] as LineToken);
+}
+
+export function pairs(d: unknown[]): ArgsSyntax {
+  const list = d[0] as PairList;
+  if (list.error !== undefined) return { args: [], json: false, start: list.start, error: list.error };
+  return { args: list.args, json: false, start: list.start };
+}
+
+export function healthArgs(d: unknown[]): ArgsSyntax {
+  const typ = d[0] as LineToken;
+  const cmd = d[1] as ArgsSyntax;
+  const args = [tokenWord(typ), ...cmd.args];
+  return cmd.error === undefined ? { args, json: cmd.json, start: typ.offset } : { args, json: cmd.json, start: typ.offset, error: cmd.error };
+}
+
+export function subCommand(d: unknown[]): ArgsSyntax {
+  const child = d[0] as CommandSyntax;
+  return { args: NO_ARGS.args, json: false, start: child.keyword.offset, child };
+}
+
+export function ignored(d: unknown[]): ArgsSyntax {
+  return { args: NO_ARGS.args, json: false, start: (d[0] as LineToken).offset };
 }

@@ -44,10 +44,11 @@ directive -> %directive {% a.directiveItem %}
 item -> %trivia {% a.triviaItem %}
   | instruction {% id %}
 
-# An instruction line; one that opens heredocs is followed by their bodies. A line of nothing
-# but escapes and blanks has no keyword.
-instruction -> command %endLine {% a.instructionItem %}
-  | command %heredocLine %heredocs {% a.instructionItem %}
+# An instruction: a keyword, its flags and its arguments, up to the end of the line (and the
+# heredoc bodies the line opens). A line of nothing but escapes and blanks has no keyword.
+# Every argument form ends with the line's end token, so that an instruction completes once,
+# on its last token, rather than after each of its tokens.
+instruction -> command {% a.instructionItem %}
   | %endLine {% a.emptyInstructionItem %}
 
 # The keyword decides how the arguments read.
@@ -70,10 +71,10 @@ flags -> null {% a.emptyList %}
 
 # CMD, ENTRYPOINT, SHELL: exec form (a JSON array of strings) or shell form (one text). A JSON
 # array holding anything but strings is an error.
-shellArgs -> null {% a.noArgs %}
-  | execForm {% id %}
-  | %shellText {% a.oneText %}
-  | %notStrings {% a.notStrings %}
+shellArgs -> %endLine {% a.noArgs %}
+  | execForm %endLine {% a.withEnd %}
+  | %shellText %endLine {% a.oneText %}
+  | %notStrings %endLine {% a.notStrings %}
 
 execForm -> %jsonOpen %rbracket {% a.emptyExecForm %}
   | %jsonOpen jsonStrings %rbracket {% a.execForm %}
@@ -81,9 +82,10 @@ execForm -> %jsonOpen %rbracket {% a.emptyExecForm %}
 jsonStrings -> %jsonString {% a.firstWord %}
   | jsonStrings %comma %jsonString {% a.appendWord %}
 
-# RUN: as CMD; a shell form holding `<<` is read as shell words, among them heredoc openers.
+# RUN: as CMD; a shell form holding `<<` is read as shell words, among them heredoc openers,
+# and the line is followed by the bodies of the heredocs it opens.
 runArgs -> shellArgs {% id %}
-  | shellWords {% a.shellWordsText %}
+  | shellWords heredocEnd {% a.shellWordsText %}
 
 shellWords -> shellWord {% a.firstToken %}
   | shellWords shellWord {% a.appendToken %}
@@ -91,57 +93,60 @@ shellWords -> shellWord {% a.firstToken %}
 shellWord -> %shellWord {% id %}
   | %heredoc {% id %}
 
+heredocEnd -> %endLine {% a.lineEnd %}
+  | %heredocLine %heredocs {% a.lineEnd %}
+
 # COPY, ADD: a JSON array, or words split on blanks (shell words, then split on blanks, when
 # heredocs may open).
 copyArgs -> volumeArgs {% id %}
-  | copyShellWords {% a.words %}
+  | copyShellWords heredocEnd {% a.words %}
 
 copyShellWords -> shellWord {% a.firstSplit %}
   | copyShellWords shellWord {% a.appendSplit %}
 
 # VOLUME: a JSON array, or words split on blanks.
-volumeArgs -> null {% a.noArgs %}
-  | execForm {% id %}
-  | %notStrings {% a.notStrings %}
-  | %listText {% a.listText %}
-  | listWords {% a.words %}
+volumeArgs -> %endLine {% a.noArgs %}
+  | execForm %endLine {% a.withEnd %}
+  | %notStrings %endLine {% a.notStrings %}
+  | %listText %endLine {% a.listText %}
+  | listWords %endLine {% a.words %}
 
 # FROM, EXPOSE: words split on blanks.
-listArgs -> null {% a.noArgs %}
-  | listWords {% a.words %}
+listArgs -> %endLine {% a.noArgs %}
+  | listWords %endLine {% a.words %}
 
 listWords -> %listWord {% a.firstWord %}
   | listWords %listWord {% a.appendWord %}
 
 # ARG: shell-quoted words (`name`, `name=default`).
-wordArgs -> null {% a.noArgs %}
-  | words {% a.words %}
+wordArgs -> %endLine {% a.noArgs %}
+  | words %endLine {% a.words %}
 
 words -> %word {% a.firstWord %}
   | words %word {% a.appendWord %}
 
 # ENV, LABEL: `key=value` words, or the legacy `key value…` when the first word has no `=`.
-nameValArgs -> null {% a.noArgs %}
-  | %legacyKey %legacyValue {% a.legacyNameVal %}
-  | %legacyKeyOnly {% a.legacyKeyOnly %}
-  | pairs {% a.pairs %}
+nameValArgs -> %endLine {% a.noArgs %}
+  | %legacyKey %legacyValue %endLine {% a.legacyNameVal %}
+  | %legacyKeyOnly %endLine {% a.legacyKeyOnly %}
+  | pairs %endLine {% a.pairs %}
 
 pairs -> %pair {% a.firstPair %}
   | pairs %pair {% a.appendPair %}
   | pairs %word {% a.appendPair %}
 
 # HEALTHCHECK: the type (CMD, NONE …), then the command as for CMD.
-healthArgs -> null {% a.noArgs %}
+healthArgs -> %endLine {% a.noArgs %}
   | %healthType shellArgs {% a.healthArgs %}
 
 # USER, WORKDIR, STOPSIGNAL, MAINTAINER: one text.
-stringArgs -> null {% a.noArgs %}
-  | %stringArg {% a.oneText %}
+stringArgs -> %endLine {% a.noArgs %}
+  | %stringArg %endLine {% a.oneText %}
 
 # ONBUILD: the instruction it holds.
-onbuildArgs -> null {% a.noArgs %}
+onbuildArgs -> %endLine {% a.noArgs %}
   | command {% a.subCommand %}
 
 # Any other keyword: BuildKit keeps its text unparsed.
-otherArgs -> null {% a.noArgs %}
-  | %ignored {% a.ignored %}
+otherArgs -> %endLine {% a.noArgs %}
+  | %ignored %endLine {% a.ignored %}

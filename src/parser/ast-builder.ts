@@ -79,7 +79,7 @@ function rangeOf(logical: LogicalLine, start: number, end: number): Span {
   return spanInLogical(logical, start, end);
 }
 
-const NO_ARGS: ArgsSyntax = { args: [], json: false, start: -1 };
+const NO_ARGS: Pick<ArgsSyntax, "args" | "json" | "start" | "error" | "child"> = { args: [], json: false, start: -1 };
 
 /**
  * The node of the instruction in [from, to) of the logical line (`to`: its end, trailing
@@ -98,7 +98,7 @@ function buildNode(
   const kwStart = cmd === undefined ? skipGoSpace(text, from) : cmd.keyword.offset;
   const kwEnd = cmd === undefined ? kwStart : kwStart + cmd.keyword.text.length;
   const { keyword, name } = internKeyword(cmd === undefined ? "" : cmd.keyword.text);
-  const parsed = cmd === undefined ? NO_ARGS : cmd.args;
+  const parsed: Pick<ArgsSyntax, "args" | "json" | "start" | "error" | "child"> = cmd === undefined ? NO_ARGS : cmd.args;
   if (parsed.error !== undefined) {
     const at = positionInLogical(logical, parsed.error.offset);
     const message = parsed.error.named === true ? `${name.toUpperCase()} ${parsed.error.message}` : parsed.error.message;

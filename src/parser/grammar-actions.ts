@@ -32,6 +32,17 @@ export interface ArgsSyntax {
   readonly error?: ArgsError;
   /** ONBUILD's instruction. */
   readonly child?: CommandSyntax;
+  /** The token ending the line (`endLine`/`heredocLine`: it carries the logical line). */
+  readonly end: DockerfileToken;
+  /** The `heredocs` token, when the line opens heredocs. */
+  readonly heredocs?: DockerfileToken | undefined;
+}
+
+/** The end of a line that may open heredocs. */
+interface LineEnd {
+  readonly kind: "lineEnd";
+  readonly end: DockerfileToken;
+  readonly heredocs: DockerfileToken | undefined;
 }
 
 export interface CommandSyntax {
@@ -65,7 +76,16 @@ export type BodyItem = InstructionItem | TriviaItem | DirectiveItem;
 
 export const NOT_STRING_ARRAY = "when using JSON array syntax, arrays must be comprised of strings only";
 
-const NO_ARGS: ArgsSyntax = Object.freeze({ args: Object.freeze([]) as readonly Word[], json: false, start: -1 });
+const NO_WORDS: readonly Word[] = Object.freeze([]);
+
+/** The end of an argument form: an `endLine` token, or a LineEnd. */
+function ended(args: readonly Word[], json: boolean, start: number, last: unknown, error?: ArgsError): ArgsSyntax {
+  const e = last as DockerfileToken | LineEnd;
+  const end = "kind" in e ? e.end : e;
+  const heredocs = "kind" in e ? e.heredocs : undefined;
+  if (error !== undefined) return { args, json, start, end, heredocs, error };
+  return { args, json, start, end, heredocs };
+}
 
 function tokenWord(t: LineToken): Word {
   return { value: t.value, start: t.offset, end: t.offset + t.text.length };
@@ -102,7 +122,8 @@ export function fileItems(d: unknown[]): BodyItem[] {
 }
 
 export function instructionItem(d: unknown[]): InstructionItem {
-  return { kind: "instruction", command: d[0] as CommandSyntax, end: d[1] as DockerfileToken, heredocs: d[2] as DockerfileToken | undefined };
+  const command = d[0] as CommandSyntax;
+  return { kind: "instruction", command, end: command.args.end, heredocs: command.args.heredocs };
 }
 
 export function emptyInstructionItem(d: unknown[]): InstructionItem {
@@ -135,41 +156,47 @@ export function appendToken(d: unknown[]): unknown[] {
   return list;
 }
 
-export function appendThird(d: unknown[]): unknown[] {
-  const list = d[0] as unknown[];
-  list.push(d[2]);
-  return list;
-}
-
 // ---- instructions
 
 export function command(d: unknown[]): CommandSyntax {
   return { keyword: d[0] as LineToken, flags: d[1] as LineToken[], args: d[2] as ArgsSyntax };
 }
 
-export function noArgs(): ArgsSyntax {
-  return NO_ARGS;
+export function lineEnd(d: unknown[]): LineEnd {
+  return { kind: "lineEnd", end: d[0] as DockerfileToken, heredocs: d[1] as DockerfileToken | undefined };
+}
+
+export function noArgs(d: unknown[]): ArgsSyntax {
+  return ended(NO_WORDS, false, -1, d[0]);
+}
+
+/** An argument form followed by the end of the line. */
+export function withEnd(d: unknown[]): ArgsSyntax {
+  const x = d[0] as ArgsSyntax;
+  return ended(x.args, x.json, x.start, d[1]);
 }
 
 /** A shell form, or a one-text argument (USER …). */
 export function oneText(d: unknown[]): ArgsSyntax {
   const t = d[0] as LineToken;
-  return { args: [tokenWord(t)], json: false, start: t.offset };
+  return ended([tokenWord(t)], false, t.offset, d[1]);
 }
 
 export function notStrings(d: unknown[]): ArgsSyntax {
   const t = d[0] as LineToken;
-  return { args: [], json: false, start: t.offset, error: { message: NOT_STRING_ARRAY, offset: t.offset } };
+  return ended(NO_WORDS, false, t.offset, d[1], { message: NOT_STRING_ARRAY, offset: t.offset });
 }
 
-export function emptyExecForm(d: unknown[]): ArgsSyntax {
-  return { args: [], json: true, start: (d[0] as LineToken).offset };
+/** An exec form, without its line end (see withEnd). */
+type ExecForm = Pick<ArgsSyntax, "args" | "json" | "start">;
+
+export function emptyExecForm(d: unknown[]): ExecForm {
+  return { args: NO_WORDS, json: true, start: (d[0] as LineToken).offset };
 }
 
-export function execForm(d: unknown[]): ArgsSyntax {
+export function execForm(d: unknown[]): ExecForm {
   return { args: d[1] as Word[], json: true, start: (d[0] as LineToken).offset };
 }
-
 // Argument lists are built as words, token by token: nearley runs a rule's postprocessor at
 // every completion, and a list completes after each of its tokens.
 
@@ -201,7 +228,7 @@ export function appendSplit(d: unknown[]): Word[] {
 export function shellWordsText(d: unknown[]): ArgsSyntax {
   const ts = d[0] as LineToken[];
   const last = ts[ts.length - 1]!;
-  return { args: [{ value: undefined, start: ts[0]!.offset, end: last.offset + last.text.length }], json: false, start: ts[0]!.offset };
+  return ended([{ value: undefined, start: ts[0]!.offset, end: last.offset + last.text.length }], false, ts[0]!.offset, d[1]);
 }
 
 /** A bracketed text that is not JSON, split on blanks. */
@@ -209,13 +236,13 @@ export function listText(d: unknown[]): ArgsSyntax {
   const t = d[0] as LineToken;
   const args: Word[] = [];
   splitBlanks(t.text, t.offset, args);
-  return { args, json: false, start: t.offset };
+  return ended(args, false, t.offset, d[1]);
 }
 
 /** A list of words (split on blanks, quoted words, COPY's shell words split on blanks). */
 export function words(d: unknown[]): ArgsSyntax {
   const args = d[0] as Word[];
-  return { args, json: false, start: args[0]!.start };
+  return ended(args, false, args[0]!.start, d[1]);
 }
 
 /** `ENV key value…`: one triple (key, the rest of the line, no separator). */
@@ -223,12 +250,12 @@ export function legacyNameVal(d: unknown[]): ArgsSyntax {
   const key = d[0] as LineToken;
   const value = d[1] as LineToken;
   const keyEnd = key.offset + key.text.length;
-  return { args: [tokenWord(key), tokenWord(value), { value: "", start: keyEnd, end: keyEnd }], json: false, start: key.offset };
+  return ended([tokenWord(key), tokenWord(value), { value: "", start: keyEnd, end: keyEnd }], false, key.offset, d[2]);
 }
 
 export function legacyKeyOnly(d: unknown[]): ArgsSyntax {
   const key = d[0] as LineToken;
-  return { args: [], json: false, start: key.offset, error: { message: "must have two arguments", offset: key.offset, named: true } };
+  return ended(NO_WORDS, false, key.offset, d[1], { message: "must have two arguments", offset: key.offset, named: true });
 }
 
 /** `k=v k2="v 2"`, as it is read: triples (key, value, `=`), and the first word without `=`. */
@@ -264,22 +291,20 @@ export function appendPair(d: unknown[]): PairList {
 
 export function pairs(d: unknown[]): ArgsSyntax {
   const list = d[0] as PairList;
-  if (list.error !== undefined) return { args: [], json: false, start: list.start, error: list.error };
-  return { args: list.args, json: false, start: list.start };
+  return ended(list.error === undefined ? list.args : NO_WORDS, false, list.start, d[1], list.error);
 }
 
 export function healthArgs(d: unknown[]): ArgsSyntax {
   const typ = d[0] as LineToken;
   const cmd = d[1] as ArgsSyntax;
-  const args = [tokenWord(typ), ...cmd.args];
-  return cmd.error === undefined ? { args, json: cmd.json, start: typ.offset } : { args, json: cmd.json, start: typ.offset, error: cmd.error };
+  return { ...cmd, args: [tokenWord(typ), ...cmd.args], start: typ.offset };
 }
 
 export function subCommand(d: unknown[]): ArgsSyntax {
   const child = d[0] as CommandSyntax;
-  return { args: NO_ARGS.args, json: false, start: child.keyword.offset, child };
+  return { args: NO_WORDS, json: false, start: child.keyword.offset, child, end: child.args.end, heredocs: child.args.heredocs };
 }
 
 export function ignored(d: unknown[]): ArgsSyntax {
-  return { args: NO_ARGS.args, json: false, start: (d[0] as LineToken).offset };
+  return ended(NO_WORDS, false, (d[0] as LineToken).offset, d[1]);
 }

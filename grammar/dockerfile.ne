@@ -31,25 +31,23 @@ const lexer = placeholderLexer;
 
 @lexer lexer
 
-# A run of items: what one nearley parser reads.
-chunk -> item {% a.firstItem %}
-  | chunk item {% a.appendItem %}
+# A run of items: what one nearley parser reads. An item is a run of blank/comment lines, or
+# an instruction: a keyword, its flags and its arguments, up to the end of the line (and the
+# heredoc bodies the line opens); a line of nothing but escapes and blanks has no keyword.
+# Every argument form ends with the line's end token, so that an instruction completes once,
+# on its last token, rather than after each of its tokens. (Items are not a rule of their own:
+# each rule layer costs nearley states at every item.)
+chunk -> %trivia {% a.firstTrivia %}
+  | command {% a.firstInstruction %}
+  | %endLine {% a.firstEmptyInstruction %}
+  | chunk %trivia {% a.appendTrivia %}
+  | chunk command {% a.appendInstruction %}
+  | chunk %endLine {% a.appendEmptyInstruction %}
 
 # The whole file: parser directives only at the very top, then items.
-dockerfile -> directive:* item:* {% a.fileItems %}
+dockerfile -> directive:* chunk:? {% a.fileItems %}
 
 directive -> %directive {% a.directiveItem %}
-
-# One top-level item: a run of blank/comment lines, or an instruction.
-item -> %trivia {% a.triviaItem %}
-  | instruction {% id %}
-
-# An instruction: a keyword, its flags and its arguments, up to the end of the line (and the
-# heredoc bodies the line opens). A line of nothing but escapes and blanks has no keyword.
-# Every argument form ends with the line's end token, so that an instruction completes once,
-# on its last token, rather than after each of its tokens.
-instruction -> command {% a.instructionItem %}
-  | %endLine {% a.emptyInstructionItem %}
 
 # The keyword decides how the arguments read.
 command -> %kwShell flags shellArgs {% a.command %}
@@ -87,11 +85,10 @@ jsonStrings -> %jsonString {% a.firstWord %}
 runArgs -> shellArgs {% id %}
   | shellWords heredocEnd {% a.shellWordsText %}
 
-shellWords -> shellWord {% a.firstToken %}
-  | shellWords shellWord {% a.appendToken %}
-
-shellWord -> %shellWord {% id %}
-  | %heredoc {% id %}
+shellWords -> %shellWord {% a.firstToken %}
+  | %heredoc {% a.firstToken %}
+  | shellWords %shellWord {% a.appendToken %}
+  | shellWords %heredoc {% a.appendToken %}
 
 heredocEnd -> %endLine {% a.lineEnd %}
   | %heredocLine %heredocs {% a.lineEnd %}
@@ -101,8 +98,10 @@ heredocEnd -> %endLine {% a.lineEnd %}
 copyArgs -> volumeArgs {% id %}
   | copyShellWords heredocEnd {% a.words %}
 
-copyShellWords -> shellWord {% a.firstSplit %}
-  | copyShellWords shellWord {% a.appendSplit %}
+copyShellWords -> %shellWord {% a.firstSplit %}
+  | %heredoc {% a.firstSplit %}
+  | copyShellWords %shellWord {% a.appendSplit %}
+  | copyShellWords %heredoc {% a.appendSplit %}
 
 # VOLUME: a JSON array, or words split on blanks.
 volumeArgs -> %endLine {% a.noArgs %}

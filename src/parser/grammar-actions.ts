@@ -109,34 +109,56 @@ function splitBlanks(text: string, offset: number, out: Word[]): void {
 
 // ---- items
 
-export function triviaItem(d: unknown[]): TriviaItem {
-  return { kind: "trivia", token: d[0] as DockerfileToken };
-}
-
 export function directiveItem(d: unknown[]): DirectiveItem {
   return { kind: "directive", token: d[0] as DockerfileToken };
 }
 
 export function fileItems(d: unknown[]): BodyItem[] {
-  return [...(d[0] as DirectiveItem[]), ...(d[1] as BodyItem[])];
+  return [...(d[0] as DirectiveItem[]), ...((d[1] as BodyItem[] | null) ?? [])];
 }
 
-export function instructionItem(d: unknown[]): InstructionItem {
-  const command = d[0] as CommandSyntax;
+function trivia(t: unknown): TriviaItem {
+  return { kind: "trivia", token: t as DockerfileToken };
+}
+
+function instruction(c: unknown): InstructionItem {
+  const command = c as CommandSyntax;
   return { kind: "instruction", command, end: command.args.end, heredocs: command.args.heredocs };
 }
 
-export function emptyInstructionItem(d: unknown[]): InstructionItem {
-  return { kind: "instruction", command: undefined, end: d[0] as DockerfileToken, heredocs: undefined };
+function emptyInstruction(t: unknown): InstructionItem {
+  return { kind: "instruction", command: undefined, end: t as DockerfileToken, heredocs: undefined };
 }
 
-export function firstItem(d: unknown[]): BodyItem[] {
-  return [d[0] as BodyItem];
+export function firstTrivia(d: unknown[]): BodyItem[] {
+  return [trivia(d[0])];
 }
 
-export function appendItem(d: unknown[]): BodyItem[] {
+export function firstInstruction(d: unknown[]): BodyItem[] {
+  return [instruction(d[0])];
+}
+
+export function firstEmptyInstruction(d: unknown[]): BodyItem[] {
+  return [emptyInstruction(d[0])];
+}
+
+// Appends in place: see grammar/dockerfile.ne.
+
+export function appendTrivia(d: unknown[]): BodyItem[] {
   const items = d[0] as BodyItem[];
-  items.push(d[1] as BodyItem);
+  items.push(trivia(d[1]));
+  return items;
+}
+
+export function appendInstruction(d: unknown[]): BodyItem[] {
+  const items = d[0] as BodyItem[];
+  items.push(instruction(d[1]));
+  return items;
+}
+
+export function appendEmptyInstruction(d: unknown[]): BodyItem[] {
+  const items = d[0] as BodyItem[];
+  items.push(emptyInstruction(d[1]));
   return items;
 }
 

@@ -92,8 +92,10 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 /** A JSON string's value; Go's decoder turns unpaired surrogate escapes into U+FFFD. */
 function jsonStringValue(text: string): string {
+  // The lexer's pattern admits no control characters, so a string without escapes is its text.
+  if (!text.includes("\\")) return text.slice(1, -1);
   const s = JSON.parse(text) as string;
-  return s.includes("\\u") || /[\ud800-\udfff]/.test(s) ? s.replace(LONE_SURROGATE, "\ufffd") : s;
+  return /[\ud800-\udfff]/.test(s) ? s.replace(LONE_SURROGATE, "\ufffd") : s;
 }
 
 /**
@@ -199,7 +201,8 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
       blank,
       jsonOpen,
       bracket: bracket("shellText", true),
-      shellText: new RegExp(`(?:(?!<<)[^\\n])+${END}`),
+      // A text without `<<`: anything but `<`, then single `<`s each followed by the same.
+      shellText: new RegExp(`(?=[^\\n])[^\\n<]*(?:<(?!<)[^\\n<]*)*${END}`),
       shellWord: shellWord("runWords"),
     },
     runWords: { shellBlank, shellWord: shellWord("runWords") },

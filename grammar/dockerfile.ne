@@ -118,8 +118,10 @@ listArgs -> %endLine {% a.noArgs %}
 listWords -> %listWord {% a.firstWord %}
   | listWords %listWord {% a.appendWord %}
 
-# ARG: shell-quoted words (`name`, `name=default`).
+# ARG: shell-quoted words (`name`, `name=default`). An escape character ending the line is no
+# word; alone, it still starts the argument text.
 wordArgs -> %endLine {% a.noArgs %}
+  | %danglingEscape %endLine {% a.noArgsFrom %}
   | words %endLine {% a.words %}
 
 words -> %word {% a.firstWord %}
@@ -127,6 +129,7 @@ words -> %word {% a.firstWord %}
 
 # ENV, LABEL: `key=value` words, or the legacy `key value…` when the first word has no `=`.
 nameValArgs -> %endLine {% a.noArgs %}
+  | %danglingEscape %endLine {% a.noArgsFrom %}
   | %legacyKey %legacyValue %endLine {% a.legacyNameVal %}
   | %legacyKeyOnly %endLine {% a.legacyKeyOnly %}
   | pairs %endLine {% a.pairs %}

@@ -202,6 +202,11 @@ export function noArgs(d: unknown[]): ArgsSyntax {
   return ended(NO_WORDS, false, -1, d[0]);
 }
 
+/** No arguments, though the argument text starts at this token. */
+export function noArgsFrom(d: unknown[]): ArgsSyntax {
+  return ended(NO_WORDS, false, (d[0] as LineToken).offset, d[1]);
+}
+
 /** An argument form followed by the end of the line. */
 export function withEnd(d: unknown[]): ArgsSyntax {
   const x = d[0] as ArgsSyntax;

@@ -13,8 +13,8 @@
 import moo from "moo";
 import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } from "./ast.js";
 import { DockerfileSyntaxError } from "./errors.js";
-import { heredocSpec, unterminatedHeredocMessage, type HeredocSpec } from "./heredoc.js";
-import { lineTokens, type LineToken } from "./line-lexer.js";
+import { heredocSpec, heredocWordKind, isShellSpace, unterminatedHeredocMessage, type HeredocSpec } from "./heredoc.js";
+import { lineTokens, SHELL_WORD, type LineToken } from "./line-lexer.js";
 import { Span } from "./span.js";
 import { GO_SPACE_NO_NL, skipGoSpace, trimGoSpaceEnd } from "./text.js";
 
@@ -87,6 +87,7 @@ function compileLexer(esc: EscapeToken): moo.Lexer {
 
 const LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLexer("\\"), "`": compileLexer("`") };
 
+const SHELL_WORD_AT = new RegExp(SHELL_WORD, "y");
 const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$/;
 const KNOWN_DIRECTIVES: ReadonlySet<string> = new Set(["syntax", "escape", "check"]);
 
@@ -269,14 +270,15 @@ export class DockerfileTokenStream {
     const first = this.queue.length;
     const trimmed = trimGoSpaceEnd(text);
     lineTokens(trimmed === text.length ? text : text.slice(0, trimmed), this.escapeToken, this.queue);
+    if (trimmed < text.length && this.queue.length > first) this.glueTrailingSpaces(text, trimmed, this.queue[this.queue.length - 1]!);
     let specs: HeredocSpec[] | undefined;
     for (let i = first; i < this.queue.length; i++) {
       const t = this.queue[i]!;
       if (t.type === "heredoc") {
-        (specs ??= []).push(heredocSpec(t.text, t.offset));
+        (specs ??= []).push(heredocSpec(t.heredocWord ?? t.text, t.offset));
       } else if (t.type === "heredocUnterminated") {
         const at = positionInLogical(tok.logical, t.offset);
-        throw this.source.error(unterminatedHeredocMessage(t.text), at.line, at.column);
+        throw this.source.error(unterminatedHeredocMessage(t.heredocWord ?? t.text), at.line, at.column);
       }
     }
     this.queue.push(tok);
@@ -287,6 +289,23 @@ export class DockerfileTokenStream {
       tok.type = "endLine";
     }
     return tok;
+  }
+
+  /**
+   * The line lexer reads the line without its trailing spaces, but BuildKit looks for heredoc
+   * openers in the whole line, split into shell words on ASCII blanks: the last word runs on
+   * into trailing non-ASCII or escaped spaces (`<<EOF\u00a0` opens a heredoc named `EOF\u00a0`).
+   */
+  private glueTrailingSpaces(text: string, trimmed: number, last: LineToken): void {
+    if (last.type !== "shellWord" && last.type !== "heredoc" && last.type !== "heredocUnterminated") return;
+    if (last.offset + last.text.length !== trimmed) return;
+    if (last.offset > 0 && !isShellSpace(text[last.offset - 1]!)) return;
+    SHELL_WORD_AT.lastIndex = last.offset;
+    const end = SHELL_WORD_AT.exec(text) === null ? trimmed : SHELL_WORD_AT.lastIndex;
+    if (end <= trimmed) return;
+    const word = text.slice(last.offset, end);
+    last.type = heredocWordKind(word);
+    last.heredocWord = word;
   }
 
   /** Read each heredoc's body: the lines up to one equal to its name (tabs stripped for `<<-`). */

@@ -38,6 +38,8 @@ export interface LineToken {
   /** The text as written. */
   text: string;
   offset: number;
+  /** A heredoc opener's word, when it runs on into spaces the lexer did not read (see lexer.ts). */
+  heredocWord?: string;
 }
 
 /** Token types that only separate others: the stream does not hand them to nearley. */
@@ -61,7 +63,7 @@ function keywords(...words: string[]): RegExp {
 /** A builder flag: `--` and a word in which quotes group and a backslash escapes (whatever the escape directive). */
 const FLAG = `--(?:[^${GO_SPACE_NO_NL}\\n"'\\\\]|\\\\[^\\n]|\\\\${END}|"(?:[^"\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:"|${END})|'(?:[^'\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:'|${END}))*`;
 /** A flag word that reads `--` once its quotes are removed: the end of the flags. */
-const FLAGS_END = `--(?:""|'')*(?:(?=${SP})|(?:\\\\|["']\\\\?)?${END})`;
+const FLAGS_END = `--(?:""|'')*(?:${SP}+|(?:\\\\|["']\\\\?)?${END})`;
 
 const JSON_BLANK = "[ \\t\\r]"; // JSON also allows a line feed, which a logical line never holds
 const JSON_STRING = '"(?:[^"\\\\\\x00-\\x1f]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*"';
@@ -71,7 +73,7 @@ const JSON_OPEN = new RegExp(
 );
 
 /** A word as the shell splits it for heredoc detection: quotes and backslash escapes kept. */
-const SHELL_WORD = `(?:[^ \\t\\n\\r\\v\\f\\\\'"]|\\\\[^\\n]|\\\\${END}|'[^'\\n]*(?:'|${END})|"(?:[^"\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:"|${END}))+`;
+export const SHELL_WORD = `(?:[^ \\t\\n\\r\\v\\f\\\\'"]|\\\\[^\\n]|\\\\${END}|'[^'\\n]*(?:'|${END})|"(?:[^"\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:"|${END}))+`;
 
 /** BuildKit's parseWords word (ARG, ENV, LABEL): quotes and escapes kept; `noEq` leaves out `=`. */
 function quotedWord(e: string, noEq: boolean): string {
@@ -164,29 +166,45 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
     match: new RegExp(heredocs ? `\\[(?![^\\n]*<<)[^\\n]*\\]${END}` : `\\[[^\\n]*\\]${END}`),
     type: (text: string) => (isJSONArray(text) ? "notStrings" : other),
   });
-  const shellWord = (next: string): moo.Rule => ({ match: new RegExp(SHELL_WORD), type: heredocWordKind, next });
+  // BuildKit looks for heredoc openers among the shell words of the whole line, split on
+  // ASCII blanks only: a word that follows a non-ASCII space is glued to what precedes it.
+  const heredocWord = (next: string): moo.Rule => ({ match: new RegExp(`(?<=[ \\t\\r\\v\\f])(?=\\d*<<)${SHELL_WORD}`), type: heredocWordKind, next });
+  const shellWord = (next: string): moo.Rule => ({ match: new RegExp(SHELL_WORD), next });
   // A state's first argument token leaves the flags state (`next`): later words starting
   // with `--` are arguments.
   const listWord = { match: new RegExp(`${NOT_AB}+`), type: () => "listWord", next: "list" };
   const wordValueFn = (raw: string): string => wordValue(raw, esc);
+  // An escape character ending the line, alone, is no word (parseWords drops it); as the
+  // first token it still marks where the arguments start.
+  const danglingEscape = { match: new RegExp(`${e}${END}`) };
+  const laterDanglingEscape = { ...danglingEscape, type: () => "blank" };
   const noEqWord = quotedWord(e, true);
   const legacyAhead = `(?=${noEqWord}(?:${SP}|${END}))`;
-  const keywordRules: Rules = {
+  /**
+   * The keywords: each leads to its family's state. `heredocs` is false for the instruction
+   * inside ONBUILD's ONBUILD: BuildKit looks for heredocs on RUN, COPY and ADD, also right
+   * under ONBUILD, but no deeper, so there they read as CMD and VOLUME do.
+   */
+  const keywordRules = (heredocs: boolean, onbuild: string): Rules => ({
     blank,
     kwShell: { match: keywords("cmd", "entrypoint", "shell"), next: "shellFlags" },
-    kwRun: { match: keywords("run"), next: "runFlags" },
-    kwCopy: { match: keywords("copy", "add"), next: "copyFlags" },
+    kwRun: { match: keywords("run"), next: heredocs ? "runFlags" : "shellFlags" },
+    kwCopy: { match: keywords("copy", "add"), next: heredocs ? "copyFlags" : "volumeFlags" },
     kwVolume: { match: keywords("volume"), next: "volumeFlags" },
     kwList: { match: keywords("from", "expose"), next: "listFlags" },
     kwArg: { match: keywords("arg"), next: "argFlags" },
     kwNameVal: { match: keywords("env", "label"), next: "nameValFlags" },
     kwHealth: { match: keywords("healthcheck"), next: "healthFlags" },
     kwString: { match: keywords("maintainer", "stopsignal", "user", "workdir"), next: "stringFlags" },
-    kwOnbuild: { match: keywords("onbuild"), next: "onbuildFlags" },
+    kwOnbuild: { match: keywords("onbuild"), next: onbuild },
     kwOther: { match: new RegExp(`${NOT_AB}+`), next: "otherFlags" },
-  };
+  });
   return moo.states({
-    keyword: keywordRules,
+    keyword: keywordRules(true, "onbuildFlags"),
+    onbuildFlags: withFlags("onbuildKeyword"),
+    onbuildKeyword: keywordRules(true, "nestedOnbuildFlags"),
+    nestedOnbuildFlags: withFlags("nestedOnbuildKeyword"),
+    nestedOnbuildKeyword: keywordRules(false, "nestedOnbuildFlags"),
     // CMD, ENTRYPOINT, SHELL; HEALTHCHECK's command.
     shellFlags: withFlags("shell"),
     shell: { blank, jsonOpen, bracket: bracket("shellText", false), shellText: rest },
@@ -203,9 +221,10 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
       bracket: bracket("shellText", true),
       // A text without `<<`: anything but `<`, then single `<`s each followed by the same.
       shellText: new RegExp(`(?=[^\\n])[^\\n<]*(?:<(?!<)[^\\n<]*)*${END}`),
+      heredocWord: heredocWord("runWords"),
       shellWord: shellWord("runWords"),
     },
-    runWords: { shellBlank, shellWord: shellWord("runWords") },
+    runWords: { shellBlank, heredocWord: heredocWord("runWords"), shellWord: shellWord("runWords") },
     copyFlags: withFlags("copy"),
     copy: {
       blank,
@@ -213,18 +232,21 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
       bracket: bracket("listText", true),
       // The first word decides: a text without `<<` is split on blanks, one with `<<` into shell words.
       listWord: { match: new RegExp(`(?![^\\n]*<<)${NOT_AB}+`), type: () => "listWord", next: "list" },
+      heredocWord: heredocWord("copyWords"),
       shellWord: shellWord("copyWords"),
     },
-    copyWords: { shellBlank, shellWord: shellWord("copyWords") },
+    copyWords: { shellBlank, heredocWord: heredocWord("copyWords"), shellWord: shellWord("copyWords") },
     volumeFlags: withFlags("volume"),
     volume: { blank, jsonOpen, bracket: bracket("listText", false), listWord },
     listFlags: withFlags("list"),
     list: { asciiBlank, listWord },
-    argFlags: withFlags("arg"),
-    arg: { blank, word: { match: new RegExp(quotedWord(e, false)), value: wordValueFn, next: "arg" } },
+    argFlags: withFlags("argStart"),
+    argStart: { blank, danglingEscape, word: { match: new RegExp(quotedWord(e, false)), value: wordValueFn, next: "arg" } },
+    arg: { blank, laterDanglingEscape, word: { match: new RegExp(quotedWord(e, false)), value: wordValueFn, next: "arg" } },
     nameValFlags: withFlags("nameVal"),
     nameVal: {
       blank,
+      danglingEscape,
       legacyKeyOnly: new RegExp(`${legacyAhead}${NOT_AB}+${END}`),
       legacyKey: { match: new RegExp(`${legacyAhead}${NOT_AB}+`), next: "legacy" },
       word: { match: new RegExp(quotedWord(e, false)), type: (t: string) => (t.includes("=") ? "pair" : "word"), value: wordValueFn, next: "pairs" },
@@ -232,13 +254,13 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
     legacy: { asciiBlank, legacyValue: rest },
     pairs: {
       blank,
+      laterDanglingEscape,
       word: { match: new RegExp(quotedWord(e, false)), type: (t: string) => (t.includes("=") ? "pair" : "word"), value: wordValueFn },
     },
     healthFlags: withFlags("health"),
     health: { blank, healthType: { match: new RegExp(`${NOT_SP}+`), next: "shell" } },
     stringFlags: withFlags("string"),
     string: { blank, stringArg: rest },
-    onbuildFlags: withFlags("keyword"),
     otherFlags: withFlags("other"),
     other: { blank, ignored: rest },
   } as unknown as { [state: string]: moo.Rules });

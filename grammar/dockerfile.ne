@@ -62,11 +62,10 @@ command -> %kwShell flags shellArgs {% a.command %}
   | %kwOnbuild flags onbuildArgs {% a.command %}
   | %kwOther flags otherArgs {% a.command %}
 
-# `--name=value` words before the arguments; a lone `--` ends them. Right-recursive: a
-# instruction has few flags, and this predicts fewer states after every keyword.
-flags -> null {% a.noFlags %}
-  | %flag flags {% a.prependFlag %}
-  | %flagsEnd {% a.noFlags %}
+# `--name=value` words before the arguments; a lone `--` ends them.
+flags -> null {% a.emptyList %}
+  | flags %flag {% a.appendToken %}
+  | flags %flagsEnd {% id %}
 
 # CMD, ENTRYPOINT, SHELL: exec form (a JSON array of strings) or shell form (one text). A JSON
 # array holding anything but strings is an error.

@@ -164,16 +164,6 @@ export function appendEmptyInstruction(d: unknown[]): BodyItem[] {
 
 // ---- lists
 
-const NO_FLAGS: readonly LineToken[] = Object.freeze([]);
-
-export function noFlags(): readonly LineToken[] {
-  return NO_FLAGS;
-}
-
-export function prependFlag(d: unknown[]): LineToken[] {
-  return [d[0] as LineToken, ...(d[1] as LineToken[])];
-}
-
 export function emptyList(): unknown[] {
   return [];
 }

@@ -266,12 +266,14 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
   } as unknown as { [state: string]: moo.Rules });
 }
 
+const LINE_START = Object.freeze({ line: 1, col: 1, state: "keyword" }) as moo.LexerState;
+
 const LINE_LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLineLexer("\\"), "`": compileLineLexer("`") };
 
 /** The tokens of an instruction line (trimmed at its end), blanks left out. */
 export function lineTokens(text: string, esc: EscapeToken, out: LineToken[]): void {
   const lexer = LINE_LEXERS[esc];
-  lexer.reset(text, { line: 1, col: 1, state: "keyword" } as moo.LexerState);
+  lexer.reset(text, LINE_START);
   for (let t = lexer.next(); t !== undefined; t = lexer.next()) {
     if (t.type === "blank" || t.type === "jsonBlank") continue;
     if (t.type === "error") throw new Error(`line lexer: no rule for ${JSON.stringify(t.text.slice(0, 20))}`);

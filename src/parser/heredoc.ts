@@ -1,7 +1,7 @@
 /**
- * Heredoc detection on an instruction line, as BuildKit's heredocsFromLine/ParseHeredoc do:
- * split the line into shell words (quotes and escapes kept), and every word of the form
- * `[n]<<[-]WORD` starts a heredoc whose terminator is WORD with its quotes removed.
+ * Heredoc openers, as BuildKit's heredocsFromLine/ParseHeredoc find them: among the line's
+ * shell words (quotes and escapes kept; the line lexer makes them tokens), every word of the
+ * form `[n]<<[-]WORD` starts a heredoc whose terminator is WORD with its quotes removed.
  */
 
 export interface HeredocSpec {
@@ -15,6 +15,7 @@ export interface HeredocSpec {
 
 const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
 
+/** The blanks BuildKit's shell lexer splits words on (ASCII only). */
 export function isShellSpace(ch: string): boolean {
   return ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || ch === "\v" || ch === "\f";
 }

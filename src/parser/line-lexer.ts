@@ -4,26 +4,21 @@
  * line_parsers.go). The keyword picks the instruction family's state; every family reads
  * builder flags first, then its argument form:
  *
- * | family                         | arguments                                               |
- * |--------------------------------|---------------------------------------------------------|
- * | CMD, ENTRYPOINT, SHELL         | JSON array of strings, else one shell text              |
- * | RUN                            | the same; a shell text with `<<` is read as shell words, |
- * |                                | so that heredoc openers are tokens                       |
- * | COPY, ADD                      | JSON array, else words split on blanks (shell words when |
- * |                                | the text has `<<`, for heredoc openers)                  |
- * | VOLUME                         | JSON array, else words split on blanks                   |
- * | FROM, EXPOSE                   | words split on blanks                                    |
- * | ARG                            | shell-quoted words                                       |
- * | ENV, LABEL                     | `key=value` words, or the legacy `key value`             |
- * | HEALTHCHECK                    | a type word, then as CMD                                 |
- * | USER, WORKDIR, STOPSIGNAL, MAINTAINER | one text                                          |
- * | ONBUILD                        | another instruction                                      |
- * | anything else                  | one text, which BuildKit ignores                         |
+ * - CMD, ENTRYPOINT, SHELL: a JSON array of strings, else one shell text;
+ * - RUN: the same, but a shell text holding `<<` is read as shell words, so that heredoc
+ *   openers are tokens (BuildKit looks for them on RUN, COPY and ADD, also under ONBUILD, but
+ *   not under ONBUILD's ONBUILD);
+ * - COPY, ADD: a JSON array, else words split on blanks (shell words when the text holds `<<`);
+ * - VOLUME: a JSON array, else words split on blanks; FROM, EXPOSE: words split on blanks;
+ * - ARG: shell-quoted words; ENV, LABEL: `key=value` words, or the legacy `key value`;
+ * - HEALTHCHECK: a type word, then as CMD;
+ * - USER, WORKDIR, STOPSIGNAL, MAINTAINER: one text; ONBUILD: another instruction;
+ * - any other keyword: one text, which BuildKit ignores.
  *
  * The grammar (grammar/dockerfile.ne) states how these tokens make an instruction. Where a
  * choice depends on the whole rest of the line (is it a JSON array of strings? does the first
  * ENV word hold a `=`?), a rule looks ahead; BuildKit tries one form and falls back to the other.
- * Blank tokens are dropped by the stream (lexer.ts) before nearley sees them.
+ * Blank tokens (`blank`, `jsonBlank`) are left out here: nearley never sees them.
  */
 import moo from "moo";
 import type { EscapeToken } from "./ast.js";
@@ -41,9 +36,6 @@ export interface LineToken {
   /** A heredoc opener's word, when it runs on into spaces the lexer did not read (see lexer.ts). */
   heredocWord?: string;
 }
-
-/** Token types that only separate others: the stream does not hand them to nearley. */
-export const BLANK_TOKENS: ReadonlySet<string> = new Set(["blank", "jsonBlank"]);
 
 /** Go's unicode.IsSpace (no line feed: a logical line has none). */
 const SP = `[${GO_SPACE_NO_NL}]`;
@@ -104,7 +96,7 @@ function jsonStringValue(text: string): string {
  * A flag's value as extractBuilderFlags reads it: quotes removed, a backslash takes the next
  * character literally (one at the very end is dropped).
  */
-export function flagValue(raw: string): string {
+function flagValue(raw: string): string {
   if (!/["'\\]/.test(raw)) return raw;
   let out = "";
   let quote = "";

@@ -6,6 +6,7 @@
  */
 import type { DockerfileToken } from "./lexer.js";
 import type { LineToken } from "./line-lexer.js";
+import { isAsciiBlank } from "./text.js";
 
 /** An argument: its value and the [start, end) of its text in the logical line. */
 export interface Word {
@@ -89,10 +90,6 @@ function ended(args: readonly Word[], json: boolean, start: number, last: unknow
 
 function tokenWord(t: LineToken): Word {
   return { value: t.value, start: t.offset, end: t.offset + t.text.length };
-}
-
-function isAsciiBlank(c: number): boolean {
-  return c === 32 || c === 9 || c === 11 || c === 12 || c === 13;
 }
 
 /** A text split on BuildKit's `[\t\v\f\r ]+`, appended to `out`. */

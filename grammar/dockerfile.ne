@@ -15,8 +15,9 @@
 # file's chart made garbage collection cost five times the parse itself, while a fresh parser
 # per item costs more than the item. `dockerfile` states the whole file's shape.
 #
-# Lists are built in place (appendItem, appendToken …): the grammar is unambiguous and every
-# list completes on its last token, so no completed list is shared by two parses.
+# Lists are left-recursive (right recursion is quadratic in nearley) and built in place
+# (appendInstruction, appendWord …): the grammar is unambiguous and every list completes on
+# its last token, so no completed list is shared by two parses.
 #
 # Compiled by `npm run grammar` to src/parser/grammar.generated.ts (never edit that file).
 @preprocessor typescript

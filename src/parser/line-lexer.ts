@@ -82,6 +82,9 @@ function isJSONArray(text: string): boolean {
   }
 }
 
+/** The type prefix of a bracketed text to read again in a words state. */
+const BRACKET_WORDS = "bracketWords:";
+
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** A JSON string's value; Go's decoder turns unpaired surrogate escapes into U+FFFD. */
@@ -153,10 +156,13 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
     include: args as never,
   });
   const jsonOpen = { match: JSON_OPEN, next: "json" };
-  /** A bracketed text that is not an array of strings: an error if it is JSON, else `other`. */
-  const bracket = (other: string, heredocs: boolean): moo.Rule => ({
-    match: new RegExp(heredocs ? `\\[(?![^\\n]*<<)[^\\n]*\\]${END}` : `\\[[^\\n]*\\]${END}`),
-    type: (text: string) => (isJSONArray(text) ? "notStrings" : other),
+  /**
+   * A bracketed text that is not an array of strings: an error if it is JSON, else `other`
+   * (for RUN, COPY and ADD: a `words` state when the text holds `<<`, see lineTokens).
+   */
+  const bracket = (other: string, words?: string): moo.Rule => ({
+    match: new RegExp(`\\[[^\\n]*\\]${END}`),
+    type: (text: string) => (isJSONArray(text) ? "notStrings" : words !== undefined && text.includes("<<") ? `${BRACKET_WORDS}${words}` : other),
   });
   // BuildKit looks for heredoc openers among the shell words of the whole line, split on
   // ASCII blanks only: a word that follows a non-ASCII space is glued to what precedes it.
@@ -199,7 +205,7 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
     nestedOnbuildKeyword: keywordRules(false, "nestedOnbuildFlags"),
     // CMD, ENTRYPOINT, SHELL; HEALTHCHECK's command.
     shellFlags: withFlags("shell"),
-    shell: { blank, jsonOpen, bracket: bracket("shellText", false), shellText: rest },
+    shell: { blank, jsonOpen, bracket: bracket("shellText"), shellText: rest },
     json: {
       jsonBlank: new RegExp(`${JSON_BLANK}+`),
       jsonString: { match: new RegExp(JSON_STRING), value: jsonStringValue },
@@ -210,7 +216,7 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
     run: {
       blank,
       jsonOpen,
-      bracket: bracket("shellText", true),
+      bracket: bracket("shellText", "runWords"),
       // A text without `<<`: anything but `<`, then single `<`s each followed by the same.
       shellText: new RegExp(`(?=[^\\n])[^\\n<]*(?:<(?!<)[^\\n<]*)*${END}`),
       heredocWord: heredocWord("runWords"),
@@ -221,7 +227,7 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
     copy: {
       blank,
       jsonOpen,
-      bracket: bracket("listText", true),
+      bracket: bracket("listText", "copyWords"),
       // The first word decides: a text without `<<` is split on blanks, one with `<<` into shell words.
       listWord: { match: new RegExp(`(?![^\\n]*<<)${NOT_AB}+`), type: () => "listWord", next: "list" },
       heredocWord: heredocWord("copyWords"),
@@ -229,7 +235,7 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
     },
     copyWords: { shellBlank, heredocWord: heredocWord("copyWords"), shellWord: shellWord("copyWords") },
     volumeFlags: withFlags("volume"),
-    volume: { blank, jsonOpen, bracket: bracket("listText", false), listWord },
+    volume: { blank, jsonOpen, bracket: bracket("listText"), listWord },
     listFlags: withFlags("list"),
     list: { asciiBlank, listWord },
     argFlags: withFlags("argStart"),
@@ -266,9 +272,18 @@ const LINE_LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLineLexer("\\
 export function lineTokens(text: string, esc: EscapeToken, out: LineToken[]): void {
   const lexer = LINE_LEXERS[esc];
   lexer.reset(text, LINE_START);
+  let base = 0;
   for (let t = lexer.next(); t !== undefined; t = lexer.next()) {
     if (t.type === "blank" || t.type === "jsonBlank") continue;
     if (t.type === "error") throw new Error(`line lexer: no rule for ${JSON.stringify(t.text.slice(0, 20))}`);
+    if (t.type!.startsWith(BRACKET_WORDS)) {
+      // Not JSON after all: BuildKit falls back to the shell form, whose words may open
+      // heredocs. The bracketed text runs to the end of the line: read it again as words.
+      base = t.offset;
+      lexer.reset(t.text, { line: 1, col: 1, state: t.type!.slice(BRACKET_WORDS.length) } as moo.LexerState);
+      continue;
+    }
+    if (base !== 0) t.offset += base;
     out.push(t as unknown as LineToken);
   }
 }

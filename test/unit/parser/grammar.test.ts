@@ -95,6 +95,7 @@ describe("errors the grammar recognises point at file, line and column", () => {
   };
   it("names the argument that is wrong", () => {
     expect(at("FROM a\nRUN   [1, 2]\n")).toBe("df:2:7: when using JSON array syntax, arrays must be comprised of strings only");
+    expect(at(`FROM a\nCOPY ["<<EOF", 1]\n`)).toBe("df:2:6: when using JSON array syntax, arrays must be comprised of strings only");
     expect(at("FROM a\nLABEL \\\n  k\n")).toBe("df:3:3: LABEL must have two arguments");
     expect(at("FROM a\nENV a=1 \\\n b c=2\n")).toBe(`df:3:2: Syntax error - can't find = in "b". Must be of the form: name=value`);
     expect(at("FROM a\nONBUILD ENV x\n")).toBe("df:2:13: ENV must have two arguments");

@@ -58,10 +58,6 @@ export function addEnv(env: string[], key: string, value: string): string[] {
   return env;
 }
 
-export function envKeys(env: readonly string[]): Set<string> {
-  return new Set(env.map((e) => (e.indexOf("=") < 0 ? e : e.slice(0, e.indexOf("=")))));
-}
-
 /** An env list (`KEY=value`) as an ordered map; an entry without "=" is set to "". */
 export function envListToMap(list: readonly string[] | undefined): Map<string, string> {
   const m = new Map<string, string>();

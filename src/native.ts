@@ -11,8 +11,8 @@ import { fileURLToPath } from "node:url";
  * flock(2), l*xattr(2) for layers (layer/native.ts), a directory listing with lstat, a tree
  * removal off the main thread, a sealed in-memory copy of runc (runtime/runc.ts), a
  * posix_spawn for build containers and _exit(2) for bin/berth. Without it each syncfs or lock
- * was a process (`sync -f`, `flock FILE cat`), a fork of this one (2-10 ms of the main thread
- * with berth's heap), and xattrs came from @napi-rs/xattr (11 ms to load) or getfattr. Those
+ * was a process (`sync -f`, `flock FILE cat`), a fork of this one (the main thread stalls for
+ * berth's whole heap), and xattrs came from @napi-rs/xattr (slow to load) or getfattr. Those
  * remain where the addon could not be built, or with BERTH_NO_NATIVE=1.
  */
 export interface BerthNative {

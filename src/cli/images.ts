@@ -191,7 +191,7 @@ function imageRows(image: ImageRecord, withDigests: boolean): ImageRow[] {
 async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Command): Promise<void> {
   const { parseReference, familiarRepository } = await import("../image/reference.js");
   const store = await storeFor(cmd);
-  // plain string order (ISO 8601 times): localeCompare would load ICU's collator (~6 ms)
+  // plain string order (ISO 8601 times): localeCompare would load ICU's collator at start-up
   const images = (await store.listImages()).sort((a, b) => {
     const x = a.config.created ?? "";
     const y = b.config.created ?? "";

@@ -27,7 +27,7 @@ const GROUPS: readonly Registrar[] = [
 
 /**
  * Which group registers a top-level command: a start-up shortcut only (commander builds every
- * command with all its options, ~2-3 ms for all groups). A name missing here, or a group that
+ * command with all its options, for all groups). A name missing here, or a group that
  * turns out not to register it, falls back to all groups.
  */
 const GROUP_OF: Readonly<Record<string, Registrar>> = {

@@ -92,8 +92,7 @@ export class BuildContext implements SourceFs {
   /**
    * Walks a directory; resolves whether anything below it was kept (for re-included paths).
    * Subdirectories are walked side by side: the addon lists and lstats each on the thread pool
-   * (statDirAsync), so a big context's lstat calls (~3 µs each here, 20,000 of them in a
-   * 20,000-file context) share the CPUs while the main thread indexes what came back. The top
+   * (statDirAsync), so a big context's lstat calls (one per file) share the CPUs while the main thread indexes what came back. The top
    * directory is listed in line (no thread-pool round trip for a small context).
    */
   private async walk(dirRel: string, slots: Semaphore): Promise<boolean> {

@@ -80,7 +80,7 @@ function minor(rdev: number): number {
 
 /**
  * Reading a file does not need its access time updated: on a journaled file system that is an
- * inode write per fresh file (relatime), ~10 µs each. Allowed for root and owners; others get EPERM and read without.
+ * inode write per fresh file (relatime). Allowed for root and owners; others get EPERM and read without.
  */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOATIME;
 

@@ -3,8 +3,7 @@ import { lstatSync } from "node:fs";
 /**
  * lstat(2) without a Stats object. Node 20's lstatSync builds one per call, with four Date
  * objects; on a walk of a 20,000-file context that garbage cost more than the system calls
- * (profile of a no-op build: 100 ms of 540 in the garbage collector, 50 ms making Stats and
- * Dates; an lstat walk of 20,000 files 73-148 ms with lstatSync, 52 ms this way). So this
+ * (figures: docs/architecture-notes.md). So this
  * calls what lstatSync calls, Node's own fs binding, which returns the fields as numbers —
  * where it is there and answers as lstatSync does (checked once); lstatSync otherwise.
  */

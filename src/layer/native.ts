@@ -10,12 +10,11 @@ import { LayerError } from "./errors.js";
 /**
  * What Node cannot do by itself — extended attributes and device nodes. Extended attributes go
  * through berth's addon or @napi-rs/xattr (N-API bindings: l*xattr calls, symlinks not
- * followed), a few microseconds a call; where neither loads (or BERTH_NO_NATIVE_XATTR=1),
+ * followed); where neither loads (or BERTH_NO_NATIVE_XATTR=1),
  * through batch tools, one process per layer rather than per file: `getfattr -R` to read every
  * xattr of a tree, `setfattr --restore` to write many. Device nodes: one `sh` script for all
- * mknod calls. Measured: a getfattr process costs 2-5 ms even for an empty tree (a fork of a
- * Node process with its whole heap mapped), once per build step; reading a 20,000-file tree's
- * xattrs natively costs ~80 ms, getfattr -R ~100 ms.
+ * mknod calls. A getfattr process costs a fork of a Node process with its whole heap mapped,
+ * even for an empty tree, once per build step.
  */
 
 interface NativeXattr {
@@ -28,7 +27,7 @@ let native: NativeXattr | null | undefined;
 
 /**
  * The binding, loaded at first use: berth's own addon (src/native.ts: already loaded for the
- * store's syncfs, ~1 ms), else @napi-rs/xattr (~11 ms to load); null when neither is available.
+ * store's syncfs), else @napi-rs/xattr (slower to load); null when neither is available.
  */
 function nativeXattr(): NativeXattr | null {
   if (native === undefined) {

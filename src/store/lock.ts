@@ -16,7 +16,7 @@ import { berthNative, type BerthNative } from "../native.js";
  * doubling up to 32 ms: locks guard short record updates). Without the addon a
  * `flock FILE sh -c 'echo; cat'` child holds it: it prints a line once the lock is held and
  * keeps it until its stdin closes — which happens when we release, or when we die; one process
- * spawn (~3 ms) per lock. Both kinds are the same kernel lock, so they exclude each other.
+ * spawn per lock. Both kinds are the same kernel lock, so they exclude each other.
  */
 export interface HeldLock {
   release(): Promise<void>;

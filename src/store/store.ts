@@ -21,7 +21,7 @@ import { removeTree } from "../native.js";
  * above all — open the store only to read records and make a snapshot.
  */
 const layerModule = () => import("../layer/index.js");
-/** zlib, for tar-split records only (imports and exports): not loaded by builds (~1 ms). */
+/** zlib, for tar-split records only (imports and exports): not loaded by builds. */
 const zlib = () => import("node:zlib");
 
 /**
@@ -916,7 +916,7 @@ export class Store {
     const key = tagKey(ref);
     if (!(await this.imageExists(id))) throw new NoSuchImageError(id);
     // already so (a no-op rebuild re-tags): refs.json is replaced by rename, so a read without
-    // the lock is a consistent state, and skipping the lock saves a flock process (~5 ms)
+    // the lock is a consistent state, and skipping the lock saves a flock process
     if (!refsChange(await this.readRefs(), id, [key], [])) return;
     await this.updateRefs((refs) => refsChange(refs, id, [key], []));
   }

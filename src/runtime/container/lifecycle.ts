@@ -24,7 +24,7 @@ export async function startDetached(ctx: RuntimeContext, id: string): Promise<vo
   const diag = openSync(join(dir, SUPERVISOR_LOG), "a");
   const args = [script, resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
   // cwd /: a long-lived supervisor must not pin the directory berth was started from;
-  // no NODE_EXTRA_CA_CERTS: Node would parse it at start-up (~60 ms) for a process that
+  // no NODE_EXTRA_CA_CERTS: Node would parse it at start-up for a process that
   // never opens a TLS connection (see bin/berth)
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;

@@ -686,6 +686,8 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#define BERTH_NATIVE_ABI 1
+
 static napi_value init(napi_env env, napi_value exports) {
   static const struct { const char* name; napi_callback fn; } functions[] = {
     { "syncfs", js_syncfs },
@@ -707,6 +709,10 @@ static napi_value init(napi_env env, napi_value exports) {
     CHECK(napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));
     CHECK(napi_set_named_property(env, exports, functions[i].name, fn));
   }
+  /* what src/native.ts checks: raised whenever a function is added or changes shape */
+  napi_value abi;
+  CHECK(napi_create_uint32(env, BERTH_NATIVE_ABI, &abi));
+  CHECK(napi_set_named_property(env, exports, "abi", abi));
   return exports;
 }
 

@@ -29,34 +29,41 @@ export interface BerthNative {
   /**
    * A directory's entry names (no "." or "..") and their lstat: STAT_DIR_FIELDS numbers per
    * name — dev, mode, nlink, uid, gid, rdev, ino, size, mtimeMs, ctimeMs; mode 0 for an entry
-   * removed meanwhile. Older builds of the addon lack it.
+   * removed meanwhile.
    */
-  statDir?(path: string): [string[], Float64Array];
-  /** statDir on libuv's thread pool. Older builds lack it. */
-  statDirAsync?(path: string): Promise<[string[], Float64Array]>;
-  /** `rm -rf` on libuv's thread pool (symlinks removed, not followed; a missing path is fine). Older builds lack it. */
-  removeTree?(path: string): Promise<void>;
-  /** The file copied into a memfd with runc's seals (close-on-exec), on the thread pool: its fd. Older builds lack it. */
-  sealedCopy?(path: string): Promise<number>;
-  /** posix_spawn of `file` with `argv`, stdin /dev/null: [pid, stdout fd, stderr fd, exit code]. Older builds lack it. */
-  spawnPiped?(file: string, argv: string[]): [number, number, number, Promise<number>];
+  statDir(path: string): [string[], Float64Array];
+  /** statDir on libuv's thread pool. */
+  statDirAsync(path: string): Promise<[string[], Float64Array]>;
+  /** `rm -rf` on libuv's thread pool (symlinks removed, not followed; a missing path is fine). */
+  removeTree(path: string): Promise<void>;
+  /** The file copied into a memfd with runc's seals (close-on-exec), on the thread pool: its fd. */
+  sealedCopy(path: string): Promise<number>;
+  /** posix_spawn of `file` with `argv`, stdin /dev/null: [pid, stdout fd, stderr fd, exit code]. */
+  spawnPiped(file: string, argv: string[]): [number, number, number, Promise<number>];
   /**
    * openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: `path` resolved inside `rootFd`
    * as a chroot would (see runtime/in-root.ts); the fd (close-on-exec). Throws Node-shaped
-   * errno errors (ENOSYS before Linux 5.6). Older builds lack it.
+   * errno errors (ENOSYS before Linux 5.6).
    */
-  openInRoot?(rootFd: number, path: string, flags: number, mode?: number): number;
-  /** mknod(2) with a full st_mode (S_IFCHR | perm …) and a device number (0 for a whiteout). Older builds lack it. */
-  mknodSync?(path: string, mode: number, dev: number): void;
-  /** _exit(2): ends the process without Node's teardown (bin/berth, once the loop has drained). Older builds lack it. */
-  exitNow?(code: number): never;
+  openInRoot(rootFd: number, path: string, flags: number, mode?: number): number;
+  /** mknod(2) with a full st_mode (S_IFCHR | perm …) and a device number (0 for a whiteout). */
+  mknodSync(path: string, mode: number, dev: number): void;
+  /** _exit(2): ends the process without Node's teardown (bin/berth, once the loop has drained). */
+  exitNow(code: number): never;
 }
 
 export const STAT_DIR_FIELDS = 10;
 
+/**
+ * The addon's interface version (BERTH_NATIVE_ABI in native/berth_native.c). A build of another
+ * version (a checkout updated without `npm run setup`) is not used at all: berth runs on its
+ * fallbacks, as without the addon, rather than calling functions that are missing or changed.
+ */
+export const BERTH_NATIVE_ABI = 1;
+
 let loaded: BerthNative | null | undefined;
 
-/** The addon, loaded at first use; null when it is not built (or BERTH_NO_NATIVE=1). */
+/** The addon, loaded at first use; null when it is not built, is of another version, or with BERTH_NO_NATIVE=1. */
 export function berthNative(): BerthNative | null {
   if (loaded === undefined) {
     loaded = null;
@@ -66,7 +73,8 @@ export function berthNative(): BerthNative | null {
         const path = fileURLToPath(new URL(rel, import.meta.url));
         if (!existsSync(path)) continue;
         try {
-          loaded = createRequire(import.meta.url)(path) as BerthNative;
+          const mod = createRequire(import.meta.url)(path) as BerthNative & { abi?: number };
+          loaded = mod.abi === BERTH_NATIVE_ABI ? mod : null;
         } catch {
           loaded = null;
         }
@@ -100,7 +108,7 @@ export function secretEnvWrapper(): string | undefined {
 export function removeTree(path: string): Promise<void> {
   const native = berthNative();
   const viaFs = () => rm(path, { recursive: true, force: true });
-  return native?.removeTree !== undefined ? native.removeTree(path).catch(viaFs) : viaFs();
+  return native !== null ? native.removeTree(path).catch(viaFs) : viaFs();
 }
 
 /** A process the addon spawned: its output, and its exit code once it exited and its output ended. */
@@ -118,7 +126,7 @@ export interface PipedChild {
  */
 export function spawnPiped(file: string, argv: string[]): PipedChild | undefined {
   const native = berthNative();
-  if (native?.spawnPiped === undefined) return undefined;
+  if (native === null) return undefined;
   const [pid, out, err, exit] = native.spawnPiped(file, argv);
   const stdout = new Socket({ fd: out, readable: true, writable: false });
   const stderr = new Socket({ fd: err, readable: true, writable: false });

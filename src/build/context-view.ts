@@ -43,7 +43,7 @@ export async function makeContextView(context: BuildContext, dir: string): Promi
     }
   }
   const native = berthNative();
-  if (native?.mknodSync !== undefined) for (const n of nodes) native.mknodSync(n.path, constants.S_IFCHR, 0);
+  if (native !== null) for (const n of nodes) native.mknodSync(n.path, constants.S_IFCHR, 0);
   else await mknodBatch(nodes, { chown: false }); // a mknod(1) process per whiteout: slow on big exclusions
 
   // deepest first: setting a directory's times after its children were made

@@ -92,7 +92,8 @@ export class BuildContext implements SourceFs {
   /**
    * Walks a directory; resolves whether anything below it was kept (for re-included paths).
    * Subdirectories are walked side by side: the addon lists and lstats each on the thread pool
-   * (statDirAsync), so a big context's lstat calls (one per file) share the CPUs while the main thread indexes what came back. The top
+   * (statDirAsync), so a big context's lstat calls (one per file) share the CPUs while the
+   * main thread indexes what came back. The top
    * directory is listed in line (no thread-pool round trip for a small context).
    */
   private async walk(dirRel: string, slots: Semaphore): Promise<boolean> {
@@ -106,14 +107,14 @@ export class BuildContext implements SourceFs {
       // component each); otherwise readdir, then an lstat per entry kept
       const native = berthNative();
       let listing: [string[], Float64Array] | undefined;
-      if (dirRel !== "" && native?.statDirAsync !== undefined) {
+      if (dirRel !== "" && native !== null) {
         await slots.acquire();
         try {
           listing = await native.statDirAsync(abs);
         } finally {
           slots.release();
         }
-      } else listing = native?.statDir?.(abs);
+      } else listing = native?.statDir(abs);
       if (listing !== undefined) {
         names = listing[0];
         const f = listing[1];

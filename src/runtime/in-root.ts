@@ -43,7 +43,7 @@ let openat2Usable = true;
  */
 export function openInRoot(rootFd: number, path: string, flags: number, mode = 0o644): number {
   const native = berthNative();
-  if (openat2Usable && process.env.BERTH_NO_OPENAT2 !== "1" && native?.openInRoot !== undefined) {
+  if (openat2Usable && process.env.BERTH_NO_OPENAT2 !== "1" && native !== null) {
     try {
       return native.openInRoot(rootFd, path === "" ? "/" : path, flags, mode);
     } catch (err) {

@@ -137,7 +137,7 @@ export function sealRunc(binary: string): void {
   sealing.add(binary);
   const native = berthNative();
   const path = hostBinaryPath(binary);
-  if (native?.sealedCopy === undefined || path === null || basename(binary) !== "runc") return;
+  if (native === null || path === null || basename(binary) !== "runc") return;
   native.sealedCopy(path).then(
     (fd) => sealedPaths.set(binary, `/proc/${process.pid}/fd/${fd}`),
     () => undefined,

@@ -386,6 +386,9 @@ export async function finishOrphaned(ctx: RuntimeContext, id: string, exitCode: 
   const failure = exitCode !== 0 ? await runcFailure(join(dir, RUNC_LOG), id) : undefined;
   if (failure !== undefined) await ctx.runc.delete(id).catch(() => undefined);
   record = { ...record, state: "exited", exitCode: failure?.exitCode ?? exitCode, finishedAt: new Date().toISOString(), ...(failure !== undefined ? { error: failure.message } : {}) };
+  for (const ep of record.endpoints ?? []) releaseEndpoint(ep, id);
+  delete record.endpoints;
+  delete record.endpoint;
   delete record.pid;
   delete record.supervisor;
   delete record.runtime;

@@ -180,6 +180,13 @@ describe.runIf(canRun)("berth network connect / disconnect", () => {
     const native = await h.berth(["run", "-d", "--network", na, "busybox", "sleep", "1"]);
     const nativeHook = (JSON.parse(readFileSync(join(h.root, "c", native.stdout.trim(), "config.json"), "utf8")) as { hooks: { createRuntime: Array<{ path: string }> } }).hooks.createRuntime[0];
     expect(nativeHook?.path).toMatch(/berth-netplug$/);
-    await h.berth(["rm", "-f", native.stdout.trim(), `sh${s}`]);
+    await h.berth(["rm", "-f", native.stdout.trim()]);
+    // a container connected while it ran leaves both networks' hosts files when it goes
+    expect(await sh(`b${s}`, "cat /etc/hosts")).toContain(`sh${s}`);
+    expect((await h.berth(["rm", "-f", `sh${s}`])).code).toBe(0);
+    expect(await sh(`b${s}`, "cat /etc/hosts")).not.toContain(`sh${s}`);
+    expect(await sh(`a${s}`, "cat /etc/hosts")).not.toContain(`sh${s}`);
+    const reuse = await h.berth(["run", "--rm", "--network", nb, "busybox", "sh", "-c", "ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*'"]);
+    expect(reuse.stdout).toBe("inet 10.132.0.3\n");
   }, 90_000);
 });

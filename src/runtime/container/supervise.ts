@@ -296,7 +296,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       }
     }
     // the record as a `network connect` may have left it (networks, endpoints), and kept so until the endpoints are released
-    networkLock = await acquireFlock(join(dir, NETWORK_LOCK));
+    // (a container removed by `rm -f` meanwhile has no directory left to lock or read)
+    networkLock = await acquireFlock(join(dir, NETWORK_LOCK)).catch(() => undefined);
     record = await readRecord(dir).catch(() => record);
     endpoints.push(...(record.endpoints ?? []));
     record = { ...record, state: "exited", exitCode, finishedAt: new Date().toISOString() };
@@ -313,7 +314,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   } catch (err) {
     const error = err instanceof RuntimeError ? err : new RuntimeError(err instanceof Error ? err.message : String(err), { cause: err });
     // a container whose process never ran stays "created", as Docker keeps it
-    networkLock ??= await acquireFlock(join(dir, NETWORK_LOCK));
+    networkLock ??= await acquireFlock(join(dir, NETWORK_LOCK)).catch(() => undefined);
     record = await readRecord(dir);
     endpoints.push(...(record.endpoints ?? []));
     record = { ...record, state: started ? "exited" : "created", exitCode: error.exitCode, error: error.message };

@@ -100,6 +100,21 @@ export function secretEnvWrapper(): string | undefined {
 }
 
 /**
+ * The host path of berth-netplug (native/netplug.c, built beside the addon): plugs a container
+ * into its bridge networks with netlink calls in one process, as the createRuntime hook or for
+ * a running container. undefined where it was not built or with BERTH_NO_NATIVE=1 (then a shell
+ * hook with nsenter and ip does it: runtime/network/attach.ts).
+ */
+export function netplugHelper(): string | undefined {
+  if (process.env.BERTH_NO_NATIVE === "1") return undefined;
+  for (const rel of ["../native/build/Release/berth-netplug", "../../native/build/Release/berth-netplug"]) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  return undefined;
+}
+
+/**
  * Removes `path` and everything under it, as `rm -rf`, off the main thread: one thread-pool
  * job of the addon instead of fs.rm's lstat/readdir/unlink round trips, each with a callback
  * on the main thread (~1 ms of it for a container's bundle and snapshot, while the next

@@ -15,6 +15,18 @@ async function context(cmd: Command): Promise<RuntimeContext> {
   return runtimeContext(await openStore(resolve(resolveStoreRoot((cmd.optsWithGlobals() as { root?: string }).root))));
 }
 
+/** Docker's rendering of a refused request: `Error response from daemon: …`, exit code 1. */
+async function asDaemonError(work: () => Promise<void>): Promise<void> {
+  const { BerthError } = await import("../errors.js");
+  try {
+    await work();
+  } catch (err) {
+    if (!(err instanceof BerthError)) throw err;
+    process.stderr.write(`Error response from daemon: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
 export function registerNetworkCommands(program: Command): void {
   const network = program.command("network").description("Manage networks (containers on one network reach each other by name)");
   network
@@ -104,18 +116,26 @@ export function registerNetworkCommands(program: Command): void {
       const removed = await pruneNetworks(ctx);
       process.stdout.write(removed.length > 0 ? `Deleted Networks:\n${removed.map((n) => `${n}\n`).join("")}` : "");
     });
-  for (const verb of ["connect", "disconnect"] as const) {
-    const c = network
-      .command(verb)
-      .description(verb === "connect" ? "Connect a stopped container to a network (berth containers have one network)" : "Disconnect a stopped container from a network")
-      .argument("<network>")
-      .argument("<container>");
-    if (verb === "connect") c.option("--alias <name>", "add a network-scoped alias for the container (repeatable)", collect);
-    else c.option("-f, --force", "force the container to disconnect");
-    c.action(async (net: string, ref: string, flags: { alias?: string[] }, cmd: Command) => {
+  network
+    .command("connect")
+    .description("Connect a container to a network (a running one at once: a new interface, eth1…)")
+    .argument("<network>")
+    .argument("<container>")
+    .option("--alias <name>", "add a network-scoped alias for the container (repeatable)", collect)
+    .action(async (net: string, ref: string, flags: { alias?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
       const { connectContainer } = await import("../runtime/network/manage.js");
-      await connectContainer(ctx, net, ref, { disconnect: verb === "disconnect", ...(flags.alias !== undefined ? { aliases: flags.alias } : {}) });
+      await asDaemonError(() => connectContainer(ctx, net, ref, { ...(flags.alias !== undefined ? { aliases: flags.alias } : {}) }));
     });
-  }
+  network
+    .command("disconnect")
+    .description("Disconnect a container from a network (a running one at once)")
+    .argument("<network>")
+    .argument("<container>")
+    .option("-f, --force", "force the container to disconnect from a network")
+    .action(async (net: string, ref: string, _flags: { force?: boolean }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { disconnectContainer } = await import("../runtime/network/manage.js");
+      await asDaemonError(() => disconnectContainer(ctx, net, ref));
+    });
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { humanSize } from "./format.js";
+import { confirm } from "./prompt.js";
 import { storeFor } from "./images.js";
 
 /** `berth builder prune`, as `docker builder prune` (the build cache: records, cache mounts). */
@@ -21,9 +22,7 @@ export function registerBuilderCommands(program: Command): void {
         const warning = opts.all === true
           ? "WARNING! This will remove all build cache. Are you sure you want to continue?"
           : "WARNING! This will remove all dangling build cache. Are you sure you want to continue?";
-        process.stdout.write(`${warning} [y/N] `);
-        const answer = await readAnswer();
-        if (!/^y(es)?$/i.test(answer.trim())) {
+        if (!(await confirm(warning))) {
           // docker's runPrune returns nothing reclaimed, which its caller prints
           process.stdout.write("Total reclaimed space: 0B\n");
           return;
@@ -72,23 +71,3 @@ async function storageFlag(value: string): Promise<number> {
   }
 }
 
-/** One line of stdin (the answer to the prompt); "" at end of input. */
-function readAnswer(): Promise<string> {
-  return new Promise((resolve) => {
-    let buf = "";
-    const done = (s: string) => {
-      process.stdin.off("data", onData);
-      process.stdin.off("end", onEnd);
-      process.stdin.pause();
-      resolve(s);
-    };
-    const onData = (b: Buffer) => {
-      buf += b.toString("utf8");
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) done(buf.slice(0, nl));
-    };
-    const onEnd = () => done(buf);
-    process.stdin.on("data", onData);
-    process.stdin.once("end", onEnd);
-  });
-}

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { confirm } from "./prompt.js";
 import type { RuntimeContext } from "../runtime/container/context.js";
 import { registerInspectTarget } from "./inspect.js";
 
@@ -489,8 +490,12 @@ export function registerContainerCommands(program: Command): void {
   container
     .command("prune")
     .description("Remove all stopped containers")
-    .option("-f, --force", "do not prompt for confirmation (berth never prompts)")
-    .action(async (_flags: object, cmd: Command) => {
+    .option("-f, --force", "Do not prompt for confirmation")
+    .action(async (flags: { force?: boolean }, cmd: Command) => {
+      if (flags.force !== true && !(await confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"))) {
+        process.stdout.write("Total reclaimed space: 0B\n");
+        return;
+      }
       const ctx = await context(cmd);
       const { pruneContainers } = await import("../runtime/container/remove.js");
       const ids = await pruneContainers(ctx);

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { confirm } from "./prompt.js";
 import type { RuntimeContext } from "../runtime/container/context.js";
 
 /** `berth network create|ls|inspect|rm|prune|connect|disconnect`, Docker's flags and output. */
@@ -15,14 +16,14 @@ async function context(cmd: Command): Promise<RuntimeContext> {
   return runtimeContext(await openStore(resolve(resolveStoreRoot((cmd.optsWithGlobals() as { root?: string }).root))));
 }
 
-/** Docker's rendering of a refused request: `Error response from daemon: …`, exit code 1. */
+/** A refused request as Docker's exit code says it (1), with berth's `Error: …` (there is no daemon to respond). */
 async function asDaemonError(work: () => Promise<void>): Promise<void> {
   const { BerthError } = await import("../errors.js");
   try {
     await work();
   } catch (err) {
     if (!(err instanceof BerthError)) throw err;
-    process.stderr.write(`Error response from daemon: ${err.message}\n`);
+    process.stderr.write(`Error: ${err.message}\n`);
     process.exitCode = 1;
   }
 }
@@ -100,7 +101,7 @@ export function registerNetworkCommands(program: Command): void {
           process.stdout.write(`${ref}\n`);
         } catch (err) {
           if (!(err instanceof BerthError)) throw err;
-          process.stderr.write(`Error response from daemon: ${err.message}\n`);
+          process.stderr.write(`Error: ${err.message}\n`);
           failed = true;
         }
       }
@@ -109,8 +110,9 @@ export function registerNetworkCommands(program: Command): void {
   network
     .command("prune")
     .description("Remove all unused networks (and stop the default network's namespace when idle)")
-    .option("-f, --force", "do not prompt for confirmation (berth never prompts)")
-    .action(async (_flags: object, cmd: Command) => {
+    .option("-f, --force", "Do not prompt for confirmation")
+    .action(async (flags: { force?: boolean }, cmd: Command) => {
+      if (flags.force !== true && !(await confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return;
       const ctx = await context(cmd);
       const { pruneNetworks } = await import("../runtime/network/manage.js");
       const removed = await pruneNetworks(ctx);

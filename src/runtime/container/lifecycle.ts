@@ -70,7 +70,14 @@ export async function waitForExit(ctx: RuntimeContext, id: string, timeoutMs = I
   const dir = await ctx.store.containerDir(id);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const record = withLiveState(await readRecord(dir));
+    let record: ContainerRecord;
+    try {
+      record = withLiveState(await readRecord(dir));
+    } catch (err) {
+      // a --rm container removes itself once it has exited
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      throw err;
+    }
     if (record.state !== "running") return record.exitCode ?? 0;
     if (Date.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, 25));

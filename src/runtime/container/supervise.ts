@@ -132,10 +132,10 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const commandChecked = host.binds.some((b) => command.startsWith(b.destination + "/")) ? undefined : checkExecutable(layers, command, env, cfg.cwd);
     // (awaited below, beside the init layer: a rejection is handled there)
     commandChecked?.catch(() => undefined);
+    // `-v /host/dir:/ctr` makes a missing host dir, as Docker's daemon does for -v binds
+    // (its --mount type=bind refuses one instead)
     for (const b of host.binds) {
-      if (b.type === "bind" && !existsSync(b.source)) {
-        throw new RuntimeError(`invalid mount config: bind source path does not exist: ${b.source}`);
-      }
+      if (b.type === "bind" && !existsSync(b.source)) await mkdir(b.source, { recursive: true, mode: 0o755 });
     }
     if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
     primeCgroupAttach();

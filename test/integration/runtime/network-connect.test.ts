@@ -104,11 +104,11 @@ describe.runIf(canRun)("berth network connect / disconnect", () => {
 
   it("refuses what Docker refuses, with Docker's messages, exit code 1 and nothing changed", async () => {
     const cases: Array<[string[], RegExp]> = [
-      [["network", "connect", na, `dual${s}`], new RegExp(`^Error response from daemon: endpoint with name dual${s} already exists in network ${na}\\n$`)],
-      [["network", "disconnect", nb, `dual${s}`], new RegExp(`^Error response from daemon: container [0-9a-f]{64} is not connected to network ${nb}\\n$`)],
-      [["network", "connect", `nosuch${s}`, `dual${s}`], new RegExp(`^Error response from daemon: network nosuch${s} not found\\n$`)],
-      [["network", "connect", nb, `nosuch${s}`], new RegExp(`^Error response from daemon: No such container: nosuch${s}\\n$`)],
-      [["network", "connect", "host", `dual${s}`], /^Error response from daemon: container cannot be disconnected from host network or connected to host network\n$/],
+      [["network", "connect", na, `dual${s}`], new RegExp(`^Error: endpoint with name dual${s} already exists in network ${na}\\n$`)],
+      [["network", "disconnect", nb, `dual${s}`], new RegExp(`^Error: container [0-9a-f]{64} is not connected to network ${nb}\\n$`)],
+      [["network", "connect", `nosuch${s}`, `dual${s}`], new RegExp(`^Error: network nosuch${s} not found\\n$`)],
+      [["network", "connect", nb, `nosuch${s}`], new RegExp(`^Error: No such container: nosuch${s}\\n$`)],
+      [["network", "connect", "host", `dual${s}`], /^Error: container cannot be disconnected from host network or connected to host network\n$/],
       [["network", "connect", "--alias", "x", "bridge", `dual${s}`], /network-scoped alias is supported only for containers in user defined networks/],
     ];
     for (const [args, message] of cases) {

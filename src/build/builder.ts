@@ -7,8 +7,9 @@ import { Writable } from "node:stream";
 import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache, type SourceFs } from "../context/index.js";
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
-import { DockerfileSyntaxError, parse, type InstructionNode } from "../parser/index.js";
-import { errorAt, flagValue, lintDockerfile, lintSummary, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { DockerfileSyntaxError, parse } from "../parser/index.js";
+import { assertNever, type AddInstruction, type CopyInstruction, type Instruction, type RunInstruction, type WorkdirInstruction } from "../instructions/index.js";
+import { errorAt, lintDockerfile, lintSummary, onbuildSteps, planBuild, PROXY_ARGS, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
 import { openStore, PENDING_DIFF_ID, type Store } from "../store/store.js";
 import { replaceFile } from "../store/atomic.js";
@@ -27,7 +28,7 @@ import type { BuildEvent } from "./events.js";
 import { formatTime, HISTORY_COMMENT, runCommandString } from "./history.js";
 import { cacheMountsDirOf } from "./cache-mount.js";
 import { cacheKey, explainMiss, stackedKey, type KeyInputs } from "./keys.js";
-import { applyMetadata, withShell } from "./metadata.js";
+import { applyMetadata, shellCommand } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
 import { runCommand, runMounts, runNetwork } from "./run-command.js";
 import { BuildSandbox, type RunNetwork } from "./sandbox.js";
@@ -221,12 +222,12 @@ class Builder {
       ...(o.platform !== undefined ? { platform: o.platform } : {}),
     });
     // BuildKit's lint warnings berth implements (plan/lint.ts), before any step runs
-    const lint = lintSummary(lintDockerfile(ast, text));
+    const lint = lintSummary(lintDockerfile(ast, text, this.plan.instructions));
     if (lint !== undefined) {
       this.warnings.push(lint);
       this.emit({ type: "warning", message: lint, time: Date.now() });
     }
-    for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.name === "run").length;
+    for (const i of this.plan.order) this.runsLeft += this.plan.stages[i]!.steps.filter((n) => n.kind === "run").length;
     // as BuildKit, before any step runs: a RUN that needs an entitlement the build lacks
     // (an ONBUILD RUN, or a mode held in a variable, is checked when it runs)
     for (const i of this.plan.order) {
@@ -244,7 +245,7 @@ class Builder {
       const steps = this.plan.stages[i]!.steps;
       let last = -1;
       steps.forEach((node, at) => {
-        if (node.name === "run" && this.networkOf(node) === "default") last = at;
+        if (node.kind === "run" && this.networkOf(node) === "default") last = at;
       });
       this.lastSandboxRun.set(i, last);
     }
@@ -412,7 +413,7 @@ class Builder {
     const total = stage.steps.length + 1;
     const prefix = (i: number, onbuild = false) => `[${label === "" ? "" : label + " "}${i}/${total + (onbuild ? 0 : 0)}] `;
     this.emit({ type: "step", id: fromId, name: `${prefix(1)}FROM ${stage.baseName}`, time: Date.now() });
-    const failAt = (node: InstructionNode, name: string, detail: string, extra: { output?: string; exitCode?: number; cause?: unknown } = {}) =>
+    const failAt = (node: Instruction, name: string, detail: string, extra: { output?: string; exitCode?: number; cause?: unknown } = {}) =>
       new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
     try {
       if (stage.base.kind === "scratch") {
@@ -454,7 +455,7 @@ class Builder {
     }
     this.emit({ type: "done", id: fromId, time: Date.now() });
 
-    const steps: { node: InstructionNode; onbuild: boolean }[] = [
+    const steps: { node: Instruction; onbuild: boolean }[] = [
       ...onbuildSteps(triggers, `${stage.baseName} ONBUILD`).map((node) => ({ node, onbuild: true })),
       ...stage.steps.map((node) => ({ node, onbuild: false })),
     ];
@@ -469,13 +470,13 @@ class Builder {
     return { state, key: state.key };
   }
 
-  private stepInfo(node: InstructionNode, name: string): BuildErrorStep {
+  private stepInfo(node: Instruction, name: string): BuildErrorStep {
     return { name, file: this.plan.file, range: node.range, sourceLines: this.plan.lines };
   }
 
   /** The step title as BuildKit shows it: the instruction with variables expanded. */
-  private displayText(node: InstructionNode, state: StageState): string {
-    const text = node.original.replace(/\s+/g, " ").trim();
+  private displayText(ins: Instruction, state: StageState): string {
+    const text = ins.node.original.replace(/\s+/g, " ").trim();
     const upper = text.replace(/^\S+/, (k) => k.toUpperCase());
     try {
       return expandWord(upper, stageEnv(state), { rawQuotes: true, skipUnsetEnv: true, escapeToken: this.plan.escapeToken });
@@ -486,7 +487,7 @@ class Builder {
 
   // ------------------------------------------------------------------ steps
 
-  private async runStep(s: { index: number; position: number; node: InstructionNode; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
+  private async runStep(s: { index: number; position: number; node: Instruction; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
     const { node, state, name } = s;
     const started = Date.now();
     const executedBefore = this.executed;
@@ -520,26 +521,39 @@ class Builder {
     };
     try {
       if (this.o.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130 });
-      const meta = applyMetadata({ node, state, expand, expandWords, fail, buildArgs: this.plan.buildArgs, globalArgs: this.plan.globalArgs });
-      if (meta) return;
-      switch (node.name) {
+      switch (node.kind) {
         case "workdir":
-          await this.workdirStep(s, expand, fail, show);
+          await this.workdirStep({ ...s, node }, expand, fail, show);
           break;
         case "run":
-          await this.runInstruction(s, show(), expand, fail);
+          await this.runInstruction({ ...s, node }, show(), expand, fail);
           break;
         case "copy":
         case "add":
-          await this.copyStep(s, show(), expand, fail);
+          await this.copyStep({ ...s, node }, show(), expand, fail);
           break;
         case "from":
           throw fail("FROM inside a stage: this is a berth bug");
+        case "env":
+        case "label":
+        case "maintainer":
+        case "user":
+        case "expose":
+        case "volume":
+        case "stopsignal":
+        case "shell":
+        case "cmd":
+        case "entrypoint":
+        case "healthcheck":
+        case "onbuild":
+        case "arg":
+          applyMetadata({ state, expand, expandWords, fail, buildArgs: this.plan.buildArgs, globalArgs: this.plan.globalArgs }, node);
+          return;
         default:
-          throw fail(`unknown instruction: ${node.keyword.toUpperCase()}`);
+          assertNever(node);
       }
       if (id !== 0) this.emit({ type: "done", id, time: Date.now() });
-      noteCodePath(`${node.name}:${this.executed > executedBefore ? "run" : "hit"}${flagValue(node, "from") !== undefined ? ":from" : ""}`);
+      noteCodePath(`${node.kind}:${this.executed > executedBefore ? "run" : "hit"}${node.kind === "copy" && node.from !== undefined ? ":from" : ""}`);
     } catch (err) {
       const e = err instanceof BerthError ? err : fail((err as Error).message, { cause: err });
       this.emit({ type: "error", id: show(), message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });
@@ -557,7 +571,7 @@ class Builder {
    * record the result and the inputs for --explain.
    */
   private async layerStep(
-    s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean; node?: InstructionNode },
+    s: { index: number; position: number; state: StageState; noCache: boolean; onbuild: boolean; node?: Instruction },
     id: number,
     keyInputs: KeyInputs,
     createdBy: string,
@@ -720,14 +734,13 @@ class Builder {
   }
 
   private async workdirStep(
-    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    s: { index: number; position: number; node: WorkdirInstruction; state: StageState; noCache: boolean; onbuild: boolean },
     expand: (w: string) => string,
     fail: (d: string) => BuildError,
     show: () => number,
   ): Promise<void> {
     const { node, state } = s;
-    const arg = node.args[0]?.value ?? "";
-    const path = expand(arg);
+    const path = expand(node.path.raw);
     if (path === "") throw fail("WORKDIR requires exactly one argument");
     const cfg = containerConfig(state);
     const wd = posix.resolve(cfg.WorkingDir || "/", path);
@@ -802,7 +815,7 @@ class Builder {
   }
 
   private async runInstruction(
-    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    s: { index: number; position: number; node: RunInstruction; state: StageState; noCache: boolean; onbuild: boolean },
     id: number,
     expand: (w: string) => string,
     fail: (d: string, extra?: { output?: string; exitCode?: number; cause?: unknown }) => BuildError,
@@ -811,7 +824,7 @@ class Builder {
     // ONBUILD RUNs are not counted: another one may follow them
     if (!s.onbuild) this.runsLeft--;
     const anotherFollows = s.onbuild || this.runsLeft > 0;
-    const command = runCommand(node, (args) => withShell(state, node, args));
+    const command = runCommand(node, (text) => shellCommand(state, text));
     let mounts;
     let network: RunNetwork;
     let security: "sandbox" | "insecure";
@@ -924,7 +937,7 @@ class Builder {
   }
 
   private async copyStep(
-    s: { index: number; position: number; node: InstructionNode; state: StageState; noCache: boolean; onbuild: boolean },
+    s: { index: number; position: number; node: CopyInstruction | AddInstruction; state: StageState; noCache: boolean; onbuild: boolean },
     id: number,
     expand: (w: string, o?: { skipProcessQuotes?: boolean }) => string,
     fail: (d: string, extra?: { cause?: unknown }) => BuildError,
@@ -933,7 +946,7 @@ class Builder {
     let prepared;
     try {
       prepared = await prepareCopy({
-        node,
+        ins: node,
         expand,
         workdir: state.config.config?.WorkingDir || "/",
         sourceFor: async (from) => {
@@ -1009,7 +1022,7 @@ class Builder {
   }
 
   /** A RUN's network, undefined when its flag is invalid (the step reports that). */
-  private networkOf(node: InstructionNode): RunNetwork | undefined {
+  private networkOf(node: RunInstruction): RunNetwork | undefined {
     try {
       return runNetwork(node, this.defaultNetwork);
     } catch {
@@ -1022,7 +1035,7 @@ class Builder {
    * keys chain), so when a RUN on the sandbox network follows, the sandbox is started now, its
    * set-up (a namespace, pasta's start: ~100 ms) overlapping this step and the ones between.
    */
-  private noteMiss(index: number, node: InstructionNode | undefined): void {
+  private noteMiss(index: number, node: Instruction | undefined): void {
     if (this.sandbox.started) return;
     const last = this.lastSandboxRun.get(index) ?? -1;
     if (last < 0) return;

@@ -1,6 +1,4 @@
-import type { InstructionNode } from "../parser/index.js";
-import { MountSpecError, parseMountSpec, type Mount } from "../instructions/index.js";
-import { flagValue } from "../plan/index.js";
+import { expandMount, MountSpecError, type Mount, type RunInstruction } from "../instructions/index.js";
 import type { RunNetwork } from "./sandbox.js";
 
 /** What a RUN runs and with which mounts and network: pure, needed for the cache key. */
@@ -15,55 +13,40 @@ export interface RunCommand {
   script?: { name: string; content: string };
 }
 
-function chompTabs(s: string): string {
-  return s.replace(/^\t+/gm, "");
-}
-
-/** The command a RUN runs, heredocs included (dispatchRun's rules). */
-export function runCommand(node: InstructionNode, withShell: (args: string[]) => string[]): RunCommand {
-  let args = node.args.map((a) => a.value);
-  let script: RunCommand["script"];
-  if (node.heredocs.length > 0 && !node.json) {
-    const first = node.heredocs[0]!;
-    if (args.length === 1 && LONE_HEREDOC.test(args[0]!)) {
-      const data = first.chomp ? chompTabs(first.content) : first.content;
-      if (data.startsWith("#!")) {
-        script = { name: first.name, content: data };
-        return { args: [`/dev/pipes/${first.name}`], script };
-      }
-      args = [data];
+/**
+ * The command a RUN runs, heredocs included (dispatchRun's rules); `shell` wraps a shell-form
+ * command in the stage's SHELL.
+ */
+export function runCommand(ins: RunInstruction, shell: (command: string) => string[]): RunCommand {
+  const command = ins.command;
+  if (command.form === "exec") return { args: [...command.args] };
+  let text = command.command;
+  if (ins.heredocs.length > 0) {
+    const first = ins.heredocs[0]!;
+    if (LONE_HEREDOC.test(text)) {
+      const data = first.content;
+      if (data.startsWith("#!")) return { args: [`/dev/pipes/${first.name}`], script: { name: first.name, content: data } };
+      text = data;
     } else {
-      let b = args[0] ?? "";
-      for (const h of node.heredocs) b += "\n" + h.content + h.name;
-      args = [b];
+      // the shell reads the heredocs (and strips the tabs of `<<-` itself)
+      for (const h of ins.heredocs) text += "\n" + h.raw + h.name;
     }
   }
-  return { args: node.json ? args : withShell(args) };
+  return { args: shell(text) };
 }
 
 /**
- * `--mount` values after expansion, parsed by the same parser that validated them unexpanded
- * (src/instructions); a bad one names itself.
+ * `--mount` values after expansion with the stage's variables (instructions/mount.ts); a bad
+ * one names itself.
  */
-export function runMounts(node: InstructionNode, expand: (w: string) => string): Mount[] {
-  return node.flags
-    .filter((f) => f.name === "mount")
-    .map((f) => {
-      const raw = f.value ?? "";
-      try {
-        return parseMountSpec(expand(raw), f.range);
-      } catch (err) {
-        if (err instanceof MountSpecError) throw new MountSpecError(`--mount=${raw}: ${err.message}`);
-        throw err;
-      }
-    });
+export function runMounts(ins: RunInstruction, expand: (w: string) => string): Mount[] {
+  return ins.mounts.map((m) => expandMount(m, expand));
 }
 
 /** A RUN's network: its --network flag, else the build's (`dflt`, from berth build --network). */
-export function runNetwork(node: InstructionNode, dflt: RunNetwork): RunNetwork {
-  const v = flagValue(node, "network");
+export function runNetwork(ins: RunInstruction, dflt: RunNetwork): RunNetwork {
+  const v = ins.network;
   if (v === undefined || v === "default") return dflt;
   if (v === "none" || v === "host") return v;
   throw new MountSpecError(`unsupported network mode ${JSON.stringify(v)} (want default, none or host)`);
 }
-

@@ -20,7 +20,7 @@ import * as memoryDirModule from "./memory-dir.js";
 import type { HeldLock } from "../store/lock.js";
 import { BerthError } from "../errors.js";
 import type { CacheExchange } from "./cache-exchange.js";
-import { prepareCopy } from "./copy-step.js";
+import { prepareCopy } from "./copy/prepare.js";
 import type { PlacedFile, ReuseSource } from "./copy/writer.js";
 import { BuildError, type BuildErrorStep } from "./errors.js";
 import { entitlementMessage, missingEntitlement, runSecurity } from "./entitlements.js";
@@ -30,7 +30,7 @@ import { cacheMountsDirOf } from "./cache-mount.js";
 import { cacheKey, explainMiss, stackedKey, type KeyInputs } from "./keys.js";
 import { applyMetadata, shellCommand } from "./metadata.js";
 import type { BuildOptions, BuildResult } from "./options.js";
-import { runCommand, runMounts, runNetwork } from "./run-command.js";
+import { runCommand, runMounts, runNetwork } from "./run/command.js";
 import { BuildSandbox, type RunNetwork } from "./sandbox.js";
 import { cloneConfig, containerConfig, ensurePath, envListToMap, processEnv, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
 import { removeTree } from "../native.js";
@@ -882,7 +882,7 @@ class Builder {
       const stderr = new StepOutput((data) => this.emit({ type: "log", id, stream: "stderr", data, time: Date.now() }));
       const both = () => (stdout.tail + stderr.tail).slice(-8192);
       let code: number;
-      const { executeRun } = await import("./run-step.js");
+      const { executeRun } = await import("./run/execute.js");
       try {
         code = await executeRun({
           snapshot: snap,

@@ -1,15 +1,15 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
-import type { AddInstruction, CopyInstruction } from "../instructions/index.js";
-import { checksumSelection, DirSourceFs, LayeredSourceFs, resolveCopySources, type ResolvedSource, type SourceFs, type StatCache } from "../context/index.js";
-import { parseChmod } from "./copy/chmod.js";
-import { heredocSource } from "./copy/heredoc.js";
-import { CopyError } from "./copy/errors.js";
-import { resolveChown, type Owner } from "./copy/owner.js";
-import { classifyAddSource } from "./copy/url.js";
-import type { Snapshot } from "../store/index.js";
-import type { PlacedFile, ReuseSource } from "./copy/writer.js";
+import type { AddInstruction, CopyInstruction } from "../../instructions/index.js";
+import { checksumSelection, DirSourceFs, LayeredSourceFs, resolveCopySources, type ResolvedSource, type SourceFs, type StatCache } from "../../context/index.js";
+import { parseChmod } from "./chmod.js";
+import { heredocSource } from "./heredoc.js";
+import { CopyError } from "./errors.js";
+import { resolveChown, type Owner } from "./owner.js";
+import { classifyAddSource } from "./url.js";
+import type { Snapshot } from "../../store/index.js";
+import type { PlacedFile, ReuseSource } from "./writer.js";
 
 const HEREDOC_WORD = /^\d*<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/;
 
@@ -151,7 +151,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       const kind = isAdd ? classifyAddSource(p) : "local";
       if (kind === "git") {
         // the repository's contents at the ref go into dest, as BuildKit's git source
-        const { checkoutGit } = await import("./copy/git.js");
+        const { checkoutGit } = await import("./git.js");
         const keepGitDir = ins.kind === "add" && ins.keepGitDir;
         const co = await checkoutGit(p, { keepGitDir, sshAuthSock: c.sshAgent });
         cleanups.push(co.cleanup);
@@ -166,7 +166,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
         continue;
       }
       if (kind === "http") {
-        const { downloadUrl } = await import("./copy/url.js");
+        const { downloadUrl } = await import("./url.js");
         const dl = await downloadUrl(p, checksumFlag !== undefined ? { checksum: c.expand(checksumFlag) } : {});
         cleanups.push(dl.cleanup);
         const fs = new DirSourceFs(dl.dir, p);
@@ -284,8 +284,8 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
         return files;
       },
       async execute(snapshot: Snapshot, reuse?: ReuseSource): Promise<Map<string, PlacedFile> | undefined> {
-        const { writeCopy } = await import("./copy/writer.js");
-        const { writeAdd } = await import("./copy/add.js");
+        const { writeCopy } = await import("./writer.js");
+        const { writeAdd } = await import("./add.js");
         // Placements are listed only when every file's content is known (ADD extracts and
         // downloads are not): a later build may then link any of them.
         const known = groups.every((g) => !g.add && sums.has(g));

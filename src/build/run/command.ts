@@ -1,5 +1,5 @@
-import { expandMount, MountSpecError, type Mount, type RunInstruction } from "../instructions/index.js";
-import type { RunNetwork } from "./sandbox.js";
+import { expandMount, MountSpecError, type Mount, type RunInstruction } from "../../instructions/index.js";
+import type { RunNetwork } from "../sandbox.js";
 
 /** What a RUN runs and with which mounts and network: pure, needed for the cache key. */
 

@@ -88,7 +88,7 @@ export function berthNative(): BerthNative | null {
 /**
  * The host path of berth-secret-env (native/secret-env.c, built beside the addon), the wrapper
  * that passes env secrets to a step's command through an fd; undefined where it was not built
- * or with BERTH_NO_NATIVE=1 (then they go through config.json on a tmpfs: build/run-step.ts).
+ * or with BERTH_NO_NATIVE=1 (then they go through config.json on a tmpfs: build/run/execute.ts).
  */
 export function secretEnvWrapper(): string | undefined {
   if (process.env.BERTH_NO_NATIVE === "1") return undefined;

@@ -1,5 +1,4 @@
-import type { InstructionNode } from "../parser/index.js";
-import { flagValue } from "../plan/index.js";
+import type { Instruction, RunInstruction } from "../instructions/index.js";
 
 /**
  * BuildKit's entitlements: what a Dockerfile may ask for only when the one who builds allows
@@ -24,8 +23,8 @@ export function parseEntitlements(values: readonly string[]): Entitlement[] {
 }
 
 /** A RUN's `--security` mode (expanded by the caller when it holds variables): sandbox when absent. */
-export function runSecurity(node: InstructionNode, expand: (w: string) => string = (w) => w): "sandbox" | "insecure" {
-  const v = flagValue(node, "security");
+export function runSecurity(ins: RunInstruction, expand: (w: string) => string = (w) => w): "sandbox" | "insecure" {
+  const v = ins.security;
   if (v === undefined) return "sandbox";
   const mode = expand(v);
   if (mode === "sandbox" || mode === "insecure") return mode;
@@ -37,10 +36,10 @@ export function runSecurity(node: InstructionNode, expand: (w: string) => string
  * ValidateEntitlements: an exec op with network host, or with security insecure), or
  * undefined. `security` is the RUN's mode when the caller knows it expanded.
  */
-export function missingEntitlement(node: InstructionNode, allowed: readonly Entitlement[], security?: "sandbox" | "insecure"): Entitlement | undefined {
-  if (node.name !== "run") return undefined;
-  if (flagValue(node, "network") === "host" && !allowed.includes("network.host")) return "network.host";
-  const mode = security ?? (flagValue(node, "security") === "insecure" ? "insecure" : "sandbox");
+export function missingEntitlement(ins: Instruction, allowed: readonly Entitlement[], security?: "sandbox" | "insecure"): Entitlement | undefined {
+  if (ins.kind !== "run") return undefined;
+  if (ins.network === "host" && !allowed.includes("network.host")) return "network.host";
+  const mode = security ?? (ins.security === "insecure" ? "insecure" : "sandbox");
   if (mode === "insecure" && !allowed.includes("security.insecure")) return "security.insecure";
   return undefined;
 }

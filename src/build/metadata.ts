@@ -1,13 +1,14 @@
-import type { InstructionNode } from "../parser/index.js";
+import { assertNever, type CommandLine, type Instruction, type KeyValue } from "../instructions/index.js";
 import { argDeclarations } from "../plan/index.js";
-import { flagValue } from "../plan/index.js";
 import type { HealthConfig } from "../image/types.js";
 import { goDuration, goList, goQuoteList, HISTORY_COMMENT } from "./history.js";
 import { addEnv, containerConfig, type StageState } from "./stage-state.js";
 import type { BuildError } from "./errors.js";
 
+/** The instructions that only change the image config (and history): no layer, no cache key. */
+export type MetadataInstruction = Exclude<Instruction, { kind: "from" | "run" | "copy" | "add" | "workdir" }>;
+
 export interface MetaContext {
-  node: InstructionNode;
   state: StageState;
   expand(word: string): string;
   expandWords(word: string): string[];
@@ -21,46 +22,20 @@ function history(s: StageState, createdBy: string): void {
   s.newHistory.push({ entry: { created_by: createdBy, comment: HISTORY_COMMENT, empty_layer: true } });
 }
 
-/** ENV/LABEL arguments come in (key, value, separator) triples. */
-function pairs(ctx: MetaContext): { key: string; value: string }[] {
-  const a = ctx.node.args;
-  const out: { key: string; value: string }[] = [];
-  for (let i = 0; i + 1 < a.length; i += 3) out.push({ key: ctx.expand(a[i]!.value), value: ctx.expand(a[i + 1]!.value) });
-  if (out.length === 0) throw ctx.fail(`${ctx.node.name.toUpperCase()} requires at least one argument`);
-  return out;
+/** ENV/LABEL pairs, expanded. */
+function pairs(ctx: MetaContext, kvs: readonly KeyValue[]): { key: string; value: string }[] {
+  return kvs.map((kv) => ({ key: ctx.expand(kv.key.raw), value: ctx.expand(kv.value.raw) }));
 }
 
 /** Shell form gets the image's SHELL (or /bin/sh -c) in front, as BuildKit's withShell. */
-export function withShell(s: StageState, node: InstructionNode, args: readonly string[]): string[] {
-  if (node.json) return [...args];
+export function withShell(s: StageState, command: CommandLine): string[] {
+  return command.form === "exec" ? [...command.args] : shellCommand(s, command.command);
+}
+
+/** A shell-form command line as the stage's SHELL (or /bin/sh -c) runs it. */
+export function shellCommand(s: StageState, command: string): string[] {
   const shell = s.config.config?.Shell;
-  return [...(shell !== undefined && shell.length > 0 ? shell : ["/bin/sh", "-c"]), args.join(" ")];
-}
-
-/** Go's time.ParseDuration for the forms HEALTHCHECK flags use (`30s`, `1m30s`, `500ms`). */
-export function parseDuration(text: string): number | undefined {
-  if (text === "0") return 0;
-  const unit: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9, m: 6e10, h: 3.6e12 };
-  let rest = text;
-  let total = 0;
-  const re = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/;
-  if (rest === "") return undefined;
-  while (rest !== "") {
-    const m = re.exec(rest);
-    if (m === null) return undefined;
-    total += Number(m[1]) * (unit[m[2] as string] as number);
-    rest = rest.slice(m[0].length);
-  }
-  return Math.round(total);
-}
-
-function healthDuration(ctx: MetaContext, name: string): number {
-  const v = flagValue(ctx.node, name);
-  if (v === undefined || v === "") return 0;
-  const d = parseDuration(v);
-  if (d === undefined) throw ctx.fail(`invalid --${name}=${v}: not a duration`);
-  if (d !== 0 && d < 1e6) throw ctx.fail(`Interval "${name}" cannot be less than 1ms`);
-  return d;
+  return [...(shell !== undefined && shell.length > 0 ? shell : ["/bin/sh", "-c"]), command];
 }
 
 function parsePorts(ctx: MetaContext, words: string[]): string[] {
@@ -86,43 +61,45 @@ function parsePorts(ctx: MetaContext, words: string[]): string[] {
  * Applies a metadata instruction to the stage's image config and records its history as
  * BuildKit does. Returns false for instructions that are not metadata (RUN, COPY, ADD, WORKDIR).
  */
-export function applyMetadata(ctx: MetaContext): boolean {
+/**
+ * Applies a metadata instruction to the stage's image config and records its history as
+ * BuildKit does.
+ */
+export function applyMetadata(ctx: MetaContext, ins: MetadataInstruction): void {
   const s = ctx.state;
-  const node = ctx.node;
   const cfg = containerConfig(s);
-  const args = node.args.map((a) => a.value);
-  switch (node.name) {
+  switch (ins.kind) {
     case "env": {
-      const ps = pairs(ctx);
+      const ps = pairs(ctx, ins.vars);
       cfg.Env ??= [];
       for (const p of ps) {
         addEnv(cfg.Env, p.key, p.value);
         s.env.set(p.key, p.value);
       }
       history(s, "ENV " + ps.map((p) => `${p.key}=${p.value}`).join(" "));
-      return true;
+      return;
     }
     case "label": {
-      const ps = pairs(ctx);
+      const ps = pairs(ctx, ins.labels);
       cfg.Labels ??= {};
       for (const p of ps) cfg.Labels[p.key] = p.value;
       history(s, "LABEL " + ps.map((p) => `${p.key}=${p.value}`).join(" "));
-      return true;
+      return;
     }
     case "maintainer": {
-      s.config.author = args.join(" ");
+      s.config.author = ins.maintainer;
       history(s, `MAINTAINER ${s.config.author}`);
-      return true;
+      return;
     }
     case "user": {
-      const u = ctx.expand(args[0] ?? "");
+      const u = ctx.expand(ins.user.raw);
       if (u === "") throw ctx.fail("USER requires exactly one argument");
       cfg.User = u;
       history(s, `USER ${u}`);
-      return true;
+      return;
     }
     case "expose": {
-      const words = args.flatMap((a) => ctx.expandWords(a));
+      const words = ins.ports.flatMap((p) => ctx.expandWords(p.raw));
       const ports = parsePorts(ctx, words);
       cfg.ExposedPorts ??= {};
       for (const p of ports) cfg.ExposedPorts[p] = {};
@@ -130,10 +107,10 @@ export function applyMetadata(ctx: MetaContext): boolean {
       // order written: `EXPOSE [8080/tcp 53/udp]`. Docker 20.10's BuildKit printed a sorted Go
       // map (`EXPOSE map[53/udp:{} 8080/tcp:{}]`); today's Docker users see the list.
       history(s, `EXPOSE [${ports.join(" ")}]`);
-      return true;
+      return;
     }
     case "volume": {
-      const vols = node.json ? args.map((a) => ctx.expand(a)) : args.flatMap((a) => ctx.expandWords(a));
+      const vols = ins.json ? ins.paths.map((p) => ctx.expand(p.raw)) : ins.paths.flatMap((p) => ctx.expandWords(p.raw));
       if (vols.length === 0) throw ctx.fail("VOLUME requires at least one argument");
       cfg.Volumes ??= {};
       for (const v of vols) {
@@ -141,58 +118,46 @@ export function applyMetadata(ctx: MetaContext): boolean {
         cfg.Volumes[v] = {};
       }
       history(s, `VOLUME ${goList(vols)}`);
-      return true;
+      return;
     }
     case "stopsignal": {
-      const sig = ctx.expand(args[0] ?? "");
+      const sig = ctx.expand(ins.signal.raw);
       if (!/^(SIG)?[A-Z0-9+-]+$/.test(sig) && !/^\d+$/.test(sig)) throw ctx.fail(`invalid signal: ${sig}`);
       cfg.StopSignal = sig;
       history(s, `STOPSIGNAL ${sig}`);
-      return true;
+      return;
     }
     case "shell": {
-      if (!node.json) throw ctx.fail("SHELL requires the arguments to be in JSON form");
-      if (args.length === 0) throw ctx.fail("SHELL requires at least one argument");
-      cfg.Shell = args;
-      history(s, `SHELL ${goList(args)}`);
-      return true;
+      cfg.Shell = [...ins.shell];
+      history(s, `SHELL ${goList(ins.shell)}`);
+      return;
     }
     case "cmd": {
-      const cmd = withShell(s, node, args);
+      const cmd = withShell(s, ins.command);
       cfg.Cmd = cmd;
       cfg.ArgsEscaped = true;
       s.cmdSet = true;
       history(s, `CMD ${goQuoteList(cmd)}`);
-      return true;
+      return;
     }
     case "entrypoint": {
-      const ep = withShell(s, node, args);
+      const ep = withShell(s, ins.command);
       cfg.Entrypoint = ep;
       // ENTRYPOINT resets a CMD inherited from the base, not one set earlier in this stage.
       if (!s.cmdSet) cfg.Cmd = null;
       history(s, `ENTRYPOINT ${goQuoteList(ep)}`);
-      return true;
+      return;
     }
     case "healthcheck": {
-      const kind = (args[0] ?? "").toUpperCase();
-      let test: string[];
-      if (kind === "NONE") {
-        if (args.length > 1) throw ctx.fail("HEALTHCHECK NONE takes no arguments");
-        test = ["NONE"];
-      } else if (kind === "CMD") {
-        const rest = args.slice(1);
-        if (rest.length === 0) throw ctx.fail("Missing command after HEALTHCHECK CMD");
-        test = node.json ? ["CMD", ...rest] : ["CMD-SHELL", rest.join(" ")];
-      } else throw ctx.fail(`Unknown type "${args[0] ?? ""}" in HEALTHCHECK (try CMD)`);
-      const retriesText = flagValue(node, "retries");
-      const retries = retriesText === undefined || retriesText === "" ? 0 : Number(retriesText);
-      if (!Number.isInteger(retries) || retries < 0) throw ctx.fail(`invalid --retries=${retriesText ?? ""}`);
+      const command = ins.command;
+      const test = ins.disable || command === undefined ? ["NONE"] : command.form === "exec" ? ["CMD", ...command.args] : ["CMD-SHELL", command.command];
+      const retries = ins.retries ?? 0;
       const h: HealthConfig = {
         Test: test,
-        Interval: healthDuration(ctx, "interval"),
-        Timeout: healthDuration(ctx, "timeout"),
-        StartPeriod: healthDuration(ctx, "start-period"),
-        StartInterval: healthDuration(ctx, "start-interval"),
+        Interval: ins.interval ?? 0,
+        Timeout: ins.timeout ?? 0,
+        StartPeriod: ins.startPeriod ?? 0,
+        StartInterval: ins.startInterval ?? 0,
         Retries: retries,
       };
       cfg.Healthcheck = h;
@@ -200,19 +165,14 @@ export function applyMetadata(ctx: MetaContext): boolean {
         s,
         `HEALTHCHECK {Test:${goList(test)} Interval:${goDuration(h.Interval ?? 0)} Timeout:${goDuration(h.Timeout ?? 0)} StartPeriod:${goDuration(h.StartPeriod ?? 0)} StartInterval:${goDuration(h.StartInterval ?? 0)} Retries:${retries}}`,
       );
-      return true;
+      return;
     }
-    case "onbuild": {
-      const child = node.child;
-      if (child === undefined) throw ctx.fail("ONBUILD requires at least one argument");
-      if (child.name === "onbuild") throw ctx.fail("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
-      if (child.name === "from" || child.name === "maintainer") throw ctx.fail(`${child.keyword.toUpperCase()} isn't allowed as an ONBUILD trigger`);
-      cfg.OnBuild = [...(cfg.OnBuild ?? []), child.original.replace(/^\s*onbuild\s+/i, "")];
-      return true; // BuildKit records no history for ONBUILD
-    }
+    case "onbuild":
+      cfg.OnBuild = [...(cfg.OnBuild ?? []), ins.expression.replace(/^\s*onbuild\s+/i, "")];
+      return; // BuildKit records no history for ONBUILD
     case "arg": {
       const texts: string[] = [];
-      for (const d of argDeclarations(node)) {
+      for (const d of argDeclarations(ins)) {
         let value: string | undefined;
         const given = ctx.buildArgs.get(d.key);
         if (given !== undefined) value = given;
@@ -223,9 +183,9 @@ export function applyMetadata(ctx: MetaContext): boolean {
         texts.push(value === undefined ? d.key : `${d.key}=${value}`);
       }
       history(s, `ARG ${texts.join(" ")}`);
-      return true;
+      return;
     }
     default:
-      return false;
+      assertNever(ins);
   }
 }

@@ -1,16 +1,15 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
-import type { InstructionNode } from "../parser/index.js";
-import { flagBool, flagValue, flagValues } from "../plan/index.js";
-import { checksumSelection, DirSourceFs, LayeredSourceFs, resolveCopySources, type ResolvedSource, type SourceFs, type StatCache } from "../context/index.js";
-import { parseChmod } from "./copy/chmod.js";
-import { heredocSource } from "./copy/heredoc.js";
-import { CopyError } from "./copy/errors.js";
-import { resolveChown, type Owner } from "./copy/owner.js";
-import { classifyAddSource } from "./copy/url.js";
-import type { Snapshot } from "../store/index.js";
-import type { PlacedFile, ReuseSource } from "./copy/writer.js";
+import type { AddInstruction, CopyInstruction } from "../../instructions/index.js";
+import { checksumSelection, DirSourceFs, LayeredSourceFs, resolveCopySources, type ResolvedSource, type SourceFs, type StatCache } from "../../context/index.js";
+import { parseChmod } from "./chmod.js";
+import { heredocSource } from "./heredoc.js";
+import { CopyError } from "./errors.js";
+import { resolveChown, type Owner } from "./owner.js";
+import { classifyAddSource } from "./url.js";
+import type { Snapshot } from "../../store/index.js";
+import type { PlacedFile, ReuseSource } from "./writer.js";
 
 const HEREDOC_WORD = /^\d*<<-?\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/;
 
@@ -82,7 +81,7 @@ export interface PreparedCopy {
 }
 
 export interface CopyContext {
-  node: InstructionNode;
+  ins: CopyInstruction | AddInstruction;
   expand(word: string, options?: { skipProcessQuotes?: boolean }): string;
   workdir: string;
   /** The source tree for `--from` (a stage or image), or the build context. */
@@ -99,10 +98,6 @@ export interface CopyContext {
   explainFileLimit: number;
 }
 
-function chompTabs(s: string): string {
-  return s.replace(/^\t+/gm, "");
-}
-
 /** pathRelativeToWorkingDir: relative destinations are below WORKDIR; a trailing "/" is kept. */
 export function copyDestination(workdir: string, dest: string): string {
   let p = dest;
@@ -115,32 +110,28 @@ export function copyDestination(workdir: string, dest: string): string {
 
 /** Evaluates a COPY/ADD: resolves and checksums the sources; `execute` writes the layer. */
 export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
-  const node = c.node;
-  const isAdd = node.name === "add";
-  const words = node.args.map((a) => a.value);
-  if (words.length < 2) throw new Error(`${node.name.toUpperCase()} requires at least two arguments, but only one was provided. Destination could not be determined`);
-  const destRaw = c.expand(words[words.length - 1] as string);
-  const srcWords = words.slice(0, -1);
-  const chownRaw = flagValue(node, "chown");
-  const chmodRaw = flagValue(node, "chmod");
-  const chown = chownRaw === undefined ? undefined : c.expand(chownRaw);
-  const chmod = chmodRaw === undefined ? undefined : c.expand(chmodRaw);
-  const parents = flagBool(node, "parents");
-  // BuildKit (dockerfile2llb dispatchCopy) makes a linked layer only without --chmod:
+  const ins = c.ins;
+  const isAdd = ins.kind === "add";
+  const destRaw = c.expand(ins.destination.raw);
+  const srcWords = ins.sources.map((w) => w.raw);
+  const chown = ins.chown === undefined ? undefined : c.expand(ins.chown.raw);
+  const chmod = ins.chmod === undefined ? undefined : c.expand(ins.chmod.raw);
+  const parents = ins.kind === "copy" && ins.parents;
+  // BuildKit (dispatchCopy) makes a linked layer only without --chmod:
   // `--link --chmod=…` is an ordinary COPY there, so it is one here too.
-  const link = flagBool(node, "link") && chmod === undefined;
-  const excludes = flagValues(node, "exclude").map((e) => c.expand(e));
-  const checksumFlag = flagValue(node, "checksum");
-  const from = node.name === "copy" ? flagValue(node, "from") : undefined;
-  if (checksumFlag !== undefined && !isAdd) throw new Error("checksum can't be specified for COPY");
+  const link = ins.link && chmod === undefined;
+  const excludes = ins.exclude.map((e) => c.expand(e.raw));
+  const checksumFlag = ins.kind === "add" ? ins.checksum?.raw : undefined;
+  const from = ins.kind === "copy" ? ins.from?.raw : undefined;
 
   const heredocs: { name: string; content: string }[] = [];
   const paths: string[] = [];
   for (const w of srcWords) {
-    const m = node.heredocs.length > 0 ? HEREDOC_WORD.exec(w) : null;
-    const h = m !== null ? node.heredocs.find((x) => x.name === m[1]) : undefined;
+    const m = ins.heredocs.length > 0 ? HEREDOC_WORD.exec(w) : null;
+    const h = m !== null ? ins.heredocs.find((x) => x.name === m[1]) : undefined;
     if (h !== undefined) {
-      let content = h.chomp ? chompTabs(h.content) : h.content;
+      // the body with the tabs of `<<-` stripped
+      let content = h.content;
       if (h.expand) content = c.expand(content, { skipProcessQuotes: true });
       heredocs.push({ name: h.name, content });
     } else paths.push(c.expand(w));
@@ -148,7 +139,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
   const dest = copyDestination(c.workdir, destRaw);
   const declaredSources = srcWords.length;
   if (declaredSources > 1 && !dest.endsWith("/")) {
-    throw new Error(`When using ${node.name.toUpperCase()} with more than one source file, the destination must be a directory and end with a /`);
+    throw new Error(`When using ${ins.kind.toUpperCase()} with more than one source file, the destination must be a directory and end with a /`);
   }
 
   const cleanups: (() => Promise<void>)[] = [];
@@ -160,8 +151,8 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
       const kind = isAdd ? classifyAddSource(p) : "local";
       if (kind === "git") {
         // the repository's contents at the ref go into dest, as BuildKit's git source
-        const { checkoutGit } = await import("./copy/git.js");
-        const keepGitDir = flagBool(node, "keep-git-dir");
+        const { checkoutGit } = await import("./git.js");
+        const keepGitDir = ins.kind === "add" && ins.keepGitDir;
         const co = await checkoutGit(p, { keepGitDir, sshAuthSock: c.sshAgent });
         cleanups.push(co.cleanup);
         // --checksum for a git source is the commit (BuildKit: its full SHA, or a prefix of it)
@@ -175,7 +166,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
         continue;
       }
       if (kind === "http") {
-        const { downloadUrl } = await import("./copy/url.js");
+        const { downloadUrl } = await import("./url.js");
         const dl = await downloadUrl(p, checksumFlag !== undefined ? { checksum: c.expand(checksumFlag) } : {});
         cleanups.push(dl.cleanup);
         const fs = new DirSourceFs(dl.dir, p);
@@ -270,7 +261,7 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
     if (chmod !== undefined) flags.push(`--chmod=${chmod}`);
     const createdBy = [isAdd ? "ADD" : "COPY", ...flags, ...paths, ...heredocs.map((h) => `<<${h.name}`), destRaw].join(" ");
     const instruction = JSON.stringify({
-      op: node.name, from: identities, paths, heredocs: heredocs.map((h) => h.name), dest, chown, chmod, parents, excludes, link,
+      op: ins.kind, from: identities, paths, heredocs: heredocs.map((h) => h.name), dest, chown, chmod, parents, excludes, link,
       epoch: c.sourceDateEpoch,
     });
 
@@ -293,8 +284,8 @@ export async function prepareCopy(c: CopyContext): Promise<PreparedCopy> {
         return files;
       },
       async execute(snapshot: Snapshot, reuse?: ReuseSource): Promise<Map<string, PlacedFile> | undefined> {
-        const { writeCopy } = await import("./copy/writer.js");
-        const { writeAdd } = await import("./copy/add.js");
+        const { writeCopy } = await import("./writer.js");
+        const { writeAdd } = await import("./add.js");
         // Placements are listed only when every file's content is known (ADD extracts and
         // downloads are not): a later build may then link any of them.
         const known = groups.every((g) => !g.add && sums.has(g));

@@ -2,23 +2,23 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync, type Stats } from "node:fs";
-import { overlayOpaque, type LayeredSourceFs } from "../context/tree-source.js";
-import { resolveChrooted } from "../context/source-fs.js";
-import { cleanPath } from "../context/gopath.js";
-import type { SourceFs } from "../context/index.js";
-import type { CacheMountPlan } from "./cache-mount.js";
-import type { ContextView } from "./context-view.js";
+import { overlayOpaque, type LayeredSourceFs } from "../../context/tree-source.js";
+import { resolveChrooted } from "../../context/source-fs.js";
+import { cleanPath } from "../../context/gopath.js";
+import type { SourceFs } from "../../context/index.js";
+import type { CacheMountPlan } from "../cache-mount.js";
+import type { ContextView } from "../context-view.js";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Writable } from "node:stream";
-import { MountSpecError, type CacheMount, type Mount } from "../instructions/index.js";
-import type { RunCommand } from "./run-command.js";
-import type { MountRequest } from "../runtime/spec.js";
-import { runTransient } from "../runtime/transient.js";
-import type { Snapshot } from "../store/index.js";
-import type { SecretSpec, SshSpec } from "./options.js";
-import type { RunNetwork } from "./sandbox.js";
-import { BUILD_HOSTNAME } from "../runtime/network/etc-files.js";
+import { MountSpecError, type CacheMount, type Mount } from "../../instructions/index.js";
+import type { RunCommand } from "./command.js";
+import type { MountRequest } from "../../runtime/spec.js";
+import { runTransient } from "../../runtime/transient.js";
+import type { Snapshot } from "../../store/index.js";
+import type { SecretSpec, SshSpec } from "../options.js";
+import type { RunNetwork } from "../sandbox.js";
+import { BUILD_HOSTNAME } from "../../runtime/network/etc-files.js";
 
 const execFileP = promisify(execFile);
 
@@ -131,7 +131,7 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
     const cachePlans = new Map<CacheMount, CacheMountPlan>();
     const cacheDirs = new Map<string, string>();
     if (cacheMounts.length > 0) {
-      const { cacheMountDir, leaseCacheDir, planCacheMount } = await import("./cache-mount.js");
+      const { cacheMountDir, leaseCacheDir, planCacheMount } = await import("../cache-mount.js");
       const trees = new Map<CacheMount, SourceFs>();
       for (const m of cacheMounts) {
         const from = m.from !== undefined ? await o.sources.fromTree(m.from) : undefined;
@@ -422,7 +422,7 @@ async function forwardAgent(agent: string, path: string, m: { mode: number; uid:
  * kept (the COPY --from writer); the directory itself takes the source directory's metadata.
  */
 async function seedCacheDir(tree: SourceFs, seed: NonNullable<CacheMountPlan["seed"]>, dir: string, m: CacheMount): Promise<void> {
-  const { resolveInTree, selectSourceTree } = await import("../context/index.js");
+  const { resolveInTree, selectSourceTree } = await import("../../context/index.js");
   const rel = resolveInTree(tree, seed.source);
   const selection = selectSourceTree(tree, rel);
   if (selection === undefined) {
@@ -434,7 +434,7 @@ async function seedCacheDir(tree: SourceFs, seed: NonNullable<CacheMountPlan["se
   }
   if (!selection.isDir) throw new MountSpecError(`--mount=${m.spec}: source "/${seed.source}" in the ${tree.label} is not a directory`);
   await mkdir(dir);
-  const { writeCopy } = await import("./copy/writer.js");
+  const { writeCopy } = await import("../copy/writer.js");
   await writeCopy({ source: tree, sources: [selection], dest: "/", upperDir: dir, lowerDirs: [] });
   const root = selection.root;
   await chmod(dir, root.mode & 0o7777);

@@ -1,50 +1,17 @@
 import { spawn, spawnSync } from "node:child_process";
-import { writeFile, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
-import { berthNative } from "../native.js";
-import { LayerError } from "./errors.js";
+import { rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BerthError } from "../errors.js";
+import { berthNative } from "./addon.js";
 
 /**
- * What Node cannot do by itself — extended attributes and device nodes. Extended attributes go
- * through berth's addon or @napi-rs/xattr (N-API bindings: l*xattr calls, symlinks not
- * followed); where neither loads (or BERTH_NO_NATIVE_XATTR=1),
- * through batch tools, one process per layer rather than per file: `getfattr -R` to read every
- * xattr of a tree, `setfattr --restore` to write many. Device nodes: one `sh` script for all
- * mknod calls. A getfattr process costs a fork of a Node process with its whole heap mapped,
- * even for an empty tree, once per build step.
+ * Extended attributes (l*xattr(2): a symlink's own, never its target's) through berth's addon;
+ * without it, through batch tools, one process per layer rather than per file: `getfattr -R`
+ * to read every xattr of a tree, `setfattr --restore` to write many (Debian's attr package).
  */
-
-interface NativeXattr {
-  listAttributesSync(path: string): string[];
-  getAttributeSync(path: string, name: string): Buffer | null;
-  setAttributeSync(path: string, name: string, value: Uint8Array | string): void;
-}
-
-let native: NativeXattr | null | undefined;
-
-/**
- * The binding, loaded at first use: berth's own addon (src/native.ts: already loaded for the
- * store's syncfs), else @napi-rs/xattr (slower to load); null when neither is available.
- */
-function nativeXattr(): NativeXattr | null {
-  if (native === undefined) {
-    native = null;
-    if (process.env.BERTH_NO_NATIVE_XATTR !== "1") {
-      native = berthNative();
-      if (native === null) {
-        try {
-          native = createRequire(import.meta.url)("@napi-rs/xattr") as NativeXattr;
-        } catch {
-          native = null;
-        }
-      }
-    }
-  }
-  return native;
-}
+const nativeXattr = berthNative;
 
 export type XattrMap = Map<string, Map<string, Buffer>>; // absolute path -> name -> value
 
@@ -106,7 +73,7 @@ export async function readXattrsRecursive(root: string, pattern = "-"): Promise<
   const r = await run("getfattr", ["-R", "-P", "-h", "--absolute-names", "-e", "base64", "-m", pattern, "-d", root]);
   // exit 1 with output happens when some file vanished or is unreadable; keep what was read
   if (r.code !== 0 && r.stdout.length === 0 && r.stderr.trim() !== "") {
-    throw new LayerError(`reading extended attributes under ${root}: ${r.stderr.trim()}`);
+    throw new BerthError(`reading extended attributes under ${root}: ${r.stderr.trim()}`);
   }
   const map: XattrMap = new Map();
   let current: Map<string, Buffer> | undefined;
@@ -138,7 +105,7 @@ export async function xattrReader(root: string): Promise<(abs: string) => Map<st
     try {
       names = x.listAttributesSync(abs);
     } catch (err) {
-      throw new LayerError(`reading extended attributes of ${abs}: ${(err as Error).message}`);
+      throw new BerthError(`reading extended attributes of ${abs}: ${(err as Error).message}`);
     }
     if (names.length === 0) return undefined;
     const m = new Map<string, Buffer>();
@@ -173,7 +140,7 @@ export async function setXattrsBatch(entries: { path: string; name: string; valu
       try {
         x.setAttributeSync(e.path, e.name, e.value);
       } catch (err) {
-        if (!bestEffort) throw new LayerError(`setting extended attributes: ${e.path}: ${e.name}: ${(err as Error).message}`);
+        if (!bestEffort) throw new BerthError(`setting extended attributes: ${e.path}: ${e.name}: ${(err as Error).message}`);
       }
     }
     return;
@@ -184,39 +151,8 @@ export async function setXattrsBatch(entries: { path: string; name: string; valu
   await writeFile(file, dump);
   try {
     const r = await run("setfattr", ["-h", `--restore=${file}`]);
-    if (r.code !== 0 && !bestEffort) throw new LayerError(`setting extended attributes: ${r.stderr.trim()}`);
+    if (r.code !== 0 && !bestEffort) throw new BerthError(`setting extended attributes: ${r.stderr.trim()}`);
   } finally {
     await rm(file, { force: true });
   }
-}
-
-export interface NodeSpec {
-  path: string;
-  type: "c" | "b" | "p";
-  major: number;
-  minor: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number; // seconds
-}
-
-function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Creates device nodes and fifos (whiteouts are `c 0 0`) with one shell script. Root only for devices. */
-export async function mknodBatch(nodes: NodeSpec[], opts: { chown: boolean }): Promise<void> {
-  if (nodes.length === 0) return;
-  let script = "set -e\n";
-  for (const n of nodes) {
-    const p = shq(n.path);
-    const mode = (n.mode & 0o7777).toString(8);
-    script += n.type === "p" ? `mkfifo -m ${mode} ${p}\n` : `mknod -m ${mode} ${p} ${n.type} ${n.major} ${n.minor}\n`;
-    if (opts.chown) script += `chown -h ${n.uid}:${n.gid} ${p}\n`;
-    if (n.mode & 0o7000) script += `chmod ${mode} ${p}\n`;
-    script += `touch -h -d @${Math.floor(n.mtime)} ${p}\n`;
-  }
-  const r = await run("sh", ["-s"], script);
-  if (r.code !== 0) throw new LayerError(`creating device nodes: ${r.stderr.trim()}`);
 }

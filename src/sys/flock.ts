@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { closeSync, constants, openSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { StoreError } from "./errors.js";
-import { berthNative, type BerthNative } from "../native.js";
+import { BerthError } from "../errors.js";
+import { berthNative, type BerthNative } from "./addon.js";
 
 /**
  * Cross-process locks with flock(2).
@@ -39,7 +39,7 @@ function flock(file: string, mode: "exclusive" | "shared", wait: boolean, signal
   if (native !== null) return nativeFlock(native, file, mode, wait, signal);
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
-      reject(new StoreError(`cannot lock ${file}: cancelled`));
+      reject(new BerthError(`cannot lock ${file}: cancelled`));
       return;
     }
     const args = [mode === "shared" ? "-s" : "-x", ...(wait ? [] : ["-n", "-E", String(BUSY_EXIT)]), file, "sh", "-c", "echo locked; exec cat >/dev/null"];
@@ -53,7 +53,7 @@ function flock(file: string, mode: "exclusive" | "shared", wait: boolean, signal
     const exited = new Promise<void>((res) => child.on("close", () => res()));
     child.stderr.on("data", (b: Buffer) => { stderr += b.toString(); });
     child.stdin.on("error", () => undefined);
-    child.on("error", (err) => reject(new StoreError(`cannot lock ${file}: ${err.message} (is util-linux's flock installed?)`)));
+    child.on("error", (err) => reject(new BerthError(`cannot lock ${file}: ${err.message} (is util-linux's flock installed?)`)));
     child.stdout.once("data", () => {
       held = true;
       signal?.removeEventListener("abort", onAbort);
@@ -68,21 +68,21 @@ function flock(file: string, mode: "exclusive" | "shared", wait: boolean, signal
       signal?.removeEventListener("abort", onAbort);
       if (held) return;
       if (!wait && code === BUSY_EXIT) resolve(undefined);
-      else if (signal?.aborted === true) reject(new StoreError(`cannot lock ${file}: cancelled`));
-      else reject(new StoreError(`cannot lock ${file}: flock exited with ${code}: ${stderr.trim()}`));
+      else if (signal?.aborted === true) reject(new BerthError(`cannot lock ${file}: cancelled`));
+      else reject(new BerthError(`cannot lock ${file}: flock exited with ${code}: ${stderr.trim()}`));
     });
   });
 }
 
 async function nativeFlock(native: BerthNative, file: string, mode: "exclusive" | "shared", wait: boolean, signal: AbortSignal | undefined): Promise<HeldLock | undefined> {
-  const cancelled = () => new StoreError(`cannot lock ${file}: cancelled`);
+  const cancelled = () => new BerthError(`cannot lock ${file}: cancelled`);
   if (signal?.aborted === true) throw cancelled();
   let fd: number;
   try {
     // as flock(1) opens it: created when missing, read-only
     fd = openSync(file, constants.O_RDONLY | constants.O_CREAT, 0o666);
   } catch (err) {
-    throw new StoreError(`cannot lock ${file}: ${(err as Error).message}`);
+    throw new BerthError(`cannot lock ${file}: ${(err as Error).message}`);
   }
   try {
     for (let delay = 1; ; delay = Math.min(delay * 2, 32)) {
@@ -99,4 +99,18 @@ async function nativeFlock(native: BerthNative, file: string, mode: "exclusive" 
   } finally {
     if (fd !== -1) closeSync(fd);
   }
+}
+
+/**
+ * flock(fd, LOCK_EX or LOCK_SH | LOCK_NB) on a descriptor the caller holds for its own life (a
+ * lease): true when taken, false when held elsewhere; undefined without the addon, whose
+ * fallback (a flock(1) child per lock) cannot lock a descriptor of this process.
+ */
+export function tryFlockFd(fd: number, exclusive = true): boolean | undefined {
+  return berthNative()?.tryFlock(fd, exclusive);
+}
+
+/** Whether tryFlockFd can lock a descriptor here (the addon is loaded). */
+export function canLockDescriptors(): boolean {
+  return berthNative() !== null;
 }

@@ -1,19 +1,14 @@
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { Socket } from "node:net";
-import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 /**
  * berth's own N-API addon (native/berth_native.c, built by `npm install`:
- * scripts/build-native.mjs): the system calls Node lacks that every build makes — syncfs(2),
- * flock(2), l*xattr(2) for layers (layer/native.ts), a directory listing with lstat, a tree
- * removal off the main thread, a sealed in-memory copy of runc (runtime/runc.ts), a
- * posix_spawn for build containers and _exit(2) for bin/berth. Without it each syncfs or lock
- * was a process (`sync -f`, `flock FILE cat`), a fork of this one (the main thread stalls for
- * berth's whole heap), and xattrs came from @napi-rs/xattr (slow to load) or getfattr. Those
- * remain where the addon could not be built, or with BERTH_NO_NATIVE=1.
+ * scripts/build-native.mjs): the system calls Node lacks. Only src/sys/ calls it: one file per
+ * capability (flock, syncfs, xattr, lstat, directory listing, tree removal, spawn, sealed runc,
+ * mknod, openat2, exit), each with its one fallback beside it, which runs where the addon could
+ * not be built, is of another version, or with BERTH_NO_NATIVE=1 (`npm run test:fallbacks`).
+ * The helper binaries built beside it (berth-secret-env, berth-netplug) are found here too.
  */
 export interface BerthNative {
   /** syncfs(2) of the file system holding `path`, on libuv's thread pool. */
@@ -32,6 +27,8 @@ export interface BerthNative {
    * removed meanwhile.
    */
   statDir(path: string): [string[], Float64Array];
+  /** lstat(2) of one path into `out` (STAT_DIR_FIELDS numbers, as statDir's); false when nothing is there. */
+  lstat(path: string, out: Float64Array): boolean;
   /** statDir on libuv's thread pool. */
   statDirAsync(path: string): Promise<[string[], Float64Array]>;
   /** `rm -rf` on libuv's thread pool (symlinks removed, not followed; a missing path is fine). */
@@ -59,7 +56,7 @@ export const STAT_DIR_FIELDS = 10;
  * version (a checkout updated without `npm run setup`) is not used at all: berth runs on its
  * fallbacks, as without the addon, rather than calling functions that are missing or changed.
  */
-export const BERTH_NATIVE_ABI = 1;
+export const BERTH_NATIVE_ABI = 2;
 
 let loaded: BerthNative | null | undefined;
 
@@ -68,8 +65,8 @@ export function berthNative(): BerthNative | null {
   if (loaded === undefined) {
     loaded = null;
     if (process.env.BERTH_NO_NATIVE !== "1") {
-      // native/ at the package root: one level up from src/ and dist/, two from dist/bundle/
-      for (const rel of ["../native/build/Release/berth_native.node", "../../native/build/Release/berth_native.node"]) {
+      // native/ at the package root: two levels up from src/sys/, dist/sys/ and dist/bundle/
+      for (const rel of ["../../native/build/Release/berth_native.node", "../native/build/Release/berth_native.node"]) {
         const path = fileURLToPath(new URL(rel, import.meta.url));
         if (!existsSync(path)) continue;
         try {
@@ -92,7 +89,7 @@ export function berthNative(): BerthNative | null {
  */
 export function secretEnvWrapper(): string | undefined {
   if (process.env.BERTH_NO_NATIVE === "1") return undefined;
-  for (const rel of ["../native/build/Release/berth-secret-env", "../../native/build/Release/berth-secret-env"]) {
+  for (const rel of ["../../native/build/Release/berth-secret-env", "../native/build/Release/berth-secret-env"]) {
     const path = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(path)) return path;
   }
@@ -107,44 +104,9 @@ export function secretEnvWrapper(): string | undefined {
  */
 export function netplugHelper(): string | undefined {
   if (process.env.BERTH_NO_NATIVE === "1") return undefined;
-  for (const rel of ["../native/build/Release/berth-netplug", "../../native/build/Release/berth-netplug"]) {
+  for (const rel of ["../../native/build/Release/berth-netplug", "../native/build/Release/berth-netplug"]) {
     const path = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(path)) return path;
   }
   return undefined;
-}
-
-/**
- * Removes `path` and everything under it, as `rm -rf`, off the main thread: one thread-pool
- * job of the addon instead of fs.rm's lstat/readdir/unlink round trips, each with a callback
- * on the main thread (~1 ms of it for a container's bundle and snapshot, while the next
- * container starts). fs.rm where the addon lacks it or fails (it reports the first error).
- */
-export function removeTree(path: string): Promise<void> {
-  const native = berthNative();
-  const viaFs = () => rm(path, { recursive: true, force: true });
-  return native !== null ? native.removeTree(path).catch(viaFs) : viaFs();
-}
-
-/** A process the addon spawned: its output, and its exit code once it exited and its output ended. */
-export interface PipedChild {
-  pid: number;
-  stdout: Readable;
-  stderr: Readable;
-  exitCode: Promise<number>;
-}
-
-/**
- * Starts `file` (a path) with `argv` as posix_spawn(3) does (no copy of this process's page
- * tables: see spawnPiped in native/berth_native.c), stdin from /dev/null, stdout and stderr to
- * pipes read here. Undefined where the addon lacks it; throws as spawn(2) fails (ENOENT …).
- */
-export function spawnPiped(file: string, argv: string[]): PipedChild | undefined {
-  const native = berthNative();
-  if (native === null) return undefined;
-  const [pid, out, err, exit] = native.spawnPiped(file, argv);
-  const stdout = new Socket({ fd: out, readable: true, writable: false });
-  const stderr = new Socket({ fd: err, readable: true, writable: false });
-  const closed = (s: Socket) => new Promise<void>((resolve) => s.once("close", () => resolve()));
-  return { pid, stdout, stderr, exitCode: Promise.all([exit, closed(stdout), closed(stderr)]).then(([code]) => code) };
 }

@@ -386,28 +386,34 @@ static napi_value js_stat_dir(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// lstat(path): one path's STAT_FIELDS numbers, without the Stats object and its Dates that
-// fs.lstatSync makes; null when nothing is there (ENOENT, ENOTDIR), other errors thrown.
+// lstat(path, out): one path's STAT_FIELDS numbers written into `out` (a Float64Array the
+// caller reuses: no object per call), without the Stats object and its Dates that
+// fs.lstatSync makes; false when nothing is there (ENOENT, ENOTDIR), other errors thrown.
 static napi_value js_lstat(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) { napi_throw_type_error(env, NULL, "lstat(path, out)"); return NULL; }
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array || length < STAT_FIELDS) {
+    napi_throw_type_error(env, NULL, "lstat: out must be a Float64Array of STAT_FIELDS numbers");
+    return NULL;
+  }
   char* path = path_arg(env, argv[0]);
   if (path == NULL) return NULL;
   struct stat st;
   napi_value result;
   if (lstat(path, &st) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) napi_get_null(env, &result);
+    if (errno == ENOENT || errno == ENOTDIR) napi_get_boolean(env, false, &result);
     else { napi_throw(env, errno_error(env, errno, "lstat", path)); result = NULL; }
     free(path);
     return result;
   }
   free(path);
-  napi_value buffer;
-  double* fields;
-  napi_create_arraybuffer(env, STAT_FIELDS * sizeof(double), (void**)&fields, &buffer);
-  fill_fields(fields, &st);
-  napi_create_typedarray(env, napi_float64_array, STAT_FIELDS, buffer, 0, &result);
+  fill_fields((double*)data, &st);
+  napi_get_boolean(env, true, &result);
   return result;
 }
 

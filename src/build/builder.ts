@@ -6,7 +6,7 @@ import type { Digest } from "../image/digest.js";
 import type { Instruction, RunInstruction } from "../instructions/index.js";
 import { DockerfileSyntaxError, parse } from "../parser/index.js";
 import { errorAt, lintDockerfile, lintSummary, planBuild, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
-import { trace } from "../runtime/trace.js";
+import { trace } from "../sys/trace.js";
 import { openStore, type Store } from "../store/store.js";
 import { noteCodePath } from "../code-paths.js";
 import { watchAbort } from "./abort.js";

@@ -4,7 +4,7 @@ import { chmod, chown, mkdir, rename, rm, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { cleanPath } from "../context/gopath.js";
 import { MountSpecError, type CacheMount } from "../instructions/index.js";
-import { acquireFlock, tryAcquireFlock, type HeldLock } from "../store/lock.js";
+import { acquireFlock, tryAcquireFlock, type HeldLock } from "../sys/flock.js";
 
 export type CacheSharing = "shared" | "private" | "locked";
 

@@ -1,8 +1,7 @@
 import { chownSync, chmodSync, constants, existsSync, lstatSync, mkdirSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import type { BuildContext } from "../context/index.js";
-import { mknodBatch } from "../layer/native.js";
-import { berthNative } from "../native.js";
+import { mknodBatch } from "../sys/mknod.js";
 
 /**
  * What `RUN --mount=type=bind` (from the build context) mounts: BuildKit mounts the context as
@@ -42,9 +41,7 @@ export async function makeContextView(context: BuildContext, dir: string): Promi
       if (!existsSync(path)) nodes.push({ path, type: "c" as const, major: 0, minor: 0, mode: 0, uid: 0, gid: 0, mtime: 0 });
     }
   }
-  const native = berthNative();
-  if (native !== null) for (const n of nodes) native.mknodSync(n.path, constants.S_IFCHR, 0);
-  else await mknodBatch(nodes, { chown: false }); // a mknod(1) process per whiteout: slow on big exclusions
+  await mknodBatch(nodes, { chown: false });
 
   // deepest first: setting a directory's times after its children were made
   for (const rel of ordered.reverse()) {

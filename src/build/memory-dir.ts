@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { removeTree } from "../native.js";
+import { removeTree } from "../sys/remove-tree.js";
 import { pidAlive } from "../store/check.js";
 
 /**

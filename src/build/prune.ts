@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Digest } from "../image/digest.js";
 import { collectGarbage } from "../store/gc.js";
-import { tryAcquireFlock } from "../store/lock.js";
+import { tryAcquireFlock } from "../sys/flock.js";
 import type { Store } from "../store/store.js";
 import { cacheMountsDirOf } from "./cache-mount.js";
 

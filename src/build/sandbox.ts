@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { RuntimeError } from "../runtime/errors.js";
 import type { EgressStack } from "../runtime/network/index.js";
-import { trace } from "../runtime/trace.js";
+import { trace } from "../sys/trace.js";
 
 /**
  * A RUN step's network (RUN --network, berth build --network): "default" is the build's

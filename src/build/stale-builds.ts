@@ -2,10 +2,10 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { removeTree } from "../native.js";
+import { removeTree } from "../sys/remove-tree.js";
 import { cleanupTransient } from "../runtime/transient.js";
 import { pidAlive } from "../store/check.js";
-import { tryAcquireFlock, type HeldLock } from "../store/lock.js";
+import { tryAcquireFlock, type HeldLock } from "../sys/flock.js";
 
 /**
  * Each build that runs containers has a state dir, /run/berth/build/<pid>-<random> (bundles,

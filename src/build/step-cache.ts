@@ -4,7 +4,7 @@ import type { Digest } from "../image/digest.js";
 import type { HistoryEntry } from "../image/types.js";
 import type { Instruction } from "../instructions/index.js";
 import { BerthError } from "../errors.js";
-import { trace } from "../runtime/trace.js";
+import { trace } from "../sys/trace.js";
 import { PENDING_DIFF_ID, type Store } from "../store/store.js";
 import type { CacheEntry, LayerInfo, Snapshot } from "../store/types.js";
 import type { CacheExchange } from "./cache-exchange.js";
@@ -13,7 +13,7 @@ import type { BuildEvent } from "./events.js";
 import { formatTime, HISTORY_COMMENT } from "./history.js";
 import { cacheKey, explainMiss, type KeyInputs } from "./keys.js";
 import type { StageState } from "./stage-state.js";
-import { removeTree } from "../native.js";
+import { removeTree } from "../sys/remove-tree.js";
 
 /** The cache record of one layer step. */
 interface StepRecord {

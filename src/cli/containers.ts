@@ -214,7 +214,7 @@ export function registerContainerCommands(program: Command): void {
   addCreateFlags(program.command("run").description("Create and run a new container from an image"))
     .option("-d, --detach", "run in the background and print the container ID")
     .action(async (image: string, command: string[], flags: RunFlags, cmd: Command) => {
-      const { trace } = await import("../runtime/trace.js");
+      const { trace } = await import("../sys/trace.js");
       trace("cli: run action");
       const ctx = await context(cmd);
       trace("cli: store open");
@@ -371,7 +371,7 @@ export function registerContainerCommands(program: Command): void {
     .argument("<command...>")
     .passThroughOptions()
     .action(async (ref: string, args: string[], flags: { interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string }, cmd: Command) => {
-      const { trace } = await import("../runtime/trace.js");
+      const { trace } = await import("../sys/trace.js");
       trace("cli: exec action");
       const ctx = await context(cmd);
       const { execInContainer } = await import("../runtime/container/exec.js");

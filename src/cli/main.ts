@@ -9,7 +9,6 @@ import { registerRegistryCommands } from "./registry.js";
 import { registerBuilderCommands } from "./builder.js";
 import { registerNetworkCommands } from "./networks.js";
 import { watchOutput } from "./output.js";
-import { berthNative } from "../native.js";
 
 type Registrar = (program: Command) => void;
 
@@ -109,10 +108,4 @@ function exitCodeFor(err: unknown): number {
   return 1;
 }
 
-/**
- * The addon's _exit(2) (see exitNow in native/berth_native.c), for bin/berth to end the process
- * with once the event loop has drained; undefined without the addon (or BERTH_NO_NATIVE=1).
- */
-export function exitNow(): ((code: number) => never) | undefined {
-  return berthNative()?.exitNow;
-}
+export { exitNow } from "../sys/exit.js";

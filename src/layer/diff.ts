@@ -5,8 +5,8 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
 import { LayerError } from "./errors.js";
-import { xattrReader, type XattrMap } from "./native.js";
-import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite, type LiteStat } from "./fast-lstat.js";
+import { xattrReader, type XattrMap } from "../sys/xattr.js";
+import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite, type LiteStat } from "../sys/lstat.js";
 import { END_OF_TAR, encodeTarHeader, tarPadding, type TarEntry } from "./tar-header.js";
 import { XATTR_PREFIX } from "./tarpax.js";
 

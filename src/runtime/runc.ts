@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { RuntimeError } from "./errors.js";
 import { runProgram } from "./exec-file.js";
-import { berthNative } from "../native.js";
+import { sealedCopy } from "../sys/sealed-copy.js";
 
 /** The state runc reports for a container (`runc state`). */
 export interface RuncState {
@@ -135,11 +135,12 @@ const sealedPaths = new Map<string, string>();
 export function sealRunc(binary: string): void {
   if (sealing.has(binary)) return;
   sealing.add(binary);
-  const native = berthNative();
   const path = hostBinaryPath(binary);
-  if (native === null || path === null || basename(binary) !== "runc") return;
-  native.sealedCopy(path).then(
-    (fd) => sealedPaths.set(binary, `/proc/${process.pid}/fd/${fd}`),
+  if (path === null || basename(binary) !== "runc") return;
+  sealedCopy(path).then(
+    (sealed) => {
+      if (sealed !== undefined) sealedPaths.set(binary, sealed);
+    },
     () => undefined,
   );
 }

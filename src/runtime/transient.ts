@@ -13,9 +13,11 @@ import { buildSpec, type MountRequest } from "./spec.js";
 import { defaultCgroupns } from "./defaults.js";
 import { hostCapabilities } from "./host-caps.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
-import { trace } from "./trace.js";
+import { trace } from "../sys/trace.js";
 import { primeCgroupAttach } from "./cgroup-prime.js";
-import { removeTree, secretEnvWrapper, spawnPiped, type PipedChild } from "../native.js";
+import { removeTree } from "../sys/remove-tree.js";
+import { secretEnvWrapper } from "../sys/addon.js";
+import { spawnPiped, type PipedChild } from "../sys/spawn.js";
 
 /** Where berth keeps runc state and bundles of transient containers unless told otherwise. */
 export const DEFAULT_TRANSIENT_STATE_DIR = "/run/berth/transient";

@@ -6,15 +6,16 @@ import { Transform, pipeline, type Readable, type TransformCallback, type Writab
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileLinked, fsyncDir, prepareFileAtomic, replaceFile, syncFile, syncFileSystem, writeFileAtomic, type PreparedFile } from "./atomic.js";
+import { createFileLinked, fsyncDir, prepareFileAtomic, replaceFile, syncFile, writeFileAtomic, type PreparedFile } from "./atomic.js";
+import { syncFileSystem } from "../sys/syncfs.js";
 import { BlobStore, verifyingTransform } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
-import { acquireFlock, type HeldLock } from "./lock.js";
+import { acquireFlock, type HeldLock } from "../sys/flock.js";
 import { Lease, deadLeases, sweepDeadLeases, type LeaseNote } from "./leases.js";
 import { resolveStoreRoot } from "./root.js";
-import { trace } from "../runtime/trace.js";
+import { trace } from "../sys/trace.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
-import { removeTree } from "../native.js";
+import { removeTree } from "../sys/remove-tree.js";
 
 /**
  * The layer module (tar, gzip, xattr tools) loads on first use: most commands — `berth run`

@@ -27,8 +27,8 @@ export interface BerthNative {
    * removed meanwhile.
    */
   statDir(path: string): [string[], Float64Array];
-  /** lstat(2) of one path: STAT_DIR_FIELDS numbers, as statDir's; null when nothing is there. */
-  lstat(path: string): Float64Array | null;
+  /** lstat(2) of one path into `out` (STAT_DIR_FIELDS numbers, as statDir's); false when nothing is there. */
+  lstat(path: string, out: Float64Array): boolean;
   /** statDir on libuv's thread pool. */
   statDirAsync(path: string): Promise<[string[], Float64Array]>;
   /** `rm -rf` on libuv's thread pool (symlinks removed, not followed; a missing path is fine). */

@@ -109,3 +109,8 @@ async function nativeFlock(native: BerthNative, file: string, mode: "exclusive" 
 export function tryFlockFd(fd: number, exclusive = true): boolean | undefined {
   return berthNative()?.tryFlock(fd, exclusive);
 }
+
+/** Whether tryFlockFd can lock a descriptor here (the addon is loaded). */
+export function canLockDescriptors(): boolean {
+  return berthNative() !== null;
+}

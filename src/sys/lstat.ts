@@ -27,17 +27,26 @@ export function liteStatAt(f: Float64Array, i = 0): LiteStat {
 }
 
 function viaFs(path: string): LiteStat | undefined {
-  const s = lstatSync(path, { throwIfNoEntry: false });
+  let s;
+  try {
+    s = lstatSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    // a file in the way is "nothing there" too, as the addon's lstat says it
+    if ((err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+    throw err;
+  }
   if (s === undefined) return undefined;
   return { dev: s.dev, mode: s.mode, nlink: s.nlink, uid: s.uid, gid: s.gid, rdev: s.rdev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
 }
+
+/** Where the addon's lstat writes: one buffer for every call (its numbers are read at once). */
+const fields = new Float64Array(STAT_DIR_FIELDS);
 
 /** lstat of `path`: undefined when nothing is there; other errors throw as lstatSync's do. */
 export function lstatLite(path: string): LiteStat | undefined {
   const native = berthNative();
   if (native === null) return viaFs(path);
-  const f = native.lstat(path);
-  return f === null ? undefined : liteStatAt(f);
+  return native.lstat(path, fields) ? liteStatAt(fields) : undefined;
 }
 
 type Build<T> = (dev: number, mode: number, nlink: number, uid: number, gid: number, rdev: number, ino: number, size: number, mtimeMs: number, ctimeMs: number) => T;
@@ -52,8 +61,9 @@ export function lstatBuild<T>(path: string, build: Build<T>): T | undefined {
     const s = viaFs(path);
     return s === undefined ? undefined : build(s.dev, s.mode, s.nlink, s.uid, s.gid, s.rdev, s.ino, s.size, s.mtimeMs, s.ctimeMs);
   }
-  const f = native.lstat(path);
-  return f === null ? undefined : build(f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!, f[7]!, f[8]!, f[9]!);
+  if (!native.lstat(path, fields)) return undefined;
+  const f = fields;
+  return build(f[0]!, f[1]!, f[2]!, f[3]!, f[4]!, f[5]!, f[6]!, f[7]!, f[8]!, f[9]!);
 }
 
 const S_IFMT = 0o170000;

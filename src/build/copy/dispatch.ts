@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { LayeredSourceFs, type SourceFs } from "../../context/index.js";
 import type { Digest } from "../../image/digest.js";
 import type { AddInstruction, CopyInstruction } from "../../instructions/index.js";
-import { trace } from "../../runtime/trace.js";
+import { trace } from "../../sys/trace.js";
 import { replaceFile } from "../../store/atomic.js";
 import type { Store } from "../../store/store.js";
 import type { LayerInfo } from "../../store/types.js";

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { acquireFlock } from "../../store/lock.js";
-import { netplugHelper } from "../../native.js";
+import { acquireFlock } from "../../sys/flock.js";
+import { netplugHelper } from "../../sys/addon.js";
 import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";
 import type { OciHook } from "../oci-spec.js";

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { acquireFlock } from "../../store/lock.js";
+import { acquireFlock } from "../../sys/flock.js";
 import { RuntimeError } from "../errors.js";
 import { NETWORK_LOCK, PID_FILE, type RuntimeContext } from "../container/context.js";
 import { findContainer, listContainers } from "../container/lookup.js";

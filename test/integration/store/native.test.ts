@@ -2,9 +2,11 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { syncFileSystem } from "../../../src/store/atomic.js";
-import { acquireFlock, tryAcquireFlock } from "../../../src/store/lock.js";
-import { berthNative, removeTree, spawnPiped, STAT_DIR_FIELDS } from "../../../src/native.js";
+import { syncFileSystem } from "../../../src/sys/syncfs.js";
+import { acquireFlock, tryAcquireFlock } from "../../../src/sys/flock.js";
+import { berthNative, STAT_DIR_FIELDS } from "../../../src/sys/addon.js";
+import { removeTree } from "../../../src/sys/remove-tree.js";
+import { spawnPiped } from "../../../src/sys/spawn.js";
 
 // berth's addon (native/, as `npm install` builds it): the store's cross-process locks through
 // flock(2), which must exclude — and be excluded by — the flock(1) processes berth falls back to

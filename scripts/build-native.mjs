@@ -39,7 +39,7 @@ if (ok) console.log("berth: native addon built (native/build/Release/berth_nativ
 
 // berth-secret-env (native/secret-env.c): the wrapper that gives `RUN --mount=type=secret,env=`
 // values to a step's command through an fd instead of config.json. Static, as it runs inside
-// images. Without it the values go through config.json on a tmpfs (see src/build/run-step.ts).
+// images. Without it the values go through config.json on a tmpfs (see src/builder/run-step.ts).
 {
   const out = join(dir, "build", "Release", "berth-secret-env");
   let r = { status: 1 };

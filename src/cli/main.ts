@@ -6,7 +6,7 @@ import { registerBuildCommands } from "./build.js";
 import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
-import { registerBuilderCommands } from "./builder.js";
+import { registerBuilderCommands } from "./builder-prune.js";
 import { registerNetworkCommands } from "./networks.js";
 import { watchOutput } from "./output.js";
 

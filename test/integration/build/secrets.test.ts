@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { memoryBase } from "../../../src/build/memory-dir.js";
+import { memoryBase } from "../../../src/builder/memory-dir.js";
 import { BERTH, berthCli, writeContext } from "./helpers.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { entitlementMessage, missingEntitlement, parseEntitlements, runSecurity } from "../../../src/build/entitlements.js";
+import { entitlementMessage, missingEntitlement, parseEntitlements, runSecurity } from "../../../src/builder/entitlements.js";
 import { parseInstructions, type RunInstruction } from "../../../src/instructions/index.js";
 
 function runNode(line: string): RunInstruction {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { cacheKey, explainMiss, goDuration, goQuoteList, runCommandString, type KeyInputs } from "../../../src/build/index.js";
-import { copyDestination } from "../../../src/build/copy/prepare.js";
-import { runCommand } from "../../../src/build/run/command.js";
+import { cacheKey, explainMiss, goDuration, goQuoteList, runCommandString, type KeyInputs } from "../../../src/builder/index.js";
+import { copyDestination } from "../../../src/builder/copy/prepare.js";
+import { runCommand } from "../../../src/builder/run/command.js";
 import { parseGoDuration, parseInstructions, type RunInstruction } from "../../../src/instructions/index.js";
 
 describe("BuildKit's history texts", () => {

@@ -4,7 +4,7 @@ import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, utimes, writeFile } fro
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync, type Stats } from "node:fs";
 import { overlayOpaque, type LayeredSourceFs } from "../../context/tree-source.js";
 import { resolveChrooted } from "../../context/source-fs.js";
-import { cleanPath } from "../../context/gopath.js";
+import { cleanPath } from "../../context/path-match.js";
 import type { SourceFs } from "../../context/index.js";
 import type { CacheMountPlan } from "../cache-mount.js";
 import type { ContextView } from "../context-view.js";

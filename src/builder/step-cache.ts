@@ -65,7 +65,7 @@ export interface StepCacheOptions {
  * cache entry and --explain inputs are written behind the build too.
  */
 export class StepCache {
-  /** --cache-from / --cache-to (src/build/cache-exchange.ts), when given. */
+  /** --cache-from / --cache-to (src/builder/cache-exchange.ts), when given. */
   exchange: CacheExchange | undefined;
   cached = 0;
   executed = 0;

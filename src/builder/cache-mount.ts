@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, rename, rm, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { cleanPath } from "../context/gopath.js";
+import { cleanPath } from "../context/path-match.js";
 import { MountSpecError, type CacheMount } from "../instructions/index.js";
 import { acquireFlock, tryAcquireFlock, type HeldLock } from "../sys/flock.js";
 

@@ -28,7 +28,7 @@ export function registerBuilderCommands(program: Command): void {
           return;
         }
       }
-      const { pruneBuildCache } = await import("../build/prune.js");
+      const { pruneBuildCache } = await import("../builder/prune.js");
       const store = await storeFor(cmd);
       const r = await pruneBuildCache(store, {
         ...(opts.all === true ? { all: true } : {}),

@@ -63,7 +63,7 @@ export interface BuildOptions {
   runtime?: string;
   /** runc state dir for build containers. */
   stateDir?: string;
-  /** `--cache-from`: shared build caches to look keys up in when the store misses (src/build/cache-options.ts parses the flag). */
+  /** `--cache-from`: shared build caches to look keys up in when the store misses (src/builder/cache-options.ts parses the flag). */
   cacheFrom?: CacheImportSpec[];
   /** `--cache-to`: where to export this build's cache once the image is made. */
   cacheTo?: CacheExportSpec[];

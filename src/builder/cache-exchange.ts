@@ -65,7 +65,7 @@ interface ImportedCache {
   fetchLayer(diffId: Digest, desc: Descriptor): Promise<void>;
 }
 
-/** A step record as the builder writes it (src/build/step-cache.ts StepRecord). */
+/** A step record as the builder writes it (src/builder/step-cache.ts StepRecord). */
 function checkRecord(key: string, rec: unknown, layers: CacheIndex["layers"]): string | undefined {
   if (rec === null || typeof rec !== "object") return `entry ${key} is not an object`;
   const r = rec as Record<string, unknown>;

@@ -30,7 +30,7 @@ export interface PruneBuildCacheResult {
   reclaimedBytes: number;
 }
 
-/** Entry keys the builder writes besides step records (src/build/step-cache.ts, copy/dispatch.ts). */
+/** Entry keys the builder writes besides step records (src/builder/step-cache.ts, copy/dispatch.ts). */
 const SLOT_PREFIX = "slot:";
 const SELECTION_PREFIX = "selection:";
 

@@ -12,7 +12,7 @@ import { performance } from "node:perf_hooks";
 const root = new URL("..", import.meta.url).pathname;
 if (!existsSync(join(root, "dist/context/index.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: root, stdio: "inherit" });
 const { BuildContext, resolveCopySources, checksumSelection, StatCache } = await import(join(root, "dist/context/index.js"));
-const { writeCopy } = await import(join(root, "dist/build/copy/index.js"));
+const { writeCopy } = await import(join(root, "dist/builder/copy/index.js"));
 
 const FILES = Number(process.env.BENCH_FILES ?? 20000);
 const TOTAL = Number(process.env.BENCH_BYTES ?? 200 * 1024 * 1024);

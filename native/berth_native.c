@@ -305,6 +305,17 @@ static void listing_free(Listing* l) {
   free(l->failed_path);
 }
 
+/**
+ * Node's order for the fields berth uses: dev mode nlink uid gid rdev ino size, and mtime and
+ * ctime in milliseconds as Node computes mtimeMs.
+ */
+static void fill_fields(double* f, const struct stat* st) {
+  f[0] = (double)st->st_dev; f[1] = (double)st->st_mode; f[2] = (double)st->st_nlink; f[3] = (double)st->st_uid;
+  f[4] = (double)st->st_gid; f[5] = (double)st->st_rdev; f[6] = (double)st->st_ino; f[7] = (double)st->st_size;
+  f[8] = (double)st->st_mtim.tv_sec * 1e3 + (double)st->st_mtim.tv_nsec / 1e6;
+  f[9] = (double)st->st_ctim.tv_sec * 1e3 + (double)st->st_ctim.tv_nsec / 1e6;
+}
+
 /** Lists and lstats `path` into `l` (no N-API: runs on any thread). */
 static void list_dir(const char* path, Listing* l) {
   memset(l, 0, sizeof *l);
@@ -331,12 +342,7 @@ static void list_dir(const char* path, Listing* l) {
       memset(f, 0, STAT_FIELDS * sizeof(double));
       continue;
     }
-    // Node's order for the fields berth uses: dev mode nlink uid gid rdev ino size, and
-    // mtime and ctime in milliseconds as Node computes mtimeMs
-    f[0] = (double)st.st_dev; f[1] = (double)st.st_mode; f[2] = (double)st.st_nlink; f[3] = (double)st.st_uid;
-    f[4] = (double)st.st_gid; f[5] = (double)st.st_rdev; f[6] = (double)st.st_ino; f[7] = (double)st.st_size;
-    f[8] = (double)st.st_mtim.tv_sec * 1e3 + (double)st.st_mtim.tv_nsec / 1e6;
-    f[9] = (double)st.st_ctim.tv_sec * 1e3 + (double)st.st_ctim.tv_nsec / 1e6;
+    fill_fields(f, &st);
   }
   closedir(dir);
 }
@@ -377,6 +383,37 @@ static napi_value js_stat_dir(napi_env env, napi_callback_info info) {
   if (error != NULL) napi_throw(env, error);
   listing_free(&l);
   free(path);
+  return result;
+}
+
+// lstat(path, out): one path's STAT_FIELDS numbers written into `out` (a Float64Array the
+// caller reuses: no object per call), without the Stats object and its Dates that
+// fs.lstatSync makes; false when nothing is there (ENOENT, ENOTDIR), other errors thrown.
+static napi_value js_lstat(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) { napi_throw_type_error(env, NULL, "lstat(path, out)"); return NULL; }
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array || length < STAT_FIELDS) {
+    napi_throw_type_error(env, NULL, "lstat: out must be a Float64Array of STAT_FIELDS numbers");
+    return NULL;
+  }
+  char* path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  struct stat st;
+  napi_value result;
+  if (lstat(path, &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) napi_get_boolean(env, false, &result);
+    else { napi_throw(env, errno_error(env, errno, "lstat", path)); result = NULL; }
+    free(path);
+    return result;
+  }
+  free(path);
+  fill_fields((double*)data, &st);
+  napi_get_boolean(env, true, &result);
   return result;
 }
 
@@ -686,6 +723,8 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#define BERTH_NATIVE_ABI 2
+
 static napi_value init(napi_env env, napi_value exports) {
   static const struct { const char* name; napi_callback fn; } functions[] = {
     { "syncfs", js_syncfs },
@@ -694,6 +733,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "getAttributeSync", js_get_xattr },
     { "setAttributeSync", js_set_xattr },
     { "statDir", js_stat_dir },
+    { "lstat", js_lstat },
     { "statDirAsync", js_stat_dir_async },
     { "removeTree", js_remove_tree },
     { "sealedCopy", js_sealed_copy },
@@ -707,6 +747,10 @@ static napi_value init(napi_env env, napi_value exports) {
     CHECK(napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn));
     CHECK(napi_set_named_property(env, exports, functions[i].name, fn));
   }
+  /* what src/native.ts checks: raised whenever a function is added or changes shape */
+  napi_value abi;
+  CHECK(napi_create_uint32(env, BERTH_NATIVE_ABI, &abi));
+  CHECK(napi_set_named_property(env, exports, "abi", abi));
   return exports;
 }
 

@@ -39,7 +39,7 @@ if (ok) console.log("berth: native addon built (native/build/Release/berth_nativ
 
 // berth-secret-env (native/secret-env.c): the wrapper that gives `RUN --mount=type=secret,env=`
 // values to a step's command through an fd instead of config.json. Static, as it runs inside
-// images. Without it the values go through config.json on a tmpfs (see src/build/run-step.ts).
+// images. Without it the values go through config.json on a tmpfs (see src/builder/run-step.ts).
 {
   const out = join(dir, "build", "Release", "berth-secret-env");
   let r = { status: 1 };
@@ -50,4 +50,23 @@ if (ok) console.log("berth: native addon built (native/build/Release/berth_nativ
   }
   if (r.status === 0) console.log("berth: secret env wrapper built (native/build/Release/berth-secret-env)");
   else console.warn("berth: building native/secret-env.c failed (env secrets then pass through config.json on a tmpfs)");
+}
+
+// berth-netplug (native/netplug.c): plugs containers into bridge networks with netlink calls,
+// one process instead of the shell hook's sh, nsenter and ip runs. Runs on the host (as runc's
+// hook); static all the same, so that no dynamic loading is paid at every container start.
+// Without it the shell hook does the same (src/runtime/network/attach.ts).
+{
+  const out = join(dir, "build", "Release", "berth-netplug");
+  let r = { status: 1 };
+  for (const cc of [process.env.CC, "cc", "gcc"]) {
+    if (cc === undefined) continue;
+    for (const link of [["-static"], []]) {
+      r = spawnSync(cc, [...link, "-Os", "-Wall", "-o", out, join(dir, "netplug.c")], { stdio: ["ignore", "inherit", "inherit"] });
+      if (r.status === 0) break;
+    }
+    if (r.status === 0 || r.error === undefined) break;
+  }
+  if (r.status === 0) console.log("berth: network plug helper built (native/build/Release/berth-netplug)");
+  else console.warn("berth: building native/netplug.c failed (containers are plugged in by a shell hook: nsenter and ip)");
 }

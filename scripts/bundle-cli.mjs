@@ -25,8 +25,6 @@ const common = {
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: "warning",
-  // a native binding: loaded from node_modules at run time (src/layer/native.ts)
-  external: ["@napi-rs/xattr"],
 };
 
 await build({

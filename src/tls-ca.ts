@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 
 /**
  * What NODE_EXTRA_CA_CERTS does, done late. Node 20 parses that file and its whole bundled root
- * store at start-up (~60 ms), though most commands never open a TLS connection: bin/berth
+ * store at start-up, though most commands never open a TLS connection: bin/berth
  * hides the variable from Node and leaves the file's path in `__berthDeferredExtraCa`. berth's
  * TLS users (the registry transport, ADD of an https URL) call this before connecting: from
  * then on, a TLS context made without its own `ca` (https agents, fetch) trusts Node's bundled

@@ -1,4 +1,4 @@
-import type { BuildOptions } from "../build/options.js";
+import type { BuildOptions } from "../builder/options.js";
 
 /**
  * `berth build --cache-from/--cache-to`: BuildKit's `type=…,key=value` values parsed (errors
@@ -6,7 +6,7 @@ import type { BuildOptions } from "../build/options.js";
  */
 export async function cacheFlags(from: readonly string[], to: readonly string[]): Promise<Pick<BuildOptions, "cacheFrom" | "cacheTo" | "registry">> {
   if (from.length === 0 && to.length === 0) return {};
-  const { parseCacheFrom, parseCacheTo } = await import("../build/cache-options.js");
+  const { parseCacheFrom, parseCacheTo } = await import("../builder/cache-options.js");
   const { insecureRegistriesFromEnv } = await import("./registry.js");
   return {
     cacheFrom: from.flatMap((f) => parseCacheFrom(f)),

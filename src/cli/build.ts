@@ -58,7 +58,7 @@ export function registerBuildCommands(program: Command): void {
       const root = (cmd.optsWithGlobals() as { root?: string }).root;
       const network = flags.network ?? "default";
       if (network !== "default" && network !== "host" && network !== "none") throw new UsageError(`--network: unsupported mode ${JSON.stringify(flags.network)} (want default, host or none)`);
-      const { parseEntitlements } = await import("../build/entitlements.js");
+      const { parseEntitlements } = await import("../builder/entitlements.js");
       let allow;
       try {
         allow = parseEntitlements(flags.allow ?? []);
@@ -84,7 +84,7 @@ export function registerBuildCommands(program: Command): void {
         for await (const c of process.stdin) chunks.push(c as Buffer);
         dockerfileText = Buffer.concat(chunks).toString("utf8");
       }
-      const { build, writeIidFile } = await import("../build/index.js");
+      const { build, writeIidFile } = await import("../builder/index.js");
       const { createRenderer } = await import("../progress/index.js");
       const renderer = createRenderer(flags.quiet === true ? "quiet" : (progress as "auto"), process.stderr, { explain: flags.explain === true || progress === "plain" });
       const abort = new AbortController();

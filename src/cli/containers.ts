@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { confirm } from "./prompt.js";
 import type { RuntimeContext } from "../runtime/container/context.js";
 import { registerInspectTarget } from "./inspect.js";
 
@@ -213,7 +214,7 @@ export function registerContainerCommands(program: Command): void {
   addCreateFlags(program.command("run").description("Create and run a new container from an image"))
     .option("-d, --detach", "run in the background and print the container ID")
     .action(async (image: string, command: string[], flags: RunFlags, cmd: Command) => {
-      const { trace } = await import("../runtime/trace.js");
+      const { trace } = await import("../sys/trace.js");
       trace("cli: run action");
       const ctx = await context(cmd);
       trace("cli: store open");
@@ -370,7 +371,7 @@ export function registerContainerCommands(program: Command): void {
     .argument("<command...>")
     .passThroughOptions()
     .action(async (ref: string, args: string[], flags: { interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string }, cmd: Command) => {
-      const { trace } = await import("../runtime/trace.js");
+      const { trace } = await import("../sys/trace.js");
       trace("cli: exec action");
       const ctx = await context(cmd);
       const { execInContainer } = await import("../runtime/container/exec.js");
@@ -489,8 +490,12 @@ export function registerContainerCommands(program: Command): void {
   container
     .command("prune")
     .description("Remove all stopped containers")
-    .option("-f, --force", "do not prompt for confirmation (berth never prompts)")
-    .action(async (_flags: object, cmd: Command) => {
+    .option("-f, --force", "Do not prompt for confirmation")
+    .action(async (flags: { force?: boolean }, cmd: Command) => {
+      if (flags.force !== true && !(await confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"))) {
+        process.stdout.write("Total reclaimed space: 0B\n");
+        return;
+      }
       const ctx = await context(cmd);
       const { pruneContainers } = await import("../runtime/container/remove.js");
       const ids = await pruneContainers(ctx);

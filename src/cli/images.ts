@@ -1,4 +1,5 @@
 import { createReadStream } from "node:fs";
+import { confirm } from "./prompt.js";
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import type { Digest } from "../image/digest.js";
@@ -191,7 +192,7 @@ function imageRows(image: ImageRecord, withDigests: boolean): ImageRow[] {
 async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Command): Promise<void> {
   const { parseReference, familiarRepository } = await import("../image/reference.js");
   const store = await storeFor(cmd);
-  // plain string order (ISO 8601 times): localeCompare would load ICU's collator (~6 ms)
+  // plain string order (ISO 8601 times): localeCompare would load ICU's collator at start-up
   const images = (await store.listImages()).sort((a, b) => {
     const x = a.config.created ?? "";
     const y = b.config.created ?? "";
@@ -269,6 +270,15 @@ async function historyAction(name: string, opts: { noTrunc?: boolean; quiet?: bo
 }
 
 async function tagAction(source: string, target: string, _opts: unknown, cmd: Command): Promise<void> {
+  // Docker's CLI parses the target before it asks for anything, and exits 1 with its wording
+  const { InvalidReferenceError, normalizeTag } = await import("../image/reference.js");
+  try {
+    normalizeTag(target);
+  } catch (err) {
+    if (!(err instanceof InvalidReferenceError)) throw err;
+    const { BerthError } = await import("../errors.js");
+    throw new BerthError(`Error parsing reference: ${JSON.stringify(target)} is not a valid repository/tag: invalid reference format: ${err.reason}`, { exitCode: 1 });
+  }
   const store = await storeFor(cmd);
   const id = await store.resolveImageId(source);
   await store.tag(target, id);
@@ -285,7 +295,7 @@ async function rmiAction(names: string[], opts: { force?: boolean }, cmd: Comman
       for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
     } catch (err) {
       // like Docker: report each failure, go on with the others, exit non-zero at the end
-      process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
+      process.stderr.write(`Error: ${(err as Error).message}\n`);
       failed = true;
     }
   }
@@ -294,14 +304,14 @@ async function rmiAction(names: string[], opts: { force?: boolean }, cmd: Comman
 
 async function pruneAction(opts: { all?: boolean; force?: boolean }, cmd: Command): Promise<void> {
   const { pruneImages } = await import("../store/index.js");
-  if (!opts.force && process.stdin.isTTY) {
+  if (opts.force !== true) {
     const warning = opts.all
       ? "WARNING! This will remove all images without at least one container associated to them."
       : "WARNING! This will remove all dangling images.";
-    process.stdout.write(`${warning}\nAre you sure you want to continue? [y/N] `);
-    const answer = await new Promise<string>((res) => process.stdin.once("data", (b: Buffer) => res(b.toString().trim())));
-    process.stdin.pause();
-    if (!/^y(es)?$/i.test(answer)) return;
+    if (!(await confirm(`${warning}\nAre you sure you want to continue?`))) {
+      process.stdout.write("Total reclaimed space: 0B\n");
+      return;
+    }
   }
   const store = await storeFor(cmd);
   const r = await pruneImages(store, opts.all ? { all: true } : {});

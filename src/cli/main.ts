@@ -6,10 +6,9 @@ import { registerBuildCommands } from "./build.js";
 import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
-import { registerBuilderCommands } from "./builder.js";
+import { registerBuilderCommands } from "./builder-prune.js";
 import { registerNetworkCommands } from "./networks.js";
 import { watchOutput } from "./output.js";
-import { berthNative } from "../native.js";
 
 type Registrar = (program: Command) => void;
 
@@ -27,7 +26,7 @@ const GROUPS: readonly Registrar[] = [
 
 /**
  * Which group registers a top-level command: a start-up shortcut only (commander builds every
- * command with all its options, ~2-3 ms for all groups). A name missing here, or a group that
+ * command with all its options, for all groups). A name missing here, or a group that
  * turns out not to register it, falls back to all groups.
  */
 const GROUP_OF: Readonly<Record<string, Registrar>> = {
@@ -109,10 +108,4 @@ function exitCodeFor(err: unknown): number {
   return 1;
 }
 
-/**
- * The addon's _exit(2) (see exitNow in native/berth_native.c), for bin/berth to end the process
- * with once the event loop has drained; undefined without the addon (or BERTH_NO_NATIVE=1).
- */
-export function exitNow(): ((code: number) => never) | undefined {
-  return berthNative()?.exitNow;
-}
+export { exitNow } from "../sys/exit.js";

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { confirm } from "./prompt.js";
 import type { RuntimeContext } from "../runtime/container/context.js";
 
 /** `berth network create|ls|inspect|rm|prune|connect|disconnect`, Docker's flags and output. */
@@ -13,6 +14,18 @@ async function context(cmd: Command): Promise<RuntimeContext> {
     import("node:path"),
   ]);
   return runtimeContext(await openStore(resolve(resolveStoreRoot((cmd.optsWithGlobals() as { root?: string }).root))));
+}
+
+/** A refused request as Docker's exit code says it (1), with berth's `Error: …` (there is no daemon to respond). */
+async function asDaemonError(work: () => Promise<void>): Promise<void> {
+  const { BerthError } = await import("../errors.js");
+  try {
+    await work();
+  } catch (err) {
+    if (!(err instanceof BerthError)) throw err;
+    process.stderr.write(`Error: ${err.message}\n`);
+    process.exitCode = 1;
+  }
 }
 
 export function registerNetworkCommands(program: Command): void {
@@ -88,7 +101,7 @@ export function registerNetworkCommands(program: Command): void {
           process.stdout.write(`${ref}\n`);
         } catch (err) {
           if (!(err instanceof BerthError)) throw err;
-          process.stderr.write(`Error response from daemon: ${err.message}\n`);
+          process.stderr.write(`Error: ${err.message}\n`);
           failed = true;
         }
       }
@@ -97,25 +110,34 @@ export function registerNetworkCommands(program: Command): void {
   network
     .command("prune")
     .description("Remove all unused networks (and stop the default network's namespace when idle)")
-    .option("-f, --force", "do not prompt for confirmation (berth never prompts)")
-    .action(async (_flags: object, cmd: Command) => {
+    .option("-f, --force", "Do not prompt for confirmation")
+    .action(async (flags: { force?: boolean }, cmd: Command) => {
+      if (flags.force !== true && !(await confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))) return;
       const ctx = await context(cmd);
       const { pruneNetworks } = await import("../runtime/network/manage.js");
       const removed = await pruneNetworks(ctx);
       process.stdout.write(removed.length > 0 ? `Deleted Networks:\n${removed.map((n) => `${n}\n`).join("")}` : "");
     });
-  for (const verb of ["connect", "disconnect"] as const) {
-    const c = network
-      .command(verb)
-      .description(verb === "connect" ? "Connect a stopped container to a network (berth containers have one network)" : "Disconnect a stopped container from a network")
-      .argument("<network>")
-      .argument("<container>");
-    if (verb === "connect") c.option("--alias <name>", "add a network-scoped alias for the container (repeatable)", collect);
-    else c.option("-f, --force", "force the container to disconnect");
-    c.action(async (net: string, ref: string, flags: { alias?: string[] }, cmd: Command) => {
+  network
+    .command("connect")
+    .description("Connect a container to a network (a running one at once: a new interface, eth1…)")
+    .argument("<network>")
+    .argument("<container>")
+    .option("--alias <name>", "add a network-scoped alias for the container (repeatable)", collect)
+    .action(async (net: string, ref: string, flags: { alias?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
       const { connectContainer } = await import("../runtime/network/manage.js");
-      await connectContainer(ctx, net, ref, { disconnect: verb === "disconnect", ...(flags.alias !== undefined ? { aliases: flags.alias } : {}) });
+      await asDaemonError(() => connectContainer(ctx, net, ref, { ...(flags.alias !== undefined ? { aliases: flags.alias } : {}) }));
     });
-  }
+  network
+    .command("disconnect")
+    .description("Disconnect a container from a network (a running one at once)")
+    .argument("<network>")
+    .argument("<container>")
+    .option("-f, --force", "force the container to disconnect from a network")
+    .action(async (net: string, ref: string, _flags: { force?: boolean }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { disconnectContainer } = await import("../runtime/network/manage.js");
+      await asDaemonError(() => disconnectContainer(ctx, net, ref));
+    });
 }

@@ -13,7 +13,7 @@ export function registerSystemCommands(program: Command): void {
     .action(async (opts: { format?: string }, cmd: Command) => {
       const { diskUsage } = await import("../store/usage.js");
       const store = await storeFor(cmd);
-      const { buildCacheUsage } = await import("../build/prune.js");
+      const { buildCacheUsage } = await import("../builder/prune.js");
       const [u, cache] = await Promise.all([diskUsage(store), buildCacheUsage(store)]);
       const pct = (part: number, whole: number): string => (whole === 0 ? "" : ` (${Math.round((part / whole) * 100)}%)`);
       const rows = [

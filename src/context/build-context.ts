@@ -3,7 +3,7 @@ import { readDockerignore } from "./dockerignore.js";
 import { ContextError } from "./errors.js";
 import { PatternError, PatternMatcher } from "./patternmatcher.js";
 import { lstatSource, sortNames, sourceStat, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
-import { berthNative, STAT_DIR_FIELDS } from "../native.js";
+import { listDir, listDirSync, type DirListing } from "../sys/stat-dir.js";
 
 /** Directory listings in flight at once while a context is walked (thread-pool jobs). */
 const WALK_PARALLEL = 8;
@@ -92,8 +92,8 @@ export class BuildContext implements SourceFs {
   /**
    * Walks a directory; resolves whether anything below it was kept (for re-included paths).
    * Subdirectories are walked side by side: the addon lists and lstats each on the thread pool
-   * (statDirAsync), so a big context's lstat calls (~3 µs each here, 20,000 of them in a
-   * 20,000-file context) share the CPUs while the main thread indexes what came back. The top
+   * (statDirAsync), so a big context's lstat calls (one per file) share the CPUs while the
+   * main thread indexes what came back. The top
    * directory is listed in line (no thread-pool round trip for a small context).
    */
   private async walk(dirRel: string, slots: Semaphore): Promise<boolean> {
@@ -103,29 +103,19 @@ export class BuildContext implements SourceFs {
     let names: string[];
     let statAt: (i: number) => SourceStat | undefined;
     try {
-      // berth's addon lists and lstats a directory in one call (fstatat per entry: one path
-      // component each); otherwise readdir, then an lstat per entry kept
-      const native = berthNative();
-      let listing: [string[], Float64Array] | undefined;
-      if (dirRel !== "" && native?.statDirAsync !== undefined) {
+      // berth's addon lists and lstats a directory in one call, on the thread pool below the
+      // top (sys/stat-dir.ts; readdir and an lstat per entry kept without it)
+      let listing: DirListing<SourceStat>;
+      if (dirRel !== "") {
         await slots.acquire();
         try {
-          listing = await native.statDirAsync(abs);
+          listing = await listDir(abs, sourceStat);
         } finally {
           slots.release();
         }
-      } else listing = native?.statDir?.(abs);
-      if (listing !== undefined) {
-        names = listing[0];
-        const f = listing[1];
-        statAt = (i) => {
-          const o = i * STAT_DIR_FIELDS;
-          return f[o + 1] === 0 ? undefined : sourceStat(f[o]!, f[o + 1]!, f[o + 2]!, f[o + 3]!, f[o + 4]!, f[o + 5]!, f[o + 6]!, f[o + 7]!, f[o + 8]!, f[o + 9]!);
-        };
-      } else {
-        names = readdirSync(abs);
-        statAt = (i) => lstatSource(`${abs}/${names[i]}`);
-      }
+      } else listing = listDirSync(abs, sourceStat);
+      names = listing.names;
+      statAt = (i) => listing.stat(i);
     } catch (err) {
       throw new ContextError(`cannot read ${dirRel || "."} in the build context: ${(err as Error).message}`, { path: dirRel, cause: err });
     }

@@ -78,7 +78,7 @@ function hashFilesSync(paths: readonly string[]): string[] {
 }
 
 async function hashFilesInWorker(paths: readonly string[]): Promise<string[]> {
-  // loaded here: worker_threads costs every build ~3 ms at start-up, threads only big selections
+  // loaded here: worker_threads costs every build start-up time, threads only big selections
   const { Worker } = await import("node:worker_threads");
   return new Promise((resolve, reject) => {
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { paths }, resourceLimits: WORKER_LIMITS });

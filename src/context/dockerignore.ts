@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { cleanPath } from "./gopath.js";
+import { cleanPath } from "./path-match.js";
 
 /**
  * Parses .dockerignore text as moby/patternmatcher/ignorefile.ReadAll: a UTF-8 BOM is dropped,

@@ -1,4 +1,4 @@
-import { cleanPath, goMatch } from "./gopath.js";
+import { cleanPath, goMatch } from "./path-match.js";
 
 /**
  * A port of moby/patternmatcher (what Docker and BuildKit use for .dockerignore and

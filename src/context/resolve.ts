@@ -1,6 +1,6 @@
 import { BuildContext } from "./build-context.js";
 import { ContextError } from "./errors.js";
-import { BadPatternError, cleanPath, containsWildcards, goMatch } from "./gopath.js";
+import { BadPatternError, cleanPath, containsWildcards, goMatch } from "./path-match.js";
 import { PatternMatcher } from "./patternmatcher.js";
 import { joinRel, resolveInTree, type SourceFs, type SourceStat } from "./source-fs.js";
 

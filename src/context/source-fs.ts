@@ -1,6 +1,6 @@
 import type { Stats } from "node:fs";
 import { ContextError } from "./errors.js";
-import { lstatBuild } from "../layer/fast-lstat.js";
+import { lstatBuild } from "../sys/lstat.js";
 
 export type EntryType = "file" | "dir" | "symlink" | "other";
 

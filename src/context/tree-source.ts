@@ -1,4 +1,4 @@
-import { readXattr } from "../layer/native.js";
+import { readXattr } from "../sys/xattr.js";
 import { readdirSync, readlinkSync } from "node:fs";
 import { ContextError } from "./errors.js";
 import { lstatSource, sortNames, type SourceFs, type SourceStat } from "./source-fs.js";

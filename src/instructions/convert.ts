@@ -71,7 +71,7 @@ function commandLine(node: InstructionNode, args: readonly ArgumentNode[], fallb
 function heredoc(h: HeredocNode): Heredoc {
   // <<- strips leading tabs from every line of the body (BuildKit's ChompHeredocContent).
   const content = h.chomp ? h.content.replace(/^\t+/gm, "") : h.content;
-  return { name: h.name, fileDescriptor: h.fileDescriptor, expand: h.expand, chomp: h.chomp, content, range: h.range };
+  return { name: h.name, fileDescriptor: h.fileDescriptor, expand: h.expand, chomp: h.chomp, content, raw: h.content, range: h.range };
 }
 
 function hasVariable(s: string): boolean {
@@ -108,16 +108,18 @@ export function toInstruction(node: InstructionNode, ctx: InstructionContext): I
         throw ctx.error("FROM requires either one or three arguments (FROM image [AS name])", args[1]?.range ?? node.range);
       }
       let stageName: string | undefined;
+      let stageNameRaw: string | undefined;
       let stageNameRange: SourceRange | undefined;
       if (args.length === 3) {
         if (args[1]!.value.toLowerCase() !== "as") throw ctx.error(`second argument should be AS, not ${args[1]!.value}`, args[1]!.range);
-        stageName = args[2]!.value.toLowerCase();
+        stageNameRaw = args[2]!.value;
+        stageName = stageNameRaw.toLowerCase();
         stageNameRange = args[2]!.range;
         if (!hasVariable(stageName) && !STAGE_NAME.test(stageName)) {
           throw ctx.error(`invalid name for build stage: "${args[2]!.value}", name can't start with a number or contain symbols`, args[2]!.range);
         }
       }
-      return { kind: "from", ...base, image: word(args[0]!, true), stageName, stageNameRange, platform: flagWord(flags.string("platform")) };
+      return { kind: "from", ...base, image: word(args[0]!, true), stageName, stageNameRaw, stageNameRange, platform: flagWord(flags.string("platform")) };
     }
     case "run": {
       atLeast(1);
@@ -143,8 +145,8 @@ export function toInstruction(node: InstructionNode, ctx: InstructionContext): I
         command: commandLine(node, args, node.argsRange),
         heredocs: node.heredocs.map(heredoc),
         mounts,
-        network: network?.value as "default" | "none" | "host" | undefined,
-        security: security?.value as "sandbox" | "insecure" | undefined,
+        network: network?.value,
+        security: security?.value,
       };
     }
     case "cmd":
@@ -180,7 +182,7 @@ export function toInstruction(node: InstructionNode, ctx: InstructionContext): I
     case "volume":
       atLeast(1);
       for (const a of args) if (a.value.trim() === "") throw ctx.error("VOLUME specified can not be an empty string", a.range);
-      return { kind: "volume", ...base, paths: args.map((a) => word(a, true)) };
+      return { kind: "volume", ...base, paths: args.map((a) => word(a, true)), json: node.json };
     case "user":
       return { kind: "user", ...base, user: word(exactlyOne(), true) };
     case "workdir":

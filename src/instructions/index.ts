@@ -7,7 +7,8 @@ import type { Instruction } from "./types.js";
 
 export type * from "./types.js";
 export { INSTRUCTION_NAMES } from "./convert.js";
-export { parseMountSpec, MountSpecError } from "./mount.js";
+export { assertNever } from "./assert-never.js";
+export { expandMount, parseMountSpec, MountSpecError } from "./mount.js";
 export { parseGoDuration } from "./values.js";
 
 /** A parsed Dockerfile: the syntax tree and its instructions, typed and validated. */

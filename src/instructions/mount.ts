@@ -189,3 +189,22 @@ export function parseMountSpec(spec: string, range: SourceRange): Mount {
     }
   }
 }
+
+/** Characters word expansion acts on (variables, quotes, either escape token, a leading BOM). */
+const EXPANSION_SENSITIVE = /[$'"\\`\ufeff]/;
+
+/**
+ * A RUN mount as the step sees it: the spec expanded with the stage's variables (`expand`,
+ * which reports its own errors), then read by `parseMountSpec` again, as the spec may now say
+ * something else; a spec expansion cannot change is the mount parsed with the instruction. A
+ * bad expanded spec names itself (`--mount=<spec as written>: …`).
+ */
+export function expandMount(mount: Mount, expand: (word: string) => string): Mount {
+  if (!EXPANSION_SENSITIVE.test(mount.spec)) return mount;
+  try {
+    return parseMountSpec(expand(mount.spec), mount.range);
+  } catch (err) {
+    if (err instanceof MountSpecError) throw new MountSpecError(`--mount=${mount.spec}: ${err.message}`);
+    throw err;
+  }
+}

@@ -44,6 +44,11 @@ export interface Heredoc {
   readonly chomp: boolean;
   /** The body, with leading tabs stripped for `<<-`. */
   readonly content: string;
+  /**
+   * The body as written (tabs kept): a RUN whose command goes on after the heredoc hands it to
+   * the shell, which strips the tabs of `<<-` itself.
+   */
+  readonly raw: string;
   readonly range: SourceRange;
 }
 
@@ -67,6 +72,8 @@ export interface FromInstruction extends Base<"from"> {
   readonly image: Word;
   /** The stage name, lower-cased as BuildKit stores it; undefined without `AS`. */
   readonly stageName: string | undefined;
+  /** The stage name as written (for messages). */
+  readonly stageNameRaw: string | undefined;
   readonly stageNameRange: SourceRange | undefined;
   readonly platform: Word | undefined;
 }
@@ -141,8 +148,13 @@ export interface RunInstruction extends Base<"run"> {
   /** Heredocs: the first one with fd 0 is the script when the command is just `<<EOF`. */
   readonly heredocs: readonly Heredoc[];
   readonly mounts: readonly Mount[];
-  readonly network: "default" | "none" | "host" | undefined;
-  readonly security: "sandbox" | "insecure" | undefined;
+  /**
+   * `--network` as written: a literal value is checked (default, none or host); one holding a
+   * variable is refused when the step runs (the builder does not expand it, as BuildKit).
+   */
+  readonly network: string | undefined;
+  /** `--security` as written: a literal value is checked (sandbox or insecure); a variable is expanded and checked when the step runs. */
+  readonly security: string | undefined;
 }
 
 /** `CMD command` (an empty exec form `CMD []` clears the command). */
@@ -207,6 +219,8 @@ export interface AddInstruction extends FileCopyBase<"add"> {
 /** `VOLUME /a /b` or `VOLUME ["/a"]` */
 export interface VolumeInstruction extends Base<"volume"> {
   readonly paths: readonly Word[];
+  /** JSON form: each path is one word; otherwise a path's expansion is split into words. */
+  readonly json: boolean;
 }
 
 /** `USER name[:group]` */

@@ -5,7 +5,8 @@ import {
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { LayerError } from "./errors.js";
-import { mknodBatch, setXattrsBatch, type NodeSpec } from "./native.js";
+import { mknodBatch, type NodeSpec } from "../sys/mknod.js";
+import { setXattrsBatch } from "../sys/xattr.js";
 import { XATTR_PREFIX } from "./tarpax.js";
 import { TarSplitRecorder } from "./tarsplit.js";
 

@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { createRequire } from "node:module";
 import { LayerError } from "./errors.js";
 
-/** zlib loads where a layer is (un)compressed, not with this module: builds commit layers without it (~1 ms). */
+/** zlib loads where a layer is (un)compressed, not with this module: builds commit layers without it. */
 const lazyRequire = createRequire(import.meta.url);
 
 export type Compression = "gzip" | "none";

@@ -5,8 +5,8 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
 import { LayerError } from "./errors.js";
-import { xattrReader, type XattrMap } from "./native.js";
-import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite, type LiteStat } from "./fast-lstat.js";
+import { xattrReader, type XattrMap } from "../sys/xattr.js";
+import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite, type LiteStat } from "../sys/lstat.js";
 import { END_OF_TAR, encodeTarHeader, tarPadding, type TarEntry } from "./tar-header.js";
 import { XATTR_PREFIX } from "./tarpax.js";
 
@@ -80,7 +80,7 @@ function minor(rdev: number): number {
 
 /**
  * Reading a file does not need its access time updated: on a journaled file system that is an
- * inode write per fresh file (relatime), ~10 µs each. Allowed for root and owners; others get EPERM and read without.
+ * inode write per fresh file (relatime). Allowed for root and owners; others get EPERM and read without.
  */
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOATIME;
 

@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { Transform, type TransformCallback } from "node:stream";
 import { createRequire } from "node:module";
 
-/** zlib loads where a layer is (un)compressed, not with this module: builds commit layers without it (~1 ms). */
+/** zlib loads where a layer is (un)compressed, not with this module: builds commit layers without it. */
 const lazyRequire = createRequire(import.meta.url);
 
 /**

@@ -1,4 +1,4 @@
-import type { InstructionNode } from "../parser/index.js";
+import type { ArgInstruction } from "../instructions/index.js";
 
 /** Build args Docker accepts without an ARG: they reach RUN but stay out of history and keys. */
 export const PROXY_ARGS: ReadonlySet<string> = new Set([
@@ -26,11 +26,8 @@ export interface ArgDeclaration {
 }
 
 /** `ARG a b=1 c="x y"` → its declarations (BuildKit splits words, then the first `=`). */
-export function argDeclarations(node: InstructionNode): ArgDeclaration[] {
-  return node.args.map((a) => {
-    const eq = a.value.indexOf("=");
-    return eq < 0 ? { key: a.value, defaultValue: undefined } : { key: a.value.slice(0, eq), defaultValue: a.value.slice(eq + 1) };
-  });
+export function argDeclarations(ins: ArgInstruction): ArgDeclaration[] {
+  return ins.args.map((d) => ({ key: d.name.raw, defaultValue: d.defaultValue?.raw }));
 }
 
 /**

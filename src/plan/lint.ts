@@ -1,4 +1,4 @@
-import { toInstructions } from "../instructions/index.js";
+import { toInstructions, type Instruction } from "../instructions/index.js";
 import type { DockerfileAst } from "../parser/index.js";
 
 /** A BuildKit lint rule's finding, with the line it points at. */
@@ -41,8 +41,8 @@ function skippedRules(ast: DockerfileAst): Set<string> {
   return skipped;
 }
 
-/** BuildKit's lint warnings berth implements, in line order. */
-export function lintDockerfile(ast: DockerfileAst, text: string): LintWarning[] {
+/** BuildKit's lint warnings berth implements, in line order (`instructions`: the AST's, when already typed). */
+export function lintDockerfile(ast: DockerfileAst, text: string, instructions?: readonly Instruction[]): LintWarning[] {
   const skipped = skippedRules(ast);
   if (skipped.has("all") || skipped.has(SECRETS_RULE)) return [];
   const out: LintWarning[] = [];
@@ -55,7 +55,7 @@ export function lintDockerfile(ast: DockerfileAst, text: string): LintWarning[] 
       url: "https://docs.docker.com/go/dockerfile/rule/secrets-used-in-arg-or-env/",
     });
   };
-  for (const ins of toInstructions(ast, text)) {
+  for (const ins of instructions ?? toInstructions(ast, text)) {
     const line = ins.range.start.line;
     if (ins.kind === "arg") for (const a of ins.args) flag("ARG", a.name.raw, line);
     else if (ins.kind === "env") for (const kv of ins.vars) flag("ENV", kv.key.raw, line);

@@ -1,15 +1,13 @@
-import { DockerfileSyntaxError, type DockerfileAst, type InstructionNode } from "../parser/index.js";
+import { DockerfileSyntaxError, type DockerfileAst, type SourceRange } from "../parser/index.js";
 import { expandWord, ShellExpansionError } from "../shell/index.js";
-import { toInstructions } from "../instructions/index.js";
+import { toInstructions, type Instruction } from "../instructions/index.js";
 import { argDeclarations, platformArgs, PROXY_ARGS, resolveBuildArgs } from "./args.js";
-import { flagValue, flagValues } from "./flags.js";
-import { MountSpecError, parseMountSpec } from "../instructions/index.js";
 import type { BuildPlan, PlanOptions, PlannedStage, StageSource } from "./types.js";
 
 /** A Dockerfile error at an instruction: file:line:col and a code frame. */
-export function errorAt(plan: { file: string; lines: readonly string[] }, node: InstructionNode, detail: string, cause?: unknown): DockerfileSyntaxError {
-  const line = node.range.start.line;
-  return new DockerfileSyntaxError(detail, { file: plan.file, line, column: node.range.start.column, sourceLine: plan.lines[line - 1] }, { cause });
+export function errorAt(plan: { file: string; lines: readonly string[] }, at: { readonly range: SourceRange }, detail: string, cause?: unknown): DockerfileSyntaxError {
+  const line = at.range.start.line;
+  return new DockerfileSyntaxError(detail, { file: plan.file, line, column: at.range.start.column, sourceLine: plan.lines[line - 1] }, { cause });
 }
 
 /**
@@ -20,15 +18,15 @@ export function errorAt(plan: { file: string; lines: readonly string[] }, node: 
  */
 export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions = {}): BuildPlan {
   // Every instruction's flags and arguments are validated first (unknown flags, bad values),
-  // with errors that point at the line; the plan itself still works on the syntax nodes.
-  toInstructions(ast, text);
+  // with errors that point at the line; the plan and the build work on the typed instructions.
+  const instructions = toInstructions(ast, text);
   const lines = text.split(/\r?\n/);
   const ctx = { file: ast.file, lines };
   const buildArgs = resolveBuildArgs(options.buildArgs, options.environment);
   const platform = options.platform ?? "linux/amd64";
   const globalArgs = platformArgs(platform);
   const declared = new Set<string>();
-  const expandGlobal = (node: InstructionNode, word: string): string => {
+  const expandGlobal = (node: Instruction, word: string): string => {
     try {
       return expandWord(word, globalArgs, { escapeToken: ast.escapeToken });
     } catch (err) {
@@ -41,7 +39,7 @@ export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions
   const byName = new Map<string, number>();
   let current: PlannedStage | undefined;
 
-  const sourceFor = (node: InstructionNode, raw: string, what: string): StageSource => {
+  const sourceFor = (node: Instruction, raw: string, what: string): StageSource => {
     const name = expandGlobal(node, raw);
     const self = current as PlannedStage;
     if (/^\d+$/.test(name)) {
@@ -55,27 +53,21 @@ export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions
     return { kind: "image", ref: name };
   };
 
-  for (const node of ast.instructions) {
-    if (node.name === "") continue;
-    if (node.name === "from") {
-      const words = node.args.map((a) => a.value);
-      if (words.length !== 1 && !(words.length === 3 && words[1]?.toLowerCase() === "as")) {
-        throw errorAt(ctx, node, "FROM requires either one or three arguments");
-      }
-      const image = expandGlobal(node, words[0] as string);
-      if (image === "") throw errorAt(ctx, node, `base name (${words[0] as string}) should not be blank`);
-      const name = words.length === 3 ? (words[2] as string).toLowerCase() : undefined;
-      if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name)) throw errorAt(ctx, node, `invalid name for build stage: "${words[2] as string}", name can't start with a number or contain symbols`);
+  for (const node of instructions) {
+    if (node.kind === "from") {
+      const image = expandGlobal(node, node.image.raw);
+      if (image === "") throw errorAt(ctx, node, `base name (${node.image.raw}) should not be blank`);
+      const name = node.stageName;
+      if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name)) throw errorAt(ctx, node, `invalid name for build stage: "${node.stageNameRaw ?? name}", name can't start with a number or contain symbols`);
       if (name !== undefined && byName.has(name)) throw errorAt(ctx, node, `duplicate stage name "${name}"`);
       const index = stages.length;
       const baseStage = byName.get(image.toLowerCase());
-      const platformFlag = flagValue(node, "platform");
       current = {
         index,
         name,
         base: image.toLowerCase() === "scratch" ? { kind: "scratch" } : baseStage !== undefined ? { kind: "stage", index: baseStage } : { kind: "image", ref: image },
         baseName: image,
-        platform: platformFlag === undefined ? undefined : expandGlobal(node, platformFlag),
+        platform: node.platform === undefined ? undefined : expandGlobal(node, node.platform.raw),
         from: node,
         steps: [],
         dependsOn: baseStage !== undefined ? [baseStage] : [],
@@ -85,7 +77,7 @@ export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions
       continue;
     }
     if (current === undefined) {
-      if (node.name !== "arg") throw errorAt(ctx, node, "no build stage in current context: the first instruction must be FROM (or ARG)");
+      if (node.kind !== "arg") throw errorAt(ctx, node, "no build stage in current context: the first instruction must be FROM (or ARG)");
       for (const d of argDeclarations(node)) {
         declared.add(d.key);
         const given = buildArgs.get(d.key);
@@ -99,31 +91,21 @@ export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions
     const addDep = (s: StageSource) => {
       if (s.kind === "stage" && !current!.dependsOn.includes(s.index)) current!.dependsOn.push(s.index);
     };
-    if (node.name === "copy") {
-      const from = flagValue(node, "from");
-      if (from !== undefined) {
-        let literal: string;
-        try {
-          literal = expandWord(from, new Map(), { escapeToken: ast.escapeToken });
-        } catch (err) {
-          throw errorAt(ctx, node, (err as Error).message, err);
-        }
-        if (literal !== from) {
-          throw errorAt(ctx, node, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround");
-        }
-        addDep(sourceFor(node, from, "--from"));
+    if (node.kind === "copy" && node.from !== undefined) {
+      const from = node.from.raw;
+      let literal: string;
+      try {
+        literal = expandWord(from, new Map(), { escapeToken: ast.escapeToken });
+      } catch (err) {
+        throw errorAt(ctx, node, (err as Error).message, err);
       }
-    } else if (node.name === "run") {
-      for (const flag of node.flags.filter((f) => f.name === "mount")) {
-        const spec = flag.value ?? "";
-        let from: string | undefined;
-        try {
-          const mount = parseMountSpec(spec, flag.range);
-          from = mount.type === "bind" || mount.type === "cache" ? mount.from : undefined;
-        } catch (err) {
-          if (err instanceof MountSpecError) throw errorAt(ctx, node, `--mount=${spec}: ${err.message}`, err);
-          throw err;
-        }
+      if (literal !== from) {
+        throw errorAt(ctx, node, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround");
+      }
+      addDep(sourceFor(node, from, "--from"));
+    } else if (node.kind === "run") {
+      for (const mount of node.mounts) {
+        const from = mount.type === "bind" || mount.type === "cache" ? mount.from : undefined;
         if (from !== undefined) addDep(sourceFor(node, from, "mount from"));
       }
     }
@@ -144,9 +126,9 @@ export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions
   };
   visit(target);
 
-  for (const i of order) for (const n of (stages[i] as PlannedStage).steps) if (n.name === "arg") for (const d of argDeclarations(n)) declared.add(d.key);
+  for (const i of order) for (const n of (stages[i] as PlannedStage).steps) if (n.kind === "arg") for (const d of argDeclarations(n)) declared.add(d.key);
   const unusedBuildArgs = [...buildArgs.keys()].filter((k) => !declared.has(k) && !PROXY_ARGS.has(k)).sort();
-  return { file: ast.file, lines, escapeToken: ast.escapeToken, globalArgs, stages, target, order, unusedBuildArgs, buildArgs };
+  return { file: ast.file, lines, instructions, escapeToken: ast.escapeToken, globalArgs, stages, target, order, unusedBuildArgs, buildArgs };
 }
 
 /** Docker's wording for build args nobody declared. */

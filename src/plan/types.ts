@@ -1,4 +1,5 @@
-import type { InstructionNode, SourceRange } from "../parser/index.js";
+import type { FromInstruction, Instruction } from "../instructions/index.js";
+import type { SourceRange } from "../parser/index.js";
 
 /** Where a stage starts: nothing, an earlier stage, or an image (resolved by the executor). */
 export type StageBase =
@@ -17,9 +18,9 @@ export interface PlannedStage {
   /** The FROM line's image word after expansion with the global ARGs (for progress and history). */
   baseName: string;
   platform: string | undefined;
-  from: InstructionNode;
-  /** The stage's instructions, unexpanded: expansion needs the base image's ENV. */
-  steps: InstructionNode[];
+  from: FromInstruction;
+  /** The stage's instructions, typed and unexpanded: expansion needs the base image's ENV. */
+  steps: Instruction[];
   /** Stages this one needs (its base and every `--from`), earliest first. */
   dependsOn: number[];
 }
@@ -27,6 +28,8 @@ export interface PlannedStage {
 export interface BuildPlan {
   file: string;
   lines: readonly string[];
+  /** Every instruction of the Dockerfile, typed and validated. */
+  instructions: readonly Instruction[];
   escapeToken: string;
   /** Global ARGs (before the first FROM) with their values after build args. */
   globalArgs: Map<string, string>;

@@ -1,5 +1,5 @@
 /** Build progress: events → renderers (tty like BuildKit's, plain with prefixed lines, json). */
-import type { BuildEvent } from "../build/events.js";
+import type { BuildEvent } from "../builder/events.js";
 import { JsonRenderer } from "./json.js";
 import { PlainRenderer } from "./plain.js";
 import { TtyRenderer } from "./tty.js";

@@ -1,4 +1,4 @@
-import type { BuildEvent } from "../build/events.js";
+import type { BuildEvent } from "../builder/events.js";
 
 /** One JSON object per event and line, for tools. */
 export class JsonRenderer {

@@ -1,4 +1,4 @@
-import type { BuildEvent } from "../build/events.js";
+import type { BuildEvent } from "../builder/events.js";
 
 /** BuildKit's `--progress=plain`: `#N name`, prefixed output lines, `#N DONE 0.1s` / `#N CACHED`. */
 export class PlainRenderer {

@@ -1,4 +1,4 @@
-import type { BuildEvent } from "../build/events.js";
+import type { BuildEvent } from "../builder/events.js";
 
 interface Row {
   id: number;

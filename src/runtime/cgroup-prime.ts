@@ -6,15 +6,14 @@ import { unescapeMountField } from "./overlay.js";
  * Every write to a cgroup.procs file (runc moves its init into the container's cgroups that
  * way) takes the kernel's global cgroup_threadgroup_rwsem for writing. That lock is a percpu
  * rwsem whose writers go through rcu_sync: the first writer after an idle period waits for a
- * whole RCU grace period (~14 ms on this machine kind), while a writer that comes within about a
- * grace period of another's passes at once (0.4 ms). So `runc run` spends ~14 ms of its ~35 ms
- * waiting for a grace period, in its critical path, every time.
+ * whole RCU grace period, while a writer that comes within about a grace period of another's
+ * passes at once. So `runc run` spends a large part of its time waiting for a grace period, in
+ * its critical path, every time (figures: docs/architecture-notes.md).
  *
  * berth starts that wait itself, when it begins preparing a container: it writes its own pid
  * into the cgroup it is already in (a move to where it is: no effect) from the thread pool. The
  * grace period then runs while berth writes the bundle and runc starts, and runc's own writes
- * come within its window. `runc run` of a busybox `true`, with idle gaps between runs: 41 ms
- * mean without, 32 ms with (hyperfine, 40 runs each).
+ * come within its window.
  *
  * Best effort: no cgroup file system, a read-only one or a refused write costs nothing but the
  * attempt, and is not retried. The cgroup is looked up once per process: a berth process moved
@@ -64,9 +63,9 @@ export function ownCgroupProcsFile(cgroupText: string, mountinfoText: string): s
   return null;
 }
 
-/** How often the lock is taken again while a container starts: within the ~15 ms that a writer leaves it warm (measured: a write 15 ms after another passes, one 20 ms after mostly waits). */
+/** How often the lock is taken again while a container starts: well within the time a writer leaves it warm (about a grace period). */
 const REPRIME_MS = 8;
-/** runc's writes come 10-20 ms after it starts; a slow start still gets this long. */
+/** How long after berth starts preparing a container runc's writes may come, a slow start included. */
 const PRIME_FOR_MS = 60;
 
 /**

@@ -4,13 +4,14 @@ import { spawn } from "node:child_process";
 export function runProgram(
   file: string,
   args: readonly string[],
-  options: { cwd?: string; captureStdout?: boolean } = {},
+  options: { cwd?: string; captureStdout?: boolean; input?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: options.cwd,
-      stdio: ["ignore", options.captureStdout === true ? "pipe" : "ignore", "pipe"],
+      stdio: [options.input !== undefined ? "pipe" : "ignore", options.captureStdout === true ? "pipe" : "ignore", "pipe"],
     });
+    if (options.input !== undefined) child.stdin?.on("error", () => undefined).end(options.input);
     let stdout = "";
     let stderr = "";
     child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));

@@ -1,6 +1,6 @@
 import { closeSync, constants, lstatSync, openSync, readlinkSync, type Stats } from "node:fs";
 import { posix } from "node:path";
-import { berthNative } from "../native.js";
+import { openat2InRoot } from "../sys/open-in-root.js";
 
 /**
  * Paths inside a container's root, resolved as the container sees them and never outside it:
@@ -34,7 +34,6 @@ function errnoError(code: string, path: string, message: string): NodeJS.ErrnoEx
 }
 
 /** Whether openat2 is worth trying: false once it failed as unsupported (ENOSYS, EPERM from seccomp). */
-let openat2Usable = true;
 
 /**
  * Opens `path` (a path inside the root; relative ones start at the root too) with `flags`
@@ -42,17 +41,7 @@ let openat2Usable = true;
  * unless `flags` has O_NOFOLLOW (then a symlink there fails with ELOOP). The caller closes the fd.
  */
 export function openInRoot(rootFd: number, path: string, flags: number, mode = 0o644): number {
-  const native = berthNative();
-  if (openat2Usable && process.env.BERTH_NO_OPENAT2 !== "1" && native?.openInRoot !== undefined) {
-    try {
-      return native.openInRoot(rootFd, path === "" ? "/" : path, flags, mode);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOSYS" && code !== "EPERM") throw err;
-      openat2Usable = false;
-    }
-  }
-  return walkInRoot(rootFd, path, flags, mode);
+  return openat2InRoot(rootFd, path, flags, mode) ?? walkInRoot(rootFd, path, flags, mode);
 }
 
 /** openInRoot without the addon: the component walk described above. */

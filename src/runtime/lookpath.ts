@@ -12,8 +12,8 @@ import { RuntimeError } from "./errors.js";
 export type RootfsView = string | readonly string[];
 
 // Synchronous file system calls: a pre-start lookup is a few dozen lstat calls on small
-// directories, and each async call is a round trip through libuv's thread pool (~0.1-0.3 ms
-// on a busy machine): a `berth run` spent ~10 ms here. The functions stay async for callers.
+// directories, and each async call is a round trip through libuv's thread pool: a `berth run`
+// spent a measurable part of its start here. The functions stay async for callers.
 function lstatOrUndefined(path: string): Stats | undefined {
   try {
     return lstatSync(path);

@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { RuntimeError } from "./errors.js";
 import { runProgram } from "./exec-file.js";
-import { berthNative } from "../native.js";
+import { sealedCopy } from "../sys/sealed-copy.js";
 
 /** The state runc reports for a container (`runc state`). */
 export interface RuncState {
@@ -126,21 +126,21 @@ const sealedPaths = new Map<string, string>();
  * Each `runc init` makes sure it does not run as the host's runc binary, which a container
  * could otherwise reopen through /proc/self/exe and overwrite (CVE-2019-5736): Debian's runc
  * 1.1 bind-mounts /proc/self/exe read-only in its state dir, remounts, unmounts and execs
- * itself a second time, dynamic loading included (~1.5 ms and 5 system calls on the path of
- * every container, more on a busy machine). runc skips that when its /proc/self/exe is a
+ * itself a second time, dynamic loading included (on the path of every container). runc skips that when its /proc/self/exe is a
  * memfd with runc's seals, as cloned_binary.c documents: a sealed memfd cannot be written by
- * anyone. The copy (8.7 MB of shared memory, ~3 ms on the thread pool) is made once per
+ * anyone. The copy (runc's size in shared memory, made on the thread pool) is made once per
  * berth process, by a caller that starts more than one container (a build). (A memfd cannot
  * be bind-mounted to outlive the process: mount(2) refuses a file of an internal mount.)
  */
 export function sealRunc(binary: string): void {
   if (sealing.has(binary)) return;
   sealing.add(binary);
-  const native = berthNative();
   const path = hostBinaryPath(binary);
-  if (native?.sealedCopy === undefined || path === null || basename(binary) !== "runc") return;
-  native.sealedCopy(path).then(
-    (fd) => sealedPaths.set(binary, `/proc/${process.pid}/fd/${fd}`),
+  if (path === null || basename(binary) !== "runc") return;
+  sealedCopy(path).then(
+    (sealed) => {
+      if (sealed !== undefined) sealedPaths.set(binary, sealed);
+    },
     () => undefined,
   );
 }

@@ -13,9 +13,11 @@ import { buildSpec, type MountRequest } from "./spec.js";
 import { defaultCgroupns } from "./defaults.js";
 import { hostCapabilities } from "./host-caps.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
-import { trace } from "./trace.js";
+import { trace } from "../sys/trace.js";
 import { primeCgroupAttach } from "./cgroup-prime.js";
-import { removeTree, secretEnvWrapper, spawnPiped, type PipedChild } from "../native.js";
+import { removeTree } from "../sys/remove-tree.js";
+import { secretEnvWrapper } from "../sys/addon.js";
+import { spawnPiped, type PipedChild } from "../sys/spawn.js";
 
 /** Where berth keeps runc state and bundles of transient containers unless told otherwise. */
 export const DEFAULT_TRANSIENT_STATE_DIR = "/run/berth/transient";
@@ -58,7 +60,7 @@ export interface TransientOptions extends OverlayDirs {
   runtime?: string;
   /**
    * Mount the overlay `volatile` (Linux 5.10+): its unmount, when the container ends, does not
-   * sync the upper dir's whole file system (~6 ms a step on a journaled store). For a caller
+   * sync the upper dir's whole file system (a journal commit per step on a journaled store). For a caller
    * that makes the upper dir durable itself, or never needs it to be (a build syncs its layers
    * once, before anything durable names them: Store.layersDurable).
    */
@@ -113,8 +115,7 @@ const userMemo = new Map<string, ResolvedUser>();
  * `upperDir` on top — a build step's RUN. The upper dir keeps the changes for the caller to
  * snapshot. runc itself mounts the overlay, as the spec's first mount (destination "/", on top
  * of the bundle's empty rootfs dir, before /proc, /dev …): one process (`runc run`) instead of
- * the chain unshare → sh → mount(8) → runc, ~10 ms less per container (measured with
- * hyperfine: 52 vs 64 ms mean, 28 vs 39 ms min). The mount lives in the container's mount
+ * the chain unshare → sh → mount(8) → runc, three processes fewer per container. The mount lives in the container's mount
  * namespace and goes with it: nothing to unmount, nothing to leak when berth is SIGKILLed.
  * Another runtime, or an option string too long for the relative paths runc resolves (against
  * the rootfs dir, its init's cwd), falls back to the chain (see inMountNamespace).

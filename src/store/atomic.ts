@@ -3,8 +3,7 @@ import { linkSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { trace } from "../runtime/trace.js";
-import { berthNative } from "../native.js";
+import { trace } from "../sys/trace.js";
 
 /** fsync a file (its data and inode) or a directory (its entries). */
 export async function syncFile(path: string): Promise<void> {
@@ -113,28 +112,3 @@ export function createFileLinked(path: string, data: string | Uint8Array): boole
   return true;
 }
 
-/**
- * Flushes the whole file system holding `path` (syncfs(2): berth's addon, else coreutils'
- * `sync -f`) — every file and record written to it so far, in one go.
- */
-export function syncFileSystem(path: string): Promise<void> {
-  const native = berthNative();
-  if (native !== null) {
-    trace("store: syncfs starts");
-    return native.syncfs(path).then(() => trace("store: syncfs done"));
-  }
-  return runSync(["-f", path]).catch((err: Error) =>
-    // a sync(1) without -f (coreutils before 8.24, busybox): flush every file system instead
-    /invalid option|unrecognized option|usage/i.test(err.message) ? runSync([]) : Promise.reject(err));
-}
-
-function runSync(args: string[]): Promise<void> {
-  trace("store: sync starts");
-  return new Promise((resolve, reject) => {
-    const child = spawn("sync", args, { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => (trace("store: sync done"), code === 0 ? resolve() : reject(new Error(`sync ${args.join(" ")}: ${err.trim() || `exit ${code}`}`))));
-  });
-}

@@ -5,7 +5,7 @@ import { familiarString, formatReference, normalizeTag, parseReference, reposito
 import type { ImageConfig, ImageManifest } from "../image/types.js";
 import type { Store } from "./store.js";
 import { StoreError } from "./errors.js";
-import { removeTree } from "../native.js";
+import { removeTree } from "../sys/remove-tree.js";
 
 /**
  * Garbage collection: layers and blobs that no image, cache entry or snapshot needs.

@@ -1,7 +1,8 @@
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { berthNative, removeTree } from "../native.js";
+import { canLockDescriptors, tryFlockFd } from "../sys/flock.js";
+import { removeTree } from "../sys/remove-tree.js";
 import { ownerPid, pidAlive } from "./owners.js";
 import type { Store } from "./store.js";
 
@@ -38,8 +39,7 @@ export class Lease {
 
   /** This process's lease in the store at `root`, or undefined where leases are unavailable. */
   static take(root: string): Lease | undefined {
-    const native = berthNative();
-    if (native === null) return undefined;
+    if (!canLockDescriptors()) return undefined; // no addon: see above
     const dir = join(root, "locks", LIVE_DIR);
     const path = join(dir, `${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
     let fd: number;
@@ -49,7 +49,7 @@ export class Lease {
     } catch {
       return undefined;
     }
-    if (!native.tryFlock(fd, true)) {
+    if (tryFlockFd(fd) !== true) {
       closeSync(fd);
       return undefined;
     }
@@ -108,8 +108,7 @@ export function deadLeases(root: string): string[] {
 
 /** Removes what the processes of these dead leases left (see above); a lease another sweeper holds is skipped. */
 export async function sweepDeadLeases(store: Store, names: string[]): Promise<void> {
-  const native = berthNative();
-  if (native === null) return;
+  if (!canLockDescriptors()) return; // no addon: no leases
   for (const name of names) {
     const path = join(store.root, "locks", LIVE_DIR, name);
     let fd: number;
@@ -119,7 +118,7 @@ export async function sweepDeadLeases(store: Store, names: string[]): Promise<vo
       continue; // swept by another process meanwhile
     }
     try {
-      if (!native.tryFlock(fd, true)) continue;
+      if (tryFlockFd(fd) !== true) continue;
       await sweepLeftovers(store, Number(name.split("-")[0]), readFileSync(fd, "utf8"));
       unlinkSync(path);
     } catch {

@@ -6,22 +6,23 @@ import { Transform, pipeline, type Readable, type TransformCallback, type Writab
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileLinked, fsyncDir, prepareFileAtomic, replaceFile, syncFile, syncFileSystem, writeFileAtomic, type PreparedFile } from "./atomic.js";
+import { createFileLinked, fsyncDir, prepareFileAtomic, replaceFile, syncFile, writeFileAtomic, type PreparedFile } from "./atomic.js";
+import { syncFileSystem } from "../sys/syncfs.js";
 import { BlobStore, verifyingTransform } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
-import { acquireFlock, type HeldLock } from "./lock.js";
+import { acquireFlock, type HeldLock } from "../sys/flock.js";
 import { Lease, deadLeases, sweepDeadLeases, type LeaseNote } from "./leases.js";
 import { resolveStoreRoot } from "./root.js";
-import { trace } from "../runtime/trace.js";
+import { trace } from "../sys/trace.js";
 import type { CacheEntry, ImageEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
-import { removeTree } from "../native.js";
+import { removeTree } from "../sys/remove-tree.js";
 
 /**
  * The layer module (tar, gzip, xattr tools) loads on first use: most commands — `berth run`
  * above all — open the store only to read records and make a snapshot.
  */
 const layerModule = () => import("../layer/index.js");
-/** zlib, for tar-split records only (imports and exports): not loaded by builds (~1 ms). */
+/** zlib, for tar-split records only (imports and exports): not loaded by builds. */
 const zlib = () => import("node:zlib");
 
 /**
@@ -916,7 +917,7 @@ export class Store {
     const key = tagKey(ref);
     if (!(await this.imageExists(id))) throw new NoSuchImageError(id);
     // already so (a no-op rebuild re-tags): refs.json is replaced by rename, so a read without
-    // the lock is a consistent state, and skipping the lock saves a flock process (~5 ms)
+    // the lock is a consistent state, and skipping the lock saves a flock process
     if (!refsChange(await this.readRefs(), id, [key], [])) return;
     await this.updateRefs((refs) => refsChange(refs, id, [key], []));
   }

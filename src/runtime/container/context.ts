@@ -29,3 +29,10 @@ export const RUNC_LOG = "runc.log";
  * dir never exist at once (the second would empty the first's work dir).
  */
 export const ROOTFS_LOCK = "rootfs.lock";
+/**
+ * Held (flock) while a container's networks change: by `network connect|disconnect` (plug,
+ * record), by `start` until the record says running (its networks read, its endpoints
+ * recorded), and at the container's end (endpoints released, the exit recorded), so that an
+ * endpoint plugged into a running container is never lost nor left reserved.
+ */
+export const NETWORK_LOCK = "network.lock";

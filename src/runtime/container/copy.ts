@@ -11,7 +11,7 @@ import { ROOTFS, ROOTFS_LOCK, type RuntimeContext } from "./context.js";
 import { extractInto, isDirInRoot, packTree, type PackRoot } from "./copy-tar.js";
 import { findContainer } from "./lookup.js";
 import { readRecord, type ContainerRecord } from "./record.js";
-import { acquireFlock, type HeldLock } from "../../store/lock.js";
+import { acquireFlock, type HeldLock } from "../../sys/flock.js";
 
 export interface CopyOptions {
   /** -L: follow a symlink named by the source (Docker's --follow-link) */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { checkExecutable } from "../lookpath.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
-import { trace } from "../trace.js";
+import { trace } from "../../sys/trace.js";
 import { resolveUser } from "../user.js";
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";

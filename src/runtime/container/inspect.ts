@@ -1,12 +1,14 @@
 import { join } from "node:path";
 import { LOG_FILE } from "./logs.js";
 import { formatPort } from "./ports.js";
-import type { ContainerRecord } from "./record.js";
+import { attachedNetworks, recordEndpoints, UNBRIDGED_MODES, type ContainerRecord } from "./record.js";
 
 /** `berth inspect CONTAINER`: Docker's container JSON shape (the fields berth has). */
 export function inspectContainer(record: ContainerRecord, dir: string): Record<string, unknown> {
   const running = record.state === "running";
-  const ep = record.endpoint;
+  const endpoints = running ? recordEndpoints(record) : [];
+  // the top-level address is the first network's (Docker shows the default bridge's there)
+  const ep = endpoints[0];
   const ports: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const p of record.hostConfig.ports) {
     (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
@@ -84,17 +86,14 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
       IPAddress: running ? (ep?.ip ?? "") : "",
       IPPrefixLen: running ? (ep?.prefix ?? 0) : 0,
       Gateway: running ? (ep?.gateway ?? "") : "",
-      Networks: ["none", "host", "private"].includes(record.hostConfig.network)
+      Networks: UNBRIDGED_MODES.includes(record.hostConfig.network)
         ? { [record.hostConfig.network]: { Aliases: null, NetworkID: "", IPAddress: "", Gateway: "", IPPrefixLen: 0 } }
-        : {
-            [record.hostConfig.network]: {
-              Aliases: record.hostConfig.networkAliases ?? null,
-              NetworkID: ep?.networkId ?? "",
-              IPAddress: running ? (ep?.ip ?? "") : "",
-              IPPrefixLen: running ? (ep?.prefix ?? 0) : 0,
-              Gateway: running ? (ep?.gateway ?? "") : "",
-            },
-          },
+        : Object.fromEntries(
+            attachedNetworks(record.hostConfig).map((a) => {
+              const on = endpoints.find((e) => e.network === a.name);
+              return [a.name, { Aliases: a.aliases ?? null, NetworkID: on?.networkId ?? "", IPAddress: on?.ip ?? "", IPPrefixLen: on?.prefix ?? 0, Gateway: on?.gateway ?? "" }];
+            }),
+          ),
     },
   };
 }

@@ -24,7 +24,7 @@ export async function startDetached(ctx: RuntimeContext, id: string): Promise<vo
   const diag = openSync(join(dir, SUPERVISOR_LOG), "a");
   const args = [script, resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
   // cwd /: a long-lived supervisor must not pin the directory berth was started from;
-  // no NODE_EXTRA_CA_CERTS: Node would parse it at start-up (~60 ms) for a process that
+  // no NODE_EXTRA_CA_CERTS: Node would parse it at start-up for a process that
   // never opens a TLS connection (see bin/berth)
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
@@ -70,7 +70,14 @@ export async function waitForExit(ctx: RuntimeContext, id: string, timeoutMs = I
   const dir = await ctx.store.containerDir(id);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const record = withLiveState(await readRecord(dir));
+    let record: ContainerRecord;
+    try {
+      record = withLiveState(await readRecord(dir));
+    } catch (err) {
+      // a --rm container removes itself once it has exited
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      throw err;
+    }
     if (record.state !== "running") return record.exitCode ?? 0;
     if (Date.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, 25));

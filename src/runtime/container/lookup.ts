@@ -13,7 +13,7 @@ export async function listContainers(ctx: RuntimeContext): Promise<Array<{ dir: 
       // a container being created or removed right now has no complete record: skip it
     }
   }
-  // ISO 8601 times sort as plain strings; localeCompare would load ICU's collator (~6 ms of
+  // ISO 8601 times sort as plain strings; localeCompare would load ICU's collator (start-up time of
   // every `berth run`, which lists containers to keep names unique)
   return out.sort((a, b) => (a.record.created < b.record.created ? 1 : a.record.created > b.record.created ? -1 : 0));
 }

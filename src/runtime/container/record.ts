@@ -47,6 +47,11 @@ export interface ContainerHostConfig {
   network: NetworkMode;
   /** --network-alias: more names for the container on a user network */
   networkAliases?: string[];
+  /**
+   * The bridge networks the container is on, in order (eth0, eth1…), once `network connect` or
+   * `disconnect` changed them; absent: `network` alone (with networkAliases), see attachedNetworks.
+   */
+  networks?: NetworkAttachment[];
   /** --add-host entries as `host:ip` */
   extraHosts?: string[];
   /** --dns nameservers (replacing the host's) */
@@ -70,6 +75,41 @@ export interface ContainerHostConfig {
   cgroupns?: CgroupnsMode;
   resources: ResourceLimits;
   autoRemove: boolean;
+}
+
+/** A bridge network a container is on, with its aliases there (Docker's EndpointSettings). */
+export interface NetworkAttachment {
+  name: string;
+  aliases?: string[];
+}
+
+/** A running container's endpoint on one network (runtime/network/attach.ts's Endpoint). */
+export interface RecordedEndpoint {
+  network: string;
+  networkId: string;
+  ip: string;
+  prefix: number;
+  gateway: string;
+  ifname: string;
+  defaultRoute: boolean;
+  veth: string;
+  nsPath: string;
+  reservation: string;
+}
+
+/** Network modes that give a container no bridge network: loopback only, or the host's. */
+export const UNBRIDGED_MODES: readonly string[] = ["none", "host", "private"];
+
+/** The bridge networks a container is on (none for --network none/host). */
+export function attachedNetworks(host: ContainerHostConfig): NetworkAttachment[] {
+  if (host.networks !== undefined) return host.networks;
+  if (UNBRIDGED_MODES.includes(host.network)) return [];
+  return [{ name: host.network, ...((host.networkAliases ?? []).length > 0 ? { aliases: host.networkAliases } : {}) }];
+}
+
+/** A running container's endpoints (a record from before several networks has one). */
+export function recordEndpoints(record: Pick<ContainerRecord, "endpoints" | "endpoint">): Array<Pick<RecordedEndpoint, "network" | "networkId" | "ip" | "prefix" | "gateway"> & Partial<RecordedEndpoint>> {
+  return record.endpoints ?? (record.endpoint !== undefined ? [record.endpoint] : []);
 }
 
 /** A process berth started, with its start time (clock ticks since boot) to survive pid reuse. */
@@ -96,7 +136,9 @@ export interface ContainerRecord {
   pid?: ProcessRef;
   /** the `runc run` process: the container's parent, alive exactly as long as the container */
   runtime?: ProcessRef;
-  /** the container's place on its bridge network while it runs */
+  /** the container's places on its bridge networks while it runs */
+  endpoints?: RecordedEndpoint[];
+  /** the one endpoint of records written before containers had several networks */
   endpoint?: { network: string; networkId: string; ip: string; prefix: number; gateway: string };
   startedAt?: string;
   finishedAt?: string;

@@ -13,17 +13,17 @@ import { primeCgroupAttach } from "../cgroup-prime.js";
 import { parseSeccompProfile } from "../seccomp.js";
 import { buildSpec, type MountRequest } from "../spec.js";
 import { resolveUser } from "../user.js";
-import { trace } from "../trace.js";
-import { PID_FILE, ROOTFS, ROOTFS_LOCK, RUNC_LOG, type RuntimeContext } from "./context.js";
-import { acquireFlock, type HeldLock } from "../../store/lock.js";
+import { trace } from "../../sys/trace.js";
+import { NETWORK_LOCK, PID_FILE, ROOTFS, ROOTFS_LOCK, RUNC_LOG, type RuntimeContext } from "./context.js";
+import { acquireFlock, type HeldLock } from "../../sys/flock.js";
 import { networkFiles, prepareInitLayer } from "./init-layer.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
-import { isAlive, processRef, readRecord, writeRecord, type ContainerRecord } from "./record.js";
+import { attachedNetworks, isAlive, processRef, readRecord, writeRecord, type ContainerRecord, type RecordedEndpoint } from "./record.js";
 import { inspectVolume, isEmptyDir } from "./volumes.js";
 import { attachContainer, endpointHook, refreshNetworkHosts, releaseEndpoint, type Endpoint } from "../network/attach.js";
 import { FALLBACK_NAMESERVERS } from "../network/namespace.js";
-import { allNetworks, findNetwork, type NetworkRecord } from "../network/records.js";
+import { allNetworks, DEFAULT_NETWORK, findNetwork } from "../network/records.js";
 
 /** tini, built static so it runs in any image (Debian's tini package); Docker's --init is tini too. */
 export const INIT_BINARY = "/usr/bin/tini-static";
@@ -109,10 +109,12 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   const publisher = new PortPublisher(ctx.runDir, id);
   let exitCode = 125;
   let started = false;
-  let endpoint: Endpoint | undefined;
-  let network: NetworkRecord | undefined;
+  // this start's endpoints, and at the end those the record names (a `network connect` adds some)
+  const endpoints: Array<Endpoint | RecordedEndpoint> = [];
   let rootfsLock: HeldLock | undefined;
+  let networkLock: HeldLock | undefined = await acquireFlock(join(dir, NETWORK_LOCK));
   try {
+    record = await readRecord(dir); // its networks as they are now that no connect runs
     const cfg = record.config;
     const host = record.hostConfig;
     // the rootfs is mounted only inside runc's mount namespace: read the layers directly
@@ -130,17 +132,17 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const commandChecked = host.binds.some((b) => command.startsWith(b.destination + "/")) ? undefined : checkExecutable(layers, command, env, cfg.cwd);
     // (awaited below, beside the init layer: a rejection is handled there)
     commandChecked?.catch(() => undefined);
+    // `-v /host/dir:/ctr` makes a missing host dir, as Docker's daemon does for -v binds
+    // (its --mount type=bind refuses one instead)
     for (const b of host.binds) {
-      if (b.type === "bind" && !existsSync(b.source)) {
-        throw new RuntimeError(`invalid mount config: bind source path does not exist: ${b.source}`);
-      }
+      if (b.type === "bind" && !existsSync(b.source)) await mkdir(b.source, { recursive: true, mode: 0o755 });
     }
     if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
     primeCgroupAttach();
-    // bridge or a user network: its namespace made if needed, an address reserved
-    network = ["none", "host", "private"].includes(host.network) ? undefined : findNetwork(ctx.store.root, host.network);
-    const attaching = network !== undefined ? attachContainer(ctx.runDir, network, { id, name: record.name, aliases: host.networkAliases ?? [], hostsFile: join(dir, "hosts"), containerDir: dir }, () => allNetworks(ctx.store.root)) : undefined;
-    attaching?.then((ep) => (endpoint = ep)).catch(() => undefined);
+    // the default bridge or user networks: their namespaces made if needed, an address reserved on each
+    const attachments = attachedNetworks(host);
+    const attaching = attachAll(ctx, record, attachments, endpoints);
+    attaching.catch(() => undefined);
     const [initDir, attached, volumes] = await Promise.all([
       prepareInitLayer(dir, record.snapshot.lowerDirs),
       attaching,
@@ -150,15 +152,15 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const netFiles = await networkFiles(dir, {
       hostname: cfg.hostname,
       network: host.network,
-      ...(attached !== undefined ? { ip: attached.ip } : {}),
+      ...(attached[0] !== undefined ? { ip: attached[0].ip } : {}),
       ...(host.extraHosts !== undefined ? { extraHosts: host.extraHosts } : {}),
       ...(host.dns !== undefined ? { dns: host.dns } : {}),
       ...(host.dnsSearch !== undefined ? { dnsSearch: host.dnsSearch } : {}),
       fallbackNameservers: FALLBACK_NAMESERVERS,
     });
     // a user network's members find each other by name: every member's /etc/hosts gains this one
-    if (attached !== undefined && network !== undefined && network.builtin !== true) {
-      await refreshNetworkHosts(ctx.runDir, network, { dir: dirname(attached.nsPath), ipsDir: dirname(attached.reservation) });
+    for (const ep of attached) {
+      if (ep.network !== DEFAULT_NETWORK) await refreshNetworkHosts(ctx.runDir, { name: ep.network }, { dir: dirname(ep.nsPath), ipsDir: dirname(ep.reservation) });
     }
     trace("supervise: network attached");
     const spec = buildSpec({
@@ -182,7 +184,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       cgroupsPath: `/berth/${id}`,
       ...(host.init ? { init: INIT_BINARY } : {}),
       ...(host.resources.memory !== undefined ? { swapAccounting: swapAccounting() } : {}),
-      ...(attached !== undefined ? { hooks: { createRuntime: [endpointHook(attached)] } } : {}),
+      ...(attached.length > 0 ? { hooks: { createRuntime: [endpointHook(attached)] } } : {}),
       ...(host.privileged || host.capAdd.some((c) => c.toUpperCase() === "ALL") ? { availableCapabilities: hostCapabilities() } : {}),
     });
     await writeFile(join(dir, "config.json"), JSON.stringify(spec));
@@ -240,15 +242,18 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       ...(processRef(process.pid) !== undefined ? { supervisor: processRef(process.pid) } : {}),
       ...(child.pid !== undefined && processRef(child.pid) !== undefined ? { runtime: processRef(child.pid) } : {}),
       startedAt: new Date().toISOString(),
-      ...(attached !== undefined ? { endpoint: { network: attached.network, networkId: attached.networkId, ip: attached.ip, prefix: attached.prefix, gateway: attached.gateway } } : {}),
+      ...(attached.length > 0 ? { endpoints: attached.map(recorded) } : {}),
       restartCount: record.state === "exited" ? record.restartCount + 1 : record.restartCount,
     };
+    delete record.endpoint;
     delete record.exitCode;
     delete record.finishedAt;
     delete record.error;
     await writeRecord(dir, record);
     await rootfsLock.release(); // a `cp` now finds the running container
     rootfsLock = undefined;
+    await networkLock.release(); // and a `network connect` its endpoints
+    networkLock = undefined;
 
     // the init pid matters for published ports (their proxy joins its network namespace) and
     // for a detached start (the CLI waits until the process runs); a foreground run without
@@ -290,7 +295,13 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
         throw failure;
       }
     }
+    // the record as a `network connect` may have left it (networks, endpoints), and kept so until the endpoints are released
+    // (a container removed by `rm -f` meanwhile has no directory left to lock or read)
+    networkLock = await acquireFlock(join(dir, NETWORK_LOCK)).catch(() => undefined);
+    record = await readRecord(dir).catch(() => record);
+    endpoints.push(...(record.endpoints ?? []));
     record = { ...record, state: "exited", exitCode, finishedAt: new Date().toISOString() };
+    delete record.endpoints;
     delete record.endpoint;
     delete record.pid;
     delete record.supervisor;
@@ -303,7 +314,11 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   } catch (err) {
     const error = err instanceof RuntimeError ? err : new RuntimeError(err instanceof Error ? err.message : String(err), { cause: err });
     // a container whose process never ran stays "created", as Docker keeps it
-    record = { ...(await readRecord(dir)), state: started ? "exited" : "created", exitCode: error.exitCode, error: error.message };
+    networkLock ??= await acquireFlock(join(dir, NETWORK_LOCK)).catch(() => undefined);
+    record = await readRecord(dir);
+    endpoints.push(...(record.endpoints ?? []));
+    record = { ...record, state: started ? "exited" : "created", exitCode: error.exitCode, error: error.message };
+    delete record.endpoints;
     delete record.endpoint;
     delete record.pid;
     delete record.supervisor;
@@ -315,18 +330,48 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     await rootfsLock?.release();
     await publisher.close();
     trace("supervise: proxies closed");
-    if (endpoint !== undefined) {
-      releaseEndpoint(endpoint, id);
-      if (network !== undefined && network.builtin !== true) {
-        await refreshNetworkHosts(ctx.runDir, network, { dir: dirname(endpoint.nsPath), ipsDir: dirname(endpoint.reservation) }).catch(() => undefined);
+    const released = new Set<string>();
+    for (const ep of endpoints) {
+      if (released.has(ep.reservation)) continue;
+      released.add(ep.reservation);
+      releaseEndpoint(ep, id);
+      if (ep.network !== DEFAULT_NETWORK) {
+        await refreshNetworkHosts(ctx.runDir, { name: ep.network }, { dir: dirname(ep.nsPath), ipsDir: dirname(ep.reservation) }).catch(() => undefined);
       }
     }
+    await networkLock?.release();
     if (record.hostConfig.autoRemove) {
       const { removeFound } = await import("./remove.js");
       await removeFound(ctx, dir, { ...record, state: "exited" }, { force: true, volumes: true }).catch(() => undefined);
       trace("supervise: removed");
     }
   }
+}
+
+/** What the record keeps of an endpoint: enough to unplug it and give its address back. */
+function recorded(ep: Endpoint): RecordedEndpoint {
+  return { network: ep.network, networkId: ep.networkId, ip: ep.ip, prefix: ep.prefix, gateway: ep.gateway, ifname: ep.ifname, defaultRoute: ep.defaultRoute, veth: ep.veth, nsPath: ep.nsPath, reservation: ep.reservation };
+}
+
+/**
+ * Reserve the container's place on each of its networks (eth0 on the first, with the default
+ * route; eth1… on the others). Every endpoint reserved lands in `into` (released at the end,
+ * also when another network failed).
+ */
+async function attachAll(ctx: RuntimeContext, record: ContainerRecord, attachments: ReturnType<typeof attachedNetworks>, into: Array<Endpoint | RecordedEndpoint>): Promise<Endpoint[]> {
+  const networks = attachments.map((a) => findNetwork(ctx.store.root, a.name));
+  const dir = await ctx.store.containerDir(record.id);
+  const settled = await Promise.allSettled(
+    networks.map((network, i) =>
+      attachContainer(ctx.runDir, network, { id: record.id, name: record.name, aliases: attachments[i]?.aliases ?? [], hostsFile: join(dir, "hosts"), containerDir: dir }, () => allNetworks(ctx.store.root), { ifname: `eth${i}`, defaultRoute: i === 0 }),
+    ),
+  );
+  const out: Endpoint[] = [];
+  for (const s of settled) if (s.status === "fulfilled") out.push(s.value);
+  into.push(...out);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+  return out;
 }
 
 /**
@@ -342,6 +387,9 @@ export async function finishOrphaned(ctx: RuntimeContext, id: string, exitCode: 
   const failure = exitCode !== 0 ? await runcFailure(join(dir, RUNC_LOG), id) : undefined;
   if (failure !== undefined) await ctx.runc.delete(id).catch(() => undefined);
   record = { ...record, state: "exited", exitCode: failure?.exitCode ?? exitCode, finishedAt: new Date().toISOString(), ...(failure !== undefined ? { error: failure.message } : {}) };
+  for (const ep of record.endpoints ?? []) releaseEndpoint(ep, id);
+  delete record.endpoints;
+  delete record.endpoint;
   delete record.pid;
   delete record.supervisor;
   delete record.runtime;

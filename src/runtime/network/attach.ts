@@ -1,7 +1,9 @@
 import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { acquireFlock } from "../../store/lock.js";
+import { acquireFlock } from "../../sys/flock.js";
+import { netplugHelper } from "../../sys/addon.js";
 import { RuntimeError } from "../errors.js";
+import { runProgram } from "../exec-file.js";
 import type { OciHook } from "../oci-spec.js";
 import { isAlive, liveStatus, processRef, type ProcessRef } from "../container/record.js";
 import { ensureNetworkNamespace, type NetworkNamespace } from "./namespace.js";
@@ -9,10 +11,11 @@ import { ipToNumber, numberToIp, parseCidr, type NetworkRecord } from "./records
 
 /**
  * A container on a bridge network: an address reserved in the network's run dir, and a veth
- * pair made by an OCI hook once runc has created the container's network namespace (before
- * the container's process runs). The pair's ends live in the container's namespace (eth0) and
- * the network's (joined to br0); none ever exists in the host's. The container's namespace is
- * runc's own, so it and the veth pair vanish with the container, whatever kills it.
+ * pair made once runc has created the container's network namespace (by an OCI hook, before
+ * the container's process runs), or later in a running container's (`network connect`). The
+ * pair's ends live in the container's namespace (eth0, eth1…) and the network's (joined to
+ * br0); none ever exists in the host's. The container's namespace is runc's own, so it and the
+ * veth pairs vanish with the container, whatever kills it.
  */
 export interface Endpoint {
   network: string;
@@ -20,7 +23,11 @@ export interface Endpoint {
   ip: string;
   prefix: number;
   gateway: string;
-  /** the veth's name on the network's side */
+  /** the interface's name in the container (eth0, eth1…) */
+  ifname: string;
+  /** whether the container's default route goes through this network (its first one) */
+  defaultRoute: boolean;
+  /** the veth's name on the network's side (the same on every network: each has its own namespace) */
   veth: string;
   nsPath: string;
   /** the reservation file (`<net run dir>/ips/<ip>`) */
@@ -144,40 +151,85 @@ function unlinkQuiet(file: string): void {
 }
 
 /** Make sure the network's namespace is up and reserve an address for the container. */
-export async function attachContainer(runDir: string, network: NetworkRecord, who: Attachee, listOthers: () => readonly NetworkRecord[] = () => []): Promise<Endpoint> {
+export async function attachContainer(
+  runDir: string,
+  network: NetworkRecord,
+  who: Attachee,
+  listOthers: () => readonly NetworkRecord[] = () => [],
+  plug: { ifname: string; defaultRoute: boolean } = { ifname: "eth0", defaultRoute: true },
+): Promise<Endpoint> {
   const ns = await ensureNetworkNamespace(runDir, network, listOthers);
   const { ip, file } = reserve(ns, network, who);
-  return { network: network.name, networkId: network.id, ip, prefix: ns.prefix, gateway: network.gateway, veth: `v${who.id.slice(0, 12)}`, nsPath: ns.nsPath, reservation: file };
+  return { network: network.name, networkId: network.id, ip, prefix: ns.prefix, gateway: network.gateway, ...plug, veth: `v${who.id.slice(0, 12)}`, nsPath: ns.nsPath, reservation: file };
 }
 
 /**
- * The createRuntime hook that plugs the container in: runc runs it in its own namespaces with
- * the container's state (its pid) on stdin, after creating the container's namespaces and
- * before the process starts. Two `ip` runs: one inside the container's namespace (the pair,
- * with its peer made straight in the network's namespace, the address, the route), one inside
- * the network's (the peer onto the bridge).
+ * The shell fallback of berth-netplug (native/netplug.c), with its arguments: five per network
+ * (IFNAME NETNS PEER ADDR/PREFIX GATEWAY|-), the container's pid in the OCI state on stdin
+ * (runc's, or berth's own `{"pid":N}` for a running container). Per network, one `ip` run
+ * inside the container's namespace (the pair, its peer made straight in the network's
+ * namespace, the address, the route) and one inside the network's (the peer onto the bridge).
  */
 const HOOK_SCRIPT = `read -r s || :
 p=\${s#*\\"pid\\":}; p=\${p%%[!0-9]*}
 plug() {
+r=; [ "$5" = - ] || r="route add default via $5"
 nsenter --net=/proc/$p/ns/net ip -batch - <<EOF
-link add eth0 type veth peer name $2 netns $1
-addr add $3 dev eth0
-link set eth0 up
-route add default via $4
+link add $1 type veth peer name $3 netns $2
+addr add $4 dev $1
+link set $1 up
+$r
 EOF
 }
+while [ $# -ge 5 ]; do
 # seen failing once (EINVAL) on a loaded machine, never twice: one more try from a clean slate
-plug "$@" || { nsenter --net=/proc/$p/ns/net ip link del eth0 2>/dev/null; sleep 0.1; plug "$@"; } || exit 1
-exec nsenter --net=$1 ip link set $2 master br0 up`;
+plug "$@" || { nsenter --net=/proc/$p/ns/net ip link del $1 2>/dev/null; sleep 0.1; plug "$@"; } || exit 1
+nsenter --net=$2 ip link set $3 master br0 up || exit 1
+shift 5
+done`;
 
-export function endpointHook(ep: Endpoint): OciHook {
-  return {
-    path: "/bin/sh",
-    args: ["sh", "-c", HOOK_SCRIPT, "berth-network", ep.nsPath, ep.veth, `${ep.ip}/${ep.prefix}`, ep.gateway],
-    env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-    timeout: 30,
-  };
+const HOOK_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+function plugArgs(endpoints: readonly Endpoint[]): string[] {
+  return endpoints.flatMap((ep) => [ep.ifname, ep.nsPath, ep.veth, `${ep.ip}/${ep.prefix}`, ep.defaultRoute ? ep.gateway : "-"]);
+}
+
+/** The program that plugs endpoints in: berth-netplug, or the shell hook where it was not built. */
+function plugCommand(endpoints: readonly Endpoint[]): { path: string; args: string[] } {
+  const helper = netplugHelper();
+  if (helper !== undefined) return { path: helper, args: ["berth-netplug", ...plugArgs(endpoints)] };
+  return { path: "/bin/sh", args: ["sh", "-c", HOOK_SCRIPT, "berth-network", ...plugArgs(endpoints)] };
+}
+
+/**
+ * The createRuntime hook that plugs the container into all its networks at once: runc runs it
+ * in its own namespaces with the container's state (its pid) on stdin, after creating the
+ * container's namespaces and before the process starts.
+ */
+export function endpointHook(endpoints: readonly Endpoint[]): OciHook {
+  const { path, args } = plugCommand(endpoints);
+  return { path, args, env: [HOOK_PATH], timeout: 30 };
+}
+
+/** Plug an endpoint into a running container (`network connect`): the hook's program, run by berth with the init pid. */
+export async function plugRunning(pid: number, endpoint: Endpoint): Promise<void> {
+  const { path, args } = plugCommand([endpoint]);
+  const r = await runProgram(path, args.slice(1), { input: `{"pid":${pid}}\n` });
+  if (r.code !== 0) throw new RuntimeError(`connecting to network ${endpoint.network} failed: ${r.stderr.trim()}`);
+}
+
+/**
+ * Unplug a running container from a network (`network disconnect`): deleting the veth's end in
+ * the network's namespace takes the other end, the container's interface, with it.
+ */
+export async function unplugRunning(endpoint: Pick<Endpoint, "nsPath" | "veth" | "network">): Promise<void> {
+  const r = await runProgram("nsenter", [`--net=${endpoint.nsPath}`, "ip", "link", "del", endpoint.veth]);
+  if (r.code !== 0 && !/Cannot find device/.test(r.stderr)) throw new RuntimeError(`disconnecting from network ${endpoint.network} failed: ${r.stderr.trim()}`);
+}
+
+/** Point a running container's default route at another of its networks (the one it had was disconnected). */
+export async function rerouteRunning(pid: number, endpoint: Pick<Endpoint, "ifname" | "gateway">): Promise<void> {
+  await runProgram("nsenter", [`--net=/proc/${pid}/ns/net`, "ip", "route", "replace", "default", "via", endpoint.gateway, "dev", endpoint.ifname]);
 }
 
 /** Give the address back (the veth went with the container's namespace). */
@@ -199,7 +251,7 @@ export const HOSTS_MARKER = "# berth: containers on network ";
  * (same inode), under the network's lock so that two containers joining at once both end up
  * in every file. Called when a container joins or leaves.
  */
-export async function refreshNetworkHosts(runDir: string, network: NetworkRecord, ns: Pick<NetworkNamespace, "ipsDir" | "dir">): Promise<void> {
+export async function refreshNetworkHosts(runDir: string, network: Pick<NetworkRecord, "name">, ns: Pick<NetworkNamespace, "ipsDir" | "dir">): Promise<void> {
   const lock = await acquireFlock(join(ns.dir, "lock"));
   try {
     const members = readReservations(ns.ipsDir)
@@ -224,6 +276,19 @@ export async function refreshNetworkHosts(runDir: string, network: NetworkRecord
   } finally {
     await lock.release();
   }
+}
+
+/** Take a network's section out of a container's /etc/hosts (it left the network and runs on). */
+export function dropNetworkHosts(hostsFile: string, network: string): void {
+  let text: string;
+  try {
+    text = readFileSync(hostsFile, "utf8");
+  } catch {
+    return;
+  }
+  const at = text.indexOf(`${HOSTS_MARKER}${network}\n`);
+  if (at < 0) return;
+  writeFileSync(hostsFile, text.slice(0, at) + dropSection(text.slice(at).split("\n").slice(1)));
 }
 
 /** The lines after this network's section: from the next marker on. */

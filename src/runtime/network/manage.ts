@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { acquireFlock } from "../../sys/flock.js";
 import { RuntimeError } from "../errors.js";
-import type { RuntimeContext } from "../container/context.js";
+import { NETWORK_LOCK, PID_FILE, type RuntimeContext } from "../container/context.js";
 import { findContainer, listContainers } from "../container/lookup.js";
-import { writeRecord, type ContainerRecord } from "../container/record.js";
-import { networkMembers } from "./attach.js";
+import { attachedNetworks, isAlive, liveStatus, processRef, readRecord, recordEndpoints, withLiveState, writeRecord, type ContainerRecord, type RecordedEndpoint } from "../container/record.js";
+import { attachContainer, dropNetworkHosts, networkMembers, plugRunning, refreshNetworkHosts, releaseEndpoint, rerouteRunning, unplugRunning } from "./attach.js";
 import { networkNamespaceExists, networkStateDir, removeNetworkNamespace } from "./namespace.js";
-import { createNetwork, defaultNetwork, listUserNetworks, removeNetworkRecord, SPECIAL_NETWORKS, type NetworkRecord } from "./records.js";
-import { join } from "node:path";
+import { allNetworks, createNetwork, defaultNetwork, listUserNetworks, removeNetworkRecord, SPECIAL_NETWORKS, type NetworkRecord } from "./records.js";
 
 /** One row of `network ls` / one object of `network inspect`: bridges, and the host and none modes. */
 export interface NetworkSummary {
@@ -48,13 +50,16 @@ export async function createUserNetwork(ctx: RuntimeContext, name: string, optio
 
 /** Containers attached to a network: the running ones with their addresses, for `inspect` and `rm`. */
 async function containersOn(ctx: RuntimeContext, summary: NetworkSummary): Promise<Array<{ record: ContainerRecord; ip?: string; prefix?: number }>> {
-  const records = (await listContainers(ctx)).map((c) => c.record).filter((r) => r.state === "running" && r.hostConfig.network === summary.name);
+  const records = (await listContainers(ctx))
+    .map((c) => c.record)
+    .filter((r) => r.state === "running" && (summary.record === undefined ? r.hostConfig.network === summary.name : attachedNetworks(r.hostConfig).some((a) => a.name === summary.name)));
   if (summary.record === undefined) return records.map((record) => ({ record }));
   const members = networkMembers({ ipsDir: join(networkStateDir(ctx.runDir, summary.record), "ips") });
   const out: Array<{ record: ContainerRecord; ip?: string; prefix?: number }> = [];
   for (const m of members) {
     const record = records.find((r) => r.id === m.id);
-    if (record !== undefined) out.push({ record, ip: m.ip, ...(record.endpoint !== undefined ? { prefix: record.endpoint.prefix } : {}) });
+    const ep = record === undefined ? undefined : recordEndpoints(record).find((e) => e.network === summary.name);
+    if (record !== undefined) out.push({ record, ip: m.ip, ...(ep !== undefined ? { prefix: ep.prefix } : {}) });
   }
   // running per its record, not yet in the reservations (starting)
   for (const r of records) if (!out.some((o) => o.record.id === r.id)) out.push({ record: r });
@@ -110,7 +115,7 @@ export async function pruneNetworks(ctx: RuntimeContext): Promise<string[]> {
   const all = (await listContainers(ctx)).map((c) => c.record);
   const removed: string[] = [];
   for (const n of listUserNetworks(ctx.store.root)) {
-    if (all.some((r) => r.hostConfig.network === n.name)) continue;
+    if (all.some((r) => r.hostConfig.network === n.name || attachedNetworks(r.hostConfig).some((a) => a.name === n.name))) continue;
     await removeNetworkNamespace(ctx.runDir, n);
     removeNetworkRecord(ctx.store.root, n);
     removed.push(n.name);
@@ -122,32 +127,124 @@ export async function pruneNetworks(ctx: RuntimeContext): Promise<string[]> {
   return removed;
 }
 
+/** The running container's init pid: in its record, or (a foreground run records none) in runc's pid file. */
+async function initPid(dir: string, record: ContainerRecord): Promise<number> {
+  if (record.pid !== undefined && isAlive(record.pid)) return record.pid.pid;
+  for (let i = 0; i < 500; i++) {
+    const text = readFileSafe(join(dir, PID_FILE)).trim();
+    const ref = /^[0-9]+$/.test(text) ? processRef(Number(text)) : undefined;
+    if (ref !== undefined) return ref.pid;
+    if (liveStatus(record) !== "running") break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new RuntimeError(`container ${record.name} is not running`, { exitCode: 1 });
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+// Docker's words (moby runconfig/errors.go)
+const SHARED_NETWORK = "container sharing network namespace with another container or host cannot be connected to any other network";
+const HOST_NETWORK = "container cannot be disconnected from host network or connected to host network";
+const NO_NETWORK = "container cannot be connected to multiple networks with one of the networks in private (none) mode";
+
 /**
- * `network connect NET CONTAINER` / `disconnect`: a berth container has one network, set
- * while it is not running: connect moves it from the default bridge (or none) to NET,
- * disconnect puts it on none. Running containers are refused (not supported yet).
+ * `network connect NET CONTAINER [--alias A]`: the container joins NET beside its other
+ * networks. A stopped one gets it at its next start; a running one at once: a veth pair plugged
+ * into its namespace (ethN, the lowest free), an address on NET, its name in the /etc/hosts of
+ * NET's members and theirs in its own. The default route stays where it is (on the container's
+ * first network), unless it had none.
  */
-export async function connectContainer(ctx: RuntimeContext, netRef: string, containerRef: string, options: { aliases?: string[]; disconnect?: boolean; force?: boolean } = {}): Promise<void> {
+export async function connectContainer(ctx: RuntimeContext, netRef: string, containerRef: string, options: { aliases?: string[] } = {}): Promise<void> {
   const n = findSummary(ctx, netRef);
-  const { dir, record } = await findContainer(ctx, containerRef);
-  if (record.state === "running") {
-    throw new RuntimeError(`container ${record.name} is running: berth changes a container's network only while it is stopped`);
+  const { dir } = await findContainer(ctx, containerRef);
+  const lock = await acquireFlock(join(dir, NETWORK_LOCK));
+  try {
+    const record = withLiveState(await readRecord(dir));
+    const host = record.hostConfig;
+    if (host.network === "host") throw new RuntimeError(SHARED_NETWORK);
+    if (n.name === "host") throw new RuntimeError(HOST_NETWORK);
+    if (n.name === "none" || ["none", "private"].includes(host.network)) throw new RuntimeError(NO_NETWORK);
+    const network = n.record;
+    if (network === undefined) throw new RuntimeError(`network ${n.name} not found`, { exitCode: 1 });
+    const aliases = options.aliases ?? [];
+    if (aliases.length > 0 && network.builtin === true) throw new RuntimeError("network-scoped alias is supported only for containers in user defined networks");
+    const current = attachedNetworks(host);
+    if (current.some((a) => a.name === network.name)) throw new RuntimeError(`endpoint with name ${record.name} already exists in network ${network.name}`);
+    const networks = [...current, { name: network.name, ...(aliases.length > 0 ? { aliases } : {}) }];
+    if (record.state !== "running") {
+      await writeRecord(dir, { ...record, hostConfig: { ...host, networks } });
+      return;
+    }
+    const pid = await initPid(dir, record);
+    const endpoints = record.endpoints ?? [];
+    const taken = new Set(endpoints.map((e) => e.ifname));
+    let index = 0;
+    while (taken.has(`eth${index}`)) index++;
+    const endpoint = await attachContainer(
+      ctx.runDir,
+      network,
+      { id: record.id, name: record.name, aliases, hostsFile: join(dir, "hosts"), containerDir: dir },
+      () => allNetworks(ctx.store.root),
+      { ifname: `eth${index}`, defaultRoute: !endpoints.some((e) => e.defaultRoute) },
+    );
+    try {
+      await plugRunning(pid, endpoint);
+    } catch (err) {
+      releaseEndpoint(endpoint, record.id);
+      throw err;
+    }
+    const recorded: RecordedEndpoint = { network: endpoint.network, networkId: endpoint.networkId, ip: endpoint.ip, prefix: endpoint.prefix, gateway: endpoint.gateway, ifname: endpoint.ifname, defaultRoute: endpoint.defaultRoute, veth: endpoint.veth, nsPath: endpoint.nsPath, reservation: endpoint.reservation };
+    await writeRecord(dir, { ...record, hostConfig: { ...host, networks }, endpoints: [...endpoints, recorded] });
+    if (network.builtin !== true) await refreshNetworkHosts(ctx.runDir, network, { dir: dirname(endpoint.nsPath), ipsDir: dirname(endpoint.reservation) });
+  } finally {
+    await lock.release();
   }
-  const host = record.hostConfig;
-  if (options.disconnect === true) {
-    if (host.network !== n.name) throw new RuntimeError(`container ${record.name} is not connected to network ${n.name}`);
-    const next = { ...host, network: "none" };
-    delete next.networkAliases;
-    await writeRecord(dir, { ...record, hostConfig: next });
-    return;
+}
+
+/**
+ * `network disconnect NET CONTAINER`: the container leaves NET. A running one loses the
+ * interface at once (and its default route moves to another of its networks, if it has one);
+ * NET's members lose its name, and it theirs. A container left with no network has loopback only.
+ */
+export async function disconnectContainer(ctx: RuntimeContext, netRef: string, containerRef: string): Promise<void> {
+  const n = findSummary(ctx, netRef);
+  const { dir } = await findContainer(ctx, containerRef);
+  const lock = await acquireFlock(join(dir, NETWORK_LOCK));
+  try {
+    const record = withLiveState(await readRecord(dir));
+    const host = record.hostConfig;
+    if (n.name === "host" || host.network === "host") throw new RuntimeError(HOST_NETWORK);
+    const current = attachedNetworks(host);
+    if (!current.some((a) => a.name === n.name)) throw new RuntimeError(`container ${record.id} is not connected to network ${n.name}`);
+    const networks = current.filter((a) => a.name !== n.name);
+    if (record.state !== "running") {
+      await writeRecord(dir, { ...record, hostConfig: { ...host, networks } });
+      return;
+    }
+    const endpoints = record.endpoints ?? [];
+    const leaving = endpoints.find((e) => e.network === n.name);
+    const staying = endpoints.filter((e) => e !== leaving);
+    if (leaving !== undefined) {
+      await unplugRunning(leaving);
+      releaseEndpoint(leaving, record.id);
+      dropNetworkHosts(join(dir, "hosts"), n.name);
+      const next = staying[0];
+      if (leaving.defaultRoute && next !== undefined) {
+        staying[0] = { ...next, defaultRoute: true };
+        await rerouteRunning(await initPid(dir, record), next);
+      }
+    }
+    await writeRecord(dir, { ...record, hostConfig: { ...host, networks }, endpoints: staying });
+    if (leaving !== undefined && n.record !== undefined && n.record.builtin !== true) {
+      await refreshNetworkHosts(ctx.runDir, n.record, { dir: dirname(leaving.nsPath), ipsDir: dirname(leaving.reservation) });
+    }
+  } finally {
+    await lock.release();
   }
-  if (host.network === n.name) throw new RuntimeError(`endpoint with name ${record.name} already exists in network ${n.name}`);
-  if (!["bridge", "none", "private"].includes(host.network)) {
-    throw new RuntimeError(`container ${record.name} is on network ${host.network}: berth containers have one network (disconnect it first)`);
-  }
-  if ((options.aliases ?? []).length > 0 && (n.record === undefined || n.record.builtin === true)) {
-    throw new RuntimeError("network-scoped aliases are only supported for user-defined networks");
-  }
-  if (n.record === undefined) throw new RuntimeError(`container cannot be disconnected from host network or connected to ${n.name} network (use run --network ${n.name})`);
-  await writeRecord(dir, { ...record, hostConfig: { ...host, network: n.name, ...((options.aliases ?? []).length > 0 ? { networkAliases: options.aliases } : {}) } });
 }

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { acquireFlock } from "../../store/lock.js";
+import { acquireFlock } from "../../sys/flock.js";
 import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";
 import { isAlive, isServing, processRef, type ProcessRef } from "../container/record.js";

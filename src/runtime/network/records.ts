@@ -61,7 +61,8 @@ export function listUserNetworks(storeRoot: string): NetworkRecord[] {
       // a record being written: not there yet
     }
   }
-  return out.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
+  // by creation, then name: networks made within one millisecond keep a stable order
+  return out.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** Every bridge network of the store: the default one, then the user networks. */

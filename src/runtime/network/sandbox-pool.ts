@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tryAcquireFlock, type HeldLock } from "../../store/lock.js";
+import { tryAcquireFlock, type HeldLock } from "../../sys/flock.js";
 import { isServing, processRef } from "../container/record.js";
 import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";

@@ -4,7 +4,7 @@ import { freePort } from "../../helpers/registry.js";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../../src/store/index.js";
-import { parseGitRef } from "../../../src/build/copy/git.js";
+import { parseGitRef } from "../../../src/builder/copy/git.js";
 import { imageFs, readImageFile, runBuild, workspace, writeContext } from "./helpers.js";
 
 // ADD of a git repository, served by a real `git daemon` on 127.0.0.1 from a repository made

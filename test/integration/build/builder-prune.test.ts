@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildCacheUsage, pruneBuildCache } from "../../../src/build/prune.js";
-import { cacheMountsDirOf } from "../../../src/build/cache-mount.js";
-import { acquireFlock } from "../../../src/store/lock.js";
+import { buildCacheUsage, pruneBuildCache } from "../../../src/builder/prune.js";
+import { cacheMountsDirOf } from "../../../src/builder/cache-mount.js";
+import { acquireFlock } from "../../../src/sys/flock.js";
 import type { Store } from "../../../src/store/index.js";
 import { readImageFile, runBuild, workspace, writeContext, berthCli } from "./helpers.js";
 

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BuildError } from "../../../src/build/index.js";
+import { BuildError } from "../../../src/builder/index.js";
 import type { Store } from "../../../src/store/index.js";
 import { BERTH, berthCli, readImageFile, runBuild, workspace, writeContext } from "./helpers.js";
 

@@ -32,10 +32,16 @@ beforeAll(async () => {
 afterAll(() => ws?.cleanup());
 
 describe("build cases", () => {
+  it("are there", () => {
+    expect(readdirSync(CASES).length).toBeGreaterThanOrEqual(5);
+  });
   for (const name of readdirSync(CASES).sort()) {
     it(name, async () => {
       const dir = join(CASES, name);
       const want = JSON.parse(readFileSync(join(dir, "expect.json"), "utf8")) as Expect;
+      // a case that expects nothing would pass whatever the build made
+      const checks = ["files", "absent", "dirs", "symlinks", "modes", "owners", "config", "history", "layers"] as const;
+      expect(checks.filter((k) => want[k] !== undefined), `${name}/expect.json checks nothing`).not.toEqual([]);
       const ctx = join(ws.dir, name);
       mkdirSync(ctx, { recursive: true });
       if (existsSync(join(dir, "context"))) cpSync(join(dir, "context"), ctx, { recursive: true, verbatimSymlinks: true });

@@ -2,7 +2,7 @@ import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { lstat, readFile, readlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { build, type BuildEvent, type BuildOptions, type BuildResult } from "../../../src/build/index.js";
+import { build, type BuildEvent, type BuildOptions, type BuildResult } from "../../../src/builder/index.js";
 import { LayeredSourceFs } from "../../../src/context/index.js";
 import { importRootfs, openStore, type ImageRecord, type Store } from "../../../src/store/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";

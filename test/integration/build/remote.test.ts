@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BuildError } from "../../../src/build/index.js";
+import { BuildError } from "../../../src/builder/index.js";
 import type { Store } from "../../../src/store/index.js";
 import { readImageFile, runBuild, statImage, workspace, writeContext } from "./helpers.js";
 

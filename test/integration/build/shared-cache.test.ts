@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BuildError, type BuildOptions } from "../../../src/build/index.js";
-import type { CacheExportSpec, CacheImportSpec } from "../../../src/build/cache-options.js";
-import { parseCacheFrom, parseCacheTo } from "../../../src/build/cache-options.js";
+import { BuildError, type BuildOptions } from "../../../src/builder/index.js";
+import type { CacheExportSpec, CacheImportSpec } from "../../../src/builder/cache-options.js";
+import { parseCacheFrom, parseCacheTo } from "../../../src/builder/cache-options.js";
 import { parseRemoteReference, pullImage, pushCache, pushStoredImage, RegistryClient, type RegistryClientOptions } from "../../../src/registry/index.js";
 import { openStore, type Store } from "../../../src/store/index.js";
 import { freePort, startRegistry, type RegistryFixture } from "../../helpers/registry.js";

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BuildError } from "../../../src/build/index.js";
+import { BuildError } from "../../../src/builder/index.js";
 import type { Store } from "../../../src/store/index.js";
 import { imageFs, readImageFile, runBuild, statImage, workspace, writeContext } from "./helpers.js";
 

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildContext, DirSourceFs, resolveCopySources } from "../../../src/context/index.js";
-import { classifyAddSource, detectArchive, downloadUrl, heredocSource, writeAdd, writeCopy } from "../../../src/build/copy/index.js";
+import { classifyAddSource, detectArchive, downloadUrl, heredocSource, writeAdd, writeCopy } from "../../../src/builder/copy/index.js";
 import { makeTree, readTree } from "./tree.js";
 
 const scratch = mkdtempSync("/tmp/berth-add-");

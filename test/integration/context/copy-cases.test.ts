@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BuildContext, DirSourceFs, resolveCopySources, type SourceFs } from "../../../src/context/index.js";
-import { parseChmod, resolveChown, writeCopy } from "../../../src/build/copy/index.js";
+import { parseChmod, resolveChown, writeCopy } from "../../../src/builder/copy/index.js";
 import { makeTree, readTree, type Expected, type Tree } from "./tree.js";
 
 /**

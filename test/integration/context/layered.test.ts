@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LayeredSourceFs, resolveCopySources } from "../../../src/context/index.js";
-import { writeCopy } from "../../../src/build/copy/index.js";
+import { writeCopy } from "../../../src/builder/copy/index.js";
 import { makeTree, readTree } from "./tree.js";
 
 const scratch = mkdtempSync("/tmp/berth-layered-");

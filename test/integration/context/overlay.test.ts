@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } f
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BuildContext, resolveCopySources } from "../../../src/context/index.js";
-import { writeCopy } from "../../../src/build/copy/index.js";
+import { writeCopy } from "../../../src/builder/copy/index.js";
 import { makeTree } from "./tree.js";
 
 const scratch = mkdtempSync("/tmp/berth-copy-overlay-");

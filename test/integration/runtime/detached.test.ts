@@ -207,8 +207,23 @@ describe.runIf(canRun)("detached containers", () => {
     await h.berth(["run", "--name", "done1", "busybox", "sh", "-c", "exit 5"]);
     const inspect = JSON.parse((await h.berth(["container", "inspect", "done1"])).stdout) as Array<{ State: { Status: string; ExitCode: number }; Name: string }>;
     expect(inspect[0]).toMatchObject({ Name: "/done1", State: { Status: "exited", ExitCode: 5 } });
-    const prune = await h.berth(["container", "prune", "-f"]);
+    // without -f, Docker's prompt: "n" or no answer keeps them, "y" removes them
+    for (const answer of ["n\n", ""]) {
+      const declined = await h.berth(["container", "prune"], { input: answer });
+      expect(declined.stdout).toBe("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] Total reclaimed space: 0B\n");
+      expect((await ps()).some((r) => r.Names === "done1")).toBe(true);
+    }
+    const prune = await h.berth(["container", "prune"], { input: "y\n" });
     expect(prune.stdout).toContain("Deleted Containers:");
     expect((await ps()).filter((r) => r.State !== "running")).toEqual([]);
+  });
+
+  it("stop of a run -d --rm container stops it and it is gone", async () => {
+    expect((await h.berth(["run", "-d", "--rm", "--name", "rmstop", "busybox", "sleep", "60"])).code).toBe(0);
+    const stop = await h.berth(["stop", "-t", "1", "rmstop"]);
+    expect(stop.stderr).toBe("");
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toBe("rmstop\n");
+    expect((await ps()).some((r) => r.Names === "rmstop")).toBe(false);
   });
 });

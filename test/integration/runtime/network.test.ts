@@ -243,6 +243,8 @@ describe.runIf(canRun)("berth run networks", () => {
   }, 90_000);
 
   it("a killed egress is restarted by the next run", async () => {
+    // the default network up (whatever the tests before left), its pasta the one to kill
+    expect((await h.berth(["run", "--rm", "busybox", "true"])).code).toBe(0);
     const [pasta] = networkLeftovers(h).egress;
     expect(pasta).toBeDefined();
     process.kill(Number(pasta?.split(" ")[0]), "SIGKILL");

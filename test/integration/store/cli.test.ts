@@ -91,8 +91,10 @@ describe("berth import / images / history / inspect / tag / rmi", () => {
     const r1 = berth(root, ["history", "nope"]);
     expect(r1.status).not.toBe(0);
     expect(r1.stderr).toMatch(/No such image: nope/);
+    // Docker's CLI checks the new name first: exit 1, its wording
     const r2 = berth(root, ["tag", "nope", "Bad:Name"]);
-    expect(r2.status).not.toBe(0);
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toBe('Error parsing reference: "Bad:Name" is not a valid repository/tag: invalid reference format: repository name must be lowercase\n');
     const r3 = berth(root, ["import", join(work, "missing.tar")]);
     expect(r3.status).not.toBe(0);
     expect(r3.stderr).toMatch(/missing\.tar/);

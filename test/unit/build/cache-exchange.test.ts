@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkCacheIndex, imageStageChain } from "../../../src/build/cache-exchange.js";
+import { checkCacheIndex, imageStageChain } from "../../../src/builder/cache-exchange.js";
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: D("b"), size: 10 };

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { mkdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cacheMountDir, leaseCacheDir, planCacheMount, type CacheMountPlan, type CacheSharing } from "../../../src/build/cache-mount.js";
+import { cacheMountDir, leaseCacheDir, planCacheMount, type CacheMountPlan, type CacheSharing } from "../../../src/builder/cache-mount.js";
 import { parseMountSpec, type CacheMount } from "../../../src/instructions/index.js";
 
 const root = mkdtempSync("/tmp/berth-cache-mount-");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCacheFrom, parseCacheTo, splitCsv } from "../../../src/build/cache-options.js";
+import { parseCacheFrom, parseCacheTo, splitCsv } from "../../../src/builder/cache-options.js";
 import { UsageError } from "../../../src/errors.js";
 
 describe("--cache-from / --cache-to (BuildKit's syntax)", () => {

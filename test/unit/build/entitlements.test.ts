@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { entitlementMessage, missingEntitlement, parseEntitlements, runSecurity } from "../../../src/build/entitlements.js";
-import { parse } from "../../../src/parser/index.js";
+import { entitlementMessage, missingEntitlement, parseEntitlements, runSecurity } from "../../../src/builder/entitlements.js";
+import { parseInstructions, type RunInstruction } from "../../../src/instructions/index.js";
 
-function runNode(line: string) {
-  const node = parse(`FROM busybox\n${line}\n`).instructions[1];
-  if (node === undefined) throw new Error("no node");
-  return node;
+function runNode(line: string): RunInstruction {
+  const ins = parseInstructions(`FROM busybox\n${line}\n`).instructions[1];
+  if (ins?.kind !== "run") throw new Error("no RUN");
+  return ins;
 }
 
 describe("BuildKit's entitlements", () => {

@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { cacheKey, explainMiss, goDuration, goQuoteList, runCommandString, type KeyInputs } from "../../../src/build/index.js";
-import { copyDestination } from "../../../src/build/copy-step.js";
-import { parseDuration } from "../../../src/build/metadata.js";
-import { runCommand } from "../../../src/build/run-command.js";
-import { parse } from "../../../src/parser/index.js";
+import { cacheKey, explainMiss, goDuration, goQuoteList, runCommandString, type KeyInputs } from "../../../src/builder/index.js";
+import { copyDestination } from "../../../src/builder/copy/prepare.js";
+import { runCommand } from "../../../src/builder/run/command.js";
+import { parseGoDuration, parseInstructions, type RunInstruction } from "../../../src/instructions/index.js";
 
 describe("BuildKit's history texts", () => {
   const durations: [number, string][] = [[0, "0s"], [30e9, "30s"], [90e9, "1m30s"], [5e8, "500ms"], [3.6e12 + 1e9, "1h0m1s"], [1500, "1.5µs"]];
   for (const [ns, text] of durations) it(`goDuration(${ns}) = ${text}`, () => expect(goDuration(ns)).toBe(text));
   const parsed: [string, number | undefined][] = [["30s", 30e9], ["1m30s", 90e9], ["500ms", 5e8], ["0", 0], ["1.5s", 1.5e9], ["x", undefined], ["", undefined]];
-  for (const [text, ns] of parsed) it(`parseDuration(${JSON.stringify(text)})`, () => expect(parseDuration(text)).toBe(ns));
+  for (const [text, ns] of parsed) it(`parseGoDuration(${JSON.stringify(text)})`, () => expect(parseGoDuration(text)).toBe(ns));
   it("runCommandString puts in-scope build args first, later values of a key replacing earlier ones", () => {
     expect(runCommandString(["/bin/sh", "-c", "make"], [])).toBe("/bin/sh -c make");
     expect(runCommandString(["/bin/sh", "-c", "make"], [{ key: "A", value: "1" }, { key: "B", value: "" }, { key: "A", value: "2" }])).toBe("|2 A=2 B= /bin/sh -c make");
@@ -23,18 +22,22 @@ describe("COPY destinations (pathRelativeToWorkingDir)", () => {
 });
 
 describe("RUN commands", () => {
-  const sh = (args: string[]) => ["/bin/sh", "-c", args.join(" ")];
+  const sh = (command: string) => ["/bin/sh", "-c", command];
   const cases: { df: string; want: string[]; script?: boolean }[] = [
     { df: "RUN echo hi", want: ["/bin/sh", "-c", "echo hi"] },
     { df: 'RUN ["echo", "hi"]', want: ["echo", "hi"] },
     { df: "RUN <<EOF\necho a\necho b\nEOF\n", want: ["/bin/sh", "-c", "echo a\necho b\n"] },
     { df: "RUN <<EOF\n#!/bin/sh\necho a\nEOF\n", want: ["/dev/pipes/EOF"], script: true },
     { df: "RUN cat <<EOF > /x\nhello\nEOF\n", want: ["/bin/sh", "-c", "cat <<EOF > /x\nhello\nEOF"] },
+    // the shell strips the tabs of <<- in a command that goes on after the heredoc; a lone
+    // heredoc is the script itself, stripped by the builder
+    { df: "RUN cat <<-EOF > /x\n\thello\nEOF\n", want: ["/bin/sh", "-c", "cat <<-EOF > /x\n\thello\nEOF"] },
+    { df: "RUN <<-EOF\n\techo a\nEOF\n", want: ["/bin/sh", "-c", "echo a\n"] },
   ];
   for (const c of cases) {
     it(c.df.split("\n")[0] as string, () => {
-      const node = parse(`FROM scratch\n${c.df}\n`).instructions[1]!;
-      const r = runCommand(node, sh);
+      const ins = parseInstructions(`FROM scratch\n${c.df}\n`).instructions[1] as RunInstruction;
+      const r = runCommand(ins, sh);
       expect(r.args).toEqual(c.want);
       expect(r.script !== undefined).toBe(c.script === true);
     });

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import type { BuildEvent } from "../../../src/build/index.js";
+import type { BuildEvent } from "../../../src/builder/index.js";
 import { createRenderer } from "../../../src/progress/index.js";
 
 function render(mode: "plain" | "json" | "tty", events: BuildEvent[], explain = true): string {

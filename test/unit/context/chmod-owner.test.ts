@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseChmod } from "../../../src/build/copy/chmod.js";
-import { resolveChown } from "../../../src/build/copy/owner.js";
+import { parseChmod } from "../../../src/builder/copy/chmod.js";
+import { resolveChown } from "../../../src/builder/copy/owner.js";
 
 const FILE = 0o100000;
 const DIR = 0o040000;
@@ -57,7 +57,7 @@ describe("layeredFileReader", () => {
   it("reads /etc/passwd through the top layer's whiteouts and symlinks", async () => {
     const { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } = await import("node:fs");
     const { join } = await import("node:path");
-    const { layeredFileReader } = await import("../../../src/build/copy/owner.js");
+    const { layeredFileReader } = await import("../../../src/builder/copy/owner.js");
     const root = mkdtempSync("/tmp/berth-reader-");
     try {
       const bottom = join(root, "l0");

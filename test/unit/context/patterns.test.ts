@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cleanPath, goMatch } from "../../../src/context/gopath.js";
+import { cleanPath, goMatch } from "../../../src/context/path-match.js";
 import { parseDockerignore } from "../../../src/context/dockerignore.js";
 import { PatternMatcher } from "../../../src/context/patternmatcher.js";
 

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite } from "../../../src/layer/fast-lstat.js";
+import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite } from "../../../src/sys/lstat.js";
 
 const work = mkdtempSync("/tmp/berth-lstat-test-");
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -3,22 +3,28 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
-// Both ways xattrs are read and written (src/layer/native.ts): the N-API binding, and the
-// getfattr/setfattr processes used where it cannot load. Each test loads the module afresh
+// Both ways xattrs are read and written (src/sys/xattr.ts): berth's addon, and the
+// getfattr/setfattr processes used without it. Each test loads the module afresh
 // with the environment it needs.
 const work = mkdtempSync("/tmp/berth-xattr-test-");
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 let n = 0;
 
-async function load(native: boolean): Promise<typeof import("../../../src/layer/native.js")> {
-  if (native) delete process.env.BERTH_NO_NATIVE_XATTR;
-  else process.env.BERTH_NO_NATIVE_XATTR = "1";
+const saved = process.env.BERTH_NO_NATIVE;
+afterAll(() => {
+  if (saved === undefined) delete process.env.BERTH_NO_NATIVE;
+  else process.env.BERTH_NO_NATIVE = saved;
+});
+
+async function load(native: boolean): Promise<typeof import("../../../src/sys/xattr.js")> {
+  if (native) delete process.env.BERTH_NO_NATIVE;
+  else process.env.BERTH_NO_NATIVE = "1";
   const { vi } = await import("vitest");
   vi.resetModules();
-  return import("../../../src/layer/native.js");
+  return import("../../../src/sys/xattr.js");
 }
 
-describe.each([["the binding", true], ["getfattr/setfattr", false]])("xattrs through %s", (_name, native) => {
+describe.each([["the addon", true], ["getfattr/setfattr", false]])("xattrs through %s", (_name, native) => {
   it("reads every xattr of a tree without following symlinks, reads one, and writes a batch", async () => {
     const m = await load(native);
     const root = join(work, `t${n++}`);

@@ -88,7 +88,10 @@ describe("--mount specs as the builder reads them (parseMountSpec)", () => {
 
 describe("onbuildSteps", () => {
   it("parses each trigger", () => {
-    expect(onbuildSteps(["RUN echo hi", "COPY a /b"]).map((n) => n.name)).toEqual(["run", "copy"]);
+    expect(onbuildSteps(["RUN echo hi", "COPY a /b"]).map((n) => n.kind)).toEqual(["run", "copy"]);
     expect(onbuildSteps(null)).toEqual([]);
+  });
+  it("validates each trigger, naming it", () => {
+    expect(() => onbuildSteps(["RUN --nope=1 true"], "base ONBUILD")).toThrow(/base ONBUILD:1:5: unknown flag --nope for RUN/);
   });
 });

@@ -1,7 +1,7 @@
 import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berthNative } from "../../../src/native.js";
+import { berthNative } from "../../../src/sys/addon.js";
 import { openInRoot, walkInRoot } from "../../../src/runtime/in-root.js";
 
 /**

@@ -1,8 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { resolvConf } from "../../../src/runtime/container/init-layer.js";
 import { createNetwork, defaultNetwork, findNetwork, listUserNetworks, parseCidr, numberToIp } from "../../../src/runtime/network/records.js";
 import { formatPort } from "../../../src/runtime/container/ports.js";
+import { attachedNetworks } from "../../../src/runtime/container/record.js";
+import { dropNetworkHosts, HOSTS_MARKER } from "../../../src/runtime/network/attach.js";
 
 describe("resolvConf (Docker's rules for a container's /etc/resolv.conf)", () => {
   const host = "# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0 trust-ad\n";
@@ -51,5 +54,36 @@ describe("formatPort", () => {
   it("brackets IPv6 addresses as Docker's ps does", () => {
     expect(formatPort({ hostIp: "0.0.0.0", hostPort: 8080, containerPort: 80, protocol: "tcp" })).toBe("0.0.0.0:8080->80/tcp");
     expect(formatPort({ hostIp: "::", hostPort: 8080, containerPort: 80, protocol: "tcp" })).toBe("[::]:8080->80/tcp");
+  });
+});
+
+describe("a container's networks", () => {
+  const base = { network: "bridge" } as Parameters<typeof attachedNetworks>[0];
+  it("come from --network (and its aliases) until connect/disconnect writes the list", () => {
+    expect(attachedNetworks(base)).toEqual([{ name: "bridge" }]);
+    expect(attachedNetworks({ ...base, network: "front", networkAliases: ["www"] })).toEqual([{ name: "front", aliases: ["www"] }]);
+    expect(attachedNetworks({ ...base, network: "none" })).toEqual([]);
+    expect(attachedNetworks({ ...base, network: "host" })).toEqual([]);
+    expect(attachedNetworks({ ...base, network: "front", networks: [{ name: "back" }] })).toEqual([{ name: "back" }]);
+    expect(attachedNetworks({ ...base, networks: [] })).toEqual([]);
+  });
+
+  it("a network's section leaves a container's /etc/hosts, the others' stay", () => {
+    const dir = mkdtempSync("/tmp/berth-unit-hosts-");
+    try {
+      const file = join(dir, "hosts");
+      const head = "127.0.0.1\tlocalhost\n10.0.0.3\tbox\n";
+      const a = `${HOSTS_MARKER}a\n10.1.0.2\tx 111\n10.1.0.3\tbox 333\n`;
+      const b = `${HOSTS_MARKER}b\n10.2.0.2\ty 222\n10.2.0.3\tbox 333\n`;
+      writeFileSync(file, head + a + b);
+      dropNetworkHosts(file, "a");
+      expect(readFileSync(file, "utf8")).toBe(head + b);
+      dropNetworkHosts(file, "c");
+      expect(readFileSync(file, "utf8")).toBe(head + b);
+      dropNetworkHosts(file, "b");
+      expect(readFileSync(file, "utf8")).toBe(head);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

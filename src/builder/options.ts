@@ -1,0 +1,83 @@
+import type { Digest } from "../image/digest.js";
+import type { ImageRecord, Store } from "../store/index.js";
+import type { RegistryClientOptions } from "../registry/index.js";
+import type { CacheExchangeStats } from "./cache-exchange.js";
+import type { CacheExportSpec, CacheImportSpec } from "./cache-options.js";
+import type { BuildEventSink } from "./events.js";
+import type { Entitlement } from "./entitlements.js";
+
+export interface SecretSpec {
+  id: string;
+  /** A host file holding the secret. */
+  src?: string;
+  /** An environment variable holding the secret. */
+  env?: string;
+}
+
+/** `--ssh ID=SOCKET`: an SSH agent's socket that `RUN --mount=type=ssh,id=ID` may use. */
+export interface SshSpec {
+  id: string;
+  socket: string;
+}
+
+export interface BuildOptions {
+  /** The build context directory. */
+  context: string;
+  /** The Dockerfile path (default `<context>/Dockerfile`). */
+  dockerfile?: string;
+  /** The Dockerfile's text (`-f -`); `dockerfile` then only names it. */
+  dockerfileText?: string;
+  /** An open store, or its root. */
+  store?: Store;
+  root?: string;
+  tags?: string[];
+  /** `K=V` or `K` (taken from `environment`). */
+  buildArgs?: string[];
+  environment?: Readonly<Record<string, string | undefined>>;
+  target?: string;
+  noCache?: boolean;
+  /** Check the registry for every base image, even one in the store (`--pull`). */
+  pull?: boolean;
+  /** Stage names whose steps skip the cache. */
+  noCacheFilter?: string[];
+  /**
+   * Entitlements this build grants (`--allow`): `security.insecure` lets `RUN --security=insecure`
+   * run privileged, `network.host` lets `RUN --network=host` share the host's network.
+   */
+  allow?: Entitlement[];
+  /**
+   * RUN's network unless a RUN says (`--network`): "default" (the build's sandbox: a network
+   * namespace of its own with outbound access through pasta or slirp4netns), "none" (loopback
+   * only) or "host" (the host's namespace; needs `allow: ["network.host"]`).
+   */
+  network?: "host" | "none" | "default";
+  labels?: Record<string, string>;
+  secrets?: SecretSpec[];
+  ssh?: SshSpec[];
+  platform?: string;
+  /** Seconds; also read from SOURCE_DATE_EPOCH in `environment` / build args. */
+  sourceDateEpoch?: number;
+  onEvent?: BuildEventSink;
+  signal?: AbortSignal;
+  /** The OCI runtime binary (default runc). */
+  runtime?: string;
+  /** runc state dir for build containers. */
+  stateDir?: string;
+  /** `--cache-from`: shared build caches to look keys up in when the store misses (src/builder/cache-options.ts parses the flag). */
+  cacheFrom?: CacheImportSpec[];
+  /** `--cache-to`: where to export this build's cache once the image is made. */
+  cacheTo?: CacheExportSpec[];
+  /** Registry client settings for `type=registry` caches (TLS, insecure registries, credentials). */
+  registry?: RegistryClientOptions;
+}
+
+export interface BuildResult {
+  imageId: Digest;
+  image: ImageRecord;
+  tags: string[];
+  warnings: string[];
+  cachedSteps: number;
+  executedSteps: number;
+  /** Present when --cache-from / --cache-to were given. */
+  cacheExchange?: CacheExchangeStats;
+}

@@ -1,0 +1,154 @@
+import { Writable } from "node:stream";
+import { LayeredSourceFs } from "../../context/index.js";
+import type { Mount, RunInstruction } from "../../instructions/index.js";
+import { errorAt, PROXY_ARGS } from "../../plan/index.js";
+import { cacheMountsDirOf } from "../cache-mount.js";
+import { entitlementMessage, missingEntitlement, runSecurity } from "../entitlements.js";
+import { BuildError } from "../errors.js";
+import { runCommandString } from "../history.js";
+import type { KeyInputs } from "../keys.js";
+import { shellCommand } from "../metadata.js";
+import type { RunNetwork } from "../sandbox.js";
+import type { BuildSession, Step } from "../session.js";
+import { containerConfig, processEnv, stageEnv } from "../stage-state.js";
+import { runCommand, runMounts, runNetwork } from "./command.js";
+
+/** Collects a step's output as events and keeps its tail for the error report. */
+class StepOutput extends Writable {
+  tail = "";
+  constructor(private readonly sink: (data: string) => void) {
+    super();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    const s = chunk.toString("utf8");
+    this.tail = (this.tail + s).slice(-8192);
+    this.sink(s);
+    cb();
+  }
+}
+
+/**
+ * What of a RUN's mounts goes into its cache key: bind mounts of the context or of stages make
+ * their content part of it; caches, tmpfs, secrets and ssh sockets their place and identity.
+ */
+async function mountKeys(b: BuildSession, mounts: readonly Mount[]): Promise<string[]> {
+  const ids: string[] = [];
+  const fromIdentity = async (from: string) => (await b.fromSource(from)).identity;
+  for (const m of mounts) {
+    if (m.type === "bind") {
+      if (m.from !== undefined) ids.push(`bind:${m.target}:${m.source ?? ""}:${await fromIdentity(m.from)}`);
+      else {
+        const ctx = await b.resources.buildContext();
+        const { checksumSelection, resolveCopySources } = await import("../../context/index.js");
+        const src = (m.source ?? ".").replace(/^\/+/, "") || ".";
+        const sum = await checksumSelection(ctx, resolveCopySources(ctx, [src]), { statCache: b.resources.statCache() });
+        ids.push(`bind:${m.target}:${src}:${sum.digest}`);
+      }
+    } else if (m.type === "cache") {
+      // from= is an input of the RUN as in BuildKit (its ref is a mount of the exec op);
+      // the other fields keep the key they always had.
+      const extra = m.from !== undefined ? `:${await fromIdentity(m.from)}:${m.source ?? ""}` : m.source !== undefined ? `::${m.source}` : "";
+      ids.push(`cache:${m.target}:${m.id ?? ""}${extra}`);
+    }
+    else if (m.type === "tmpfs") ids.push(`tmpfs:${m.target}`);
+    else if (m.type === "secret") ids.push(`secret:${m.id ?? ""}:${m.target}:${m.env ?? ""}`);
+    // as BuildKit's exec op: the socket's place, id, owner and mode, not the agent's keys
+    else if (m.type === "ssh") ids.push(`ssh:${m.target ?? ""}:${m.id}:${m.uid}:${m.gid}:${m.mode.toString(8)}:${m.required}`);
+  }
+  return ids;
+}
+
+/** RUN: the command in a transient container over the stage's rootfs, its changes the layer. */
+export async function dispatchRun(b: BuildSession, s: Step<RunInstruction>): Promise<void> {
+  const { node, state, expand, fail } = s;
+  const id = s.show();
+  const anotherFollows = b.runStarts(s.onbuild);
+  const command = runCommand(node, (text) => shellCommand(state, text));
+  let mounts;
+  let network: RunNetwork;
+  let security: "sandbox" | "insecure";
+  try {
+    mounts = runMounts(node, expand);
+    network = runNetwork(node, b.defaultNetwork);
+    security = runSecurity(node, expand);
+  } catch (err) {
+    throw fail((err as Error).message, { cause: err });
+  }
+  const allow = b.options.allow ?? [];
+  const missing = missingEntitlement(node, allow, security);
+  if (missing !== undefined) throw errorAt(b.plan, node, entitlementMessage(missing));
+  const cfg = containerConfig(state);
+  const env = processEnv(state);
+  // Proxy build args reach the process without an ARG, and stay out of key and history.
+  const runEnv = [...env];
+  const keys = new Set(env.map((e) => e.slice(0, e.indexOf("="))));
+  for (const [k, v] of b.plan.buildArgs) if (PROXY_ARGS.has(k) && !keys.has(k)) runEnv.push(`${k}=${v}`);
+  const cwd = cfg.WorkingDir || "/";
+  const user = cfg.User;
+  const mountIds = await mountKeys(b, mounts);
+  const createdBy = `RUN ${runCommandString(command.args, state.args.map((a) => ({ key: a.key, value: stageEnv(state).get(a.key) ?? a.value ?? "" })))} # buildkit`;
+  const inputs: KeyInputs = {
+    parent: state.key,
+    // the security mode is part of the step, as of BuildKit's exec op; sandbox, the default,
+    // leaves the key as it was before berth knew the flag
+    instruction: JSON.stringify({ run: command.args, script: command.script?.content, cwd, user: user ?? "", network, mounts: mountIds, ...(security === "insecure" ? { security } : {}) }),
+    // env and args that reach the step: image ENV, declared ARG values (not proxies)
+    env: [...env].sort(),
+  };
+  const view = b.resources.parentView(state);
+  const options = b.options;
+  const layersOf = async (from: string): Promise<{ identity: string; fs: LayeredSourceFs }> => {
+    const src = await b.fromSource(from);
+    return { identity: src.identity, fs: new LayeredSourceFs(src.layers, src.label, b.resources.isOpaque) };
+  };
+  await b.cache.layerStep(s, id, inputs, createdBy, async (snap) => {
+    const stdout = new StepOutput((data) => b.emit({ type: "log", id, stream: "stdout", data, time: Date.now() }));
+    const stderr = new StepOutput((data) => b.emit({ type: "log", id, stream: "stderr", data, time: Date.now() }));
+    const both = () => (stdout.tail + stderr.tail).slice(-8192);
+    let code: number;
+    const { executeRun } = await import("./execute.js");
+    try {
+      code = await executeRun({
+        snapshot: snap,
+        command,
+        env: runEnv,
+        cwd,
+        user,
+        network,
+        sandbox: async () => {
+          if (security === "insecure") b.sandbox.taint();
+          return (await b.sandbox.ready()).netns;
+        },
+        ...(security === "insecure" ? { privileged: true } : {}),
+        mounts,
+        sources: {
+          contextView: () => b.resources.contextView(),
+          memoryDir: () => b.resources.memoryDir(),
+          fromLayers: async (from) => (await layersOf(from)).fs,
+          cacheMountsDir: cacheMountsDirOf(b.store.root),
+          fromTree: layersOf,
+          secrets: options.secrets ?? [],
+          ssh: options.ssh ?? [],
+          environment: b.environment,
+          etcFiles: (net) => b.resources.etcFiles(net),
+        },
+        stdout,
+        stderr,
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
+        stateDir: b.stateDir,
+        deferCleanup: (p) => b.deferCleanup(p),
+        anotherFollows,
+        existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
+        parentType: (abs) => view.lstat(abs.replace(/^\/+/, ""))?.type,
+      });
+    } catch (err) {
+      if (err instanceof BuildError) throw err;
+      throw fail((err as Error).message, { output: both(), cause: err });
+    }
+    if (options.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130, output: both() });
+    if (code !== 0) {
+      throw fail(`process "${command.args.join(" ")}" did not complete successfully: exit code: ${code}`, { output: both() });
+    }
+  });
+}

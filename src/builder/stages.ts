@@ -1,0 +1,268 @@
+import type { ImageRecord } from "../store/types.js";
+import { assertNever, type Instruction } from "../instructions/index.js";
+import { onbuildSteps } from "../plan/index.js";
+import { expandWord, expandWordWithInfo, ShellExpansionError } from "../shell/index.js";
+import { NoSuchImageError, StoreError } from "../store/errors.js";
+import { BerthError } from "../errors.js";
+import { noteCodePath } from "../code-paths.js";
+import { dispatchCopy } from "./copy/dispatch.js";
+import { BuildError, type BuildErrorStep } from "./errors.js";
+import { applyMetadata } from "./metadata.js";
+import { dispatchRun } from "./run/dispatch.js";
+import type { BuildSession, Step } from "./session.js";
+import { cloneConfig, ensurePath, envListToMap, scratchConfig, stageEnv, type StageState } from "./stage-state.js";
+import { dispatchWorkdir } from "./workdir.js";
+
+export interface StageResult {
+  state: StageState;
+  /** Cache-chain identity of the stage's final filesystem. */
+  key: string;
+}
+
+type StepFailure = { output?: string; exitCode?: number; cause?: unknown };
+
+/**
+ * The walk over the plan's stages: each stage is started once (those it needs first, side by
+ * side), its base resolved (scratch, a stage, an image pulled when missing), its ONBUILD
+ * triggers and steps dispatched in order by instruction kind.
+ */
+export class StageWalk {
+  private readonly results = new Map<number, Promise<StageResult>>();
+  private readonly images = new Map<string, Promise<ImageRecord>>();
+
+  constructor(private readonly b: BuildSession) {}
+
+  stageResult(index: number): Promise<StageResult> {
+    return once(this.results, index, () => this.runStage(index));
+  }
+
+  /** Every stage started, settled (for the build's end, whatever happened). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.results.values()]);
+  }
+
+  /** `--from` / `from=`: a stage (by name or index) or an image. */
+  async fromSource(from: string): Promise<{ layers: string[]; identity: string; label: string }> {
+    const plan = this.b.plan;
+    let index: number | undefined;
+    if (/^\d+$/.test(from)) index = Number(from);
+    else index = plan.stages.find((st) => st.name === from.toLowerCase())?.index;
+    if (index !== undefined && index < plan.stages.length) {
+      const r = await this.stageResult(index);
+      return { layers: r.state.layers.map((l) => l.dir).reverse(), identity: `stage:${r.key}`, label: `stage ${from}` };
+    }
+    const rec = await this.image(from);
+    return { layers: rec.layers.map((l) => l.dir).reverse(), identity: `image:${rec.id}`, label: `image ${from}` };
+  }
+
+  private stageLabel(index: number): string {
+    const s = this.b.plan.stages[index]!;
+    if (s.name !== undefined) return s.name;
+    return this.b.plan.stages.length > 1 ? `stage-${index}` : "";
+  }
+
+  private image(ref: string): Promise<ImageRecord> {
+    return once(this.images, ref, () => this.resolveOrPull(ref));
+  }
+
+  /**
+   * A base image from the store, pulled from its registry when missing — or always checked
+   * against the registry with `--pull`, as `docker build --pull` does.
+   */
+  private async resolveOrPull(ref: string): Promise<ImageRecord> {
+    const { store, options } = this.b;
+    let missing: NoSuchImageError | undefined;
+    if (options.pull !== true) {
+      try {
+        return await store.resolveImage(ref);
+      } catch (err) {
+        if (!(err instanceof NoSuchImageError)) throw err;
+        missing = err;
+      }
+    }
+    const { pullByName } = await import("../registry/index.js");
+    try {
+      await pullByName(store, ref, { client: options.registry });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      if (missing !== undefined) {
+        throw new StoreError(`${missing.message}, and pulling it failed: ${why} (berth pull, berth load or berth import it first)`, { cause: err });
+      }
+      throw err;
+    }
+    return store.resolveImage(ref);
+  }
+
+  private async runStage(index: number): Promise<StageResult> {
+    const { plan, options } = this.b;
+    const stage = plan.stages[index]!;
+    // Start what this stage needs now, so independent stages run side by side.
+    for (const d of stage.dependsOn) void this.stageResult(d);
+    const label = this.stageLabel(index);
+    const platform = options.platform ?? "linux/amd64";
+    let state: StageState;
+    let triggers: string[] = [];
+    const fromId = this.b.nextId();
+    const total = stage.steps.length + 1;
+    const prefix = (i: number) => `[${label === "" ? "" : label + " "}${i}/${total}] `;
+    this.b.emit({ type: "step", id: fromId, name: `${prefix(1)}FROM ${stage.baseName}`, time: Date.now() });
+    try {
+      if (stage.base.kind === "scratch") {
+        const config = scratchConfig(platform);
+        state = { config, layers: [], key: "scratch", args: [], env: envListToMap(config.config?.Env), cmdSet: false, baseCreated: undefined, newHistory: [] };
+      } else if (stage.base.kind === "stage") {
+        const base = await this.stageResult(stage.base.index);
+        const config = cloneConfig(base.state.config);
+        // BuildKit runs the ONBUILD instructions the base stage itself declared (not those it
+        // inherited), and the child does not keep them.
+        triggers = config.config?.OnBuild ?? [];
+        if (config.config !== undefined) delete config.config.OnBuild;
+        state = {
+          config,
+          layers: [...base.state.layers],
+          key: base.key,
+          args: [...base.state.args],
+          env: new Map(base.state.env),
+          newHistory: [...base.state.newHistory],
+          cmdSet: false,
+          baseCreated: base.state.config.created,
+        };
+      } else {
+        let rec: ImageRecord;
+        try {
+          rec = await this.image(stage.base.ref);
+        } catch (err) {
+          const name = `${prefix(1)}FROM ${stage.baseName}`;
+          throw new BuildError(`${stage.baseName}: ${(err as Error).message} (berth pull, berth load or berth import it first)`, { step: this.stepInfo(stage.from, name), cause: err });
+        }
+        const config = cloneConfig(rec.config);
+        triggers = config.config?.OnBuild ?? [];
+        if (config.config !== undefined) delete config.config.OnBuild;
+        ensurePath(config);
+        state = { config, layers: [...rec.layers], key: `image:${rec.id}`, args: [], env: envListToMap(config.config?.Env), cmdSet: false, baseCreated: rec.config.created, newHistory: [] };
+      }
+    } catch (err) {
+      this.b.emit({ type: "error", id: fromId, message: (err as Error).message, time: Date.now() });
+      throw err;
+    }
+    this.b.emit({ type: "done", id: fromId, time: Date.now() });
+
+    const steps: { node: Instruction; onbuild: boolean }[] = [
+      ...onbuildSteps(triggers, `${stage.baseName} ONBUILD`).map((node) => ({ node, onbuild: true })),
+      ...stage.steps.map((node) => ({ node, onbuild: false })),
+    ];
+    const noCache = options.noCache === true || (options.noCacheFilter ?? []).some((f) => f.toLowerCase() === (stage.name ?? String(index)) || f === String(index));
+    let position = 0;
+    for (const { node, onbuild } of steps) {
+      position++;
+      const n = onbuild ? 1 : stage.steps.indexOf(node) + 2;
+      const name = `${prefix(n)}${onbuild ? "ONBUILD " : ""}${this.displayText(node, state)}`;
+      await this.runStep({ index, position, node, name, state, noCache, onbuild });
+    }
+    return { state, key: state.key };
+  }
+
+  private stepInfo(node: Instruction, name: string): BuildErrorStep {
+    return { name, file: this.b.plan.file, range: node.range, sourceLines: this.b.plan.lines };
+  }
+
+  /** The step title as BuildKit shows it: the instruction as written, variables expanded. */
+  private displayText(ins: Instruction, state: StageState): string {
+    const text = ins.node.original.replace(/\s+/g, " ").trim();
+    const upper = text.replace(/^\S+/, (k) => k.toUpperCase());
+    try {
+      return expandWord(upper, stageEnv(state), { rawQuotes: true, skipUnsetEnv: true, escapeToken: this.b.plan.escapeToken });
+    } catch {
+      return upper;
+    }
+  }
+
+  /** One step: its progress, its expansion helpers, and the dispatch by instruction kind. */
+  private async runStep(s: { index: number; position: number; node: Instruction; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
+    const b = this.b;
+    const { node, state, name } = s;
+    const started = Date.now();
+    const executedBefore = b.cache.executed;
+    // Like BuildKit's progress, only steps that do work are shown (metadata instructions count
+    // in the [n/total] numbering but are not vertices), unless they fail.
+    let id = 0;
+    const show = (): number => {
+      if (id === 0) {
+        id = b.nextId();
+        b.emit({ type: "step", id, name, time: started });
+      }
+      return id;
+    };
+    const fail = (detail: string, extra: StepFailure = {}) => new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
+    const escapeToken = b.plan.escapeToken;
+    const expandWith = (word: string, opts: { skipProcessQuotes?: boolean }) => {
+      try {
+        return expandWordWithInfo(word, stageEnv(state), { escapeToken, ...opts });
+      } catch (err) {
+        if (err instanceof ShellExpansionError) throw fail(err.message, { cause: err });
+        throw err;
+      }
+    };
+    const helpers = {
+      show,
+      fail,
+      expand: (word: string, opts: { skipProcessQuotes?: boolean } = {}) => expandWith(word, opts).value,
+      expandWords: (word: string) => expandWith(word, {}).words,
+    };
+    const step = <I extends Instruction>(ins: I): Step<I> => ({ ...s, ...helpers, node: ins });
+    try {
+      if (b.options.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130 });
+      switch (node.kind) {
+        case "run":
+          await dispatchRun(b, step(node));
+          break;
+        case "copy":
+        case "add":
+          await dispatchCopy(b, step(node));
+          break;
+        case "workdir":
+          await dispatchWorkdir(b, step(node));
+          break;
+        case "env":
+        case "label":
+        case "maintainer":
+        case "user":
+        case "expose":
+        case "volume":
+        case "stopsignal":
+        case "shell":
+        case "cmd":
+        case "entrypoint":
+        case "healthcheck":
+        case "onbuild":
+        case "arg":
+          applyMetadata({ state, expand: helpers.expand, expandWords: helpers.expandWords, fail, buildArgs: b.plan.buildArgs, globalArgs: b.plan.globalArgs }, node);
+          return;
+        case "from":
+          throw fail("FROM inside a stage: this is a berth bug");
+        default:
+          assertNever(node);
+      }
+      if (id !== 0) b.emit({ type: "done", id, time: Date.now() });
+      noteCodePath(`${node.kind}:${b.cache.executed > executedBefore ? "run" : "hit"}${node.kind === "copy" && node.from !== undefined ? ":from" : ""}`);
+    } catch (err) {
+      const e = err instanceof BerthError ? err : fail((err as Error).message, { cause: err });
+      b.emit({ type: "error", id: show(), message: e instanceof BuildError ? e.detail : e.message, time: Date.now() });
+      throw e;
+    }
+  }
+}
+
+/**
+ * The promise `make` gives for `key`, made once per build and shared; a failure is reported
+ * to whoever awaits it, never as an unhandled rejection.
+ */
+function once<K, V>(memo: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> {
+  let p = memo.get(key);
+  if (p === undefined) {
+    p = make();
+    memo.set(key, p);
+    p.catch(() => undefined);
+  }
+  return p;
+}

@@ -79,7 +79,8 @@ describe.runIf(canRun)("berth run (foreground)", () => {
     const { dirname, basename } = await import("node:path");
     const rel = { env: { BERTH_ROOT: basename(h.root) }, cwd: dirname(h.root) };
     const id = (await h.berth(["run", "-d", "busybox", "sleep", "30"], rel)).stdout.trim();
-    expect((await h.berth(["exec", id, "echo", "relative ok"], rel)).stdout).toBe("relative ok\n");
+    const exec = await h.berth(["exec", id, "echo", "relative ok"], rel);
+    expect(exec.stdout, `${id} ${exec.code} ${exec.stderr}`).toBe("relative ok\n");
     expect((await h.berth(["rm", "-f", id])).code).toBe(0);
   });
 

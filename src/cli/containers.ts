@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { confirm } from "./prompt.js";
 import type { RuntimeContext } from "../runtime/container/context.js";
 import { registerInspectTarget } from "./inspect.js";
+import { BerthError, UsageError } from "../errors.js";
 
 /**
  * Container commands (run, create, start, ps, logs, exec, stop, kill, restart, wait, rm,
@@ -419,6 +420,42 @@ export function registerContainerCommands(program: Command): void {
     });
 
   program
+    .command("rename")
+    .description("Rename a container")
+    .argument("<container>")
+    .argument("<new-name>")
+    .action(async (ref: string, newName: string, _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { renameContainer } = await import("../runtime/container/rename.js");
+      await renameContainer(ctx, ref, newName);
+    });
+
+  program
+    .command("port")
+    .description("List port mappings or a specific mapping for the container")
+    .argument("<container>")
+    .argument("[private-port]", "PRIVATE_PORT[/PROTO]")
+    .action(async (ref: string, privatePort: string | undefined, _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { findContainer } = await import("../runtime/container/lookup.js");
+      const { withLiveState } = await import("../runtime/container/record.js");
+      const { record } = await findContainer(ctx, ref);
+      // as Docker's: the published ports of a running container, by container port
+      const ports = withLiveState(record).state === "running" ? [...record.hostConfig.ports].sort((a, b) => a.containerPort - b.containerPort) : [];
+      const hostSide = (p: { hostIp: string; hostPort: number }) => `${p.hostIp.includes(":") ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}`;
+      if (privatePort === undefined) {
+        process.stdout.write(ports.map((p) => `${p.containerPort}/${p.protocol} -> ${hostSide(p)}\n`).join(""));
+        return;
+      }
+      const m = /^([0-9]+)(?:\/(tcp|udp|sctp))?$/.exec(privatePort);
+      if (m === null) throw new UsageError(`Error: invalid port (${privatePort}): want PRIVATE_PORT[/PROTO]`);
+      const proto = m[2] ?? "tcp";
+      const match = ports.filter((p) => p.containerPort === Number(m[1]) && p.protocol === proto);
+      if (match.length === 0) throw new BerthError(`No public port '${m[1]}/${proto}' published for ${record.name}`, { exitCode: 1 });
+      process.stdout.write(match.map((p) => `${hostSide(p)}\n`).join(""));
+    });
+
+  program
     .command("wait")
     .description("Block until containers stop, then print their exit codes")
     .argument("<containers...>")
@@ -486,7 +523,10 @@ export function registerContainerCommands(program: Command): void {
       await copyFiles(ctx, src, dest, { followLink: flags.followLink === true });
     });
 
-  const container = program.command("container").description("Manage containers");
+  const container = program
+    .command("container")
+    .description("Manage containers")
+    .addHelpText("after", "\nAlso, as Docker's: container ls|ps|list, run, create, start, stop, restart, kill, wait, rm, logs, exec,\ndiff, commit, cp, rename, port, pause, unpause, top, stats, update: the top-level command of that name\n(container ls is berth ps).");
   container
     .command("prune")
     .description("Remove all stopped containers")

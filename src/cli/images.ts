@@ -406,7 +406,10 @@ export function registerImageCommands(program: Command): void {
   addRmi(program, "rmi");
   registerInspectCommand(program);
 
-  const image = program.command("image").description("Manage images");
+  const image = program
+    .command("image")
+    .description("Manage images")
+    .addHelpText("after", "\nAlso, as Docker's: image ls|list (berth images), rm (berth rmi), build, pull, push, tag, history, save,\nload, import: the top-level command of that name.");
   addImport(image);
   addLoad(image);
   addSave(image);

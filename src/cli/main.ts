@@ -8,6 +8,7 @@ import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
 import { registerBuilderCommands } from "./builder-prune.js";
 import { registerNetworkCommands } from "./networks.js";
+import { registerAboutCommands } from "./about.js";
 import { watchOutput } from "./output.js";
 
 type Registrar = (program: Command) => void;
@@ -22,6 +23,7 @@ const GROUPS: readonly Registrar[] = [
   registerRegistryCommands,
   registerBuilderCommands,
   registerNetworkCommands,
+  registerAboutCommands,
 ];
 
 /**
@@ -32,13 +34,15 @@ const GROUPS: readonly Registrar[] = [
 const GROUP_OF: Readonly<Record<string, Registrar>> = {
   parse: registerParseCommands,
   ...Object.fromEntries(
-    ["run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "wait", "rm", "diff", "commit", "cp", "container", "volume"].map((c) => [c, registerContainerCommands]),
+    ["run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "wait", "rm", "diff", "commit", "cp", "rename", "port", "container", "volume"].map((c) => [c, registerContainerCommands]),
   ),
   build: registerBuildCommands,
   ...Object.fromEntries(["import", "load", "save", "images", "history", "tag", "rmi", "inspect", "image"].map((c) => [c, registerImageCommands])),
   system: registerSystemCommands,
   builder: registerBuilderCommands,
   network: registerNetworkCommands,
+  version: registerAboutCommands,
+  info: registerAboutCommands,
   ...Object.fromEntries(["login", "logout", "pull", "push"].map((c) => [c, registerRegistryCommands])),
 };
 
@@ -84,8 +88,57 @@ export function createProgram(argv?: readonly string[]): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
+/**
+ * Docker's management forms (`docker container ls`, `docker image rm` …) and the top-level
+ * command each stands for; `container inspect|prune` and `image inspect|prune` are commands of
+ * their own.
+ */
+const MANAGEMENT: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  container: {
+    ...Object.fromEntries(["run", "create", "start", "stop", "restart", "kill", "wait", "rm", "logs", "exec", "diff", "commit", "cp", "rename", "port", "pause", "unpause", "top", "stats", "update", "attach", "export"].map((c) => [c, c])),
+    ls: "ps",
+    list: "ps",
+    ps: "ps",
+    remove: "rm",
+  },
+  image: {
+    ...Object.fromEntries(["build", "pull", "push", "tag", "history", "save", "load", "import"].map((c) => [c, c])),
+    ls: "images",
+    list: "images",
+    rm: "rmi",
+    remove: "rmi",
+  },
+};
+
+/** `berth container ls -a` → `berth ps -a`: the argv with a management form replaced by its command. */
+export function rewriteManagement(argv: readonly string[]): string[] {
+  const out = [...argv];
+  for (let i = 2; i < out.length; i++) {
+    const a = out[i] as string;
+    if (a === "--root") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("-")) continue;
+    const target = MANAGEMENT[a]?.[out[i + 1] as string];
+    if (target !== undefined) out.splice(i, 2, target);
+    break;
+  }
+  return out;
+}
+
+/** Docker commands berth does not have (yet): named as such, not "did you mean parse?". */
+const DOCKER_ONLY = new Set(["attach", "export", "events", "search", "checkpoint", "compose", "config", "context", "manifest", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
+
+export async function main(rawArgv: string[]): Promise<void> {
   watchOutput();
+  const argv = rewriteManagement(rawArgv);
+  const name = commandName(argv.slice(2));
+  if (name !== undefined && DOCKER_ONLY.has(name)) {
+    process.stderr.write(`berth: '${name}' is not a berth command: berth does not have Docker's \`docker ${name}\` (yet).\nSee 'berth --help'.\n`);
+    process.exitCode = 1;
+    return;
+  }
   const program = createProgram(argv);
   try {
     await program.parseAsync(argv);

@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canRun, eventually, leftovers, makeHarness, type Harness } from "./harness.js";
+
+/** Commands and forms of Docker's primers: rename, port, version, info, `container ls`, `image rm`, and Docker-only names. */
+describe.runIf(canRun)("the primer's commands", () => {
+  let h: Harness;
+  const s = String(process.pid);
+  beforeAll(async () => {
+    h = await makeHarness("primer");
+  });
+  afterAll(async () => {
+    await h.berth(["rm", "-f", `web${s}`, `renamed${s}`, `peer${s}`, `other${s}`]);
+    await h.berth(["network", "rm", `pnet${s}`]);
+    await h.cleanup();
+    expect(leftovers(h)).toEqual({ mounts: [], processes: [], runcState: [] });
+  });
+
+  it("port lists a running container's published ports, or one port's, as Docker prints them", async () => {
+    const run = await h.berth(["run", "-d", "--name", `web${s}`, "-p", "127.0.0.1::80", "-p", "0:8080", "busybox", "sleep", "60"]);
+    expect(run.code, run.stderr).toBe(0);
+    const all = await h.berth(["port", `web${s}`]);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/^80\/tcp -> 127\.0\.0\.1:[0-9]+\n8080\/tcp -> 0\.0\.0\.0:([0-9]+)\n8080\/tcp -> \[::\]:\1\n$/);
+    const one = await h.berth(["port", `web${s}`, "80/tcp"]);
+    expect(one.stdout).toMatch(/^127\.0\.0\.1:[0-9]+\n$/);
+    const none = await h.berth(["port", `web${s}`, "81"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(`No public port '81/tcp' published for web${s}`);
+    // through Docker's management form too
+    expect((await h.berth(["container", "port", `web${s}`, "80"])).stdout).toBe(one.stdout);
+    await h.berth(["stop", "-t", "0", `web${s}`]);
+    expect((await h.berth(["port", `web${s}`])).stdout).toBe("");
+  });
+
+  it("rename changes the name everywhere, and a container on a network is found by its new name", async () => {
+    expect((await h.berth(["network", "create", `pnet${s}`])).code).toBe(0);
+    expect((await h.berth(["run", "-d", "--name", `peer${s}`, "--network", `pnet${s}`, "busybox", "sleep", "60"])).code).toBe(0);
+    expect((await h.berth(["run", "-d", "--name", `other${s}`, "--network", `pnet${s}`, "busybox", "sleep", "60"])).code).toBe(0);
+    const taken = await h.berth(["rename", `other${s}`, `peer${s}`]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toContain(`Conflict. The container name "/peer${s}" is already in use`);
+    const bad = await h.berth(["rename", `other${s}`, "no/slash"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("Invalid container name (no/slash)");
+    expect((await h.berth(["rename", `other${s}`, `renamed${s}`])).code).toBe(0);
+    expect((await h.berth(["ps", "--format", "{{.Names}}"])).stdout.split("\n")).toContain(`renamed${s}`);
+    expect((await h.berth(["inspect", "--format", "{{.Name}}", `renamed${s}`])).stdout).toBe(`/renamed${s}\n`);
+    const ping = await eventually(async () => {
+      const r = await h.berth(["exec", `peer${s}`, "ping", "-c1", "-W2", `renamed${s}`]);
+      return r.code === 0 ? r.stdout : undefined;
+    });
+    expect(ping).toContain(`PING renamed${s}`);
+    // the name goes with the container: stopped and started again, it keeps it
+    expect((await h.berth(["restart", "-t", "0", `renamed${s}`])).code).toBe(0);
+    expect((await h.berth(["ps", "--format", "{{.Names}}"])).stdout.split("\n")).toContain(`renamed${s}`);
+    expect((await h.berth(["container", "ls", "-a", "-q"])).stdout.split("\n").filter(Boolean).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("version and info answer with --format; image ls/rm and Docker-only commands say what they are", async () => {
+    expect((await h.berth(["version", "--format", "{{.Client.Version}}"])).stdout).toBe("0.1.0\n");
+    const info = JSON.parse((await h.berth(["info", "--format", "json"])).stdout) as Record<string, unknown>;
+    expect(info).toMatchObject({ Mode: "root", StoreRoot: h.root, OSType: "linux", Driver: "overlay" });
+    expect(info.Images).toBe(1);
+    expect((await h.berth(["info"])).stdout).toContain(` Store Root: ${h.root}\n`);
+    expect((await h.berth(["image", "ls", "--format", "{{.Repository}}"])).stdout).toBe("busybox\n");
+    expect((await h.berth(["tag", "busybox", `extra${s}`])).code).toBe(0);
+    expect((await h.berth(["image", "rm", `extra${s}`])).stdout).toBe(`Untagged: extra${s}:latest\n`);
+    const attach = await h.berth(["attach", `peer${s}`]);
+    expect(attach.code).toBe(1);
+    expect(attach.stderr).toContain("berth: 'attach' is not a berth command");
+    expect(attach.stderr).not.toContain("Did you mean");
+  });
+});

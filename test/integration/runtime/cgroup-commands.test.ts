@@ -92,6 +92,17 @@ describe.runIf(canRun)("cgroup commands", () => {
     expect(missing.stderr).toContain("No such container: nosuch");
   });
 
+  it("stats without --no-stream redraws the table every second until interrupted", async () => {
+    const child = h.spawnBerth(["stats", "ticker"]);
+    let out = "";
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
+    await eventually(() => ((out.match(/\x1b\[2J\x1b\[H/g) ?? []).length >= 3 ? true : undefined), 10_000);
+    child.kill("SIGINT");
+    await new Promise((r) => child.once("close", r));
+    const frames = out.split("\x1b[2J\x1b[H").filter((f) => f !== "");
+    for (const f of frames) expect(f).toMatch(/^CONTAINER ID\s+NAME\s+CPU %.*\n[0-9a-f]{12}\s+ticker\s/);
+  });
+
   it("update changes the limits of the running container, seen by stats and inspect", async () => {
     const update = await h.berth(["update", "--memory", "96m", "--pids-limit", "80", "--cpus", "0.5", "ticker"]);
     expect(update).toMatchObject({ code: 0, stdout: "ticker\n" });

@@ -116,6 +116,23 @@ describe.runIf(canRun)("cgroup commands", () => {
     expect(none.stderr).toContain("you must provide one or more flags");
   });
 
+  it("stats shows a busy container's CPU %, and update --cpus caps it", async () => {
+    const run = await h.berth(["run", "-d", "--name", "busy", "--network", "none", "busybox", "sh", "-c", "while :; do :; done"]);
+    expect(run.code).toBe(0);
+    const cpu = async () => Number((await h.berth(["stats", "--no-stream", "--format", "{{.CPUPerc}}", "busy"])).stdout.trim().replace("%", ""));
+    expect(await cpu()).toBeGreaterThan(40);
+    expect((await h.berth(["update", "--cpus", "0.1", "busy"])).code).toBe(0);
+    await sleep(300);
+    const capped = await cpu();
+    expect(capped).toBeLessThan(20);
+    expect(capped).toBeGreaterThan(0);
+    // a paused container goes with rm -f at once: SIGKILL, then thawed so that it can die
+    expect((await h.berth(["pause", "busy"])).code).toBe(0);
+    const started = Date.now();
+    expect(await h.berth(["rm", "-f", "busy"])).toMatchObject({ code: 0, stdout: "busy\n" });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it("stop of a paused container stops it; top and pause of a stopped one fail as Docker's", async () => {
     expect((await h.berth(["pause", "ticker"])).code).toBe(0);
     const stop = await h.berth(["stop", "-t", "2", "ticker"]);

@@ -8,7 +8,7 @@ import { normalizeSignal } from "../runc.js";
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
 import { readRecord, withLiveState, type ContainerRecord } from "./record.js";
-import { thawIfPaused } from "./pause.js";
+import { isPaused, thawIfPaused } from "./pause.js";
 import { superviseContainer } from "./supervise.js";
 
 /** Where the detached supervisor's own diagnostics go (not the container's output). */
@@ -57,6 +57,7 @@ export function startAttached(ctx: RuntimeContext, id: string): Promise<number> 
 
 export async function startContainer(ctx: RuntimeContext, ref: string, options: { attach?: boolean } = {}): Promise<{ record: ContainerRecord; exitCode?: number }> {
   const { record } = await findContainer(ctx, ref);
+  if (isPaused(record)) throw new RuntimeError("cannot start a paused container, try unpause instead", { exitCode: 1, container: record.id });
   if (record.state === "running") return { record }; // Docker: starting a running container is a no-op
   if (options.attach === true) return { record, exitCode: await startAttached(ctx, record.id) };
   await startDetached(ctx, record.id);

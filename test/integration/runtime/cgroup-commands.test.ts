@@ -42,6 +42,13 @@ describe.runIf(canRun)("cgroup commands", () => {
     expect(state.stdout.trim()).toBe("paused true true");
     expect((await h.berth(["ps", "--filter", "status=paused", "--format", "{{.Names}}"])).stdout).toBe("ticker\n");
 
+    const exec = await h.berth(["exec", "ticker", "true"]);
+    expect(exec.code).toBe(1);
+    expect(exec.stderr).toMatch(/Container [0-9a-f]{64} is paused, unpause the container before exec/);
+    const start = await h.berth(["start", "ticker"]);
+    expect(start.code).toBe(1);
+    expect(start.stderr).toContain("cannot start a paused container, try unpause instead");
+
     const again = await h.berth(["pause", "ticker"]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/Container [0-9a-f]{64} is already paused/);

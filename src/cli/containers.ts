@@ -5,7 +5,8 @@ import { registerInspectTarget } from "./inspect.js";
 import { BerthError, UsageError } from "../errors.js";
 
 /**
- * Container commands (run, create, start, ps, logs, exec, stop, kill, restart, wait, rm,
+ * Container commands (run, create, start, ps, logs, exec, stop, kill, restart, pause, unpause,
+ * top, stats, update, wait, rm,
  * diff, commit, cp, container prune) and volumes. Every handler imports the runtime lazily:
  * `berth run --rm IMAGE true` pays only for the modules it uses.
  */
@@ -268,6 +269,7 @@ export function registerContainerCommands(program: Command): void {
       const { formatPort } = await import("../runtime/container/ports.js");
       const { RuntimeError } = await import("../runtime/errors.js");
       const { humanDuration, table, dockerTime, renderTemplate } = await import("./format.js");
+      const { displayState } = await import("../runtime/container/pause.js");
       let list = (await listContainers(ctx)).map((c) => c.record);
       const filters = flags.filter ?? [];
       if (!flags.all && !filters.some((f) => f.startsWith("status="))) list = list.filter((r) => r.state === "running");
@@ -275,7 +277,7 @@ export function registerContainerCommands(program: Command): void {
         const eq = f.indexOf("=");
         const key = f.slice(0, eq);
         const value = f.slice(eq + 1);
-        if (key === "status") list = list.filter((r) => r.state === value);
+        if (key === "status") list = list.filter((r) => displayState(r) === value);
         else if (key === "name") list = list.filter((r) => r.name.includes(value));
         else if (key === "id") list = list.filter((r) => r.id.startsWith(value));
         else if (key === "ancestor") {
@@ -284,7 +286,7 @@ export function registerContainerCommands(program: Command): void {
       }
       const now = Date.now();
       const status = (r: (typeof list)[number]) => {
-        if (r.state === "running") return `Up ${humanDuration(now - Date.parse(r.startedAt ?? r.created))}`;
+        if (r.state === "running") return `Up ${humanDuration(now - Date.parse(r.startedAt ?? r.created))}${displayState(r) === "paused" ? " (Paused)" : ""}`;
         if (r.state === "exited") return `Exited (${r.exitCode ?? 0}) ${humanDuration(now - Date.parse(r.finishedAt ?? r.created))} ago`;
         return "Created";
       };
@@ -303,7 +305,7 @@ export function registerContainerCommands(program: Command): void {
             CreatedAt: dockerTime(r.created),
             RunningFor: humanDuration(now - Date.parse(r.created)),
             Status: status(r),
-            State: r.state,
+            State: displayState(r),
             Ports: r.state === "running" ? r.hostConfig.ports.map(formatPort).join(", ") : "",
             Names: r.name,
             ExitCode: r.exitCode,
@@ -453,6 +455,82 @@ export function registerContainerCommands(program: Command): void {
       const match = ports.filter((p) => p.containerPort === Number(m[1]) && p.protocol === proto);
       if (match.length === 0) throw new BerthError(`No public port '${m[1]}/${proto}' published for ${record.name}`, { exitCode: 1 });
       process.stdout.write(match.map((p) => `${hostSide(p)}\n`).join(""));
+    });
+
+  program
+    .command("pause")
+    .description("Pause all processes within one or more containers")
+    .argument("<containers...>")
+    .action(async (refs: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { pauseContainer } = await import("../runtime/container/pause.js");
+      await forEachContainer(refs, async (ref) => {
+        await pauseContainer(ctx, ref);
+      });
+    });
+
+  program
+    .command("unpause")
+    .description("Unpause all processes within one or more containers")
+    .argument("<containers...>")
+    .action(async (refs: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { unpauseContainer } = await import("../runtime/container/pause.js");
+      await forEachContainer(refs, async (ref) => {
+        await unpauseContainer(ctx, ref);
+      });
+    });
+
+  program
+    .command("top")
+    .description("Display the running processes of a container (ps -ef, or the ps options given)")
+    .argument("<container>")
+    .argument("[ps-options...]", "options for ps")
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(async (ref: string, psArgs: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { topContainer } = await import("../runtime/container/top.js");
+      const { table } = await import("./format.js");
+      const top = await topContainer(ctx, ref, psArgs);
+      process.stdout.write(table(top.titles, top.processes));
+    });
+
+  program
+    .command("stats")
+    .description("Display a live stream of container resource usage statistics")
+    .option("-a, --all", "show all containers (default shows just running)")
+    .option("--no-stream", "print one frame and exit instead of streaming")
+    .option("--no-trunc", "do not truncate output")
+    .option("--format <format>", "table (the default), or a template such as {{.Name}} {{.CPUPerc}}")
+    .argument("[containers...]")
+    .action(async (refs: string[], flags: { all?: boolean; stream?: boolean; trunc?: boolean; format?: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { runStats } = await import("./stats.js");
+      await runStats(ctx, refs, flags);
+    });
+
+  program
+    .command("update")
+    .description("Update the resource limits of one or more containers")
+    .option("-m, --memory <bytes>", "memory limit (e.g. 64m, 1g)")
+    .option("--cpus <n>", "number of CPUs (e.g. 0.5)")
+    .option("--pids-limit <n>", "maximum number of processes (-1 for unlimited)")
+    .argument("<containers...>")
+    .action(async (refs: string[], flags: { memory?: string; cpus?: string; pidsLimit?: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { parseBytes, parseCpus, parseInteger } = await import("../runtime/container/parse-options.js");
+      const { RuntimeError } = await import("../runtime/errors.js");
+      const { updateContainer } = await import("../runtime/container/update.js");
+      const update = {
+        ...(flags.memory !== undefined ? { memory: parseBytes(flags.memory) } : {}),
+        ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
+        ...(flags.pidsLimit !== undefined ? { pidsLimit: parseInteger(flags.pidsLimit, "--pids-limit") } : {}),
+      };
+      if (Object.keys(update).length === 0) throw new RuntimeError("you must provide one or more flags when using this command", { exitCode: 1 });
+      await forEachContainer(refs, async (ref) => {
+        await updateContainer(ctx, ref, update);
+      });
     });
 
   program

@@ -34,7 +34,7 @@ const GROUPS: readonly Registrar[] = [
 const GROUP_OF: Readonly<Record<string, Registrar>> = {
   parse: registerParseCommands,
   ...Object.fromEntries(
-    ["run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "wait", "rm", "diff", "commit", "cp", "rename", "port", "container", "volume"].map((c) => [c, registerContainerCommands]),
+    ["run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "pause", "unpause", "top", "stats", "update", "wait", "rm", "diff", "commit", "cp", "rename", "port", "container", "volume"].map((c) => [c, registerContainerCommands]),
   ),
   build: registerBuildCommands,
   ...Object.fromEntries(["import", "load", "save", "images", "history", "tag", "rmi", "inspect", "image"].map((c) => [c, registerImageCommands])),

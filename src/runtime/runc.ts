@@ -93,6 +93,18 @@ export class Runc {
     return JSON.parse(r.stdout) as RuncState;
   }
 
+  /** `runc pause` / `runc resume`: freeze or thaw every process of the container (the freezer cgroup). */
+  async freeze(id: string, frozen: boolean): Promise<void> {
+    const r = await runProgram(this.binary, [...this.global(), frozen ? "pause" : "resume", id]);
+    if (r.code !== 0) throw new RuntimeError(`runc ${frozen ? "pause" : "resume"} ${id} failed: ${r.stderr.trim()}`, { container: id });
+  }
+
+  /** `runc update`: change a running container's cgroup limits (flags as runc's: --memory, --cpu-quota…). */
+  async update(id: string, flags: string[]): Promise<void> {
+    const r = await runProgram(this.binary, [...this.global(), "update", ...flags, id]);
+    if (r.code !== 0) throw new RuntimeError(`runc update ${id} failed: ${r.stderr.trim()}`, { container: id });
+  }
+
   /** Every container in this state root. */
   async list(): Promise<RuncState[]> {
     const r = await runProgram(this.binary, [...this.global(), "list", "--format", "json"], { captureStdout: true });

@@ -8,6 +8,7 @@ import { trace } from "../../sys/trace.js";
 import { resolveUser } from "../user.js";
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
+import { isPaused } from "./pause.js";
 
 export interface ExecOptions {
   args: string[];
@@ -28,6 +29,7 @@ export async function execInContainer(ctx: RuntimeContext, ref: string, options:
   const { dir, record } = await findContainer(ctx, ref);
   trace("exec: found");
   if (record.state !== "running") throw new RuntimeError(`container ${record.id} is not running`, { exitCode: 1, container: record.id });
+  if (isPaused(record)) throw new RuntimeError(`Container ${record.id} is paused, unpause the container before exec`, { exitCode: 1, container: record.id });
   if (options.args.length === 0) throw new RuntimeError("exec needs a command");
   if (options.tty === true && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
   // the container's rootfs is mounted only in its own namespaces: read its layers

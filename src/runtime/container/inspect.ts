@@ -1,11 +1,13 @@
 import { join } from "node:path";
 import { LOG_FILE } from "./logs.js";
+import { isPaused } from "./pause.js";
 import { formatPort } from "./ports.js";
 import { attachedNetworks, recordEndpoints, UNBRIDGED_MODES, type ContainerRecord } from "./record.js";
 
 /** `berth inspect CONTAINER`: Docker's container JSON shape (the fields berth has). */
 export function inspectContainer(record: ContainerRecord, dir: string): Record<string, unknown> {
   const running = record.state === "running";
+  const paused = running && isPaused(record);
   const endpoints = running ? recordEndpoints(record) : [];
   // the top-level address is the first network's (Docker shows the default bridge's there)
   const ep = endpoints[0];
@@ -19,9 +21,9 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
     Path: record.config.args[0],
     Args: record.config.args.slice(1),
     State: {
-      Status: record.state,
+      Status: paused ? "paused" : record.state,
       Running: running,
-      Paused: false,
+      Paused: paused,
       Restarting: false,
       OOMKilled: record.oomKilled === true,
       Dead: false,

@@ -8,6 +8,7 @@ import { normalizeSignal } from "../runc.js";
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
 import { readRecord, withLiveState, type ContainerRecord } from "./record.js";
+import { isPaused, thawIfPaused } from "./pause.js";
 import { superviseContainer } from "./supervise.js";
 
 /** Where the detached supervisor's own diagnostics go (not the container's output). */
@@ -56,6 +57,7 @@ export function startAttached(ctx: RuntimeContext, id: string): Promise<number> 
 
 export async function startContainer(ctx: RuntimeContext, ref: string, options: { attach?: boolean } = {}): Promise<{ record: ContainerRecord; exitCode?: number }> {
   const { record } = await findContainer(ctx, ref);
+  if (isPaused(record)) throw new RuntimeError("cannot start a paused container, try unpause instead", { exitCode: 1, container: record.id });
   if (record.state === "running") return { record }; // Docker: starting a running container is a no-op
   if (options.attach === true) return { record, exitCode: await startAttached(ctx, record.id) };
   await startDetached(ctx, record.id);
@@ -92,6 +94,7 @@ export async function killContainer(ctx: RuntimeContext, ref: string, signal = "
   if (!(await ctx.runc.kill(record.id, sig))) {
     if (record.pid !== undefined) process.kill(record.pid.pid, sig as NodeJS.Signals);
   }
+  await thawIfPaused(ctx, record);
   return record;
 }
 
@@ -104,6 +107,7 @@ export async function stopContainer(ctx: RuntimeContext, ref: string, graceSecon
   if (record.state !== "running") return record;
   const grace = graceSeconds ?? 10;
   await ctx.runc.kill(record.id, normalizeSignal(record.config.stopSignal));
+  await thawIfPaused(ctx, record);
   if ((await waitForExit(ctx, record.id, Math.max(0, grace) * 1000)) === undefined) {
     await ctx.runc.kill(record.id, "SIGKILL", true);
     if ((await waitForExit(ctx, record.id, 10_000)) === undefined) {

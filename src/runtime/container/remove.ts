@@ -7,6 +7,7 @@ import { ROOTFS, type RuntimeContext } from "./context.js";
 import { waitForExit } from "./lifecycle.js";
 import { findContainer, listContainers } from "./lookup.js";
 import { isAlive, type ContainerRecord } from "./record.js";
+import { thawIfPaused } from "./pause.js";
 import { removeVolume } from "./volumes.js";
 
 /**
@@ -27,6 +28,7 @@ export async function removeFound(ctx: RuntimeContext, dir: string, record: Cont
       throw new RuntimeError(`You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`, { container: id });
     }
     await ctx.runc.kill(id, "SIGKILL", true);
+    await thawIfPaused(ctx, record);
     if ((await waitForExit(ctx, id, 10_000)) === undefined && record.pid !== undefined && isAlive(record.pid)) {
       process.kill(record.pid.pid, "SIGKILL");
     }

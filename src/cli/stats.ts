@@ -1,0 +1,130 @@
+import type { RuntimeContext } from "../runtime/container/context.js";
+import type { ContainerRecord } from "../runtime/container/record.js";
+import type { StatsEntry, StatsSample } from "../runtime/container/stats.js";
+import { humanSize, renderTemplate } from "./format.js";
+
+/** Docker's default `stats` table (cli/command/container/formatter_stats.go). */
+const DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+
+const HEADERS: Record<string, string> = {
+  Container: "CONTAINER",
+  ID: "CONTAINER ID",
+  Name: "NAME",
+  CPUPerc: "CPU %",
+  MemUsage: "MEM USAGE / LIMIT",
+  MemPerc: "MEM %",
+  NetIO: "NET I/O",
+  BlockIO: "BLOCK I/O",
+  PIDs: "PIDS",
+};
+
+/** How often the live view redraws, as Docker's stats collector samples. */
+const INTERVAL_MS = 1000;
+
+export interface StatsFlags {
+  all?: boolean;
+  stream?: boolean;
+  format?: string;
+  trunc?: boolean;
+}
+
+/** go-units BytesSize: binary units, 4 significant digits ("1.5MiB", "64MiB"). */
+export function bytesSize(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${parseFloat(v.toPrecision(4))}${units[i]}`;
+}
+
+/** The fields a `--format` template sees, with Docker's spelling of each value. */
+export function statsRow(e: StatsEntry, given: string, noTrunc: boolean): Record<string, string> {
+  return {
+    Container: given,
+    ID: noTrunc ? e.id : e.id.slice(0, 12),
+    Name: e.name,
+    CPUPerc: `${e.cpuPercent.toFixed(2)}%`,
+    MemUsage: `${bytesSize(e.memoryUsage)} / ${bytesSize(e.memoryLimit)}`,
+    MemPerc: `${e.memoryPercent.toFixed(2)}%`,
+    NetIO: `${humanSize(e.netRx, 3)} / ${humanSize(e.netTx, 3)}`,
+    BlockIO: `${humanSize(e.blockRead, 3)} / ${humanSize(e.blockWrite, 3)}`,
+    PIDs: String(e.pids),
+  };
+}
+
+/** tabwriter.NewWriter(out, 10, 1, 3, ' ', 0), Docker's formatter: tab-separated cells aligned. */
+export function tabwrite(lines: string[]): string {
+  const rows = lines.map((l) => l.split("\t"));
+  const widths: number[] = [];
+  for (const r of rows) r.slice(0, -1).forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 10, [...c].length + 3)));
+  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i] ?? 10) : c)).join("").trimEnd() + "\n").join("");
+}
+
+/** One frame of output: the header (table formats) and a row per container. */
+export function renderStats(format: string | undefined, rows: Array<Record<string, string>>): string {
+  const template = format === undefined || format === "" || format === "table" ? DEFAULT_FORMAT : format;
+  if (template.startsWith("table")) {
+    const body = template.slice("table".length).trimStart();
+    const header = body.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (_m, field: string) => HEADERS[field] ?? field.toUpperCase());
+    return tabwrite([renderTemplate(header, {}), ...rows.map((r) => renderTemplate(body, r))].flatMap((l) => l.split("\n")));
+  }
+  return rows.map((r) => `${renderTemplate(template, r)}\n`).join("");
+}
+
+/**
+ * `berth stats`: a row per container from its cgroup; live, redrawn every second until Ctrl-C,
+ * or one frame with --no-stream (two samples a moment apart, for CPU %). Without names: the
+ * running containers (all with --all), picked up anew on each frame as Docker's.
+ */
+export async function runStats(ctx: RuntimeContext, refs: string[], flags: StatsFlags): Promise<void> {
+  const { findContainer, listContainers } = await import("../runtime/container/lookup.js");
+  const { sampleContainer, statsEntry } = await import("../runtime/container/stats.js");
+  const { readRecord, withLiveState } = await import("../runtime/container/record.js");
+  // named containers are resolved once, up front: an unknown name is an error before any output
+  const named: Array<{ given: string; dir: string }> = [];
+  for (const ref of refs) named.push({ given: ref, dir: (await findContainer(ctx, ref)).dir });
+  const current = async (): Promise<Array<{ given: string; record: ContainerRecord }>> => {
+    if (named.length > 0) {
+      const out: Array<{ given: string; record: ContainerRecord }> = [];
+      for (const n of named) {
+        try {
+          out.push({ given: n.given, record: withLiveState(await readRecord(n.dir)) });
+        } catch {
+          // removed since: it leaves the view
+        }
+      }
+      return out;
+    }
+    return (await listContainers(ctx)).map((c) => c.record).filter((r) => flags.all === true || r.state === "running").map((r) => ({ given: r.id.slice(0, 12), record: r }));
+  };
+  const previous = new Map<string, StatsSample>();
+  const frame = async (): Promise<string> => {
+    const rows: Array<Record<string, string>> = [];
+    for (const { given, record } of await current()) {
+      const sample = sampleContainer(record);
+      rows.push(statsRow(statsEntry(record, previous.get(record.id), sample), given, flags.trunc === false));
+      if (sample !== undefined) previous.set(record.id, sample);
+      else previous.delete(record.id);
+    }
+    return renderStats(flags.format, rows);
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  if (flags.stream === false) {
+    for (const { record } of await current()) {
+      const s = sampleContainer(record);
+      if (s !== undefined) previous.set(record.id, s);
+    }
+    await sleep(INTERVAL_MS);
+    process.stdout.write(await frame());
+    return;
+  }
+  for (;;) {
+    const text = await frame();
+    // clear the screen and home the cursor, as Docker's CLI redraws
+    process.stdout.write(`\x1b[2J\x1b[H${text}`);
+    await sleep(INTERVAL_MS);
+  }
+}

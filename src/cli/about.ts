@@ -84,7 +84,7 @@ export function registerAboutCommands(program: Command): void {
       const { withLiveState } = await import("../runtime/container/record.js");
       const { chooseEgressStack } = await import("../runtime/network/egress.js");
       const { sandboxPool } = await import("../runtime/network/sandbox-pool.js");
-      const { berthNative } = await import("../sys/addon.js");
+      const { addonLoaded } = await import("../sys/addon.js");
       const store = await openStore(resolveStoreRoot((cmd.optsWithGlobals() as { root?: string }).root));
       const ctx = runtimeContext(store);
       const containers = (await listContainers(ctx)).map((c) => withLiveState(c.record).state);
@@ -110,7 +110,7 @@ export function registerAboutCommands(program: Command): void {
         SecurityOptions: ["name=seccomp,profile=builtin", ...(cgroupVersion() === "2" ? ["name=cgroupns"] : [])],
         NetworkStack: stack,
         BuildSandboxPool: sandboxPool(),
-        NativeAddon: berthNative() !== null,
+        NativeAddon: addonLoaded(),
         KernelVersion: release(),
         OperatingSystem: osName(),
         OSType: "linux",

@@ -110,3 +110,8 @@ export function netplugHelper(): string | undefined {
   }
   return undefined;
 }
+
+/** Whether the addon is in use (for `berth info`): false means every fallback runs. */
+export function addonLoaded(): boolean {
+  return berthNative() !== null;
+}

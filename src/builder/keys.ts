@@ -41,16 +41,25 @@ function envMap(list: readonly string[]): Map<string, string> {
   return m;
 }
 
+/** The longest value an explanation quotes in full; longer ones are cut, their length said. */
+const SHOWN = 200;
+
+/** A value as the explanation quotes it: JSON, cut to SHOWN characters (a build arg may be megabytes). */
+function shown(v: string): string {
+  const q = JSON.stringify(v);
+  return q.length <= SHOWN ? q : `${q.slice(0, SHOWN)}…" (${v.length} characters)`;
+}
+
 /** Why `now` misses where `before` (the same Dockerfile position's last build) was cached. */
 export function explainMiss(before: KeyInputs | undefined, now: KeyInputs): string[] {
   if (before === undefined) return ["no earlier build of this step"];
   const reasons: string[] = [];
-  if (before.instruction !== now.instruction) reasons.push(`instruction changed: ${JSON.stringify(before.instruction)} → ${JSON.stringify(now.instruction)}`);
+  if (before.instruction !== now.instruction) reasons.push(`instruction changed: ${shown(before.instruction)} → ${shown(now.instruction)}`);
   const a = envMap(before.env);
   const b = envMap(now.env);
   for (const [k, v] of b) {
-    if (!a.has(k)) reasons.push(`${k} is new (=${JSON.stringify(v)})`);
-    else if (a.get(k) !== v) reasons.push(`${k} changed: ${JSON.stringify(a.get(k))} → ${JSON.stringify(v)}`);
+    if (!a.has(k)) reasons.push(`${k} is new (=${shown(v)})`);
+    else if (a.get(k) !== v) reasons.push(`${k} changed: ${shown(a.get(k) ?? "")} → ${shown(v)}`);
   }
   for (const k of a.keys()) if (!b.has(k)) reasons.push(`${k} is no longer set`);
   if ((before.contentDigest ?? "") !== (now.contentDigest ?? "")) {

@@ -152,13 +152,14 @@ export function applyMetadata(ctx: MetaContext, ins: MetadataInstruction): void 
       const command = ins.command;
       const test = ins.disable || command === undefined ? ["NONE"] : command.form === "exec" ? ["CMD", ...command.args] : ["CMD-SHELL", command.command];
       const retries = ins.retries ?? 0;
+      // as Docker's image config: unset (zero) durations and retries are left out (omitempty)
       const h: HealthConfig = {
         Test: test,
-        Interval: ins.interval ?? 0,
-        Timeout: ins.timeout ?? 0,
-        StartPeriod: ins.startPeriod ?? 0,
-        StartInterval: ins.startInterval ?? 0,
-        Retries: retries,
+        ...(ins.interval ? { Interval: ins.interval } : {}),
+        ...(ins.timeout ? { Timeout: ins.timeout } : {}),
+        ...(ins.startPeriod ? { StartPeriod: ins.startPeriod } : {}),
+        ...(ins.startInterval ? { StartInterval: ins.startInterval } : {}),
+        ...(retries ? { Retries: retries } : {}),
       };
       cfg.Healthcheck = h;
       history(

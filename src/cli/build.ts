@@ -65,6 +65,16 @@ export function registerBuildCommands(program: Command): void {
       } catch (err) {
         throw new UsageError(`--allow: ${(err as Error).message}`);
       }
+      // names are checked before anything runs, as Docker's CLI checks its flags
+      const { InvalidReferenceError, normalizeTag } = await import("../image/reference.js");
+      for (const t of flags.tag ?? []) {
+        try {
+          normalizeTag(t);
+        } catch (err) {
+          if (!(err instanceof InvalidReferenceError)) throw err;
+          throw new UsageError(`invalid argument ${JSON.stringify(t)} for "-t, --tag" flag: invalid reference format: ${err.reason}`);
+        }
+      }
       const progress = flags.progress ?? "auto";
       if (!["auto", "tty", "plain", "json"].includes(progress)) throw new UsageError(`--progress: want auto, tty, plain or json, not ${JSON.stringify(progress)}`);
       const { parseLabels } = await import("./format.js");

@@ -95,8 +95,12 @@ async function importAction(file: string, ref: string | undefined, opts: { chang
     if (!os || !architecture) throw new UsageError(`--platform ${opts.platform}: want os/arch`);
     platform = { os, architecture };
   }
+  // the created time of a reproducible image, as builds take it
+  const epochText = process.env.SOURCE_DATE_EPOCH;
+  if (epochText !== undefined && epochText !== "" && !/^\d+$/.test(epochText)) throw new UsageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epochText)}: want seconds since 1970`);
   const input = file === "-" ? process.stdin : createReadStream(file, { highWaterMark: READ_CHUNK });
   const image = await importRootfs(store, input, {
+    ...(epochText ? { sourceDateEpoch: Number(epochText) } : {}),
     source: file,
     changes: opts.change,
     ...(opts.message !== undefined ? { message: opts.message } : {}),

@@ -36,6 +36,8 @@ export interface ImportOptions {
   tag?: string;
   /** Shown in errors and in the history comment ("Imported from <source>"). */
   source: string;
+  /** The image's created time, seconds since 1970 ($SOURCE_DATE_EPOCH); default now. */
+  sourceDateEpoch?: number;
 }
 
 /** `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer image. */
@@ -49,7 +51,7 @@ export async function importRootfs(store: Store, input: NodeJS.ReadableStream, o
   }
   // the input's own bytes are not kept (a gzip'd rootfs is stored as its tar, as Docker does)
   const layer = await store.importLayer(input, { source: opts.source, keepCompressed: false });
-  const created = new Date().toISOString();
+  const created = new Date(opts.sourceDateEpoch !== undefined ? opts.sourceDateEpoch * 1000 : Date.now()).toISOString();
   const comment = opts.message || `Imported from ${opts.source}`;
   const image: ImageConfig & { comment?: string } = {
     architecture: opts.platform?.architecture ?? architectureOfNode(),

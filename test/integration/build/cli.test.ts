@@ -41,6 +41,11 @@ describe("berth build (CLI)", () => {
 
   it("bad flags are usage errors (125); an unknown base image names it", () => {
     expect(berth(["build", "--network", "bridge", "."]).status).toBe(125);
+    // an invalid -t is refused before anything is built (the step would print "ran")
+    const tagged = berth(["build", "--progress=plain", "-t", "Bad:1", writeContext(join(ws.dir, "c-badtag"), { Dockerfile: "FROM busybox\nRUN echo ran\n" })]);
+    expect(tagged.status).toBe(125);
+    expect(tagged.stderr).toContain('invalid argument "Bad:1" for "-t, --tag" flag: invalid reference format: repository name must be lowercase');
+    expect(tagged.stderr).not.toContain("ran");
     const ctx = writeContext(join(ws.dir, "c3"), { Dockerfile: "FROM nosuchimage:1\n" });
     const r = berth(["build", ctx]);
     expect(r.status).not.toBe(0);

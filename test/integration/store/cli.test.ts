@@ -86,6 +86,25 @@ describe("berth import / images / history / inspect / tag / rmi", () => {
     expect(berth(root, ["images", "-f", "size=1"]).stderr).toMatch(/invalid filter 'size'/);
   });
 
+  it("import takes the created time from $SOURCE_DATE_EPOCH: the same tarball gives the same image", () => {
+    const saved = process.env.SOURCE_DATE_EPOCH;
+    process.env.SOURCE_DATE_EPOCH = "1700000000";
+    try {
+      const a = ok(newRoot(), ["import", busyboxTarball(), "a:1"]).trim();
+      const rootB = newRoot();
+      const b = ok(rootB, ["import", busyboxTarball(), "b:1"]).trim();
+      expect(a).toBe(b);
+      expect(ok(rootB, ["inspect", "--format", "{{.Created}}", "b:1"]).trim()).toMatch(/^2023-11-14T22:13:20(\.0+)?Z$/);
+      process.env.SOURCE_DATE_EPOCH = "soon";
+      const bad = berth(rootB, ["import", busyboxTarball(), "c:1"]);
+      expect(bad.status).toBe(125);
+      expect(bad.stderr).toContain('invalid SOURCE_DATE_EPOCH "soon"');
+    } finally {
+      if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = saved;
+    }
+  });
+
   it("gives clear errors for unknown images and bad references", () => {
     const root = newRoot();
     const r1 = berth(root, ["history", "nope"]);

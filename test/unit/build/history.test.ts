@@ -61,4 +61,10 @@ describe("cache keys and --explain", () => {
   ];
   for (const c of cases) it(c.name, () => expect(explainMiss(base, { ...base, ...c.now })).toEqual(c.reasons));
   it("first build", () => expect(explainMiss(undefined, base)).toEqual(["no earlier build of this step"]));
+  it("a long value is cut, its length said (a 120 KB build arg makes no 220 KB line)", () => {
+    const big = "x".repeat(120_000);
+    const [reason] = explainMiss(base, { ...base, env: [...base.env, `BIG=${big}`] });
+    expect(reason?.length).toBeLessThan(300);
+    expect(reason).toMatch(/^BIG is new \(="x{199}…" \(120000 characters\)\)$/);
+  });
 });

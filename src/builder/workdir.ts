@@ -27,8 +27,11 @@ export async function dispatchWorkdir(b: BuildSession, s: Step<WorkdirInstructio
   const inputs: KeyInputs = { parent: state.key, instruction: `WORKDIR ${wd} user=${user} epoch=${epoch ?? ""}`, env: [] };
   const view = b.resources.parentView(state);
   await b.cache.layerStep(s, s.show(), inputs, `WORKDIR ${wd}`, async (snap) => {
-    const rel = wd.slice(1);
-    if (view.lstat(rel)?.type === "dir") return;
+    // symlinks on the way are followed inside the root, as BuildKit's mkdir -p does: a WORKDIR
+    // through a link makes (or finds) its target, never a directory in the link's place
+    const { resolveInTree } = await import("../context/index.js");
+    const rel = resolveInTree(view, wd.slice(1));
+    if (rel === "" || view.lstat(rel)?.type === "dir") return;
     let uid = 0;
     let gid = 0;
     if (user !== "") {

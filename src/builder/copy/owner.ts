@@ -11,13 +11,19 @@ export interface Owner {
 export type RootfsFileReader = (absPath: string) => Promise<string | undefined>;
 
 function lookup(text: string | undefined, name: string): number | undefined {
+  return lookupEntry(text, name)?.[0];
+}
+
+/** A passwd/group entry's numeric fields (the id, and for passwd the primary group). */
+function lookupEntry(text: string | undefined, name: string): [number, number | undefined] | undefined {
   if (text === undefined) return undefined;
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
     const f = line.split(":");
     if (f[0] === name && f.length >= 3) {
       const id = Number(f[2]);
-      if (Number.isInteger(id) && id >= 0) return id;
+      const second = f.length >= 4 && f[3] !== "" ? Number(f[3]) : undefined;
+      if (Number.isInteger(id) && id >= 0) return [id, second !== undefined && Number.isInteger(second) && second >= 0 ? second : undefined];
     }
   }
   return undefined;
@@ -44,13 +50,15 @@ export async function resolveChown(spec: string, readFile: RootfsFileReader): Pr
   const group = colon < 0 ? undefined : spec.slice(colon + 1);
   if (user === "" || group === "") throw new CopyError(`invalid --chown=${spec}: want user[:group]`);
   let uid: number;
+  // BuildKit: a named user's primary group from /etc/passwd when no group is given; a numeric one's gid is its uid
+  let primaryGid: number | undefined;
   if (NUMERIC.test(user)) uid = parseId(user, "user id", spec);
   else {
-    const found = lookup(await readFile("/etc/passwd"), user);
+    const found = lookupEntry(await readFile("/etc/passwd"), user);
     if (found === undefined) throw new CopyError(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${user}: no such user: ${user}`);
-    uid = found;
+    [uid, primaryGid] = found;
   }
-  let gid = uid;
+  let gid = primaryGid ?? uid;
   if (group !== undefined) {
     if (NUMERIC.test(group)) gid = parseId(group, "group id", spec);
     else {

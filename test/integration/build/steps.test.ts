@@ -174,6 +174,24 @@ describe("COPY and ADD", () => {
     expect(r.image.config.history!.at(-1)?.created_by).toBe("COPY --chown=app:app --chmod=640 . /dst/ # buildkit");
   }, 60_000);
 
+  it("WORKDIR through a symlink follows it (the link stays); COPY --chown=NAME takes NAME's primary group", async () => {
+    const r = await runBuild(ws, ctx({
+      Dockerfile: [
+        "FROM busybox",
+        "RUN mkdir -p /srv/real && ln -s /srv/real /app && echo 'svc:x:1001:50::/srv:/bin/sh' >> /etc/passwd",
+        "WORKDIR /app/sub",
+        "RUN touch here && readlink /app > /link",
+        "COPY --chown=svc f.txt /f.txt",
+        "RUN stat -c '%u:%g' /f.txt > /owner",
+      ].join("\n") + "\n",
+      "f.txt": "f",
+    }));
+    expect(await readImageFile(r.image, "/link")).toBe("/srv/real\n");
+    expect(statImage(r.image, "/srv/real/sub/here")?.type).toBe("file");
+    expect(r.image.config.config?.WorkingDir).toBe("/app/sub");
+    expect(await readImageFile(r.image, "/owner")).toBe("1001:50\n");
+  });
+
   it("ADD unpacks a local tar; WORKDIR-relative destinations", async () => {
     const c = ctx({ Dockerfile: "FROM busybox\nWORKDIR /w\nADD t.tar sub/\nCOPY a.txt rel.txt\n", "a.txt": "A" });
     mkdirSync(join(c, "tdir"));

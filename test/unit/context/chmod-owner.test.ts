@@ -29,7 +29,7 @@ describe("--chmod", () => {
 
 describe("--chown", () => {
   const files: Record<string, string> = {
-    "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n# comment\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n",
+    "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n# comment\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\nsvc:x:1001:50::/srv:/bin/sh\n",
     "/etc/group": "root:x:0:\nwww-data:x:33:\nstaff:x:50:\n",
   };
   const read = async (p: string): Promise<string | undefined> => files[p];
@@ -41,6 +41,9 @@ describe("--chown", () => {
     ["www-data", { uid: 33, gid: 33 }],
     ["www-data:staff", { uid: 33, gid: 50 }],
     ["0:staff", { uid: 0, gid: 50 }],
+    // a named user without a group gets its primary group from /etc/passwd, as BuildKit does
+    ["svc", { uid: 1001, gid: 50 }],
+    ["svc:www-data", { uid: 1001, gid: 33 }],
   ])("%s → %j", async (spec, want) => {
     expect(await resolveChown(spec, read)).toEqual(want);
   });

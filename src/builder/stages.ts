@@ -133,7 +133,11 @@ export class StageWalk {
           rec = await this.image(stage.base.ref);
         } catch (err) {
           const name = `${prefix(1)}FROM ${stage.baseName}`;
-          throw new BuildError(`${stage.baseName}: ${(err as Error).message} (berth pull, berth load or berth import it first)`, { step: this.stepInfo(stage.from, name), cause: err });
+          // the image's name and the hint once: the message may have both already
+          const message = (err as Error).message;
+          const hint = " (berth pull, berth load or berth import it first)";
+          const named = message.includes(stage.baseName) ? message : `${stage.baseName}: ${message}`;
+          throw new BuildError(named.endsWith(hint) ? named : named + hint, { step: this.stepInfo(stage.from, name), cause: err });
         }
         const config = cloneConfig(rec.config);
         triggers = config.config?.OnBuild ?? [];

@@ -50,6 +50,10 @@ describe("berth build (CLI)", () => {
     const r = berth(["build", ctx]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("nosuchimage:1");
+    // named once, the hint once (each error line)
+    const line = r.stderr.split("\n").find((l) => l.startsWith("ERROR: failed to solve")) ?? "";
+    expect(line.split("nosuchimage:1").length - 1, line).toBe(2); // "FROM nosuchimage:1: No such image: nosuchimage:1"
+    expect(line.split("berth import it first").length - 1, line).toBe(1);
   }, 60_000);
 
   for (const when of [{ name: "while it runs", re: /#\d+ [\d.]+ started/, delay: 300 }, { name: "as it starts", re: /RUN echo started/, delay: 0 }]) {

@@ -15,11 +15,25 @@ export function registerSystemCommands(program: Command): void {
       const store = await storeFor(cmd);
       const { buildCacheUsage } = await import("../builder/prune.js");
       const [u, cache] = await Promise.all([diskUsage(store), buildCacheUsage(store)]);
+      // what only the runtime knows: which containers run, which volumes they hold
+      const { runtimeContext } = await import("../runtime/container/context.js");
+      const { listContainers } = await import("../runtime/container/lookup.js");
+      const { withLiveState } = await import("../runtime/container/record.js");
+      const { listVolumes } = await import("../runtime/container/volumes.js");
+      const containers = (await listContainers(runtimeContext(store))).map((c) => ({ ...c, record: withLiveState(c.record) }));
+      const running = containers.filter((c) => c.record.state === "running");
+      const { dirSize } = await import("../store/usage.js");
+      const runningSize = (await Promise.all(running.map((c) => dirSize(c.dir)))).reduce((a, b) => a + b, 0);
+      const volumes = await listVolumes(store.root);
+      const used = new Set(containers.flatMap((c) => c.record.hostConfig.volumes.map((v) => v.name)));
+      const volumeSizes = await Promise.all(volumes.map((v) => dirSize(v.Mountpoint)));
+      const volumeSize = volumeSizes.reduce((a, b) => a + b, 0);
+      const unusedVolumeSize = volumes.reduce((a, v, i) => a + (used.has(v.Name) ? 0 : (volumeSizes[i] ?? 0)), 0);
       const pct = (part: number, whole: number): string => (whole === 0 ? "" : ` (${Math.round((part / whole) * 100)}%)`);
       const rows = [
         { Type: "Images", TotalCount: u.images.total, Active: u.images.active, Size: humanSize(u.images.size), Reclaimable: `${humanSize(u.images.reclaimable)}${pct(u.images.reclaimable, u.images.size)}` },
-        { Type: "Containers", TotalCount: u.containers.total, Active: u.containers.active, Size: humanSize(u.containers.size), Reclaimable: humanSize(u.containers.reclaimable) },
-        { Type: "Local Volumes", TotalCount: 0, Active: 0, Size: "0B", Reclaimable: "0B" },
+        { Type: "Containers", TotalCount: u.containers.total, Active: running.length, Size: humanSize(u.containers.size), Reclaimable: `${humanSize(u.containers.size - runningSize)}${pct(u.containers.size - runningSize, u.containers.size)}` },
+        { Type: "Local Volumes", TotalCount: volumes.length, Active: volumes.filter((v) => used.has(v.Name)).length, Size: humanSize(volumeSize), Reclaimable: `${humanSize(unusedVolumeSize)}${pct(unusedVolumeSize, volumeSize)}` },
         // step records with layers no image uses, and cache mounts: what builder prune -a frees
         { Type: "Build Cache", TotalCount: cache.count, Active: 0, Size: humanSize(cache.bytes), Reclaimable: humanSize(cache.bytes) },
       ];

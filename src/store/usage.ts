@@ -10,7 +10,8 @@ export interface DiskUsage {
   cache: { total: number; size: number };
 }
 
-async function dirSize(dir: string): Promise<number> {
+/** The bytes of the files under `dir` (a missing one has none). */
+export async function dirSize(dir: string): Promise<number> {
   let total = 0;
   const walk = async (d: string): Promise<void> => {
     for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {

@@ -56,6 +56,22 @@ describe.runIf(canRun)("the primer's commands", () => {
     expect((await h.berth(["container", "ls", "-a", "-q"])).stdout.split("\n").filter(Boolean).length).toBeGreaterThanOrEqual(2);
   });
 
+  it("system df counts running containers and volumes, as Docker's", async () => {
+    expect((await h.berth(["run", "-d", "--name", `dfrun${s}`, "-v", `dfvol${s}:/data`, "busybox", "sh", "-c", "head -c 100000 /dev/zero > /data/z; sleep 60"])).code).toBe(0);
+    expect((await h.berth(["run", "--name", `dfdone${s}`, "busybox", "true"])).code).toBe(0);
+    await eventually(async () => ((await h.berth(["exec", `dfrun${s}`, "test", "-s", "/data/z"])).code === 0 ? true : undefined));
+    const df = (await h.berth(["system", "df"])).stdout;
+    const row = (type: string) => df.split("\n").find((l) => l.startsWith(type))?.slice(type.length).trim().split(/\s{2,}/);
+    const containers = row("Containers");
+    expect(Number(containers?.[0])).toBeGreaterThanOrEqual(2);
+    expect(Number(containers?.[1])).toBeGreaterThanOrEqual(1);
+    const volumes = row("Local Volumes");
+    expect(volumes?.slice(0, 2)).toEqual(["1", "1"]);
+    expect(volumes?.[2]).toMatch(/^1\d\d(\.\d+)?kB$/);
+    expect(volumes?.[3]).toBe("0B (0%)");
+    await h.berth(["rm", "-f", "-v", `dfrun${s}`, `dfdone${s}`]);
+  });
+
   it("version and info answer with --format; image ls/rm and Docker-only commands say what they are", async () => {
     expect((await h.berth(["version", "--format", "{{.Client.Version}}"])).stdout).toBe("0.1.0\n");
     const info = JSON.parse((await h.berth(["info", "--format", "json"])).stdout) as Record<string, unknown>;

@@ -676,6 +676,23 @@ export function registerContainerCommands(program: Command): void {
         process.stdout.write(`${n}\n`);
       }
     });
+  volume
+    .command("prune")
+    .description("Remove unused local volumes (anonymous ones; -a: named ones too)")
+    .option("-a, --all", "remove all unused volumes, not just anonymous ones")
+    .option("-f, --force", "Do not prompt for confirmation")
+    .action(async (flags: { all?: boolean; force?: boolean }, cmd: Command) => {
+      const question = flags.all === true ? "WARNING! This will remove all local volumes not used by at least one container." : "WARNING! This will remove anonymous local volumes not used by at least one container.";
+      if (flags.force !== true && !(await confirm(`${question}\nAre you sure you want to continue?`))) {
+        process.stdout.write("Total reclaimed space: 0B\n");
+        return;
+      }
+      const ctx = await context(cmd);
+      const { pruneVolumes } = await import("../runtime/container/volumes.js");
+      const r = await pruneVolumes(ctx, { all: flags.all === true });
+      const { humanSize } = await import("./format.js");
+      process.stdout.write(`${r.removed.length > 0 ? `Deleted Volumes:\n${r.removed.map((n) => `${n}\n`).join("")}\n` : ""}Total reclaimed space: ${humanSize(r.bytes)}\n`);
+    });
 }
 
 /** Docker's multi-container commands go on after an error and exit 1 at the end. */

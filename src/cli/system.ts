@@ -44,6 +44,52 @@ export function registerSystemCommands(program: Command): void {
       process.stdout.write(table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows.map((r) => [r.Type, String(r.TotalCount), String(r.Active), r.Size, r.Reclaimable])));
     });
 
+  system.command("prune")
+    .description("Remove unused data: stopped containers, unused networks, dangling images (-a: unused ones), build cache (--volumes: anonymous volumes)")
+    .option("-a, --all", "Remove all unused images not just dangling ones")
+    .option("--volumes", "Prune anonymous volumes")
+    .option("-f, --force", "Do not prompt for confirmation")
+    .action(async (opts: { all?: boolean; volumes?: boolean; force?: boolean }, cmd: Command) => {
+      // Docker's question (cli/command/system/prune.go), item by item
+      const items = [
+        "all stopped containers",
+        "all networks not used by at least one container",
+        ...(opts.volumes === true ? ["all anonymous volumes not used by at least one container"] : []),
+        opts.all === true ? "all images without at least one container associated to them" : "all dangling images",
+        opts.all === true ? "all build cache" : "unused build cache",
+      ];
+      const { confirm } = await import("./prompt.js");
+      if (opts.force !== true && !(await confirm(`WARNING! This will remove:\n${items.map((i) => `  - ${i}\n`).join("")}\nAre you sure you want to continue?`))) return;
+      const store = await storeFor(cmd);
+      const { runtimeContext } = await import("../runtime/container/context.js");
+      const ctx = runtimeContext(store);
+      const { pruneContainers } = await import("../runtime/container/remove.js");
+      const { pruneNetworks } = await import("../runtime/network/manage.js");
+      const { pruneVolumes } = await import("../runtime/container/volumes.js");
+      const { pruneImages } = await import("../store/index.js");
+      const { pruneBuildCache } = await import("../builder/prune.js");
+      let out = "";
+      let reclaimed = 0;
+      const containers = await pruneContainers(ctx);
+      if (containers.length > 0) out += `Deleted Containers:\n${containers.map((c) => `${c}\n`).join("")}\n`;
+      const networks = await pruneNetworks(ctx);
+      if (networks.length > 0) out += `Deleted Networks:\n${networks.map((n) => `${n}\n`).join("")}\n`;
+      if (opts.volumes === true) {
+        const v = await pruneVolumes(ctx);
+        reclaimed += v.bytes;
+        if (v.removed.length > 0) out += `Deleted Volumes:\n${v.removed.map((n) => `${n}\n`).join("")}\n`;
+      }
+      const images = await pruneImages(store, opts.all === true ? { all: true } : {});
+      reclaimed += images.reclaimedBytes;
+      if (images.deleted.length > 0 || images.untagged.length > 0) {
+        out += `Deleted Images:\n${images.untagged.map((t) => `untagged: ${t}\n`).join("")}${images.deleted.map((d) => `deleted: ${d}\n`).join("")}\n`;
+      }
+      const cache = await pruneBuildCache(store, opts.all === true ? { all: true } : {});
+      reclaimed += cache.reclaimedBytes;
+      if (cache.deleted.length > 0) out += `Deleted build cache objects:\n${cache.deleted.join("\n")}\n\n`;
+      process.stdout.write(`${out}Total reclaimed space: ${humanSize(reclaimed)}\n`);
+    });
+
   system.command("check")
     .description("Verify every blob digest, record and reference in the store; --repair removes what is broken or orphaned")
     .option("--repair", "remove broken and orphaned content")

@@ -72,6 +72,38 @@ describe.runIf(canRun)("the primer's commands", () => {
     await h.berth(["rm", "-f", "-v", `dfrun${s}`, `dfdone${s}`]);
   });
 
+  it("volume prune takes unused anonymous volumes (-a: named ones too); system prune asks, then takes stopped containers and unused networks", async () => {
+    const volumes = async () => (await h.berth(["volume", "ls", "-q"])).stdout.split("\n").filter((n) => n !== "");
+    expect((await h.berth(["volume", "create", `named${s}`])).code).toBe(0);
+    const before = await volumes();
+    expect((await h.berth(["run", "--name", `anon${s}`, "-v", "/data", "busybox", "true"])).code).toBe(0);
+    const anon = (await volumes()).filter((n) => !before.includes(n));
+    expect(anon.length).toBeGreaterThanOrEqual(1);
+    // still used by the stopped container: kept
+    expect((await h.berth(["volume", "prune", "-f"])).stdout).toBe("Total reclaimed space: 0B\n");
+    expect((await h.berth(["rm", `anon${s}`])).code).toBe(0);
+    const pruned = await h.berth(["volume", "prune", "-f"]);
+    expect(pruned.stdout).toContain("Deleted Volumes:\n");
+    for (const n of anon) expect(pruned.stdout).toContain(`${n}\n`);
+    expect((await h.berth(["volume", "ls", "-q"])).stdout).toContain(`named${s}`);
+    expect((await h.berth(["volume", "prune", "-a", "-f"])).stdout).toContain(`named${s}\n`);
+    expect((await h.berth(["volume", "ls", "-q"])).stdout).not.toContain(`named${s}`);
+
+    expect((await h.berth(["run", "--name", `gone${s}`, "busybox", "true"])).code).toBe(0);
+    expect((await h.berth(["network", "create", `unused${s}`])).code).toBe(0);
+    const no = await h.berth(["system", "prune"], { input: "n\n" });
+    expect(no.stdout).toContain("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n  - unused build cache\n");
+    expect((await h.berth(["ps", "-a", "--format", "{{.Names}}"])).stdout).toContain(`gone${s}`);
+    const yes = await h.berth(["system", "prune", "-f"]);
+    expect(yes.stdout).toContain("Deleted Containers:\n");
+    expect(yes.stdout).toContain(`Deleted Networks:\n`);
+    expect(yes.stdout).toContain(`unused${s}\n`);
+    expect(yes.stdout).toMatch(/Total reclaimed space: /);
+    expect((await h.berth(["ps", "-a", "--format", "{{.Names}}"])).stdout).not.toContain(`gone${s}`);
+    // a running container and the image it runs stay
+    expect((await h.berth(["images", "-q"])).stdout).not.toBe("");
+  });
+
   it("version and info answer with --format; image ls/rm and Docker-only commands say what they are", async () => {
     expect((await h.berth(["version", "--format", "{{.Client.Version}}"])).stdout).toBe("0.1.0\n");
     const info = JSON.parse((await h.berth(["info", "--format", "json"])).stdout) as Record<string, unknown>;

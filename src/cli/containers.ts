@@ -263,7 +263,14 @@ export function registerContainerCommands(program: Command): void {
     .option("--no-trunc", "do not truncate output")
     .option("-f, --filter <filter>", "filter: status=, name=, ancestor=, id= (repeatable)", collect)
     .option("--format <format>", "table, json, or a template such as {{.Names}}")
-    .action(async (flags: { all?: boolean; quiet?: boolean; trunc?: boolean; filter?: string[]; format?: string }, cmd: Command) => {
+    .option("-n, --last <n>", "show n last created containers (includes all states)")
+    .option("-l, --latest", "show the latest created container (includes all states)")
+    .option("-s, --size", "display total file sizes")
+    .action(async (flags: { all?: boolean; quiet?: boolean; trunc?: boolean; filter?: string[]; format?: string; last?: string; latest?: boolean; size?: boolean }, cmd: Command) => {
+      const last = flags.latest === true ? 1 : flags.last === undefined ? undefined : Number(flags.last);
+      if (last !== undefined && (!Number.isInteger(last) || last < -1)) throw new UsageError(`invalid argument "${flags.last}" for "-n, --last" flag: want a number`);
+      // -n and -l look at every container, as -a does (-n -1 is Docker's "no limit")
+      if (last !== undefined && last !== -1) flags.all = true;
       const ctx = await context(cmd);
       const { listContainers } = await import("../runtime/container/lookup.js");
       const { formatPort } = await import("../runtime/container/ports.js");
@@ -284,6 +291,8 @@ export function registerContainerCommands(program: Command): void {
           list = list.filter((r) => r.image === value || r.image === `${value}:latest` || `${r.image}:latest` === value || r.imageId === value || r.imageId.replace("sha256:", "").startsWith(value.replace("sha256:", "")));
         } else throw new RuntimeError(`invalid filter '${f}': berth filters by status=, name=, ancestor=, id=`);
       }
+      // newest first already: the n last created
+      if (last !== undefined && last >= 0) list = list.slice(0, last);
       const now = Date.now();
       const status = (r: (typeof list)[number]) => {
         if (r.state === "running") return `Up ${humanDuration(now - Date.parse(r.startedAt ?? r.created))}${displayState(r) === "paused" ? " (Paused)" : ""}`;
@@ -314,9 +323,20 @@ export function registerContainerCommands(program: Command): void {
         }
         return;
       }
+      // -s: the container's own writes (its rw layer), and with the image's layers ("virtual")
+      const sizes = new Map<string, string>();
+      if (flags.size === true) {
+        const { dirSize } = await import("../store/usage.js");
+        const { humanSize } = await import("./format.js");
+        for (const r of list) {
+          const rw = await dirSize(r.snapshot.upperDir);
+          const image = await ctx.store.resolveImage(r.imageId).then((img) => img.layers.reduce((a, l) => a + (l.contentSize ?? l.size), 0), () => 0);
+          sizes.set(r.id, `${humanSize(rw)} (virtual ${humanSize(rw + image)})`);
+        }
+      }
       process.stdout.write(
         table(
-          ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+          ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", ...(flags.size === true ? ["SIZE"] : [])],
           list.map((r) => [
             id(r),
             r.image,
@@ -325,6 +345,7 @@ export function registerContainerCommands(program: Command): void {
             status(r),
             r.state === "running" ? r.hostConfig.ports.map(formatPort).join(", ") : "",
             r.name,
+            ...(flags.size === true ? [sizes.get(r.id) ?? ""] : []),
           ]),
         ),
       );

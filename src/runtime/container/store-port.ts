@@ -15,6 +15,8 @@ export interface RuntimeSnapshot {
 export interface RuntimeLayerInfo {
   diffId: Digest;
   size: number;
+  /** the bytes of its files (what sizes show); the tar's `size` where unknown */
+  contentSize?: number;
   dir: string;
 }
 

@@ -104,6 +104,18 @@ describe.runIf(canRun)("the primer's commands", () => {
     expect((await h.berth(["images", "-q"])).stdout).not.toBe("");
   });
 
+  it("ps -n/-l show the last created containers, whatever their state; -s adds their sizes", async () => {
+    expect((await h.berth(["run", "--name", `first${s}`, "busybox", "true"])).code).toBe(0);
+    expect((await h.berth(["run", "--name", `second${s}`, "busybox", "sh", "-c", "head -c 5000 /dev/zero > /five"])).code).toBe(0);
+    expect((await h.berth(["ps", "-l", "--format", "{{.Names}}"])).stdout).toBe(`second${s}\n`);
+    expect((await h.berth(["ps", "-n", "2", "--format", "{{.Names}}"])).stdout).toBe(`second${s}\nfirst${s}\n`);
+    const sized = (await h.berth(["ps", "-l", "-s"])).stdout.split("\n");
+    expect(sized[0]).toMatch(/\s+NAMES\s+SIZE$/);
+    expect(sized[1]).toMatch(/second\d+\s+5(\.\d+)?kB \(virtual [0-9.]+MB\)$/);
+    expect((await h.berth(["ps", "-n", "x"])).code).toBe(125);
+    await h.berth(["rm", `first${s}`, `second${s}`]);
+  });
+
   it("version and info answer with --format; image ls/rm and Docker-only commands say what they are", async () => {
     expect((await h.berth(["version", "--format", "{{.Client.Version}}"])).stdout).toBe("0.1.0\n");
     const info = JSON.parse((await h.berth(["info", "--format", "json"])).stdout) as Record<string, unknown>;

@@ -25,7 +25,7 @@ export function registerSystemCommands(program: Command): void {
       const { dirSize } = await import("../store/usage.js");
       const runningSize = (await Promise.all(running.map((c) => dirSize(c.dir)))).reduce((a, b) => a + b, 0);
       const volumes = await listVolumes(store.root);
-      const used = new Set(containers.flatMap((c) => c.record.hostConfig.volumes.map((v) => v.name)));
+      const used = new Set(containers.flatMap((c) => (c.record.hostConfig?.volumes ?? []).map((v) => v.name)));
       const volumeSizes = await Promise.all(volumes.map((v) => dirSize(v.Mountpoint)));
       const volumeSize = volumeSizes.reduce((a, b) => a + b, 0);
       const unusedVolumeSize = volumes.reduce((a, v, i) => a + (used.has(v.Name) ? 0 : (volumeSizes[i] ?? 0)), 0);

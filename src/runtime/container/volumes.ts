@@ -92,7 +92,7 @@ export async function isDirectory(path: string): Promise<boolean> {
 export async function pruneVolumes(ctx: RuntimeContext, options: { all?: boolean } = {}): Promise<{ removed: string[]; bytes: number }> {
   const { listContainers } = await import("./lookup.js");
   const { dirSize } = await import("../../store/usage.js");
-  const used = new Set((await listContainers(ctx)).flatMap((c) => c.record.hostConfig.volumes.map((v) => v.name)));
+  const used = new Set((await listContainers(ctx)).flatMap((c) => (c.record.hostConfig?.volumes ?? []).map((v) => v.name)));
   const removed: string[] = [];
   let bytes = 0;
   for (const v of await listVolumes(ctx.store.root)) {

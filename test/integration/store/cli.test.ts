@@ -47,6 +47,10 @@ describe("berth import / images / history / inspect / tag / rmi", () => {
     expect(history[0]).toMatch(/^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
     expect(history[1]).toMatch(new RegExp(`^${id.slice(7, 19)}\\s+.* ago\\s+${size.replace(".", "\\.")}\\s+my rootfs$`));
     expect(JSON.parse(ok(root, ["history", "--format", "json", "--no-trunc", "bb:1"]).trim())).toMatchObject({ ID: id, Comment: "my rootfs" });
+    // Go's bool flag forms: -H=false and --human=false give raw bytes and RFC 3339 times
+    for (const flag of ["-H=false", "--human=false"]) {
+      expect(ok(root, ["history", flag, "bb:1"]).split("\n")[1]).toMatch(/^\S+\s+\d{4}-\d\d-\d\dT[0-9:.]+Z\s+\d+\s+my rootfs$/);
+    }
 
     ok(root, ["tag", "bb:1", "localhost:5000/ns/bb:v2"]);
     ok(root, ["tag", id.slice(7, 19), "other"]);

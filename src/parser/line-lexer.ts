@@ -266,12 +266,11 @@ function compileLineLexer(esc: EscapeToken): moo.Lexer {
 
 const LINE_START = Object.freeze({ line: 1, col: 1, state: "keyword" }) as moo.LexerState;
 
-/** Each escape character's lexer, compiled at its first use (a compile costs start-up time; most files never use "`"). */
-const LINE_LEXERS: Partial<Record<EscapeToken, moo.Lexer>> = {};
+const LINE_LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLineLexer("\\"), "`": compileLineLexer("`") };
 
 /** The tokens of an instruction line (trimmed at its end), blanks left out. */
 export function lineTokens(text: string, esc: EscapeToken, out: LineToken[]): void {
-  const lexer = (LINE_LEXERS[esc] ??= compileLineLexer(esc));
+  const lexer = LINE_LEXERS[esc];
   lexer.reset(text, LINE_START);
   let base = 0;
   for (let t = lexer.next(); t !== undefined; t = lexer.next()) {

@@ -16,33 +16,22 @@ const compiledGrammar = nearley.Grammar.fromCompiled(grammar as unknown as nearl
 /** Items per nearley run: see grammar/dockerfile.ne. */
 const CHUNK_ITEMS = 256;
 
-const LEXER_STATE = Object.freeze({ line: 0, col: 0, state: "" });
-
-/**
- * Hands nearley the tokens of one chunk of items. It also drops each column of the chart that
- * nearley is done with (as its keepHistory: false would, but without `delete`, which turns the
- * table into a slow dictionary): a long instruction has a token per word, and a chart kept
- * whole until the chunk ends made garbage collection the main cost of such a line.
- */
+/** Hands nearley the tokens of one chunk of items. */
 class ItemLexer {
   private tokens: DockerfileToken[] = [];
   private index = 0;
-  private parser: nearley.Parser | undefined;
-  load(tokens: DockerfileToken[], parser: nearley.Parser): void {
+  load(tokens: DockerfileToken[]): void {
     this.tokens = tokens;
     this.index = 0;
-    this.parser = parser;
   }
   reset(): this {
     return this;
   }
   next(): DockerfileToken | undefined {
-    const parser = this.parser as unknown as { current: number; table: unknown[] };
-    if (parser.current > 0) parser.table[parser.current - 1] = undefined;
     return this.tokens[this.index++];
   }
   save(): { line: number; col: number; state: string } {
-    return LEXER_STATE;
+    return { line: 0, col: 0, state: "" };
   }
   has(_name: string): boolean {
     return true;
@@ -82,9 +71,10 @@ function parseSource(input: string, file: string): DockerfileAst {
   let itemStart = 0;
   let items = 0;
   const parseChunk = (): void => {
-    // keepHistory: see ItemLexer.
+    itemLexer.load(chunk);
+    // keepHistory: the chunk is short, and without it nearley `delete`s each finished column
+    // from its table array, which turns the array into a slow dictionary.
     const parser = new nearley.Parser(compiledGrammar, { lexer, keepHistory: true });
-    itemLexer.load(chunk, parser);
     parser.feed("");
     if (parser.results.length !== 1) throw new Error(`grammar produced ${parser.results.length} parses at line ${chunk[0]!.line}`);
     for (const item of parser.results[0] as BodyItem[]) builder.add(item);

@@ -1,4 +1,4 @@
-import { chownSync, chmodSync, constants, existsSync, lstatSync, mkdirSync, utimesSync } from "node:fs";
+import { chownSync, chmodSync, existsSync, lstatSync, mkdirSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import type { BuildContext } from "../context/index.js";
 import { mknodBatch } from "../sys/mknod.js";

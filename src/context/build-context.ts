@@ -1,8 +1,8 @@
-import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { lstatSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { readDockerignore } from "./dockerignore.js";
 import { ContextError } from "./errors.js";
 import { PatternError, PatternMatcher } from "./patternmatcher.js";
-import { lstatSource, sortNames, sourceStat, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
+import { sortNames, sourceStat, statFromNode, type SourceFs, type SourceStat } from "./source-fs.js";
 import { listDir, listDirSync, type DirListing } from "../sys/stat-dir.js";
 
 /** Directory listings in flight at once while a context is walked (thread-pool jobs). */

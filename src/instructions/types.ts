@@ -4,7 +4,7 @@
  * the planner with `expandWord`/`expandWords` from src/shell/); a `Word` says whether
  * BuildKit expands it.
  */
-import type { HeredocNode, InstructionNode, SourceRange } from "../parser/ast.js";
+import type { InstructionNode, SourceRange } from "../parser/ast.js";
 
 /** A word from the Dockerfile, as written (quotes and `$VAR` kept), with its source range. */
 export interface Word {

@@ -1,9 +1,7 @@
-import { spawn } from "node:child_process";
 import { linkSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { trace } from "../sys/trace.js";
 
 /** fsync a file (its data and inode) or a directory (its entries). */
 export async function syncFile(path: string): Promise<void> {

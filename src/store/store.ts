@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { lstat, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { Transform, pipeline, type Readable, type TransformCallback, type Writable } from "node:stream";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, normalizeTag, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { createFileLinked, fsyncDir, prepareFileAtomic, replaceFile, syncFile, writeFileAtomic, type PreparedFile } from "./atomic.js";
+import { createFileLinked, fsyncDir, replaceFile, syncFile, writeFileAtomic } from "./atomic.js";
 import { syncFileSystem } from "../sys/syncfs.js";
 import { BlobStore, verifyingTransform } from "./blobs.js";
 import { NoSuchImageError, StoreError } from "./errors.js";

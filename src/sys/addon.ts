@@ -82,14 +82,10 @@ export function berthNative(): BerthNative | null {
   return loaded;
 }
 
-/**
- * The host path of berth-secret-env (native/secret-env.c, built beside the addon), the wrapper
- * that passes env secrets to a step's command through an fd; undefined where it was not built
- * or with BERTH_NO_NATIVE=1 (then they go through config.json on a tmpfs: build/run/execute.ts).
- */
-export function secretEnvWrapper(): string | undefined {
+/** A helper binary built beside the addon (native/build/Release), or undefined: not built, or BERTH_NO_NATIVE=1. */
+function helperBinary(name: string): string | undefined {
   if (process.env.BERTH_NO_NATIVE === "1") return undefined;
-  for (const rel of ["../../native/build/Release/berth-secret-env", "../native/build/Release/berth-secret-env"]) {
+  for (const rel of [`../../native/build/Release/${name}`, `../native/build/Release/${name}`]) {
     const path = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(path)) return path;
   }
@@ -97,18 +93,21 @@ export function secretEnvWrapper(): string | undefined {
 }
 
 /**
- * The host path of berth-netplug (native/netplug.c, built beside the addon): plugs a container
- * into its bridge networks with netlink calls in one process, as the createRuntime hook or for
- * a running container. undefined where it was not built or with BERTH_NO_NATIVE=1 (then a shell
- * hook with nsenter and ip does it: runtime/network/attach.ts).
+ * The host path of berth-secret-env (native/secret-env.c), the wrapper that passes env secrets
+ * to a step's command through an fd; without it they go through config.json on a tmpfs
+ * (builder/run/execute.ts).
+ */
+export function secretEnvWrapper(): string | undefined {
+  return helperBinary("berth-secret-env");
+}
+
+/**
+ * The host path of berth-netplug (native/netplug.c): plugs a container into its bridge networks
+ * with netlink calls in one process, as the createRuntime hook or for a running container;
+ * without it a shell hook with nsenter and ip does it (runtime/network/attach.ts).
  */
 export function netplugHelper(): string | undefined {
-  if (process.env.BERTH_NO_NATIVE === "1") return undefined;
-  for (const rel of ["../../native/build/Release/berth-netplug", "../native/build/Release/berth-netplug"]) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(path)) return path;
-  }
-  return undefined;
+  return helperBinary("berth-netplug");
 }
 
 /** Whether the addon is in use (for `berth info`): false means every fallback runs. */

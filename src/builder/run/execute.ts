@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync, type Stats } from "node:fs";
@@ -9,7 +8,6 @@ import type { SourceFs } from "../../context/index.js";
 import type { CacheMountPlan } from "../cache-mount.js";
 import type { ContextView } from "../context-view.js";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import type { Writable } from "node:stream";
 import { MountSpecError, type CacheMount, type Mount } from "../../instructions/index.js";
 import type { RunCommand } from "./command.js";
@@ -20,7 +18,6 @@ import type { SecretSpec, SshSpec } from "../options.js";
 import type { RunNetwork } from "../sandbox.js";
 import { BUILD_HOSTNAME } from "../../runtime/network/etc-files.js";
 
-const execFileP = promisify(execFile);
 
 export interface MountSources {
   /** The build context as bind mounts without from= see it: after .dockerignore (see context-view.ts). */
@@ -205,14 +202,8 @@ export async function executeRun(o: ExecuteRunOptions): Promise<number> {
           const whiteouts = view?.whiteouts === undefined ? undefined : rel === "" ? view.whiteouts : join(view.whiteouts, rel);
           if (whiteouts !== undefined && lstatSync(whiteouts, { throwIfNoEntry: false })?.isDirectory() === true) {
             const overlay: MountRequest = { type: "overlay", destination: target, lowerDirs: [whiteouts, host] };
-            if (!m.readOnly) {
-              // writes go to a private upper dir, thrown away with the step (BuildKit)
-              const dir = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
-              mkdirSync(join(dir, "u"), { recursive: true });
-              mkdirSync(join(dir, "w"));
-              overlay.upperDir = join(dir, "u");
-              overlay.workDir = join(dir, "w");
-            }
+            // writes go to a private upper dir, thrown away with the step (BuildKit)
+            if (!m.readOnly) Object.assign(overlay, privateUpper(await priv()));
             mounts.push(overlay);
             noteTarget(target);
             break;
@@ -488,12 +479,14 @@ async function layersMount(fs: LayeredSourceFs, sub: string, m: Mount & { type: 
   const lowerDirs = fs.dirLayers(rel);
   if (m.readOnly && lowerDirs.length === 1) return { type: "bind", source: lowerDirs[0]!, destination, readOnly: true };
   const overlay: MountRequest = { type: "overlay", destination, lowerDirs };
-  if (!m.readOnly) {
-    const dir = join(await priv(), `rw-${randomBytes(4).toString("hex")}`);
-    mkdirSync(join(dir, "u"), { recursive: true });
-    mkdirSync(join(dir, "w"));
-    overlay.upperDir = join(dir, "u");
-    overlay.workDir = join(dir, "w");
-  }
+  if (!m.readOnly) Object.assign(overlay, privateUpper(await priv()));
   return overlay;
+}
+
+/** A writable bind's overlay dirs under the step's private dir: its writes go there and are thrown away (BuildKit). */
+function privateUpper(privateDir: string): { upperDir: string; workDir: string } {
+  const dir = join(privateDir, `rw-${randomBytes(4).toString("hex")}`);
+  mkdirSync(join(dir, "u"), { recursive: true });
+  mkdirSync(join(dir, "w"));
+  return { upperDir: join(dir, "u"), workDir: join(dir, "w") };
 }

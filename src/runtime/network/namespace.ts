@@ -201,7 +201,7 @@ async function startEgress(ns: NetworkNamespace): Promise<void> {
     if (r.code !== 0) throw new RuntimeError(`pasta could not attach to the network namespace: ${said(r.stderr)}`);
     pid = Number(readFileSync(pidFile, "utf8").trim());
   } else if (hostBinaryPath("slirp4netns") !== null) {
-    pid = await startSlirp(ns);
+    pid = await startSlirpDaemon(ns.nsPath, join(ns.dir, "egress.log"));
   } else {
     throw new RuntimeError("bridge networks need pasta (Debian package passt) or slirp4netns for their way out");
   }
@@ -211,14 +211,19 @@ async function startEgress(ns: NetworkNamespace): Promise<void> {
 }
 
 /**
- * slirp4netns stays in the foreground: started in its own session, it says on a pipe when
- * tap0 is up. Its stderr goes to a file (a pipe would break, and kill it, once berth exits).
+ * slirp4netns as a daemon of its own (a run network's or a pooled build sandbox's way out):
+ * started in its own session, it says on a pipe when `tap0` is up in the namespace at `nsPath`;
+ * its output goes to `logFile` (a pipe would break, and kill it, once berth exits). Its
+ * --enable-sandbox pivots into a mount namespace of its own and detaches the old root, which
+ * unmounts every shared mount's copy, and the unmounts would reach the host's (the namespace
+ * files under berth's shared dirs): unshare gives it a private mount namespace to do that in.
+ * --disable-host-loopback: 10.0.2.2 would be the host's loopback.
  */
-function startSlirp(ns: NetworkNamespace): Promise<number> {
-  const logFile = join(ns.dir, "egress.log");
+export function startSlirpDaemon(nsPath: string, logFile: string): Promise<number> {
+  if (hostBinaryPath("slirp4netns") === null) throw new RuntimeError("slirp4netns is not installed: the outside is reached through pasta (Debian's passt) or slirp4netns (apt-get install passt slirp4netns)");
   const log = openSync(logFile, "w");
   return new Promise<number>((resolve, reject) => {
-    const child = spawn("slirp4netns", ["--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--netns-type=path", ns.nsPath, TAP], {
+    const child = spawn("unshare", ["--mount", "--propagation", "private", "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--ready-fd=3", "--netns-type=path", nsPath, TAP], {
       detached: true,
       stdio: ["ignore", log, log, "pipe"],
     });
@@ -229,7 +234,7 @@ function startSlirp(ns: NetworkNamespace): Promise<number> {
       resolve(child.pid as number);
     });
     child.once("error", reject);
-    child.once("exit", (code) => reject(new RuntimeError(`slirp4netns exited (${code}) before the network was ready: ${readFileSync(logFile, "utf8").trim()}`)));
+    child.once("exit", (code) => reject(new RuntimeError(`slirp4netns could not set up the network (exit ${code}): ${said(readFileSync(logFile, "utf8"))}`)));
   }).finally(() => closeSync(log));
 }
 

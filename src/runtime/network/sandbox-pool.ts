@@ -1,5 +1,4 @@
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tryAcquireFlock, type HeldLock } from "../../sys/flock.js";
 import { isServing, processRef } from "../container/record.js";
@@ -7,7 +6,7 @@ import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";
 import { hostBinaryPath } from "../runc.js";
 import { PASTA_CLOSED, PASTA_DNS, SLIRP_DNS, said, type EgressStack } from "./egress.js";
-import { isNamespaceMount, shareNetDir, stopEgress } from "./namespace.js";
+import { isNamespaceMount, shareNetDir, startSlirpDaemon, stopEgress } from "./namespace.js";
 
 /**
  * Build sandboxes kept between builds, as BuildKit's daemon keeps a pool of network namespaces:
@@ -133,7 +132,7 @@ async function remake(pool: string, dir: string, spec: SandboxSpec): Promise<Mad
     throw new RuntimeError(`could not create a network namespace (unshare --net): ${r.stderr.trim()}`);
   }
   try {
-    const pid = spec.stack === "pasta" ? await startPasta(dir, spec) : await startSlirp(dir);
+    const pid = spec.stack === "pasta" ? await startPasta(dir, spec) : await startSlirpDaemon(join(dir, "ns"), join(dir, "egress.log"));
     const ref = processRef(pid);
     if (ref === undefined) throw new RuntimeError(`${spec.stack} exited as it started`);
     writeFileSync(join(dir, "egress.json"), JSON.stringify(ref));
@@ -168,32 +167,6 @@ async function startPasta(dir: string, spec: SandboxSpec): Promise<number> {
   return Number(readFileSync(pidFile, "utf8").trim());
 }
 
-/**
- * slirp4netns in a session of its own, its log in a file: it says on a pipe when the network is
- * up. Its --enable-sandbox pivots into a mount namespace of its own and detaches the old root,
- * which unmounts every shared mount's copy, and the unmounts reach the host's own mounts (the
- * pool's namespace files): unshare gives it a private mount namespace to do that in.
- */
-function startSlirp(dir: string): Promise<number> {
-  if (hostBinaryPath("slirp4netns") === null) throw new RuntimeError("slirp4netns is not installed: the outside is reached through pasta (Debian's passt) or slirp4netns (apt-get install passt slirp4netns)");
-  const logFile = join(dir, "egress.log");
-  const log = openSync(logFile, "w");
-  return new Promise<number>((resolve, reject) => {
-    // --disable-host-loopback: 10.0.2.2 would be the host's loopback
-    const child = spawn("unshare", ["--mount", "--propagation", "private", "slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox", "--ready-fd=3", "--netns-type=path", join(dir, "ns"), "tap0"], {
-      detached: true,
-      stdio: ["ignore", log, log, "pipe"],
-    });
-    const ready = child.stdio[3];
-    ready?.once("data", () => {
-      child.unref();
-      ready.destroy();
-      resolve(child.pid as number);
-    });
-    child.once("error", reject);
-    child.once("exit", (code) => reject(new RuntimeError(`slirp4netns could not set up the network (exit ${code}): ${said(readFileSync(logFile, "utf8"))}`)));
-  }).finally(() => closeSync(log));
-}
 
 /** Stops the stack and unmounts the namespace in `dir` (the caller holds its lock). */
 async function takeDown(dir: string): Promise<void> {

@@ -50,6 +50,7 @@ registerInspectTarget({
 });
 
 interface RunFlags {
+  pull?: string;
   name?: string;
   rm?: boolean;
   detach?: boolean;
@@ -85,6 +86,7 @@ interface RunFlags {
 
 function addCreateFlags(cmd: Command): Command {
   return cmd
+    .option("--pull <policy>", "pull the image before running: missing (default), always or never")
     .option("--name <name>", "assign a name to the container")
     .option("--rm", "remove the container when it exits")
     .option("-i, --interactive", "keep STDIN open")
@@ -141,6 +143,31 @@ async function as125<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * `run`/`create --pull`: an image missing from the store is pulled first (Docker's "Unable to
+ * find image … locally", then the pull's lines, on stderr); `always` pulls every time, `never`
+ * fails on a missing one as Docker does.
+ */
+async function ensureImage(ctx: RuntimeContext, image: string, policy: string): Promise<void> {
+  if (policy !== "missing" && policy !== "always" && policy !== "never") {
+    throw new UsageError(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`);
+  }
+  if (policy === "never") return; // createContainer names a missing image
+  const present = await ctx.store.resolveImage(image).then(
+    () => true,
+    (err: unknown) => {
+      if ((err as Error).name !== "NoSuchImageError") throw err;
+      return false;
+    },
+  );
+  if (present && policy === "missing") return;
+  const { formatRemoteReference, parseRemoteReference } = await import("../registry/index.js");
+  const { pullForRun } = await import("./registry.js");
+  if (!present) process.stderr.write(`Unable to find image '${formatRemoteReference(parseRemoteReference(image))}' locally\n`);
+  // the CLI's runtime context holds the store itself (the runtime sees it through a narrow port)
+  await pullForRun(ctx.store as unknown as import("../store/store.js").Store, image);
+}
+
 async function createFromFlags(ctx: RuntimeContext, image: string, command: string[], flags: RunFlags) {
   return as125(() => createFromFlagsUnchecked(ctx, image, command, flags));
 }
@@ -167,6 +194,7 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
   env.push(...(flags.env ?? []));
   const { parseLabels } = await import("./format.js");
   const labels = parseLabels(flags.label);
+  await ensureImage(ctx, image, flags.pull ?? "missing");
   return createContainer(ctx, {
     image,
     ...(command.length > 0 ? { cmd: command } : {}),

@@ -182,6 +182,21 @@ function rootOption(cmd: Command): string | undefined {
  * Docker-like plain progress on stderr: one line per layer state change (`<id>: Pull complete`),
  * the finished ones with the layer's size and the average rate.
  */
+/** The pull `run --pull` makes, with `berth pull`'s lines on stderr (the container's output owns stdout). */
+export async function pullForRun(store: import("../store/store.js").Store, image: string): Promise<void> {
+  const { RegistryClient, parseRemoteReference, pullImage, formatRemoteReference } = await import("../registry/index.js");
+  const ref = parseRemoteReference(image);
+  const client = new RegistryClient({ insecureRegistries: insecureRegistriesFromEnv() });
+  try {
+    process.stderr.write(`${ref.tag ?? ref.digest ?? "latest"}: Pulling from ${ref.registry}/${ref.repository}\n`);
+    const result = await pullImage(client, store, ref, { onProgress: plainProgress(false) });
+    process.stderr.write(`Digest: ${result.manifestDigest}\n`);
+    process.stderr.write(result.layersFetched > 0 ? `Status: Downloaded newer image for ${formatRemoteReference(ref)}\n` : `Status: Image is up to date for ${formatRemoteReference(ref)}\n`);
+  } finally {
+    client.close();
+  }
+}
+
 function plainProgress(quiet: boolean): ProgressCallback | undefined {
   if (quiet) return undefined;
   const last = new Map<string, string>();

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseRemoteReference, pushStoredImage, RegistryClient } from "../../../src/registry/index.js";
 import { openStore } from "../../../src/store/index.js";
 import { freePort, startRegistry, type RegistryFixture } from "../../helpers/registry.js";
-import { readImageFile, runBuild, workspace, writeContext } from "./helpers.js";
+import { berthCli, readImageFile, runBuild, workspace, writeContext } from "./helpers.js";
 
 const canRun = process.getuid?.() === 0 && (existsSync("/usr/sbin/runc") || existsSync("/usr/bin/runc"));
 
@@ -39,6 +39,28 @@ describe.skipIf(!canRun)("FROM pulls a base image the store lacks", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
     await reg?.stop();
   });
+
+  it("berth run pulls an image the store lacks (--pull missing), --pull always asks again, --pull never refuses", async () => {
+    const m = await emptyMachine();
+    const root = join(m.dir, "store");
+    const run = berthCli(root, ["run", "--rm", baseRef, "echo", "ran-after-pull"]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toBe("ran-after-pull\n");
+    expect(run.stderr).toContain(`Unable to find image '${baseRef}' locally`);
+    expect(run.stderr).toMatch(/Status: Downloaded newer image for /);
+    expect((await m.store.resolveImage(baseRef)).id).toBe(pushedId);
+    const again = berthCli(root, ["run", "--rm", "--pull", "always", baseRef, "true"]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/Status: Image is up to date for /);
+    const empty = join((await emptyMachine()).dir, "store");
+    const never = berthCli(empty, ["create", "--pull", "never", baseRef]);
+    expect(never.status).toBe(125);
+    expect(never.stderr).toContain("No such image");
+    expect(never.stderr).not.toContain("Pulling from");
+    const bad = berthCli(empty, ["run", "--pull", "sometimes", baseRef]);
+    expect(bad.status).toBe(125);
+    expect(bad.stderr).toContain(`invalid pull option: 'sometimes': must be one of "always", "missing" or "never"`);
+  }, 120_000);
 
   it("pulls the missing base, then builds on it", async () => {
     const m = await emptyMachine();

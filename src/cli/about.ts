@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statfsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { arch, cpus, release, totalmem } from "node:os";
 import type { Command } from "commander";
 import { humanSize, renderTemplate } from "./format.js";
@@ -21,16 +21,9 @@ function goArch(): string {
 }
 
 /** cgroup v1, v2 or hybrid (v1 controllers with a cgroup2 mount beside them, as this kind of host has). */
-function cgroupVersion(): "1" | "2" | "1 (hybrid: cgroup v2 mounted at /sys/fs/cgroup/unified)" {
-  const magic = (p: string) => {
-    try {
-      return statfsSync(p).type;
-    } catch {
-      return 0;
-    }
-  };
-  if (magic("/sys/fs/cgroup") === 0x63677270) return "2";
-  return magic("/sys/fs/cgroup/unified") === 0x63677270 ? "1 (hybrid: cgroup v2 mounted at /sys/fs/cgroup/unified)" : "1";
+function cgroupVersion(unified: (path?: string) => boolean): string {
+  if (unified()) return "2";
+  return unified("/sys/fs/cgroup/unified") ? "1 (hybrid: cgroup v2 mounted at /sys/fs/cgroup/unified)" : "1";
 }
 
 function osName(): string {
@@ -84,6 +77,7 @@ export function registerAboutCommands(program: Command): void {
       const { withLiveState } = await import("../runtime/container/record.js");
       const { chooseEgressStack } = await import("../runtime/network/egress.js");
       const { sandboxPool } = await import("../runtime/network/sandbox-pool.js");
+      const { isCgroupUnified } = await import("../runtime/defaults.js");
       const { addonLoaded } = await import("../sys/addon.js");
       const store = await openStore(resolveStoreRoot((cmd.optsWithGlobals() as { root?: string }).root));
       const ctx = runtimeContext(store);
@@ -106,8 +100,8 @@ export function registerAboutCommands(program: Command): void {
         Images: (await store.listImages()).length,
         Driver: "overlay",
         Runtime: { Name: runtime, Version: runtimeVersion(runtime) },
-        CgroupVersion: cgroupVersion(),
-        SecurityOptions: ["name=seccomp,profile=builtin", ...(cgroupVersion() === "2" ? ["name=cgroupns"] : [])],
+        CgroupVersion: cgroupVersion(isCgroupUnified),
+        SecurityOptions: ["name=seccomp,profile=builtin", ...(isCgroupUnified() ? ["name=cgroupns"] : [])],
         NetworkStack: stack,
         BuildSandboxPool: sandboxPool(),
         NativeAddon: addonLoaded(),

@@ -5,11 +5,19 @@
  * "900B", "12.3kB"), as `docker images` prints; `precision` 4 is go-units HumanSize (prune reports).
  */
 export function humanSize(bytes: number, precision = 3): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  return scaled(bytes, 1000, ["B", "kB", "MB", "GB", "TB", "PB"], precision);
+}
+
+/** go-units BytesSize: binary units, 4 significant digits ("1.5MiB", "64MiB"), as `docker stats` prints memory. */
+export function bytesSize(bytes: number): string {
+  return scaled(bytes, 1024, ["B", "KiB", "MiB", "GiB", "TiB", "PiB"], 4);
+}
+
+function scaled(bytes: number, base: number, units: readonly string[], precision: number): string {
   let v = bytes;
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
+  while (v >= base && i < units.length - 1) {
+    v /= base;
     i++;
   }
   return `${parseFloat(v.toPrecision(precision))}${units[i]}`;

@@ -28,17 +28,7 @@ export interface StatsFlags {
   trunc?: boolean;
 }
 
-/** go-units BytesSize: binary units, 4 significant digits ("1.5MiB", "64MiB"). */
-export function bytesSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${parseFloat(v.toPrecision(4))}${units[i]}`;
-}
+import { bytesSize } from "./format.js";
 
 /** The fields a `--format` template sees, with Docker's spelling of each value. */
 export function statsRow(e: StatsEntry, given: string, noTrunc: boolean): Record<string, string> {

@@ -83,17 +83,25 @@ export interface NetworkAttachment {
   aliases?: string[];
 }
 
-/** A running container's endpoint on one network (runtime/network/attach.ts's Endpoint). */
+/**
+ * A running container's endpoint on one network, kept in its record to unplug it and give its
+ * address back (runtime/network/attach.ts makes it): a veth pair with one end in the
+ * container's namespace (eth0, eth1…) and the other in the network's, on br0.
+ */
 export interface RecordedEndpoint {
   network: string;
   networkId: string;
   ip: string;
   prefix: number;
   gateway: string;
+  /** the interface's name in the container (eth0, eth1…) */
   ifname: string;
+  /** whether the container's default route goes through this network (its first one) */
   defaultRoute: boolean;
+  /** the veth's name on the network's side (the same on every network: each has its own namespace) */
   veth: string;
   nsPath: string;
+  /** the reservation file (`<net run dir>/ips/<ip>`) */
   reservation: string;
 }
 

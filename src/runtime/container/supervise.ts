@@ -242,7 +242,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       ...(processRef(process.pid) !== undefined ? { supervisor: processRef(process.pid) } : {}),
       ...(child.pid !== undefined && processRef(child.pid) !== undefined ? { runtime: processRef(child.pid) } : {}),
       startedAt: new Date().toISOString(),
-      ...(attached.length > 0 ? { endpoints: attached.map(recorded) } : {}),
+      ...(attached.length > 0 ? { endpoints: attached } : {}),
       restartCount: record.state === "exited" ? record.restartCount + 1 : record.restartCount,
     };
     delete record.endpoint;
@@ -346,11 +346,6 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       trace("supervise: removed");
     }
   }
-}
-
-/** What the record keeps of an endpoint: enough to unplug it and give its address back. */
-function recorded(ep: Endpoint): RecordedEndpoint {
-  return { network: ep.network, networkId: ep.networkId, ip: ep.ip, prefix: ep.prefix, gateway: ep.gateway, ifname: ep.ifname, defaultRoute: ep.defaultRoute, veth: ep.veth, nsPath: ep.nsPath, reservation: ep.reservation };
 }
 
 /**

@@ -5,7 +5,7 @@ import { netplugHelper } from "../../sys/addon.js";
 import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";
 import type { OciHook } from "../oci-spec.js";
-import { isAlive, liveStatus, processRef, type ProcessRef } from "../container/record.js";
+import { isAlive, liveStatus, processRef, type ProcessRef, type RecordedEndpoint } from "../container/record.js";
 import { ensureNetworkNamespace, type NetworkNamespace } from "./namespace.js";
 import { ipToNumber, numberToIp, parseCidr, type NetworkRecord } from "./records.js";
 
@@ -17,22 +17,7 @@ import { ipToNumber, numberToIp, parseCidr, type NetworkRecord } from "./records
  * br0); none ever exists in the host's. The container's namespace is runc's own, so it and the
  * veth pairs vanish with the container, whatever kills it.
  */
-export interface Endpoint {
-  network: string;
-  networkId: string;
-  ip: string;
-  prefix: number;
-  gateway: string;
-  /** the interface's name in the container (eth0, eth1…) */
-  ifname: string;
-  /** whether the container's default route goes through this network (its first one) */
-  defaultRoute: boolean;
-  /** the veth's name on the network's side (the same on every network: each has its own namespace) */
-  veth: string;
-  nsPath: string;
-  /** the reservation file (`<net run dir>/ips/<ip>`) */
-  reservation: string;
-}
+export type Endpoint = RecordedEndpoint;
 
 /** A reservation's content: what peers need to name this container in their /etc/hosts. */
 interface Reservation {

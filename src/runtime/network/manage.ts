@@ -5,7 +5,7 @@ import { acquireFlock } from "../../sys/flock.js";
 import { RuntimeError } from "../errors.js";
 import { NETWORK_LOCK, PID_FILE, type RuntimeContext } from "../container/context.js";
 import { findContainer, listContainers } from "../container/lookup.js";
-import { attachedNetworks, isAlive, liveStatus, processRef, readRecord, recordEndpoints, withLiveState, writeRecord, type ContainerRecord, type RecordedEndpoint } from "../container/record.js";
+import { attachedNetworks, isAlive, liveStatus, processRef, readRecord, recordEndpoints, withLiveState, writeRecord, type ContainerRecord } from "../container/record.js";
 import { attachContainer, dropNetworkHosts, networkMembers, plugRunning, refreshNetworkHosts, releaseEndpoint, rerouteRunning, unplugRunning } from "./attach.js";
 import { networkNamespaceExists, networkStateDir, removeNetworkNamespace } from "./namespace.js";
 import { allNetworks, createNetwork, defaultNetwork, listUserNetworks, removeNetworkRecord, SPECIAL_NETWORKS, type NetworkRecord } from "./records.js";
@@ -199,8 +199,7 @@ export async function connectContainer(ctx: RuntimeContext, netRef: string, cont
       releaseEndpoint(endpoint, record.id);
       throw err;
     }
-    const recorded: RecordedEndpoint = { network: endpoint.network, networkId: endpoint.networkId, ip: endpoint.ip, prefix: endpoint.prefix, gateway: endpoint.gateway, ifname: endpoint.ifname, defaultRoute: endpoint.defaultRoute, veth: endpoint.veth, nsPath: endpoint.nsPath, reservation: endpoint.reservation };
-    await writeRecord(dir, { ...record, hostConfig: { ...host, networks }, endpoints: [...endpoints, recorded] });
+    await writeRecord(dir, { ...record, hostConfig: { ...host, networks }, endpoints: [...endpoints, endpoint] });
     if (network.builtin !== true) await refreshNetworkHosts(ctx.runDir, network, { dir: dirname(endpoint.nsPath), ipsDir: dirname(endpoint.reservation) });
   } finally {
     await lock.release();

@@ -5,7 +5,8 @@ import { cgroupMounts, containerCgroup, isFrozen, sampleCgroup } from "../../../
 import { parsePsOutput, validatePsArgs } from "../../../src/runtime/container/top.js";
 import { statsEntry, type StatsSample } from "../../../src/runtime/container/stats.js";
 import type { ContainerRecord } from "../../../src/runtime/container/record.js";
-import { bytesSize, renderStats, statsRow } from "../../../src/cli/stats.js";
+import { bytesSize } from "../../../src/cli/format.js";
+import { renderStats, statsRow } from "../../../src/cli/stats.js";
 
 const tmp = mkdtempSync("/tmp/berth-cg-unit-");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,14 +1,15 @@
 import { defineConfig } from "vitest/config";
+import { testRunRoot } from "./test/run-root.js";
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // takes down what throw-away stores' networks keep between commands (see the file)
+    // takes down what the run's networks and build sandboxes keep between commands (see the file)
     globalSetup: ["test/global-setup.ts"],
     pool: "forks",
-    // the builds' network sandboxes kept between builds: a pool of this run's own, taken down
-    // by the global teardown
-    env: { BERTH_SANDBOX_POOL: `/run/berth/sandbox-test-${process.pid}` },
+    // runtime state (runc state, networks, build sandboxes) in a run root of this run's own,
+    // taken down by the global teardown
+    env: { BERTH_RUN_ROOT: testRunRoot() },
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },

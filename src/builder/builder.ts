@@ -6,6 +6,7 @@ import type { Digest } from "../image/digest.js";
 import type { Instruction, RunInstruction } from "../instructions/index.js";
 import { DockerfileSyntaxError, parse } from "../parser/index.js";
 import { errorAt, lintDockerfile, lintSummary, planBuild, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
+import { runRoot } from "../sys/run-root.js";
 import { trace } from "../sys/trace.js";
 import { openStore, type Store } from "../store/store.js";
 import { noteCodePath } from "../code-paths.js";
@@ -63,7 +64,7 @@ class Builder implements BuildSession {
     this.options = options;
     this.environment = options.environment ?? process.env;
     this.ownStateDir = options.stateDir === undefined;
-    this.stateDir = options.stateDir ?? `/run/berth/build/${process.pid}-${randomBytes(4).toString("hex")}`;
+    this.stateDir = options.stateDir ?? join(runRoot(), "build", `${process.pid}-${randomBytes(4).toString("hex")}`);
     this.defaultNetwork = options.network ?? "default";
     this.sandbox = new BuildSandbox({ runDir: this.stateDir, environment: this.environment });
   }

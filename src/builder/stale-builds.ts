@@ -8,7 +8,7 @@ import { pidAlive } from "../store/check.js";
 import { tryAcquireFlock, type HeldLock } from "../sys/flock.js";
 
 /**
- * Each build that runs containers has a state dir, /run/berth/build/<pid>-<random> (bundles,
+ * Each build that runs containers has a state dir, build/<pid>-<random> in the run root (/run/berth as root) (bundles,
  * runc state, resolv.conf and hosts copies), removed at its end. A build killed with SIGKILL
  * (or a crash) leaves it, with runc state and maybe a container still running. The build holds
  * `lock` in its dir (the store's flock, released by the kernel when the process dies, seen

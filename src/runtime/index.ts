@@ -13,7 +13,7 @@ export { mountOverlay, unmountOverlay, overlayOptions, isMounted, inMountNamespa
 export type { OverlayDirs } from "./overlay.js";
 export { Runc, normalizeSignal } from "./runc.js";
 export type { RuncState } from "./runc.js";
-export { runTransient, cleanupTransient, DEFAULT_TRANSIENT_STATE_DIR } from "./transient.js";
+export { runTransient, cleanupTransient, defaultTransientStateDir } from "./transient.js";
 export type { TransientOptions, TransientProcess, TransientResult, OutputSink } from "./transient.js";
 export { runtimeContext } from "./container/context.js";
 export type { RuntimeContext } from "./container/context.js";

@@ -13,6 +13,7 @@ import { buildSpec, type MountRequest } from "./spec.js";
 import { defaultCgroupns } from "./defaults.js";
 import { hostCapabilities } from "./host-caps.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
+import { runRoot } from "../sys/run-root.js";
 import { trace } from "../sys/trace.js";
 import { primeCgroupAttach } from "./cgroup-prime.js";
 import { removeTree } from "../sys/remove-tree.js";
@@ -20,7 +21,10 @@ import { secretEnvWrapper } from "../sys/addon.js";
 import { spawnPiped, type PipedChild } from "../sys/spawn.js";
 
 /** Where berth keeps runc state and bundles of transient containers unless told otherwise. */
-export const DEFAULT_TRANSIENT_STATE_DIR = "/run/berth/transient";
+/** Where transient containers keep runc state and bundles unless told: transient/ in the run root. */
+export function defaultTransientStateDir(): string {
+  return join(runRoot(), "transient");
+}
 
 export interface TransientProcess {
   args: string[];
@@ -54,7 +58,7 @@ export interface TransientOptions extends OverlayDirs {
   stderr?: OutputSink;
   /** aborting kills the container (SIGKILL) and resolves with its exit code (137) */
   signal?: AbortSignal;
-  /** runc state and bundles (default /run/berth/transient) */
+  /** runc state and bundles (default transient/ in the run root) */
   stateDir?: string;
   /** the OCI runtime binary (default $BERTH_RUNTIME or runc) */
   runtime?: string;
@@ -124,7 +128,7 @@ const userMemo = new Map<string, ResolvedUser>();
  * executable, 125 otherwise); a process that runs and fails resolves with its exit code.
  */
 export async function runTransient(options: TransientOptions): Promise<TransientResult> {
-  const stateDir = options.stateDir ?? DEFAULT_TRANSIENT_STATE_DIR;
+  const stateDir = options.stateDir ?? defaultTransientStateDir();
   const id = `t${randomBytes(6).toString("hex")}`;
   const bundle = join(stateDir, "b", id);
   const rootfs = join(bundle, "rootfs");
@@ -294,7 +298,7 @@ const MAX_ROOT_MOUNT_OPTIONS = 4000;
  * runc state, overlay mounts, bundles. Safe to call while other transient containers run
  * only from the process that owns `stateDir`.
  */
-export async function cleanupTransient(stateDir: string = DEFAULT_TRANSIENT_STATE_DIR, runtime?: string): Promise<void> {
+export async function cleanupTransient(stateDir: string = defaultTransientStateDir(), runtime?: string): Promise<void> {
   const runc = new Runc(join(stateDir, "runc"), runtime);
   for (const state of await runc.list()) await runc.delete(state.id);
   const bundles = await readdir(join(stateDir, "b")).catch(() => [] as string[]);

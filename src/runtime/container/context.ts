@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { runRoot } from "../../sys/run-root.js";
 import { Runc } from "../runc.js";
 import type { RuntimeStore } from "./store-port.js";
 
@@ -15,7 +16,7 @@ export interface RuntimeContext {
 }
 
 export function runtimeContext(store: RuntimeStore, options: { runtime?: string; runDir?: string } = {}): RuntimeContext {
-  const runDir = options.runDir ?? `/run/berth/${createHash("sha256").update(resolve(store.root)).digest("hex").slice(0, 12)}`;
+  const runDir = options.runDir ?? join(runRoot(), createHash("sha256").update(resolve(store.root)).digest("hex").slice(0, 12));
   return { store, runDir, runc: new Runc(`${runDir}/runc`, options.runtime) };
 }
 

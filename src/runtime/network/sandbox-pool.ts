@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tryAcquireFlock, type HeldLock } from "../../sys/flock.js";
+import { runRoot } from "../../sys/run-root.js";
 import { isServing, processRef } from "../container/record.js";
 import { RuntimeError } from "../errors.js";
 import { runProgram } from "../exec-file.js";
@@ -24,12 +25,10 @@ import { isNamespaceMount, shareNetDir, startSlirpDaemon, stopEgress } from "./n
  * returns it `tainted`, and it is taken down. A sandbox made with another stack or DNS relay
  * than a build asks for is made again.
  */
-export const SANDBOX_POOL = "/run/berth/sandbox";
-
-/** The pool's directory: $BERTH_SANDBOX_POOL when it names one (absolute), else SANDBOX_POOL. */
+/** The pool's directory: $BERTH_SANDBOX_POOL when it names one (absolute), else sandbox/ in the run root. */
 export function sandboxPool(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const dir = env.BERTH_SANDBOX_POOL;
-  return dir !== undefined && dir.startsWith("/") ? dir : SANDBOX_POOL;
+  return dir !== undefined && dir.startsWith("/") ? dir : join(runRoot(env), "sandbox");
 }
 const POOL_SIZE = 8;
 

@@ -1,3 +1,4 @@
+import { runRoot } from "../../../src/sys/run-root.js";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -76,7 +77,7 @@ describe("berth build (CLI)", () => {
       const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
       expect(code).not.toBe(0);
       expect(Date.now() - started).toBeLessThan(30_000);
-      expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain("/run/berth/build/");
+      expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(`${runRoot()}/build/`);
       const ps = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
       expect(ps).not.toContain(`sleep 60 # ${when.delay}`);
     }, 60_000);
@@ -100,7 +101,7 @@ describe("berth build (CLI)", () => {
     const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
     expect(code).not.toBe(0);
     expect(Date.now() - started).toBeLessThan(30_000);
-    expect(existsSync(`/run/berth/build/`) ? readdirSync("/run/berth/build/").filter((d) => d.startsWith(`${child.pid}-`)) : []).toEqual([]);
+    expect(existsSync(join(runRoot(), "build")) ? readdirSync(join(runRoot(), "build")).filter((d) => d.startsWith(`${child.pid}-`)) : []).toEqual([]);
     expect(snapshots()).toEqual(before);
     const ps = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
     expect(ps).not.toContain("sleep 60 # epipe");
@@ -108,7 +109,7 @@ describe("berth build (CLI)", () => {
 
   it("a build that runs containers sweeps the state dirs of killed builds, and only theirs", async () => {
     const dead = spawnSync("true").pid as number; // a pid that is gone
-    const root = "/run/berth/build";
+    const root = join(runRoot(), "build");
     const killedWithLock = join(root, `${dead}-0000aa01`);
     const killedOld = join(root, `${dead}-0000aa02`); // an older berth's: no lock file
     const running = join(root, `${dead}-0000aa03`); // its lock is held (by a flock(1) here)

@@ -1,3 +1,4 @@
+import { runRoot } from "../../../src/sys/run-root.js";
 import { spawn, spawnSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -55,10 +56,11 @@ describe("a build killed with SIGKILL", () => {
     expect(gone).toBe(true);
     expect(Date.now() - killedAt).toBeLessThan(2_000);
     // its state dir (runc state, bundles) is gone too, and nothing is mounted from it or the store
-    const stateDirs = () => (existsSync("/run/berth/build") ? readdirSync("/run/berth/build").filter((d) => d.startsWith(`${pid}-`)) : []);
+    const buildDirs = join(runRoot(), "build");
+    const stateDirs = () => (existsSync(buildDirs) ? readdirSync(buildDirs).filter((d) => d.startsWith(`${pid}-`)) : []);
     expect(await until(() => stateDirs().length === 0, 2_000)).toBe(true);
     const mounts = readFileSync("/proc/self/mountinfo", "utf8");
-    expect(mounts).not.toContain(`/run/berth/build/${pid}-`);
+    expect(mounts).not.toContain(`${buildDirs}/${pid}-`);
     expect(mounts).not.toContain(ws.dir);
   }, 60_000);
 

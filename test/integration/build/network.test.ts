@@ -1,3 +1,4 @@
+import { runRoot } from "../../../src/sys/run-root.js";
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -58,7 +59,7 @@ async function noHolders(ns: string, ms = 5000): Promise<string[]> {
 }
 
 /** The sandbox pool of this file's builds (the CLI's too, through BERTH_SANDBOX_POOL). */
-const pool = `/run/berth/sandbox-test-net-${process.pid}`;
+const pool = join(runRoot(), `sandbox-test-net-${process.pid}`);
 
 /** The pids of the pool's user-space stacks (pasta, slirp4netns). */
 function poolStacks(): number[] {

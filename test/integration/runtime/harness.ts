@@ -1,3 +1,4 @@
+import { runRoot } from "../../../src/sys/run-root.js";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
@@ -28,7 +29,7 @@ export interface Harness {
 
 export async function makeHarness(name: string): Promise<Harness> {
   const root = mkdtempSync(`/tmp/berth-rt-${name}-`);
-  const runDir = `/run/berth/${createHash("sha256").update(root).digest("hex").slice(0, 12)}`;
+  const runDir = join(runRoot(), createHash("sha256").update(root).digest("hex").slice(0, 12));
   const store = await openStore(root);
   await importRootfs(store, createReadStream(busyboxTarball()), {
     tag: "busybox:latest",

@@ -4,6 +4,8 @@
 //   (node:vm cachedData), so a start-up reads one file and skips most parsing and compiling.
 //   Node 20 has no compile cache for ES modules; ~150 small ES modules cost resolution, reads
 //   and compiles on every `berth run`.
+// - userns.cjs: what bin/berth loads first for an ordinary user, to run the command inside the
+//   user's namespace (src/sys/userns.ts), without compiling the whole CLI twice.
 // - supervisor-main.js and proxy-inner.js: the detached container supervisor and the port
 //   proxy's inner half, started as their own node processes and found next to main.cjs.
 import { build } from "esbuild";
@@ -29,7 +31,7 @@ const common = {
 
 await build({
   ...common,
-  entryPoints: { main: "src/cli/main.ts" },
+  entryPoints: { main: "src/cli/main.ts", userns: "src/sys/userns.ts" },
   outExtension: { ".js": ".cjs" },
   format: "cjs",
   // import() of node builtins becomes require(): a vm.Script has no module loader

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { hostUid } from "./host-uid.js";
 
 /**
  * Where runtime state lives (runc state, network namespaces, build sandboxes, proxy sockets),
@@ -8,7 +9,7 @@ import { join } from "node:path";
 export function runRoot(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const set = env.BERTH_RUN_ROOT;
   if (set !== undefined && set.startsWith("/")) return set;
-  const uid = process.getuid?.() ?? 0;
+  const uid = hostUid(env);
   if (uid === 0) return "/run/berth";
   return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, "berth") : `/tmp/berth-${uid}`;
 }

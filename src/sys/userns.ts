@@ -1,0 +1,178 @@
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { constants, userInfo } from "node:os";
+import { join } from "node:path";
+import { BerthError } from "../errors.js";
+import { acquireFlock } from "./flock.js";
+import { ROOTLESS_UID_ENV } from "./host-uid.js";
+import { runRoot } from "./run-root.js";
+
+/**
+ * Rootless berth: an ordinary user's berth commands all run inside ONE user namespace and
+ * mount namespace of that user, as podman's "pause process" does. The first command starts a
+ * holder (`unshare … sleep infinity`) whose namespaces are mapped with newuidmap/newgidmap
+ * (Debian's uidmap, setuid root — berth has no setuid helper of its own): root in the
+ * namespace is the user, uids 1…65536 are the user's subordinate ids from /etc/subuid (and
+ * /etc/subgid). Its pid is recorded in the run root; every command re-runs itself inside it
+ * with nsenter. A re-exec, not setns(2) in this process: joining a user namespace needs a
+ * single-threaded caller, and Node has threads from its start.
+ * Inside, berth is uid 0 with every capability of the namespace: it mounts overlays and
+ * tmpfs, chowns within the mapped range and runs runc (which sees the user namespace and runs
+ * rootless); the mount namespace keeps a running container's mounts between commands.
+ */
+
+/** A subordinate id range: `count` ids from `start`. */
+export interface SubordinateRange {
+  start: number;
+  count: number;
+}
+
+/** The user's first range in /etc/subuid or /etc/subgid (lines `name-or-uid:start:count`), as newuidmap reads them. */
+export function subordinateRange(text: string, name: string, id: number): SubordinateRange | undefined {
+  for (const line of text.split("\n")) {
+    const [owner, start, count] = line.trim().split(":");
+    if ((owner === name || owner === String(id)) && /^[0-9]+$/.test(start ?? "") && /^[0-9]+$/.test(count ?? "") && Number(count) > 0) {
+      return { start: Number(start), count: Number(count) };
+    }
+  }
+  return undefined;
+}
+
+function readRange(file: string, name: string, id: number): SubordinateRange {
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    // no file: no ranges
+  }
+  const range = subordinateRange(text, name, id);
+  if (range === undefined) {
+    throw new BerthError(
+      `rootless berth needs subordinate ids: ${file} has no range for user ${name} (as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${name})`,
+    );
+  }
+  return range;
+}
+
+/**
+ * A running process's start time (field 22 of /proc/PID/stat, in clock ticks since boot),
+ * which tells a live holder from a reused pid; undefined when it is gone or a zombie.
+ */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[0] === "Z" || fields[0] === "X" ? undefined : fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The recorded holder's pid when it still runs (same pid, same start time), else undefined. */
+function liveHolder(pidFile: string): number | undefined {
+  let recorded: string;
+  try {
+    recorded = readFileSync(pidFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  const [pid, started] = recorded.trim().split(" ");
+  if (pid === undefined || !/^[0-9]+$/.test(pid)) return undefined;
+  return startTime(Number(pid)) === started ? Number(pid) : undefined;
+}
+
+/** Starts the holder, detached from this process's session; resolves with its pid once its ids are mapped. */
+function startHolder(uid: number, gid: number, name: string): Promise<number> {
+  const users = readRange("/etc/subuid", name, uid);
+  const groups = readRange("/etc/subgid", name, gid);
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "unshare",
+      [
+        "--user",
+        "--mount",
+        "--map-root-user",
+        `--map-users=${users.start},1,${users.count}`,
+        `--map-groups=${groups.start},1,${groups.count}`,
+        "--",
+        "sh",
+        "-c",
+        "echo ready; exec sleep infinity >/dev/null 2>&1",
+      ],
+      { cwd: "/", detached: true, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", (err) => reject(new BerthError(`rootless berth cannot start its user namespace: unshare: ${err.message} (util-linux's unshare is needed)`)));
+    child.on("exit", (code, signal) => {
+      const why = stderr.trim() || `exit ${code ?? signal}`;
+      const hint = /newuidmap|newgidmap/.test(why) ? " (Debian: apt-get install uidmap; the ranges in /etc/subuid and /etc/subgid must be the user's)" : "";
+      reject(new BerthError(`rootless berth cannot start its user namespace: ${why}${hint}`));
+    });
+    child.stdout.once("data", () => {
+      child.removeAllListeners("exit");
+      child.stdout.destroy();
+      child.stderr.destroy();
+      child.unref();
+      resolve(child.pid as number);
+    });
+  });
+}
+
+/**
+ * The pid of this user's namespace holder for this run root, started (or replaced, when the
+ * recorded one is gone or its pid reused) under a lock, so that commands started together
+ * share one.
+ */
+export async function ensureUserNamespace(root: string = runRoot()): Promise<number> {
+  const pidFile = join(root, "userns.pid");
+  const live = liveHolder(pidFile);
+  if (live !== undefined) return live;
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const lock = await acquireFlock(join(root, "userns.lock"));
+  try {
+    const other = liveHolder(pidFile);
+    if (other !== undefined) return other;
+    const { uid, gid, username } = userInfo();
+    const pid = await startHolder(uid, gid, username);
+    const tmp = `${pidFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${pid} ${startTime(pid)}\n`);
+    renameSync(tmp, pidFile);
+    return pid;
+  } finally {
+    await lock.release();
+  }
+}
+
+const FORWARDED = ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
+
+/**
+ * Runs this command again inside the user's namespace (`command` is the argv to run: node,
+ * its flags, the script and its arguments), with this process's stdio, directory and
+ * environment, and resolves with its exit code. Signals sent to this process are passed on
+ * (a terminal's ^C reaches both: the inner command decides what it means); a command killed
+ * by a signal ends this one with the same signal.
+ */
+export async function runInUserNamespace(command: readonly string[]): Promise<number> {
+  const pid = await ensureUserNamespace();
+  return new Promise((resolve, reject) => {
+    const child = spawn("nsenter", ["--user", "--mount", "-t", String(pid), `--wd=${process.cwd()}`, "--", ...command], {
+      stdio: "inherit",
+      env: { ...process.env, [ROOTLESS_UID_ENV]: String(process.getuid?.() ?? 0) },
+    });
+    const forward = (signal: NodeJS.Signals) => {
+      if (signal !== "SIGINT" && signal !== "SIGQUIT") child.kill(signal);
+    };
+    for (const s of FORWARDED) process.on(s, forward);
+    child.on("error", (err) => reject(new BerthError(`rootless berth cannot enter its user namespace: nsenter: ${err.message}`)));
+    child.on("exit", (code, signal) => {
+      for (const s of FORWARDED) process.off(s, forward);
+      if (signal !== null) {
+        process.kill(process.pid, signal);
+        resolve(128 + constants.signals[signal]);
+        return;
+      }
+      resolve(code ?? 1);
+    });
+  });
+}

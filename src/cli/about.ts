@@ -79,6 +79,8 @@ export function registerAboutCommands(program: Command): void {
       const { sandboxPool } = await import("../runtime/network/sandbox-pool.js");
       const { isCgroupUnified } = await import("../runtime/defaults.js");
       const { addonLoaded } = await import("../sys/addon.js");
+      const { isRootless } = await import("../sys/host-uid.js");
+      const { runRoot } = await import("../sys/run-root.js");
       const store = await openStore(resolveStoreRoot((cmd.optsWithGlobals() as { root?: string }).root));
       const ctx = runtimeContext(store);
       const containers = (await listContainers(ctx)).map((c) => withLiveState(c.record).state);
@@ -90,8 +92,9 @@ export function registerAboutCommands(program: Command): void {
         stack = (err as Error).message;
       }
       const info = {
-        Mode: process.getuid?.() === 0 ? "root" : "rootless",
+        Mode: isRootless() ? "rootless" : "rootful",
         StoreRoot: store.root,
+        RunRoot: runRoot(),
         RunDir: ctx.runDir,
         Containers: containers.length,
         ContainersRunning: containers.filter((s) => s === "running").length,
@@ -101,7 +104,7 @@ export function registerAboutCommands(program: Command): void {
         Driver: "overlay",
         Runtime: { Name: runtime, Version: runtimeVersion(runtime) },
         CgroupVersion: cgroupVersion(isCgroupUnified),
-        SecurityOptions: ["name=seccomp,profile=builtin", ...(isCgroupUnified() ? ["name=cgroupns"] : [])],
+        SecurityOptions: ["name=seccomp,profile=builtin", ...(isRootless() ? ["name=rootless"] : []), ...(isCgroupUnified() ? ["name=cgroupns"] : [])],
         NetworkStack: stack,
         BuildSandboxPool: sandboxPool(),
         NativeAddon: addonLoaded(),
@@ -132,6 +135,7 @@ export function registerAboutCommands(program: Command): void {
           ` Images: ${info.Images}`,
           ` Storage Driver: ${info.Driver}`,
           ` Store Root: ${info.StoreRoot}`,
+          ` Run Root: ${info.RunRoot}`,
           ` Run Dir: ${info.RunDir}`,
           ` Runtime: ${info.Runtime.Name} ${info.Runtime.Version}`,
           ` Cgroup Version: ${info.CgroupVersion}`,

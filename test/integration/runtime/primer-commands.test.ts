@@ -119,7 +119,7 @@ describe.runIf(canRun)("the primer's commands", () => {
   it("version and info answer with --format; image ls/rm and Docker-only commands say what they are", async () => {
     expect((await h.berth(["version", "--format", "{{.Client.Version}}"])).stdout).toBe("0.1.0\n");
     const info = JSON.parse((await h.berth(["info", "--format", "json"])).stdout) as Record<string, unknown>;
-    expect(info).toMatchObject({ Mode: "root", StoreRoot: h.root, OSType: "linux", Driver: "overlay" });
+    expect(info).toMatchObject({ Mode: "rootful", StoreRoot: h.root, OSType: "linux", Driver: "overlay" });
     expect(info.Images).toBe(1);
     expect((await h.berth(["info"])).stdout).toContain(` Store Root: ${h.root}\n`);
     expect((await h.berth(["image", "ls", "--format", "{{.Repository}}"])).stdout).toBe("busybox\n");

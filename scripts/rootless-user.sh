@@ -33,6 +33,11 @@ mkdir -p "$run"
 chown "$uid:$gid" "$run"
 chmod 700 "$run"
 
+# pasta and slirp4netns open /dev/net/tun inside the user's namespaces: Debian's udev rules
+# make it 0666 (creating a device still needs CAP_NET_ADMIN in a network namespace the user
+# owns); machines without udev may leave it 0600
+[ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
+
 # the checkout must be reachable (x on every parent) and readable (bin/, dist/, node_modules)
 dir="$repo"
 while [ "$dir" != "/" ]; do

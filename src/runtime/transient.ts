@@ -11,6 +11,7 @@ import { Runc, exitCodeOf, hostBinaryPath, runcFailure, sealRunc } from "./runc.
 import type { OciMount } from "./oci-spec.js";
 import { buildSpec, type MountRequest } from "./spec.js";
 import { defaultCgroupns } from "./defaults.js";
+import { cgroupsPathOption } from "./rootless.js";
 import { hostCapabilities } from "./host-caps.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
 import { runRoot } from "../sys/run-root.js";
@@ -187,7 +188,7 @@ export async function runTransient(options: TransientOptions): Promise<Transient
       ...(mounts !== undefined ? { mounts } : {}),
       ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
       ...(options.privileged === true ? { privileged: true, availableCapabilities: hostCapabilities() } : {}),
-      cgroupsPath: `/berth/${id}`,
+      ...cgroupsPathOption(id),
       cgroupns: (cgroupnsDefault ??= defaultCgroupns()),
     });
     let chain: { file: string; args: string[]; cwd?: string };

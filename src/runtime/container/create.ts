@@ -6,6 +6,7 @@ import { RuntimeError } from "../errors.js";
 import { containerArgs } from "../command.js";
 import { normalizeSignal } from "../runc.js";
 import { defaultCgroupns } from "../defaults.js";
+import { checkLimitsAllowed } from "../rootless.js";
 import { capabilitySet, type CgroupnsMode, type MountRequest, type NetworkMode, type ResourceLimits } from "../spec.js";
 import type { RuntimeContext } from "./context.js";
 import { listContainers } from "./lookup.js";
@@ -119,6 +120,7 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   const security = parseSecurityOpts(options.securityOpt ?? []);
   const cgroupns = options.cgroupns ?? defaultCgroupns();
   if (cgroupns !== "private" && cgroupns !== "host") throw new RuntimeError(`invalid --cgroupns "${String(cgroupns)}": want private or host`);
+  checkLimitsAllowed(options.resources ?? {});
   if (options.stopSignal !== undefined) normalizeSignal(options.stopSignal);
   const binds: MountRequest[] = [];
   const volumeRequests: Array<{ name: string | undefined; destination: string; readOnly: boolean }> = [];

@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RuntimeError, requireRoot } from "../errors.js";
+import { cgroupsPathOption } from "../rootless.js";
 import { containerEnv } from "../env.js";
 import { hostCapabilities } from "../host-caps.js";
 import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
@@ -181,7 +182,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       ...(host.seccomp !== undefined ? { seccomp: host.seccomp === "unconfined" ? "unconfined" : parseSeccompProfile(host.seccomp, `container ${record.name}'s seccomp profile`) } : {}),
       cgroupns: host.cgroupns ?? "host",
       resources: host.resources,
-      cgroupsPath: `/berth/${id}`,
+      ...cgroupsPathOption(id),
       ...(host.init ? { init: INIT_BINARY } : {}),
       ...(host.resources.memory !== undefined ? { swapAccounting: swapAccounting() } : {}),
       ...(attached.length > 0 ? { hooks: { createRuntime: [endpointHook(attached)] } } : {}),

@@ -52,7 +52,7 @@ export class BuildSandbox {
       const pool = this.options.environment.BERTH_SANDBOX_POOL ?? process.env.BERTH_SANDBOX_POOL;
       if (pool !== "off") {
         const { leaseSandbox, sandboxPool } = await import("../runtime/network/sandbox-pool.js");
-        const leased = await leaseSandbox({ stack, dnsRelay }, sandboxPool({ BERTH_SANDBOX_POOL: pool }));
+        const leased = await leaseSandbox({ stack, dnsRelay }, sandboxPool({ ...process.env, BERTH_SANDBOX_POOL: pool }));
         if (leased !== undefined) {
           trace("build: sandbox network leased");
           return { netns: leased.netns, nameserver: leased.nameserver, broken: leased.broken, close: (tainted: boolean) => leased.release({ tainted }) };

@@ -1,4 +1,5 @@
 import { readXattr } from "../sys/xattr.js";
+import { overlayOpaqueXattr } from "../sys/overlay-xattr.js";
 import { readdirSync, readlinkSync } from "node:fs";
 import { ContextError } from "./errors.js";
 import { lstatSource, sortNames, type SourceFs, type SourceStat } from "./source-fs.js";
@@ -44,7 +45,7 @@ export class DirSourceFs implements SourceFs {
 
 /** Reads the overlay opaque mark of a directory. */
 export function overlayOpaque(absDir: string): boolean {
-  return readXattr(absDir, "trusted.overlay.opaque")?.toString() === "y";
+  return readXattr(absDir, overlayOpaqueXattr())?.toString() === "y";
 }
 
 function isWhiteout(st: SourceStat): boolean {

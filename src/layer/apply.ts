@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { LayerError } from "./errors.js";
 import { mknodBatch, type NodeSpec } from "../sys/mknod.js";
+import { overlayOpaqueXattr } from "../sys/overlay-xattr.js";
 import { setXattrsBatch } from "../sys/xattr.js";
 import { XATTR_PREFIX } from "./tarpax.js";
 import { TarSplitRecorder } from "./tarsplit.js";
@@ -235,7 +236,7 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
       if (base === OPAQUE_MARKER) {
-        xattrs.push({ path: join(target, parentRel), name: "trusted.overlay.opaque", value: Buffer.from("y") });
+        xattrs.push({ path: join(target, parentRel), name: overlayOpaqueXattr(), value: Buffer.from("y") });
       } else if (!base.startsWith(WHITEOUT_META_PREFIX)) {
         const hidden = base.slice(WHITEOUT_PREFIX.length);
         if (hidden === "" || hidden === "." || hidden === "..") fail(h.name, "invalid whiteout name");
@@ -490,7 +491,7 @@ export async function applyLayer(tarStream: Readable, target: string, opts: Appl
   await setXattrsBatch(xattrs, !asRoot);
   const prefix = target.endsWith("/") ? target : `${target}/`;
   for (const x of xattrs) {
-    if (x.name !== "trusted.overlay.opaque" || x.value.toString() !== "y" || !asRoot) continue;
+    if (x.name !== overlayOpaqueXattr() || x.value.toString() !== "y" || !asRoot) continue;
     const rel = x.path === target ? "" : x.path.startsWith(prefix) ? x.path.slice(prefix.length) : undefined;
     // a later entry of the same tar may have replaced the directory
     if (rel !== undefined && rel !== "" && lstatMaybe(rel)?.isDirectory() === true) result.opaque.push(rel);

@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
 import { LayerError } from "./errors.js";
 import { xattrReader, type XattrMap } from "../sys/xattr.js";
+import { overlayOpaqueXattr, overlayXattrPrefix } from "../sys/overlay-xattr.js";
 import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite, type LiteStat } from "../sys/lstat.js";
 import { END_OF_TAR, encodeTarHeader, tarPadding, type TarEntry } from "./tar-header.js";
 import { XATTR_PREFIX } from "./tarpax.js";
@@ -54,8 +55,6 @@ export interface DigestResult {
   opaque: string[];
 }
 
-const OVERLAY_XATTR = "trusted.overlay.";
-const OPAQUE_XATTR = "trusted.overlay.opaque";
 const WHITEOUT_PREFIX = ".wh.";
 const OPAQUE_MARKER = ".wh..wh..opq";
 const SMALL_FILE = 256 * 1024;
@@ -134,7 +133,7 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, consumesAtOnc
   const paxOf = (own: Map<string, Buffer> | undefined): [string, Buffer][] | undefined => {
     if (own === undefined) return undefined;
     const pax: [string, Buffer][] = [];
-    for (const [k, v] of [...own].sort(([a], [b]) => byName(a, b))) if (!k.startsWith(OVERLAY_XATTR)) pax.push([XATTR_PREFIX + k, v]);
+    for (const [k, v] of [...own].sort(([a], [b]) => byName(a, b))) if (!k.startsWith(overlayXattrPrefix())) pax.push([XATTR_PREFIX + k, v]);
     return pax.length > 0 ? pax : undefined;
   };
   const header = (e: Omit<TarEntry, "pax">, own?: Map<string, Buffer>): Promise<void> => {
@@ -188,7 +187,7 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, consumesAtOnc
         await header({ ...base, name: wh, type: "file", mode: MARKER_MODE });
       } else if (isDir(st)) {
         await header({ ...base, name: `${relPath}/`, type: "directory" }, own);
-        if (own?.get(OPAQUE_XATTR)?.toString() === "y") {
+        if (own?.get(overlayOpaqueXattr())?.toString() === "y") {
           found.opaque.push(relPath);
           await header({ ...base, name: `${relPath}/${OPAQUE_MARKER}`, type: "file", mode: MARKER_MODE });
         }

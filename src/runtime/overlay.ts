@@ -4,6 +4,7 @@ import { release } from "node:os";
 import { dirname, relative, sep } from "node:path";
 import { RuntimeError } from "./errors.js";
 import { runProgram } from "./exec-file.js";
+import { overlayXattrOptions } from "../sys/overlay-xattr.js";
 
 export interface OverlayDirs {
   /** lower layers, top first (as overlayfs wants them) */
@@ -37,7 +38,7 @@ export function overlayOptions(dirs: OverlayDirs): { options: string; cwd: strin
   }
   const cwd = commonParent(all);
   const rel = (p: string) => (cwd === "/" ? p : relative(cwd, p) || ".");
-  const options = `lowerdir=${dirs.lowerDirs.map(rel).join(":")},upperdir=${rel(dirs.upperDir)},workdir=${rel(dirs.workDir)}`;
+  const options = [...overlayXattrOptions(), `lowerdir=${dirs.lowerDirs.map(rel).join(":")}`, `upperdir=${rel(dirs.upperDir)}`, `workdir=${rel(dirs.workDir)}`].join(",");
   if (options.length > MAX_OPTIONS) {
     throw new RuntimeError(`overlay: ${dirs.lowerDirs.length} layers make a mount option string of ${options.length} bytes (limit ${MAX_OPTIONS}); squash the image`);
   }

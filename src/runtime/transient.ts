@@ -6,6 +6,7 @@ import { spawn, type StdioOptions } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { RuntimeError, requireRoot } from "./errors.js";
 import { containerEnv } from "./env.js";
+import { overlayXattrOptions } from "../sys/overlay-xattr.js";
 import { inMountNamespace, isMounted, mountFailure, overlayOptions, supportsVolatile, unmountOverlay, type OverlayDirs } from "./overlay.js";
 import { Runc, exitCodeOf, hostBinaryPath, runcFailure, sealRunc } from "./runc.js";
 import type { OciMount } from "./oci-spec.js";
@@ -288,7 +289,7 @@ function overlayRootMount(dirs: OverlayDirs, rootfs: string, emptyDir: string, v
   };
   const data = `lowerdir=${lowerDirs.map(short).join(":")},upperdir=${short(dirs.upperDir)},workdir=${short(dirs.workDir)}${volatile ? ",volatile" : ""}`;
   if (data.length > MAX_ROOT_MOUNT_OPTIONS) return undefined;
-  return { destination: "/", type: "overlay", source: "overlay", options: data.split(",") };
+  return { destination: "/", type: "overlay", source: "overlay", options: [...overlayXattrOptions(), ...data.split(",")] };
 }
 
 /** A page of mount data, less a margin (as overlay.ts). */

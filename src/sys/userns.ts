@@ -91,6 +91,9 @@ function startHolder(uid: number, gid: number, name: string): Promise<number> {
       [
         "--user",
         "--mount",
+        // a slave of the host's mounts: what root unmounts (its network namespaces' nsfs
+        // mounts, say) goes here too instead of being pinned by this copy
+        "--propagation=slave",
         "--map-root-user",
         `--map-users=${users.start},1,${users.count}`,
         `--map-groups=${groups.start},1,${groups.count}`,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
+import { overlayOpaqueXattr } from "../../sys/overlay-xattr.js";
 
 /** One line of `docker diff`: A added, C changed, D deleted. */
 export interface Change {
@@ -21,7 +22,8 @@ async function existsInLower(lowerDirs: string[], rel: string): Promise<boolean>
 /** Directories overlayfs marked opaque (replaced wholesale): one getfattr (package attr) for the whole tree. */
 function opaqueDirs(upperDir: string): Promise<Set<string>> {
   return new Promise((resolve) => {
-    const child = spawn("getfattr", ["-R", "-P", "-n", "trusted.overlay.opaque", "."], { cwd: upperDir, stdio: ["ignore", "pipe", "ignore"] });
+    const name = overlayOpaqueXattr();
+    const child = spawn("getfattr", ["-R", "-P", "-n", name, "."], { cwd: upperDir, stdio: ["ignore", "pipe", "ignore"] });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     child.once("error", () => resolve(new Set()));
@@ -30,7 +32,7 @@ function opaqueDirs(upperDir: string): Promise<Set<string>> {
       let current: string | undefined;
       for (const line of out.split("\n")) {
         if (line.startsWith("# file: ")) current = line.slice(8).replace(/^\.\/?/, "");
-        else if (line.startsWith('trusted.overlay.opaque="y"') && current !== undefined) set.add(current);
+        else if (line.startsWith(`${name}="y"`) && current !== undefined) set.add(current);
       }
       resolve(set);
     });

@@ -5,6 +5,7 @@ import { basename, join } from "node:path";
 import { RuntimeError } from "./errors.js";
 import { runProgram } from "./exec-file.js";
 import { sealedCopy } from "../sys/sealed-copy.js";
+import { isRootless } from "../sys/host-uid.js";
 
 /** The state runc reports for a container (`runc state`). */
 export interface RuncState {
@@ -73,7 +74,10 @@ export class Runc {
   /** Send a signal to the container's init; resolves false when the container is gone. */
   async kill(id: string, signal: string = "SIGTERM", all = false): Promise<boolean> {
     const args = [...this.global(), "kill"];
-    if (all) args.push("--all");
+    // --all finds the processes through the container's cgroup, which rootless berth has not
+    // got (runc then fails): SIGKILL to the init of the container's own pid namespace takes
+    // every process in it anyway
+    if (all && !isRootless()) args.push("--all");
     const r = await runProgram(this.binary, [...args, id, signal]);
     return r.code === 0;
   }

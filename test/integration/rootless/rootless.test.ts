@@ -74,6 +74,8 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     const ps = await asUser(["ps", "-a", "-q"]);
     for (const id of ps.stdout.split("\n").filter((l) => l !== "")) await asUser(["rm", "-f", id]);
     await asUser(["network", "prune", "-f"]);
+    // the builds' network sandboxes (pasta daemons) stay between builds until pruned
+    await asUser(["builder", "prune", "-af"]);
     // the namespace goes with its holder, and every mount made in it
     try {
       process.kill(holderPid(), "SIGKILL");
@@ -81,6 +83,8 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
       // never started, or gone
     }
     for (const dir of [store, rootStore, context, runRoot]) rmSync(dir, { recursive: true, force: true });
+    const left = execFileSync("ps", ["-u", USER, "-o", "args="], { encoding: "utf8" }).split("\n").filter((a) => a.includes(runRoot));
+    if (left.length > 0) throw new Error(`left running: ${left.join("; ")}`);
   });
 
   it("imports an image, lists it and says in `info` that it is rootless, with the user's paths", async () => {

@@ -1,4 +1,4 @@
-import { linkSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { open, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -110,3 +110,16 @@ export function createFileLinked(path: string, data: string | Uint8Array): boole
   return true;
 }
 
+
+/**
+ * A small record file (refs, image and layer records: JSON of a few KB), read synchronously:
+ * fs.promises.readFile is four thread-pool round trips (open, fstat, read, close), which on a
+ * busy machine cost more than the read itself, and every `berth run` reads several records.
+ */
+export function readRecordFile(path: string): Promise<string> {
+  try {
+    return Promise.resolve(readFileSync(path, "utf8"));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { access, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { digestHex, type Digest } from "../image/digest.js";
 import { StoreError } from "./errors.js";
 import { fsyncDir, syncFile } from "./atomic.js";
+import type { Staging } from "./staging.js";
 
 /**
  * Content-addressed blobs under `<root>/blobs/sha256/<hex>`. Written to a temp file under
@@ -16,8 +17,7 @@ import { fsyncDir, syncFile } from "./atomic.js";
 export class BlobStore {
   readonly dir: string;
 
-  /** `onTemp`: called before a temp file is named (the store takes its lease then, see leases.ts). */
-  constructor(readonly root: string, private readonly tmpDir: string, private readonly onTemp?: () => void) {
+  constructor(root: string, private readonly staging: Staging) {
     this.dir = join(root, "blobs", "sha256");
   }
 
@@ -26,8 +26,7 @@ export class BlobStore {
   }
 
   tempPath(prefix: string): string {
-    this.onTemp?.();
-    return join(this.tmpDir, `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`);
+    return this.staging.path(prefix);
   }
 
   async has(d: Digest): Promise<boolean> {

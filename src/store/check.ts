@@ -56,14 +56,13 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
     p.repaired = true;
   };
   const checked = { blobs: 0, layers: 0, images: 0, tags: 0 };
-  const root = store.root;
+  const layers = store.layers;
 
-  await store.withLock("gc", async () => {
+  await store.locks.with("gc", async () => {
     // 1. temp files and staging dirs of dead writers
-    const tempDirs = [join(root, "tmp"), join(root, "layers"), join(root, "images"), join(root, "cache"), root];
-    for (const dir of tempDirs) {
+    for (const dir of store.tempFileDirs()) {
       for (const name of await readdir(dir).catch(() => [] as string[])) {
-        if (dir !== join(root, "tmp") && !name.includes(".tmp-")) continue;
+        if (dir !== store.staging.dir && !name.includes(".tmp-")) continue;
         const pid = ownerPid(name);
         if (pid !== undefined && pidAlive(pid)) continue;
         const p = report("stale-temp", join(dir, name), "left behind by an interrupted write");
@@ -89,7 +88,7 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
         await fix(p, () => rm(path, { force: true }));
       }
     }
-    const blobOk = async (d: Digest): Promise<boolean> => !blobsBad.has(d) && (await store.hasBlob(d));
+    const blobOk = async (d: Digest): Promise<boolean> => !blobsBad.has(d) && (await store.blobs.has(d));
 
     // 3. layer records: readable, dir present, a blob, a reproducible dir, or a tar-split that
     // gives back the layer's exact bytes from its dir (verified like a blob)
@@ -98,16 +97,16 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
     const splits = new Set<string>();
     const splitProblem = async (rec: LayerRecord): Promise<string | undefined> => {
       try {
-        const { stream } = await store.openLayerTar(rec.diffId);
+        const { stream } = await store.layers.openTar(rec.diffId);
         const got = await hashStream(stream);
         return got === rec.diffId ? undefined : `its tar made again from l/${rec.dir} hashes to ${got}`;
       } catch (err) {
         return (err as Error).message;
       }
     };
-    for (const name of await readdir(join(root, "layers"))) {
+    for (const name of await readdir(layers.recordsDir)) {
       if (name.includes(".tmp-")) continue;
-      const path = join(root, "layers", name);
+      const path = join(layers.recordsDir, name);
       checked.layers++;
       let rec: LayerRecord | undefined;
       try {
@@ -117,7 +116,7 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
       }
       const problem = rec === undefined || `${digestHex(rec.diffId)}.json` !== name
         ? "unreadable record"
-        : !(await stat(join(root, "l", rec.dir)).then((s) => s.isDirectory(), () => false))
+        : !(await stat(layers.dirOf(rec.dir)).then((s) => s.isDirectory(), () => false))
           ? `directory l/${rec.dir} is missing`
           : rec.tarSplit && !rec.blobs.some((b) => b.digest === rec!.diffId)
             ? await splitProblem(rec)
@@ -133,8 +132,8 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
       const p = report("broken-layer", path, problem!);
       await fix(p, async () => {
         await rm(path, { force: true });
-        if (rec?.dir) await rm(join(root, "l", rec.dir), { recursive: true, force: true });
-        if (rec?.tarSplit) await rm(store.tarSplitPath(rec.diffId), { force: true });
+        if (rec?.dir) await rm(layers.dirOf(rec.dir), { recursive: true, force: true });
+        if (rec?.tarSplit) await rm(layers.tarSplitPath(rec.diffId), { force: true });
       });
       if (!repair && rec?.dir) layerDirs.add(rec.dir);
       if (!repair && rec?.tarSplit) splits.add(`${digestHex(rec.diffId)}.gz`);
@@ -142,9 +141,9 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
 
     // 4. images: config and manifest blobs, layers
     const imagesOk = new Set<Digest>();
-    for (const name of await readdir(join(root, "images"))) {
+    for (const name of await readdir(store.images.dir)) {
       if (name.includes(".tmp-")) continue;
-      const path = join(root, "images", name);
+      const path = join(store.images.dir, name);
       checked.images++;
       let why: string | undefined;
       let entry: ImageEntry | undefined;
@@ -154,8 +153,8 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
         else if (!(await blobOk(entry.id))) why = "config blob missing or corrupt";
         else if (!(await blobOk(entry.manifestDigest))) why = "manifest blob missing or corrupt";
         else {
-          const config = JSON.parse((await store.readBlob(entry.id)).toString("utf8")) as ImageConfig;
-          const manifest = JSON.parse((await store.readBlob(entry.manifestDigest)).toString("utf8")) as ImageManifest;
+          const config = JSON.parse((await store.blobs.read(entry.id)).toString("utf8")) as ImageConfig;
+          const manifest = JSON.parse((await store.blobs.read(entry.manifestDigest)).toString("utf8")) as ImageManifest;
           const missing = (config.rootfs?.diff_ids ?? []).find((d) => !layersOk.has(d));
           if (missing) why = `layer ${missing} is missing`;
           else if (manifest.config?.digest !== entry.id) why = "manifest names another config";
@@ -174,10 +173,10 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
     // 5. tags
     let refs: Record<string, string> | undefined;
     try {
-      refs = await store.readRefs();
+      refs = await store.refs.read();
     } catch (err) {
-      const p = report("bad-refs", join(root, "refs.json"), (err as Error).message);
-      await fix(p, () => rm(join(root, "refs.json"), { force: true }));
+      const p = report("bad-refs", store.refs.path, (err as Error).message);
+      await fix(p, () => rm(store.refs.path, { force: true }));
     }
     if (refs) {
       const bad: string[] = [];
@@ -191,11 +190,11 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
         }
         if (!valid) {
           bad.push(k);
-          report("dangling-tag", join(root, "refs.json"), `${k} → ${v}: no such image`).repaired = repair;
+          report("dangling-tag", store.refs.path, `${k} → ${v}: no such image`).repaired = repair;
         }
       }
       if (repair && bad.length > 0) {
-        await store.updateRefs((r) => {
+        await store.refs.update((r) => {
           for (const k of bad) delete r[k];
           return true;
         });
@@ -203,70 +202,53 @@ export async function checkStore(store: Store, opts: { repair?: boolean } = {}):
     }
 
     // 6. cache entries naming missing layers
-    for (const c of await store.listCacheEntries()) {
+    for (const c of await store.buildCache.list()) {
       const missing = (c.entry.layers ?? []).find((d) => !layersOk.has(d));
       if (c.key === "" || missing) {
-        const p = report("broken-cache-entry", join(root, "cache", c.file), c.key === "" ? "unreadable" : `layer ${missing} is missing`);
-        await fix(p, () => rm(join(root, "cache", c.file), { force: true }));
+        const p = report("broken-cache-entry", join(store.buildCache.dir, c.file), c.key === "" ? "unreadable" : `layer ${missing} is missing`);
+        await fix(p, () => store.buildCache.removeListed(c));
       }
     }
 
     // 7. snapshots whose owner died and that no container uses (a container's rw layer outlives
     // the process that created it: its record.json names the snapshot)
-    const containerSnapshots = new Set<string>();
-    for (const c of await store.listContainerIds()) {
-      try {
-        const rec = JSON.parse(await readFile(join(root, "c", c, "record.json"), "utf8")) as { snapshot?: { id?: string } };
-        if (rec.snapshot?.id) containerSnapshots.add(rec.snapshot.id);
-      } catch {
-        // no record (yet): nothing it could hold
-      }
-    }
-    for (const id of await readdir(join(root, "s"))) {
+    const containerSnapshots = await store.containers.snapshotsInUse();
+    for (const { id, path, owner } of await store.snapshots.list()) {
       if (containerSnapshots.has(id)) continue;
-      let pid = 0;
-      try {
-        pid = (JSON.parse(await readFile(join(root, "s", id, "owner.json"), "utf8")) as { pid: number }).pid;
-      } catch {
-        pid = 0;
-      }
+      const pid = owner?.pid ?? 0;
       if (pidAlive(pid)) continue;
-      const p = report("stale-snapshot", join(root, "s", id), `its owner (pid ${pid || "unknown"}) is gone`);
-      await fix(p, () => rm(join(root, "s", id), { recursive: true, force: true }));
+      const p = report("stale-snapshot", path, `its owner (pid ${pid || "unknown"}) is gone`);
+      await fix(p, () => rm(path, { recursive: true, force: true }));
     }
 
     // 8. orphans: layer dirs without records, blobs nothing references
-    for (const name of await readdir(join(root, "l"))) {
+    for (const name of await readdir(layers.dir)) {
       if (layerDirs.has(name)) continue;
       // a build moves a layer's dir into l/ before its record exists (Store.detachSnapshot);
       // the move sets the dir's ctime: a young dir may be one a running build commits
-      const moved = await stat(join(root, "l", name)).then((st) => st.ctimeMs, () => 0);
+      const moved = await stat(layers.dirOf(name)).then((st) => st.ctimeMs, () => 0);
       if (Date.now() - moved < GC_GRACE_MS) continue;
-      const p = report("orphan-layer-dir", join(root, "l", name), "no layer record names it");
-      await fix(p, () => rm(join(root, "l", name), { recursive: true, force: true }));
+      const p = report("orphan-layer-dir", layers.dirOf(name), "no layer record names it");
+      await fix(p, () => rm(layers.dirOf(name), { recursive: true, force: true }));
     }
-    for (const name of await readdir(join(root, "ts")).catch(() => [] as string[])) {
+    for (const name of await readdir(layers.splitsDir).catch(() => [] as string[])) {
       if (splits.has(name)) continue;
-      const p = report("orphan-tar-split", join(root, "ts", name), "no layer record names it");
-      await fix(p, () => rm(join(root, "ts", name), { force: true }));
+      const p = report("orphan-tar-split", join(layers.splitsDir, name), "no layer record names it");
+      await fix(p, () => rm(join(layers.splitsDir, name), { force: true }));
     }
     // a layer nothing uses is an orphan once it is older than gc's grace period (a build or a
     // load may be about to reference it); a younger one keeps its blobs
     const { blobs: used, layers: usedLayers } = await referencedContent(store);
-    for (const l of await store.listLayerRecords()) {
+    for (const l of await store.layers.listRecords()) {
       if (!layersOk.has(l.diffId)) continue;
-      const recordPath = join(root, "layers", `${digestHex(l.diffId)}.json`);
+      const recordPath = layers.recordPath(l.diffId);
       const age = Date.now() - ((await stat(recordPath).catch(() => undefined))?.mtimeMs ?? 0);
       if (usedLayers.has(l.diffId) || age < GC_GRACE_MS) {
         for (const b of l.blobs) used.add(b.digest);
         continue;
       }
       const p = report("orphan-layer", recordPath, "no image, cache entry or snapshot uses it");
-      await fix(p, async () => {
-        await rm(recordPath, { force: true });
-        await rm(join(root, "l", l.dir), { recursive: true, force: true });
-        if (l.tarSplit) await rm(store.tarSplitPath(l.diffId), { force: true });
-      });
+      await fix(p, () => layers.remove(l));
       if (!repair) for (const b of l.blobs) used.add(b.digest);
     }
     for (const name of await readdir(store.blobs.dir)) {

@@ -5,7 +5,6 @@ import { familiarString, formatReference, normalizeTag, parseReference, reposito
 import type { ImageConfig, ImageManifest } from "../image/types.js";
 import type { Store } from "./store.js";
 import { StoreError } from "./errors.js";
-import { removeTree } from "../sys/remove-tree.js";
 
 /**
  * Garbage collection: layers and blobs that no image, cache entry or snapshot needs.
@@ -25,29 +24,23 @@ interface Referenced { layers: Set<Digest>; blobs: Set<Digest> }
 export async function referencedContent(store: Store): Promise<Referenced> {
   const layers = new Set<Digest>();
   const blobs = new Set<Digest>();
-  for (const id of await store.listImageIds()) {
+  for (const id of await store.images.listIds()) {
     try {
-      const entry = JSON.parse(await readFile(join(store.root, "images", `${digestHex(id)}.json`), "utf8")) as { manifestDigest: Digest };
+      const entry = JSON.parse(await readFile(store.images.entryPath(id), "utf8")) as { manifestDigest: Digest };
       blobs.add(id);
       blobs.add(entry.manifestDigest);
-      const config = JSON.parse((await store.readBlob(id)).toString("utf8")) as ImageConfig;
+      const config = JSON.parse((await store.blobs.read(id)).toString("utf8")) as ImageConfig;
       for (const d of config.rootfs?.diff_ids ?? []) layers.add(d);
-      const manifest = JSON.parse((await store.readBlob(entry.manifestDigest)).toString("utf8")) as ImageManifest;
+      const manifest = JSON.parse((await store.blobs.read(entry.manifestDigest)).toString("utf8")) as ImageManifest;
       for (const l of manifest.layers ?? []) blobs.add(l.digest);
     } catch {
       // a broken image keeps nothing alive; system check reports it
     }
   }
-  for (const c of await store.listCacheEntries()) for (const d of c.entry.layers ?? []) layers.add(d);
-  for (const s of await readdir(join(store.root, "s"))) {
-    try {
-      const owner = JSON.parse(await readFile(join(store.root, "s", s, "owner.json"), "utf8")) as { parents: Digest[] };
-      for (const d of owner.parents) layers.add(d);
-    } catch {
-      // no owner.json: being created or half-removed
-    }
-  }
-  for (const l of await store.listLayerRecords()) if (layers.has(l.diffId)) for (const b of l.blobs) blobs.add(b.digest);
+  for (const c of await store.buildCache.list()) for (const d of c.entry.layers ?? []) layers.add(d);
+  // a snapshot without owner.json is being created or half-removed
+  for (const s of await store.snapshots.list()) for (const d of s.owner?.parents ?? []) layers.add(d);
+  for (const l of await store.layers.listRecords()) if (layers.has(l.diffId)) for (const b of l.blobs) blobs.add(b.digest);
   return { layers, blobs };
 }
 
@@ -55,25 +48,23 @@ export async function collectGarbage(store: Store, opts: { candidates?: Set<Dige
   const grace = opts.graceMs ?? GC_GRACE_MS;
   const candidates = opts.candidates ?? new Set<Digest>();
   const result: GcResult = { removedLayers: [], removedBlobs: [], reclaimedBytes: 0 };
-  await store.withLock("gc", async () => {
+  await store.locks.with("gc", async () => {
     const ref = await referencedContent(store);
     const now = Date.now();
     const old = async (path: string): Promise<boolean> => {
       const st = await stat(path).catch(() => undefined);
       return st === undefined || now - st.mtimeMs > grace;
     };
-    await store.withLock("layers", async () => {
-      for (const l of await store.listLayerRecords()) {
+    await store.locks.with("layers", async () => {
+      for (const l of await store.layers.listRecords()) {
         if (ref.layers.has(l.diffId)) continue;
-        const recordPath = join(store.root, "layers", `${digestHex(l.diffId)}.json`);
+        const recordPath = store.layers.recordPath(l.diffId);
         if (!candidates.has(l.diffId) && !(await old(recordPath))) {
           for (const b of l.blobs) ref.blobs.add(b.digest);
           continue;
         }
-        await rm(recordPath, { force: true }); // the record first: never a record without its dir
-        await removeTree(join(store.root, "l", l.dir));
-        if (l.tarSplit) await rm(store.tarSplitPath(l.diffId), { force: true });
-        await rm(store.placedPath(l.diffId), { force: true });
+        await store.layers.remove(l);
+        await store.buildCache.forgetPlaced(l.diffId);
         result.removedLayers.push(l.diffId);
         result.reclaimedBytes += l.size;
         for (const b of l.blobs) candidates.add(b.digest);
@@ -101,8 +92,8 @@ export interface RemoveImageResult { untagged: string[]; deleted: Digest[] }
  * uses is refused unless force.
  */
 export async function removeImage(store: Store, nameOrId: string, opts: { force?: boolean } = {}): Promise<RemoveImageResult> {
-  const id = await store.resolveImageId(nameOrId);
-  const image = await store.imageById(id);
+  const id = await store.images.resolveId(nameOrId);
+  const image = await store.images.byId(id);
   const result: RemoveImageResult = { untagged: [], deleted: [] };
   // the reference named (a tag or a `repo@digest`), normalized as refs.json keys are
   let key: string | undefined;
@@ -112,10 +103,10 @@ export async function removeImage(store: Store, nameOrId: string, opts: { force?
   } catch {
     key = undefined; // an ID prefix that is not a valid name
   }
-  const refs = await store.readRefs();
+  const refs = await store.refs.read();
   const mine = Object.keys(refs).filter((k) => refs[k] === id);
   const byRef = key !== undefined && refs[key] === id;
-  const users = (await store.imagesInUse()).get(id) ?? [];
+  const users = (await store.containers.imagesInUse()).get(id) ?? [];
   const familiar = (k: string): string => familiarString(parseReference(k));
   if (byRef) {
     // moby's image_delete: the named reference goes; when no tag of its repository is left,
@@ -126,7 +117,7 @@ export async function removeImage(store: Store, nameOrId: string, opts: { force?
     const dropped = key!.includes("@") || tagLeft ? [] : rest.filter((k) => k.includes("@") && repoOf(k) === repoOf(key!));
     const remaining = rest.filter((k) => !dropped.includes(k));
     if (remaining.length > 0) {
-      await store.updateRefs((r) => {
+      await store.refs.update((r) => {
         for (const k of [key!, ...dropped]) delete r[k];
         return true;
       });
@@ -139,7 +130,7 @@ export async function removeImage(store: Store, nameOrId: string, opts: { force?
   if (users.length > 0 && !opts.force) {
     throw new StoreError(`conflict: unable to remove repository reference "${nameOrId}" (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${digestHex(id).slice(0, 12)}`, { exitCode: 1 });
   }
-  await store.updateRefs((r) => {
+  await store.refs.update((r) => {
     let changed = false;
     for (const [k, v] of Object.entries(r)) {
       if (v === id) {
@@ -153,7 +144,7 @@ export async function removeImage(store: Store, nameOrId: string, opts: { force?
   const order = byRef ? [key!, ...mine.filter((k) => k !== key)] : mine;
   result.untagged.push(...order.map(familiar));
   if (users.length > 0) return result; // forced: Docker untags but keeps an image a container runs
-  await store.removeImageEntry(id);
+  await store.images.removeEntry(id);
   result.deleted.push(id);
   const candidates = new Set<Digest>([id, image.manifestDigest, ...image.layers.map((l) => l.diffId), ...image.manifest.layers.map((l) => l.digest)]);
   await collectGarbage(store, { candidates });
@@ -179,20 +170,20 @@ function isSingleReference(keys: string[]): boolean {
 
 /** `docker image prune [-a]`: dangling images (no tag), or with all every image no container uses. */
 export async function pruneImages(store: Store, opts: { all?: boolean } = {}): Promise<{ deleted: Digest[]; untagged: string[]; reclaimedBytes: number }> {
-  const inUse = await store.imagesInUse();
+  const inUse = await store.containers.imagesInUse();
   const out = { deleted: [] as Digest[], untagged: [] as string[], reclaimedBytes: 0 };
   const candidates = new Set<Digest>();
-  for (const img of await store.listImages()) {
+  for (const img of await store.images.list()) {
     if (inUse.has(img.id)) continue;
     if (img.repoTags.length > 0 && !opts.all) continue;
     if (img.repoTags.length > 0 || img.repoDigests.length > 0) {
-      await store.updateRefs((r) => {
+      await store.refs.update((r) => {
         for (const [k, v] of Object.entries(r)) if (v === img.id) delete r[k];
         return true;
       });
       out.untagged.push(...img.repoTags, ...img.repoDigests);
     }
-    await store.removeImageEntry(img.id);
+    await store.images.removeEntry(img.id);
     out.deleted.push(img.id);
     for (const d of [img.id, img.manifestDigest, ...img.layers.map((l) => l.diffId), ...img.manifest.layers.map((l) => l.digest)]) candidates.add(d);
   }

@@ -1,5 +1,5 @@
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { canLockDescriptors, tryFlockFd } from "../sys/flock.js";
 import { removeTree } from "../sys/remove-tree.js";
@@ -137,24 +137,15 @@ async function sweepLeftovers(store: Store, pid: number, notes: string): Promise
     if (m === null) continue;
     (m[1] === "s" ? snapshots : layerDirs).add(m[2]!);
   }
-  const root = store.root;
   if (snapshots.size > 0) {
-    // a container's rw layer outlives the process that made it: its record names it
-    for (const c of await store.listContainerIds()) {
-      try {
-        const rec = JSON.parse(await readFile(join(root, "c", c, "record.json"), "utf8")) as { snapshot?: { id?: string } };
-        if (rec.snapshot?.id !== undefined) snapshots.delete(rec.snapshot.id);
-      } catch {
-        // no record: nothing it holds
-      }
-    }
-    for (const id of snapshots) await removeTree(join(root, "s", id));
+    for (const id of await store.containers.snapshotsInUse()) snapshots.delete(id);
+    for (const id of snapshots) await store.snapshots.remove({ id });
   }
   if (layerDirs.size > 0) {
-    for (const r of await store.listLayerRecords()) layerDirs.delete(r.dir);
-    for (const dir of layerDirs) await removeTree(join(root, "l", dir));
+    for (const r of await store.layers.listRecords()) layerDirs.delete(r.dir);
+    for (const dir of layerDirs) await removeTree(store.layers.dirOf(dir));
   }
-  for (const dir of [join(root, "tmp"), join(root, "layers"), join(root, "images"), join(root, "cache"), root]) {
+  for (const dir of store.tempFileDirs()) {
     let entries: string[];
     try {
       entries = readdirSync(dir);
@@ -162,7 +153,7 @@ async function sweepLeftovers(store: Store, pid: number, notes: string): Promise
       continue;
     }
     for (const e of entries) {
-      if (dir !== join(root, "tmp") && !e.includes(".tmp-")) continue;
+      if (dir !== store.staging.dir && !e.includes(".tmp-")) continue;
       if (ownerPid(e) === pid) await rm(join(dir, e), { recursive: true, force: true });
     }
   }

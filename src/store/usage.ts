@@ -25,8 +25,8 @@ export async function dirSize(dir: string): Promise<number> {
 }
 
 export async function diskUsage(store: Store): Promise<DiskUsage> {
-  const images = await store.listImages();
-  const inUse = await store.imagesInUse();
+  const images = await store.images.list();
+  const inUse = await store.containers.imagesInUse();
   const layerSize = new Map<Digest, number>();
   const activeLayers = new Set<Digest>();
   for (const img of images) {
@@ -37,14 +37,14 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
   }
   const size = [...layerSize.values()].reduce((a, b) => a + b, 0);
   const active = [...activeLayers].reduce((a, d) => a + (layerSize.get(d) ?? 0), 0);
-  const cache = await store.listCacheEntries();
+  const cache = await store.buildCache.list();
   const cacheOnly = new Set<Digest>();
   for (const c of cache) for (const d of c.entry.layers ?? []) if (!layerSize.has(d)) cacheOnly.add(d);
   let cacheSize = 0;
-  for (const d of cacheOnly) cacheSize += (await store.layer(d))?.contentSize ?? 0;
-  const containerIds = await store.listContainerIds();
+  for (const d of cacheOnly) cacheSize += (await store.layers.layer(d))?.contentSize ?? 0;
+  const containerIds = await store.containers.listIds();
   let containerSize = 0;
-  for (const id of containerIds) containerSize += await dirSize(join(store.root, "c", id));
+  for (const id of containerIds) containerSize += await dirSize(store.containers.path(id));
   return {
     images: { total: images.length, active: images.filter((i) => inUse.has(i.id)).length, size, reclaimable: size - active },
     containers: { total: containerIds.length, active: 0, size: containerSize, reclaimable: containerSize },

@@ -1,10 +1,7 @@
-import { mkdir, readFile } from "node:fs/promises";
-import { dirname } from "node:path";
 import { LayeredSourceFs, type SourceFs } from "../../context/index.js";
 import type { Digest } from "../../image/digest.js";
 import type { AddInstruction, CopyInstruction } from "../../instructions/index.js";
 import { trace } from "../../sys/trace.js";
-import { replaceFile } from "../../store/atomic.js";
 import type { Store } from "../../store/store.js";
 import type { LayerInfo } from "../../store/types.js";
 import { BuildError } from "../errors.js";
@@ -83,16 +80,14 @@ export async function dispatchCopy(b: BuildSession, s: Step<CopyInstruction | Ad
  * file only means copying instead of linking.
  */
 async function savePlaced(store: Store, diffId: Digest, placed: Map<string, PlacedFile>): Promise<void> {
-  const path = store.placedPath(diffId);
-  await mkdir(dirname(path), { recursive: true });
-  await replaceFile(path, JSON.stringify([...placed]));
+  await store.putPlaced(diffId, JSON.stringify([...placed]));
 }
 
 async function reuseSource(store: Store, previous: () => Promise<LayerInfo | undefined>): Promise<ReuseSource | undefined> {
   const layer = await previous();
   if (layer === undefined) return undefined;
   try {
-    const list = JSON.parse(await readFile(store.placedPath(layer.diffId), "utf8")) as [string, PlacedFile][];
+    const list = JSON.parse((await store.placed(layer.diffId)) ?? "") as [string, PlacedFile][];
     return { dir: layer.dir, placed: new Map(list) };
   } catch {
     return undefined;

@@ -95,7 +95,7 @@ describe("COPY links unchanged files from its previous layer", () => {
     const ctx = writeContext(join(ws.dir, "torn"), { Dockerfile: "FROM busybox\nCOPY t /t/\n", "t/p": "p\n", "t/q": "q\n" });
     const first = await runBuild(ws, ctx, EPOCH);
     const l1 = copyLayer(first.image);
-    writeFileSync(ws.store.placedPath(l1.diffId as `sha256:${string}`), "{ torn");
+    await ws.store.putPlaced(l1.diffId as `sha256:${string}`, "{ torn");
     writeFileSync(join(ctx, "t/q"), "q2\n");
     const second = await runBuild(ws, ctx, EPOCH);
     const l2 = copyLayer(second.image);

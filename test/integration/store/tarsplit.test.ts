@@ -137,6 +137,6 @@ describe("tar-split: plain layers kept without a blob", () => {
     await checkStore(store, { repair: true });
     expect((await checkStore(store)).problems).toEqual([]);
     expect(await store.layer(layer.diffId)).toBeUndefined();
-    expect(existsSync(store.tarSplitPath(layer.diffId))).toBe(false);
+    expect(existsSync(store.layers.tarSplitPath(layer.diffId))).toBe(false);
   });
 });

@@ -88,11 +88,6 @@ export function planCacheMount(m: CacheMount, fromIdentity: string | undefined):
   return { key: src === "" ? `${m.id}:${fromIdentity}` : `${m.id}:${fromIdentity}:/${src}`, seed: { from: fromIdentity, source: src }, subpath: "" };
 }
 
-/** Where a store keeps cache mounts: only they (and their lock files) live there. */
-export function cacheMountsDirOf(storeRoot: string): string {
-  return join(storeRoot, "buildcache", "mounts");
-}
-
 /** The directory of a cache key under the directory that holds the store's cache mounts. */
 export function cacheMountDir(mountsDir: string, key: string): string {
   return join(mountsDir, createHash("sha256").update(key).digest("hex").slice(0, 32));

@@ -6,7 +6,6 @@ import type { Digest } from "../image/digest.js";
 import { collectGarbage } from "../store/gc.js";
 import { tryAcquireFlock } from "../sys/flock.js";
 import type { Store } from "../store/store.js";
-import { cacheMountsDirOf } from "./cache-mount.js";
 
 const execFileP = promisify(execFile);
 
@@ -128,7 +127,7 @@ async function pruneLocked(store: Store, o: PruneBuildCacheOptions): Promise<Pru
     });
   }
 
-  const mountsDir = cacheMountsDirOf(store.root);
+  const mountsDir = store.cacheMountsDir();
   const names = await readdir(mountsDir).catch(() => [] as string[]);
   const dirs = names.filter((n) => MOUNT_DIR.test(n));
   const sizes = await diskUsage(dirs.map((n) => join(mountsDir, n)));
@@ -160,13 +159,9 @@ async function pruneLocked(store: Store, o: PruneBuildCacheOptions): Promise<Pru
 
   if (o.all === true) {
     // the context stat caches (hashes of unchanged files), berth's internal records
-    const cacheDir = join(store.root, "buildcache");
-    for (const name of await readdir(cacheDir).catch(() => [] as string[])) {
-      if (!/^stat-[0-9a-f]+\.json$/.test(name)) continue;
-      const path = join(cacheDir, name);
-      const st = await stat(path).catch(() => undefined);
-      if (st === undefined || recent(st.mtimeMs)) continue;
-      prunable.push({ id: name.replace(/\.json$/, ""), bytes: st.size, freed: st.size, time: st.mtimeMs, remove: async () => (await rm(path, { force: true }), true) });
+    for (const f of await store.statCacheFiles()) {
+      if (recent(f.mtimeMs)) continue;
+      prunable.push({ id: f.name.replace(/\.json$/, ""), bytes: f.size, freed: f.size, time: f.mtimeMs, remove: async () => (await rm(f.path, { force: true }), true) });
     }
   }
 
@@ -239,7 +234,7 @@ export async function buildCacheUsage(store: Store): Promise<BuildCacheUsage> {
       bytes += (await store.layer(d))?.contentSize ?? 0;
     }
   }
-  const mountsDir = cacheMountsDirOf(store.root);
+  const mountsDir = store.cacheMountsDir();
   const dirs = (await readdir(mountsDir).catch(() => [] as string[])).filter((n) => MOUNT_DIR.test(n)).map((n) => join(mountsDir, n));
   for (const size of (await diskUsage(dirs)).values()) bytes += size;
   return { count: count + dirs.length, bytes };

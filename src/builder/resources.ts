@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache } from "../context/index.js";
@@ -72,15 +71,13 @@ export class BuildResources {
   /** The context's stat cache (content sums memoized by path, size, mtime, inode), kept in the store. */
   statCache(): StatCache {
     if (this.statCacheMade === undefined) {
-      const dir = join(this.options.store.root, "buildcache");
-      mkdirSync(dir, { recursive: true });
       let real = this.options.contextRoot;
       try {
         real = realpathSync(this.options.contextRoot);
       } catch {
         // the context load reports a missing directory
       }
-      this.statCacheMade = StatCache.load(join(dir, `stat-${createHash("sha256").update(real).digest("hex").slice(0, 24)}.json`));
+      this.statCacheMade = StatCache.load(this.options.store.statCacheFile(real));
     }
     return this.statCacheMade;
   }

@@ -685,18 +685,16 @@ export function registerContainerCommands(program: Command): void {
     .option("-l, --label <key=value>", "set a label (repeatable)", collect)
     .action(async (name: string | undefined, flags: { label?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
-      const { createVolume } = await import("../runtime/container/volumes.js");
       const { parseLabels } = await import("./format.js");
-      process.stdout.write(`${(await createVolume(ctx.store.root, name, { labels: parseLabels(flags.label) })).Name}\n`);
+      process.stdout.write(`${(await ctx.store.createVolume(name, { labels: parseLabels(flags.label) })).Name}\n`);
     });
   volume
     .command("ls")
     .option("-q, --quiet", "only display volume names")
     .action(async (flags: { quiet?: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
-      const { listVolumes } = await import("../runtime/container/volumes.js");
       const { table } = await import("./format.js");
-      const list = await listVolumes(ctx.store.root);
+      const list = await ctx.store.listVolumes();
       if (flags.quiet === true) process.stdout.write(list.map((v) => `${v.Name}\n`).join(""));
       else process.stdout.write(table(["DRIVER", "VOLUME NAME"], list.map((v) => [v.Driver, v.Name])));
     });
@@ -705,9 +703,8 @@ export function registerContainerCommands(program: Command): void {
     .argument("<names...>")
     .action(async (names: string[], _flags: object, cmd: Command) => {
       const ctx = await context(cmd);
-      const { inspectVolume } = await import("../runtime/container/volumes.js");
       const out = [];
-      for (const n of names) out.push(await inspectVolume(ctx.store.root, n));
+      for (const n of names) out.push(await ctx.store.inspectVolume(n));
       process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
     });
   volume
@@ -716,12 +713,11 @@ export function registerContainerCommands(program: Command): void {
     .option("-f, --force", "remove even if in use")
     .action(async (names: string[], flags: { force?: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
-      const { removeVolume } = await import("../runtime/container/volumes.js");
       const { listContainers } = await import("../runtime/container/lookup.js");
       const all = await listContainers(ctx);
       for (const n of names) {
         const users = flags.force === true ? [] : all.filter((c) => c.record.hostConfig.volumes.some((v) => v.name === n)).map((c) => c.record.id.slice(0, 12));
-        await removeVolume(ctx.store.root, n, users);
+        await ctx.store.removeVolume(n, users);
         process.stdout.write(`${n}\n`);
       }
     });

@@ -19,12 +19,11 @@ export function registerSystemCommands(program: Command): void {
       const { runtimeContext } = await import("../runtime/container/context.js");
       const { listContainers } = await import("../runtime/container/lookup.js");
       const { withLiveState } = await import("../runtime/container/record.js");
-      const { listVolumes } = await import("../runtime/container/volumes.js");
       const containers = (await listContainers(runtimeContext(store))).map((c) => ({ ...c, record: withLiveState(c.record) }));
       const running = containers.filter((c) => c.record.state === "running");
       const { dirSize } = await import("../store/usage.js");
       const runningSize = (await Promise.all(running.map((c) => dirSize(c.dir)))).reduce((a, b) => a + b, 0);
-      const volumes = await listVolumes(store.root);
+      const volumes = await store.listVolumes();
       const used = new Set(containers.flatMap((c) => (c.record.hostConfig?.volumes ?? []).map((v) => v.name)));
       const volumeSizes = await Promise.all(volumes.map((v) => dirSize(v.Mountpoint)));
       const volumeSize = volumeSizes.reduce((a, b) => a + b, 0);

@@ -2,7 +2,6 @@ import { Writable } from "node:stream";
 import { LayeredSourceFs } from "../../context/index.js";
 import type { Mount, RunInstruction } from "../../instructions/index.js";
 import { errorAt, PROXY_ARGS } from "../../plan/index.js";
-import { cacheMountsDirOf } from "../cache-mount.js";
 import { entitlementMessage, missingEntitlement, runSecurity } from "../entitlements.js";
 import { BuildError } from "../errors.js";
 import { runCommandString } from "../history.js";
@@ -125,7 +124,7 @@ export async function dispatchRun(b: BuildSession, s: Step<RunInstruction>): Pro
           contextView: () => b.resources.contextView(),
           memoryDir: () => b.resources.memoryDir(),
           fromLayers: async (from) => (await layersOf(from)).fs,
-          cacheMountsDir: cacheMountsDirOf(b.store.root),
+          cacheMountsDir: b.store.cacheMountsDir(),
           fromTree: layersOf,
           secrets: options.secrets ?? [],
           ssh: options.ssh ?? [],

@@ -15,7 +15,7 @@ import { DEFAULT_NETWORK, findNetwork } from "../network/records.js";
 import { parsePortSpec } from "./ports.js";
 import type { PortBinding } from "./record.js";
 import { writeRecord, type ContainerRecord, type VolumeMount } from "./record.js";
-import { createVolume, isVolumeName } from "./volumes.js";
+import { isVolumeName } from "../../store/volumes.js";
 import { parseSecurityOpts } from "./security-opts.js";
 
 /** What `berth create`/`berth run` take, already parsed from flags (values validated here). */
@@ -100,7 +100,7 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   const network = options.network ?? DEFAULT_NETWORK;
   const bridged = !["none", "host", "private"].includes(network);
   // a user network must exist when the container is created (Docker: "network X not found")
-  const userNetwork = bridged && network !== DEFAULT_NETWORK ? findNetwork(ctx.store.root, network) : undefined;
+  const userNetwork = bridged && network !== DEFAULT_NETWORK ? findNetwork(ctx.store, network) : undefined;
   if ((options.networkAliases ?? []).length > 0 && userNetwork === undefined) {
     throw new RuntimeError("network-scoped aliases are only supported for user-defined networks (--network-alias)");
   }
@@ -168,7 +168,7 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   }
   const volumes: VolumeMount[] = [];
   for (const v of volumeRequests) {
-    const info = await createVolume(ctx.store.root, v.name, { anonymous: v.name === undefined });
+    const info = await ctx.store.createVolume(v.name, { anonymous: v.name === undefined });
     volumes.push({ name: info.Name, destination: v.destination, anonymous: v.name === undefined, readOnly: v.readOnly });
   }
   // a --rm container's rw layer goes when it exits: not worth an fsync

@@ -8,7 +8,6 @@ import { waitForExit } from "./lifecycle.js";
 import { findContainer, listContainers } from "./lookup.js";
 import { isAlive, type ContainerRecord } from "./record.js";
 import { thawIfPaused } from "./pause.js";
-import { removeVolume } from "./volumes.js";
 
 /**
  * `berth rm`: refuse a running container unless forced; forced, kill it and wait. Then clear
@@ -42,7 +41,7 @@ export async function removeFound(ctx: RuntimeContext, dir: string, record: Cont
   // supervisor has nothing else to do (see Store.removeSnapshot)
   await Promise.all([
     ctx.store.removeSnapshot(record.snapshot, { sync: record.hostConfig.autoRemove }).catch(() => undefined),
-    ...(options.volumes === true ? record.hostConfig.volumes.filter((v) => v.anonymous).map((v) => removeVolume(ctx.store.root, v.name).catch(() => undefined)) : []),
+    ...(options.volumes === true ? record.hostConfig.volumes.filter((v) => v.anonymous).map((v) => ctx.store.removeVolume(v.name).catch(() => undefined)) : []),
     ctx.store.removeContainerDir(id),
     rm(`${rootfs}.empty`, { recursive: true, force: true }).catch(() => undefined),
   ]);

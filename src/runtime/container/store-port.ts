@@ -1,5 +1,6 @@
 import type { Digest } from "../../image/digest.js";
 import type { ImageConfig } from "../../image/types.js";
+import type { VolumeInfo } from "../../store/volumes.js";
 
 /**
  * The store verbs the container runtime uses (a structural subset of src/store's Store, so
@@ -38,4 +39,10 @@ export interface RuntimeStore {
   listContainerIds(): Promise<string[]>;
   removeContainerDir(id: string): Promise<void>;
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  createVolume(name?: string, options?: { labels?: Record<string, string>; anonymous?: boolean }): Promise<VolumeInfo>;
+  inspectVolume(name: string): Promise<VolumeInfo>;
+  listVolumes(): Promise<VolumeInfo[]>;
+  removeVolume(name: string, inUseBy?: string[]): Promise<void>;
+  /** Where network records live (their format is runtime/network/records.ts's). */
+  networksDir(): string;
 }

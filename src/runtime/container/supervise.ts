@@ -21,7 +21,7 @@ import { networkFiles, prepareInitLayer } from "./init-layer.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
 import { attachedNetworks, isAlive, processRef, readRecord, writeRecord, type ContainerRecord, type RecordedEndpoint } from "./record.js";
-import { inspectVolume, isEmptyDir } from "./volumes.js";
+import { isEmptyDir } from "./volumes.js";
 import { attachContainer, endpointHook, refreshNetworkHosts, releaseEndpoint, type Endpoint } from "../network/attach.js";
 import { FALLBACK_NAMESERVERS } from "../network/namespace.js";
 import { allNetworks, DEFAULT_NETWORK, findNetwork } from "../network/records.js";
@@ -47,7 +47,7 @@ function swapAccounting(): boolean {
 async function volumeMounts(ctx: RuntimeContext, record: ContainerRecord, rootfs: RootfsView): Promise<MountRequest[]> {
   const out: MountRequest[] = [];
   for (const v of record.hostConfig.volumes) {
-    const info = await inspectVolume(ctx.store.root, v.name);
+    const info = await ctx.store.inspectVolume(v.name);
     // Docker copies the image's content at the mount point into an empty volume on first use
     // (from the topmost layer holding that directory: lower layers' entries are not merged in)
     const inImage = await resolveInRootfs(rootfs, v.destination);
@@ -355,11 +355,11 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
  * also when another network failed).
  */
 async function attachAll(ctx: RuntimeContext, record: ContainerRecord, attachments: ReturnType<typeof attachedNetworks>, into: Array<Endpoint | RecordedEndpoint>): Promise<Endpoint[]> {
-  const networks = attachments.map((a) => findNetwork(ctx.store.root, a.name));
+  const networks = attachments.map((a) => findNetwork(ctx.store, a.name));
   const dir = await ctx.store.containerDir(record.id);
   const settled = await Promise.allSettled(
     networks.map((network, i) =>
-      attachContainer(ctx.runDir, network, { id: record.id, name: record.name, aliases: attachments[i]?.aliases ?? [], hostsFile: join(dir, "hosts"), containerDir: dir }, () => allNetworks(ctx.store.root), { ifname: `eth${i}`, defaultRoute: i === 0 }),
+      attachContainer(ctx.runDir, network, { id: record.id, name: record.name, aliases: attachments[i]?.aliases ?? [], hostsFile: join(dir, "hosts"), containerDir: dir }, () => allNetworks(ctx.store), { ifname: `eth${i}`, defaultRoute: i === 0 }),
     ),
   );
   const out: Endpoint[] = [];

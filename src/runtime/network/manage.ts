@@ -24,11 +24,11 @@ function specialId(storeRoot: string, name: string): string {
 
 /** `network ls`: bridge, host, none, then the user networks (as Docker lists its predefined ones). */
 export function listNetworks(ctx: RuntimeContext): NetworkSummary[] {
-  const builtin = defaultNetwork(ctx.store.root);
+  const builtin = defaultNetwork(ctx.store);
   return [
     { id: builtin.id, name: builtin.name, driver: "bridge", record: builtin },
     ...SPECIAL_NETWORKS.map((name) => ({ id: specialId(ctx.store.root, name), name, driver: name === "host" ? ("host" as const) : ("null" as const) })),
-    ...listUserNetworks(ctx.store.root).map((r) => ({ id: r.id, name: r.name, driver: "bridge" as const, record: r })),
+    ...listUserNetworks(ctx.store).map((r) => ({ id: r.id, name: r.name, driver: "bridge" as const, record: r })),
   ];
 }
 
@@ -45,7 +45,7 @@ function onlyOne<T>(list: T[]): T | undefined {
 
 export async function createUserNetwork(ctx: RuntimeContext, name: string, options: { subnet?: string; gateway?: string; driver?: string; labels?: Record<string, string> }): Promise<NetworkRecord> {
   if (options.driver !== undefined && options.driver !== "bridge") throw new RuntimeError(`unsupported network driver "${options.driver}": berth makes bridge networks`);
-  return createNetwork(ctx.store.root, name, options);
+  return createNetwork(ctx.store, name, options);
 }
 
 /** Containers attached to a network: the running ones with their addresses, for `inspect` and `rm`. */
@@ -103,7 +103,7 @@ export async function removeUserNetwork(ctx: RuntimeContext, ref: string): Promi
     throw new RuntimeError(`error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => u.record.name).join(", ")})`);
   }
   await removeNetworkNamespace(ctx.runDir, n.record);
-  removeNetworkRecord(ctx.store.root, n.record);
+  removeNetworkRecord(ctx.store, n.record);
 }
 
 /**
@@ -114,13 +114,13 @@ export async function removeUserNetwork(ctx: RuntimeContext, ref: string): Promi
 export async function pruneNetworks(ctx: RuntimeContext): Promise<string[]> {
   const all = (await listContainers(ctx)).map((c) => c.record);
   const removed: string[] = [];
-  for (const n of listUserNetworks(ctx.store.root)) {
+  for (const n of listUserNetworks(ctx.store)) {
     if (all.some((r) => r.hostConfig.network === n.name || attachedNetworks(r.hostConfig).some((a) => a.name === n.name))) continue;
     await removeNetworkNamespace(ctx.runDir, n);
-    removeNetworkRecord(ctx.store.root, n);
+    removeNetworkRecord(ctx.store, n);
     removed.push(n.name);
   }
-  const builtin = defaultNetwork(ctx.store.root);
+  const builtin = defaultNetwork(ctx.store);
   if ((await containersOn(ctx, { id: builtin.id, name: builtin.name, driver: "bridge", record: builtin })).length === 0) {
     await removeNetworkNamespace(ctx.runDir, builtin);
   }
@@ -190,7 +190,7 @@ export async function connectContainer(ctx: RuntimeContext, netRef: string, cont
       ctx.runDir,
       network,
       { id: record.id, name: record.name, aliases, hostsFile: join(dir, "hosts"), containerDir: dir },
-      () => allNetworks(ctx.store.root),
+      () => allNetworks(ctx.store),
       { ifname: `eth${index}`, defaultRoute: !endpoints.some((e) => e.defaultRoute) },
     );
     try {

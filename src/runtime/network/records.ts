@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { RuntimeError } from "../errors.js";
 import { writeFileAtomic } from "../container/record.js";
 
-/** A bridge network: its record in the store (`<root>/networks/<id>.json`). */
+/** A bridge network: its record in the store (`<networks dir>/<id>.json`). */
 export interface NetworkRecord {
   id: string;
   name: string;
@@ -26,14 +26,16 @@ const DEFAULT_SUBNET = "172.17.0.0/16";
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-function networksDir(storeRoot: string): string {
-  return join(storeRoot, "networks");
+/** Where network records live: the store's networks directory; the store's root identifies the default network. */
+export interface NetworkHome {
+  readonly root: string;
+  networksDir(): string;
 }
 
 /** The default `bridge` network: fixed, never written, with an ID derived from the store (stable across commands). */
-export function defaultNetwork(storeRoot: string): NetworkRecord {
+export function defaultNetwork(store: NetworkHome): NetworkRecord {
   return {
-    id: createHash("sha256").update(`berth-default-bridge:${storeRoot}`).digest("hex"),
+    id: createHash("sha256").update(`berth-default-bridge:${store.root}`).digest("hex"),
     name: DEFAULT_NETWORK,
     driver: "bridge",
     subnet: DEFAULT_SUBNET,
@@ -45,10 +47,10 @@ export function defaultNetwork(storeRoot: string): NetworkRecord {
 }
 
 /** The user networks (not the default one), oldest first. */
-export function listUserNetworks(storeRoot: string): NetworkRecord[] {
+export function listUserNetworks(store: NetworkHome): NetworkRecord[] {
   let names: string[];
   try {
-    names = readdirSync(networksDir(storeRoot));
+    names = readdirSync(store.networksDir());
   } catch {
     return [];
   }
@@ -56,7 +58,7 @@ export function listUserNetworks(storeRoot: string): NetworkRecord[] {
   for (const f of names) {
     if (!f.endsWith(".json")) continue;
     try {
-      out.push(JSON.parse(readFileSync(join(networksDir(storeRoot), f), "utf8")) as NetworkRecord);
+      out.push(JSON.parse(readFileSync(join(store.networksDir(), f), "utf8")) as NetworkRecord);
     } catch {
       // a record being written: not there yet
     }
@@ -66,15 +68,15 @@ export function listUserNetworks(storeRoot: string): NetworkRecord[] {
 }
 
 /** Every bridge network of the store: the default one, then the user networks. */
-export function allNetworks(storeRoot: string): NetworkRecord[] {
-  return [defaultNetwork(storeRoot), ...listUserNetworks(storeRoot)];
+export function allNetworks(store: NetworkHome): NetworkRecord[] {
+  return [defaultNetwork(store), ...listUserNetworks(store)];
 }
 
 /** Find a bridge network by name, full ID or unique ID prefix (Docker's lookup order); `bridge` is the default one. */
-export function findNetwork(storeRoot: string, ref: string): NetworkRecord {
-  const builtin = defaultNetwork(storeRoot);
+export function findNetwork(store: NetworkHome, ref: string): NetworkRecord {
+  const builtin = defaultNetwork(store);
   if (ref === builtin.name || ref === builtin.id) return builtin;
-  const all = listUserNetworks(storeRoot);
+  const all = listUserNetworks(store);
   const byName = all.find((n) => n.name === ref) ?? all.find((n) => n.id === ref);
   if (byName !== undefined) return byName;
   const byPrefix = /^[0-9a-f]+$/.test(ref) ? [builtin, ...all].filter((n) => n.id.startsWith(ref)) : [];
@@ -115,12 +117,12 @@ function overlaps(a: string, b: string): boolean {
  * first container starts on it. Subnets default to Docker's pools (172.18-31.0.0/16, then
  * 192.168.N.0/20) and never overlap another network of this store's.
  */
-export async function createNetwork(storeRoot: string, name: string, options: { subnet?: string; gateway?: string; labels?: Record<string, string> } = {}): Promise<NetworkRecord> {
+export async function createNetwork(store: NetworkHome, name: string, options: { subnet?: string; gateway?: string; labels?: Record<string, string> } = {}): Promise<NetworkRecord> {
   if (!NAME.test(name)) throw new RuntimeError(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   if (name === DEFAULT_NETWORK || (SPECIAL_NETWORKS as readonly string[]).includes(name)) {
     throw new RuntimeError(`operation is not permitted on predefined ${name} network`);
   }
-  const existing = [defaultNetwork(storeRoot), ...listUserNetworks(storeRoot)];
+  const existing = [defaultNetwork(store), ...listUserNetworks(store)];
   if (existing.some((n) => n.name === name)) throw new RuntimeError(`network with name ${name} already exists`);
   let subnet: string;
   if (options.subnet !== undefined) {
@@ -148,11 +150,11 @@ export async function createNetwork(storeRoot: string, name: string, options: { 
     created: new Date().toISOString(),
     labels: options.labels ?? {},
   };
-  mkdirSync(networksDir(storeRoot), { recursive: true });
-  await writeFileAtomic(join(networksDir(storeRoot), `${record.id}.json`), JSON.stringify(record, null, 1));
+  mkdirSync(store.networksDir(), { recursive: true });
+  await writeFileAtomic(join(store.networksDir(), `${record.id}.json`), JSON.stringify(record, null, 1));
   return record;
 }
 
-export function removeNetworkRecord(storeRoot: string, record: NetworkRecord): void {
-  unlinkSync(join(networksDir(storeRoot), `${record.id}.json`));
+export function removeNetworkRecord(store: NetworkHome, record: NetworkRecord): void {
+  unlinkSync(join(store.networksDir(), `${record.id}.json`));
 }

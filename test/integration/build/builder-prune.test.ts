@@ -2,7 +2,6 @@ import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildCacheUsage, pruneBuildCache } from "../../../src/builder/prune.js";
-import { cacheMountsDirOf } from "../../../src/builder/cache-mount.js";
 import { acquireFlock } from "../../../src/sys/flock.js";
 import type { Store } from "../../../src/store/index.js";
 import { readImageFile, runBuild, workspace, writeContext, berthCli } from "./helpers.js";
@@ -37,7 +36,7 @@ const DOCKERFILE = [
 const FINAL_STEPS = ["COPY --from=other", "RUN --mount=type=cache,target=/c", "RUN --mount=type=cache,target=/plain"];
 
 function mountDirs(store: Store): string[] {
-  const dir = cacheMountsDirOf(store.root);
+  const dir = store.cacheMountsDir();
   return existsSync(dir) ? readdirSync(dir).filter((n) => /^[0-9a-f]{32}(-\d+)?$/.test(n)) : [];
 }
 
@@ -126,7 +125,7 @@ describe("berth builder prune", () => {
     const ws = await space();
     await runBuild(ws, writeContext(join(ws.dir, "ctx"), { Dockerfile: "FROM busybox\nRUN --mount=type=cache,target=/c echo x > /c/x\n" }));
     const [dir] = mountDirs(ws.store);
-    const held = await acquireFlock(join(cacheMountsDirOf(ws.store.root), `${dir}.lock`), "shared");
+    const held = await acquireFlock(join(ws.store.cacheMountsDir(), `${dir}.lock`), "shared");
     try {
       const r = await pruneBuildCache(ws.store, { all: true });
       expect(r.deleted).not.toContain(dir);
@@ -169,7 +168,7 @@ describe("berth builder prune", () => {
     expect((await buildCacheUsage(ws.store)).bytes).toBe(total);
     // one cache mount last used a day ago: the oldest of all, so the first to go
     const [oldMount] = mountDirs(ws.store);
-    const lock = join(cacheMountsDirOf(root), `${oldMount}.lock`);
+    const lock = join(ws.store.cacheMountsDir(), `${oldMount}.lock`);
     if (!existsSync(lock)) writeFileSync(lock, "");
     const dayAgo = new Date(Date.now() - 86_400_000);
     utimesSync(lock, dayAgo, dayAgo);

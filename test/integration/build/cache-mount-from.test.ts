@@ -93,7 +93,7 @@ describe("RUN --mount=type=cache,from=…,source=…", () => {
       expect((err as BuildError).message).toMatch(b.message);
       expect((err as BuildError).render()).toContain("Dockerfile:5");
       // nothing half-seeded is left behind
-      const mounts = join(ws.store.root, "buildcache", "mounts");
+      const mounts = ws.store.cacheMountsDir();
       expect(readdirSync(mounts).filter((f) => f.includes(".seed-"))).toEqual([]);
     }, 120_000);
   }

@@ -81,7 +81,7 @@ describe("RUN --mount=type=cache,sharing=…, two stages at once", () => {
     expect(again.b.dir).toContain("b2");
     expect(again.b.dir).not.toContain("a2");
     const hash = createHash("sha256").update(id).digest("hex").slice(0, 32);
-    const dirs = readdirSync(join(ws.store.root, "buildcache", "mounts"), { withFileTypes: true })
+    const dirs = readdirSync(ws.store.cacheMountsDir(), { withFileTypes: true })
       .filter((e) => e.isDirectory() && e.name.startsWith(hash))
       .map((e) => e.name)
       .sort();

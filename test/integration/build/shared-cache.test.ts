@@ -42,7 +42,7 @@ let baseRef = "";
 
 /** RUN steps that ran in a store: lines in its cache mounts' `runs` files. */
 function runsIn(store: Store): number {
-  const mounts = join(store.root, "buildcache", "mounts");
+  const mounts = store.cacheMountsDir();
   if (!existsSync(mounts)) return 0;
   let n = 0;
   for (const d of readdirSync(mounts)) {

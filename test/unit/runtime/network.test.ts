@@ -22,8 +22,9 @@ describe("resolvConf (Docker's rules for a container's /etc/resolv.conf)", () =>
 });
 
 describe("network records", () => {
-  const root = mkdtempSync("/tmp/berth-unit-net-");
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const dir = mkdtempSync("/tmp/berth-unit-net-");
+  const root = { root: dir, networksDir: () => join(dir, "networks") };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("parses CIDRs to their network address and refuses bad ones", () => {
     expect(parseCidr("10.1.2.3/16")).toEqual({ base: (10 * 256 + 1) * 65536, prefix: 16 });

@@ -86,7 +86,7 @@ registerInspectTarget({
 // ------------------------------------------------------------------ handlers
 
 async function importAction(file: string, ref: string | undefined, opts: { change: string[]; message?: string; platform?: string }, cmd: Command): Promise<void> {
-  const { importRootfs } = await import("../store/index.js");
+  const { importRootfs } = await import("../image/archive-load.js");
   const store = await storeFor(cmd);
   if (/^[a-z]+:\/\//.test(file)) throw new UsageError(`importing from a URL is not supported: ${file} (download it and import the file)`);
   let platform: { os: string; architecture: string } | undefined;
@@ -111,7 +111,7 @@ async function importAction(file: string, ref: string | undefined, opts: { chang
 }
 
 async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Command): Promise<void> {
-  const { loadArchive } = await import("../store/index.js");
+  const { loadArchive } = await import("../image/archive-load.js");
   const store = await storeFor(cmd);
   if (!opts.input && process.stdin.isTTY) throw new UsageError("requested load from stdin, but stdin is empty (use -i FILE or redirect)");
   const source = opts.input ?? "stdin";
@@ -125,7 +125,7 @@ async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Comman
 }
 
 async function saveAction(names: string[], opts: { output?: string }, cmd: Command): Promise<void> {
-  const { saveImages, saveImagesToFile } = await import("../store/index.js");
+  const { saveImages, saveImagesToFile } = await import("../image/archive-save.js");
   const store = await storeFor(cmd);
   if (opts.output) return saveImagesToFile(store, names, opts.output);
   if (process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");

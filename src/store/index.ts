@@ -4,5 +4,4 @@ export { resolveStoreRoot } from "./root.js";
 export { NoSuchImageError, StoreError } from "./errors.js";
 export { collectGarbage, removeImage, pruneImages, GC_GRACE_MS, type GcResult, type RemoveImageResult } from "./gc.js";
 export { checkStore, type CheckProblem, type CheckReport } from "./check.js";
-export { importRootfs, loadArchive, saveImages, saveImagesToFile, type ImportOptions, type LoadResult } from "./exchange.js";
 export type { CacheEntry, ImageRecord, LayerInfo, Snapshot, LayerRecord } from "./types.js";

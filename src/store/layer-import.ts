@@ -7,7 +7,7 @@ import { MediaType, type Descriptor } from "../image/types.js";
 import { syncFile } from "./atomic.js";
 import type { BlobStore } from "./blobs.js";
 import { StoreError } from "./errors.js";
-import { layerModule, zlib, type Layers } from "./layers.js";
+import { compressionModule, layerModule, zlib, type Layers } from "./layers.js";
 import type { Staging } from "./staging.js";
 import type { LayerInfo } from "./types.js";
 
@@ -63,7 +63,7 @@ export class LayerImports {
    */
   async prepare(tar: NodeJS.ReadableStream, opts: PrepareLayerOptions = {}): Promise<PreparedLayer> {
     const source = opts.source ?? "layer";
-    const { applyLayer, gunzipStream, peekCompression, LayerError } = await layerModule();
+    const [{ applyLayer, LayerError }, { gunzipStream, peekCompression }] = await Promise.all([layerModule(), compressionModule()]);
     const { compression, stream } = await peekCompression(tar, source).catch((err: unknown) => {
       throw err instanceof StoreError ? err : new StoreError((err as Error).message, { cause: err });
     });

@@ -19,6 +19,8 @@ import type { LayerInfo, LayerRecord } from "./types.js";
  * above all — open the store only to read records and make a snapshot.
  */
 export const layerModule = () => import("../layer/index.js");
+/** Gzip detection and gunzip (zlib loads with its first use). */
+export const compressionModule = () => import("../image/compression.js");
 /** zlib, for tar-split records only (imports and exports): not loaded by builds. */
 export const zlib = () => import("node:zlib");
 
@@ -207,7 +209,7 @@ export class Layers {
     if (r === undefined) throw new StoreError(`layer ${diffId} is not in the store`);
     const plain = r.blobs.find((b) => b.digest === diffId);
     if (plain && (await this.blobs.has(plain.digest))) return { stream: this.blobs.open(plain.digest) as Readable, size: r.size };
-    const { diffDirectory, gunzipStream, reassembleTar } = await layerModule();
+    const [{ diffDirectory, reassembleTar }, { gunzipStream }] = await Promise.all([layerModule(), compressionModule()]);
     if (r.tarSplit) {
       const { gunzipSync } = await zlib();
       const split = gunzipSync(await readFile(this.tarSplitPath(diffId)).catch((err: NodeJS.ErrnoException) => {

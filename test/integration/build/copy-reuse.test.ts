@@ -1,6 +1,7 @@
 import { chmodSync, linkSync, lstatSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Digest } from "../../../src/image/digest.js";
 import type { ImageRecord, Store } from "../../../src/store/index.js";
 import { runBuild, workspace, writeContext } from "./helpers.js";
 
@@ -95,7 +96,7 @@ describe("COPY links unchanged files from its previous layer", () => {
     const ctx = writeContext(join(ws.dir, "torn"), { Dockerfile: "FROM busybox\nCOPY t /t/\n", "t/p": "p\n", "t/q": "q\n" });
     const first = await runBuild(ws, ctx, EPOCH);
     const l1 = copyLayer(first.image);
-    await ws.store.putPlaced(l1.diffId as `sha256:${string}`, "{ torn");
+    await ws.store.putPlaced(l1.diffId as Digest, "{ torn");
     writeFileSync(join(ctx, "t/q"), "q2\n");
     const second = await runBuild(ws, ctx, EPOCH);
     const l2 = copyLayer(second.image);

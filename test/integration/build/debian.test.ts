@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { runTransient } from "../../../src/runtime/index.js";
-import { importRootfs, openStore } from "../../../src/store/index.js";
+import { openStore } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import { readImageFile, runBuild, writeContext } from "./helpers.js";
 import { debianMirrorUnreachable, debianTarball } from "../../helpers/debian.js";
 

@@ -4,7 +4,8 @@ import { lstat, readFile, readlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { build, type BuildEvent, type BuildOptions, type BuildResult } from "../../../src/builder/index.js";
 import { LayeredSourceFs } from "../../../src/context/index.js";
-import { importRootfs, openStore, type ImageRecord, type Store } from "../../../src/store/index.js";
+import { openStore, type ImageRecord, type Store } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
 
 /** bin/berth, for tests of the CLI. */

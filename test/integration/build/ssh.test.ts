@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createReadStream, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { importRootfs } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import type { Store } from "../../../src/store/index.js";
 import { debianTarball } from "../../helpers/debian.js";
 import { imageFs, readImageFile, runBuild, workspace, writeContext, berthCli } from "./helpers.js";

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../../src/store/index.js";
-import { importRootfs } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import { copyFileSync, createReadStream } from "node:fs";
 import { busyboxTarball } from "../../helpers/busybox.js";
 import { readImageFile, runBuild, statImage, workspace, writeContext } from "./helpers.js";

@@ -4,7 +4,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { importRootfs, openStore } from "../../../src/store/index.js";
+import { openStore } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
 import { startRegistry, type RegistryFixture } from "../../helpers/registry.js";
 

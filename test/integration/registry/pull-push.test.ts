@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Digest } from "../../../src/image/digest.js";
 import { storeCredentials } from "../../../src/registry/index.js";
-import { importRootfs, openStore, type ImageRecord, type Store } from "../../../src/store/index.js";
+import { openStore, type ImageRecord, type Store } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
 import { startRegistry, type RegistryFixture } from "../../helpers/registry.js";
 

@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { busyboxTarball, hasBusybox } from "../../helpers/busybox.js";
-import { openStore, importRootfs } from "../../../src/store/index.js";
+import { openStore } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import type { ContainerConfig } from "../../../src/image/types.js";
 
 /**

@@ -5,7 +5,8 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { debianTarball } from "../../helpers/debian.js";
-import { importRootfs, openStore } from "../../../src/store/index.js";
+import { openStore } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import { canRun, eventually, leftovers, makeHarness, networkState, type Harness } from "./harness.js";
 
 function httpGet(host: string, port: number): Promise<string> {

@@ -2,7 +2,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkStore, importRootfs, openStore, type ImageRecord } from "../../../src/store/index.js";
+import { checkStore, openStore, type ImageRecord } from "../../../src/store/index.js";
+import { importRootfs } from "../../../src/image/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
 
 const BERTH = join(import.meta.dirname, "../../../bin/berth");

@@ -2,7 +2,8 @@ import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { openStore, importRootfs, saveImagesToFile, loadArchive, checkStore, removeImage } from "../../../src/store/index.js";
+import { openStore, checkStore, removeImage } from "../../../src/store/index.js";
+import { importRootfs, saveImagesToFile, loadArchive } from "../../../src/image/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
 
 const work = mkdtempSync("/tmp/berth-store-rt-");

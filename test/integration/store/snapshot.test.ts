@@ -2,7 +2,8 @@ import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { checkStore, collectGarbage, importRootfs, loadArchive, openStore, saveImagesToFile, type Snapshot, type Store } from "../../../src/store/index.js";
+import { checkStore, collectGarbage, openStore, type Snapshot, type Store } from "../../../src/store/index.js";
+import { importRootfs, loadArchive, saveImagesToFile } from "../../../src/image/index.js";
 import { busyboxTarball } from "../../helpers/busybox.js";
 
 const work = mkdtempSync("/tmp/berth-store-snap-");

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { sha256Digest } from "../../../src/image/digest.js";
-import { checkStore, importRootfs, loadArchive, openStore, saveImagesToFile, type Store } from "../../../src/store/index.js";
+import { checkStore, openStore, type Store } from "../../../src/store/index.js";
+import { importRootfs, loadArchive, saveImagesToFile } from "../../../src/image/index.js";
 
 /**
  * Plain layers are kept as tar-split records (headers and padding) plus the extracted dir, not

@@ -1,18 +1,18 @@
 import { PassThrough, type Readable } from "node:stream";
 import { createRequire } from "node:module";
-import { LayerError } from "./errors.js";
+import { ArchiveError } from "./errors.js";
 
 /** zlib loads where a layer is (un)compressed, not with this module: builds commit layers without it. */
 const lazyRequire = createRequire(import.meta.url);
 
 export type Compression = "gzip" | "none";
 
-/** What the first bytes of a layer say about its compression; unknown ones are refused. */
+/** What the first bytes of a layer or archive say about its compression; unknown ones are refused. */
 export function sniffCompression(head: Buffer, source: string): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) throw new LayerError(`${source}: zstd-compressed layers are not supported`);
-  if (head.length >= 3 && head.subarray(0, 3).toString("latin1") === "BZh") throw new LayerError(`${source}: bzip2-compressed layers are not supported`);
-  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) throw new LayerError(`${source}: xz-compressed layers are not supported`);
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) throw new ArchiveError(`${source}: zstd-compressed layers are not supported`);
+  if (head.length >= 3 && head.subarray(0, 3).toString("latin1") === "BZh") throw new ArchiveError(`${source}: bzip2-compressed layers are not supported`);
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) throw new ArchiveError(`${source}: xz-compressed layers are not supported`);
   return "none";
 }
 
@@ -26,7 +26,7 @@ export async function peekCompression(input: NodeJS.ReadableStream, source: stri
   const it = (input as Readable)[Symbol.asyncIterator]();
   const first = await it.next();
   const head = first.done ? Buffer.alloc(0) : (first.value as Buffer);
-  if (head.length === 0) throw new LayerError(`${source}: empty input, not a tar archive`);
+  if (head.length === 0) throw new ArchiveError(`${source}: empty input, not a tar archive`);
   const compression = sniffCompression(head, source);
   out.write(head);
   (async () => {

@@ -1,23 +1,19 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { PassThrough, Readable, Writable, pipeline as callbackPipeline } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
-import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
-import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../image/types.js";
-import { familiarRepository, familiarString, formatReference, normalizeTag, parseReference, DEFAULT_TAG } from "../image/reference.js";
-import {
-  ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, architectureOfNode, blobPath, digestFromPath,
-  type DockerArchiveManifestEntry,
-} from "../image/archive.js";
-import { applyChanges } from "../image/changes.js";
-import { gunzipStream, peekCompression } from "../layer/index.js";
-import { StoreError } from "./errors.js";
-import { collectGarbage } from "./gc.js";
-import type { PreparedLayer, Store } from "./store.js";
-import type { ImageRecord } from "./types.js";
+import { BerthError } from "../errors.js";
+import { isDigest, sha256Digest, type Digest } from "./digest.js";
+import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "./types.js";
+import { familiarString, normalizeTag, parseReference } from "./reference.js";
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, architectureOfNode, blobPath, digestFromPath, type DockerArchiveManifestEntry } from "./archive.js";
+import type { ArchiveImage, ArchivePreparedLayer, ArchiveStore } from "./archive-store.js";
+import { applyChanges } from "./changes.js";
+import { gunzipStream, peekCompression } from "./compression.js";
+import { ArchiveError } from "./errors.js";
 
 const LAYER_MEDIA_TYPES = new Set<string>([
   MediaType.OciLayer, MediaType.OciLayerGzip, MediaType.DockerLayer, MediaType.DockerLayerGzip,
@@ -41,13 +37,13 @@ export interface ImportOptions {
 }
 
 /** `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer image. */
-export async function importRootfs(store: Store, input: NodeJS.ReadableStream, opts: ImportOptions): Promise<ImageRecord> {
+export async function importRootfs<Image extends ArchiveImage>(store: ArchiveStore<Image>, input: NodeJS.ReadableStream, opts: ImportOptions): Promise<Image> {
   const tag = opts.tag === undefined ? undefined : normalizeTagOrThrow(opts.tag);
   let config;
   try {
     config = applyChanges({}, opts.changes ?? []);
   } catch (err) {
-    throw new StoreError((err as Error).message, { exitCode: 125 });
+    throw new ArchiveError((err as Error).message, { exitCode: 125 });
   }
   // the input's own bytes are not kept (a gzip'd rootfs is stored as its tar, as Docker does)
   const layer = await store.importLayer(input, { source: opts.source, keepCompressed: false });
@@ -69,7 +65,7 @@ function normalizeTagOrThrow(t: string): string {
   try {
     return normalizeTag(t);
   } catch (err) {
-    throw new StoreError((err as Error).message, { exitCode: 125 });
+    throw new ArchiveError((err as Error).message, { exitCode: 125 });
   }
 }
 
@@ -83,7 +79,7 @@ export interface LoadResult {
 /** Confines an archive member name to the staging dir. */
 function memberPath(name: string, source: string): string {
   const parts = name.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw new StoreError(`${source}: archive member ${JSON.stringify(name)} escapes the archive`);
+  if (parts.includes("..")) throw new ArchiveError(`${source}: archive member ${JSON.stringify(name)} escapes the archive`);
   return parts.join("/");
 }
 
@@ -151,7 +147,7 @@ function relayMember(entry: Readable, consumer: (head: Buffer, body: Readable) =
 async function unpackArchive(input: NodeJS.ReadableStream, staging: string, source: string, onLayer?: (rel: string, body: Readable) => Promise<void>): Promise<Map<string, string>> {
   const links = new Map<string, string>();
   const { compression, stream } = await peekCompression(input, source).catch((err: Error) => {
-    throw new StoreError(`${source}: ${err.message.replace(`${source}: `, "")}`);
+    throw new ArchiveError(`${source}: ${err.message.replace(`${source}: `, "")}`);
   });
   const extract = tar.extract();
   // pipeline, not pipe(): an input error (before or after this point) destroys gunzip with it
@@ -193,12 +189,12 @@ async function unpackArchive(input: NodeJS.ReadableStream, staging: string, sour
     // wait for both, even when one fails: a layer being applied must finish cleaning up
     const settled = await Promise.allSettled([pipeline(tarIn, extract as unknown as Writable), consume]);
     const errors = settled.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
-    if (errors.length > 0) throw errors.find((e) => e instanceof StoreError) ?? errors[0];
+    if (errors.length > 0) throw errors.find((e) => e instanceof BerthError) ?? errors[0];
   } catch (err) {
-    if (err instanceof StoreError) throw err;
-    throw new StoreError(`${source}: not a valid image archive: ${(err as Error).message}`, { cause: err });
+    if (err instanceof BerthError) throw err;
+    throw new ArchiveError(`${source}: not a valid image archive: ${(err as Error).message}`, { cause: err });
   }
-  if (files === 0) throw new StoreError(`${source}: not an image archive (no files in it)`);
+  if (files === 0) throw new ArchiveError(`${source}: not an image archive (no files in it)`);
   return links;
 }
 
@@ -214,20 +210,20 @@ interface PendingImage {
  * an OCI image layout tar, plain or gzip. Everything is staged and verified first; tags are
  * set last, in one update; on any error the images and content this load added are removed.
  */
-export async function loadArchive(store: Store, input: NodeJS.ReadableStream, source: string): Promise<LoadResult> {
+export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStore<Image>, input: NodeJS.ReadableStream, source: string): Promise<LoadResult> {
   const staging = store.stagingPath("load");
   await mkdir(staging, { recursive: true });
   const addedImages: Digest[] = [];
   const candidates = new Set<Digest>();
   const adopted = new Set<Digest>(); // layer files of this archive already moved into blobs/
-  const prepared = new Map<string, PreparedLayer | StoreError>(); // member → applied layer, or why not
+  const prepared = new Map<string, ArchivePreparedLayer | BerthError>(); // member → applied layer, or why not
   try {
     const links = await unpackArchive(input, staging, source, async (rel, body) => {
       try {
         prepared.set(rel, await store.prepareLayer(body, { source: `${source}: layer ${rel}` }));
       } catch (err) {
         // only an error if a manifest uses this member as a layer
-        prepared.set(rel, err instanceof StoreError ? err : new StoreError(`${source}: layer ${rel}: ${(err as Error).message}`));
+        prepared.set(rel, err instanceof BerthError ? err : new ArchiveError(`${source}: layer ${rel}: ${(err as Error).message}`));
       }
     });
     const resolveRel = (p: string): string => {
@@ -240,20 +236,20 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
       try {
         return await readFile(resolve(p));
       } catch {
-        throw new StoreError(`${source}: ${what} ${JSON.stringify(p)} is missing from the archive`);
+        throw new ArchiveError(`${source}: ${what} ${JSON.stringify(p)} is missing from the archive`);
       }
     };
     const exists = (p: string): Promise<boolean> => lstat(join(staging, p)).then(() => true, () => false);
     const verified = async (d: Digest, what: string): Promise<Buffer> => {
       const bytes = await readMember(blobPath(d), what);
-      if (sha256Digest(bytes) !== d) throw new StoreError(`${source}: ${what} ${d}: digest mismatch (the archive's blob hashes to ${sha256Digest(bytes)})`);
+      if (sha256Digest(bytes) !== d) throw new ArchiveError(`${source}: ${what} ${d}: digest mismatch (the archive's blob hashes to ${sha256Digest(bytes)})`);
       return bytes;
     };
     const parseJson = <T>(bytes: Buffer, what: string): T => {
       try {
         return JSON.parse(bytes.toString("utf8")) as T;
       } catch (err) {
-        throw new StoreError(`${source}: ${what} is not valid JSON: ${(err as Error).message}`);
+        throw new ArchiveError(`${source}: ${what} is not valid JSON: ${(err as Error).message}`);
       }
     };
 
@@ -262,7 +258,7 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
     if (await exists("index.json")) {
       const walk = async (index: ImageIndex, inherited: string[]): Promise<void> => {
         for (const desc of index.manifests ?? []) {
-          if (!isDigest(desc.digest)) throw new StoreError(`${source}: index.json: invalid digest ${JSON.stringify(desc.digest)}`);
+          if (!isDigest(desc.digest)) throw new ArchiveError(`${source}: index.json: invalid digest ${JSON.stringify(desc.digest)}`);
           const names = [...inherited, ...namesFromAnnotations(desc)];
           if (INDEX_MEDIA_TYPES.has(desc.mediaType)) {
             await walk(parseJson<ImageIndex>(await verified(desc.digest, "index"), `index ${desc.digest}`), names);
@@ -271,7 +267,7 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
             const bytes = await verified(desc.digest, "manifest");
             ociManifests.push({ bytes, manifest: parseJson<ImageManifest>(bytes, `manifest ${desc.digest}`), names });
           } else {
-            throw new StoreError(`${source}: index.json: unknown media type ${JSON.stringify(desc.mediaType)}`);
+            throw new ArchiveError(`${source}: index.json: unknown media type ${JSON.stringify(desc.mediaType)}`);
           }
         }
       };
@@ -281,13 +277,13 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
     const pending: PendingImage[] = [];
     if (await exists("manifest.json")) {
       const entries = parseJson<DockerArchiveManifestEntry[]>(await readMember("manifest.json", "file"), "manifest.json");
-      if (!Array.isArray(entries)) throw new StoreError(`${source}: manifest.json is not a list of images`);
+      if (!Array.isArray(entries)) throw new ArchiveError(`${source}: manifest.json is not a list of images`);
       for (const e of entries) {
-        if (typeof e?.Config !== "string" || !Array.isArray(e.Layers)) throw new StoreError(`${source}: manifest.json: an entry lacks Config or Layers`);
+        if (typeof e?.Config !== "string" || !Array.isArray(e.Layers)) throw new ArchiveError(`${source}: manifest.json: an entry lacks Config or Layers`);
         const configBytes = await readMember(e.Config, "image config");
         const named = digestFromPath(e.Config);
         if (named !== undefined && sha256Digest(configBytes) !== named) {
-          throw new StoreError(`${source}: image config ${e.Config}: digest mismatch (hashes to ${sha256Digest(configBytes)})`);
+          throw new ArchiveError(`${source}: image config ${e.Config}: digest mismatch (hashes to ${sha256Digest(configBytes)})`);
         }
         const id = sha256Digest(configBytes);
         const oci = ociManifests.find((m) => m.manifest.config?.digest === id);
@@ -304,7 +300,7 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
       }
     } else if (ociManifests.length > 0) {
       for (const m of ociManifests) {
-        if (!isDigest(m.manifest.config?.digest ?? "")) throw new StoreError(`${source}: a manifest has no valid config descriptor`);
+        if (!isDigest(m.manifest.config?.digest ?? "")) throw new ArchiveError(`${source}: a manifest has no valid config descriptor`);
         pending.push({
           configBytes: await verified(m.manifest.config.digest, "image config"),
           manifestBytes: m.bytes,
@@ -313,34 +309,34 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
         });
       }
     } else if (await exists("index.json")) {
-      throw new StoreError(`${source}: the OCI layout holds no image for linux/${architectureOfNode()}`);
+      throw new ArchiveError(`${source}: the OCI layout holds no image for linux/${architectureOfNode()}`);
     } else {
-      throw new StoreError(`${source}: not an image archive (no manifest.json or index.json in it)`);
+      throw new ArchiveError(`${source}: not an image archive (no manifest.json or index.json in it)`);
     }
 
     for (const img of pending) {
       const config = parseJson<ImageConfig>(img.configBytes, "image config");
       const diffIds = config.rootfs?.diff_ids;
-      if (!Array.isArray(diffIds) || !diffIds.every((d) => isDigest(d))) throw new StoreError(`${source}: image config has no valid rootfs.diff_ids`);
+      if (!Array.isArray(diffIds) || !diffIds.every((d) => isDigest(d))) throw new ArchiveError(`${source}: image config has no valid rootfs.diff_ids`);
       if (diffIds.length !== img.layers.length) {
-        throw new StoreError(`${source}: image config lists ${diffIds.length} layers, the archive ${img.layers.length}`);
+        throw new ArchiveError(`${source}: image config lists ${diffIds.length} layers, the archive ${img.layers.length}`);
       }
       for (const [i, l] of img.layers.entries()) {
         if (l.mediaType !== undefined && !LAYER_MEDIA_TYPES.has(l.mediaType)) {
-          throw new StoreError(`${source}: layer ${l.path}: unknown media type ${JSON.stringify(l.mediaType)}`);
+          throw new ArchiveError(`${source}: layer ${l.path}: unknown media type ${JSON.stringify(l.mediaType)}`);
         }
         const diffId = diffIds[i]!;
         const have = await store.layerRecord(diffId);
         const prep = prepared.get(resolveRel(l.path));
-        if (prep instanceof StoreError) throw prep;
+        if (prep instanceof BerthError) throw prep;
         if (have !== undefined && (l.digest === undefined || l.digest === diffId || have.blobs.some((b) => b.digest === l.digest))) {
           // the store has this layer: no need to apply it again, but a corrupt archive is still an error
           if (l.digest !== undefined) {
             const got = prep !== undefined ? prep.digest : await hashFile(resolve(l.path)).catch(async () => ((await store.hasBlob(l.digest!)) && adopted.has(l.digest!) ? l.digest : undefined));
-            if (got === undefined) throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
-            if (got !== l.digest) throw new StoreError(`${source}: layer ${l.path}: digest mismatch: expected ${l.digest}, got ${got}`);
+            if (got === undefined) throw new ArchiveError(`${source}: layer ${l.path} is missing from the archive`);
+            if (got !== l.digest) throw new ArchiveError(`${source}: layer ${l.path}: digest mismatch: expected ${l.digest}, got ${got}`);
           } else if (prep !== undefined && prep.diffId !== diffId) {
-            throw new StoreError(`${source}: layer ${l.path}: layer diff_id mismatch: the image config says ${diffId}, the layer is ${prep.diffId}`);
+            throw new ArchiveError(`${source}: layer ${l.path}: layer diff_id mismatch: the image config says ${diffId}, the layer is ${prep.diffId}`);
           }
           continue;
         }
@@ -352,7 +348,7 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
             ...expect,
             source: `${source}: layer ${l.path}`,
           }).catch((err: unknown) => {
-            if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new StoreError(`${source}: layer ${l.path} is missing from the archive`);
+            if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ArchiveError(`${source}: layer ${l.path} is missing from the archive`);
             throw err;
           });
         candidates.add(info.diffId);
@@ -378,10 +374,10 @@ export async function loadArchive(store: Store, input: NodeJS.ReadableStream, so
     return { loaded: pending.map((p) => ({ id: sha256Digest(p.configBytes), tags: p.tags.map((t) => familiarString(parseReference(t))) })) };
   } catch (err) {
     for (const id of addedImages) await store.removeImageEntry(id);
-    if (candidates.size > 0) await collectGarbage(store, { candidates }).catch(() => undefined);
+    if (candidates.size > 0) await store.collectGarbage({ candidates }).catch(() => undefined);
     throw err;
   } finally {
-    for (const p of prepared.values()) if (!(p instanceof StoreError)) await p.discard();
+    for (const p of prepared.values()) if (!(p instanceof BerthError)) await p.discard();
     await rm(staging, { recursive: true, force: true });
   }
 }
@@ -396,7 +392,7 @@ function normalizeTagIn(t: string, source: string): string {
   try {
     return normalizeTag(t);
   } catch (err) {
-    throw new StoreError(`${source}: ${(err as Error).message}`);
+    throw new ArchiveError(`${source}: ${(err as Error).message}`);
   }
 }
 
@@ -409,107 +405,3 @@ function namesFromAnnotations(desc: Descriptor): string[] {
   if (ref && /[:/]/.test(ref) && !ref.startsWith(":")) return [ref];
   return [];
 }
-
-// ------------------------------------------------------------------ save
-
-interface SaveImage {
-  image: ImageRecord;
-  tags: string[]; // normalized
-}
-
-/** Which tags `docker save NAME` includes: the named tag; a bare repository name: all its tags. */
-async function selectForSave(store: Store, names: string[]): Promise<SaveImage[]> {
-  const refs = await store.readRefs();
-  const byId = new Map<Digest, SaveImage>();
-  for (const name of names) {
-    const id = await store.resolveImageId(name);
-    const entry = byId.get(id) ?? { image: await store.imageById(id), tags: [] };
-    byId.set(id, entry);
-    let ref;
-    try {
-      ref = parseReference(name);
-    } catch {
-      continue; // an ID
-    }
-    if (ref.digest !== undefined) continue;
-    const repo = `${ref.domain}/${ref.path}`;
-    const wanted = ref.tag !== undefined
-      ? [formatReference({ ...ref })]
-      : Object.keys(refs).filter((k) => refs[k] === id && k.startsWith(`${repo}:`));
-    if (ref.tag === undefined && !(formatReference({ ...ref, tag: DEFAULT_TAG }) in refs) && wanted.length === 0) continue;
-    for (const w of wanted) if (refs[w] === id && !entry.tags.includes(w)) entry.tags.push(w);
-  }
-  return [...byId.values()];
-}
-
-/**
- * `docker save`: one tar holding both the docker-archive `manifest.json`/`repositories` and an
- * OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), as Docker 25+ writes it.
- * Layers go in as the manifest names them; a plain layer made by a build is re-diffed from its
- * directory on the fly (deterministic, so its digest holds).
- */
-export async function saveImages(store: Store, names: string[], out: NodeJS.WritableStream): Promise<void> {
-  const images = await selectForSave(store, names);
-  const pack = tar.pack();
-  const written = new Set<Digest>();
-  const fixed = { mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) };
-  const add = (name: string, body: Buffer | string): Promise<void> =>
-    new Promise((res, rej) => {
-      pack.entry({ name, ...fixed, size: Buffer.byteLength(body) }, body, (err) => (err ? rej(err) : res()));
-    });
-  const addStream = (name: string, stream: Readable, size: number): Promise<void> =>
-    new Promise((res, rej) => {
-      const sink = pack.entry({ name, ...fixed, size, type: "file" }, (err) => (err ? rej(err) : res()));
-      pipeline(stream, sink as unknown as Writable).catch(rej);
-    });
-  const producing = (async () => {
-    await add(OCI_LAYOUT_FILE, JSON.stringify(OCI_LAYOUT_VERSION));
-    pack.entry({ name: "blobs/", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) });
-    pack.entry({ name: "blobs/sha256/", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) });
-    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-    const manifestJson: DockerArchiveManifestEntry[] = [];
-    const repositories: Record<string, Record<string, string>> = {};
-    for (const { image, tags } of images) {
-      for (const l of image.manifest.layers) {
-        if (written.has(l.digest)) continue;
-        const { stream, size } = await store.exportBlob(l.digest);
-        await addStream(blobPath(l.digest), stream, size);
-        written.add(l.digest);
-      }
-      for (const d of [image.id, image.manifestDigest]) {
-        if (written.has(d)) continue;
-        await add(blobPath(d), await store.readBlob(d));
-        written.add(d);
-      }
-      const manifestSize = (await store.readBlob(image.manifestDigest)).length;
-      const mediaType = image.manifest.mediaType ?? MediaType.OciManifest;
-      if (tags.length === 0) index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize });
-      for (const t of tags) {
-        const ref = parseReference(t);
-        index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize, annotations: { [ANNOTATION_IMAGE_NAME]: t, [ANNOTATION_REF_NAME]: ref.tag ?? DEFAULT_TAG } });
-        const repo = familiarRepository(ref);
-        repositories[repo] = { ...(repositories[repo] ?? {}), [ref.tag ?? DEFAULT_TAG]: image.id.slice(7) };
-      }
-      manifestJson.push({ Config: blobPath(image.id), RepoTags: tags.length ? tags.map((t) => familiarString(parseReference(t))) : null, Layers: image.manifest.layers.map((l) => blobPath(l.digest)) });
-    }
-    await add("index.json", `${JSON.stringify(index)}\n`);
-    await add("manifest.json", `${JSON.stringify(manifestJson)}\n`);
-    if (Object.keys(repositories).length > 0) await add("repositories", `${JSON.stringify(repositories)}\n`);
-    pack.finalize();
-  })();
-  producing.catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
-  await Promise.all([pipeline(pack as unknown as Readable, out as Writable), producing]);
-}
-
-/** `save -o FILE`: written to a temp file next to FILE, renamed when complete. */
-export async function saveImagesToFile(store: Store, names: string[], file: string): Promise<void> {
-  const tmp = `${file}.berth-tmp-${process.pid}`;
-  try {
-    await saveImages(store, names, createWriteStream(tmp, { mode: 0o644 }));
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-

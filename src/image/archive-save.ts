@@ -1,0 +1,112 @@
+import { createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as tar from "tar-stream";
+import type { Digest } from "./digest.js";
+import { MediaType, type ImageIndex } from "./types.js";
+import { familiarRepository, familiarString, formatReference, parseReference, DEFAULT_TAG } from "./reference.js";
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, blobPath, type DockerArchiveManifestEntry } from "./archive.js";
+import type { ArchiveImage, ArchiveStore } from "./archive-store.js";
+
+interface SaveImage {
+  image: ArchiveImage;
+  tags: string[]; // normalized
+}
+
+/** Which tags `docker save NAME` includes: the named tag; a bare repository name: all its tags. */
+async function selectForSave(store: ArchiveStore, names: string[]): Promise<SaveImage[]> {
+  const refs = await store.readRefs();
+  const byId = new Map<Digest, SaveImage>();
+  for (const name of names) {
+    const id = await store.resolveImageId(name);
+    const entry = byId.get(id) ?? { image: await store.imageById(id), tags: [] };
+    byId.set(id, entry);
+    let ref;
+    try {
+      ref = parseReference(name);
+    } catch {
+      continue; // an ID
+    }
+    if (ref.digest !== undefined) continue;
+    const repo = `${ref.domain}/${ref.path}`;
+    const wanted = ref.tag !== undefined
+      ? [formatReference({ ...ref })]
+      : Object.keys(refs).filter((k) => refs[k] === id && k.startsWith(`${repo}:`));
+    if (ref.tag === undefined && !(formatReference({ ...ref, tag: DEFAULT_TAG }) in refs) && wanted.length === 0) continue;
+    for (const w of wanted) if (refs[w] === id && !entry.tags.includes(w)) entry.tags.push(w);
+  }
+  return [...byId.values()];
+}
+
+/**
+ * `docker save`: one tar holding both the docker-archive `manifest.json`/`repositories` and an
+ * OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), as Docker 25+ writes it.
+ * Layers go in as the manifest names them; a plain layer made by a build is re-diffed from its
+ * directory on the fly (deterministic, so its digest holds).
+ */
+export async function saveImages(store: ArchiveStore, names: string[], out: NodeJS.WritableStream): Promise<void> {
+  const images = await selectForSave(store, names);
+  const pack = tar.pack();
+  const written = new Set<Digest>();
+  const fixed = { mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) };
+  const add = (name: string, body: Buffer | string): Promise<void> =>
+    new Promise((res, rej) => {
+      pack.entry({ name, ...fixed, size: Buffer.byteLength(body) }, body, (err) => (err ? rej(err) : res()));
+    });
+  const addStream = (name: string, stream: Readable, size: number): Promise<void> =>
+    new Promise((res, rej) => {
+      const sink = pack.entry({ name, ...fixed, size, type: "file" }, (err) => (err ? rej(err) : res()));
+      pipeline(stream, sink as unknown as Writable).catch(rej);
+    });
+  const producing = (async () => {
+    await add(OCI_LAYOUT_FILE, JSON.stringify(OCI_LAYOUT_VERSION));
+    pack.entry({ name: "blobs/", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) });
+    pack.entry({ name: "blobs/sha256/", type: "directory", mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) });
+    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+    const manifestJson: DockerArchiveManifestEntry[] = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    for (const { image, tags } of images) {
+      for (const l of image.manifest.layers) {
+        if (written.has(l.digest)) continue;
+        const { stream, size } = await store.exportBlob(l.digest);
+        await addStream(blobPath(l.digest), stream, size);
+        written.add(l.digest);
+      }
+      for (const d of [image.id, image.manifestDigest]) {
+        if (written.has(d)) continue;
+        await add(blobPath(d), await store.readBlob(d));
+        written.add(d);
+      }
+      const manifestSize = (await store.readBlob(image.manifestDigest)).length;
+      const mediaType = image.manifest.mediaType ?? MediaType.OciManifest;
+      if (tags.length === 0) index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize });
+      for (const t of tags) {
+        const ref = parseReference(t);
+        index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize, annotations: { [ANNOTATION_IMAGE_NAME]: t, [ANNOTATION_REF_NAME]: ref.tag ?? DEFAULT_TAG } });
+        const repo = familiarRepository(ref);
+        repositories[repo] = { ...(repositories[repo] ?? {}), [ref.tag ?? DEFAULT_TAG]: image.id.slice(7) };
+      }
+      manifestJson.push({ Config: blobPath(image.id), RepoTags: tags.length ? tags.map((t) => familiarString(parseReference(t))) : null, Layers: image.manifest.layers.map((l) => blobPath(l.digest)) });
+    }
+    await add("index.json", `${JSON.stringify(index)}\n`);
+    await add("manifest.json", `${JSON.stringify(manifestJson)}\n`);
+    if (Object.keys(repositories).length > 0) await add("repositories", `${JSON.stringify(repositories)}\n`);
+    pack.finalize();
+  })();
+  producing.catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
+  await Promise.all([pipeline(pack as unknown as Readable, out as Writable), producing]);
+}
+
+/** `save -o FILE`: written to a temp file next to FILE, renamed when complete. */
+export async function saveImagesToFile(store: ArchiveStore, names: string[], file: string): Promise<void> {
+  const tmp = `${file}.berth-tmp-${process.pid}`;
+  try {
+    await saveImages(store, names, createWriteStream(tmp, { mode: 0o644 }));
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+

@@ -8,7 +8,8 @@ import { DockerfileSyntaxError, parse } from "../parser/index.js";
 import { errorAt, lintDockerfile, lintSummary, planBuild, unusedBuildArgsWarning, type BuildPlan } from "../plan/index.js";
 import { runRoot } from "../sys/run-root.js";
 import { trace } from "../sys/trace.js";
-import { openStore, type Store } from "../store/store.js";
+import { openStore } from "../store/store.js";
+import type { BuilderStore } from "./store-port.js";
 import { noteCodePath } from "../code-paths.js";
 import { watchAbort } from "./abort.js";
 import { entitlementMessage, missingEntitlement } from "./entitlements.js";
@@ -40,7 +41,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 class Builder implements BuildSession {
   readonly options: BuildOptions;
   readonly environment: Readonly<Record<string, string | undefined>>;
-  store!: Store;
+  store!: BuilderStore;
   plan!: BuildPlan;
   epoch: number | undefined;
   readonly stateDir: string;

@@ -4,7 +4,7 @@ import { isDigest, type Digest } from "../image/digest.js";
 import type { Descriptor } from "../image/types.js";
 import type { BuildPlan } from "../plan/index.js";
 import type { CacheIndex, CacheRecord, RegistryClient, RegistryClientOptions, RemoteReference } from "../registry/index.js";
-import type { Store } from "../store/store.js";
+import type { BuilderStore } from "./store-port.js";
 import type { CacheEntry } from "../store/types.js";
 import type { CacheExportSpec, CacheImportSpec } from "./cache-options.js";
 import { BuildError } from "./errors.js";
@@ -50,7 +50,7 @@ export interface CacheExchangeStats {
 }
 
 export interface CacheExchangeOptions {
-  store: Store;
+  store: BuilderStore;
   imports: readonly CacheImportSpec[];
   exports: readonly CacheExportSpec[];
   registry?: RegistryClientOptions;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
-import type { Store } from "../store/store.js";
+import type { BuilderStore } from "./store-port.js";
 import type { ImageRecord } from "../store/types.js";
 import { formatTime } from "./history.js";
 import { cloneConfig, containerConfig, type StageState } from "./stage-state.js";
@@ -11,7 +11,7 @@ import { cloneConfig, containerConfig, type StageState } from "./stage-state.js"
  * as BuildKit's exporter), Docker's field order (so digests are stable), stored and tagged.
  */
 export async function createImage(
-  store: Store,
+  store: BuilderStore,
   state: StageState,
   o: { tags: readonly string[]; epoch: number | undefined; labels: Record<string, string> | undefined; startedAt: number },
 ): Promise<ImageRecord> {

@@ -1,5 +1,6 @@
 import type { Digest } from "../image/digest.js";
-import type { ImageRecord, Store } from "../store/index.js";
+import type { ImageRecord } from "../store/index.js";
+import type { BuilderStore } from "./store-port.js";
 import type { RegistryClientOptions } from "../registry/index.js";
 import type { CacheExchangeStats } from "./cache-exchange.js";
 import type { CacheExportSpec, CacheImportSpec } from "./cache-options.js";
@@ -28,7 +29,7 @@ export interface BuildOptions {
   /** The Dockerfile's text (`-f -`); `dockerfile` then only names it. */
   dockerfileText?: string;
   /** An open store, or its root. */
-  store?: Store;
+  store?: BuilderStore;
   root?: string;
   tags?: string[];
   /** `K=V` or `K` (taken from `environment`). */

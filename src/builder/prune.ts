@@ -3,9 +3,8 @@ import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Digest } from "../image/digest.js";
-import { collectGarbage } from "../store/gc.js";
 import { tryAcquireFlock } from "../sys/flock.js";
-import type { Store } from "../store/store.js";
+import type { BuilderStore } from "./store-port.js";
 
 const execFileP = promisify(execFile);
 
@@ -67,7 +66,7 @@ export interface BuildCacheUsage {
  * store's collectGarbage (its "gc" and "layers" locks; image, snapshot and remaining records'
  * layers stay).
  */
-export async function pruneBuildCache(store: Store, o: PruneBuildCacheOptions = {}): Promise<PruneBuildCacheResult> {
+export async function pruneBuildCache(store: BuilderStore, o: PruneBuildCacheOptions = {}): Promise<PruneBuildCacheResult> {
   const waiting = setTimeout(() => o.onWait?.(), 300);
   let lock;
   try {
@@ -94,7 +93,7 @@ interface Prunable {
   remove(): Promise<boolean>;
 }
 
-async function pruneLocked(store: Store, o: PruneBuildCacheOptions): Promise<PruneBuildCacheResult> {
+async function pruneLocked(store: BuilderStore, o: PruneBuildCacheOptions): Promise<PruneBuildCacheResult> {
   const cutoff = o.keepDurationMs !== undefined && o.keepDurationMs > 0 ? Date.now() - o.keepDurationMs : undefined;
   const recent = (ms: number | undefined): boolean => cutoff !== undefined && ms !== undefined && ms > cutoff;
   const imageLayers = await layersOfImages(store);
@@ -192,12 +191,12 @@ async function pruneLocked(store: Store, o: PruneBuildCacheOptions): Promise<Pru
   }
 
   // Only layers no image, snapshot or remaining record needs go (collectGarbage decides).
-  const gc = await collectGarbage(store, { candidates });
+  const gc = await store.collectGarbage({ candidates });
   result.reclaimedBytes += gc.reclaimedBytes;
   return result;
 }
 
-async function layersOfImages(store: Store): Promise<Set<Digest>> {
+async function layersOfImages(store: BuilderStore): Promise<Set<Digest>> {
   const out = new Set<Digest>();
   for (const img of await store.listImages()) for (const l of img.layers) out.add(l.diffId);
   return out;
@@ -219,7 +218,7 @@ async function diskUsage(dirs: string[]): Promise<Map<string, number>> {
  * The build cache as `system df` counts it: step records whose layers no image uses (their
  * layers' sizes) and cache mount directories (their contents).
  */
-export async function buildCacheUsage(store: Store): Promise<BuildCacheUsage> {
+export async function buildCacheUsage(store: BuilderStore): Promise<BuildCacheUsage> {
   const imageLayers = await layersOfImages(store);
   let count = 0;
   let bytes = 0;

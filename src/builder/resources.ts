@@ -3,14 +3,14 @@ import { join } from "node:path";
 import { BuildContext, LayeredSourceFs, overlayOpaque, StatCache } from "../context/index.js";
 import { removeTree } from "../sys/remove-tree.js";
 import type { HeldLock } from "../sys/flock.js";
-import type { Store } from "../store/store.js";
+import type { BuilderStore } from "./store-port.js";
 import type { ContextView } from "./context-view.js";
 import * as memoryDirModule from "./memory-dir.js";
 import type { BuildSandbox, RunNetwork } from "./sandbox.js";
 import type { StageState } from "./stage-state.js";
 
 export interface BuildResourcesOptions {
-  store: Store;
+  store: BuilderStore;
   contextRoot: string;
   dockerfilePath: string;
   /** runc state of this build's containers, its /etc files, its context view. */

@@ -1,6 +1,6 @@
 import type { Instruction } from "../instructions/index.js";
 import type { BuildPlan } from "../plan/index.js";
-import type { Store } from "../store/store.js";
+import type { BuilderStore } from "./store-port.js";
 import type { BuildError } from "./errors.js";
 import type { BuildEvent } from "./events.js";
 import type { BuildOptions } from "./options.js";
@@ -14,7 +14,7 @@ export interface BuildSession {
   readonly options: BuildOptions;
   /** Where `--secret env=`, `--build-arg K` and the like are read (BuildOptions.environment). */
   readonly environment: Readonly<Record<string, string | undefined>>;
-  readonly store: Store;
+  readonly store: BuilderStore;
   readonly plan: BuildPlan;
   /** SOURCE_DATE_EPOCH, when set. */
   readonly epoch: number | undefined;

@@ -5,7 +5,8 @@ import type { HistoryEntry } from "../image/types.js";
 import type { Instruction } from "../instructions/index.js";
 import { BerthError } from "../errors.js";
 import { trace } from "../sys/trace.js";
-import { PENDING_DIFF_ID, type Store } from "../store/store.js";
+import { PENDING_DIFF_ID } from "../store/store.js";
+import type { BuilderStore } from "./store-port.js";
 import type { CacheEntry, LayerInfo, Snapshot } from "../store/types.js";
 import type { CacheExchange } from "./cache-exchange.js";
 import { BuildError } from "./errors.js";
@@ -49,7 +50,7 @@ export interface StepPlace {
 }
 
 export interface StepCacheOptions {
-  store: Store;
+  store: BuilderStore;
   epoch: number | undefined;
   emit(e: BuildEvent): void;
   deferCleanup(p: Promise<void>): void;
@@ -82,7 +83,7 @@ export class StepCache {
 
   constructor(private readonly options: StepCacheOptions) {}
 
-  private get store(): Store {
+  private get store(): BuilderStore {
     return this.options.store;
   }
 

@@ -122,9 +122,6 @@ export class Store {
   hasBlob(d: Digest): Promise<boolean> {
     return this.blobs.has(d);
   }
-  openBlob(d: Digest): NodeJS.ReadableStream {
-    return this.blobs.open(d);
-  }
   readBlob(d: Digest): Promise<Buffer> {
     return this.blobs.read(d);
   }
@@ -156,9 +153,6 @@ export class Store {
   }
   layer(diffId: Digest): Promise<LayerInfo | undefined> {
     return this.layers.layer(diffId);
-  }
-  listLayerRecords(): Promise<LayerRecord[]> {
-    return this.layers.listRecords();
   }
   knownOpaque(absDir: string): boolean | undefined {
     return this.layers.knownOpaque(absDir);
@@ -231,12 +225,6 @@ export class Store {
   }
   tag(ref: string, id: Digest): Promise<void> {
     return this.refs.tag(ref, id);
-  }
-  addDigestReference(ref: string, id: Digest): Promise<void> {
-    return this.refs.addDigestReference(ref, id);
-  }
-  untag(ref: string): Promise<void> {
-    return this.refs.untag(ref);
   }
   collectGarbage(opts: { candidates?: Set<Digest>; graceMs?: number } = {}): Promise<GcResult> {
     return collectGarbage(this, opts);

@@ -2,7 +2,7 @@ import { LayeredSourceFs, type SourceFs } from "../../context/index.js";
 import type { Digest } from "../../image/digest.js";
 import type { AddInstruction, CopyInstruction } from "../../instructions/index.js";
 import { trace } from "../../sys/trace.js";
-import type { Store } from "../../store/store.js";
+import type { BuilderStore } from "../store-port.js";
 import type { LayerInfo } from "../../store/types.js";
 import { BuildError } from "../errors.js";
 import { stackedKey, type KeyInputs } from "../keys.js";
@@ -79,11 +79,11 @@ export async function dispatchCopy(b: BuildSession, s: Step<CopyInstruction | Ad
  * same step. A hint, not a record: written behind the build without fsync; a missing or torn
  * file only means copying instead of linking.
  */
-async function savePlaced(store: Store, diffId: Digest, placed: Map<string, PlacedFile>): Promise<void> {
+async function savePlaced(store: BuilderStore, diffId: Digest, placed: Map<string, PlacedFile>): Promise<void> {
   await store.putPlaced(diffId, JSON.stringify([...placed]));
 }
 
-async function reuseSource(store: Store, previous: () => Promise<LayerInfo | undefined>): Promise<ReuseSource | undefined> {
+async function reuseSource(store: BuilderStore, previous: () => Promise<LayerInfo | undefined>): Promise<ReuseSource | undefined> {
   const layer = await previous();
   if (layer === undefined) return undefined;
   try {

@@ -65,6 +65,8 @@ interface RunFlags {
   volume?: string[];
   tmpfs?: string[];
   publish?: string[];
+  publishAll?: boolean;
+  expose?: string[];
   network?: string;
   networkAlias?: string[];
   addHost?: string[];
@@ -100,6 +102,8 @@ function addCreateFlags(cmd: Command): Command {
     .option("-v, --volume <spec>", "bind mount host:ctr[:ro], named volume name:ctr[:ro], or anonymous ctr (repeatable)", collect)
     .option("--tmpfs <path[:opts]>", "mount a tmpfs (repeatable)", collect)
     .option("-p, --publish <[ip:]hostPort:ctrPort[/tcp]>", "publish a container port on the host: on 0.0.0.0 and [::] unless an ip is given (repeatable)", collect)
+    .option("-P, --publish-all", "publish all exposed ports to random host ports")
+    .option("--expose <port[-end][/proto]>", "expose a port or a range of ports (repeatable)", collect)
     .option("--network <network>", "bridge (own namespace, outbound access, the default), a network from `berth network create`, none (loopback only) or host", "bridge")
     .option("--network-alias <name>", "another name for the container on a user network (repeatable)", collect)
     .option("--add-host <host:ip>", "add a line to the container's /etc/hosts (repeatable)", collect)
@@ -210,6 +214,8 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
     volumes: flags.volume ?? [],
     tmpfs: flags.tmpfs ?? [],
     ports: flags.publish ?? [],
+    publishAll: flags.publishAll === true,
+    expose: flags.expose ?? [],
     network: flags.network ?? "bridge",
     networkAliases: flags.networkAlias ?? [],
     addHosts: flags.addHost ?? [],

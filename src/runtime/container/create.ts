@@ -36,6 +36,10 @@ export interface CreateOptions {
   volumes?: string[];
   tmpfs?: string[];
   ports?: string[];
+  /** -P: publish every exposed port (the image's EXPOSE and --expose) on a free host port */
+  publishAll?: boolean;
+  /** --expose port[-end][/proto] */
+  expose?: string[];
   network?: NetworkMode;
   networkAliases?: string[];
   /** --add-host host:ip */
@@ -109,6 +113,13 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     if (!isIP(d)) throw new RuntimeError(`invalid --dns ${d}: not an IP address`);
   }
   const ports = (options.ports ?? []).flatMap(publishedPorts);
+  const exposed = [...Object.keys(config.ExposedPorts ?? {}).flatMap((p) => exposedPorts(p, "EXPOSE")), ...(options.expose ?? []).flatMap((p) => exposedPorts(p, "--expose"))];
+  if (options.publishAll === true && bridged) {
+    // Docker's -P: each exposed port without a -p binding gets a free host port (tcp only: berth proxies tcp)
+    for (const port of new Set(exposed.filter((p) => p.protocol === "tcp").map((p) => p.port))) {
+      if (!ports.some((b) => b.containerPort === port)) ports.push(...publishedPorts(String(port)));
+    }
+  }
   if (ports.length > 0 && (network === "none" || network === "host")) throw new RuntimeError(`ports cannot be published with --network ${network}`);
   if (options.name !== undefined && !isValidName(options.name)) {
     throw new RuntimeError(`Invalid container name (${options.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -253,6 +264,26 @@ function publishedPorts(spec: string): PortBinding[] {
   const binding = parsePortSpec(spec);
   const explicitIp = spec.split(":").length > 2 || spec.startsWith("[");
   return explicitIp ? [binding] : [binding, { ...binding, hostIp: "::" }];
+}
+
+/** An EXPOSE or --expose entry: `port[-end][/proto]` (Docker's ParsePortRange), every port of a range. */
+function exposedPorts(spec: string, flag: string): Array<{ port: number; protocol: string }> {
+  const slash = spec.indexOf("/");
+  const range = slash < 0 ? spec : spec.slice(0, slash);
+  const protocol = slash < 0 ? "tcp" : spec.slice(slash + 1).toLowerCase();
+  const [startText = "", endText] = range.split(/-(.*)/s, 2);
+  const port = (text: string, which: string): number => {
+    if (text === "") throw new RuntimeError(`invalid range format for ${flag}: invalid ${which} port '': value is empty`);
+    if (!/^[0-9]+$/.test(text)) throw new RuntimeError(`invalid range format for ${flag}: invalid ${which} port '${text}': invalid syntax`);
+    const n = Number(text);
+    if (n > 65535) throw new RuntimeError(`invalid range format for ${flag}: invalid ${which} port '${text}': value out of range`);
+    return n;
+  };
+  const start = port(startText, "start");
+  const end = endText === undefined ? start : port(endText, "end");
+  if (end < start) throw new RuntimeError(`invalid range format for ${flag}: invalid port range: ${range}`);
+  if (!["tcp", "udp", "sctp"].includes(protocol)) throw new RuntimeError(`invalid range format for ${flag}: invalid protocol '${protocol}'`);
+  return Array.from({ length: end - start + 1 }, (_, i) => ({ port: start + i, protocol }));
 }
 
 function nameConflict(name: string, holder: string): RuntimeError {

@@ -53,6 +53,7 @@ interface RunFlags {
   pull?: string;
   name?: string;
   rm?: boolean;
+  restart?: string;
   detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -91,6 +92,7 @@ function addCreateFlags(cmd: Command): Command {
     .option("--pull <policy>", "pull the image before running: missing (default), always or never")
     .option("--name <name>", "assign a name to the container")
     .option("--rm", "remove the container when it exits")
+    .option("--restart <policy>", "restart policy when the container exits: no, always, on-failure[:max-retries] or unless-stopped")
     .option("-i, --interactive", "keep STDIN open")
     .option("-t, --tty", "allocate a pseudo-TTY")
     .option("-e, --env <KEY=value>", "set an environment variable (repeatable)", collect)
@@ -234,6 +236,7 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
       ...(flags.pidsLimit !== undefined ? { pidsLimit: parseInteger(flags.pidsLimit, "--pids-limit") } : {}),
     },
     autoRemove: flags.rm === true,
+    ...(flags.restart !== undefined ? { restart: flags.restart } : {}),
     labels,
     ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
   });
@@ -313,7 +316,8 @@ export function registerContainerCommands(program: Command): void {
       const { displayState } = await import("../runtime/container/pause.js");
       let list = (await listContainers(ctx)).map((c) => c.record);
       const filters = flags.filter ?? [];
-      if (!flags.all && !filters.some((f) => f.startsWith("status="))) list = list.filter((r) => r.state === "running");
+      // a restarting container counts as running, as Docker's
+      if (!flags.all && !filters.some((f) => f.startsWith("status="))) list = list.filter((r) => r.state === "running" || displayState(r) === "restarting");
       for (const f of filters) {
         const eq = f.indexOf("=");
         const key = f.slice(0, eq);
@@ -330,6 +334,7 @@ export function registerContainerCommands(program: Command): void {
       const now = Date.now();
       const status = (r: (typeof list)[number]) => {
         if (r.state === "running") return `Up ${humanDuration(now - Date.parse(r.startedAt ?? r.created))}${displayState(r) === "paused" ? " (Paused)" : ""}`;
+        if (displayState(r) === "restarting") return `Restarting (${r.exitCode ?? 0}) ${humanDuration(now - Date.parse(r.finishedAt ?? r.created))} ago`;
         if (r.state === "exited") return `Exited (${r.exitCode ?? 0}) ${humanDuration(now - Date.parse(r.finishedAt ?? r.created))} ago`;
         return "Created";
       };

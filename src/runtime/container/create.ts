@@ -17,6 +17,7 @@ import type { PortBinding } from "./record.js";
 import { writeRecord, type ContainerRecord, type VolumeMount } from "./record.js";
 import { isVolumeName } from "../../store/volumes.js";
 import { parseSecurityOpts } from "./security-opts.js";
+import { parseRestartPolicy } from "./restart.js";
 
 /** What `berth create`/`berth run` take, already parsed from flags (values validated here). */
 export interface CreateOptions {
@@ -57,6 +58,8 @@ export interface CreateOptions {
   cgroupns?: CgroupnsMode;
   resources?: ResourceLimits;
   autoRemove?: boolean;
+  /** --restart no|always|on-failure[:N]|unless-stopped */
+  restart?: string;
   labels?: Record<string, string>;
   stopSignal?: string;
 }
@@ -133,6 +136,10 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
   if (cgroupns !== "private" && cgroupns !== "host") throw new RuntimeError(`invalid --cgroupns "${String(cgroupns)}": want private or host`);
   checkLimitsAllowed(options.resources ?? {});
   if (options.stopSignal !== undefined) normalizeSignal(options.stopSignal);
+  const restartPolicy = options.restart !== undefined ? parseRestartPolicy(options.restart) : undefined;
+  if (options.autoRemove === true && restartPolicy !== undefined && restartPolicy.name !== "no") {
+    throw new RuntimeError("conflicting options: cannot specify both --restart and --rm");
+  }
   const binds: MountRequest[] = [];
   const volumeRequests: Array<{ name: string | undefined; destination: string; readOnly: boolean }> = [];
   for (const spec of options.volumes ?? []) {
@@ -226,6 +233,7 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
       cgroupns,
       resources: options.resources ?? {},
       autoRemove: options.autoRemove === true,
+      ...(restartPolicy !== undefined ? { restartPolicy } : {}),
     },
     snapshot,
     restartCount: 0,

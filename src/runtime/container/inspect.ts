@@ -2,10 +2,12 @@ import { join } from "node:path";
 import { LOG_FILE } from "./logs.js";
 import { isPaused } from "./pause.js";
 import { formatPort } from "./ports.js";
+import { isRestarting } from "./restart.js";
 import { attachedNetworks, recordEndpoints, UNBRIDGED_MODES, type ContainerRecord } from "./record.js";
 
 /** `berth inspect CONTAINER`: Docker's container JSON shape (the fields berth has). */
 export function inspectContainer(record: ContainerRecord, dir: string): Record<string, unknown> {
+  const restarting = isRestarting(record);
   const running = record.state === "running";
   const paused = running && isPaused(record);
   const endpoints = running ? recordEndpoints(record) : [];
@@ -21,10 +23,11 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
     Path: record.config.args[0],
     Args: record.config.args.slice(1),
     State: {
-      Status: paused ? "paused" : record.state,
-      Running: running,
+      Status: paused ? "paused" : restarting ? "restarting" : record.state,
+      // Docker's restarting container is running, between two runs
+      Running: running || restarting,
       Paused: paused,
-      Restarting: false,
+      Restarting: restarting,
       OOMKilled: record.oomKilled === true,
       Dead: false,
       Pid: running ? (record.pid?.pid ?? 0) : 0,
@@ -46,6 +49,7 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
       DnsSearch: record.hostConfig.dnsSearch ?? [],
       PortBindings: ports,
       AutoRemove: record.hostConfig.autoRemove,
+      RestartPolicy: { Name: record.hostConfig.restartPolicy?.name ?? "no", MaximumRetryCount: record.hostConfig.restartPolicy?.maximumRetryCount ?? 0 },
       Privileged: record.hostConfig.privileged,
       ReadonlyRootfs: record.hostConfig.readOnlyRootfs,
       Init: record.hostConfig.init,

@@ -9,6 +9,7 @@ import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
 import { readRecord, withLiveState, type ContainerRecord } from "./record.js";
 import { isPaused, thawIfPaused } from "./pause.js";
+import { cancelRestarts, clearStopMark, isRestarting, markStopped, RestartBackoff } from "./restart.js";
 import { superviseContainer } from "./supervise.js";
 
 /** Where the detached supervisor's own diagnostics go (not the container's output). */
@@ -19,11 +20,14 @@ export const SUPERVISOR_LOG = "supervisor.log";
  * CLI can exit) and wait only until the container's process runs, or failed to: start
  * errors reach the caller with Docker's exit codes.
  */
-export async function startDetached(ctx: RuntimeContext, id: string): Promise<void> {
+export async function startDetached(ctx: RuntimeContext, id: string, restartInMs?: number): Promise<void> {
   const dir = await ctx.store.containerDir(id);
   const script = fileURLToPath(new URL("./supervisor-main.js", import.meta.url));
   const diag = openSync(join(dir, SUPERVISOR_LOG), "a");
   const args = [script, resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
+  // a manual start clears what a stop left for the restart policy; a hand-over restarts after the delay
+  if (restartInMs === undefined) clearStopMark(dir);
+  else args.push(String(restartInMs));
   // cwd /: a long-lived supervisor must not pin the directory berth was started from;
   // no NODE_EXTRA_CA_CERTS: Node would parse it at start-up for a process that
   // never opens a TLS connection (see bin/berth)
@@ -50,15 +54,30 @@ export async function startDetached(ctx: RuntimeContext, id: string): Promise<vo
   if (!parsed.ok) throw new RuntimeError(parsed.message ?? "start failed", { exitCode: parsed.exitCode ?? 125, container: id });
 }
 
-/** Start in the foreground: this process holds the container and streams its output; resolves with its exit code. */
-export function startAttached(ctx: RuntimeContext, id: string): Promise<number> {
-  return superviseContainer(ctx, id, { mode: "attach" });
+/**
+ * Start in the foreground: this process holds the container and streams its output; resolves
+ * with its exit code. A container to restart by its policy is handed to a detached supervisor
+ * (Docker's client returns at the first exit while the daemon restarts the container).
+ */
+export async function startAttached(ctx: RuntimeContext, id: string): Promise<number> {
+  const dir = await ctx.store.containerDir(id);
+  clearStopMark(dir);
+  const policy = (await readRecord(dir)).hostConfig.restartPolicy;
+  let restartIn: number | undefined;
+  const backoff = policy !== undefined && policy.name !== "no" ? new RestartBackoff(policy) : undefined;
+  const exitCode = await superviseContainer(ctx, id, {
+    mode: "attach",
+    ...(backoff !== undefined ? { restartsAfter: (code: number, record: ContainerRecord) => (restartIn = backoff.next(code, record, dir)) !== undefined } : {}),
+  });
+  if (restartIn !== undefined) await startDetached(ctx, id, restartIn);
+  return exitCode;
 }
 
 export async function startContainer(ctx: RuntimeContext, ref: string, options: { attach?: boolean } = {}): Promise<{ record: ContainerRecord; exitCode?: number }> {
   const { record } = await findContainer(ctx, ref);
   if (isPaused(record)) throw new RuntimeError("cannot start a paused container, try unpause instead", { exitCode: 1, container: record.id });
-  if (record.state === "running") return { record }; // Docker: starting a running container is a no-op
+  // Docker: starting a running (or restarting) container is a no-op
+  if (record.state === "running" || isRestarting(record)) return { record };
   if (options.attach === true) return { record, exitCode: await startAttached(ctx, record.id) };
   await startDetached(ctx, record.id);
   return { record };
@@ -89,7 +108,13 @@ export async function waitForExit(ctx: RuntimeContext, id: string, timeoutMs = I
 /** `berth kill`: send a signal to the container's init (SIGKILL by default); the container must run. */
 export async function killContainer(ctx: RuntimeContext, ref: string, signal = "SIGKILL"): Promise<ContainerRecord> {
   const sig = normalizeSignal(signal);
-  const { record } = await findContainer(ctx, ref);
+  const found = await findContainer(ctx, ref);
+  let record = found.record;
+  if (record.hostConfig.restartPolicy !== undefined) {
+    // Docker: a kill counts as a manual stop; SIGKILL or the stop signal also ends the restarts
+    if (sig === "SIGKILL" || sig === normalizeSignal(record.config.stopSignal)) record = await cancelRestarts(found.dir, record);
+    else markStopped(found.dir, "stopped");
+  }
   if (record.state !== "running") throw new RuntimeError(`container ${record.id} is not running`, { exitCode: 1, container: record.id });
   if (!(await ctx.runc.kill(record.id, sig))) {
     if (record.pid !== undefined) process.kill(record.pid.pid, sig as NodeJS.Signals);
@@ -103,7 +128,8 @@ export async function killContainer(ctx: RuntimeContext, ref: string, signal = "
  * period (10 s by default, as Docker's). Stopping a stopped container succeeds.
  */
 export async function stopContainer(ctx: RuntimeContext, ref: string, graceSeconds?: number): Promise<ContainerRecord> {
-  const { record } = await findContainer(ctx, ref);
+  const found = await findContainer(ctx, ref);
+  const record = await cancelRestarts(found.dir, found.record);
   if (record.state !== "running") return record;
   const grace = graceSeconds ?? 10;
   await ctx.runc.kill(record.id, normalizeSignal(record.config.stopSignal));

@@ -3,6 +3,7 @@ import { containerCgroup, isFrozen } from "./cgroup.js";
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
 import type { ContainerRecord } from "./record.js";
+import { isRestarting } from "./restart.js";
 
 /**
  * `berth pause` / `unpause`: runc freezes the container's cgroup (v1 freezer or cgroup v2's
@@ -13,9 +14,9 @@ export function isPaused(record: ContainerRecord): boolean {
   return record.state === "running" && isFrozen(containerCgroup(record.id));
 }
 
-/** The state Docker shows: "paused" for a running container that is frozen. */
+/** The state Docker shows: "paused" for a running container that is frozen, "restarting" between two runs of its restart policy. */
 export function displayState(record: ContainerRecord): string {
-  return isPaused(record) ? "paused" : record.state;
+  return isPaused(record) ? "paused" : isRestarting(record) ? "restarting" : record.state;
 }
 
 export async function pauseContainer(ctx: RuntimeContext, ref: string): Promise<ContainerRecord> {

@@ -41,6 +41,12 @@ export interface ContainerRunConfig {
   labels: Record<string, string>;
 }
 
+/** `--restart name[:max-retries]` (Docker's RestartPolicy). */
+export interface RestartPolicy {
+  name: "no" | "always" | "on-failure" | "unless-stopped";
+  maximumRetryCount: number;
+}
+
 /** How the container is hosted (Docker's HostConfig). */
 export interface ContainerHostConfig {
   /** none, host, private, bridge (the default) or a user network's name */
@@ -75,6 +81,8 @@ export interface ContainerHostConfig {
   cgroupns?: CgroupnsMode;
   resources: ResourceLimits;
   autoRemove: boolean;
+  /** absent: "no" */
+  restartPolicy?: RestartPolicy;
 }
 
 /** A bridge network a container is on, with its aliases there (Docker's EndpointSettings). */
@@ -154,7 +162,10 @@ export interface ContainerRecord {
   /** the OOM killer ended the container */
   oomKilled?: boolean;
   error?: string;
+  /** restarts by the restart policy since the last manual start (Docker's RestartCount) */
   restartCount: number;
+  /** exited, and its supervisor (alive) starts it again after a delay: see restart.ts */
+  restarting?: boolean;
 }
 
 export const RECORD_FILE = "record.json";

@@ -8,6 +8,7 @@ import { waitForExit } from "./lifecycle.js";
 import { findContainer, listContainers } from "./lookup.js";
 import { isAlive, type ContainerRecord } from "./record.js";
 import { thawIfPaused } from "./pause.js";
+import { cancelRestarts, isRestarting } from "./restart.js";
 
 /**
  * `berth rm`: refuse a running container unless forced; forced, kill it and wait. Then clear
@@ -22,6 +23,10 @@ export async function removeContainer(ctx: RuntimeContext, ref: string, options:
 /** removeContainer for a container already found (the --rm path of its own supervisor). */
 export async function removeFound(ctx: RuntimeContext, dir: string, record: ContainerRecord, options: { force?: boolean; volumes?: boolean } = {}): Promise<string> {
   const id = record.id;
+  if (isRestarting(record) && options.force !== true) {
+    throw new RuntimeError(`You cannot remove a restarting container ${id}. Stop the container before attempting removal or force remove`, { container: id });
+  }
+  if (options.force === true) record = await cancelRestarts(dir, record);
   if (record.state === "running") {
     if (options.force !== true) {
       throw new RuntimeError(`You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`, { container: id });

@@ -37,6 +37,11 @@ export interface SuperviseOptions {
   mode: "attach" | "detach";
   /** called once: when the container's process runs, or with the error that kept it from starting */
   onReady?: (error?: RuntimeError) => void;
+  /**
+   * Whether this process starts the container again (its restart policy, see restart.ts): the
+   * record then says restarting, with this process as its supervisor.
+   */
+  restartsAfter?: (exitCode: number, record: ContainerRecord) => boolean;
 }
 
 /** Whether swap is accounted (memory.memsw.* exists): Docker drops the swap limit otherwise. */
@@ -244,8 +249,10 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       ...(child.pid !== undefined && processRef(child.pid) !== undefined ? { runtime: processRef(child.pid) } : {}),
       startedAt: new Date().toISOString(),
       ...(attached.length > 0 ? { endpoints: attached } : {}),
-      restartCount: record.state === "exited" ? record.restartCount + 1 : record.restartCount,
+      // Docker's RestartCount: restarts by the policy since the last manual start
+      restartCount: record.restarting === true ? record.restartCount : 0,
     };
+    delete record.restarting;
     delete record.endpoint;
     delete record.exitCode;
     delete record.finishedAt;
@@ -302,10 +309,11 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     record = await readRecord(dir).catch(() => record);
     endpoints.push(...(record.endpoints ?? []));
     record = { ...record, state: "exited", exitCode, finishedAt: new Date().toISOString() };
+    if (options.restartsAfter?.(exitCode, record) === true) record = { ...record, restarting: true, restartCount: record.restartCount + 1 };
     delete record.endpoints;
     delete record.endpoint;
     delete record.pid;
-    delete record.supervisor;
+    if (record.restarting !== true) delete record.supervisor;
     delete record.runtime;
     // a --rm container is removed next: its last state is not worth a write
     // (and a container removed by `rm -f` meanwhile has no directory left to write to)
@@ -318,7 +326,9 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     networkLock ??= await acquireFlock(join(dir, NETWORK_LOCK)).catch(() => undefined);
     record = await readRecord(dir);
     endpoints.push(...(record.endpoints ?? []));
-    record = { ...record, state: started ? "exited" : "created", exitCode: error.exitCode, error: error.message };
+    // (a restart that failed: exited, and no more restarts, as Docker's)
+    record = { ...record, state: started || record.restarting === true ? "exited" : "created", exitCode: error.exitCode, error: error.message };
+    delete record.restarting;
     delete record.endpoints;
     delete record.endpoint;
     delete record.pid;

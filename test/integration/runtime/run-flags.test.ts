@@ -52,4 +52,108 @@ describe.runIf(canRun)("run flags", () => {
     expect(bad.code).toBe(125);
     expect(bad.stderr).toContain("invalid range format for --expose: invalid start port 'NaN': invalid syntax");
   }, 60_000);
+
+  const inspect = async (name: string) => {
+    const r = await h.berth(["inspect", name]);
+    return (JSON.parse(r.stdout) as Array<{ RestartCount: number; State: { Status: string; Restarting: boolean; Running: boolean; ExitCode: number }; HostConfig: { RestartPolicy: { Name: string; MaximumRetryCount: number } } }>)[0]!;
+  };
+  const status = async (name: string) => (await h.berth(["ps", "-a", "--filter", `name=${name}`, "--format", "{{.Status}}"])).stdout.trim();
+
+  it("--restart on-failure:N restarts a failing container N times, with Docker's doubling back-off", async () => {
+    const run = await h.berth(["run", "-d", "--name", `fail${s}`, "--restart", "on-failure:4", "busybox", "sh", "-c", "echo ran; exit 3"]);
+    expect(run.code, run.stderr).toBe(0);
+    const done = await eventually(async () => {
+      const i = await inspect(`fail${s}`);
+      return i.RestartCount === 4 && i.State.Status === "exited" ? i : undefined;
+    }, 20_000);
+    expect(done.State.ExitCode).toBe(3);
+    expect(done.HostConfig.RestartPolicy).toEqual({ Name: "on-failure", MaximumRetryCount: 4 });
+    const logs = (await h.berth(["logs", "-t", `fail${s}`])).stdout.trim().split("\n");
+    expect(logs.length).toBe(5);
+    const times = logs.map((l) => Date.parse(l.split(" ")[0]!));
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // 100, 200, 400, 800 ms of waiting (plus each start's own time)
+    expect(gaps[0]).toBeGreaterThanOrEqual(100);
+    expect(gaps[3]).toBeGreaterThanOrEqual(800);
+    expect(gaps[3]).toBeGreaterThan(gaps[1]! + 300);
+    // no more: the count is spent
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await inspect(`fail${s}`)).RestartCount).toBe(4);
+    // a container that succeeds is not restarted by on-failure
+    const ok = await h.berth(["run", "-d", "--name", `ok${s}`, "--restart", "on-failure", "busybox", "true"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await inspect(`ok${s}`)).toMatchObject({ RestartCount: 0, State: { Status: "exited", ExitCode: 0 } });
+    await h.berth(["rm", `fail${s}`, `ok${s}`]);
+  }, 60_000);
+
+  it("--restart always: ps shows Restarting between runs; stop ends it for good, start brings it back with RestartCount 0", async () => {
+    const run = await h.berth(["run", "-d", "--name", `loop${s}`, "--restart", "always", "busybox", "sh", "-c", "exit 1"]);
+    expect(run.code, run.stderr).toBe(0);
+    // the back-off grows to seconds after a few quick exits
+    expect(await eventually(async () => (/^Restarting \(1\) .* ago$/.test(await status(`loop${s}`)) ? true : undefined), 20_000)).toBe(true);
+    expect((await h.berth(["ps", "--filter", `name=loop${s}`, "--format", "{{.State}}"])).stdout).toBe("restarting\n");
+    const during = await inspect(`loop${s}`);
+    expect(during.State).toMatchObject({ Status: "restarting", Restarting: true, Running: true });
+    expect(during.RestartCount).toBeGreaterThan(0);
+    const removing = await h.berth(["rm", `loop${s}`]);
+    expect(removing.code).toBe(1);
+    // (it may be between two runs or in one of them)
+    expect(removing.stderr).toMatch(/You cannot remove a (restarting|running) container/);
+    const stop = await h.berth(["stop", `loop${s}`]);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(await status(`loop${s}`)).toMatch(/^Exited \(1\) /);
+    const count = (await inspect(`loop${s}`)).RestartCount;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await status(`loop${s}`)).toMatch(/^Exited \(1\) /);
+    expect((await inspect(`loop${s}`)).RestartCount).toBe(count);
+    expect((await h.berth(["rm", `loop${s}`])).code).toBe(0);
+
+    // a long-running one: stop keeps it down (always and unless-stopped alike), start starts it again
+    for (const policy of ["always", "unless-stopped"]) {
+      const name = `svc${policy}${s}`;
+      expect((await h.berth(["run", "-d", "--name", name, "--restart", policy, "busybox", "sleep", "60"])).code).toBe(0);
+      expect((await h.berth(["stop", "-t", "1", name])).code).toBe(0);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await status(name)).toMatch(/^Exited \(137\) /);
+      expect((await h.berth(["start", name])).code).toBe(0);
+      expect(await inspect(name)).toMatchObject({ RestartCount: 0, State: { Status: "running" } });
+      // a crash (the process killed from outside berth) is restarted
+      const pid = (await h.berth(["inspect", "--format", "{{.State.Pid}}", name])).stdout.trim();
+      process.kill(Number(pid), "SIGKILL");
+      expect(await eventually(async () => ((await inspect(name)).RestartCount === 1 && (await inspect(name)).State.Status === "running" ? true : undefined))).toBe(true);
+      expect((await h.berth(["rm", "-f", name])).code).toBe(0);
+    }
+  }, 90_000);
+
+  it("a foreground run returns the first exit code and its restarts go on in the background", async () => {
+    const run = await h.berth(["run", "--name", `fg${s}`, "--restart", "on-failure:2", "busybox", "sh", "-c", "echo once; exit 5"]);
+    expect(run.code).toBe(5);
+    expect(run.stdout).toBe("once\n");
+    const done = await eventually(async () => {
+      const i = await inspect(`fg${s}`);
+      return i.RestartCount === 2 && i.State.Status === "exited" ? i : undefined;
+    }, 20_000);
+    expect(done.State.ExitCode).toBe(5);
+    expect((await h.berth(["logs", `fg${s}`])).stdout).toBe("once\nonce\nonce\n");
+    await h.berth(["rm", `fg${s}`]);
+  }, 60_000);
+
+  it("--restart with --rm, or a policy Docker does not know, fails naming the flag and leaves nothing", async () => {
+    const before = (await h.berth(["ps", "-a", "-q"])).stdout;
+    const both = await h.berth(["run", "--rm", "--restart", "always", "busybox", "true"]);
+    expect(both.code).toBe(125);
+    expect(both.stderr).toContain("conflicting options: cannot specify both --restart and --rm");
+    const unknown = await h.berth(["create", "--restart", "sometimes", "busybox", "true"]);
+    expect(unknown.code).toBe(125);
+    expect(unknown.stderr).toContain("invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped' (--restart)");
+    const count = await h.berth(["run", "--restart", "always:3", "busybox", "true"]);
+    expect(count.code).toBe(125);
+    expect(count.stderr).toContain("maximum retry count can only be used with 'on-failure' (--restart)");
+    const notInt = await h.berth(["run", "--restart", "on-failure:x", "busybox", "true"]);
+    expect(notInt.stderr).toContain("invalid restart policy format: maximum retry count must be an integer (--restart)");
+    expect((await h.berth(["ps", "-a", "-q"])).stdout).toBe(before);
+    // --rm with --restart no is fine, as Docker's
+    expect((await h.berth(["run", "--rm", "--restart", "no", "busybox", "true"])).code).toBe(0);
+  }, 30_000);
 });

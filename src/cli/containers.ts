@@ -65,6 +65,7 @@ interface RunFlags {
   hostname?: string;
   volume?: string[];
   tmpfs?: string[];
+  mount?: string[];
   publish?: string[];
   publishAll?: boolean;
   expose?: string[];
@@ -103,6 +104,7 @@ function addCreateFlags(cmd: Command): Command {
     .option("-h, --hostname <name>", "container host name")
     .option("-v, --volume <spec>", "bind mount host:ctr[:ro], named volume name:ctr[:ro], or anonymous ctr (repeatable)", collect)
     .option("--tmpfs <path[:opts]>", "mount a tmpfs (repeatable)", collect)
+    .option("--mount <spec>", "attach a mount: type=bind|volume|tmpfs,source=…,target=…[,readonly][,tmpfs-size=…] (repeatable)", collect)
     .option("-p, --publish <[ip:]hostPort:ctrPort[/tcp]>", "publish a container port on the host: on 0.0.0.0 and [::] unless an ip is given (repeatable)", collect)
     .option("-P, --publish-all", "publish all exposed ports to random host ports")
     .option("--expose <port[-end][/proto]>", "expose a port or a range of ports (repeatable)", collect)
@@ -215,6 +217,7 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
     interactive: flags.interactive === true,
     volumes: flags.volume ?? [],
     tmpfs: flags.tmpfs ?? [],
+    mounts: flags.mount ?? [],
     ports: flags.publish ?? [],
     publishAll: flags.publishAll === true,
     expose: flags.expose ?? [],

@@ -18,6 +18,7 @@ import { writeRecord, type ContainerRecord, type VolumeMount } from "./record.js
 import { isVolumeName } from "../../store/volumes.js";
 import { parseSecurityOpts } from "./security-opts.js";
 import { parseRestartPolicy } from "./restart.js";
+import { parseMountSpec } from "./mount-spec.js";
 
 /** What `berth create`/`berth run` take, already parsed from flags (values validated here). */
 export interface CreateOptions {
@@ -36,6 +37,8 @@ export interface CreateOptions {
   /** -v specs: host:ctr[:ro|rw], name:ctr[:ro|rw], or ctr (anonymous) */
   volumes?: string[];
   tmpfs?: string[];
+  /** --mount specs (Docker's CSV form) */
+  mounts?: string[];
   ports?: string[];
   /** -P: publish every exposed port (the image's EXPOSE and --expose) on a free host port */
   publishAll?: boolean;
@@ -151,6 +154,13 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     const [destination = "", opts] = t.split(":", 2);
     if (!isAbsolute(destination)) throw new RuntimeError(`invalid --tmpfs ${t}: the path must be absolute`);
     binds.push({ type: "tmpfs", destination, ...(opts !== undefined ? { options: ["nosuid", "nodev", "noexec", ...opts.split(",")] } : {}) });
+  }
+  for (const spec of options.mounts ?? []) {
+    const parsed = parseMountSpec(spec);
+    const destination = "request" in parsed ? parsed.request.destination : parsed.volume.destination;
+    if ([...binds, ...volumeRequests].some((m) => m.destination === destination)) throw new RuntimeError(`Duplicate mount point: ${destination}`);
+    if ("request" in parsed) binds.push(parsed.request);
+    else volumeRequests.push(parsed.volume);
   }
   const taken = new Set([...binds.map((b) => b.destination), ...volumeRequests.map((v) => v.destination)]);
   for (const dest of Object.keys(config.Volumes ?? {})) {

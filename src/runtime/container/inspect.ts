@@ -69,7 +69,7 @@ export function inspectContainer(record: ContainerRecord, dir: string): Record<s
       ...record.hostConfig.binds.map((b) =>
         b.type === "bind"
           ? { Type: "bind", Source: b.source, Destination: b.destination, RW: b.readOnly !== true }
-          : { Type: "tmpfs", Source: "", Destination: b.destination, RW: true },
+          : { Type: "tmpfs", Source: "", Destination: b.destination, RW: !(b.type === "tmpfs" && (b.options ?? []).includes("ro")) },
       ),
       ...record.hostConfig.volumes.map((v) => ({ Type: "volume", Name: v.name, Destination: v.destination, RW: !v.readOnly })),
     ],

@@ -1,4 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canRun, eventually, leftovers, makeHarness, type Harness } from "./harness.js";
 
@@ -156,4 +158,51 @@ describe.runIf(canRun)("run flags", () => {
     // --rm with --restart no is fine, as Docker's
     expect((await h.berth(["run", "--rm", "--restart", "no", "busybox", "true"])).code).toBe(0);
   }, 30_000);
+
+  it("--mount binds, volumes and tmpfs in Docker's CSV form; bad specs fail with Docker's messages and leave nothing", async () => {
+    const dir = mkdtempSync("/tmp/berth-mount-");
+    writeFileSync(join(dir, "hello"), "from the host\n");
+    try {
+      const bind = await h.berth(["run", "--rm", "--mount", `type=bind,source=${dir},target=/data,readonly`, "busybox", "sh", "-c", "cat /data/hello; touch /data/x 2>&1; true"]);
+      expect(bind.code, bind.stderr).toBe(0);
+      expect(bind.stdout).toBe("from the host\ntouch: /data/x: Read-only file system\n");
+      // type=volume is the default; a named volume outlives the container
+      const write = await h.berth(["run", "--rm", "--mount", `src=vol${s},dst=/v`, "busybox", "sh", "-c", "echo kept > /v/f"]);
+      expect(write.code, write.stderr).toBe(0);
+      const read = await h.berth(["run", "--rm", "--mount", `type=volume,source=vol${s},target=/v,ro=true`, "busybox", "sh", "-c", "cat /v/f; touch /v/g 2>&1; true"]);
+      expect(read.stdout).toBe("kept\ntouch: /v/g: Read-only file system\n");
+      const tmpfs = await h.berth(["run", "--rm", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770", "busybox", "sh", "-c", "stat -c %a /t; grep ' /t ' /proc/mounts"]);
+      expect(tmpfs.code, tmpfs.stderr).toBe(0);
+      expect(tmpfs.stdout).toMatch(/^1770\ntmpfs \/t tmpfs rw,nosuid,nodev,noexec,.*size=1024k/);
+      const created = await h.berth(["create", "--name", `mnt${s}`, "--mount", `type=bind,src=${dir},dst=/data`, "busybox"]);
+      expect(created.code, created.stderr).toBe(0);
+      const mounts = JSON.parse((await h.berth(["inspect", "--format", "{{json .Mounts}}", `mnt${s}`])).stdout) as unknown[];
+      expect(mounts).toEqual([{ Type: "bind", Source: dir, Destination: "/data", RW: true }]);
+      await h.berth(["rm", `mnt${s}`]);
+
+      const before = [(await h.berth(["ps", "-a", "-q"])).stdout, (await h.berth(["volume", "ls", "-q"])).stdout];
+      const cases: Array<[string, string]> = [
+        ["type=bind,source=/nonexistent-berth-src,target=/x", 'invalid mount config for type "bind": bind source path does not exist: /nonexistent-berth-src'],
+        ["type=tmpfs,source=x,target=/t", 'invalid mount config for type "tmpfs": field Source must not be specified'],
+        [`type=bind,src=${dir}`, 'invalid mount config for type "bind": field Target must not be empty'],
+        ["type=volume,target=relative", "invalid mount path: 'relative' mount path must be absolute"],
+        ["type=nfs,target=/x", 'invalid mount config for type "nfs": mount type unknown'],
+        ["readonly,target", "invalid field 'target' must be a key=value pair"],
+        ["type=volume,target=/x,tmpfs-size=1m", "cannot mix 'tmpfs-*' options with mount type 'volume'"],
+        ["type=tmpfs,target=/x,ro=maybe", `invalid value for 'ro': invalid boolean value ("maybe")`],
+        ["type=tmpfs,target=/x,color=red", "unknown option 'color' in 'color=red'"],
+      ];
+      for (const [spec, message] of cases) {
+        const r = await h.berth(["run", "--rm", "--mount", spec, "busybox", "true"]);
+        expect(r.code, spec).toBe(125);
+        expect(r.stderr, spec).toContain(message);
+      }
+      const dup = await h.berth(["run", "--rm", "-v", `${dir}:/d`, "--mount", "type=tmpfs,dst=/d", "busybox", "true"]);
+      expect(dup.stderr).toContain("Duplicate mount point: /d");
+      expect([(await h.berth(["ps", "-a", "-q"])).stdout, (await h.berth(["volume", "ls", "-q"])).stdout]).toEqual(before);
+      await h.berth(["volume", "rm", `vol${s}`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

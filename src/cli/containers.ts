@@ -639,12 +639,22 @@ export function registerContainerCommands(program: Command): void {
     .description("Create a new image from a container's changes")
     .option("-m, --message <text>", "commit message")
     .option("-a, --author <name>", "author")
-    .argument("<container>")
+    .option("-c, --change <instruction>", "apply a Dockerfile instruction to the created image: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)", collect, [])
+    // Go's bool flag forms (-p, --pause=false); commander gives an optional value the next word, so
+    // `-p CONTAINER` arrives as the flag's value and is taken back as the first argument
+    .option("-p, --pause [bool]", "pause the container during the commit (default true; --pause=false to keep it running)")
+    .argument("[container]")
     .argument("[ref]", "repository[:tag]")
-    .action(async (ref: string, imageRef: string | undefined, flags: { message?: string; author?: string }, cmd: Command) => {
+    .action(async (first: string | undefined, second: string | undefined, flags: { message?: string; author?: string; change: string[]; pause?: string | boolean }, cmd: Command) => {
+      const pauseWord = typeof flags.pause === "string" ? flags.pause.replace(/^=/, "") : undefined;
+      const isBool = pauseWord === undefined || /^(true|false|1|0|t|f)$/i.test(pauseWord);
+      const [ref, imageRef, extra] = [...(isBool ? [] : [pauseWord]), first, second].filter((a): a is string => a !== undefined);
+      if (ref === undefined || extra !== undefined) throw new UsageError('"commit" requires at least 1 and at most 2 arguments.');
       const ctx = await context(cmd);
       const { commitContainer } = await import("../runtime/container/commit.js");
       const image = await commitContainer(ctx, ref, {
+        changes: flags.change,
+        pause: !isBool || pauseWord === undefined || /^(true|1|t)$/i.test(pauseWord),
         ...(imageRef !== undefined ? { ref: imageRef } : {}),
         ...(flags.message !== undefined ? { message: flags.message } : {}),
         ...(flags.author !== undefined ? { author: flags.author } : {}),

@@ -86,6 +86,8 @@ export interface HistoryEntry {
 export interface ImageConfig {
   created?: string;
   author?: string;
+  /** Docker's: the commit message (`commit -m`, `import -m`) */
+  comment?: string;
   architecture: string;
   os: string;
   variant?: string;

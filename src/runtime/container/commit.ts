@@ -1,8 +1,10 @@
 import { spawn } from "node:child_process";
 import { RuntimeError } from "../errors.js";
-import type { HistoryEntry, ImageConfig } from "../../image/types.js";
+import { applyChanges, ChangeError } from "../../image/changes.js";
+import type { ContainerConfig, HistoryEntry, ImageConfig } from "../../image/types.js";
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
+import { isPaused } from "./pause.js";
 import type { RuntimeImageRecord } from "./store-port.js";
 
 export interface CommitOptions {
@@ -10,6 +12,10 @@ export interface CommitOptions {
   ref?: string;
   message?: string;
   author?: string;
+  /** -c/--change: Dockerfile instructions applied to the new image's config (as `import -c`) */
+  changes?: string[];
+  /** pause a running container while its changes are copied (Docker's default) */
+  pause?: boolean;
 }
 
 /**
@@ -20,8 +26,31 @@ export interface CommitOptions {
 export async function commitContainer(ctx: RuntimeContext, ref: string, options: CommitOptions = {}): Promise<RuntimeImageRecord> {
   const { record } = await findContainer(ctx, ref);
   const image = await ctx.store.resolveImage(record.imageId);
+  const base = image.config;
+  // the changes are checked before anything is copied: a bad one leaves nothing behind
+  let runConfig: ContainerConfig;
+  try {
+    runConfig = applyChanges(
+      {
+        ...(base.config ?? {}),
+        Env: record.config.env,
+        Cmd: record.config.cmd,
+        Entrypoint: record.config.entrypoint.length > 0 ? record.config.entrypoint : null,
+        WorkingDir: record.config.cwd === "/" ? (base.config?.WorkingDir ?? "") : record.config.cwd,
+        User: record.config.user,
+        Labels: record.config.labels,
+      },
+      options.changes ?? [],
+    );
+  } catch (err) {
+    if (err instanceof ChangeError) throw new RuntimeError(err.message, { exitCode: 1, container: record.id });
+    throw err;
+  }
   // the store turns a snapshot's upper dir into the layer (it moves it): commit a copy, so
-  // the container keeps its own rw layer and can go on running
+  // the container keeps its own rw layer and can go on running; paused meanwhile, as Docker's
+  // commit pauses it, so that the copy is consistent
+  const pause = options.pause !== false && record.state === "running" && !isPaused(record);
+  if (pause) await ctx.runc.freeze(record.id, true);
   const copy = await ctx.store.prepareSnapshot(image.layers.map((l) => l.diffId));
   let layer;
   try {
@@ -30,25 +59,21 @@ export async function commitContainer(ctx: RuntimeContext, ref: string, options:
   } catch (err) {
     await ctx.store.removeSnapshot(copy).catch(() => undefined);
     throw err;
+  } finally {
+    if (pause) await ctx.runc.freeze(record.id, false);
   }
   const now = new Date().toISOString();
   const history: HistoryEntry = { created: now, created_by: record.config.args.join(" ") };
   if (options.message !== undefined) history.comment = options.message;
   if (options.author !== undefined) history.author = options.author;
-  const base = image.config;
+  const { comment: _baseComment, ...inherited } = base;
   const config: ImageConfig = {
-    ...base,
+    ...inherited,
     created: now,
+    // the image's Comment is the commit message, as Docker's (not the base image's)
+    ...(options.message !== undefined ? { comment: options.message } : {}),
     ...(options.author !== undefined ? { author: options.author } : {}),
-    config: {
-      ...(base.config ?? {}),
-      Env: record.config.env,
-      Cmd: record.config.cmd,
-      Entrypoint: record.config.entrypoint.length > 0 ? record.config.entrypoint : null,
-      WorkingDir: record.config.cwd === "/" ? (base.config?.WorkingDir ?? "") : record.config.cwd,
-      User: record.config.user,
-      Labels: record.config.labels,
-    },
+    config: runConfig,
     rootfs: { type: "layers", diff_ids: [...base.rootfs.diff_ids, layer.diffId] },
     history: [...(base.history ?? []), history],
   };

@@ -205,4 +205,31 @@ describe.runIf(canRun)("run flags", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it("commit -c applies Dockerfile instructions to the new image; -m, -a; -p pauses a running container (the default)", async () => {
+    const run = await h.berth(["run", "-d", "--name", `src${s}`, "busybox", "sh", "-c", "echo made > /made; sleep 60"]);
+    expect(run.code, run.stderr).toBe(0);
+    await eventually(async () => ((await h.berth(["exec", `src${s}`, "cat", "/made"])).stdout === "made\n" ? true : undefined));
+    const commit = await h.berth(["commit", "-p", `src${s}`, "--change", 'CMD ["cat", "/made"]', "-c", "ENV GREETING=hi", "-c", "EXPOSE 7000", "-c", "WORKDIR /tmp", "-c", "LABEL team=berth", "-c", "USER nobody", "-m", "a message", "-a", "someone", `committed${s}:1`]);
+    expect(commit.code, commit.stderr).toBe(0);
+    const image = (JSON.parse((await h.berth(["image", "inspect", `committed${s}:1`])).stdout) as Array<{ Comment: string; Author: string; Config: Record<string, unknown> }>)[0]!;
+    expect(image.Comment).toBe("a message");
+    expect(image.Author).toBe("someone");
+    expect(image.Config).toMatchObject({ Cmd: ["cat", "/made"], WorkingDir: "/tmp", User: "nobody", ExposedPorts: { "7000/tcp": {} }, Labels: { team: "berth" } });
+    expect(image.Config.Env).toContain("GREETING=hi");
+    const out = await h.berth(["run", "--rm", `committed${s}:1`]);
+    expect(out.stdout).toBe("made\n");
+    const env = await h.berth(["run", "--rm", `committed${s}:1`, "sh", "-c", "echo $GREETING $(pwd) $(id -un)"]);
+    expect(env.stdout).toBe("hi /tmp nobody\n");
+    // the container runs on (thawed after the commit), and --pause=false commits without pausing it
+    expect((await h.berth(["ps", "--filter", `name=src${s}`, "--format", "{{.State}}"])).stdout).toBe("running\n");
+    expect((await h.berth(["commit", "--pause=false", `src${s}`, `committed${s}:2`])).code).toBe(0);
+    const before = (await h.berth(["images", "-q"])).stdout;
+    const bad = await h.berth(["commit", "-c", "RUN rm -rf /", `src${s}`, `committed${s}:3`]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('invalid --change "RUN rm -rf /": RUN is not allowed');
+    expect((await h.berth(["images", "-q"])).stdout).toBe(before);
+    await h.berth(["rm", "-f", `src${s}`]);
+    await h.berth(["rmi", `committed${s}:1`, `committed${s}:2`]);
+  }, 60_000);
 });

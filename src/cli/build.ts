@@ -32,7 +32,7 @@ export function registerBuildCommands(program: Command): void {
   program
     .command("build")
     .description("Build an image from a Dockerfile")
-    .argument("<context>", "the build context directory")
+    .argument("<context>", "the build context directory, or - (standard input: a tar archive as the context, or a Dockerfile and no context)")
     .option("-t, --tag <name:tag>", "name and optionally tag the image (repeatable)", collect)
     .option("-f, --file <file>", "the Dockerfile (default CONTEXT/Dockerfile; - for standard input)")
     .option("--build-arg <K=V>", "set a build-time variable; K alone takes it from the environment (repeatable)", collect)
@@ -89,11 +89,15 @@ export function registerBuildCommands(program: Command): void {
       const { cacheFlags } = await import("./build-cache-flags.js");
       const cache = await cacheFlags(flags.cacheFrom ?? [], flags.cacheTo ?? []);
       let dockerfileText: string | undefined;
-      if (flags.file === "-") {
+      // `build -`: a tar context or a Dockerfile (and no context) on stdin, as docker build -
+      const fromStdin = contextDir === "-" ? await stdinContext(flags.file, UsageError) : undefined;
+      if (fromStdin !== undefined) dockerfileText = fromStdin.dockerfileText;
+      else if (flags.file === "-") {
         const chunks: Buffer[] = [];
         for await (const c of process.stdin) chunks.push(c as Buffer);
         dockerfileText = Buffer.concat(chunks).toString("utf8");
       }
+      const dockerfile = fromStdin?.dockerfile ?? (flags.file !== undefined && flags.file !== "-" ? flags.file : undefined);
       const { build, writeIidFile } = await import("../builder/index.js");
       const { createRenderer } = await import("../progress/index.js");
       const renderer = createRenderer(flags.quiet === true ? "quiet" : (progress as "auto"), process.stderr, { explain: flags.explain === true || progress === "plain" });
@@ -111,8 +115,8 @@ export function registerBuildCommands(program: Command): void {
       const unwatch = whenOutputCloses(() => abort.abort());
       try {
         const result = await build({
-          context: contextDir,
-          ...(flags.file !== undefined && flags.file !== "-" ? { dockerfile: flags.file } : {}),
+          context: fromStdin?.dir ?? contextDir,
+          ...(dockerfile !== undefined ? { dockerfile } : {}),
           ...(dockerfileText !== undefined ? { dockerfileText } : {}),
           ...(root !== undefined ? { root } : {}),
           tags: flags.tag ?? [],
@@ -141,11 +145,50 @@ export function registerBuildCommands(program: Command): void {
         renderer.finish();
         throw err;
       } finally {
+        if (fromStdin !== undefined) (await import("node:fs")).rmSync(fromStdin.top, { recursive: true, force: true });
         unwatch();
         process.off("SIGINT", onSigint);
         process.off("SIGTERM", onSigint);
       }
     });
+}
+
+/**
+ * Read `build -`'s stdin into a temp directory: a tar archive (plain or compressed, found by
+ * its magic as Docker's archive.IsArchive) is extracted there as the context, with the
+ * Dockerfile in it (or at -f, a path inside it); anything else is the Dockerfile, and the
+ * context is empty.
+ */
+async function stdinContext(file: string | undefined, UsageError: new (m: string) => Error): Promise<{ top: string; dir: string; dockerfile?: string; dockerfileText?: string }> {
+  if (file === "-") throw new UsageError("invalid argument: can't use stdin for both build context and dockerfile");
+  const [{ closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync }, { tmpdir }, { join }, { pipeline }, { spawnSync }] = await Promise.all([
+    import("node:fs"),
+    import("node:os"),
+    import("node:path"),
+    import("node:stream/promises"),
+    import("node:child_process"),
+  ]);
+  const top = mkdtempSync(join(tmpdir(), "berth-stdin-"));
+  try {
+    const input = join(top, "stdin");
+    await pipeline(process.stdin, createWriteStream(input));
+    const head = Buffer.alloc(512);
+    const fd = openSync(input, "r");
+    const length = readSync(fd, head, 0, 512, 0);
+    closeSync(fd);
+    const compressed = [[0x1f, 0x8b], [0x42, 0x5a, 0x68], [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], [0x28, 0xb5, 0x2f, 0xfd]].some((magic) => magic.every((b, i) => head[i] === b));
+    const tar = length === 512 && head.toString("latin1", 257, 262) === "ustar";
+    const dir = join(top, "context");
+    mkdirSync(dir);
+    if (!compressed && !tar) return { top, dir, dockerfileText: readFileSync(input, "utf8") };
+    const r = spawnSync("tar", ["-x", "-f", input, "-C", dir, "--no-same-owner"], { encoding: "utf8" });
+    if (r.status !== 0) throw new UsageError(`failed to read the build context from stdin: ${r.stderr.trim() || "tar failed"}`);
+    rmSync(input);
+    return { top, dir, ...(file !== undefined ? { dockerfile: join(dir, file) } : {}) };
+  } catch (err) {
+    rmSync(top, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 function parseSecret(spec: string, UsageError: new (m: string) => Error): { id: string; src?: string; env?: string } {

@@ -103,8 +103,10 @@ export class StageWalk {
     let state: StageState;
     let triggers: string[] = [];
     const fromId = this.b.nextId();
-    const total = stage.steps.length + 1;
-    const prefix = (i: number) => `[${label === "" ? "" : label + " "}${i}/${total}] `;
+    // BuildKit's [stage k/n]: n counts the steps that are shown (FROM, RUN, COPY, ADD, WORKDIR),
+    // k numbers them in the order they show, its width that of n (metadata steps are no vertices)
+    const numbering = { shown: 1, total: 1 + stage.steps.filter(isShownKind).length };
+    const prefix = (i: number) => `[${label === "" ? "" : label + " "}${String(i).padStart(String(numbering.total).length)}/${numbering.total}] `;
     this.b.emit({ type: "step", id: fromId, name: `${prefix(1)}FROM ${stage.baseName}`, time: Date.now() });
     try {
       if (stage.base.kind === "scratch") {
@@ -155,13 +157,16 @@ export class StageWalk {
       ...onbuildSteps(triggers, `${stage.baseName} ONBUILD`).map((node) => ({ node, onbuild: true })),
       ...stage.steps.map((node) => ({ node, onbuild: false })),
     ];
+    // the base's ONBUILD triggers are known only now, after the FROM line (as BuildKit, they count)
+    numbering.total += steps.filter((st) => st.onbuild && isShownKind(st.node)).length;
     const noCache = options.noCache === true || (options.noCacheFilter ?? []).some((f) => f.toLowerCase() === (stage.name ?? String(index)) || f === String(index));
     let position = 0;
     for (const { node, onbuild } of steps) {
       position++;
-      const n = onbuild ? 1 : stage.steps.indexOf(node) + 2;
-      const name = `${prefix(n)}${onbuild ? "ONBUILD " : ""}${this.displayText(node, state)}`;
-      await this.runStep({ index, position, node, name, state, noCache, onbuild });
+      // numbered when it shows (a WORKDIR / does not; a failing metadata step does)
+      let name: string | undefined;
+      const nameOf = () => (name ??= `${prefix(++numbering.shown)}${onbuild ? "ONBUILD " : ""}${this.displayText(node, state)}`);
+      await this.runStep({ index, position, node, name: nameOf, state, noCache, onbuild });
     }
     return { state, key: state.key };
   }
@@ -182,9 +187,9 @@ export class StageWalk {
   }
 
   /** One step: its progress, its expansion helpers, and the dispatch by instruction kind. */
-  private async runStep(s: { index: number; position: number; node: Instruction; name: string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
+  private async runStep(s: { index: number; position: number; node: Instruction; name: () => string; state: StageState; noCache: boolean; onbuild: boolean }): Promise<void> {
     const b = this.b;
-    const { node, state, name } = s;
+    const { node, state } = s;
     const started = Date.now();
     const executedBefore = b.cache.executed;
     // Like BuildKit's progress, only steps that do work are shown (metadata instructions count
@@ -193,11 +198,11 @@ export class StageWalk {
     const show = (): number => {
       if (id === 0) {
         id = b.nextId();
-        b.emit({ type: "step", id, name, time: started });
+        b.emit({ type: "step", id, name: s.name(), time: started });
       }
       return id;
     };
-    const fail = (detail: string, extra: StepFailure = {}) => new BuildError(detail, { step: this.stepInfo(node, name), ...extra });
+    const fail = (detail: string, extra: StepFailure = {}) => new BuildError(detail, { step: this.stepInfo(node, s.name()), ...extra });
     const escapeToken = b.plan.escapeToken;
     const expandWith = (word: string, opts: { skipProcessQuotes?: boolean }) => {
       try {
@@ -213,7 +218,14 @@ export class StageWalk {
       expand: (word: string, opts: { skipProcessQuotes?: boolean } = {}) => expandWith(word, opts).value,
       expandWords: (word: string) => expandWith(word, {}).words,
     };
-    const step = <I extends Instruction>(ins: I): Step<I> => ({ ...s, ...helpers, node: ins });
+    const step = <I extends Instruction>(ins: I): Step<I> => ({
+      ...s,
+      ...helpers,
+      node: ins,
+      get name() {
+        return s.name();
+      },
+    });
     try {
       if (b.options.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130 });
       switch (node.kind) {
@@ -255,6 +267,11 @@ export class StageWalk {
       throw e;
     }
   }
+}
+
+/** The instructions BuildKit shows as steps of their own (and counts in [k/n]). */
+function isShownKind(ins: Instruction): boolean {
+  return ins.kind === "run" || ins.kind === "copy" || ins.kind === "add" || ins.kind === "workdir";
 }
 
 /**

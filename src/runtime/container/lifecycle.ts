@@ -62,12 +62,11 @@ export async function startDetached(ctx: RuntimeContext, id: string, restartInMs
 export async function startAttached(ctx: RuntimeContext, id: string): Promise<number> {
   const dir = await ctx.store.containerDir(id);
   clearStopMark(dir);
-  const policy = (await readRecord(dir)).hostConfig.restartPolicy;
   let restartIn: number | undefined;
-  const backoff = policy !== undefined && policy.name !== "no" ? new RestartBackoff(policy) : undefined;
+  const backoff = new RestartBackoff();
   const exitCode = await superviseContainer(ctx, id, {
     mode: "attach",
-    ...(backoff !== undefined ? { restartsAfter: (code: number, record: ContainerRecord) => (restartIn = backoff.next(code, record, dir)) !== undefined } : {}),
+    restartsAfter: (code: number, record: ContainerRecord) => (restartIn = backoff.next(code, record, dir)) !== undefined,
   });
   if (restartIn !== undefined) await startDetached(ctx, id, restartIn);
   return exitCode;

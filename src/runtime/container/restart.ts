@@ -55,22 +55,23 @@ const STEADY_RUN_MS = 10_000;
 
 export class RestartBackoff {
   /** `delayMs`: the last delay (a supervisor taking over from the foreground `run`) */
-  constructor(private readonly policy: RestartPolicy, private delayMs = 0) {}
+  constructor(private delayMs = 0) {}
 
-  /** The delay before the next start, or undefined: the container stays down. */
+  /** The delay before the next start by the record's policy, or undefined: the container stays down. */
   next(exitCode: number, record: ContainerRecord, dir: string): number | undefined {
-    if (this.policy.name === "no") return undefined;
+    const policy = record.hostConfig.restartPolicy;
+    if (policy === undefined || policy.name === "no") return undefined;
     const mark = readStopMark(dir);
     if (mark === "cancel") return undefined;
     if (Date.now() - Date.parse(record.startedAt ?? record.created) >= STEADY_RUN_MS) this.delayMs = 0;
     this.delayMs = Math.min(this.delayMs === 0 ? FIRST_DELAY_MS : this.delayMs * 2, MAX_DELAY_MS);
-    switch (this.policy.name) {
+    switch (policy.name) {
       case "always":
         return this.delayMs;
       case "unless-stopped":
         return mark === undefined ? this.delayMs : undefined;
       case "on-failure": {
-        const max = this.policy.maximumRetryCount;
+        const max = policy.maximumRetryCount;
         return exitCode !== 0 && (max === 0 || record.restartCount < max) ? this.delayMs : undefined;
       }
     }

@@ -50,7 +50,7 @@ if (finishing) {
   const dir = await store.containerDir(id);
   const record = await readRecord(dir);
   let delay = code !== undefined ? Number(code) : undefined;
-  const backoff = new RestartBackoff(record.hostConfig.restartPolicy ?? { name: "no", maximumRetryCount: 0 }, delay ?? 0);
+  const backoff = new RestartBackoff(delay ?? 0);
   if (delay !== undefined) {
     // the foreground CLI exits with the container's code: this process holds it from now on
     const self = processRef(process.pid);

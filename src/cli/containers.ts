@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { confirm } from "./prompt.js";
 import type { RuntimeContext } from "../runtime/container/context.js";
-import { registerInspectTarget } from "./inspect.js";
+import { printInspect, registerInspectTarget } from "./inspect.js";
 import { BerthError, UsageError } from "../errors.js";
 
 /**
@@ -245,6 +245,12 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
   });
 }
 
+/** docker/cli's container formatter column titles, for `ps --format "table …"`. */
+const PS_TITLES: Record<string, string> = {
+  ID: "CONTAINER ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED", Status: "STATUS",
+  State: "STATE", Ports: "PORTS", Names: "NAMES", ExitCode: "EXIT CODE",
+};
+
 function shortCommand(args: string[]): string {
   const text = args.join(" ");
   return `"${text.length > 20 ? `${text.slice(0, 19)}…` : text}"`;
@@ -315,7 +321,7 @@ export function registerContainerCommands(program: Command): void {
       const { listContainers } = await import("../runtime/container/lookup.js");
       const { formatPort } = await import("../runtime/container/ports.js");
       const { RuntimeError } = await import("../runtime/errors.js");
-      const { humanDuration, table, dockerTime, renderTemplate } = await import("./format.js");
+      const { humanDuration, table, dockerTime, formatRows } = await import("./format.js");
       const { displayState } = await import("../runtime/container/pause.js");
       let list = (await listContainers(ctx)).map((c) => c.record);
       const filters = flags.filter ?? [];
@@ -347,22 +353,20 @@ export function registerContainerCommands(program: Command): void {
         return;
       }
       if (flags.format !== undefined && flags.format !== "table") {
-        // `json` is one object per line, as Docker's; otherwise a Go-like template ({{.Names}})
-        for (const r of list) {
-          const row = {
-            ID: id(r),
-            Image: r.image,
-            Command: shortCommand(r.config.args),
-            CreatedAt: dockerTime(r.created),
-            RunningFor: humanDuration(now - Date.parse(r.created)),
-            Status: status(r),
-            State: displayState(r),
-            Ports: r.state === "running" ? r.hostConfig.ports.map(formatPort).join(", ") : "",
-            Names: r.name,
-            ExitCode: r.exitCode,
-          };
-          process.stdout.write(`${renderTemplate(flags.format, row)}\n`);
-        }
+        // `json` is one object per line, as Docker's; otherwise a Go template ({{.Names}}), or `table …`
+        const rows = list.map((r) => ({
+          ID: id(r),
+          Image: r.image,
+          Command: shortCommand(r.config.args),
+          CreatedAt: dockerTime(r.created),
+          RunningFor: humanDuration(now - Date.parse(r.created)),
+          Status: status(r),
+          State: displayState(r),
+          Ports: r.state === "running" ? r.hostConfig.ports.map(formatPort).join(", ") : "",
+          Names: r.name,
+          ExitCode: r.exitCode,
+        }));
+        process.stdout.write(formatRows(flags.format, rows, PS_TITLES));
         return;
       }
       // -s: the container's own writes (its rw layer), and with the image's layers ("virtual")
@@ -697,9 +701,10 @@ export function registerContainerCommands(program: Command): void {
     .command("inspect")
     .description("Display detailed information on one or more containers")
     .argument("<containers...>")
-    .action(async (refs: string[], _flags: object, cmd: Command) => {
+    .option("-f, --format <format>", "format the output using a Go template, or json")
+    .action(async (refs: string[], flags: { format?: string }, cmd: Command) => {
       const ctx = await context(cmd);
-      process.stdout.write(`${JSON.stringify(await inspectContainers(ctx, refs), null, 4)}\n`);
+      printInspect(await inspectContainers(ctx, refs), flags.format);
     });
 
   const volume = program.command("volume").description("Manage volumes");
@@ -725,11 +730,12 @@ export function registerContainerCommands(program: Command): void {
   volume
     .command("inspect")
     .argument("<names...>")
-    .action(async (names: string[], _flags: object, cmd: Command) => {
+    .option("-f, --format <format>", "format the output using a Go template, or json")
+    .action(async (names: string[], flags: { format?: string }, cmd: Command) => {
       const ctx = await context(cmd);
       const out = [];
       for (const n of names) out.push(await ctx.store.inspectVolume(n));
-      process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+      printInspect(out, flags.format);
     });
   volume
     .command("rm")

@@ -1,3 +1,5 @@
+import { parseTemplate } from "./template.js";
+
 /** Output helpers shaped like Docker's CLI (go-units sizes and durations, tabwriter tables). */
 
 /**
@@ -55,7 +57,6 @@ export function dockerTime(iso: string | undefined): string {
   return `${d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "").replace("Z", "")} +0000 UTC`;
 }
 
-/** tabwriter.NewWriter(out, 20, 1, 3, ' ', 0): columns at least 20 wide, 3 spaces of padding. */
 /** `--label key=value` flags (repeatable) as Docker reads them: a key alone has an empty value. */
 export function parseLabels(flags: readonly string[] | undefined): Record<string, string> {
   const labels: Record<string, string> = {};
@@ -66,11 +67,17 @@ export function parseLabels(flags: readonly string[] | undefined): Record<string
   return labels;
 }
 
+/** tabwriter.NewWriter(out, 20, 1, 3, ' ', 0): columns at least 20 wide, 3 spaces of padding. */
 export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(20, ...[h, ...rows.map((r) => r[i] ?? "")].map((c) => c.length + 3)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("").trimEnd();
-  return [line(header), ...rows.map(line)].join("\n") + "\n";
+  return alignColumns([header, ...rows], 20);
+}
+
+/** tabwriter with `minWidth` and 3 spaces of padding: every cell but a line's last is padded to its column's width. */
+function alignColumns(lines: readonly string[][], minWidth: number): string {
+  const widths: number[] = [];
+  for (const cells of lines) cells.forEach((c, i) => i < cells.length - 1 && (widths[i] = Math.max(widths[i] ?? minWidth, [...c].length + 3)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + c.length - [...c].length))).join("").trimEnd();
+  return lines.map((cells) => `${line(cells)}\n`).join("");
 }
 
 /** stringutils.Ellipsis: at most `max` characters, the last one "…" when cut. */
@@ -79,22 +86,24 @@ export function ellipsis(s: string, max: number): string {
   return chars.length <= max ? s : `${chars.slice(0, max - 1).join("")}…`;
 }
 
-/**
- * A small subset of Go templates for `--format`: `{{.A.B}}`, `{{json .A}}`, `{{json .}}`,
- * and `json` alone (one JSON object per line, as Docker's `--format json`).
- */
+/** `--format` of a single object (inspect, version, info): `json`, or a Go template run over it. */
 export function renderTemplate(template: string, value: unknown): string {
   if (template === "json") return JSON.stringify(value);
-  const get = (path: string): unknown => {
-    let cur: unknown = value;
-    for (const key of path.split(".").filter(Boolean)) cur = cur !== null && typeof cur === "object" ? (cur as Record<string, unknown>)[key] : undefined;
-    return cur;
-  };
-  const out = template.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_m, json: string | undefined, path: string) => {
-    const v = get(path);
-    if (json) return JSON.stringify(v ?? null);
-    if (v === undefined || v === null) return "<no value>";
-    return typeof v === "object" ? JSON.stringify(v) : String(v);
-  });
-  return out.replace(/\\n/g, "\n").replace(/\\t/g, "\t");
+  return parseTemplate(template).execute(value);
+}
+
+/**
+ * `--format` of a listing command, as docker/cli's formatter.Context: `json` (`{{json .}}` a
+ * row), `table TEMPLATE` (a header row of `titles` above the rows, tab-aligned), or a template
+ * a row; `\t` and `\n` written in the flag are tabs and newlines. The template is parsed
+ * before any row is written, so a bad one prints nothing.
+ */
+export function formatRows(format: string, rows: readonly unknown[], titles: Record<string, string>): string {
+  if (format === "json") return rows.map((r) => `${JSON.stringify(r)}\n`).join("");
+  const isTable = format.startsWith("table");
+  const text = (isTable ? format.slice("table".length) : format).replace(/^ +| +$/g, "").replace(/\\t/g, "\t").replace(/\\n/g, "\n");
+  const template = parseTemplate(text);
+  const lines = rows.map((r) => template.execute(r));
+  if (!isTable) return lines.map((l) => `${l}\n`).join("");
+  return alignColumns([template.executeHeader(titles), ...lines].map((l) => l.split("\t")), 10);
 }

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import type { Digest } from "../image/digest.js";
 import type { ImageRecord, Store } from "../store/index.js";
-import { dockerTime, ellipsis, humanSize, renderTemplate, since, table } from "./format.js";
+import { dockerTime, ellipsis, formatRows, humanSize, since, table } from "./format.js";
 import { registerInspectCommand, registerInspectTarget } from "./inspect.js";
 
 /**
@@ -223,15 +223,16 @@ async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Com
     process.stdout.write(rows.map((r) => `${id(r.image.id)}\n`).join(""));
     return;
   }
-  if (opts.format) {
-    for (const r of rows) {
-      const obj = {
-        Containers: "N/A", CreatedAt: dockerTime(r.image.config.created), CreatedSince: since(r.image.config.created),
-        Digest: r.digest, ID: id(r.image.id), Repository: r.repo, SharedSize: "N/A", Size: humanSize(r.image.size),
-        Tag: r.tag, UniqueSize: "N/A", VirtualSize: humanSize(r.image.size),
-      };
-      process.stdout.write(`${renderTemplate(opts.format, obj)}\n`);
-    }
+  if (opts.format && opts.format !== "table") {
+    const objs = rows.map((r) => ({
+      Containers: "N/A", CreatedAt: dockerTime(r.image.config.created), CreatedSince: since(r.image.config.created),
+      Digest: r.digest, ID: id(r.image.id), Repository: r.repo, SharedSize: "N/A", Size: humanSize(r.image.size),
+      Tag: r.tag, UniqueSize: "N/A", VirtualSize: humanSize(r.image.size),
+    }));
+    process.stdout.write(formatRows(opts.format, objs, {
+      Containers: "CONTAINERS", CreatedAt: "CREATED AT", CreatedSince: "CREATED", Digest: "DIGEST", ID: "IMAGE ID", Repository: "REPOSITORY",
+      SharedSize: "SHARED SIZE", Size: "SIZE", Tag: "TAG", UniqueSize: "UNIQUE SIZE", VirtualSize: "VIRTUAL SIZE",
+    }));
     return;
   }
   const header = opts.digests ? ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"] : ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
@@ -260,11 +261,9 @@ async function historyAction(name: string, opts: { noTrunc?: boolean; quiet?: bo
     return;
   }
   const human = opts.human !== false;
-  if (opts.format) {
-    for (const r of rows) {
-      const obj = { Comment: r.comment, CreatedAt: r.created ?? "", CreatedBy: r.createdBy, CreatedSince: since(r.created), ID: idOf(r.id), Size: human ? humanSize(r.size) : String(r.size) };
-      process.stdout.write(`${renderTemplate(opts.format, obj)}\n`);
-    }
+  if (opts.format && opts.format !== "table") {
+    const objs = rows.map((r) => ({ Comment: r.comment, CreatedAt: r.created ?? "", CreatedBy: r.createdBy, CreatedSince: since(r.created), ID: idOf(r.id), Size: human ? humanSize(r.size) : String(r.size) }));
+    process.stdout.write(formatRows(opts.format, objs, { Comment: "COMMENT", CreatedAt: "CREATED AT", CreatedBy: "CREATED BY", CreatedSince: "CREATED", ID: "IMAGE", Size: "SIZE" }));
     return;
   }
   process.stdout.write(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows.map((r) => [

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { renderTemplate } from "./format.js";
+import { parseTemplate, TemplateParseError, type Template } from "./template.js";
 
 /**
  * `berth inspect NAME...`: Docker tries each object type in turn; every module that owns a
@@ -48,7 +48,22 @@ export function printInspect(found: unknown[], format: string | undefined): void
   if (format === undefined || format === "" || format === "json") {
     process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
   } else {
-    for (const f of found) process.stdout.write(`${renderTemplate(format, f)}\n`);
+    let template: Template;
+    try {
+      template = parseTemplate(format);
+    } catch (err) {
+      // docker/cli's inspect: a template it cannot parse is a usage error, status 64
+      throw err instanceof TemplateParseError ? new TemplateParseError(err.detail, { exitCode: 64 }) : err;
+    }
+    let failed: unknown;
+    for (const f of found) {
+      try {
+        process.stdout.write(`${template.execute(f)}\n`);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+    if (failed !== undefined) throw failed;
   }
 }
 

@@ -61,7 +61,7 @@ export function registerNetworkCommands(program: Command): void {
     .action(async (flags: { quiet?: boolean; trunc?: boolean; format?: string }, cmd: Command) => {
       const ctx = await context(cmd);
       const { listNetworks } = await import("../runtime/network/manage.js");
-      const { table, renderTemplate } = await import("./format.js");
+      const { table, formatRows } = await import("./format.js");
       const list = listNetworks(ctx);
       const id = (i: string) => (flags.trunc === false ? i : i.slice(0, 12));
       if (flags.quiet === true) {
@@ -69,7 +69,8 @@ export function registerNetworkCommands(program: Command): void {
         return;
       }
       if (flags.format !== undefined && flags.format !== "table") {
-        for (const n of list) process.stdout.write(`${renderTemplate(flags.format, { ID: id(n.id), Name: n.name, Driver: n.driver, Scope: "local", IPv6: false, Internal: false, CreatedAt: n.record?.created ?? "" })}\n`);
+        const rows = list.map((n) => ({ ID: id(n.id), Name: n.name, Driver: n.driver, Scope: "local", IPv6: false, Internal: false, CreatedAt: n.record?.created ?? "" }));
+        process.stdout.write(formatRows(flags.format, rows, { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", IPv6: "IPV6", Internal: "INTERNAL", CreatedAt: "CREATED" }));
         return;
       }
       process.stdout.write(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], list.map((n) => [id(n.id), n.name, n.driver, "local"])));
@@ -78,12 +79,14 @@ export function registerNetworkCommands(program: Command): void {
     .command("inspect")
     .description("Display detailed information on one or more networks")
     .argument("<networks...>")
-    .action(async (refs: string[], _flags: object, cmd: Command) => {
+    .option("-f, --format <format>", "format the output using a Go template, or json")
+    .action(async (refs: string[], flags: { format?: string }, cmd: Command) => {
       const ctx = await context(cmd);
       const { inspectNetwork } = await import("../runtime/network/manage.js");
+      const { printInspect } = await import("./inspect.js");
       const out = [];
       for (const ref of refs) out.push(await inspectNetwork(ctx, ref));
-      process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+      printInspect(out, flags.format);
     });
   network
     .command("rm")

@@ -1,7 +1,7 @@
 import type { RuntimeContext } from "../runtime/container/context.js";
 import type { ContainerRecord } from "../runtime/container/record.js";
 import type { StatsEntry, StatsSample } from "../runtime/container/stats.js";
-import { humanSize, renderTemplate } from "./format.js";
+import { formatRows, humanSize } from "./format.js";
 
 /** Docker's default `stats` table (cli/command/container/formatter_stats.go). */
 const DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
@@ -45,23 +45,9 @@ export function statsRow(e: StatsEntry, given: string, noTrunc: boolean): Record
   };
 }
 
-/** tabwriter.NewWriter(out, 10, 1, 3, ' ', 0), Docker's formatter: tab-separated cells aligned. */
-export function tabwrite(lines: string[]): string {
-  const rows = lines.map((l) => l.split("\t"));
-  const widths: number[] = [];
-  for (const r of rows) r.slice(0, -1).forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 10, [...c].length + 3)));
-  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i] ?? 10) : c)).join("").trimEnd() + "\n").join("");
-}
-
 /** One frame of output: the header (table formats) and a row per container. */
 export function renderStats(format: string | undefined, rows: Array<Record<string, string>>): string {
-  const template = format === undefined || format === "" || format === "table" ? DEFAULT_FORMAT : format;
-  if (template.startsWith("table")) {
-    const body = template.slice("table".length).trimStart();
-    const header = body.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (_m, field: string) => HEADERS[field] ?? field.toUpperCase());
-    return tabwrite([renderTemplate(header, {}), ...rows.map((r) => renderTemplate(body, r))].flatMap((l) => l.split("\n")));
-  }
-  return rows.map((r) => `${renderTemplate(template, r)}\n`).join("");
+  return formatRows(format === undefined || format === "" || format === "table" ? DEFAULT_FORMAT : format, rows, HEADERS);
 }
 
 /**

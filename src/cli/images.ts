@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import type { Digest } from "../image/digest.js";
 import type { ImageRecord, Store } from "../store/index.js";
+import { recordEvent } from "../store/events.js";
 import { dockerTime, ellipsis, formatRows, humanSize, since, table } from "./format.js";
 import { registerInspectCommand, registerInspectTarget } from "./inspect.js";
 
@@ -107,6 +108,7 @@ async function importAction(file: string, ref: string | undefined, opts: { chang
     ...(ref !== undefined ? { tag: ref } : {}),
     ...(platform ? { platform } : {}),
   });
+  recordEvent(store.root, "image", "import", image.id, { name: image.id });
   process.stdout.write(`${image.id}\n`);
 }
 
@@ -117,6 +119,7 @@ async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Comman
   const source = opts.input ?? "stdin";
   const input = opts.input ? createReadStream(opts.input, { highWaterMark: READ_CHUNK }) : process.stdin;
   const res = await loadArchive(store, input, source);
+  for (const img of res.loaded) recordEvent(store.root, "image", "load", img.id, { name: img.id });
   if (opts.quiet) return;
   for (const img of res.loaded) {
     if (img.tags.length === 0) process.stdout.write(`Loaded image ID: ${img.id}\n`);
@@ -285,6 +288,7 @@ async function tagAction(source: string, target: string, _opts: unknown, cmd: Co
   const store = await storeFor(cmd);
   const id = await store.resolveImageId(source);
   await store.tag(target, id);
+  recordEvent(store.root, "image", "tag", id, { name: target });
 }
 
 async function rmiAction(names: string[], opts: { force?: boolean }, cmd: Command): Promise<void> {
@@ -293,7 +297,10 @@ async function rmiAction(names: string[], opts: { force?: boolean }, cmd: Comman
   let failed = false;
   for (const n of names) {
     try {
+      const id = await store.resolveImageId(n).catch(() => undefined);
       const r = await removeImage(store, n, opts.force ? { force: true } : {});
+      if (id !== undefined) for (const _ of r.untagged) recordEvent(store.root, "image", "untag", id, { name: id });
+      for (const d of r.deleted) recordEvent(store.root, "image", "delete", d, { name: d });
       for (const t of r.untagged) process.stdout.write(`Untagged: ${t}\n`);
       for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
     } catch (err) {

@@ -9,6 +9,7 @@ import { registerRegistryCommands } from "./registry.js";
 import { registerBuilderCommands } from "./builder-prune.js";
 import { registerNetworkCommands } from "./networks.js";
 import { registerAboutCommands } from "./about.js";
+import { registerEventsCommands } from "./events.js";
 import { watchOutput } from "./output.js";
 
 type Registrar = (program: Command) => void;
@@ -24,6 +25,7 @@ const GROUPS: readonly Registrar[] = [
   registerBuilderCommands,
   registerNetworkCommands,
   registerAboutCommands,
+  registerEventsCommands,
 ];
 
 /**
@@ -43,6 +45,7 @@ const GROUP_OF: Readonly<Record<string, Registrar>> = {
   network: registerNetworkCommands,
   version: registerAboutCommands,
   info: registerAboutCommands,
+  events: registerEventsCommands,
   ...Object.fromEntries(["login", "logout", "pull", "push"].map((c) => [c, registerRegistryCommands])),
 };
 
@@ -108,6 +111,7 @@ const MANAGEMENT: Readonly<Record<string, Readonly<Record<string, string>>>> = {
     rm: "rmi",
     remove: "rmi",
   },
+  system: { events: "events" },
 };
 
 /** `berth container ls -a` → `berth ps -a`: the argv with a management form replaced by its command. */
@@ -128,7 +132,7 @@ export function rewriteManagement(argv: readonly string[]): string[] {
 }
 
 /** Docker commands berth does not have (yet): named as such, not "did you mean parse?". */
-const DOCKER_ONLY = new Set(["attach", "export", "events", "search", "checkpoint", "compose", "config", "context", "manifest", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
+const DOCKER_ONLY = new Set(["attach", "export", "search", "checkpoint", "compose", "config", "context", "manifest", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
 
 export async function main(rawArgv: string[]): Promise<void> {
   watchOutput();

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import type { ProgressCallback, TransferState } from "../registry/index.js";
 import { humanSize } from "./format.js";
+import { recordEvent } from "../store/events.js";
 
 /** `--tls-verify=false` / `--tls-verify false` / `--tls-verify` (Podman's spelling). */
 function parseBool(flag: string): (value: string) => boolean {
@@ -130,6 +131,7 @@ export function registerRegistryCommands(program: Command): void {
         const quiet = opts.quiet === true;
         if (!quiet) process.stderr.write(`${ref.tag ?? ref.digest ?? "latest"}: Pulling from ${ref.registry}/${ref.repository}\n`);
         const result = await pullImage(client, store, ref, { platform, onProgress: plainProgress(quiet) });
+        imageEvent(store.root, "pull", formatRemoteReference(ref));
         if (!quiet) {
           process.stdout.write(`Digest: ${result.manifestDigest}\n`);
           process.stdout.write(result.layersFetched > 0 ? `Status: Downloaded newer image for ${formatRemoteReference(ref)}\n` : `Status: Image is up to date for ${formatRemoteReference(ref)}\n`);
@@ -165,11 +167,19 @@ export function registerRegistryCommands(program: Command): void {
         const quiet = opts.quiet === true;
         if (!quiet) process.stderr.write(`The push refers to repository [${ref.registry}/${ref.repository}]\n`);
         const result = await pushStoredImage(client, store, image, ref, { chunkSize, onProgress: plainProgress(quiet) });
+        imageEvent(store.root, "push", image);
         process.stdout.write(quiet ? `${result.manifestDigest}\n` : `${ref.tag ?? "latest"}: digest: ${result.manifestDigest}\n`);
       } finally {
         client.close();
       }
     });
+}
+
+/** Docker's pull and push events: the reference as the actor, its name without the tag as `name`. */
+function imageEvent(root: string, action: "pull" | "push", ref: string): void {
+  const at = ref.indexOf("@");
+  const name = at >= 0 ? ref.slice(0, at) : ref.replace(/:[^:/]*$/, "");
+  recordEvent(root, "image", action, ref, { name });
 }
 
 /** The global `--root` option, wherever commander put it. */
@@ -190,6 +200,7 @@ export async function pullForRun(store: import("../store/store.js").Store, image
   try {
     process.stderr.write(`${ref.tag ?? ref.digest ?? "latest"}: Pulling from ${ref.registry}/${ref.repository}\n`);
     const result = await pullImage(client, store, ref, { onProgress: plainProgress(false) });
+    imageEvent(store.root, "pull", formatRemoteReference(ref));
     process.stderr.write(`Digest: ${result.manifestDigest}\n`);
     process.stderr.write(result.layersFetched > 0 ? `Status: Downloaded newer image for ${formatRemoteReference(ref)}\n` : `Status: Image is up to date for ${formatRemoteReference(ref)}\n`);
   } finally {

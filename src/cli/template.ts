@@ -7,8 +7,8 @@ import { BerthError } from "../errors.js";
  * `{{else if}}` `{{else}}` `{{end}}`, `{{range}}` (with `$i, $v :=`), `{{with}}`, comments, the
  * `{{-` `-}}` trim markers; functions: Go's builtins (and or not len index print printf
  * println eq ne lt le gt ge) and docker/cli's (json split join title lower upper pad truncate).
- * As Docker's inspect after its raw fallback (missingkey=error), a field a map lacks is an
- * error; `index` of a missing key is not.
+ * A key an object lacks is Go's zero value of a map (`<no value>`); a field of nothing (nil,
+ * or a missing key) is an error, as Go's "nil pointer evaluating".
  */
 
 /** A template that cannot be parsed or executed: Docker's "template parsing error: template: :1: …". */
@@ -475,11 +475,6 @@ class Executor {
         this.fail(`can't evaluate field ${key} in type ${goType(cur)}`);
       }
       if (this.header && !(key in cur)) return key.toUpperCase();
-      if (!(key in cur)) {
-        this.node = op.text;
-        this.nodePos = op.pos;
-        this.fail(`map has no entry for key ${JSON.stringify(key)}`);
-      }
       cur = (cur as Record<string, unknown>)[key];
     }
     return cur;

@@ -16,6 +16,7 @@ import { parsePortSpec } from "./ports.js";
 import type { PortBinding } from "./record.js";
 import { writeRecord, type ContainerRecord, type VolumeMount } from "./record.js";
 import { isVolumeName } from "../../store/volumes.js";
+import { containerEvent } from "./events.js";
 import { parseSecurityOpts } from "./security-opts.js";
 import { parseRestartPolicy } from "./restart.js";
 import { parseMountSpec } from "./mount-spec.js";
@@ -252,7 +253,10 @@ export async function createContainer(ctx: RuntimeContext, options: CreateOption
     await writeRecord(dir, record);
     const now = await listContainers(ctx);
     const holder = conflict(record.name, now);
-    if (holder === undefined) return record;
+    if (holder === undefined) {
+      containerEvent(ctx, record, "create");
+      return record;
+    }
     if (options.name !== undefined || attempt >= 5) {
       await ctx.store.removeSnapshot(snapshot).catch(() => undefined);
       await ctx.store.removeContainerDir(id).catch(() => undefined);

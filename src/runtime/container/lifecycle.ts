@@ -4,8 +4,9 @@ import { join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { RuntimeError } from "../errors.js";
-import { normalizeSignal } from "../runc.js";
+import { normalizeSignal, signalNumber } from "../runc.js";
 import type { RuntimeContext } from "./context.js";
+import { containerEvent } from "./events.js";
 import { findContainer } from "./lookup.js";
 import { readRecord, withLiveState, type ContainerRecord } from "./record.js";
 import { isPaused, thawIfPaused } from "./pause.js";
@@ -115,6 +116,7 @@ export async function killContainer(ctx: RuntimeContext, ref: string, signal = "
     else markStopped(found.dir, "stopped");
   }
   if (record.state !== "running") throw new RuntimeError(`container ${record.id} is not running`, { exitCode: 1, container: record.id });
+  containerEvent(ctx, record, "kill", { signal: String(signalNumber(sig)) });
   if (!(await ctx.runc.kill(record.id, sig))) {
     if (record.pid !== undefined) process.kill(record.pid.pid, sig as NodeJS.Signals);
   }
@@ -131,7 +133,9 @@ export async function stopContainer(ctx: RuntimeContext, ref: string, graceSecon
   const record = await cancelRestarts(found.dir, found.record);
   if (record.state !== "running") return record;
   const grace = graceSeconds ?? 10;
-  await ctx.runc.kill(record.id, normalizeSignal(record.config.stopSignal));
+  const stopSignal = normalizeSignal(record.config.stopSignal);
+  containerEvent(ctx, record, "kill", { signal: String(signalNumber(stopSignal)) });
+  await ctx.runc.kill(record.id, stopSignal);
   await thawIfPaused(ctx, record);
   if ((await waitForExit(ctx, record.id, Math.max(0, grace) * 1000)) === undefined) {
     await ctx.runc.kill(record.id, "SIGKILL", true);
@@ -139,6 +143,7 @@ export async function stopContainer(ctx: RuntimeContext, ref: string, graceSecon
       throw new RuntimeError(`container ${record.name} did not stop after SIGKILL`, { container: record.id });
     }
   }
+  containerEvent(ctx, record, "stop");
   return record;
 }
 

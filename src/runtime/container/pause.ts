@@ -1,6 +1,7 @@
 import { RuntimeError } from "../errors.js";
 import { containerCgroup, isFrozen } from "./cgroup.js";
 import type { RuntimeContext } from "./context.js";
+import { containerEvent } from "./events.js";
 import { findContainer } from "./lookup.js";
 import type { ContainerRecord } from "./record.js";
 import { isRestarting } from "./restart.js";
@@ -24,6 +25,7 @@ export async function pauseContainer(ctx: RuntimeContext, ref: string): Promise<
   if (record.state !== "running") throw new RuntimeError(`Container ${record.id} is not running`, { exitCode: 1, container: record.id });
   if (isPaused(record)) throw new RuntimeError(`Container ${record.id} is already paused`, { exitCode: 1, container: record.id });
   await ctx.runc.freeze(record.id, true);
+  containerEvent(ctx, record, "pause");
   return record;
 }
 
@@ -31,6 +33,7 @@ export async function unpauseContainer(ctx: RuntimeContext, ref: string): Promis
   const { record } = await findContainer(ctx, ref);
   if (!isPaused(record)) throw new RuntimeError(`Container ${record.id} is not paused`, { exitCode: 1, container: record.id });
   await ctx.runc.freeze(record.id, false);
+  containerEvent(ctx, record, "unpause");
   return record;
 }
 

@@ -5,6 +5,7 @@ import { RuntimeError } from "../errors.js";
 import { isMounted, unmountOverlay } from "../overlay.js";
 import { ROOTFS, type RuntimeContext } from "./context.js";
 import { waitForExit } from "./lifecycle.js";
+import { containerEvent } from "./events.js";
 import { findContainer, listContainers } from "./lookup.js";
 import { isAlive, type ContainerRecord } from "./record.js";
 import { thawIfPaused } from "./pause.js";
@@ -53,6 +54,7 @@ export async function removeFound(ctx: RuntimeContext, dir: string, record: Cont
   // the store's run dir on tmpfs goes with its last container (runc and the port proxies make
   // it again when they need it); rmdir fails, harmlessly, while anything is left in it
   await rmdir(ctx.runc.stateRoot).then(() => rmdir(ctx.runDir)).catch(() => undefined);
+  containerEvent(ctx, record, "destroy");
   return id;
 }
 

@@ -7,6 +7,7 @@ import { NETWORK_LOCK, type RuntimeContext } from "./context.js";
 import { findContainer, listContainers } from "./lookup.js";
 import { isValidName } from "./names.js";
 import { readRecord, writeRecord } from "./record.js";
+import { containerEvent } from "./events.js";
 
 /**
  * `berth rename CONTAINER NEW_NAME`, as Docker's: the new name must be valid and free; a
@@ -29,6 +30,7 @@ export async function renameContainer(ctx: RuntimeContext, ref: string, newName:
     const record = await readRecord(dir);
     endpoints = record.endpoints ?? [];
     await writeRecord(dir, { ...record, name });
+    containerEvent(ctx, { ...record, name }, "rename", { oldName: `/${record.name}` });
     for (const ep of endpoints) {
       try {
         const r = JSON.parse(readFileSync(ep.reservation, "utf8")) as { id: string; name: string };

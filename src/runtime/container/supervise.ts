@@ -18,6 +18,7 @@ import { trace } from "../../sys/trace.js";
 import { NETWORK_LOCK, PID_FILE, ROOTFS, ROOTFS_LOCK, RUNC_LOG, type RuntimeContext } from "./context.js";
 import { acquireFlock, type HeldLock } from "../../sys/flock.js";
 import { networkFiles, prepareInitLayer } from "./init-layer.js";
+import { containerEvent } from "./events.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
 import { attachedNetworks, isAlive, processRef, readRecord, writeRecord, type ContainerRecord, type RecordedEndpoint } from "./record.js";
@@ -258,6 +259,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     delete record.finishedAt;
     delete record.error;
     await writeRecord(dir, record);
+    containerEvent(ctx, record, "start");
     await rootfsLock.release(); // a `cp` now finds the running container
     rootfsLock = undefined;
     await networkLock.release(); // and a `network connect` its endpoints
@@ -318,6 +320,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     // a --rm container is removed next: its last state is not worth a write
     // (and a container removed by `rm -f` meanwhile has no directory left to write to)
     if (!record.hostConfig.autoRemove) await writeRecord(dir, record).catch(() => undefined);
+    containerEvent(ctx, record, "die", { exitCode: String(exitCode) });
     signalReady();
     return exitCode;
   } catch (err) {
@@ -335,6 +338,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     delete record.supervisor;
     delete record.runtime;
     await writeRecord(dir, record).catch(() => undefined);
+    if (started) containerEvent(ctx, record, "die", { exitCode: String(error.exitCode) });
     signalReady(error);
     throw error;
   } finally {
@@ -393,6 +397,7 @@ export async function finishOrphaned(ctx: RuntimeContext, id: string, exitCode: 
   const failure = exitCode !== 0 ? await runcFailure(join(dir, RUNC_LOG), id) : undefined;
   if (failure !== undefined) await ctx.runc.delete(id).catch(() => undefined);
   record = { ...record, state: "exited", exitCode: failure?.exitCode ?? exitCode, finishedAt: new Date().toISOString(), ...(failure !== undefined ? { error: failure.message } : {}) };
+  containerEvent(ctx, record, "die", { exitCode: String(record.exitCode) });
   for (const ep of record.endpoints ?? []) releaseEndpoint(ep, id);
   delete record.endpoints;
   delete record.endpoint;

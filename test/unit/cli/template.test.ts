@@ -72,9 +72,10 @@ describe("Go templates (--format)", () => {
     expect((err as Error).message).toBe(message);
   });
 
-  it("a field the object lacks is an execution error naming it", () => {
-    expect(() => renderTemplate("{{.Nope}}", obj)).toThrow(TemplateError);
-    expect(() => renderTemplate("{{.Nope}}", obj)).toThrow('template parsing error: template: :1:2: executing "" at <.Nope>: map has no entry for key "Nope"');
+  it("a key the object lacks is Go's <no value>; a field of nothing is an execution error naming it", () => {
+    expect(renderTemplate("{{.Nope}}", obj)).toBe("<no value>");
+    expect(() => renderTemplate("x\n {{.Nope.Deeper}}", obj)).toThrow(TemplateError);
+    expect(() => renderTemplate("x\n {{.Nope.Deeper}}", obj)).toThrow('template parsing error: template: :2:3: executing "" at <.Nope.Deeper>: nil pointer evaluating interface {}.Deeper');
     expect(() => renderTemplate("{{index .Config.Env 5}}", obj)).toThrow("index out of range: 5");
   });
 

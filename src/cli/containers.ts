@@ -678,6 +678,29 @@ export function registerContainerCommands(program: Command): void {
       await copyFiles(ctx, src, dest, { followLink: flags.followLink === true });
     });
 
+  program
+    .command("export")
+    .description("Export a container's filesystem as a tar archive")
+    .option("-o, --output <file>", "write to a file, instead of STDOUT")
+    .argument("<container>")
+    .action(async (ref: string, flags: { output?: string }, cmd: Command) => {
+      if (flags.output === undefined && process.stdout.isTTY) throw new BerthError("cowardly refusing to save to a terminal. Use the -o flag or redirect", { exitCode: 1 });
+      const ctx = await context(cmd);
+      const { exportContainer } = await import("../runtime/container/copy.js");
+      if (flags.output === undefined) return exportContainer(ctx, ref, process.stdout);
+      // as docker/cli's atomic writer: the file appears whole, or not at all
+      const { createWriteStream } = await import("node:fs");
+      const { rename, rm } = await import("node:fs/promises");
+      const tmp = `${flags.output}.berth-tmp-${process.pid}`;
+      try {
+        await exportContainer(ctx, ref, createWriteStream(tmp, { mode: 0o600 }));
+        await rename(tmp, flags.output);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    });
+
   const container = program
     .command("container")
     .description("Manage containers")

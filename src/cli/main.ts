@@ -36,7 +36,7 @@ const GROUPS: readonly Registrar[] = [
 const GROUP_OF: Readonly<Record<string, Registrar>> = {
   parse: registerParseCommands,
   ...Object.fromEntries(
-    ["run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "pause", "unpause", "top", "stats", "update", "wait", "rm", "diff", "commit", "cp", "rename", "port", "container", "volume"].map((c) => [c, registerContainerCommands]),
+    ["run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "pause", "unpause", "top", "stats", "update", "wait", "rm", "diff", "commit", "cp", "export", "rename", "port", "container", "volume"].map((c) => [c, registerContainerCommands]),
   ),
   build: registerBuildCommands,
   ...Object.fromEntries(["import", "load", "save", "images", "history", "tag", "rmi", "inspect", "image"].map((c) => [c, registerImageCommands])),
@@ -132,7 +132,7 @@ export function rewriteManagement(argv: readonly string[]): string[] {
 }
 
 /** Docker commands berth does not have (yet): named as such, not "did you mean parse?". */
-const DOCKER_ONLY = new Set(["attach", "export", "search", "checkpoint", "compose", "config", "context", "manifest", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
+const DOCKER_ONLY = new Set(["attach", "search", "checkpoint", "compose", "config", "context", "manifest", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
 
 export async function main(rawArgv: string[]): Promise<void> {
   watchOutput();

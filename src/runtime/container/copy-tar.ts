@@ -59,7 +59,7 @@ function headerOf(name: string, st: Stats): HeaderArgument {
  * A tar of the tree at `root`, its top entry named `name` ("." for a directory's content).
  * Returned at once; errors end the stream with an error.
  */
-export function packTree(root: PackRoot, name: string): Readable {
+export function packTree(root: PackRoot, name: string, options: { omitTop?: boolean } = {}): Readable {
   const pack = tar.pack();
   const hardlinks = new Map<string, string>();
 
@@ -124,7 +124,8 @@ export function packTree(root: PackRoot, name: string): Readable {
 
   const packOpen = async (fd: number, st: Stats, entryName: string): Promise<void> => {
     if (st.isDirectory()) {
-      pack.entry({ ...headerOf(entryName, st), type: "directory" });
+      // a directory's own entry, but for the top one of an export (Docker's archives of a root have none)
+      if (options.omitTop !== true || entryName !== ".") pack.entry({ ...headerOf(entryName, st), type: "directory" });
       const names = readdirSync(at(fd, ".")).sort();
       for (const child of names) await packAt(fd, child, entryName === "." ? child : `${entryName}/${child}`);
     } else if (st.isFile()) await packFile(entryName, fd, st);

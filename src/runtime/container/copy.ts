@@ -51,25 +51,49 @@ async function openContainerRoot(ctx: RuntimeContext, dir: string, found: Contai
       await lock?.release();
       return direct(`/proc/${pid}/root`);
     }
-    const rootfs = join(dir, ROOTFS);
-    if (isMounted(rootfs)) return direct(rootfs, lock); // mounted by an older berth
-    const errFile = join(dir, "cp-mount.err");
-    const chain = await inMountNamespace(record.snapshot, rootfs, ["sh", "-c", "echo ready; read _"], errFile, { readOnly: mode === "read" });
-    const helper = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio: ["pipe", "pipe", "ignore"] });
-    try {
-      const ready = await new Promise<boolean>((resolve, reject) => {
-        helper.once("error", reject);
-        helper.stdout.once("data", () => resolve(true));
-        helper.once("exit", () => resolve(false));
-      });
-      if (!ready) throw await mountFailure(errFile, rootfs);
-      return direct(`/proc/${helper.pid}/root${rootfs}`, lock);
-    } finally {
-      helper.stdin.end();
-    }
+    return await mountPrivately(dir, record, mode, lock);
   } catch (err) {
     await lock?.release();
     throw err;
+  }
+}
+
+/** The container's overlay (its image's layers and its own writes) mounted in a private mount namespace: see openContainerRoot. */
+async function mountPrivately(dir: string, record: ContainerRecord, mode: "read" | "write", lock?: HeldLock): Promise<OpenRoot> {
+  const direct = (path: string): OpenRoot => {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+    return { fd, close: () => { closeSync(fd); void lock?.release(); } };
+  };
+  const rootfs = join(dir, ROOTFS);
+  if (isMounted(rootfs)) return direct(rootfs); // mounted by an older berth
+  const errFile = join(dir, "cp-mount.err");
+  const chain = await inMountNamespace(record.snapshot, rootfs, ["sh", "-c", "echo ready; read _"], errFile, { readOnly: mode === "read" });
+  const helper = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio: ["pipe", "pipe", "ignore"] });
+  try {
+    const ready = await new Promise<boolean>((resolve, reject) => {
+      helper.once("error", reject);
+      helper.stdout.once("data", () => resolve(true));
+      helper.once("exit", () => resolve(false));
+    });
+    if (!ready) throw await mountFailure(errFile, rootfs);
+    return direct(`/proc/${helper.pid}/root${rootfs}`);
+  } finally {
+    helper.stdin.end();
+  }
+}
+
+/**
+ * `berth export`: the container's file system as one tar, as `docker export` makes it: the
+ * merged view of its image's layers and its writes (no whiteouts), without its volumes, bind
+ * mounts or /proc — a read-only overlay of its own, whether the container runs or not.
+ */
+export async function exportContainer(ctx: RuntimeContext, ref: string, out: Writable): Promise<void> {
+  const { dir, record } = await findContainer(ctx, ref);
+  const root = await mountPrivately(dir, record, "read");
+  try {
+    await pipeline(packTree({ fd: root.fd, stat: statSync(at(root.fd, ".")) }, ".", { omitTop: true }), out);
+  } finally {
+    root.close();
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { UsageError } from "../errors.js";
+import { BerthError, UsageError } from "../errors.js";
+import { RegistryError } from "../registry/errors.js";
 import type { ProgressCallback, TransferState } from "../registry/index.js";
 import { humanSize } from "./format.js";
 import { recordEvent } from "../store/events.js";
@@ -143,6 +144,56 @@ export function registerRegistryCommands(program: Command): void {
     });
 
   program
+    .command("search")
+    .description("Search a registry for images: Docker Hub's search API, or another registry's /v2/_catalog")
+    .argument("<term>", "what to look for; REGISTRY/TERM searches that registry")
+    .option("--limit <n>", "max number of search results", "25")
+    .option("-f, --filter <filter>", "filter output: stars=N, is-official=true|false (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
+    .option("--format <format>", "pretty-print search using a Go template, or json")
+    .option("--no-trunc", "don't truncate output")
+    .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
+    .action(async (given: string, opts: { limit: string; filter?: string[]; format?: string; trunc: boolean; tlsVerify: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit)) throw new UsageError(`invalid argument ${JSON.stringify(opts.limit)} for "--limit" flag: want a number`);
+      if (limit < 1 || limit > 100) throw new BerthError(`limit ${limit} is outside the range of [1, 100]`, { exitCode: 1 });
+      const keep = searchFilter(opts.filter ?? []);
+      const { RegistryClient } = await import("../registry/index.js");
+      const { registry, term } = splitSearchTerm(given);
+      const client = new RegistryClient({ tlsVerify: opts.tlsVerify, insecureRegistries: insecureRegistriesFromEnv() });
+      let results: SearchResult[];
+      try {
+        if (registry === "docker.io") {
+          results = (await client.searchHub(term, limit)).map((r) => ({ name: r.name, description: r.description ?? "", stars: r.star_count ?? 0, official: r.is_official === true }));
+        } else {
+          const names = await client.catalog(registry).catch((err: unknown) => {
+            // a registry without the optional catalog: neither listing nor Docker Hub's v1 search
+            if (err instanceof RegistryError && (err.kind === "not-found" || err.kind === "unsupported" || err.kind === "protocol")) {
+              throw new RegistryError(err.kind, registry, `cannot search ${registry}: it offers no catalog (/v2/_catalog) to search`, err.status === undefined ? {} : { status: err.status });
+            }
+            throw err;
+          });
+          const needle = term.toLowerCase();
+          results = names.filter((n) => n.toLowerCase().includes(needle)).map((n) => ({ name: `${registry}/${n}`, description: "", stars: 0, official: false }));
+        }
+      } finally {
+        client.close();
+      }
+      const rows = results.filter(keep).slice(0, limit);
+      const { ellipsis, formatRows } = await import("./format.js");
+      const description = (d: string): string => {
+        const flat = d.replace(/[\r\n]/g, " ");
+        return opts.trunc ? ellipsis(flat, 45) : flat;
+      };
+      if (opts.format === "json") {
+        process.stdout.write(rows.map((r) => `${JSON.stringify({ Description: description(r.description), IsOfficial: String(r.official), Name: r.name, StarCount: String(r.stars) })}\n`).join(""));
+        return;
+      }
+      const format = opts.format === undefined || opts.format === "" || opts.format === "table" ? "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}" : opts.format;
+      const view = rows.map((r) => ({ Name: r.name, Description: description(r.description), StarCount: String(r.stars), IsOfficial: r.official ? "[OK]" : "" }));
+      process.stdout.write(formatRows(format, view, { Name: "NAME", Description: "DESCRIPTION", StarCount: "STARS", IsOfficial: "OFFICIAL" }));
+    });
+
+  program
     .command("push")
     .description("Push an image from the store to a registry")
     .argument("<image>", "[registry/]repository[:tag], a tag in the store")
@@ -180,6 +231,41 @@ function imageEvent(root: string, action: "pull" | "push", ref: string): void {
   const at = ref.indexOf("@");
   const name = at >= 0 ? ref.slice(0, at) : ref.replace(/:[^:/]*$/, "");
   recordEvent(root, "image", action, ref, { name });
+}
+
+/** docker/cli's splitReposSearchTerm: a term whose first part names a host (a dot, a port, localhost) searches that registry. */
+export function splitSearchTerm(term: string): { registry: string; term: string } {
+  const slash = term.indexOf("/");
+  const first = slash < 0 ? term : term.slice(0, slash);
+  if (slash < 0 || (!first.includes(".") && !first.includes(":") && first !== "localhost")) return { registry: "docker.io", term };
+  return { registry: registryHost(first), term: term.slice(slash + 1) };
+}
+
+interface SearchResult {
+  name: string;
+  description: string;
+  stars: number;
+  official: boolean;
+}
+
+/** `--filter stars=N|is-official=BOOL|is-automated=BOOL` as moby's search reads them. */
+function searchFilter(filters: readonly string[]): (r: SearchResult) => boolean {
+  const tests: Array<(r: SearchResult) => boolean> = [];
+  for (const f of filters) {
+    const eq = f.indexOf("=");
+    const key = eq < 0 ? f : f.slice(0, eq);
+    const value = eq < 0 ? "" : f.slice(eq + 1);
+    if (key === "stars") {
+      if (!/^\d+$/.test(value)) throw new BerthError(`invalid filter 'stars=${value}'`, { exitCode: 1 });
+      tests.push((r) => r.stars >= Number(value));
+    } else if (key === "is-official" || key === "is-automated") {
+      if (!/^(true|false|1|0)$/i.test(value)) throw new BerthError(`invalid filter '${key}=${value}'`, { exitCode: 1 });
+      const want = /^(true|1)$/i.test(value);
+      if (key === "is-automated") process.stderr.write('WARNING: the "is-automated" filter is deprecated, and searching for "is-automated=true" will not yield any results in future.\n');
+      tests.push(key === "is-official" ? (r) => r.official === want : () => !want);
+    } else throw new BerthError(`invalid filter '${key}'`, { exitCode: 1 });
+  }
+  return (r) => tests.every((t) => t(r));
 }
 
 /** The global `--root` option, wherever commander put it. */

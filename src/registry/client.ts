@@ -435,6 +435,42 @@ export class RegistryClient {
     return digest;
   }
 
+  /**
+   * Every repository a registry lists in its `/v2/_catalog` (the distribution spec's optional
+   * listing, scope `registry:catalog:*`), page by page (`Link: <…>; rel="next"`).
+   */
+  async catalog(registry: string): Promise<string[]> {
+    const names: string[] = [];
+    let next: string | undefined = "/v2/_catalog?n=1000";
+    for (let pages = 0; next !== undefined && pages < 1000; pages++) {
+      const path: string = next;
+      const res = await this.request({ registry, scopes: ["registry:catalog:*"], reference: registry }, (base) => ({ method: "GET", url: new URL(path, base) }));
+      if (res.status !== 200) await this.fail(res, registry, "catalog");
+      const body = JSON.parse((await readBody(res)).toString("utf8")) as { repositories?: unknown };
+      if (!Array.isArray(body.repositories)) throw new RegistryError("protocol", registry, "the catalog is not a list of repositories");
+      names.push(...body.repositories.filter((r): r is string => typeof r === "string"));
+      next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "")?.[1];
+    }
+    return names;
+  }
+
+  /** Docker Hub's search API (what `docker search` asks for docker.io): its results as it sends them. */
+  async searchHub(term: string, limit: number): Promise<Array<{ name: string; description?: string; star_count?: number; is_official?: boolean }>> {
+    const url = new URL("https://index.docker.io/v1/search");
+    url.searchParams.set("q", term);
+    url.searchParams.set("n", String(limit));
+    let res: HttpResponse;
+    try {
+      res = await this.transport.send({ method: "GET", url });
+    } catch (err) {
+      throw new RegistryError("unreachable", DOCKER_HUB, `cannot search Docker Hub: ${url.host} is unreachable: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.status !== 200) await this.fail(res, DOCKER_HUB, "search");
+    const body = JSON.parse((await readBody(res)).toString("utf8")) as { results?: unknown };
+    if (!Array.isArray(body.results)) throw new RegistryError("protocol", DOCKER_HUB, "the search answer has no results list");
+    return body.results as Array<{ name: string; description?: string; star_count?: number; is_official?: boolean }>;
+  }
+
   /** The API endpoint of a registry: https, or for an insecure one https-without-verification falling back to http (Docker's order). */
   private endpoint(registry: string): Promise<Endpoint> {
     let p = this.endpoints.get(registry);

@@ -68,7 +68,7 @@ export class RegistryAuth {
     const key = tokenKey(registry, scopes);
     const cached = this.tokens.get(key);
     if (cached !== undefined && cached.expiresAt > Date.now()) return `Bearer ${cached.value}`;
-    const token = await this.fetchToken(challenge, scopes, creds, reference);
+    const token = await this.fetchToken(registry, challenge, scopes, creds, reference);
     this.tokens.set(key, token);
     return `Bearer ${token.value}`;
   }
@@ -80,10 +80,11 @@ export class RegistryAuth {
   async verifyLogin(registry: string, creds: Credentials): Promise<void> {
     const challenge = this.challenges.get(registry);
     if (challenge?.scheme !== "bearer") return;
-    await this.fetchToken(challenge, [], creds, registry);
+    await this.fetchToken(registry, challenge, [], creds, registry);
   }
 
   private async fetchToken(
+    registry: string,
     challenge: AuthChallenge,
     scopes: string[],
     creds: Credentials | undefined,
@@ -128,7 +129,7 @@ export class RegistryAuth {
       const detail =
         res.status === 401 || res.status === 403
           ? creds === undefined
-            ? "authentication required: run `berth login`"
+            ? `unauthorized: authentication required; log in with \`berth login ${registry}\``
             : "the token server refused the credentials (wrong username or password?)"
           : `the token server at ${url.host} answered ${res.status}`;
       throw new RegistryError(kindForStatus(res.status), reference, detail, { status: res.status });

@@ -219,10 +219,11 @@ export class RegistryClient {
       { registry: repo.registry, scopes: [repositoryScope(repo.repository, actions)], reference },
       (base) => ({ method: "HEAD", url: apiUrl(base, repo, `blobs/${digest}`) }),
     );
-    discard(res);
-    if (res.status === 200) return true;
-    if (res.status === 404) return false;
-    throw new RegistryError(kindForStatus(res.status), reference, "checking blob", { status: res.status });
+    if (res.status === 200 || res.status === 404) {
+      discard(res);
+      return res.status === 200;
+    }
+    return this.fail(res, reference, "checking blob");
   }
 
   /**
@@ -576,8 +577,13 @@ export class RegistryClient {
       // not a distribution-spec error document
     }
     const kind = kindForStatus(res.status);
+    if (kind === "unauthorized") {
+      // Docker's words (the registry's UNAUTHORIZED error), and what to do about it
+      const registry = res.url.host === "registry-1.docker.io" ? DOCKER_HUB : res.url.host;
+      const detail = `unauthorized: ${message ?? "authentication required"}; log in with \`berth login ${registry}\` (or check the username and password stored for it)`;
+      throw new RegistryError(kind, reference, detail, { status: res.status, code });
+    }
     const defaults: Record<string, string> = {
-      unauthorized: "authentication required (run `berth login`, or check the username and password)",
       denied: "access denied",
       "not-found": `${what} not found`,
       "rate-limited": "too many requests (rate limited by the registry)",

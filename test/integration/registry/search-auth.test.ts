@@ -85,3 +85,30 @@ describe("berth search (docker-registry's catalog)", () => {
     expect(hub.stderr).toMatch(/^docker\.io: cannot search Docker Hub: index\.docker\.io is unreachable: /);
   });
 });
+
+describe("push without a login to a registry that wants one", () => {
+  let reg: RegistryFixture;
+  beforeAll(async () => {
+    reg = await startRegistry({ auth: "htpasswd" });
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it("says the registry wants authentication and names `berth login REGISTRY`; after login the push works", async () => {
+    const env = { BERTH_ROOT: root, DOCKER_CONFIG: await mkdtemp(join(work, "docker-auth-")) };
+    const ref = `${reg.host}/private/app:1`;
+    expect((await berth(["tag", "busybox", ref], env)).code).toBe(0);
+    const denied = await berth(["push", ref], env);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain("unauthorized: authentication required");
+    expect(denied.stderr).toContain(`berth login ${reg.host}`);
+    const search = await berth(["search", `${reg.host}/app`], env);
+    expect(search.code).toBe(1);
+    expect(search.stderr).toContain(`berth login ${reg.host}`);
+
+    await storeCredentials(reg.host, { username: reg.username, password: reg.password }, join(env.DOCKER_CONFIG, "config.json"));
+    expect((await berth(["push", "-q", ref], env)).code).toBe(0);
+    expect((await berth(["search", "--format", "{{.Name}}", `${reg.host}/app`], env)).stdout).toBe(`${reg.host}/private/app\n`);
+  });
+});

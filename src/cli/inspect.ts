@@ -76,10 +76,11 @@ export function registerInspectCommand(program: Command): void {
     .option("--type <type>", "only objects of this type (image, container)")
     .action(async (names: string[], opts: { format?: string; type?: string }, cmd: Command) => {
       const { found, missing } = await inspectObjects(names, { ...(opts.type ? { type: opts.type } : {}), root: cmd.optsWithGlobals<{ root?: string }>().root });
-      printInspect(found, opts.format);
-      if (missing.length > 0) {
+      try {
+        printInspect(found, opts.format);
+      } finally {
         for (const m of missing) process.stderr.write(`Error: No such object: ${m}\n`);
-        process.exitCode = 1;
+        if (missing.length > 0) process.exitCode = 1;
       }
     });
 }

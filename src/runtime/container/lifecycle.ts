@@ -116,7 +116,7 @@ export async function killContainer(ctx: RuntimeContext, ref: string, signal = "
     else markStopped(found.dir, "stopped");
   }
   if (record.state !== "running") throw new RuntimeError(`container ${record.id} is not running`, { exitCode: 1, container: record.id });
-  containerEvent(ctx, record, "kill", { signal: String(signalNumber(sig)) });
+  containerEvent(ctx, record, "kill", { signal: String(signalNumber(sig) || Number(sig)) });
   if (!(await ctx.runc.kill(record.id, sig))) {
     if (record.pid !== undefined) process.kill(record.pid.pid, sig as NodeJS.Signals);
   }

@@ -9,7 +9,7 @@ export function registerSystemCommands(program: Command): void {
 
   system.command("df")
     .description("Show berth disk usage")
-    .option("--format <format>", "json for one JSON object per line")
+    .option("--format <format>", "table, json (one JSON object per line), or a Go template such as {{.Type}} {{.Size}}")
     .action(async (opts: { format?: string }, cmd: Command) => {
       const { diskUsage } = await import("../store/usage.js");
       const store = await storeFor(cmd);
@@ -36,8 +36,10 @@ export function registerSystemCommands(program: Command): void {
         // step records with layers no image uses, and cache mounts: what builder prune -a frees
         { Type: "Build Cache", TotalCount: cache.count, Active: 0, Size: humanSize(cache.bytes), Reclaimable: humanSize(cache.bytes) },
       ];
-      if (opts.format === "json") {
-        for (const r of rows) process.stdout.write(`${JSON.stringify({ ...r, TotalCount: String(r.TotalCount), Active: String(r.Active) })}\n`);
+      if (opts.format !== undefined && opts.format !== "" && opts.format !== "table") {
+        const { formatRows } = await import("./format.js");
+        const view = rows.map((r) => ({ ...r, TotalCount: String(r.TotalCount), Active: String(r.Active) }));
+        process.stdout.write(formatRows(opts.format, view, { Type: "TYPE", TotalCount: "TOTAL", Active: "ACTIVE", Size: "SIZE", Reclaimable: "RECLAIMABLE" }));
         return;
       }
       process.stdout.write(table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows.map((r) => [r.Type, String(r.TotalCount), String(r.Active), r.Size, r.Reclaimable])));

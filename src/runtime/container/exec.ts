@@ -7,6 +7,7 @@ import { exitCodeOf, runcFailure } from "../runc.js";
 import { trace } from "../../sys/trace.js";
 import { resolveUser } from "../user.js";
 import type { RuntimeContext } from "./context.js";
+import { containerEvent } from "./events.js";
 import { findContainer } from "./lookup.js";
 import { isPaused } from "./pause.js";
 
@@ -41,6 +42,9 @@ export async function execInContainer(ctx: RuntimeContext, ref: string, options:
   if (!record.hostConfig.binds.some((b) => command.startsWith(b.destination + "/"))) await checkExecutable(rootfs, command, [pathEnv], cwd);
   trace("exec: checked");
   const logFile = join(dir, `exec-${randomBytes(4).toString("hex")}.log`);
+  // Docker's exec events: the command in the action, the exec's ID as an attribute
+  const execID = randomBytes(32).toString("hex");
+  containerEvent(ctx, record, `exec_create: ${options.args.join(" ")}`, { execID });
   const child = ctx.runc.spawnExec(record.id, {
     args: options.args,
     env: options.env ?? [],
@@ -58,12 +62,14 @@ export async function execInContainer(ctx: RuntimeContext, ref: string, options:
   process.on("SIGINT", onInt).on("SIGTERM", onTerm);
   try {
     trace("exec: runc spawned");
+    containerEvent(ctx, record, `exec_start: ${options.args.join(" ")}`, { execID });
     const code = await exitCodeOf(child);
     trace("exec: runc exited");
     if (code !== 0) {
       const failure = await runcFailure(logFile, record.id);
       if (failure !== undefined) throw failure;
     }
+    containerEvent(ctx, record, "exec_die", { execID, exitCode: String(code) });
     return code;
   } finally {
     process.off("SIGINT", onInt).off("SIGTERM", onTerm);

@@ -319,8 +319,9 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     delete record.runtime;
     // a --rm container is removed next: its last state is not worth a write
     // (and a container removed by `rm -f` meanwhile has no directory left to write to)
-    if (!record.hostConfig.autoRemove) await writeRecord(dir, record).catch(() => undefined);
+    // die before the record says exited: a `stop` waiting for that logs its stop after it
     containerEvent(ctx, record, "die", { exitCode: String(exitCode) });
+    if (!record.hostConfig.autoRemove) await writeRecord(dir, record).catch(() => undefined);
     signalReady();
     return exitCode;
   } catch (err) {
@@ -337,8 +338,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     delete record.pid;
     delete record.supervisor;
     delete record.runtime;
-    await writeRecord(dir, record).catch(() => undefined);
     if (started) containerEvent(ctx, record, "die", { exitCode: String(error.exitCode) });
+    await writeRecord(dir, record).catch(() => undefined);
     signalReady(error);
     throw error;
   } finally {

@@ -43,14 +43,19 @@ describe.runIf(canRun)("events, templates and export", () => {
 
   it("--since/--until replay the log, --filter and --format pick and shape, an --until ahead streams until then", async () => {
     expect((await h.berth(["run", "-d", "--name", "keep", "--network", "none", "busybox", "sleep", "30"])).code).toBe(0);
+    expect((await h.berth(["exec", "keep", "sh", "-c", "exit 2"])).code).toBe(2);
     expect((await h.berth(["stop", "-t", "0", "keep"])).code).toBe(0);
     expect((await h.berth(["tag", "busybox", "mine:1"])).code).toBe(0);
 
     const keep = await h.berth(["events", "--since", "5m", "--until", "0s", "--filter", "container=keep", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);
     expect(keep).toMatchObject({ code: 0, stderr: "" });
-    expect(keep.stdout).toBe("create keep\nstart keep\nkill keep\ndie keep\nstop keep\n");
+    expect(keep.stdout).toBe("create keep\nstart keep\nexec_create: sh -c exit 2 keep\nexec_start: sh -c exit 2 keep\nexec_die keep\nkill keep\ndie keep\nstop keep\n");
+    const exec = await h.berth(["events", "--since", "5m", "--until", "0s", "--filter", "event=exec_start", "--format", "{{.Action}}"]);
+    expect(exec.stdout).toBe("exec_start: sh -c exit 2\n"); // Docker's prefix match for exec_start
     const die = await h.berth(["system", "events", "--since", "5m", "--until", "0s", "--filter", "event=die", "--format", '{{.Actor.Attributes.name}}={{index .Actor.Attributes "exitCode"}}']);
     expect(die.stdout).toBe("evt=3\nkeep=137\n");
+    const df = await h.berth(["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]);
+    expect(df.stdout.split("\n")[0]).toMatch(/^Images=\d+$/);
     const tag = await h.berth(["events", "--since", "5m", "--until", "0s", "--filter", "type=image", "--format", "json"]);
     const message = JSON.parse(tag.stdout.trim()) as Record<string, unknown>;
     expect(message).toMatchObject({ Type: "image", Action: "tag", Actor: { Attributes: { name: "mine:1" } }, scope: "local" });

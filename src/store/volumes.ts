@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic.js";
 import { StoreError } from "./errors.js";
+import { recordEvent } from "./events.js";
 
 /** A named volume: a directory berth manages, mounted into containers with `-v name:/path`. */
 export interface VolumeInfo {
@@ -31,7 +32,7 @@ function volumeError(message: string): StoreError {
 export class Volumes {
   private readonly dir: string;
 
-  constructor(root: string) {
+  constructor(private readonly root: string) {
     this.dir = join(root, "volumes");
   }
 
@@ -52,6 +53,7 @@ export class Volumes {
       Anonymous: options.anonymous === true,
     };
     await writeFileAtomic(join(dir, "volume.json"), JSON.stringify(info));
+    recordEvent(this.root, "volume", "create", volName, { driver: "local" });
     return info;
   }
 
@@ -79,5 +81,6 @@ export class Volumes {
     await this.inspect(name);
     if (inUseBy.length > 0) throw volumeError(`remove ${name}: volume is in use - [${inUseBy.join(", ")}]`);
     await rm(join(this.dir, name), { recursive: true, force: true });
+    recordEvent(this.root, "volume", "destroy", name, { driver: "local" });
   }
 }

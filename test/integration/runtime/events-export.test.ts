@@ -54,6 +54,10 @@ describe.runIf(canRun)("events, templates and export", () => {
     expect(exec.stdout).toBe("exec_start: sh -c exit 2\n"); // Docker's prefix match for exec_start
     const die = await h.berth(["system", "events", "--since", "5m", "--until", "0s", "--filter", "event=die", "--format", '{{.Actor.Attributes.name}}={{index .Actor.Attributes "exitCode"}}']);
     expect(die.stdout).toBe("evt=3\nkeep=137\n");
+    expect((await h.berth(["volume", "create", "evvol"])).code).toBe(0);
+    expect((await h.berth(["volume", "rm", "evvol"])).code).toBe(0);
+    const vol = await h.berth(["events", "--since", "5m", "--until", "0s", "--filter", "volume=evvol", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}"]);
+    expect(vol.stdout).toBe("volume create evvol\nvolume destroy evvol\n");
     const df = await h.berth(["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]);
     expect(df.stdout.split("\n")[0]).toMatch(/^Images=\d+$/);
     const tag = await h.berth(["events", "--since", "5m", "--until", "0s", "--filter", "type=image", "--format", "json"]);

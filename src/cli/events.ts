@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { BerthError, UsageError } from "../errors.js";
 import type { StoreEvent } from "../store/events.js";
+import { JSON_VIEW, parseTemplate } from "./template.js";
 
 /** How often a live `berth events` looks for new lines in the store's event log. */
 const POLL_MS = 100;
@@ -104,9 +105,10 @@ export function prettyEvent(e: StoreEvent): string {
   return `${rfc3339NanoFixed(e.timeNano)} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs.length > 0 ? ` (${attrs.join(", ")})` : ""}`;
 }
 
-/** The event as a template sees it: Docker's events.Message, by its Go field names. */
-function templateView(e: StoreEvent): Record<string, unknown> {
-  return { Status: e.status ?? "", ID: e.id ?? "", From: e.from ?? "", Type: e.Type, Action: e.Action, Actor: e.Actor, Scope: e.scope, Time: e.time, TimeNano: Number(e.timeNano) };
+/** The event as a template sees it: Docker's events.Message by its Go field names, and by its json tags to `{{json .}}`. */
+function templateView(e: StoreEvent): Record<string | symbol, unknown> {
+  const json = { ...e, timeNano: BigInt(e.timeNano) };
+  return { Status: e.status ?? "", ID: e.id ?? "", From: e.from ?? "", Type: e.Type, Action: e.Action, Actor: e.Actor, Scope: e.scope, Time: e.time, TimeNano: BigInt(e.timeNano), [JSON_VIEW]: json };
 }
 
 export function registerEventsCommands(program: Command): void {
@@ -127,7 +129,6 @@ export function registerEventsCommands(program: Command): void {
       let render: (e: StoreEvent) => string = prettyEvent;
       if (flags.format === "json") render = eventJson;
       else if (flags.format !== undefined && flags.format !== "") {
-        const { parseTemplate } = await import("./template.js");
         const template = parseTemplate(flags.format);
         template.execute(templateView({ Type: "container", Action: "", Actor: { ID: "", Attributes: {} }, scope: "local", time: 0, timeNano: "0" }));
         render = (e) => template.execute(templateView(e));

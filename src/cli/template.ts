@@ -334,6 +334,22 @@ function truth(v: unknown): boolean {
   return true;
 }
 
+/**
+ * A value whose JSON differs from what its fields show a template (Docker's events.Message:
+ * Go field names to templates, json tags to `{{json .}}`) carries it under this key.
+ */
+export const JSON_VIEW = Symbol("json view");
+
+/** docker/cli's `json` function: encoding/json's text, integers of any size (bigint) exact. */
+function goJson(v: unknown): string {
+  const text = JSON.stringify(v ?? null, function (this: unknown, _key: string, value: unknown) {
+    const view = value !== null && typeof value === "object" ? (value as { [JSON_VIEW]?: unknown })[JSON_VIEW] : undefined;
+    if (view !== undefined) return view;
+    return typeof value === "bigint" ? `\u0000big:${value}` : value;
+  });
+  return text.replace(/"\\u0000big:(-?\d+)"/g, "$1");
+}
+
 function goType(v: unknown): string {
   if (v === undefined || v === null) return "<nil>";
   if (Array.isArray(v)) return "[]interface {}";
@@ -565,7 +581,7 @@ class Executor {
       }
       case "json":
         this.arity(fn, args, 1);
-        return JSON.stringify(args[0] ?? null);
+        return goJson(args[0]);
       case "split":
         this.arity(fn, args, 2);
         return this.str(args[0], fn).split(this.str(args[1], fn));

@@ -64,6 +64,11 @@ describe.runIf(canRun)("events, templates and export", () => {
     const message = JSON.parse(tag.stdout.trim()) as Record<string, unknown>;
     expect(message).toMatchObject({ Type: "image", Action: "tag", Actor: { Attributes: { name: "mine:1" } }, scope: "local" });
     expect(tag.stdout).toMatch(/"timeNano":\d{19}\}/);
+    // {{json .}} is the message by its json tags, as Docker's; {{.TimeNano}} exact
+    const jsonTemplate = await h.berth(["events", "--since", "5m", "--until", "0s", "--filter", "type=image", "--format", "{{json .}}"]);
+    expect(jsonTemplate.stdout).toBe(tag.stdout);
+    const nano = await h.berth(["events", "--since", "5m", "--until", "0s", "--filter", "type=image", "--format", "{{.TimeNano}} {{.Time}}"]);
+    expect(nano.stdout.trim()).toBe(`${/"timeNano":(\d+)/.exec(tag.stdout)![1]} ${message.time as number}`);
 
     // a time range before anything happened is empty; a bad time names the flag
     expect((await h.berth(["events", "--since", "2000-01-01", "--until", "2000-01-02T00:00:00Z"])).stdout).toBe("");

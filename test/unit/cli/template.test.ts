@@ -51,6 +51,10 @@ describe("Go templates (--format)", () => {
     expect(renderTemplate(template, obj)).toBe(want);
   });
 
+  it("json writes integers of any size exactly", () => {
+    expect(renderTemplate("{{json .}} {{.N}}", { N: 10n ** 19n + 1n })).toBe('{"N":10000000000000000001} 10000000000000000001');
+  });
+
   it("json alone is the object as JSON", () => {
     expect(JSON.parse(renderTemplate("json", obj))).toEqual(obj);
   });

@@ -216,7 +216,7 @@ class Builder implements BuildSession {
       this.store.layersDurable(layers).catch(() => undefined);
       const entries = cache.flushEntries();
       entries.catch(() => undefined); // awaited below, unless the image failed first
-      const image = await createImage(this.store, target.state, { tags: o.tags ?? [], epoch: this.epoch, labels: o.labels, startedAt: this.startedAt });
+      const image = await createImage(this.store, target.state, { tags: o.tags ?? [], epoch: this.epoch, labels: o.labels, startedAt: this.startedAt, dockerfile: o.dockerfile ?? "Dockerfile" });
       // an image that existed already was not added: the queued sync starts now
       this.store.layersDurable(layers, { urgent: true }).catch(() => undefined);
       await entries;

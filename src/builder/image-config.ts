@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Digest } from "../image/digest.js";
 import type { HistoryEntry, ImageConfig } from "../image/types.js";
 import type { BuilderStore } from "./store-port.js";
-import type { ImageRecord } from "../store/types.js";
+import type { ImageRecord, ImageSource } from "../store/types.js";
 import { formatTime } from "./history.js";
 import { cloneConfig, containerConfig, type StageState } from "./stage-state.js";
 
@@ -13,13 +13,14 @@ import { cloneConfig, containerConfig, type StageState } from "./stage-state.js"
 export async function createImage(
   store: BuilderStore,
   state: StageState,
-  o: { tags: readonly string[]; epoch: number | undefined; labels: Record<string, string> | undefined; startedAt: number },
+  o: { tags: readonly string[]; epoch: number | undefined; labels: Record<string, string> | undefined; startedAt: number; dockerfile: string },
 ): Promise<ImageRecord> {
   const tags = [...o.tags];
   const config: ImageConfig = cloneConfig(state.config);
   const added = state.newHistory;
   const epochTime = o.epoch !== undefined ? formatTime(new Date(o.epoch * 1000)) : undefined;
   const history: HistoryEntry[] = [...(config.history ?? [])];
+  const source: ImageSource = { dockerfile: o.dockerfile, lines: [...history.map(() => null), ...added.map((h) => h.lines ?? null)] };
   for (const h of added) history.push(epochTime !== undefined ? { created: epochTime, ...h.entry } : h.layerCreated !== undefined ? { created: h.layerCreated, ...h.entry } : { ...h.entry });
   fillHistoryTimes(history);
   // Docker's field order, so configs look (and hash) the same whatever order times were filled in.
@@ -62,9 +63,10 @@ export async function createImage(
   const id = `sha256:${createHash("sha256").update(bytes).digest("hex")}` as Digest;
   if (await store.imageExists(id)) {
     for (const t of tags) await store.tag(t, id);
+    await store.recordImageSource(id, source);
     return store.imageById(id);
   }
-  return store.addImage(bytes, { tags });
+  return store.addImage(bytes, { tags, source });
 }
 
 /**

@@ -24,8 +24,11 @@ export interface StageState {
   cmdSet: boolean;
   /** The base image's created time (history of a stage without new layers). */
   baseCreated: string | undefined;
-  /** History entries this build added, with their layer flag; times filled at the end. */
-  newHistory: { entry: HistoryEntry; layerCreated?: string }[];
+  /**
+   * History entries this build added, with their layer flag; times filled at the end; `lines`:
+   * the first and last Dockerfile line of the instruction that made a layer (see ImageSource).
+   */
+  newHistory: { entry: HistoryEntry; layerCreated?: string; lines?: [number, number] }[];
 }
 
 export function cloneConfig(c: ImageConfig): ImageConfig {

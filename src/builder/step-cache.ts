@@ -185,7 +185,8 @@ export class StepCache {
     state.key = key;
     const entry: HistoryEntry = { created_by: createdBy, comment: HISTORY_COMMENT };
     if (layer === undefined) entry.empty_layer = true;
-    state.newHistory.push({ entry, layerCreated: created });
+    const range = s.onbuild ? undefined : s.node?.range;
+    state.newHistory.push({ entry, layerCreated: created, ...(range !== undefined ? { lines: [range.start.line, range.end.column === 1 && range.end.line > range.start.line ? range.end.line - 1 : range.end.line] as [number, number] } : {}) });
     // the step's layer once its digest is made (wrapped: an async function would wait for it)
     return { ready: layer !== undefined ? (this.commits.get(layer) ?? Promise.resolve(layer)) : Promise.resolve(undefined) };
   }

@@ -4,7 +4,7 @@ import type { Descriptor } from "../image/types.js";
 import type { PullStore } from "../registry/pull.js";
 import type { ListedCacheEntry } from "../store/build-cache.js";
 import type { GcResult } from "../store/gc.js";
-import type { CacheEntry, ImageRecord, LayerInfo, Snapshot } from "../store/types.js";
+import type { CacheEntry, ImageRecord, ImageSource, LayerInfo, Snapshot } from "../store/types.js";
 import type { HeldLock } from "../sys/flock.js";
 
 /**
@@ -29,7 +29,9 @@ export interface BuilderStore extends PullStore {
   commitDetached(layerDir: string, opts?: { sourceDateEpoch?: number; noXattrs?: boolean; yieldMs?: number }): Promise<{ layer: LayerInfo; leftover?: string }>;
   removeSnapshot(s: Snapshot, opts?: { sync?: boolean }): Promise<void>;
 
-  addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] }): Promise<ImageRecord>;
+  addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[]; source?: ImageSource }): Promise<ImageRecord>;
+  /** The Dockerfile lines behind an image that existed already (see ImageSource). */
+  recordImageSource(id: Digest, source: ImageSource): Promise<void>;
   imageExists(id: Digest): Promise<boolean>;
   imageById(id: Digest): Promise<ImageRecord>;
   listImages(): Promise<ImageRecord[]>;

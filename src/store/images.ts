@@ -4,14 +4,18 @@ import { join } from "node:path";
 import { digestHex, isDigest, sha256Digest, shortId, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from "../image/types.js";
 import { familiarString, looksLikeImageId, parseReference, InvalidReferenceError, DEFAULT_TAG, formatReference } from "../image/reference.js";
-import { readRecordFile } from "./atomic.js";
+import { readRecordFile, writeFileAtomic } from "./atomic.js";
 import type { BlobStore } from "./blobs.js";
 import type { Durability } from "./durability.js";
 import { NoSuchImageError, StoreError } from "./errors.js";
 import type { Layers } from "./layers.js";
 import { digestKey, refsChange, refsText, tagKey, type Refs } from "./refs.js";
 import type { Staging } from "./staging.js";
-import type { ImageEntry, ImageRecord } from "./types.js";
+import type { ImageEntry, ImageRecord, ImageSource } from "./types.js";
+
+function sameSource(a: ImageSource | undefined, b: ImageSource | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
 
 /** Image records, `images/<hex>.json` (config digest → manifest digest); config and manifest are blobs. */
 export class Images {
@@ -29,7 +33,7 @@ export class Images {
    * Adds an image from its exact config bytes (the ID is their digest) and, when given, the
    * exact manifest bytes (kept so that save → load keeps the manifest digest).
    */
-  async add(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] } = {}): Promise<ImageRecord> {
+  async add(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[]; source?: ImageSource } = {}): Promise<ImageRecord> {
     const config = JSON.parse(configBytes.toString("utf8")) as ImageConfig;
     const diffIds = config.rootfs?.diff_ids ?? [];
     const layerDescs: Descriptor[] = (await Promise.all(diffIds.map((d) => this.layers.record(d)))).map((r, i) => {
@@ -52,8 +56,9 @@ export class Images {
     const digestRefs = (opts.repoDigests ?? []).map((r) => digestKey(r));
     const path = this.entryPath(cfg.digest);
     const existing = await readRecordFile(path).then((s) => JSON.parse(s) as ImageEntry, () => undefined);
-    const entry: ImageEntry | undefined = existing === undefined || existing.manifestDigest !== manifestDigest
-      ? { id: cfg.digest, manifestDigest, added: existing?.added ?? new Date().toISOString() }
+    const source = opts.source ?? existing?.source;
+    const entry: ImageEntry | undefined = existing === undefined || existing.manifestDigest !== manifestDigest || !sameSource(existing.source, source)
+      ? { id: cfg.digest, manifestDigest, added: existing?.added ?? new Date().toISOString(), ...(source !== undefined ? { source } : {}) }
       : undefined;
     // Two flushes of the file system (each a journal commit and a device flush, the cost here)
     // instead of an fsync per file and directory: every new file is written to a temp name,
@@ -123,7 +128,21 @@ export class Images {
     const mine = Object.entries(allRefs).filter(([, v]) => v === id).map(([k]) => k);
     const repoTags = mine.filter((k) => !k.includes("@")).map((k) => familiarString(parseReference(k))).sort();
     const repoDigests = mine.filter((k) => k.includes("@")).map((k) => familiarString(parseReference(k))).sort();
-    return { id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, repoDigests, layers, added: entry.added, size: layers.reduce((a, l) => a + l.contentSize, 0) };
+    return {
+      id, manifestDigest: entry.manifestDigest, config, manifest, repoTags, repoDigests, layers, added: entry.added, size: layers.reduce((a, l) => a + l.contentSize, 0),
+      ...(entry.source !== undefined ? { source: entry.source } : {}),
+    };
+  }
+
+  /**
+   * Records the Dockerfile lines behind an image that exists already (a rebuild from the cache
+   * whose lines moved); a no-op when the record says the same.
+   */
+  async recordSource(id: Digest, source: ImageSource): Promise<void> {
+    const path = this.entryPath(id);
+    const entry = JSON.parse(await readRecordFile(path)) as ImageEntry;
+    if (sameSource(entry.source, source)) return;
+    await writeFileAtomic(path, JSON.stringify({ ...entry, source }));
   }
 
   async listIds(): Promise<Digest[]> {

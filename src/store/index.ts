@@ -4,5 +4,5 @@ export { resolveStoreRoot } from "./root.js";
 export { NoSuchImageError, StoreError } from "./errors.js";
 export { collectGarbage, removeImage, pruneImages, GC_GRACE_MS, type GcResult, type RemoveImageResult } from "./gc.js";
 export { checkStore, type CheckProblem, type CheckReport } from "./check.js";
-export type { CacheEntry, ImageRecord, LayerInfo, Snapshot, LayerRecord } from "./types.js";
+export type { CacheEntry, ImageRecord, ImageSource, LayerInfo, Snapshot, LayerRecord } from "./types.js";
 export { EVENTS_LOG, recordEvent, readEvents, readNewEvents, eventJson, type EventType, type EventsCursor, type StoreEvent } from "./events.js";

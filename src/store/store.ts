@@ -18,7 +18,7 @@ import { Refs } from "./refs.js";
 import { resolveStoreRoot } from "./root.js";
 import { Snapshots } from "./snapshots.js";
 import { Staging } from "./staging.js";
-import type { CacheEntry, ImageRecord, LayerInfo, LayerRecord, Snapshot } from "./types.js";
+import type { CacheEntry, ImageRecord, ImageSource, LayerInfo, LayerRecord, Snapshot } from "./types.js";
 import { Volumes, type VolumeInfo } from "./volumes.js";
 
 export { PENDING_DIFF_ID } from "./layers.js";
@@ -193,8 +193,11 @@ export class Store {
 
   // ---------------------------------------------------------------- images and references
 
-  addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] } = {}): Promise<ImageRecord> {
+  addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[]; source?: ImageSource } = {}): Promise<ImageRecord> {
     return this.images.add(configBytes, opts);
+  }
+  recordImageSource(id: Digest, source: ImageSource): Promise<void> {
+    return this.images.recordSource(id, source);
   }
   createImage(config: ImageConfig, opts: { tags?: string[] } = {}): Promise<ImageRecord> {
     return this.images.create(config, opts);

@@ -35,6 +35,19 @@ export interface ImageRecord {
   added: string;
   /** Sum of the layers' content sizes (what `docker images` and inspect's .Size show). */
   size: number;
+  /** Where a berth build took the image's history entries from (absent for other images). */
+  source?: ImageSource;
+}
+
+/**
+ * The Dockerfile lines behind an image's history, as its berth build recorded them: kept beside
+ * the image (its record), not in its config, so the image is byte for byte what Docker makes.
+ */
+export interface ImageSource {
+  /** The Dockerfile as the build named it (`-f`, else `Dockerfile`). */
+  dockerfile: string;
+  /** Per history entry: its instruction's first and last line; null where no line of this Dockerfile made it (the base image's). */
+  lines: ([number, number] | null)[];
 }
 
 export interface Snapshot {
@@ -76,4 +89,5 @@ export interface ImageEntry {
   id: Digest;
   manifestDigest: Digest;
   added: string;
+  source?: ImageSource;
 }

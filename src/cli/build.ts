@@ -26,6 +26,7 @@ interface BuildFlags {
   explain?: boolean;
   cacheFrom?: string[];
   cacheTo?: string[];
+  analyze?: boolean;
 }
 
 export function registerBuildCommands(program: Command): void {
@@ -53,6 +54,7 @@ export function registerBuildCommands(program: Command): void {
     .option("--explain", "say for every cache miss why it missed")
     .option("--cache-from <type=registry,ref=R|type=local,src=DIR>", "import a shared build cache (repeatable)", collect)
     .option("--cache-to <type=registry,ref=R|type=local,dest=DIR>[,mode=min|max]", "export the build cache (repeatable)", collect)
+    .option("--analyze", "print the image's layer analysis after the build (see berth image analyze)")
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
       const { UsageError } = await import("../errors.js");
       const root = (cmd.optsWithGlobals() as { root?: string }).root;
@@ -141,6 +143,7 @@ export function registerBuildCommands(program: Command): void {
         renderer.finish();
         if (flags.iidfile !== undefined) await writeIidFile(flags.iidfile, result.imageId);
         if (flags.quiet === true) process.stdout.write(`${result.imageId}\n`);
+        if (flags.analyze === true) await (await import("./analyze.js")).printAnalysis(result.image, process.stdout);
       } catch (err) {
         renderer.finish();
         throw err;

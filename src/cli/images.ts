@@ -7,6 +7,7 @@ import type { ImageRecord, Store } from "../store/index.js";
 import { recordEvent } from "../store/events.js";
 import { dockerTime, ellipsis, formatRows, humanSize, since, table } from "./format.js";
 import { registerInspectCommand, registerInspectTarget } from "./inspect.js";
+import { addAnalyze } from "./analyze.js";
 
 /**
  * Image commands with Docker's names, flags and columns: import, load, save, images, history,
@@ -446,4 +447,5 @@ export function registerImageCommands(program: Command): void {
     .option("-a, --all", "remove all unused images, not just dangling ones")
     .option("-f, --force", "do not prompt for confirmation")
     .action(pruneAction);
+  addAnalyze(image);
 }

@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { adviseImage, analyzeImage, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
+import { parseBytes, humanizeBytes } from "../../src/analyze/ci.js";
+import type { ImageRecord } from "../../src/store/index.js";
+
+type E = LayerListing["entries"][number];
+const dir = (path: string, leaf = false): E => ({ path, kind: "dir", size: 0, leaf, abs: "" });
+const file = (path: string, size: number): E => ({ path, kind: "file", size, leaf: true, abs: "" });
+const wh = (path: string): E => ({ path, kind: "whiteout", size: 0, leaf: true, abs: "" });
+
+function image(createdBy: string[], lines?: ([number, number] | null)[]): ImageRecord {
+  return {
+    id: "sha256:" + "a".repeat(64), repoTags: ["t:latest"],
+    config: { history: createdBy.map((c) => ({ created_by: c })) },
+    layers: createdBy.map((_, i) => ({ diffId: `sha256:${String(i).repeat(64)}` })),
+    ...(lines !== undefined ? { source: { dockerfile: "Dockerfile", lines } } : {}),
+  } as unknown as ImageRecord;
+}
+
+describe("analyzeImage: dive's efficiency (filetree/efficiency.go)", () => {
+  it("dive's TestEfficiency trees, with the directory entries every real layer tar has", () => {
+    // layer 0: /etc/nginx/{nginx.conf 2000, public 3000}; layer 1: nginx.conf 5000, /etc/athing 10000; layer 2: whiteout of /etc/nginx
+    const listings: LayerListing[] = [
+      { entries: [dir("etc"), dir("etc/nginx"), file("etc/nginx/nginx.conf", 2000), file("etc/nginx/public", 3000)], opaque: [] },
+      { entries: [dir("etc"), file("etc/athing", 10000), dir("etc/nginx"), file("etc/nginx/nginx.conf", 5000)], opaque: [] },
+      { entries: [dir("etc"), wh("etc/nginx")], opaque: [] },
+    ];
+    const a = analyzeImage(image(["a", "b", "c"]), listings);
+    // paths: nginx.conf (2000, 5000), public 3000, athing 10000, the whiteout /etc/nginx = the
+    // 8000 bytes below it in the stacked tree: score = (2000+3000+10000+8000)/(7000+3000+10000+8000).
+    // (dive's own test gets 0.75: its synthetic trees have no /etc/nginx entry, so the stacked
+    // node is not a directory and the whiteout counts 0 — a real layer tar always has it.)
+    expect(a.efficiencyScore).toBeCloseTo(23000 / 28000, 12);
+    expect(a.fileReference).toEqual([{ count: 2, sizeBytes: 7000, file: "/etc/nginx/nginx.conf" }]);
+    expect(a.inefficientBytes).toBe(7000);
+    expect(a.sizeBytes).toBe(20000);
+    expect(a.userSizeBytes).toBe(15000);
+    expect(a.wastedUserPercent).toBeCloseTo(7000 / 15000, 12);
+    // berth's own: the 2000-byte first nginx.conf (overwritten) and the 8000 bytes removed by layer 2
+    expect(a.wastedBytes).toBe(10000);
+    expect(a.layers.map((l) => [l.added, l.changed, l.removed, l.wastedBytes])).toEqual([[2, 0, 0, 5000], [1, 1, 0, 5000], [0, 0, 2, 0]]);
+  });
+
+  it("a scratch image of one empty file scores 1 with no inefficiencies (dive's TestEfficiency_ScratchImage)", () => {
+    const a = analyzeImage(image(["a", "b", "c"]), [{ entries: [file("nothing", 0)], opaque: [] }, { entries: [], opaque: [] }, { entries: [], opaque: [] }]);
+    expect(a.efficiencyScore).toBe(1);
+    expect(a.fileReference).toEqual([]);
+  });
+
+  it("an opaque directory hides what the layers below put in it", () => {
+    const a = analyzeImage(image(["a", "b"]), [
+      { entries: [dir("d"), file("d/x", 100), file("d/y", 50)], opaque: [] },
+      { entries: [dir("d"), file("d/z", 10)], opaque: ["d"] },
+    ]);
+    expect(a.hidden.map((h) => [h.path, h.how, h.addedBy, h.hiddenBy])).toEqual([["/d/x", "removed", 0, 1], ["/d/y", "removed", 0, 1]]);
+    expect(a.finalFiles.map((f) => f.path)).toEqual(["/d/z"]);
+  });
+});
+
+describe("advice tied to Dockerfile lines", () => {
+  it("apt-get lists added at one line and removed at another: remove them in the same RUN", () => {
+    const a = analyzeImage(image(["FROM", "RUN /bin/sh -c apt-get update # buildkit", "RUN /bin/sh -c rm -rf /var/lib/apt/lists/* # buildkit"], [null, [4, 4], [6, 6]]), [
+      { entries: [dir("var"), dir("var/lib"), dir("var/lib/apt"), dir("var/lib/apt/lists", true)], opaque: [] },
+      { entries: [dir("var"), dir("var/lib"), dir("var/lib/apt"), dir("var/lib/apt/lists"), file("var/lib/apt/lists/a_Packages", 40_000_000)], opaque: [] },
+      { entries: [dir("var"), dir("var/lib"), dir("var/lib/apt"), dir("var/lib/apt/lists"), wh("var/lib/apt/lists/a_Packages")], opaque: [] },
+    ]);
+    const advice = adviseImage(a);
+    expect(advice[0]!.message).toBe("`apt-get` lists (40 MB) added at line 4 and removed at line 6: remove them in the same RUN (`apt-get update && apt-get install … && rm -rf /var/lib/apt/lists/*`); a later layer's removal does not make the image smaller.");
+    expect(advice[0]!.lines).toEqual([[4, 4], [6, 6]]);
+  });
+});
+
+describe("dive's CI rules", () => {
+  it("reads .dive-ci rules in both spellings and go-humanize sizes", () => {
+    expect(parseDiveCi("---\nplugins:\n  - p\nrules:\n  # c\n  lowestEfficiency: 0.95\n  highest-wasted-bytes: 20Mb\n  highestUserWastedPercent: 0.5 # c\n  plugin1/rule1: error\n", ".dive-ci"))
+      .toEqual({ lowestEfficiency: "0.95", highestWastedBytes: "20Mb", highestUserWastedPercent: "0.5" });
+    expect(parseBytes("20Mb")).toBe(20_000_000);
+    expect(parseBytes("1.5 GiB")).toBe(1.5 * 1024 ** 3);
+    expect(() => parseBytes("lots")).toThrow(/highestWastedBytes/);
+    expect(humanizeBytes(82854982)).toBe("83 MB");
+    expect(humanizeBytes(9500)).toBe("9.5 kB");
+  });
+
+  it("fails below the lowest efficiency and above the user wasted share, skips disabled rules", () => {
+    const a = { efficiencyScore: 0.5, inefficientBytes: 300, wastedUserPercent: 0.3 } as Parameters<typeof evaluateCi>[0];
+    const ev = evaluateCi(a, DIVE_CI_DEFAULTS);
+    expect(ev.pass).toBe(false);
+    expect(ev.results.map((r) => `${r.status} ${r.rule}`)).toEqual(["FAIL highestUserWastedPercent", "SKIP highestWastedBytes", "FAIL lowestEfficiency"]);
+    expect(evaluateCi(a, { lowestEfficiency: "0.4", highestWastedBytes: "1kB", highestUserWastedPercent: "off" }).pass).toBe(true);
+  });
+});

@@ -88,7 +88,9 @@ export function adviseImage(a: ImageAnalysis): Advice[] {
     if (g.how === "removed") {
       const fix = g.cache !== undefined
         ? g.cache.removeLater
-        : "delete them in the same RUN that makes them (or make them in another stage and COPY --from what is needed)";
+        : g.files.length === 1
+          ? "delete it in the same RUN that makes it (or make it in another stage and COPY --from what is needed)"
+          : "delete them in the same RUN that makes them (or make them in another stage and COPY --from what is needed)";
       make("removed-later", g.bytes, `${what} (${size(g.bytes)}) added at ${added} and removed at ${hidden}: ${fix}; a later layer's removal does not make the image smaller.`, [g.addedBy, g.hiddenBy], topFiles(g.files));
     } else if (/\b(chmod|chown|chgrp|touch|setfacl)\b/.test(L(g.hiddenBy).command)) {
       make("rewritten-metadata", g.bytes, `${what} (${size(g.bytes)}) added at ${added} and copied again at ${hidden} to change their owner, mode or time: use \`COPY --chown\`/\`--chmod\`, or change them in the step that makes them.`, [g.addedBy, g.hiddenBy], topFiles(g.files));

@@ -43,7 +43,7 @@ describe("berth image analyze", () => {
     expect(r.stdout).toMatch(/^3 +4 +0 B +0 +0 +1 +0 B +RUN \/bin\/sh -c rm \/tmp\/junk$/m);
     expect(r.stdout).toMatch(/^4 +5 +3 MB +1 +0 +0 +3 MB +RUN \/bin\/sh -c cp /m);
     expect(r.stdout).toContain("Wasted: 8 MB (removed by a later layer 5 MB, overwritten 0 B, duplicate content 3 MB)");
-    expect(r.stdout).toContain("`/tmp/junk` (5 MB) added at line 3 and removed at line 4: delete them in the same RUN");
+    expect(r.stdout).toContain("`/tmp/junk` (5 MB) added at line 3 and removed at line 4: delete it in the same RUN");
     expect(r.stdout).toContain("the same 3 MB file in 2 layers: `/app/big.bin` (line 2) and `/copy.bin` (line 5)");
     expect(r.stdout).toContain("COPY of the whole context at line 2 brings 200 kB that `.dockerignore` could exclude: `.git` 200 kB");
   });

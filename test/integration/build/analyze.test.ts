@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../../src/store/index.js";
 import { berthCli, workspace, writeContext } from "./helpers.js";
+import { debianMirrorUnreachable, debianTarball } from "../../helpers/debian.js";
 
 // berth image analyze on images built here to hold known waste: a 5 MB file made at line 3 and
 // removed at line 4, a 3 MB context file copied again at line 5, a .git directory in a COPY of
@@ -130,4 +131,25 @@ describe("berth image analyze", () => {
       await browser.close();
     }
   }, 60_000);
+
+  it("a Debian image with apt-get steps: the lists added at one line and removed at another, named with the fix", async (t) => {
+    const { tarball, why } = debianTarball();
+    const unreachable = tarball === undefined ? undefined : await debianMirrorUnreachable();
+    if (tarball === undefined || unreachable !== undefined) {
+      console.warn(`skipping the Debian analyze test: ${why ?? unreachable ?? ""}`);
+      t.skip();
+      return;
+    }
+    const root = join(ws.dir, "store");
+    expect(berth(["import", tarball, "debian:bookworm"]).status).toBe(0);
+    const ctx = writeContext(join(ws.dir, "deb"), { Dockerfile: "FROM debian:bookworm\nRUN apt-get update\nRUN apt-get install -y --no-install-recommends hello\nRUN rm -rf /var/lib/apt/lists/*\n" });
+    const r = berthCli(root, ["build", "-q", "--analyze", "-t", "deb-waste:1", ctx]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/`apt-get` lists \([\d.]+ MB\) added at line 2 and removed at line 4: remove them in the same RUN/);
+    const j = JSON.parse(berth(["image", "analyze", "--format", "json", "deb-waste:1"]).stdout);
+    type Hidden = { path: string; sizeBytes: number; addedBy: number; hiddenBy: number };
+    const lists = (j.berth.hidden as Hidden[]).filter((h) => h.path.startsWith("/var/lib/apt/lists/") && h.addedBy === 1);
+    expect(lists.reduce((s, h) => s + h.sizeBytes, 0)).toBeGreaterThan(1_000_000);
+    expect(lists.filter((h) => h.hiddenBy !== 3)).toEqual([]);
+  }, 300_000);
 });

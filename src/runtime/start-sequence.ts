@@ -13,6 +13,10 @@ import { cgroupsPathOption } from "./rootless.js";
 import { overlayXattrOptions } from "../sys/overlay-xattr.js";
 import { trace } from "../sys/trace.js";
 
+/** A bundle's rootfs dir (the overlay's mount point) and runc's log in it. */
+export const ROOTFS = "rootfs";
+export const RUNC_LOG = "runc.log";
+
 /** Numeric ids, or `user[:group]` resolved against the container's /etc/passwd and /etc/group. */
 export type StartUser = { uid: number; gid: number; additionalGids?: number[] } | string;
 
@@ -117,8 +121,8 @@ async function resolveStartUser(overlay: OverlayDirs, user: StartUser | undefine
  */
 export async function runStartSequence(profile: StartProfile): Promise<number> {
   const { id, runc, bundle, overlay } = profile;
-  const rootfs = join(bundle, "rootfs");
-  const logFile = join(bundle, "runc.log");
+  const rootfs = join(bundle, ROOTFS);
+  const logFile = join(bundle, RUNC_LOG);
   const mountErr = join(bundle, "mount.err");
   const unprime = primeCgroupAttach();
   try {
@@ -143,7 +147,7 @@ export async function runStartSequence(profile: StartProfile): Promise<number> {
     }
     const extra = prepared.spec;
     const spec = buildSpec({
-      rootfs: "rootfs",
+      rootfs: ROOTFS,
       args: p.args,
       env,
       ...(p.cwd !== undefined ? { cwd: p.cwd } : {}),

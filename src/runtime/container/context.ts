@@ -21,9 +21,8 @@ export function runtimeContext(store: RuntimeStore, options: { runtime?: string;
 }
 
 /** The container dir doubles as its runc bundle: config.json and the rootfs mount point live there. */
-export const ROOTFS = "rootfs";
+export { ROOTFS, RUNC_LOG } from "../start-sequence.js";
 export const PID_FILE = "init.pid";
-export const RUNC_LOG = "runc.log";
 /**
  * Held (flock) by whoever mounts a stopped container's root writable — `start`, until the
  * record says running, and `cp` into it, for the copy — so two writable overlays of one upper

@@ -1,21 +1,17 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RuntimeError, requireRoot } from "../errors.js";
-import { cgroupsPathOption } from "../rootless.js";
-import { containerEnv } from "../env.js";
-import { hostCapabilities } from "../host-caps.js";
 import { checkExecutable, resolveInRootfs, type RootfsView } from "../lookpath.js";
-import { inMountNamespace, mountFailure, runtimeChild } from "../overlay.js";
+import { runtimeChild } from "../overlay.js";
 import { exitCodeOf, runcFailure } from "../runc.js";
-import { primeCgroupAttach } from "../cgroup-prime.js";
 import { parseSeccompProfile } from "../seccomp.js";
-import { buildSpec, type MountRequest } from "../spec.js";
-import { resolveUser } from "../user.js";
+import type { MountRequest } from "../spec.js";
+import { runStartSequence } from "../start-sequence.js";
 import { trace } from "../../sys/trace.js";
-import { NETWORK_LOCK, PID_FILE, ROOTFS, ROOTFS_LOCK, RUNC_LOG, type RuntimeContext } from "./context.js";
+import { NETWORK_LOCK, PID_FILE, ROOTFS_LOCK, RUNC_LOG, type RuntimeContext } from "./context.js";
 import { acquireFlock, type HeldLock } from "../../sys/flock.js";
 import { networkFiles, prepareInitLayer } from "./init-layer.js";
 import { containerEvent } from "./events.js";
@@ -84,10 +80,12 @@ function shellQuote(s: string): string {
 }
 
 /**
- * Start the container and hold it until it exits: mount its rootfs, write its spec, publish
- * its ports, run runc in the foreground, log its output, keep its record true, and clean
- * up (proxies, mount; the container itself with --rm). Returns the container's exit code.
- * Both the foreground `berth run` and the detached supervisor process run this.
+ * Start the container and hold it until it exits: the supervised profile of the start sequence
+ * (../start-sequence.ts), which mounts its rootfs through the chain (so that its exit outlives
+ * this process), plugs it into its networks, publishes its ports, runs runc in the foreground,
+ * logs its output, keeps its record true, and cleans up (proxies, endpoints; the container
+ * itself with --rm). Returns the container's exit code. Both the foreground `berth run` and the
+ * detached supervisor process run this.
  */
 export async function superviseContainer(ctx: RuntimeContext, id: string, options: SuperviseOptions): Promise<number> {
   const dir = await ctx.store.containerDir(id);
@@ -109,10 +107,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     signalReady(err);
     throw err;
   }
-  const rootfs = join(dir, ROOTFS);
   const pidFile = join(dir, PID_FILE);
   const logFile = join(dir, RUNC_LOG);
-  const mountErr = join(dir, "mount.err");
   const publisher = new PortPublisher(ctx.runDir, id);
   let exitCode = 125;
   let started = false;
@@ -126,185 +122,169 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     const host = record.hostConfig;
     // the rootfs is mounted only inside runc's mount namespace: read the layers directly
     const layers = [record.snapshot.upperDir, ...record.snapshot.lowerDirs];
-    const [user] = await Promise.all([
-      resolveUser(layers, cfg.user),
-      rm(pidFile, { force: true }),
-      rm(logFile, { force: true }),
-      host.ports.length > 0 ? mkdir(ctx.runDir, { recursive: true }) : undefined,
-    ]);
-    trace("supervise: user resolved");
-    const env = containerEnv({ imageEnv: cfg.env, hostname: cfg.hostname, home: user.home, terminal: cfg.tty });
-    const [command] = cfg.args;
-    if (command === undefined) throw new RuntimeError("no command specified");
-    const commandChecked = host.binds.some((b) => command.startsWith(b.destination + "/")) ? undefined : checkExecutable(layers, command, env, cfg.cwd);
-    // (awaited below, beside the init layer: a rejection is handled there)
-    commandChecked?.catch(() => undefined);
-    // `-v /host/dir:/ctr` makes a missing host dir, as Docker's daemon does for -v binds
-    // (its --mount type=bind refuses one instead)
-    for (const b of host.binds) {
-      if (b.type === "bind" && !existsSync(b.source)) await mkdir(b.source, { recursive: true, mode: 0o755 });
-    }
-    if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
-    primeCgroupAttach();
-    // the default bridge or user networks: their namespaces made if needed, an address reserved on each
-    const attachments = attachedNetworks(host);
-    const attaching = attachAll(ctx, record, attachments, endpoints);
-    attaching.catch(() => undefined);
-    const [initDir, attached, volumes] = await Promise.all([
-      prepareInitLayer(dir, record.snapshot.lowerDirs),
-      attaching,
-      volumeMounts(ctx, record, layers),
-      commandChecked,
-    ]);
-    const netFiles = await networkFiles(dir, {
-      hostname: cfg.hostname,
-      network: host.network,
-      ...(attached[0] !== undefined ? { ip: attached[0].ip } : {}),
-      ...(host.extraHosts !== undefined ? { extraHosts: host.extraHosts } : {}),
-      ...(host.dns !== undefined ? { dns: host.dns } : {}),
-      ...(host.dnsSearch !== undefined ? { dnsSearch: host.dnsSearch } : {}),
-      fallbackNameservers: FALLBACK_NAMESERVERS,
-    });
-    // a user network's members find each other by name: every member's /etc/hosts gains this one
-    for (const ep of attached) {
-      if (ep.network !== DEFAULT_NETWORK) await refreshNetworkHosts(ctx.runDir, { name: ep.network }, { dir: dirname(ep.nsPath), ipsDir: dirname(ep.reservation) });
-    }
-    trace("supervise: network attached");
-    const spec = buildSpec({
-      rootfs: ROOTFS,
-      args: cfg.args,
-      env,
-      cwd: cfg.cwd,
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      hostname: cfg.hostname,
-      terminal: cfg.tty,
-      network: host.network,
-      mounts: [...netFiles, ...host.binds, ...volumes],
-      readOnlyRootfs: host.readOnlyRootfs,
-      capAdd: host.capAdd,
-      capDrop: host.capDrop,
-      privileged: host.privileged,
-      noNewPrivileges: host.noNewPrivileges,
-      ...(host.seccomp !== undefined ? { seccomp: host.seccomp === "unconfined" ? "unconfined" : parseSeccompProfile(host.seccomp, `container ${record.name}'s seccomp profile`) } : {}),
-      cgroupns: host.cgroupns ?? "host",
-      resources: host.resources,
-      ...cgroupsPathOption(id),
-      ...(host.init ? { init: INIT_BINARY } : {}),
-      ...(host.resources.memory !== undefined ? { swapAccounting: swapAccounting() } : {}),
-      ...(attached.length > 0 ? { hooks: { createRuntime: [endpointHook(attached)] } } : {}),
-      ...(host.privileged || host.capAdd.some((c) => c.toUpperCase() === "ALL") ? { availableCapabilities: hostCapabilities() } : {}),
-    });
-    await writeFile(join(dir, "config.json"), JSON.stringify(spec));
-    trace("supervise: spec written");
-    const ports = await publisher.bind(host.ports);
-
     const attach = options.mode === "attach";
-    const passThrough = attach && (cfg.tty || host.autoRemove);
-    if (attach && cfg.tty && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
-    const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
-    const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
-    const overlay = { ...record.snapshot, lowerDirs: [initDir, ...record.snapshot.lowerDirs] };
     // should this process die first (a SIGKILLed `berth run`, or supervisor), the chain's
     // shell hands runc's exit code to a fresh supervisor process, which records it and removes
     // a --rm container (finishOrphaned)
     const finish = [process.execPath, fileURLToPath(new URL("./supervisor-main.js", import.meta.url)), "--finish", resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
-    rootfsLock = await acquireFlock(join(dir, ROOTFS_LOCK)); // a `cp` into the stopped container finishes first
-    const chain = await inMountNamespace(overlay, rootfs, ctx.runc.runArgv(id, dir, { logFile, pidFile }), mountErr, { volatile: host.autoRemove, finish });
-    let child: ChildProcess;
-    if (!attach && cfg.tty) {
-      // runc needs a terminal on its side for a -t container: `script` provides one (the log
-      // then holds the terminal's output, \r\n and all, as Docker's does for -t containers)
-      const commandLine = [chain.file, ...chain.args].map(shellQuote).join(" ");
-      child = spawn("script", ["-q", "-e", "-f", "-c", commandLine, "/dev/null"], { cwd: chain.cwd, stdio: ["pipe", "pipe", "pipe"] });
-    } else {
-      child = spawn(chain.file, chain.args, { cwd: chain.cwd, stdio });
-    }
-    const log = passThrough ? undefined : new LogWriter(join(dir, LOG_FILE));
-    child.stdout?.on("data", (chunk: Buffer) => {
-      log?.write("stdout", chunk);
-      if (attach) process.stdout.write(chunk);
-    });
-    child.stderr?.on("data", (chunk: Buffer) => {
-      log?.write("stderr", chunk);
-      if (attach) process.stderr.write(chunk);
-    });
-    // to runc, which forwards it to the container: the chain's shell waits for runc and ignores them
-    const forward = (signal: NodeJS.Signals) => () => {
-      if (child.exitCode !== null) return;
-      const runtime = child.pid === undefined ? undefined : runtimeChild(child.pid);
-      if (runtime === undefined) child.kill(signal);
-      else process.kill(runtime, signal);
-    };
-    const onInt = forward("SIGINT");
-    const onTerm = forward("SIGTERM");
-    const onHup = forward("SIGHUP");
-    process.on("SIGINT", onInt).on("SIGTERM", onTerm).on("SIGHUP", onHup);
-    const exited = exitCodeOf(child);
-    trace("supervise: runc spawned");
-
-    record = {
-      ...record,
-      state: "running",
-      hostConfig: { ...host, ports },
-      ...(processRef(process.pid) !== undefined ? { supervisor: processRef(process.pid) } : {}),
-      ...(child.pid !== undefined && processRef(child.pid) !== undefined ? { runtime: processRef(child.pid) } : {}),
-      startedAt: new Date().toISOString(),
-      ...(attached.length > 0 ? { endpoints: attached } : {}),
-      // Docker's RestartCount: restarts by the policy since the last manual start
-      restartCount: record.restarting === true ? record.restartCount : 0,
-    };
-    delete record.restarting;
-    delete record.endpoint;
-    delete record.exitCode;
-    delete record.finishedAt;
-    delete record.error;
-    await writeRecord(dir, record);
-    containerEvent(ctx, record, "start");
-    await rootfsLock.release(); // a `cp` now finds the running container
-    rootfsLock = undefined;
-    await networkLock.release(); // and a `network connect` its endpoints
-    networkLock = undefined;
-
-    // the init pid matters for published ports (their proxy joins its network namespace) and
-    // for a detached start (the CLI waits until the process runs); a foreground run without
-    // ports skips the wait: the record's runc process already tells whether it runs
-    const needPid = ports.length > 0 || !attach;
-    const pid = needPid ? await waitForPid(pidFile, child) : undefined;
-    if (!needPid) {
-      started = true;
-      signalReady();
-    }
-    if (pid !== undefined) {
-      const ref = processRef(pid);
-      if (ref !== undefined) {
-        record = { ...record, pid: ref };
-        await writeRecord(dir, record);
-        try {
-          await publisher.startInner(pid, ports);
-        } catch (err) {
-          await ctx.runc.kill(id, "SIGKILL", true);
-          throw err;
+    let attached: Endpoint[] = [];
+    exitCode = await runStartSequence({
+      id,
+      runc: ctx.runc,
+      bundle: dir,
+      overlay: record.snapshot,
+      process: { args: cfg.args, env: cfg.env, cwd: cfg.cwd, user: cfg.user, terminal: cfg.tty, hostname: cfg.hostname, hostnameVariable: true },
+      volatile: host.autoRemove,
+      finish,
+      pidFile,
+      prepare: async ({ env }) => {
+        const [command] = cfg.args;
+        if (command === undefined) throw new RuntimeError("no command specified");
+        const cleared = Promise.all([rm(pidFile, { force: true }), rm(logFile, { force: true }), host.ports.length > 0 ? mkdir(ctx.runDir, { recursive: true }) : undefined]);
+        cleared.catch(() => undefined);
+        const commandChecked = host.binds.some((b) => command.startsWith(b.destination + "/")) ? undefined : checkExecutable(layers, command, env, cfg.cwd);
+        // (awaited below, beside the init layer: a rejection is handled there)
+        commandChecked?.catch(() => undefined);
+        // `-v /host/dir:/ctr` makes a missing host dir, as Docker's daemon does for -v binds
+        // (its --mount type=bind refuses one instead)
+        for (const b of host.binds) {
+          if (b.type === "bind" && !existsSync(b.source)) await mkdir(b.source, { recursive: true, mode: 0o755 });
         }
-      }
-      started = true;
-      signalReady();
-    }
-    trace("supervise: running recorded");
-    try {
-      exitCode = await exited;
-      trace("supervise: runc exited");
-    } finally {
-      process.off("SIGINT", onInt).off("SIGTERM", onTerm).off("SIGHUP", onHup);
-      await log?.close();
-    }
-    if (exitCode !== 0) {
-      if (!existsSync(logFile)) throw await mountFailure(mountErr, rootfs);
-      const failure = await runcFailure(logFile, id);
-      if (failure !== undefined) {
-        await ctx.runc.delete(id).catch(() => undefined);
-        throw failure;
-      }
-    }
+        if (host.init && !existsSync(INIT_BINARY)) throw new RuntimeError(`--init needs ${INIT_BINARY} (Debian package tini)`);
+        // the default bridge or user networks: their namespaces made if needed, an address reserved on each
+        const attaching = attachAll(ctx, record, attachedNetworks(host), endpoints);
+        attaching.catch(() => undefined);
+        const [initDir, attachedNow, volumes] = await Promise.all([prepareInitLayer(dir, record.snapshot.lowerDirs), attaching, volumeMounts(ctx, record, layers), commandChecked, cleared]);
+        attached = attachedNow;
+        const netFiles = await networkFiles(dir, {
+          hostname: cfg.hostname,
+          network: host.network,
+          ...(attached[0] !== undefined ? { ip: attached[0].ip } : {}),
+          ...(host.extraHosts !== undefined ? { extraHosts: host.extraHosts } : {}),
+          ...(host.dns !== undefined ? { dns: host.dns } : {}),
+          ...(host.dnsSearch !== undefined ? { dnsSearch: host.dnsSearch } : {}),
+          fallbackNameservers: FALLBACK_NAMESERVERS,
+        });
+        // a user network's members find each other by name: every member's /etc/hosts gains this one
+        for (const ep of attached) {
+          if (ep.network !== DEFAULT_NETWORK) await refreshNetworkHosts(ctx.runDir, { name: ep.network }, { dir: dirname(ep.nsPath), ipsDir: dirname(ep.reservation) });
+        }
+        trace("supervise: network attached");
+        return {
+          lowerDirsAbove: [initDir],
+          spec: {
+            network: host.network,
+            mounts: [...netFiles, ...host.binds, ...volumes],
+            readOnlyRootfs: host.readOnlyRootfs,
+            capAdd: host.capAdd,
+            capDrop: host.capDrop,
+            privileged: host.privileged,
+            noNewPrivileges: host.noNewPrivileges,
+            ...(host.seccomp !== undefined ? { seccomp: host.seccomp === "unconfined" ? "unconfined" : parseSeccompProfile(host.seccomp, `container ${record.name}'s seccomp profile`) } : {}),
+            cgroupns: host.cgroupns ?? "host",
+            resources: host.resources,
+            ...(host.init ? { init: INIT_BINARY } : {}),
+            ...(host.resources.memory !== undefined ? { swapAccounting: swapAccounting() } : {}),
+            ...(attached.length > 0 ? { hooks: { createRuntime: [endpointHook(attached)] } } : {}),
+          },
+        };
+      },
+      launch: async (command) => {
+        const ports = await publisher.bind(host.ports);
+        const passThrough = attach && (cfg.tty || host.autoRemove);
+        if (attach && cfg.tty && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
+        const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
+        const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
+        rootfsLock = await acquireFlock(join(dir, ROOTFS_LOCK)); // a `cp` into the stopped container finishes first
+        let child: ChildProcess;
+        if (!attach && cfg.tty) {
+          // runc needs a terminal on its side for a -t container: `script` provides one (the log
+          // then holds the terminal's output, \r\n and all, as Docker's does for -t containers)
+          const commandLine = [command.file, ...command.args].map(shellQuote).join(" ");
+          child = spawn("script", ["-q", "-e", "-f", "-c", commandLine, "/dev/null"], { cwd: command.cwd, stdio: ["pipe", "pipe", "pipe"] });
+        } else {
+          child = spawn(command.file, command.args, { cwd: command.cwd, stdio });
+        }
+        const log = passThrough ? undefined : new LogWriter(join(dir, LOG_FILE));
+        child.stdout?.on("data", (chunk: Buffer) => {
+          log?.write("stdout", chunk);
+          if (attach) process.stdout.write(chunk);
+        });
+        child.stderr?.on("data", (chunk: Buffer) => {
+          log?.write("stderr", chunk);
+          if (attach) process.stderr.write(chunk);
+        });
+        // to runc, which forwards it to the container: the chain's shell waits for runc and ignores them
+        const forward = (signal: NodeJS.Signals) => () => {
+          if (child.exitCode !== null) return;
+          const runtime = child.pid === undefined ? undefined : runtimeChild(child.pid);
+          if (runtime === undefined) child.kill(signal);
+          else process.kill(runtime, signal);
+        };
+        const onInt = forward("SIGINT");
+        const onTerm = forward("SIGTERM");
+        const onHup = forward("SIGHUP");
+        process.on("SIGINT", onInt).on("SIGTERM", onTerm).on("SIGHUP", onHup);
+        const exited = exitCodeOf(child);
+        trace("supervise: runc spawned");
+
+        record = {
+          ...record,
+          state: "running",
+          hostConfig: { ...host, ports },
+          ...(processRef(process.pid) !== undefined ? { supervisor: processRef(process.pid) } : {}),
+          ...(child.pid !== undefined && processRef(child.pid) !== undefined ? { runtime: processRef(child.pid) } : {}),
+          startedAt: new Date().toISOString(),
+          ...(attached.length > 0 ? { endpoints: attached } : {}),
+          // Docker's RestartCount: restarts by the policy since the last manual start
+          restartCount: record.restarting === true ? record.restartCount : 0,
+        };
+        delete record.restarting;
+        delete record.endpoint;
+        delete record.exitCode;
+        delete record.finishedAt;
+        delete record.error;
+        await writeRecord(dir, record);
+        containerEvent(ctx, record, "start");
+        await rootfsLock.release(); // a `cp` now finds the running container
+        rootfsLock = undefined;
+        await networkLock?.release(); // and a `network connect` its endpoints
+        networkLock = undefined;
+
+        // the init pid matters for published ports (their proxy joins its network namespace) and
+        // for a detached start (the CLI waits until the process runs); a foreground run without
+        // ports skips the wait: the record's runc process already tells whether it runs
+        const needPid = ports.length > 0 || !attach;
+        const pid = needPid ? await waitForPid(pidFile, child) : undefined;
+        if (!needPid) {
+          started = true;
+          signalReady();
+        }
+        if (pid !== undefined) {
+          const ref = processRef(pid);
+          if (ref !== undefined) {
+            record = { ...record, pid: ref };
+            await writeRecord(dir, record);
+            try {
+              await publisher.startInner(pid, ports);
+            } catch (err) {
+              await ctx.runc.kill(id, "SIGKILL", true);
+              throw err;
+            }
+          }
+          started = true;
+          signalReady();
+        }
+        trace("supervise: running recorded");
+        return {
+          exited,
+          done: async () => {
+            process.off("SIGINT", onInt).off("SIGTERM", onTerm).off("SIGHUP", onHup);
+            await log?.close();
+          },
+        };
+      },
+    });
     // the record as a `network connect` may have left it (networks, endpoints), and kept so until the endpoints are released
     // (a container removed by `rm -f` meanwhile has no directory left to lock or read)
     networkLock = await acquireFlock(join(dir, NETWORK_LOCK)).catch(() => undefined);

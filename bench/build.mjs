@@ -7,6 +7,9 @@
 // its daemon answers, the same builds run with BuildKit (`DOCKER_BUILDKIT=1 docker build
 // --network none`) side by side; otherwise berth runs alone.
 // Needs root (mount, runc). Runs `npm run build` and `npm run bundle` when dist/ is missing.
+// BENCH_BASELINE=<another built berth checkout> times that checkout's bin/berth beside this one
+// (its rows marked "baseline"; a store of its own per workload): before/after in one run.
+// BENCH_ONLY=small,layers-20,per-run picks workloads.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, createReadStream, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +20,7 @@ if (!existsSync(join(repo, "dist/cli/main.js")) || !existsSync(join(repo, "dist/
 const { importRootfs, openStore } = await import(join(repo, "dist/store/index.js"));
 
 const ONLY = process.env.BENCH_ONLY?.split(",");
+const BASELINE = process.env.BENCH_BASELINE;
 const NOOP_RUNS = Number(process.env.BENCH_NOOP_RUNS ?? 5);
 // one-file-change rebuilds: medians of this many (they vary by tens of ms on a busy machine)
 const CHANGE_RUNS = Number(process.env.BENCH_CHANGE_RUNS ?? 5);
@@ -147,8 +151,8 @@ sh("truncate", ["-s", "8G", img]);
 sh("mkfs.ext4", ["-q", "-F", "-O", "has_journal", img]);
 sh("mount", ["-o", "loop", img, mnt]);
 const results = [];
-let perRun;
-let perRunNone;
+/** [entry suffix, per-RUN overhead on the sandbox network, with --network none] */
+const perRun = [];
 let bkPerRun;
 let peakKb;
 const docker = dockerAvailable();
@@ -156,9 +160,10 @@ try {
   // bin/berth run as an executable, as users run it: its shebang is part of start-up (it defers
   // NODE_EXTRA_CA_CERTS, which `node bin/berth` would parse at start, ~60 ms where it is set)
   const entry = join(repo, "bin/berth");
+  const entries = [["", entry], ...(BASELINE !== undefined ? [[" (baseline)", join(BASELINE, "bin/berth")]] : [])];
   const tarball = busyboxTarball(mnt);
   if (docker) sh("/usr/bin/docker", ["import", tarball, DOCKER_BASE]);
-  const berth = (root, args) => timed(entry, ["--root", root, ...args]);
+  const timedBerth = (bin) => (root, args) => timed(bin, ["--root", root, ...args]);
   /** `docker build ARGS` with BuildKit and the bench's base as BASE: seconds. */
   const dockerBuild = (args) => {
     const t0 = performance.now();
@@ -175,46 +180,49 @@ try {
     mkdirSync(ctx, { recursive: true });
     const changeFile = make(ctx);
     sh("sync", []);
-    const root = join(mnt, "stores", name);
-    const store = await openStore(root);
-    await importRootfs(store, createReadStream(tarball), { source: "busybox.tar", tag: "busybox" });
-    await store.close(); // its lease's file would keep the loop mount busy
-    const row = { name };
-    if (name === "many-files") {
-      const r = spawnSync("/usr/bin/time", ["-f", "%M", entry, "--root", root, "build", "-q", ctx], { encoding: "utf8" });
-      if (r.status !== 0) throw new Error(r.stderr);
-      peakKb = Number(r.stderr.trim().split("\n").pop());
-      // that was the cold build: measure it again on a fresh cache for the time
-      rmSync(join(root, "cache"), { recursive: true, force: true });
-      mkdirSync(join(root, "cache"));
-      rmSync(join(root, "buildcache"), { recursive: true, force: true });
-    }
-    // the cold build, then COLD_RUNS-1 more with --no-cache (as BuildKit's below): the median
-    const colds = [berth(root, ["build", "-q", ctx])];
-    while (colds.length < COLD_RUNS) colds.push(berth(root, ["build", "-q", "--no-cache", ctx]));
-    row.cold = median(colds);
-    row.noop = median(Array.from({ length: NOOP_RUNS }, () => berth(root, ["build", "-q", ctx])));
-    const changes = [];
-    for (let i = 0; i < CHANGE_RUNS; i++) {
-      writeFileSync(join(ctx, changeFile), `changed ${i} ${Date.now()}\n`);
-      changes.push(berth(root, ["build", "-q", ctx]));
-    }
-    row.change = median(changes);
-    if (docker) {
-      const d = dockerBuild;
-      // --no-cache stands for a cold cache: BuildKit keys a local base by its layers, so results
-      // of an earlier bench run would otherwise hit (and pruning would drop the user's cache).
-      row.bkCold = median(Array.from({ length: COLD_RUNS }, () => d(["build", "-q", "--no-cache", "--network", "none", ctx])));
-      row.bkNoop = median(Array.from({ length: NOOP_RUNS }, () => d(["build", "-q", "--network", "none", ctx])));
-      const bc = [];
-      for (let i = 0; i < CHANGE_RUNS; i++) {
-        writeFileSync(join(ctx, changeFile), `bk changed ${i} ${Date.now()}\n`);
-        bc.push(d(["build", "-q", "--network", "none", ctx]));
+    for (const [suffix, bin] of entries) {
+      const berth = timedBerth(bin);
+      const root = join(mnt, "stores", name + suffix.replace(/\W/g, ""));
+      const store = await openStore(root);
+      await importRootfs(store, createReadStream(tarball), { source: "busybox.tar", tag: "busybox" });
+      await store.close(); // its lease's file would keep the loop mount busy
+      const row = { name: name + suffix };
+      if (name === "many-files" && suffix === "") {
+        const r = spawnSync("/usr/bin/time", ["-f", "%M", bin, "--root", root, "build", "-q", ctx], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(r.stderr);
+        peakKb = Number(r.stderr.trim().split("\n").pop());
+        // that was the cold build: measure it again on a fresh cache for the time
+        rmSync(join(root, "cache"), { recursive: true, force: true });
+        mkdirSync(join(root, "cache"));
+        rmSync(join(root, "buildcache"), { recursive: true, force: true });
       }
-      row.bkChange = median(bc);
+      // the cold build, then COLD_RUNS-1 more with --no-cache (as BuildKit's below): the median
+      const colds = [berth(root, ["build", "-q", ctx])];
+      while (colds.length < COLD_RUNS) colds.push(berth(root, ["build", "-q", "--no-cache", ctx]));
+      row.cold = median(colds);
+      row.noop = median(Array.from({ length: NOOP_RUNS }, () => berth(root, ["build", "-q", ctx])));
+      const changes = [];
+      for (let i = 0; i < CHANGE_RUNS; i++) {
+        writeFileSync(join(ctx, changeFile), `changed ${i} ${Date.now()}\n`);
+        changes.push(berth(root, ["build", "-q", ctx]));
+      }
+      row.change = median(changes);
+      if (docker && suffix === "") {
+        const d = dockerBuild;
+        // --no-cache stands for a cold cache: BuildKit keys a local base by its layers, so results
+        // of an earlier bench run would otherwise hit (and pruning would drop the user's cache).
+        row.bkCold = median(Array.from({ length: COLD_RUNS }, () => d(["build", "-q", "--no-cache", "--network", "none", ctx])));
+        row.bkNoop = median(Array.from({ length: NOOP_RUNS }, () => d(["build", "-q", "--network", "none", ctx])));
+        const bc = [];
+        for (let i = 0; i < CHANGE_RUNS; i++) {
+          writeFileSync(join(ctx, changeFile), `bk changed ${i} ${Date.now()}\n`);
+          bc.push(d(["build", "-q", "--network", "none", ctx]));
+        }
+        row.bkChange = median(bc);
+      }
+      results.push(row);
+      console.log(JSON.stringify(row));
     }
-    results.push(row);
-    console.log(JSON.stringify(row));
   }
 
   if (!ONLY || ONLY.includes("per-run")) {
@@ -239,8 +247,10 @@ try {
     };
     // berth's default network is the build's sandbox (its namespace and pasta made once per
     // build); --network none beside it shows what the sandbox costs
-    perRun = perRunOf((c) => berth(root, ["build", "-q", "--no-cache", c]));
-    perRunNone = perRunOf((c) => berth(root, ["build", "-q", "--no-cache", "--network", "none", c]));
+    for (const [suffix, bin] of entries) {
+      const berth = timedBerth(bin);
+      perRun.push([suffix, perRunOf((c) => berth(root, ["build", "-q", "--no-cache", c])), perRunOf((c) => berth(root, ["build", "-q", "--no-cache", "--network", "none", c]))]);
+    }
     // the same for BuildKit (--network none as above: RUN in the host's network needs a flag)
     if (docker) bkPerRun = perRunOf((c) => dockerBuild(["build", "-q", "--no-cache", "--network", "none", c]));
   }
@@ -263,10 +273,10 @@ const f = (x) => (x === undefined ? "-" : `${x.toFixed(2)} s`);
 console.log(`\nberth build (store and contexts on a journaled ext4 loop mount; bin/berth; ${docker ? "BuildKit side by side" : "Docker not installed: berth alone"})`);
 console.log(["workload", "cold", "no-op", "1 file changed", ...(docker ? ["BK cold", "BK no-op", "BK 1 file"] : [])].map((h) => h.padEnd(15)).join(""));
 for (const r of results) console.log([r.name, f(r.cold), f(r.noop), f(r.change), ...(docker ? [f(r.bkCold), f(r.bkNoop), f(r.bkChange)] : [])].map((h) => h.padEnd(15)).join(""));
-if (perRun !== undefined) {
+for (const [suffix, sandbox, none] of perRun) {
   console.log(
-    `per-RUN-step overhead (20 × RUN true, --no-cache): ${(perRun * 1000).toFixed(0)} ms on the build's sandbox network, ${(perRunNone * 1000).toFixed(0)} ms with --network none` +
-      `${bkPerRun !== undefined ? `; BuildKit ${(bkPerRun * 1000).toFixed(0)} ms (--network none)` : ""}`,
+    `per-RUN-step overhead${suffix} (20 × RUN true, --no-cache): ${(sandbox * 1000).toFixed(0)} ms on the build's sandbox network, ${(none * 1000).toFixed(0)} ms with --network none` +
+      `${bkPerRun !== undefined && suffix === "" ? `; BuildKit ${(bkPerRun * 1000).toFixed(0)} ms (--network none)` : ""}`,
   );
 }
 if (peakKb !== undefined) console.log(`peak memory, many-files cold build: ${(peakKb / 1024).toFixed(0)} MB (max RSS)`);

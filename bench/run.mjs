@@ -7,6 +7,8 @@
 // reuses freed inodes slowly). Needs root, runc, busybox-static, hyperfine; `npm run build` first.
 // Podman runs with --network none (no bridge may be created here) and explicit ulimits
 // (this sandbox refuses podman's default RLIMIT_NOFILE/NPROC).
+// BENCH_BASELINE=<another built berth checkout> times that checkout's `berth run` beside this
+// one's (rows marked "baseline"), on the same store: before/after in one run.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, copyFileSync } from "node:fs";
 import { join, dirname } from "node:path";
@@ -89,6 +91,12 @@ try {
     ["berth run --rm --network none", `${berth} run --rm --network none bench-busybox true`],
     ["berth exec CONTAINER true", `${berth} exec ${box} true`],
   ];
+  const baseline = process.env.BENCH_BASELINE;
+  if (baseline !== undefined) {
+    const other = join(baseline, "bin", "berth");
+    commands.push(["baseline: berth run --rm IMAGE", `${other} run --rm bench-busybox true`]);
+    commands.push(["baseline: run --rm --network none", `${other} run --rm --network none bench-busybox true`]);
+  }
   const berthRunDir = sh("sh", ["-c", `ls -d /run/berth/*/runc/${box} 2>/dev/null | head -1`]).trim();
   if (berthRunDir !== "") commands.push(["runc exec (same container)", `runc --root ${dirname(berthRunDir)} exec ${box} true`]);
   const hasPodman = spawnSync("sh", ["-c", "command -v podman"]).status === 0;

@@ -271,8 +271,8 @@ try {
 
 const f = (x) => (x === undefined ? "-" : `${x.toFixed(2)} s`);
 console.log(`\nberth build (store and contexts on a journaled ext4 loop mount; bin/berth; ${docker ? "BuildKit side by side" : "Docker not installed: berth alone"})`);
-console.log(["workload", "cold", "no-op", "1 file changed", ...(docker ? ["BK cold", "BK no-op", "BK 1 file"] : [])].map((h) => h.padEnd(15)).join(""));
-for (const r of results) console.log([r.name, f(r.cold), f(r.noop), f(r.change), ...(docker ? [f(r.bkCold), f(r.bkNoop), f(r.bkChange)] : [])].map((h) => h.padEnd(15)).join(""));
+console.log(["workload".padEnd(22), "cold", "no-op", "1 file changed", ...(docker ? ["BK cold", "BK no-op", "BK 1 file"] : [])].map((h) => h.padEnd(15)).join(""));
+for (const r of results) console.log([r.name.padEnd(22), f(r.cold), f(r.noop), f(r.change), ...(docker ? [f(r.bkCold), f(r.bkNoop), f(r.bkChange)] : [])].map((h) => h.padEnd(15)).join(""));
 for (const [suffix, sandbox, none] of perRun) {
   console.log(
     `per-RUN-step overhead${suffix} (20 × RUN true, --no-cache): ${(sandbox * 1000).toFixed(0)} ms on the build's sandbox network, ${(none * 1000).toFixed(0)} ms with --network none` +

@@ -110,7 +110,6 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
   const pidFile = join(dir, PID_FILE);
   const logFile = join(dir, RUNC_LOG);
   const publisher = new PortPublisher(ctx.runDir, id);
-  let exitCode = 125;
   let started = false;
   // this start's endpoints, and at the end those the record names (a `network connect` adds some)
   const endpoints: Array<Endpoint | RecordedEndpoint> = [];
@@ -128,7 +127,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     // a --rm container (finishOrphaned)
     const finish = [process.execPath, fileURLToPath(new URL("./supervisor-main.js", import.meta.url)), "--finish", resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
     let attached: Endpoint[] = [];
-    exitCode = await runStartSequence({
+    const exitCode = await runStartSequence({
       id,
       runc: ctx.runc,
       bundle: dir,

@@ -1,11 +1,13 @@
 import type { Command } from "commander";
 import { confirm } from "./prompt.js";
 import type { RuntimeContext } from "../runtime/container/context.js";
+import type { SupervisorLaunch } from "../runtime/container/lifecycle.js";
 import { printInspect, registerInspectTarget } from "./inspect.js";
 import { BerthError, UsageError } from "../errors.js";
+import { parseBool } from "./format.js";
 
 /**
- * Container commands (run, create, start, ps, logs, exec, stop, kill, restart, pause, unpause,
+ * Container commands (run, create, start, attach, ps, logs, exec, stop, kill, restart, pause, unpause,
  * top, stats, update, wait, rm,
  * diff, commit, cp, container prune) and volumes. Every handler imports the runtime lazily:
  * `berth run --rm IMAGE true` pays only for the modules it uses.
@@ -86,6 +88,67 @@ interface RunFlags {
   pidsLimit?: string;
   label?: string[];
   stopSignal?: string;
+  detachKeys?: string;
+}
+
+/**
+ * The detach keys: the flag's, else `detachKeys` in Docker's config.json, else ctrl-p,ctrl-q;
+ * Docker's message (exit 1) for keys it would not take.
+ */
+async function detachKeys(flag: string | undefined): Promise<Buffer> {
+  const [{ parseDetachKeys }, { RuntimeError }] = await Promise.all([import("../runtime/container/attach-stream.js"), import("../runtime/errors.js")]);
+  let keys = flag ?? "";
+  if (keys === "") {
+    const [{ readFile }, { dockerConfigPath }] = await Promise.all([import("node:fs/promises"), import("../registry/credentials.js")]);
+    const config = await readFile(dockerConfigPath(), "utf8").then((text) => JSON.parse(text) as { detachKeys?: unknown }, () => ({ detachKeys: undefined }));
+    if (typeof config.detachKeys === "string") keys = config.detachKeys;
+  }
+  try {
+    return parseDetachKeys(keys);
+  } catch (err) {
+    throw new RuntimeError((err as Error).message, { exitCode: 1 });
+  }
+}
+
+/** A -t session needs a terminal: Docker's check, before anything is created. */
+async function requireTerminal(): Promise<void> {
+  const { RuntimeError } = await import("../runtime/errors.js");
+  if (process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
+}
+
+/** The supervisor for a session of a container with published ports (runSession), started early: its start-up runs beside the CLI's create. */
+async function launchSession(ctx: RuntimeContext): Promise<SupervisorLaunch> {
+  const [{ launchSupervisor }, { terminalSize }] = await Promise.all([import("../runtime/container/lifecycle.js"), import("../runtime/container/attach.js")]);
+  const size = terminalSize();
+  return launchSupervisor(ctx, { session: size !== undefined ? { consoleSize: size } : {} });
+}
+
+/**
+ * Start a -t container and attach this terminal to it (run -it, start -ai): the container
+ * outlives a detach (ctrl-p ctrl-q), after which this exits 0, as Docker's CLI; otherwise
+ * with the container's exit code. This process holds the container until a detach
+ * (holdInSession); one with published ports (their proxies live in their holder) is held by
+ * a supervisor from the start (`launch`).
+ */
+async function runSession(ctx: RuntimeContext, id: string, launch: SupervisorLaunch | undefined, options: { stdin: boolean; detachKeys: Buffer }): Promise<number> {
+  const [{ RuntimeError }, { attachSession, holdInSession, terminalSize }] = await Promise.all([import("../runtime/errors.js"), import("../runtime/container/attach.js")]);
+  const session = { tty: true, stdin: options.stdin, detachKeys: options.detachKeys };
+  let end;
+  if (launch === undefined) {
+    const size = terminalSize();
+    end = await holdInSession(ctx, id, { ...session, ...(size !== undefined ? { consoleSize: size } : {}) });
+    // the container is the supervisor's now: end without waiting for what this process started
+    if (end.detached) process.exit(0);
+  } else {
+    const socket = await launch.start(id);
+    if (socket === undefined) throw new RuntimeError("cannot talk to the container's supervisor", { container: id });
+    // Docker's run and start -a proxy signals for a -t container too (its attach does not)
+    const stopProxy = proxySignals(ctx, id);
+    end = await attachSession(socket, session).finally(stopProxy);
+    if (end.detached) return 0;
+  }
+  if (end.error !== undefined) throw new RuntimeError(end.error, { exitCode: end.exitCode, container: id });
+  return end.exitCode;
 }
 
 function addCreateFlags(cmd: Command): Command {
@@ -251,6 +314,44 @@ const PS_TITLES: Record<string, string> = {
   State: "STATE", Ports: "PORTS", Names: "NAMES", ExitCode: "EXIT CODE",
 };
 
+/**
+ * Attach to a running container (`attach`, `start -a` of a running one). A non-tty
+ * container gets the signals this process receives (--sig-proxy). A detach is reported as
+ * Docker's `attach` does ("read escape sequence", exit 1), or quietly (exit 0) for `start -a`.
+ */
+async function attachTo(ctx: RuntimeContext, ref: string, options: { stdin: boolean; sigProxy: boolean; detachKeys: Buffer; onDetach: "report" | "quiet" }): Promise<number> {
+  const [{ RuntimeError }, { attachSession, connectToContainer }] = await Promise.all([import("../runtime/errors.js"), import("../runtime/container/attach.js")]);
+  const { record, socket } = await connectToContainer(ctx, ref);
+  const stdin = options.stdin && record.config.openStdin;
+  if (record.config.tty && stdin && process.stdin.isTTY !== true) {
+    socket.destroy();
+    throw new RuntimeError("the input device is not a TTY", { exitCode: 1, container: record.id });
+  }
+  const stopProxy = options.sigProxy && !record.config.tty ? proxySignals(ctx, record.id) : undefined;
+  try {
+    const end = await attachSession(socket, { tty: record.config.tty, stdin, detachKeys: options.detachKeys });
+    if (end.detached) {
+      if (options.onDetach === "quiet") return 0;
+      process.stderr.write("read escape sequence\n");
+      return 1;
+    }
+    if (end.error !== undefined) throw new RuntimeError(end.error, { exitCode: end.exitCode, container: record.id });
+    return end.exitCode;
+  } finally {
+    stopProxy?.();
+  }
+}
+
+/** Docker's --sig-proxy: the signals this process gets go to the container (through runc); returns the undo. */
+function proxySignals(ctx: RuntimeContext, id: string): () => void {
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
+  const forward = (signal: NodeJS.Signals) => void ctx.runc.kill(id, signal).catch(() => undefined);
+  for (const s of signals) process.on(s, forward);
+  return () => {
+    for (const s of signals) process.off(s, forward);
+  };
+}
+
 function shortCommand(args: string[]): string {
   const text = args.join(" ");
   return `"${text.length > 20 ? `${text.slice(0, 19)}…` : text}"`;
@@ -261,17 +362,33 @@ export function registerContainerCommands(program: Command): void {
 
   addCreateFlags(program.command("run").description("Create and run a new container from an image"))
     .option("-d, --detach", "run in the background and print the container ID")
+    .option("--detach-keys <keys>", "override the key sequence for detaching a container (default ctrl-p,ctrl-q)")
     .action(async (image: string, command: string[], flags: RunFlags, cmd: Command) => {
       const { trace } = await import("../sys/trace.js");
       trace("cli: run action");
+      const keys = flags.tty === true && flags.detach !== true ? await detachKeys(flags.detachKeys) : undefined;
+      if (keys !== undefined) await requireTerminal();
       const ctx = await context(cmd);
       trace("cli: store open");
-      const record = await createFromFlags(ctx, image, command, flags);
+      // a supervisor starts now, and waits for the container being created
+      const { launchSupervisor } = await import("../runtime/container/lifecycle.js");
+      const publishes = (flags.publish ?? []).length > 0 || flags.publishAll === true;
+      const launch = flags.detach === true ? launchSupervisor(ctx) : keys !== undefined && publishes ? await launchSession(ctx) : undefined;
+      let record;
+      try {
+        record = await createFromFlags(ctx, image, command, flags);
+      } catch (err) {
+        launch?.abort();
+        throw err;
+      }
       trace("cli: created");
-      if (flags.detach === true) {
-        const { startDetached } = await import("../runtime/container/lifecycle.js");
-        await startDetached(ctx, record.id);
+      if (flags.detach === true && launch !== undefined) {
+        await launch.start(record.id);
         process.stdout.write(`${record.id}\n`);
+        return;
+      }
+      if (keys !== undefined) {
+        process.exitCode = await runSession(ctx, record.id, launch, { stdin: flags.interactive === true, detachKeys: keys });
         return;
       }
       const { startAttached } = await import("../runtime/container/lifecycle.js");
@@ -290,15 +407,43 @@ export function registerContainerCommands(program: Command): void {
     .command("start")
     .description("Start one or more stopped containers")
     .option("-a, --attach", "attach to the container's output and return its exit code")
+    .option("-i, --interactive", "attach the container's STDIN")
+    .option("--detach-keys <keys>", "override the key sequence for detaching a container (default ctrl-p,ctrl-q)")
     .argument("<containers...>")
-    .action(async (refs: string[], flags: { attach?: boolean }, cmd: Command) => {
+    .action(async (refs: string[], flags: { attach?: boolean; interactive?: boolean; detachKeys?: string }, cmd: Command) => {
+      const keys = await detachKeys(flags.detachKeys);
       const ctx = await context(cmd);
       const { startContainer } = await import("../runtime/container/lifecycle.js");
-      for (const ref of refs) {
-        const { exitCode } = await startContainer(ctx, ref, { attach: flags.attach === true });
-        if (flags.attach === true) process.exitCode = exitCode ?? 0;
-        else process.stdout.write(`${ref}\n`);
+      if (flags.attach === true || flags.interactive === true) {
+        if (refs.length > 1) throw new BerthError("you cannot start and attach multiple containers at once");
+        const { findContainer } = await import("../runtime/container/lookup.js");
+        const { record } = await findContainer(ctx, refs[0] as string);
+        const stdin = flags.interactive === true && record.config.openStdin;
+        if (record.state === "running") process.exitCode = await attachTo(ctx, record.id, { stdin, sigProxy: true, detachKeys: keys, onDetach: "quiet" });
+        else if (record.config.tty) {
+          await requireTerminal();
+          process.exitCode = await runSession(ctx, record.id, record.hostConfig.ports.length > 0 ? await launchSession(ctx) : undefined, { stdin, detachKeys: keys });
+        }
+        else process.exitCode = (await startContainer(ctx, record.id, { attach: true })).exitCode ?? 0;
+        return;
       }
+      for (const ref of refs) {
+        await startContainer(ctx, ref);
+        process.stdout.write(`${ref}\n`);
+      }
+    });
+
+  program
+    .command("attach")
+    .description("Attach local standard input, output, and error streams to a running container")
+    .option("--no-stdin", "do not attach STDIN")
+    .option("--sig-proxy [bool]", "proxy all received signals to the process (not for a -t container)", parseBool("--sig-proxy"), true)
+    .option("--detach-keys <keys>", "override the key sequence for detaching a container (default ctrl-p,ctrl-q)")
+    .argument("<container>")
+    .action(async (ref: string, flags: { stdin: boolean; sigProxy: boolean; detachKeys?: string }, cmd: Command) => {
+      const keys = await detachKeys(flags.detachKeys);
+      const ctx = await context(cmd);
+      process.exitCode = await attachTo(ctx, ref, { stdin: flags.stdin, sigProxy: flags.sigProxy, detachKeys: keys, onDetach: "report" });
     });
 
   program

@@ -2,6 +2,8 @@ import { parseTemplate } from "./template.js";
 
 /** Output helpers shaped like Docker's CLI (go-units sizes and durations, tabwriter tables). */
 
+import { UsageError } from "../errors.js";
+
 /**
  * go-units HumanSizeWithPrecision: decimal units, 3 significant digits by default ("4.26MB",
  * "900B", "12.3kB"), as `docker images` prints; `precision` 4 is go-units HumanSize (prune reports).
@@ -106,4 +108,13 @@ export function formatRows(format: string, rows: readonly unknown[], titles: Rec
   const lines = rows.map((r) => template.execute(r));
   if (!isTable) return lines.map((l) => `${l}\n`).join("");
   return alignColumns([template.executeHeader(titles), ...lines].map((l) => l.split("\t")), 10);
+}
+
+/** Go's bool flags: `--flag=false` / `--flag false` / `--flag` (`--tls-verify`, `--sig-proxy`). */
+export function parseBool(flag: string): (value: string) => boolean {
+  return (value) => {
+    if (value === "true" || value === "1") return true;
+    if (value === "false" || value === "0") return false;
+    throw new UsageError(`invalid value ${JSON.stringify(value)} for ${flag}: want true or false`);
+  };
 }

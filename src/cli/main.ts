@@ -132,7 +132,7 @@ export function rewriteManagement(argv: readonly string[]): string[] {
 }
 
 /** Docker commands berth does not have (yet): named as such, not "did you mean parse?". */
-const DOCKER_ONLY = new Set(["attach", "checkpoint", "compose", "config", "context", "manifest", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
+const DOCKER_ONLY = new Set(["checkpoint", "compose", "config", "context", "manifest", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
 
 export async function main(rawArgv: string[]): Promise<void> {
   watchOutput();

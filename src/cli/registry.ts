@@ -2,17 +2,8 @@ import type { Command } from "commander";
 import { BerthError, UsageError } from "../errors.js";
 import { RegistryError } from "../registry/errors.js";
 import type { ProgressCallback, TransferState } from "../registry/index.js";
-import { humanSize } from "./format.js";
+import { humanSize, parseBool } from "./format.js";
 import { recordEvent } from "../store/events.js";
-
-/** `--tls-verify=false` / `--tls-verify false` / `--tls-verify` (Podman's spelling). */
-function parseBool(flag: string): (value: string) => boolean {
-  return (value) => {
-    if (value === "true" || value === "1") return true;
-    if (value === "false" || value === "0") return false;
-    throw new UsageError(`invalid value ${JSON.stringify(value)} for ${flag}: want true or false`);
-  };
-}
 
 /** Registries that may be plain http: `BERTH_INSECURE_REGISTRIES=host:port,host2` (loopback always may). */
 export function insecureRegistriesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {

@@ -83,6 +83,8 @@ export interface StartProfile {
   finish?: string[];
   /** runc's --pid-file */
   pidFile?: string;
+  /** runc's argv inside another command (a -t container's `script`, which gives runc a terminal) */
+  wrapRuntime?: (runArgv: string[]) => string[];
   /** the profile's own preparation (network, mounts, checks), once the user and environment are known */
   prepare(start: { env: string[] }): Prepared | Promise<Prepared>;
   /** writes config.json somewhere else (default: into the bundle) */
@@ -163,13 +165,14 @@ export async function runStartSequence(profile: StartProfile): Promise<number> {
       ...(profile.pidFile !== undefined ? { pidFile: profile.pidFile } : {}),
       ...(prepared.preserveFds !== undefined ? { preserveFds: prepared.preserveFds } : {}),
     });
+    const runtimeArgv = profile.wrapRuntime?.(runArgv) ?? runArgv;
     let command: RuntimeCommand;
     if (rootMount !== undefined) {
       spec.mounts.unshift(rootMount);
-      const [file, ...args] = runArgv;
+      const [file, ...args] = runtimeArgv;
       command = { file: file as string, args };
     } else {
-      command = await inMountNamespace(mounted, rootfs, runArgv, mountErr, { volatile: profile.volatile, ...(profile.finish !== undefined ? { finish: profile.finish } : {}) });
+      command = await inMountNamespace(mounted, rootfs, runtimeArgv, mountErr, { volatile: profile.volatile, ...(profile.finish !== undefined ? { finish: profile.finish } : {}) });
     }
     if (profile.writeConfig !== undefined) profile.writeConfig(spec);
     else writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));

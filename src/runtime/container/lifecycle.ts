@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { RuntimeError } from "../errors.js";
@@ -12,63 +12,115 @@ import { readRecord, withLiveState, type ContainerRecord } from "./record.js";
 import { isPaused, thawIfPaused } from "./pause.js";
 import { cancelRestarts, clearStopMark, isRestarting, markStopped, RestartBackoff } from "./restart.js";
 import { superviseContainer } from "./supervise.js";
+import type { AttachServer, ConsoleSize } from "./attach-server.js";
 
 /** Where the detached supervisor's own diagnostics go (not the container's output). */
 export const SUPERVISOR_LOG = "supervisor.log";
 
-/**
- * Start a created or stopped container in a detached supervisor (its own session, so the
- * CLI can exit) and wait only until the container's process runs, or failed to: start
- * errors reach the caller with Docker's exit codes.
- */
-export async function startDetached(ctx: RuntimeContext, id: string, restartInMs?: number): Promise<void> {
-  const dir = await ctx.store.containerDir(id);
-  const script = fileURLToPath(new URL("./supervisor-main.js", import.meta.url));
-  const diag = openSync(join(dir, SUPERVISOR_LOG), "a");
-  const args = [script, resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
-  // a manual start clears what a stop left for the restart policy; a hand-over restarts after the delay
-  if (restartInMs === undefined) clearStopMark(dir);
-  else args.push(String(restartInMs));
-  // cwd /: a long-lived supervisor must not pin the directory berth was started from;
-  // no NODE_EXTRA_CA_CERTS: Node would parse it at start-up for a process that
-  // never opens a TLS connection (see bin/berth)
-  const env = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS;
-  const child = spawn(process.execPath, args, { detached: true, cwd: "/", env, stdio: ["ignore", diag, diag, "pipe"] });
-  closeSync(diag);
-  const pipe = child.stdio[3] as Readable | null | undefined;
-  if (pipe === null || pipe === undefined) throw new RuntimeError("cannot talk to the container's supervisor");
-  const message = await new Promise<string>((resolve) => {
-    let text = "";
-    pipe.setEncoding("utf8");
-    pipe.on("data", (d: string) => (text += d));
-    pipe.on("end", () => resolve(text));
-    pipe.on("error", () => resolve(text));
-    child.once("exit", () => setTimeout(() => resolve(text), 50));
-  });
-  child.unref();
-  pipe.destroy();
-  const parsed = message.trim() === "" ? undefined : (JSON.parse(message.trim().split("\n")[0] as string) as { ok: boolean; message?: string; exitCode?: number });
-  if (parsed === undefined) {
-    throw new RuntimeError(`the container's supervisor exited before it started the container (see ${join(dir, SUPERVISOR_LOG)})`, { container: id });
-  }
-  if (!parsed.ok) throw new RuntimeError(parsed.message ?? "start failed", { exitCode: parsed.exitCode ?? 125, container: id });
+/** A detached supervisor started before its container exists (launchSupervisor). */
+export interface SupervisorLaunch {
+  /**
+   * Hand it the container to start; resolves once the container's process runs (or throws
+   * the start's error, with Docker's exit code): with a session, the session's socket.
+   */
+  start(id: string): Promise<Socket | undefined>;
+  /** The container was not made after all: the supervisor ends. */
+  abort(): void;
 }
 
 /**
- * Start in the foreground: this process holds the container and streams its output; resolves
+ * Start a detached supervisor (its own session, so the CLI can exit) that waits for the id
+ * of the container to hold (supervisor-main.ts reads it from its stdin): started before the
+ * container is created, its Node start-up runs beside the CLI's create. With `session`, the
+ * supervisor's first attach client is connected before the container starts (for
+ * attachSession).
+ */
+export function launchSupervisor(ctx: RuntimeContext, options: { session?: { consoleSize?: ConsoleSize }; restartInMs?: number } = {}): SupervisorLaunch {
+  const script = fileURLToPath(new URL("./supervisor-main.js", import.meta.url));
+  const args = [script, resolve(ctx.store.root), "-", ctx.runDir, ctx.runc.binary];
+  const { session, restartInMs } = options;
+  const size = session?.consoleSize;
+  if (session !== undefined) args.push(size !== undefined ? `session=${size.rows}x${size.columns}` : "session");
+  // a hand-over of a foreground run's restarts: after the delay
+  if (restartInMs !== undefined) args.push(`restart=${restartInMs}`);
+  // cwd /: a long-lived supervisor must not pin the directory berth was started from;
+  // no NODE_EXTRA_CA_CERTS: Node would parse it at start-up for a process that
+  // never opens a TLS connection (see bin/berth); its diagnostics go to the container's
+  // supervisor.log, which it opens once it knows the container
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const child = spawn(process.execPath, args, { detached: true, cwd: "/", env, stdio: ["pipe", "ignore", "ignore", "pipe", session !== undefined ? "pipe" : "ignore"] });
+  child.stdin?.on("error", () => undefined);
+  const pipe = child.stdio[3] as Readable | null;
+  const connection = child.stdio[4] as Socket | null;
+  const message = new Promise<string>((resolve) => {
+    let text = "";
+    pipe?.setEncoding("utf8");
+    pipe?.on("data", (d: string) => (text += d));
+    pipe?.on("end", () => resolve(text));
+    pipe?.on("error", () => resolve(text));
+    child.once("exit", () => setTimeout(() => resolve(text), 50));
+  });
+  const release = () => {
+    child.unref();
+    pipe?.destroy();
+  };
+  return {
+    abort() {
+      child.stdin?.end();
+      connection?.destroy();
+      release();
+    },
+    async start(id) {
+      const dir = await ctx.store.containerDir(id);
+      // a manual start clears what a stop left for the restart policy
+      if (restartInMs === undefined) clearStopMark(dir);
+      child.stdin?.end(`${id}\n${dir}\n`);
+      const text = await message;
+      release();
+      const parsed = text.trim() === "" ? undefined : (JSON.parse(text.trim().split("\n")[0] as string) as { ok: boolean; message?: string; exitCode?: number });
+      if (parsed === undefined || !parsed.ok) connection?.destroy();
+      if (parsed === undefined) {
+        throw new RuntimeError(`the container's supervisor exited before it started the container (see ${join(dir, SUPERVISOR_LOG)})`, { container: id });
+      }
+      if (!parsed.ok) throw new RuntimeError(parsed.message ?? "start failed", { exitCode: parsed.exitCode ?? 125, container: id });
+      return connection ?? undefined;
+    },
+  };
+}
+
+/**
+ * Start a created or stopped container in a detached supervisor and wait only until the
+ * container's process runs, or failed to: start errors reach the caller with Docker's exit codes.
+ */
+export async function startDetached(ctx: RuntimeContext, id: string, restartInMs?: number): Promise<void> {
+  await launchSupervisor(ctx, restartInMs !== undefined ? { restartInMs } : {}).start(id);
+}
+
+/**
+ * Start in the foreground: this process holds the container and streams its output (or
+ * relays it through `attachServer`, whose clients get the exit, see holdInSession); resolves
  * with its exit code. A container to restart by its policy is handed to a detached supervisor
  * (Docker's client returns at the first exit while the daemon restarts the container).
  */
-export async function startAttached(ctx: RuntimeContext, id: string): Promise<number> {
+export async function startAttached(ctx: RuntimeContext, id: string, attachServer?: AttachServer): Promise<number> {
   const dir = await ctx.store.containerDir(id);
   clearStopMark(dir);
   let restartIn: number | undefined;
   const backoff = new RestartBackoff();
-  const exitCode = await superviseContainer(ctx, id, {
-    mode: "attach",
-    restartsAfter: (code: number, record: ContainerRecord) => (restartIn = backoff.next(code, record, dir)) !== undefined,
-  });
+  let exitCode: number;
+  try {
+    exitCode = await superviseContainer(ctx, id, {
+      mode: "attach",
+      ...(attachServer !== undefined ? { attachServer } : {}),
+      restartsAfter: (code: number, record: ContainerRecord) => (restartIn = backoff.next(code, record, dir)) !== undefined,
+    });
+  } catch (err) {
+    await attachServer?.finish({ exitCode: err instanceof RuntimeError ? err.exitCode : 125, error: err instanceof Error ? err.message : String(err) });
+    throw err;
+  }
+  // (the socket goes before the restarts' supervisor listens on it)
+  await attachServer?.finish({ exitCode });
   if (restartIn !== undefined) await startDetached(ctx, id, restartIn);
   return exitCode;
 }

@@ -17,6 +17,7 @@ import { networkFiles, prepareInitLayer } from "./init-layer.js";
 import { containerEvent } from "./events.js";
 import { LOG_FILE, LogWriter } from "./logs.js";
 import { PortPublisher } from "./ports.js";
+import type { AttachServer } from "./attach-server.js";
 import { attachedNetworks, isAlive, processRef, readRecord, writeRecord, type ContainerRecord, type RecordedEndpoint } from "./record.js";
 import { isEmptyDir } from "./volumes.js";
 import { attachContainer, endpointHook, refreshNetworkHosts, releaseEndpoint, type Endpoint } from "../network/attach.js";
@@ -39,6 +40,8 @@ export interface SuperviseOptions {
    * record then says restarting, with this process as its supervisor.
    */
   restartsAfter?: (exitCode: number, record: ContainerRecord) => boolean;
+  /** the attach socket's server, which relays the container's stdio to its clients (`berth attach`, `run -it`) */
+  attachServer?: AttachServer;
 }
 
 /** Whether swap is accounted (memory.memsw.* exists): Docker drops the swap limit otherwise. */
@@ -127,6 +130,8 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     // a --rm container (finishOrphaned)
     const finish = [process.execPath, fileURLToPath(new URL("./supervisor-main.js", import.meta.url)), "--finish", resolve(ctx.store.root), id, ctx.runDir, ctx.runc.binary];
     let attached: Endpoint[] = [];
+    const server = options.attachServer;
+    const size = server?.consoleSize;
     const exitCode = await runStartSequence({
       id,
       runc: ctx.runc,
@@ -136,6 +141,13 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       volatile: host.autoRemove,
       finish,
       pidFile,
+      // runc needs a terminal on its side for a -t container: `script` makes one, inside the
+      // chain (whose shell then still finishes the container for a dead holder); the log holds
+      // the terminal's output, \r\n and all, as Docker's does for -t containers. The terminal is
+      // sized as the first client's before runc starts.
+      ...(cfg.tty
+        ? { wrapRuntime: (argv: string[]) => ["script", "-q", "-e", "-f", "-c", `${size !== undefined ? `stty rows ${size.rows} cols ${size.columns} 2>/dev/null; ` : ""}${argv.map(shellQuote).join(" ")}`, "/dev/null"] }
+        : {}),
       prepare: async ({ env }) => {
         const [command] = cfg.args;
         if (command === undefined) throw new RuntimeError("no command specified");
@@ -190,32 +202,33 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
       },
       launch: async (command) => {
         const ports = await publisher.bind(host.ports);
-        const passThrough = attach && (cfg.tty || host.autoRemove);
+        // a -t container's terminal is relayed by the attach server (the CLI's session is a client)
+        const passThrough = attach && !cfg.tty && host.autoRemove;
         if (attach && cfg.tty && process.stdin.isTTY !== true) throw new RuntimeError("the input device is not a TTY");
-        const stdin = attach && cfg.openStdin ? "inherit" : "ignore";
+        const stdin = cfg.tty ? "pipe" : cfg.openStdin ? (attach ? "inherit" : server !== undefined ? "pipe" : "ignore") : "ignore";
         const stdio: StdioOptions = passThrough ? [stdin, "inherit", "inherit"] : [stdin, "pipe", "pipe"];
         rootfsLock = await acquireFlock(join(dir, ROOTFS_LOCK)); // a `cp` into the stopped container finishes first
-        let child: ChildProcess;
-        if (!attach && cfg.tty) {
-          // runc needs a terminal on its side for a -t container: `script` provides one (the log
-          // then holds the terminal's output, \r\n and all, as Docker's does for -t containers)
-          const commandLine = [command.file, ...command.args].map(shellQuote).join(" ");
-          child = spawn("script", ["-q", "-e", "-f", "-c", commandLine, "/dev/null"], { cwd: command.cwd, stdio: ["pipe", "pipe", "pipe"] });
-        } else {
-          child = spawn(command.file, command.args, { cwd: command.cwd, stdio });
-        }
+        // a -t chain in a session of its own (the holder's terminal going away after a detach
+        // must not signal it); script's command runs in $SHELL: sh starts fastest
+        const child = spawn(command.file, command.args, { cwd: command.cwd, stdio, ...(cfg.tty ? { env: { ...process.env, SHELL: "/bin/sh" }, detached: true } : {}) });
         const log = passThrough ? undefined : new LogWriter(join(dir, LOG_FILE));
+        server?.connect(child, log);
+        const echo = attach && !cfg.tty;
         child.stdout?.on("data", (chunk: Buffer) => {
           log?.write("stdout", chunk);
-          if (attach) process.stdout.write(chunk);
+          server?.output("stdout", chunk);
+          if (echo) process.stdout.write(chunk);
         });
         child.stderr?.on("data", (chunk: Buffer) => {
           log?.write("stderr", chunk);
-          if (attach) process.stderr.write(chunk);
+          server?.output("stderr", chunk);
+          if (echo) process.stderr.write(chunk);
         });
         // to runc, which forwards it to the container: the chain's shell waits for runc and ignores them
         const forward = (signal: NodeJS.Signals) => () => {
           if (child.exitCode !== null) return;
+          // (a -t container's runc is script's child)
+          if (cfg.tty) return void ctx.runc.kill(id, signal);
           const runtime = child.pid === undefined ? undefined : runtimeChild(child.pid);
           if (runtime === undefined) child.kill(signal);
           else process.kill(runtime, signal);
@@ -251,9 +264,9 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
         networkLock = undefined;
 
         // the init pid matters for published ports (their proxy joins its network namespace) and
-        // for a detached start (the CLI waits until the process runs); a foreground run without
-        // ports skips the wait: the record's runc process already tells whether it runs
-        const needPid = ports.length > 0 || !attach;
+        // for a detached start (the CLI waits until the process runs); a foreground run or a
+        // session without ports skips the wait: the record's runc process already tells whether it runs
+        const needPid = ports.length > 0 || (!attach && server?.session !== true);
         const pid = needPid ? await waitForPid(pidFile, child) : undefined;
         if (!needPid) {
           started = true;

@@ -125,9 +125,9 @@ describe.runIf(canRun)("the primer's commands", () => {
     expect((await h.berth(["image", "ls", "--format", "{{.Repository}}"])).stdout).toBe("busybox\n");
     expect((await h.berth(["tag", "busybox", `extra${s}`])).code).toBe(0);
     expect((await h.berth(["image", "rm", `extra${s}`])).stdout).toBe(`Untagged: extra${s}:latest\n`);
-    const attach = await h.berth(["attach", `peer${s}`]);
-    expect(attach.code).toBe(1);
-    expect(attach.stderr).toContain("berth: 'attach' is not a berth command");
-    expect(attach.stderr).not.toContain("Did you mean");
+    const swarm = await h.berth(["swarm", "init"]);
+    expect(swarm.code).toBe(1);
+    expect(swarm.stderr).toContain("berth: 'swarm' is not a berth command");
+    expect(swarm.stderr).not.toContain("Did you mean");
   });
 });

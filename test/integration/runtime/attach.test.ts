@@ -103,8 +103,8 @@ describe.runIf(canRun)("attach and detach", () => {
     const port = await freePort();
     const run = terminal(["run", "-it", "--rm", "--name", "served", "-p", `127.0.0.1:${port}:80`, "busybox", "sh"]);
     await run.waitFor("/ # ");
-    run.type("mkdir -p /www && echo served-$((3*3)) > /www/index.html && httpd -p 80 -h /www && echo up\n");
-    await run.waitFor(/\bup\r*\n/);
+    run.type("mkdir -p /www && echo served-$((3*3)) > /www/index.html && httpd -p 80 -h /www && echo up-$((1+1))\n");
+    await run.waitFor("up-2");
     run.type(CTRL_P + CTRL_Q);
     expect(await run.exited).toBe(0);
     const body = await eventually(() => fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => undefined));
@@ -114,7 +114,7 @@ describe.runIf(canRun)("attach and detach", () => {
     attach.type("exit 6\n");
     expect(await attach.exited).toBe(6);
     // --rm: gone once it ended
-    await eventually(async () => ((await h.berth(["ps", "-a", "-q"])).stdout === "" ? true : undefined));
+    await eventually(async () => ((await h.berth(["ps", "-a", "-q"])).stdout === "" ? true : undefined), 30_000);
   });
 
   it("custom --detach-keys: ctrl-p ctrl-q then reach the shell, the custom keys detach", async () => {

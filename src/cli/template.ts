@@ -7,8 +7,10 @@ import { BerthError } from "../errors.js";
  * `{{else if}}` `{{else}}` `{{end}}`, `{{range}}` (with `$i, $v :=`), `{{with}}`, comments, the
  * `{{-` `-}}` trim markers; functions: Go's builtins (and or not len index print printf
  * println eq ne lt le gt ge) and docker/cli's (json split join title lower upper pad truncate).
- * A key an object lacks is Go's zero value of a map (`<no value>`); a field of nothing (nil,
- * or a missing key) is an error, as Go's "nil pointer evaluating".
+ * The data's objects are Docker's structs except those under the field names Docker's types
+ * declare as maps (Labels, Options, Networks …: MAP_FIELDS): a field a struct lacks is an error,
+ * as Go's "can't evaluate field"; a key a map lacks is Go's zero value (`<no value>`); a field
+ * of nothing (nil, or a missing key) is an error, as Go's "nil pointer evaluating".
  */
 
 /** A template that cannot be parsed or executed: Docker's "template parsing error: template: :1: …". */
@@ -358,8 +360,51 @@ function goType(v: unknown): string {
   return typeof v === "boolean" ? "bool" : "string";
 }
 
+/**
+ * The fields of Docker's API types that are Go maps (map[string]…): container and image
+ * Config.Labels/ExposedPorts/Volumes, HostConfig's Sysctls/StorageOpt/Tmpfs, LogConfig.Config,
+ * GraphDriver.Data, NetworkSettings.Ports/Networks, network Options/Containers/IPAM.Options,
+ * volume Options/Status, events' Actor.Attributes, info's Runtimes and IndexConfigs.
+ */
+const MAP_FIELDS: ReadonlySet<string> = new Set([
+  "Labels",
+  "ExposedPorts",
+  "Volumes",
+  "Sysctls",
+  "StorageOpt",
+  "Tmpfs",
+  "Data",
+  "Ports",
+  "Networks",
+  "Options",
+  "Containers",
+  "Status",
+  "Attributes",
+  "Runtimes",
+  "IndexConfigs",
+  "DriverOpts",
+  "Annotations",
+]);
+
+/** The objects of `data` that are Go maps: those under MAP_FIELDS (and LogConfig's Config). */
+function goMaps(data: unknown): WeakSet<object> {
+  const maps = new WeakSet<object>();
+  const walk = (v: unknown, key: string | undefined, parent: string | undefined) => {
+    if (v === null || typeof v !== "object") return;
+    if (Array.isArray(v)) {
+      for (const item of v) walk(item, undefined, key);
+      return;
+    }
+    if (key !== undefined && (MAP_FIELDS.has(key) || (key === "Config" && parent === "LogConfig"))) maps.add(v);
+    for (const [k, item] of Object.entries(v)) walk(item, k, key);
+  };
+  walk(data, undefined, undefined);
+  return maps;
+}
+
 class Executor {
   private vars: Array<[string, unknown]>;
+  private readonly maps: WeakSet<object>;
   private node = "";
   private nodePos = 0;
 
@@ -369,6 +414,7 @@ class Executor {
     private readonly header: boolean,
   ) {
     this.vars = [["$", data]];
+    this.maps = header ? new WeakSet() : goMaps(data);
   }
 
   run(nodes: Node[]): string {
@@ -491,6 +537,11 @@ class Executor {
         this.fail(`can't evaluate field ${key} in type ${goType(cur)}`);
       }
       if (this.header && !(key in cur)) return key.toUpperCase();
+      if (!(key in cur) && !this.maps.has(cur)) {
+        this.node = op.text;
+        this.nodePos = op.pos;
+        this.fail(`can't evaluate field ${key} in type struct`);
+      }
       cur = (cur as Record<string, unknown>)[key];
     }
     return cur;

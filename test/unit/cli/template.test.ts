@@ -76,10 +76,13 @@ describe("Go templates (--format)", () => {
     expect((err as Error).message).toBe(message);
   });
 
-  it("a key the object lacks is Go's <no value>; a field of nothing is an execution error naming it", () => {
-    expect(renderTemplate("{{.Nope}}", obj)).toBe("<no value>");
-    expect(() => renderTemplate("x\n {{.Nope.Deeper}}", obj)).toThrow(TemplateError);
-    expect(() => renderTemplate("x\n {{.Nope.Deeper}}", obj)).toThrow('template parsing error: template: :2:3: executing "" at <.Nope.Deeper>: nil pointer evaluating interface {}.Deeper');
+  it("a key a map lacks is Go's <no value>; a field a struct lacks, or a field of nothing, is an execution error naming it", () => {
+    expect(renderTemplate("{{.Config.Labels.nope}}|{{.NetworkSettings.Networks.host}}", obj)).toBe("<no value>|<no value>");
+    expect(renderTemplate("{{.NetworkSettings.Networks.bridge.IPAddress}}", obj)).toBe("172.17.0.2");
+    expect(() => renderTemplate("x\n {{.Nope}}", obj)).toThrow(TemplateError);
+    expect(() => renderTemplate("x\n {{.Nope}}", obj)).toThrow('template parsing error: template: :2:3: executing "" at <.Nope>: can\'t evaluate field Nope in type struct');
+    expect(() => renderTemplate("{{.NetworkSettings.Networks.bridge.Nope}}", obj)).toThrow("can't evaluate field Nope in type struct");
+    expect(() => renderTemplate("x\n {{.Config.Labels.nope.Deeper}}", obj)).toThrow('template parsing error: template: :2:3: executing "" at <.Config.Labels.nope.Deeper>: nil pointer evaluating interface {}.Deeper');
     expect(() => renderTemplate("{{index .Config.Env 5}}", obj)).toThrow("index out of range: 5");
   });
 

@@ -205,7 +205,8 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     // the cache mount keeps its contents between builds (--no-cache runs the step again)
     expect((await build(["--no-cache"])).code).toBe(0);
     const out = await asUser(["run", "--rm", "--network", "none", "rl-secrets", "sh", "-c", "cat /app/app.txt /app/runs /app/from-file /app/from-env"]);
-    expect(out.stdout).toBe("app\n2\ns3cret\ns3cret\n");
+    // an env secret is the file's content as it is, newline included
+    expect(out.stdout).toBe("app\n2\ns3cret\ns3cret\n\n");
   });
 
   it("runs -d with logs and exec, -v with the user's files, commits, saves and loads", async () => {
@@ -283,6 +284,43 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     const check = await asUser(["system", "check"]);
     expect(check.stdout).toMatch(/no problems/);
     expect(check.code).toBe(0);
+  });
+
+  it("builds and runs on fuse-overlayfs (BERTH_OVERLAY=fuse) with the kernel overlay's layers", async () => {
+    if (!existsSync("/usr/bin/fuse-overlayfs")) return;
+    const fuseStore = mkdtempSync("/tmp/berth-rootless-fuse-");
+    chownSync(fuseStore, uid, gid);
+    contexts.push(fuseStore);
+    const fuseEnv = { ...env, BERTH_ROOT: fuseStore, BERTH_OVERLAY: "fuse" };
+    const asFuse = (args: string[], cwd = "/tmp"): Promise<Result> => {
+      const saved = env;
+      env = fuseEnv;
+      try {
+        return asUser(args, cwd);
+      } finally {
+        env = saved;
+      }
+    };
+    expect((await asFuse(["import", "--change", 'CMD ["sh"]', busyboxTarball(), "busybox"])).code).toBe(0);
+    // a file deleted (whiteout) and a directory replaced (opaque), then read through as a lower layer
+    const ctx = userContext({ "Dockerfile": "FROM busybox\nRUN rm /bin/vi && rm -rf /home && mkdir /home && echo a > /home/y\nRUN ls -a /home > /listing; ls /bin/vi >> /listing 2>&1; true\n" });
+    const layers = "{{json .RootFS.Layers}}";
+    const built = await asFuse(["build", "-q", "--source-date-epoch", "1700000000", "-t", "rl-fuse", "."], ctx);
+    expect(built.stderr).toBe("");
+    expect(built.code).toBe(0);
+    expect((await asUser(["build", "-q", "--source-date-epoch", "1700000000", "-t", "rl-fuse", "."], ctx)).code).toBe(0);
+    expect((await asFuse(["inspect", "--format", layers, "rl-fuse"])).stdout).toBe((await asUser(["inspect", "--format", layers, "rl-fuse"])).stdout);
+    const listing = await asFuse(["run", "--rm", "--network", "none", "rl-fuse", "cat", "/listing"]);
+    expect(listing.stdout).toBe(".\n..\ny\nls: /bin/vi: No such file or directory\n");
+    // the container's root is fuse-overlayfs's, whose process ends with the container
+    const started = await asFuse(["run", "-d", "--network", "none", "rl-fuse", "sleep", "60"]);
+    expect(started.code).toBe(0);
+    const servers = () => execFileSync("ps", ["-u", String(uid), "-o", "args="], { encoding: "utf8" }).split("\n").filter((a) => a.startsWith("fuse-overlayfs") && a.includes(fuseStore));
+    expect(servers()).toHaveLength(1);
+    expect((await asFuse(["rm", "-f", started.stdout.trim()])).code).toBe(0);
+    const deadline = Date.now() + 3000;
+    while (servers().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(servers()).toEqual([]);
   });
 
   it("replaces a holder that is gone", async () => {

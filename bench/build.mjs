@@ -20,7 +20,8 @@ import { rootlessUser, stopRootless } from "./lib/rootless.mjs";
 
 const repo = new URL("..", import.meta.url).pathname;
 if (!existsSync(join(repo, "dist/cli/main.js")) || !existsSync(join(repo, "dist/bundle/main.cjs"))) execFileSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit" });
-const { importRootfs, openStore } = await import(join(repo, "dist/store/index.js"));
+const { openStore } = await import(join(repo, "dist/store/index.js"));
+const { importRootfs } = await import(join(repo, "dist/image/index.js"));
 
 const ONLY = process.env.BENCH_ONLY?.split(",");
 const BASELINE = process.env.BENCH_BASELINE;

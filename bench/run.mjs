@@ -67,7 +67,8 @@ try {
 
   // berth: a store with the image, and a detached container for exec
   const root = join(mnt, "berth");
-  const { openStore, importRootfs } = await import(join(repo, "dist", "store", "index.js"));
+  const { openStore } = await import(join(repo, "dist", "store", "index.js"));
+  const { importRootfs } = await import(join(repo, "dist", "image", "index.js"));
   const store = await openStore(root);
   await importRootfs(store, createReadStream(tarball), { tag: "bench-busybox:latest", source: tarball, changes: ['CMD ["sh"]'] });
   await store.close(); // its lease's file would keep the loop mount busy

@@ -9,15 +9,19 @@
 // Needs root (mount, runc). Runs `npm run build` and `npm run bundle` when dist/ is missing.
 // BENCH_BASELINE=<another built berth checkout> times that checkout's bin/berth beside this one
 // (its rows marked "baseline"; a store of its own per workload): before/after in one run.
-// BENCH_ONLY=small,layers-20,per-run picks workloads.
+// BENCH_ONLY=small,layers-20,per-run picks workloads. Where the user of scripts/rootless-user.sh
+// exists (bench/lib/rootless.mjs; BENCH_ROOTLESS=0 leaves it out), this checkout's builds also
+// run as that user (rows marked "rootless", stores of the user's own).
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, createReadStream, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
+import { chownSync, copyFileSync, createReadStream, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { rootlessUser, stopRootless } from "./lib/rootless.mjs";
 
 const repo = new URL("..", import.meta.url).pathname;
 if (!existsSync(join(repo, "dist/cli/main.js")) || !existsSync(join(repo, "dist/bundle/main.cjs"))) execFileSync("npm", ["run", "build"], { cwd: repo, stdio: "inherit" });
-const { importRootfs, openStore } = await import(join(repo, "dist/store/index.js"));
+const { openStore } = await import(join(repo, "dist/store/index.js"));
+const { importRootfs } = await import(join(repo, "dist/image/index.js"));
 
 const ONLY = process.env.BENCH_ONLY?.split(",");
 const BASELINE = process.env.BENCH_BASELINE;
@@ -112,9 +116,10 @@ const workloads = {
   },
 };
 
-function timed(cmd, args, env = {}) {
+/** Seconds `cmd args` took; as the rootless user (`as`: { uid, gid, env }) when given. */
+function timed(cmd, args, env = {}, as = undefined) {
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env } });
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...(as?.env ?? process.env), ...env }, ...(as !== undefined ? { uid: as.uid, gid: as.gid } : {}) });
   const s = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stderr}`);
   return s;
@@ -156,14 +161,35 @@ const perRun = [];
 let bkPerRun;
 let peakKb;
 const docker = dockerAvailable();
+const rootless = rootlessUser();
+/** The rootless user's stores (one prunes its builds' sandboxes at the end). */
+const rootlessStores = [];
 try {
   // bin/berth run as an executable, as users run it: its shebang is part of start-up (it defers
   // NODE_EXTRA_CA_CERTS, which `node bin/berth` would parse at start, ~60 ms where it is set)
   const entry = join(repo, "bin/berth");
-  const entries = [["", entry], ...(BASELINE !== undefined ? [[" (baseline)", join(BASELINE, "bin/berth")]] : [])];
+  /** [row suffix, bin/berth, the rootless user to run it as or undefined] */
+  const entries = [
+    ["", entry, undefined],
+    ...(BASELINE !== undefined ? [[" (baseline)", join(BASELINE, "bin/berth"), undefined]] : []),
+    ...(rootless !== undefined ? [[" (rootless)", entry, rootless]] : []),
+  ];
   const tarball = busyboxTarball(mnt);
   if (docker) sh("/usr/bin/docker", ["import", tarball, DOCKER_BASE]);
-  const timedBerth = (bin) => (root, args) => timed(bin, ["--root", root, ...args]);
+  const timedBerth = (bin, as) => (root, args) => timed(bin, ["--root", root, ...args], {}, as);
+  /** A store with the base image: a rootless user's own, imported as that user. */
+  const storeWithBase = async (root, bin, as) => {
+    if (as !== undefined) {
+      mkdirSync(root, { recursive: true });
+      chownSync(root, as.uid, as.gid);
+      timed(bin, ["--root", root, "import", tarball, "busybox"], {}, as);
+      rootlessStores.push(root);
+      return;
+    }
+    const store = await openStore(root);
+    await importRootfs(store, createReadStream(tarball), { source: "busybox.tar", tag: "busybox" });
+    await store.close(); // its lease's file would keep the loop mount busy
+  };
   /** `docker build ARGS` with BuildKit and the bench's base as BASE: seconds. */
   const dockerBuild = (args) => {
     const t0 = performance.now();
@@ -180,12 +206,10 @@ try {
     mkdirSync(ctx, { recursive: true });
     const changeFile = make(ctx);
     sh("sync", []);
-    for (const [suffix, bin] of entries) {
-      const berth = timedBerth(bin);
+    for (const [suffix, bin, as] of entries) {
+      const berth = timedBerth(bin, as);
       const root = join(mnt, "stores", name + suffix.replace(/\W/g, ""));
-      const store = await openStore(root);
-      await importRootfs(store, createReadStream(tarball), { source: "busybox.tar", tag: "busybox" });
-      await store.close(); // its lease's file would keep the loop mount busy
+      await storeWithBase(root, bin, as);
       const row = { name: name + suffix };
       if (name === "many-files" && suffix === "") {
         const r = spawnSync("/usr/bin/time", ["-f", "%M", bin, "--root", root, "build", "-q", ctx], { encoding: "utf8" });
@@ -226,10 +250,6 @@ try {
   }
 
   if (!ONLY || ONLY.includes("per-run")) {
-    const root = join(mnt, "stores", "per-run");
-    const store = await openStore(root);
-    await importRootfs(store, createReadStream(tarball), { source: "busybox.tar", tag: "busybox" });
-    await store.close(); // its lease's file would keep the loop mount busy
     const c0 = join(mnt, "ctx", "run-0");
     const c20 = join(mnt, "ctx", "run-20");
     write(c0, "Dockerfile", "ARG BASE=busybox\nFROM $BASE\n");
@@ -247,14 +267,18 @@ try {
     };
     // berth's default network is the build's sandbox (its namespace and pasta made once per
     // build); --network none beside it shows what the sandbox costs
-    for (const [suffix, bin] of entries) {
-      const berth = timedBerth(bin);
+    for (const [suffix, bin, as] of entries) {
+      const berth = timedBerth(bin, as);
+      const root = join(mnt, "stores", "per-run" + suffix.replace(/\W/g, ""));
+      await storeWithBase(root, bin, as);
       perRun.push([suffix, perRunOf((c) => berth(root, ["build", "-q", "--no-cache", c])), perRunOf((c) => berth(root, ["build", "-q", "--no-cache", "--network", "none", c]))]);
     }
     // the same for BuildKit (--network none as above: RUN in the host's network needs a flag)
     if (docker) bkPerRun = perRunOf((c) => dockerBuild(["build", "-q", "--no-cache", "--network", "none", c]));
   }
 } finally {
+  // the holder's mount namespace holds its own copy of the loop mount
+  if (rootless !== undefined) stopRootless(rootless, rootlessStores.at(-1));
   if (docker) {
     for (const id of dockerImages) spawnSync("/usr/bin/docker", ["rmi", "-f", id], { stdio: "ignore" });
     spawnSync("/usr/bin/docker", ["rmi", DOCKER_BASE], { stdio: "ignore" });
@@ -273,6 +297,11 @@ const f = (x) => (x === undefined ? "-" : `${x.toFixed(2)} s`);
 console.log(`\nberth build (store and contexts on a journaled ext4 loop mount; bin/berth; ${docker ? "BuildKit side by side" : "Docker not installed: berth alone"})`);
 console.log(["workload".padEnd(22), "cold", "no-op", "1 file changed", ...(docker ? ["BK cold", "BK no-op", "BK 1 file"] : [])].map((h) => h.padEnd(15)).join(""));
 for (const r of results) console.log([r.name.padEnd(22), f(r.cold), f(r.noop), f(r.change), ...(docker ? [f(r.bkCold), f(r.bkNoop), f(r.bkChange)] : [])].map((h) => h.padEnd(15)).join(""));
+if (rootless !== undefined) {
+  const pairs = results.filter((r) => r.name.endsWith(" (rootless)")).map((r) => [results.find((x) => x.name === r.name.replace(" (rootless)", "")), r]);
+  const worst = (k) => Math.max(...pairs.map(([root, rl]) => rl[k] / root[k])).toFixed(2);
+  if (pairs.length > 0) console.log(`rootless / root, worst workload: cold ${worst("cold")}x, no-op ${worst("noop")}x, 1 file changed ${worst("change")}x (target ≤ 1.2x)`);
+}
 for (const [suffix, sandbox, none] of perRun) {
   console.log(
     `per-RUN-step overhead${suffix} (20 × RUN true, --no-cache): ${(sandbox * 1000).toFixed(0)} ms on the build's sandbox network, ${(none * 1000).toFixed(0)} ms with --network none` +

@@ -8,11 +8,14 @@
 // Podman runs with --network none (no bridge may be created here) and explicit ulimits
 // (this sandbox refuses podman's default RLIMIT_NOFILE/NPROC).
 // BENCH_BASELINE=<another built berth checkout> times that checkout's `berth run` beside this
-// one's (rows marked "baseline"), on the same store: before/after in one run.
+// one's (rows marked "baseline"), on the same store: before/after in one run. Where the user of
+// scripts/rootless-user.sh exists (bench/lib/rootless.mjs; BENCH_ROOTLESS=0 leaves it out),
+// berth's rows run as that user too (rootless), with a store of its own on the same loop file.
 import { execFileSync, spawnSync } from "node:child_process";
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, copyFileSync } from "node:fs";
+import { chownSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, copyFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { asUserCommand, rootlessUser, stopRootless } from "./lib/rootless.mjs";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..");
 const berth = join(repo, "bin", "berth");
@@ -36,6 +39,7 @@ if (!existsSync(join(repo, "dist", "store", "index.js"))) {
 const work = mkdtempSync("/tmp/berth-bench-run-");
 const mnt = join(work, "mnt");
 const cleanups = [];
+const rootless = rootlessUser();
 function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { encoding: "utf8", ...opts });
 }
@@ -63,7 +67,8 @@ try {
 
   // berth: a store with the image, and a detached container for exec
   const root = join(mnt, "berth");
-  const { openStore, importRootfs } = await import(join(repo, "dist", "store", "index.js"));
+  const { openStore } = await import(join(repo, "dist", "store", "index.js"));
+  const { importRootfs } = await import(join(repo, "dist", "image", "index.js"));
   const store = await openStore(root);
   await importRootfs(store, createReadStream(tarball), { tag: "bench-busybox:latest", source: tarball, changes: ['CMD ["sh"]'] });
   await store.close(); // its lease's file would keep the loop mount busy
@@ -101,6 +106,25 @@ try {
     commands.push(["baseline: berth run --rm IMAGE", `${other} run --rm bench-busybox true`]);
     commands.push(["baseline: run --rm --network none", `${other} run --rm --network none bench-busybox true`]);
   }
+  if (rootless !== undefined) {
+    chmodSync(work, 0o755); // mkdtemp's 0700: the user reads the tarball and the loop mount
+    const rlRoot = join(mnt, "berth-rootless");
+    mkdirSync(rlRoot);
+    chownSync(rlRoot, rootless.uid, rootless.gid);
+    const rlEnv = { ...rootless.env, BERTH_ROOT: rlRoot };
+    const asUser = (args) => sh(berth, args, { env: rlEnv, uid: rootless.uid, gid: rootless.gid }).trim();
+    asUser(["import", "--change", 'CMD ["sh"]', tarball, "bench-busybox"]);
+    // before the unmount: the holder's namespace has a copy of the loop mount
+    cleanups.unshift(() => stopRootless(rootless, rlRoot));
+    asUser(["run", "--rm", "bench-busybox", "true"]); // the code cache, as above
+    const rlBox = asUser(["run", "-d", "--name", "benchbox", "bench-busybox", "sleep", "3600"]);
+    cleanups.unshift(() => asUser(["rm", "-f", rlBox]));
+    commands.push(
+      ["rootless berth run --rm IMAGE true", asUserCommand(rootless, rlEnv, [berth, "run", "--rm", "bench-busybox", "true"])],
+      ["rootless berth run --network none", asUserCommand(rootless, rlEnv, [berth, "run", "--rm", "--network", "none", "bench-busybox", "true"])],
+      ["rootless berth exec CONTAINER", asUserCommand(rootless, rlEnv, [berth, "exec", rlBox, "true"])],
+    );
+  }
   const berthRunDir = sh("sh", ["-c", `ls -d /run/berth/*/runc/${box} 2>/dev/null | head -1`]).trim();
   if (berthRunDir !== "") commands.push(["runc exec (same container)", `runc --root ${dirname(berthRunDir)} exec ${box} true`]);
   const hasPodman = spawnSync("sh", ["-c", "command -v podman"]).status === 0;
@@ -128,6 +152,10 @@ try {
     console.log(`  berth run --network none / podman run --network none: ${(median["berth run --rm --network none"] / podman).toFixed(2)}x (target ≤ 0.75x)`);
     const slirp = median["podman run --rm slirp4netns"];
     if (slirp !== undefined) console.log(`  berth run (default network: bridge, pasta) / podman run --network slirp4netns: ${(median["berth run --rm IMAGE true"] / slirp).toFixed(2)}x`);
+  }
+  if (rootless !== undefined) {
+    const ratio = (a, b) => (median[a] / median[b]).toFixed(2);
+    console.log(`  rootless / root: run ${ratio("rootless berth run --rm IMAGE true", "berth run --rm IMAGE true")}x, run --network none ${ratio("rootless berth run --network none", "berth run --rm --network none")}x, exec ${ratio("rootless berth exec CONTAINER", "berth exec CONTAINER true")}x`);
   }
 } finally {
   for (const c of cleanups) {

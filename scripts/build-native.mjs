@@ -37,36 +37,37 @@ else {
 }
 if (ok) console.log("berth: native addon built (native/build/Release/berth_native.node)");
 
-// berth-secret-env (native/secret-env.c): the wrapper that gives `RUN --mount=type=secret,env=`
-// values to a step's command through an fd instead of config.json. Static, as it runs inside
-// images. Without it the values go through config.json on a tmpfs (see src/builder/run-step.ts).
-{
-  const out = join(dir, "build", "Release", "berth-secret-env");
+/** Compiles native/SOURCE into native/build/Release/NAME with the first compiler found, static when `links` says so: true when built. */
+function compile(name, source, links) {
+  const out = join(dir, "build", "Release", name);
   let r = { status: 1 };
   for (const cc of [process.env.CC, "cc", "gcc"]) {
     if (cc === undefined) continue;
-    r = spawnSync(cc, ["-static", "-Os", "-Wall", "-o", out, join(dir, "secret-env.c")], { stdio: ["ignore", "inherit", "inherit"] });
+    for (const link of links) {
+      r = spawnSync(cc, [...link, "-Os", "-Wall", "-o", out, join(dir, source)], { stdio: ["ignore", "inherit", "inherit"] });
+      if (r.status === 0) break;
+    }
     if (r.status === 0 || r.error === undefined) break; // a compiler that ran and failed: its message is enough
   }
-  if (r.status === 0) console.log("berth: secret env wrapper built (native/build/Release/berth-secret-env)");
-  else console.warn("berth: building native/secret-env.c failed (env secrets then pass through config.json on a tmpfs)");
+  return r.status === 0;
 }
+
+// berth-secret-env (native/secret-env.c): the wrapper that gives `RUN --mount=type=secret,env=`
+// values to a step's command through an fd instead of config.json. Static, as it runs inside
+// images. Without it the values go through config.json on a tmpfs (see src/builder/run-step.ts).
+if (compile("berth-secret-env", "secret-env.c", [["-static"]])) console.log("berth: secret env wrapper built (native/build/Release/berth-secret-env)");
+else console.warn("berth: building native/secret-env.c failed (env secrets then pass through config.json on a tmpfs)");
 
 // berth-netplug (native/netplug.c): plugs containers into bridge networks with netlink calls,
 // one process instead of the shell hook's sh, nsenter and ip runs. Runs on the host (as runc's
 // hook); static all the same, so that no dynamic loading is paid at every container start.
 // Without it the shell hook does the same (src/runtime/network/attach.ts).
-{
-  const out = join(dir, "build", "Release", "berth-netplug");
-  let r = { status: 1 };
-  for (const cc of [process.env.CC, "cc", "gcc"]) {
-    if (cc === undefined) continue;
-    for (const link of [["-static"], []]) {
-      r = spawnSync(cc, [...link, "-Os", "-Wall", "-o", out, join(dir, "netplug.c")], { stdio: ["ignore", "inherit", "inherit"] });
-      if (r.status === 0) break;
-    }
-    if (r.status === 0 || r.error === undefined) break;
-  }
-  if (r.status === 0) console.log("berth: network plug helper built (native/build/Release/berth-netplug)");
-  else console.warn("berth: building native/netplug.c failed (containers are plugged in by a shell hook: nsenter and ip)");
-}
+if (compile("berth-netplug", "netplug.c", [["-static"], []])) console.log("berth: network plug helper built (native/build/Release/berth-netplug)");
+else console.warn("berth: building native/netplug.c failed (containers are plugged in by a shell hook: nsenter and ip)");
+
+// berth-launch (native/launch.c): what bin/berth's first line runs; joins an ordinary user's
+// namespace with setns(2) before Node starts (Node's threads forbid it later). Static, so that
+// no dynamic loading is paid at every command. Without it bin/berth re-runs the command inside
+// the namespace with nsenter, from a Node process that waits for it (src/sys/userns.ts).
+if (compile("berth-launch", "launch.c", [["-static"], []])) console.log("berth: launcher built (native/build/Release/berth-launch)");
+else console.warn("berth: building native/launch.c failed (rootless commands then enter their namespace through nsenter)");

@@ -37,6 +37,9 @@ chmod 700 "$run"
 # make it 0666 (creating a device still needs CAP_NET_ADMIN in a network namespace the user
 # owns); machines without udev may leave it 0600
 [ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
+# fuse-overlayfs (the fallback where the kernel refuses overlay in a user namespace) opens
+# /dev/fuse: 0666 as the kernel and udev make it
+[ -c /dev/fuse ] && chmod 0666 /dev/fuse
 
 # the checkout must be reachable (x on every parent) and readable (bin/, dist/, node_modules)
 dir="$repo"

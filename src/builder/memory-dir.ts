@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { hostUid } from "../sys/host-uid.js";
 import { removeTree } from "../sys/remove-tree.js";
 import { pidAlive } from "../store/check.js";
 
@@ -13,7 +14,11 @@ import { pidAlive } from "../store/check.js";
  * later build sweeps those whose owner is gone (SIGKILL, crash), as it sweeps state dirs.
  */
 const TMPFS_MAGIC = 0x01021994;
-const DIR_NAME = "berth-build";
+/** berth-build as root, berth-build-<uid> for an ordinary user (each must own the one it uses). */
+function dirName(): string {
+  const uid = hostUid();
+  return uid === 0 ? "berth-build" : `berth-build-${uid}`;
+}
 
 let base: string | null | undefined;
 
@@ -28,7 +33,7 @@ export function memoryBase(): string | null {
       if (dir === undefined || dir === "") continue;
       try {
         if (statfsSync(dir).type === TMPFS_MAGIC) {
-          base = join(dir, DIR_NAME);
+          base = join(dir, dirName());
           break;
         }
       } catch {

@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
 import { LayerError } from "./errors.js";
 import { xattrReader, type XattrMap } from "../sys/xattr.js";
-import { overlayOpaqueXattr, overlayXattrPrefix } from "../sys/overlay-xattr.js";
+import { isOverlayXattr, overlayOpaqueXattrs } from "../sys/overlay-xattr.js";
 import { isBlockDevice, isCharDevice, isDir, isFifo, isFile, isSymlink, lstatLite, type LiteStat } from "../sys/lstat.js";
 import { END_OF_TAR, encodeTarHeader, tarPadding, type TarEntry } from "./tar-header.js";
 import { XATTR_PREFIX } from "./tarpax.js";
@@ -14,7 +14,9 @@ import { XATTR_PREFIX } from "./tarpax.js";
 /**
  * Diff: a directory of changes (an overlay upper dir) → an OCI layer tar.
  * - a 0:0 character device (overlay whiteout) becomes an empty `.wh.<name>` file;
- * - a directory with `trusted.overlay.opaque=y` is followed by a `.wh..wh..opq` entry;
+ * - a directory with `trusted.overlay.opaque=y` (user.overlay.opaque rootless) is followed by a
+ *   `.wh..wh..opq` entry; fuse-overlayfs marks one with user.fuseoverlayfs.opaque or a
+ *   `.wh..wh..opq` file in it (beside a whiteout `.wh..opq`), which are marks, not content;
  * - modes, numeric owners, mtimes (clamped to sourceDateEpoch), symlinks, hardlinks, devices,
  *   fifos and xattrs (except overlay's own) are kept;
  * - deterministic: entries sorted by name, uname/gname empty, no atime/ctime: the same tree gives
@@ -57,6 +59,8 @@ export interface DigestResult {
 
 const WHITEOUT_PREFIX = ".wh.";
 const OPAQUE_MARKER = ".wh..wh..opq";
+/** The whiteout fuse-overlayfs makes beside its opaque marker file. */
+const FUSE_OPAQUE_WHITEOUT = ".wh..opq";
 const SMALL_FILE = 256 * 1024;
 const CHUNK = 1024 * 1024;
 /** Whiteout files and the opaque marker: 0644, as berth's layers always had them. */
@@ -133,7 +137,7 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, consumesAtOnc
   const paxOf = (own: Map<string, Buffer> | undefined): [string, Buffer][] | undefined => {
     if (own === undefined) return undefined;
     const pax: [string, Buffer][] = [];
-    for (const [k, v] of [...own].sort(([a], [b]) => byName(a, b))) if (!k.startsWith(overlayXattrPrefix())) pax.push([XATTR_PREFIX + k, v]);
+    for (const [k, v] of [...own].sort(([a], [b]) => byName(a, b))) if (!isOverlayXattr(k)) pax.push([XATTR_PREFIX + k, v]);
     return pax.length > 0 ? pax : undefined;
   };
   const header = (e: Omit<TarEntry, "pax">, own?: Map<string, Buffer>): Promise<void> => {
@@ -168,9 +172,16 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, consumesAtOnc
 
   const yieldMs = opts.yieldMs;
   let nextYield = yieldMs !== undefined ? performance.now() + yieldMs : Infinity;
-  const walk = async (absDir: string, rel: string): Promise<void> => {
+  const opaqueXattrs = overlayOpaqueXattrs();
+  /** `dir`: the directory's own header fields and whether its attributes mark it opaque (not for the root). */
+  const walk = async (absDir: string, rel: string, dir?: { base: Omit<TarEntry, "name" | "type" | "pax">; opaque: boolean }): Promise<void> => {
     const names = readdirSync(absDir).sort(byName);
+    if (dir !== undefined && (dir.opaque || names.includes(OPAQUE_MARKER))) {
+      found.opaque.push(rel);
+      await header({ ...dir.base, name: `${rel}/${OPAQUE_MARKER}`, type: "file", mode: MARKER_MODE });
+    }
     for (const name of names) {
+      if (name === OPAQUE_MARKER) continue;
       if (performance.now() >= nextYield) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         nextYield = performance.now() + yieldMs!;
@@ -183,15 +194,12 @@ async function walkTar(root: string, opts: DiffOptions, out: Sink, consumesAtOnc
       const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st), size: 0 };
       const own = xattrsOf(abs);
       if (isWhiteoutDevice(st)) {
+        if (name === FUSE_OPAQUE_WHITEOUT) continue;
         const wh = rel === "" ? WHITEOUT_PREFIX + name : `${rel}/${WHITEOUT_PREFIX}${name}`;
         await header({ ...base, name: wh, type: "file", mode: MARKER_MODE });
       } else if (isDir(st)) {
         await header({ ...base, name: `${relPath}/`, type: "directory" }, own);
-        if (own?.get(overlayOpaqueXattr())?.toString() === "y") {
-          found.opaque.push(relPath);
-          await header({ ...base, name: `${relPath}/${OPAQUE_MARKER}`, type: "file", mode: MARKER_MODE });
-        }
-        await walk(abs, relPath);
+        await walk(abs, relPath, { base, opaque: opaqueXattrs.some((x) => own?.get(x)?.toString() === "y") });
       } else if (isSymlink(st)) {
         await header({ ...base, name: relPath, type: "symlink", linkname: readlinkSync(abs) }, own);
       } else if (isFile(st)) {

@@ -1,16 +1,81 @@
 import { mkdir, readFile } from "node:fs/promises";
-import { mkdirSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { release } from "node:os";
-import { dirname, relative, sep } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { RuntimeError } from "./errors.js";
 import { runProgram } from "./exec-file.js";
+import { isRootless } from "../sys/host-uid.js";
 import { overlayXattrOptions } from "../sys/overlay-xattr.js";
+import { runRoot } from "../sys/run-root.js";
 
 export interface OverlayDirs {
   /** lower layers, top first (as overlayfs wants them) */
   lowerDirs: string[];
   upperDir: string;
   workDir: string;
+}
+
+/**
+ * Which overlay berth mounts: the kernel's overlayfs, or fuse-overlayfs (Debian's package of it)
+ * where the kernel refuses overlay in a user namespace (before Linux 5.11, or switched off).
+ * BERTH_OVERLAY=fuse or =kernel chooses; otherwise root uses the kernel's, and rootless berth
+ * tries one kernel overlay mount in its namespace and keeps the answer in the run root.
+ * fuse-overlayfs serves the mount from a process of its own, so its mounts are made where that
+ * process can be unmounted when the container ends (inMountNamespace), never by runc itself,
+ * and RUN --mount binds that need an overlay (a writable bind, a stage's several layers) are
+ * not available with it.
+ */
+export type OverlayDriver = "kernel" | "fuse";
+
+let driver: OverlayDriver | undefined;
+
+export function overlayDriver(): OverlayDriver {
+  if (driver !== undefined) return driver;
+  const set = process.env.BERTH_OVERLAY;
+  if (set === "kernel" || set === "fuse") return (driver = set);
+  if (set !== undefined && set !== "") throw new RuntimeError(`BERTH_OVERLAY=${set}: want kernel or fuse`);
+  if (!isRootless()) return (driver = "kernel");
+  const file = join(runRoot(), "overlay-driver");
+  try {
+    const known = readFileSync(file, "utf8").trim();
+    if (known === "kernel" || known === "fuse") return (driver = known);
+  } catch {
+    // not probed yet in this run root
+  }
+  driver = kernelOverlayWorks() ? "kernel" : "fuse";
+  try {
+    writeFileSync(file, driver);
+  } catch {
+    // probed again next time
+  }
+  return driver;
+}
+
+/** Whether one kernel overlay mount (with userxattr, as rootless berth mounts them) succeeds here. */
+function kernelOverlayWorks(): boolean {
+  mkdirSync(runRoot(), { recursive: true, mode: 0o700 });
+  const dir = mkdtempSync(join(runRoot(), "overlay-probe-"));
+  try {
+    for (const d of ["l", "u", "w", "m"]) mkdirSync(join(dir, d));
+    const options = [...overlayXattrOptions(), `lowerdir=${dir}/l,upperdir=${dir}/u,workdir=${dir}/w`].join(",");
+    const ok = spawnSync("mount", ["-t", "overlay", "overlay", "-o", options, join(dir, "m")], { stdio: "ignore" }).status === 0;
+    if (ok) spawnSync("umount", [join(dir, "m")], { stdio: "ignore" });
+    return ok;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * fuse-overlayfs's options: absolute paths (it resolves them after leaving the mounting
+ * process's directory) and no kernel-only options; its arguments, not kernel mount data, so
+ * no page limit.
+ */
+function fuseOverlayOptions(dirs: OverlayDirs, readOnly: boolean): string {
+  overlayOptions(dirs); // the paths' checks
+  if (readOnly) return `lowerdir=${[dirs.upperDir, ...dirs.lowerDirs].join(":")}`;
+  return `lowerdir=${dirs.lowerDirs.join(":")},upperdir=${dirs.upperDir},workdir=${dirs.workDir}`;
 }
 
 /** The kernel takes at most one page of mount data; keep a margin for the fixed parts. */
@@ -65,7 +130,10 @@ export async function mountOverlay(dirs: OverlayDirs, target: string): Promise<v
   }
   await mkdir(target, { recursive: true });
   const { options, cwd } = overlayOptions({ ...dirs, lowerDirs });
-  const r = await runProgram("mount", ["-t", "overlay", "overlay", "-o", options, target], { cwd });
+  const r =
+    overlayDriver() === "fuse"
+      ? await runProgram("fuse-overlayfs", ["-o", fuseOverlayOptions({ ...dirs, lowerDirs }, false), target])
+      : await runProgram("mount", ["-t", "overlay", "overlay", "-o", options, target], { cwd });
   if (r.code !== 0) throw new RuntimeError(`mounting the container's root file system on ${target} failed: ${r.stderr.trim()}`);
 }
 
@@ -103,19 +171,29 @@ export async function inMountNamespace(
   // read-only: the upper dir becomes the top lower layer and there is no work dir, so this
   // mount takes none of overlayfs's in-use locks and cannot disturb a writable mount of the
   // same layers (two writable ones share a work dir, which the second mount empties)
-  const overlay = options.readOnly === true ? readOnlyOverlayOptions({ ...dirs, lowerDirs }) : overlayOptions({ ...dirs, lowerDirs });
+  const fuse = overlayDriver() === "fuse";
+  const overlay = fuse
+    ? { options: fuseOverlayOptions({ ...dirs, lowerDirs }, options.readOnly === true), cwd: "/" }
+    : options.readOnly === true
+      ? readOnlyOverlayOptions({ ...dirs, lowerDirs })
+      : overlayOptions({ ...dirs, lowerDirs });
   // volatile: no sync of the upper file system when the mount goes (Linux 5.10+) — for rw
   // layers nobody keeps (--rm); it leaves work/incompat/volatile, which a remount refuses
-  const volatile = options.volatile === true && supportsVolatile();
+  const volatile = options.volatile === true && supportsVolatile() && !fuse;
   const mountOptions = volatile ? `${overlay.options},volatile` : overlay.options;
+  // fuse-overlayfs's process would keep the namespace and its mount alive after the command:
+  // the shell waits for the command and unmounts (lazily: a caller may still read through
+  // /proc/PID/root), which ends that process
+  const mount = fuse ? 'fuse-overlayfs -o "$1" "$2" 2>"$3" || exit 1; t="$2"' : 'mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit 1';
+  const unmount = fuse ? '; umount -l "$t"' : "";
   if (options.finish !== undefined) {
     const n = options.finish.length;
     const script = [
-      'mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit 1',
+      mount,
       // f: the words "${1}" … "${n}", for eval to expand into the finisher's argv after runc's exit
       'shift 3; f=""; i=0; while [ $i -lt ' + n + ' ]; do i=$((i+1)); f="$f \\"\\${$i}\\""; done',
       "trap : HUP INT QUIT TERM",
-      `( shift ${n}; exec "$@" ); c=$?`,
+      `( shift ${n}; exec "$@" ); c=$?${unmount}`,
       'read -r _ _ _ p _ </proc/$$/stat; [ "$p" = "$PPID" ] && exit $c',
       `eval "exec $f" $c`,
     ].join("\n");
@@ -125,7 +203,7 @@ export async function inMountNamespace(
       cwd: overlay.cwd,
     };
   }
-  const script = 'mount -t overlay overlay -o "$1" "$2" 2>"$3" || exit 1; shift 3; exec "$@"';
+  const script = fuse ? `${mount}; shift 3; trap : HUP INT QUIT TERM; "$@"; c=$?${unmount}; exit $c` : `${mount}; shift 3; exec "$@"`;
   return {
     file: "unshare",
     // slave, not private: unmounts under berth's shared net dir (a network's namespace file,

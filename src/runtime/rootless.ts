@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { isRootless } from "../sys/host-uid.js";
 import { RuntimeError } from "./errors.js";
 import type { ResourceLimits } from "./spec.js";
@@ -20,5 +21,27 @@ export function checkLimitsAllowed(limits: ResourceLimits): void {
   if (asked.length === 0) return;
   throw new RuntimeError(
     `${asked.map((k) => LIMIT_FLAGS[k]).join(", ")}: rootless berth cannot limit resources: a limit needs a cgroup of the container's own, and only root may create cgroups on this host (run berth as root for limits)`,
+  );
+}
+
+/** The lowest port an ordinary user may bind on the host (the sysctl; 1024 where it cannot be read). */
+function unprivilegedPortStart(): number {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8").trim());
+  } catch {
+    return 1024;
+  }
+}
+
+/**
+ * A host port below net.ipv4.ip_unprivileged_port_start needs root: rootless berth says so
+ * before anything is created, naming the flag and the sysctl, instead of the listener's EACCES.
+ */
+export function checkHostPortAllowed(spec: string, hostPort: number): void {
+  if (hostPort === 0 || !isRootless()) return;
+  const start = unprivilegedPortStart();
+  if (hostPort >= start) return;
+  throw new RuntimeError(
+    `-p ${spec}: rootless berth cannot publish host port ${hostPort}: ports below net.ipv4.ip_unprivileged_port_start (${start}) need root; choose a host port of ${start} or more, or lower it (as root: sysctl -w net.ipv4.ip_unprivileged_port_start=${hostPort})`,
   );
 }

@@ -4,7 +4,7 @@ import { RuntimeError } from "./errors.js";
 import { containerEnv } from "./env.js";
 import { hostCapabilities } from "./host-caps.js";
 import type { OciMount, OciSpec, OciUser } from "./oci-spec.js";
-import { inMountNamespace, mountFailure, overlayOptions, supportsVolatile, type OverlayDirs } from "./overlay.js";
+import { inMountNamespace, mountFailure, overlayDriver, overlayOptions, supportsVolatile, type OverlayDirs } from "./overlay.js";
 import { runcFailure, type Runc } from "./runc.js";
 import { buildSpec, type SpecOptions } from "./spec.js";
 import { resolveUser, type ResolvedUser } from "./user.js";
@@ -72,7 +72,8 @@ export interface StartProfile {
   /**
    * Let runc mount the overlay itself, as the spec's first mount (destination "/", on top of
    * the bundle's empty rootfs dir): one process (`runc run`) instead of the chain unshare → sh →
-   * mount(8) → runc. Only where the runtime is runc and the option string fits; otherwise, and
+   * mount(8) → runc. Only where the runtime is runc, the overlay the kernel's (not fuse-overlayfs:
+   * overlayDriver) and the option string fits; otherwise, and
    * always without this, the chain (inMountNamespace), which a supervised container needs for
    * its `finish`.
    */
@@ -140,7 +141,7 @@ export async function runStartSequence(profile: StartProfile): Promise<number> {
     trace("start: prepared");
     const mounted: OverlayDirs = prepared.lowerDirsAbove === undefined ? overlay : { ...overlay, lowerDirs: [...prepared.lowerDirsAbove, ...overlay.lowerDirs] };
     let rootMount: OciMount | undefined;
-    if (profile.rootInSpec === true && basename(runc.binary) === "runc") {
+    if (profile.rootInSpec === true && basename(runc.binary) === "runc" && overlayDriver() === "kernel") {
       // synchronous: tiny calls, cheaper than thread-pool round trips
       mkdirSync(rootfs, { recursive: true });
       if (mounted.lowerDirs.length === 0) mkdirSync(join(bundle, "empty"));

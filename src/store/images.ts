@@ -93,6 +93,10 @@ export class Images {
       for (const t of temps) rmSync(t, { force: true });
       await lock?.release();
     }
+    // a manifest replaced by another (a push's, with compressed layers) names nothing else:
+    // left, `system check` would report it as an orphan blob; kept while a digest reference names it
+    const replaced = existing !== undefined && entry !== undefined ? existing.manifestDigest : undefined;
+    if (replaced !== undefined && !Object.keys(await this.refs.read()).some((k) => k.endsWith(`@${replaced}`))) await rm(this.blobs.path(replaced), { force: true });
     return this.byId(cfg.digest);
   }
 

@@ -19,3 +19,16 @@ export function overlayOpaqueXattr(): string {
 export function overlayXattrOptions(): string[] {
   return isRootless() ? ["userxattr"] : [];
 }
+
+/** fuse-overlayfs's own attributes (user.fuseoverlayfs.opaque, .origin …): never part of a layer. */
+const FUSE_OVERLAY_PREFIX = "user.fuseoverlayfs.";
+
+/** Whether an attribute is overlay bookkeeping (the kernel's or fuse-overlayfs's), not content. */
+export function isOverlayXattr(name: string): boolean {
+  return name.startsWith(overlayXattrPrefix()) || name.startsWith(FUSE_OVERLAY_PREFIX);
+}
+
+/** The attributes that mark an upper dir's directory opaque: the kernel's, and fuse-overlayfs's own. */
+export function overlayOpaqueXattrs(): string[] {
+  return [overlayOpaqueXattr(), `${FUSE_OVERLAY_PREFIX}opaque`];
+}

@@ -13,9 +13,11 @@ import { runRoot } from "./run-root.js";
  * holder (`unshare … sleep infinity`) whose namespaces are mapped with newuidmap/newgidmap
  * (Debian's uidmap, setuid root — berth has no setuid helper of its own): root in the
  * namespace is the user, uids 1…65536 are the user's subordinate ids from /etc/subuid (and
- * /etc/subgid). Its pid is recorded in the run root; every command re-runs itself inside it
- * with nsenter. A re-exec, not setns(2) in this process: joining a user namespace needs a
- * single-threaded caller, and Node has threads from its start.
+ * /etc/subgid). Its pid is recorded in the run root (`<pid> <start time>`, userns.pid), where
+ * berth-launch (native/launch.c, run by bin/berth's first line) finds it and joins it with
+ * setns(2) before Node starts: joining a user namespace needs a single-threaded caller, and
+ * Node has threads from its start. Where that did not happen (the first command starts the
+ * holder; no launcher; `node bin/berth`), the command re-runs itself inside with nsenter.
  * Inside, berth is uid 0 with every capability of the namespace: it mounts overlays and
  * tmpfs, chowns within the mapped range and runs runc (which sees the user namespace and runs
  * rootless); the mount namespace keeps a running container's mounts between commands.

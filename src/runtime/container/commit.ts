@@ -5,6 +5,7 @@ import type { ContainerConfig, HistoryEntry, ImageConfig } from "../../image/typ
 import type { RuntimeContext } from "./context.js";
 import { findContainer } from "./lookup.js";
 import { isPaused } from "./pause.js";
+import { isRootless } from "../../sys/host-uid.js";
 import type { RuntimeImageRecord } from "./store-port.js";
 
 export interface CommitOptions {
@@ -48,8 +49,9 @@ export async function commitContainer(ctx: RuntimeContext, ref: string, options:
   }
   // the store turns a snapshot's upper dir into the layer (it moves it): commit a copy, so
   // the container keeps its own rw layer and can go on running; paused meanwhile, as Docker's
-  // commit pauses it, so that the copy is consistent
-  const pause = options.pause !== false && record.state === "running" && !isPaused(record);
+  // commit pauses it, so that the copy is consistent. Rootless berth's containers have no cgroup
+  // to freeze (runtime/rootless.ts): committed running, as podman's commit does by default
+  const pause = options.pause !== false && !isRootless() && record.state === "running" && !isPaused(record);
   if (pause) await ctx.runc.freeze(record.id, true);
   const copy = await ctx.store.prepareSnapshot(image.layers.map((l) => l.diffId));
   let layer;

@@ -6,7 +6,7 @@ import { RuntimeError } from "../errors.js";
 import { containerArgs } from "../command.js";
 import { normalizeSignal } from "../runc.js";
 import { defaultCgroupns } from "../defaults.js";
-import { checkLimitsAllowed } from "../rootless.js";
+import { checkHostPortAllowed, checkLimitsAllowed } from "../rootless.js";
 import { capabilitySet, type CgroupnsMode, type MountRequest, type NetworkMode, type ResourceLimits } from "../spec.js";
 import type { RuntimeContext } from "./context.js";
 import { listContainers } from "./lookup.js";
@@ -284,6 +284,7 @@ function parseAddHost(spec: string): string {
  */
 function publishedPorts(spec: string): PortBinding[] {
   const binding = parsePortSpec(spec);
+  checkHostPortAllowed(spec, binding.hostPort);
   const explicitIp = spec.split(":").length > 2 || spec.startsWith("[");
   return explicitIp ? [binding] : [binding, { ...binding, hostIp: "::" }];
 }

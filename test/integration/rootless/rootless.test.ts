@@ -1,13 +1,15 @@
 import { execFile, execFileSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { busyboxTarball, hasBusybox } from "../../helpers/busybox.js";
+import { startRegistry, type RegistryFixture } from "../../helpers/registry.js";
 
 /**
  * berth as an ordinary user (issue 16): the user `berthtest` with subordinate ids, made by
- * scripts/rootless-user.sh, runs the CLI with a store and run root of this test's own; berth
- * enters the user's namespace by itself.
+ * scripts/rootless-user.sh, runs the CLI (bin/berth as a program, as from the user's shell) with
+ * a store, run root and cache dir of this test's own; berth enters the user's namespace by
+ * itself.
  */
 const USER = "berthtest";
 const REPO = join(import.meta.dirname, "../../..");
@@ -34,14 +36,26 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
   let runRoot = "";
   let rootStore = "";
   let context = "";
+  let cache = "";
   let env: Record<string, string> = {};
 
+  const userCommand = (args: string[]): string[] => ["runuser", "-u", USER, "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), BERTH, ...args];
   const asUser = (args: string[], cwd = "/tmp"): Promise<Result> =>
     new Promise((resolve) => {
-      execFile("runuser", ["-u", USER, "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), "node", BERTH, ...args], { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
+      const [file, ...rest] = userCommand(args);
+      execFile(file as string, rest, { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
         resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, stdout, stderr });
       });
     });
+  /** A context dir the user can read, with these files. */
+  const userContext = (files: Record<string, string>): string => {
+    const dir = mkdtempSync("/tmp/berth-rootless-ctx-");
+    chmodSync(dir, 0o755);
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o644 });
+    contexts.push(dir);
+    return dir;
+  };
+  const contexts: string[] = [];
   const asRoot = (args: string[], cwd = "/tmp"): string => execFileSync(BERTH, ["--root", rootStore, ...args], { cwd, encoding: "utf8" });
   const holderPid = (): number => Number(readFileSync(join(runRoot, "userns.pid"), "utf8").split(" ")[0]);
 
@@ -54,6 +68,8 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     runRoot = `/run/user/${uid}/berth-test-${process.pid}`;
     rootStore = mkdtempSync("/tmp/berth-rootless-rootstore-");
     context = mkdtempSync("/tmp/berth-rootless-ctx-");
+    cache = mkdtempSync("/tmp/berth-rootless-cache-");
+    chownSync(cache, uid, gid);
     writeFileSync(join(context, "Dockerfile"), "FROM busybox\nRUN echo hi > /x && chown 1000:1000 /x\nRUN rm -rf /home && mkdir /home && echo a > /home/y\n");
     chmodSync(context, 0o755);
     chmodSync(join(context, "Dockerfile"), 0o644);
@@ -66,6 +82,7 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
       XDG_RUNTIME_DIR: `/run/user/${uid}`,
       BERTH_ROOT: store,
       BERTH_RUN_ROOT: runRoot,
+      XDG_CACHE_HOME: cache,
     };
   });
 
@@ -82,7 +99,7 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     } catch {
       // never started, or gone
     }
-    for (const dir of [store, rootStore, context, runRoot]) rmSync(dir, { recursive: true, force: true });
+    for (const dir of [store, rootStore, context, runRoot, cache, ...contexts]) rmSync(dir, { recursive: true, force: true });
     const left = execFileSync("ps", ["-u", USER, "-o", "args="], { encoding: "utf8" }).split("\n").filter((a) => a.includes(runRoot));
     if (left.length > 0) throw new Error(`left running: ${left.join("; ")}`);
   });
@@ -142,6 +159,168 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     asRoot(["build", "-q", "--source-date-epoch", "1700000000", "-t", "rl-built", "."], context);
     const layers = "{{json .RootFS.Layers}}";
     expect((await asUser(["inspect", "--format", layers, "rl-built"])).stdout).toBe(asRoot(["inspect", "--format", layers, "rl-built"]));
+  });
+
+  it("enters the namespace before Node starts: one Node process per command, its code cache in the user's cache dir", async () => {
+    expect((await asUser(["images", "-q"])).code).toBe(0); // the holder runs
+    const running = asUser(["run", "--rm", "--network", "none", "busybox", "sleep", "2"]);
+    await new Promise((r) => setTimeout(r, 1200));
+    const nodes = execFileSync("ps", ["-u", USER, "-o", "args="], { encoding: "utf8" })
+      .split("\n")
+      .filter((a) => a.includes(BERTH) && a.includes(" run --rm --network none busybox sleep 2"));
+    expect(nodes).toHaveLength(1);
+    expect(nodes[0]).toMatch(/^node -- /);
+    expect((await running).code).toBe(0);
+    expect(readdirSync(join(cache, "berth")).some((f) => /^main\.cjs\.run\..*\.cache$/.test(f))).toBe(true);
+  });
+
+  it("refuses a host port below net.ipv4.ip_unprivileged_port_start, naming the sysctl and the flag", async () => {
+    const start = Number(readFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start", "utf8"));
+    if (start <= 80) return;
+    const r = await asUser(["run", "-d", "-p", "80:8080", "busybox", "sleep", "60"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("-p 80:8080");
+    expect(r.stderr).toContain(`net.ipv4.ip_unprivileged_port_start (${start})`);
+    expect(r.stderr).not.toContain("EACCES");
+    expect((await asUser(["ps", "-a", "-q"])).stdout).toBe("");
+  });
+
+  it("builds with COPY, a cache mount and secrets (a file and an env)", async () => {
+    const ctx = userContext({
+      "Dockerfile": [
+        "FROM busybox",
+        "COPY app.txt /app/",
+        "RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /app/runs",
+        "RUN --mount=type=secret,id=tok cat /run/secrets/tok > /app/from-file",
+        "RUN --mount=type=secret,id=tok,env=TOK echo \"$TOK\" > /app/from-env",
+        "",
+      ].join("\n"),
+      "app.txt": "app\n",
+      "tok": "s3cret\n",
+    });
+    const build = (extra: string[]) => asUser(["build", "-q", "--secret", `id=tok,src=${join(ctx, "tok")}`, ...extra, "-t", "rl-secrets", "."], ctx);
+    const first = await build([]);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    // the cache mount keeps its contents between builds (--no-cache runs the step again)
+    expect((await build(["--no-cache"])).code).toBe(0);
+    const out = await asUser(["run", "--rm", "--network", "none", "rl-secrets", "sh", "-c", "cat /app/app.txt /app/runs /app/from-file /app/from-env"]);
+    // an env secret is the file's content as it is, newline included
+    expect(out.stdout).toBe("app\n2\ns3cret\ns3cret\n\n");
+  });
+
+  it("runs -d with logs and exec, -v with the user's files, commits, saves and loads", async () => {
+    const data = mkdtempSync("/tmp/berth-rootless-vol-");
+    chownSync(data, uid, gid);
+    contexts.push(data);
+    const started = await asUser(["run", "-d", "--name", "rl-box", "--network", "none", "-v", `${data}:/data`, "busybox", "sh", "-c", "echo hello from rl-box; touch /data/made; sleep 60"]);
+    expect(started.stderr).toBe("");
+    expect(started.code).toBe(0);
+    const deadline = Date.now() + 5000;
+    while (!existsSync(join(data, "made")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // root in the container is the user on the host
+    expect(execFileSync("stat", ["-c", "%u", join(data, "made")], { encoding: "utf8" }).trim()).toBe(String(uid));
+    expect((await asUser(["logs", "rl-box"])).stdout).toBe("hello from rl-box\n");
+    const exec = await asUser(["exec", "rl-box", "sh", "-c", "echo committed > /committed; cat /data/../committed"]);
+    expect(exec.stdout).toBe("committed\n");
+    expect((await asUser(["commit", "rl-box", "rl-committed"])).code).toBe(0);
+    expect((await asUser(["rm", "-f", "rl-box"])).code).toBe(0);
+    const archive = join(data, "saved.tar");
+    expect((await asUser(["save", "-o", archive, "rl-committed"])).code).toBe(0);
+    expect((await asUser(["rmi", "rl-committed"])).code).toBe(0);
+    const loaded = await asUser(["load", "-i", archive]);
+    expect(loaded.code).toBe(0);
+    expect(loaded.stdout).toContain("rl-committed");
+    expect((await asUser(["run", "--rm", "--network", "none", "rl-committed", "cat", "/committed"])).stdout).toBe("committed\n");
+  });
+
+  it("runs -it with a terminal", async () => {
+    const command = userCommand(["run", "-it", "--rm", "--network", "none", "busybox", "sh"]).join(" ");
+    const r = await new Promise<{ code: number; out: string }>((resolve) => {
+      const child = execFile("script", ["-q", "-e", "-c", command, "/dev/null"], { cwd: "/tmp", timeout: 30_000 }, (err, stdout) => {
+        resolve({ code: err === null ? 0 : Number((err as unknown as { code: number }).code), out: stdout });
+      });
+      child.stdin?.end("tty; id -u; exit 5\n");
+    });
+    expect(r.out).toMatch(/\/dev\/pts\/\d+/);
+    expect(r.out).toMatch(/^0\r?$/m);
+    expect(r.code).toBe(5);
+  });
+
+  it("pushes to and pulls from a local registry", async () => {
+    let registry: RegistryFixture | undefined;
+    try {
+      registry = await startRegistry();
+      const ref = `${registry.host}/rootless/busybox:1`;
+      expect((await asUser(["tag", "busybox", ref])).code).toBe(0);
+      const pushed = await asUser(["push", ref]);
+      expect(pushed.code).toBe(0);
+      expect((await asUser(["rmi", ref])).code).toBe(0);
+      const pulled = await asUser(["pull", ref]);
+      expect(pulled.code).toBe(0);
+      expect((await asUser(["run", "--rm", "--network", "none", ref, "echo", "pulled"])).stdout).toBe("pulled\n");
+    } finally {
+      await registry?.stop();
+    }
+  });
+
+  it("leaves a store that `system check` passes after a build is killed with SIGKILL", async () => {
+    const ctx = userContext({ "Dockerfile": "FROM busybox\nRUN echo a > /a && sleep 30\n" });
+    const [file, ...rest] = userCommand(["build", "-q", "."]);
+    const child = execFile(file as string, rest, { cwd: ctx });
+    // the build's RUN step is running once its sleep shows up among the user's processes
+    const deadline = Date.now() + 20_000;
+    const sleeping = () => execFileSync("ps", ["-u", String(uid), "-o", "args="], { encoding: "utf8" }).includes("sleep 30");
+    while (!sleeping() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(sleeping()).toBe(true);
+    const berthPid = execFileSync("ps", ["-u", String(uid), "-o", "pid=,args="], { encoding: "utf8" })
+      .split("\n")
+      .find((l) => l.includes(BERTH) && l.includes("build -q"))
+      ?.trim()
+      .split(" ")[0];
+    expect(berthPid).toBeDefined();
+    process.kill(Number(berthPid), "SIGKILL");
+    await new Promise((r) => child.on("exit", r));
+    const check = await asUser(["system", "check"]);
+    expect(check.stdout).toMatch(/no problems/);
+    expect(check.code).toBe(0);
+  });
+
+  it("builds and runs on fuse-overlayfs (BERTH_OVERLAY=fuse) with the kernel overlay's layers", async () => {
+    if (!existsSync("/usr/bin/fuse-overlayfs")) return;
+    const fuseStore = mkdtempSync("/tmp/berth-rootless-fuse-");
+    chownSync(fuseStore, uid, gid);
+    contexts.push(fuseStore);
+    const fuseEnv = { ...env, BERTH_ROOT: fuseStore, BERTH_OVERLAY: "fuse" };
+    const asFuse = (args: string[], cwd = "/tmp"): Promise<Result> => {
+      const saved = env;
+      env = fuseEnv;
+      try {
+        return asUser(args, cwd);
+      } finally {
+        env = saved;
+      }
+    };
+    expect((await asFuse(["import", "--change", 'CMD ["sh"]', busyboxTarball(), "busybox"])).code).toBe(0);
+    // a file deleted (whiteout) and a directory replaced (opaque), then read through as a lower layer
+    const ctx = userContext({ "Dockerfile": "FROM busybox\nRUN rm /bin/vi && rm -rf /home && mkdir /home && echo a > /home/y\nRUN ls -a /home > /listing; ls /bin/vi >> /listing 2>&1; true\n" });
+    const layers = "{{json .RootFS.Layers}}";
+    const built = await asFuse(["build", "-q", "--source-date-epoch", "1700000000", "-t", "rl-fuse", "."], ctx);
+    expect(built.stderr).toBe("");
+    expect(built.code).toBe(0);
+    expect((await asUser(["build", "-q", "--source-date-epoch", "1700000000", "-t", "rl-fuse", "."], ctx)).code).toBe(0);
+    expect((await asFuse(["inspect", "--format", layers, "rl-fuse"])).stdout).toBe((await asUser(["inspect", "--format", layers, "rl-fuse"])).stdout);
+    const listing = await asFuse(["run", "--rm", "--network", "none", "rl-fuse", "cat", "/listing"]);
+    expect(listing.stdout).toBe(".\n..\ny\nls: /bin/vi: No such file or directory\n");
+    // the container's root is fuse-overlayfs's, whose process ends with the container
+    const started = await asFuse(["run", "-d", "--network", "none", "rl-fuse", "sleep", "60"]);
+    expect(started.code).toBe(0);
+    const servers = () => execFileSync("ps", ["-u", String(uid), "-o", "args="], { encoding: "utf8" }).split("\n").filter((a) => a.startsWith("fuse-overlayfs") && a.includes(fuseStore));
+    expect(servers()).toHaveLength(1);
+    expect((await asFuse(["rm", "-f", started.stdout.trim()])).code).toBe(0);
+    const deadline = Date.now() + 3000;
+    while (servers().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(servers()).toEqual([]);
   });
 
   it("replaces a holder that is gone", async () => {

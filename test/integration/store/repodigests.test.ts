@@ -43,6 +43,8 @@ describe("RepoDigests", () => {
     expect(digest).toBeDefined();
     const afterPush = inspect(a, `${repo}:v1`);
     expect(afterPush.RepoDigests).toEqual([`${repo}@${digest}`]);
+    // the import's manifest, replaced by the pushed one, is not left behind as an orphan blob
+    expect(ok(a, ["system", "check"])).toMatch(/no problems/);
     expect(afterPush.RepoTags.sort()).toEqual([`${repo}:v1`, "local/bb:1"]);
     // one row per tag; the registry's repository has the digest, the local one has none
     expect(digestRows(a)).toEqual([[repo, "v1", digest!], ["local/bb", "1", "<none>"]].sort((x, y) => (x.join() < y.join() ? -1 : 1)));

@@ -104,25 +104,25 @@ export function registerRegistryCommands(program: Command): void {
     .description("Pull an image from a registry into the store")
     .argument("<image>", "[registry/]repository[:tag|@digest]")
     .option("--platform <os/arch[/variant]>", "the platform to pick from a multi-platform image (default: this machine's)")
+    .option("--all-platforms", "pull every platform of a multi-platform image, and keep its index")
     .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
     .option("-q, --quiet", "print only the image reference")
-    .action(async (image: string, opts: { platform?: string; tlsVerify: boolean; quiet?: boolean }, cmd: Command) => {
-      const [{ RegistryClient, parseRemoteReference, parsePlatform, pullImage, formatRemoteReference }, { openStore }] = await Promise.all([
+    .action(async (image: string, opts: { platform?: string; allPlatforms?: boolean; tlsVerify: boolean; quiet?: boolean }, cmd: Command) => {
+      const [{ RegistryClient, parseRemoteReference, parsePlatform, pullImage, pullAllPlatforms, formatRemoteReference }, { openStore }] = await Promise.all([
         import("../registry/index.js"),
         import("../store/index.js"),
       ]);
       const ref = parseRemoteReference(image);
-      let platform;
-      if (opts.platform !== undefined) {
-        platform = parsePlatform(opts.platform);
-        if (platform === undefined) throw new UsageError(`invalid --platform ${JSON.stringify(opts.platform)}: want os/arch[/variant]`);
-      }
+      const platform = opts.platform !== undefined ? parsePlatform(opts.platform) : undefined;
+      if (platform !== undefined && opts.allPlatforms === true) throw new UsageError("--platform and --all-platforms cannot be used together");
       const store = await openStore(rootOption(cmd));
       const client = new RegistryClient({ tlsVerify: opts.tlsVerify, insecureRegistries: insecureRegistriesFromEnv() });
       try {
         const quiet = opts.quiet === true;
         if (!quiet) process.stderr.write(`${ref.tag ?? ref.digest ?? "latest"}: Pulling from ${ref.registry}/${ref.repository}\n`);
-        const result = await pullImage(client, store, ref, { platform, onProgress: plainProgress(quiet) });
+        const result = opts.allPlatforms === true
+          ? await pullAllPlatforms(client, store, ref, { onProgress: plainProgress(quiet) })
+          : await pullImage(client, store, ref, { platform, onProgress: plainProgress(quiet) });
         imageEvent(store.root, "pull", formatRemoteReference(ref));
         if (!quiet) {
           process.stdout.write(`Digest: ${result.manifestDigest}\n`);

@@ -7,9 +7,10 @@ import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { BerthError } from "../errors.js";
 import { isDigest, sha256Digest, type Digest } from "./digest.js";
-import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "./types.js";
+import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from "./types.js";
 import { familiarString, normalizeTag, parseReference } from "./reference.js";
-import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, architectureOfNode, blobPath, digestFromPath, type DockerArchiveManifestEntry } from "./archive.js";
+import { formatPlatform, hostPlatform, platformMatches } from "./platform.js";
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, blobPath, digestFromPath, type DockerArchiveManifestEntry } from "./archive.js";
 import type { ArchiveImage, ArchivePreparedLayer, ArchiveStore } from "./archive-store.js";
 import { applyChanges } from "./changes.js";
 import { gunzipStream, peekCompression } from "./compression.js";
@@ -28,7 +29,7 @@ const INDEX_MEDIA_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerM
 export interface ImportOptions {
   changes?: string[];
   message?: string;
-  platform?: { os: string; architecture: string };
+  platform?: Platform;
   tag?: string;
   /** Shown in errors and in the history comment ("Imported from <source>"). */
   source: string;
@@ -50,8 +51,9 @@ export async function importRootfs<Image extends ArchiveImage>(store: ArchiveSto
   const created = new Date(opts.sourceDateEpoch !== undefined ? opts.sourceDateEpoch * 1000 : Date.now()).toISOString();
   const comment = opts.message || `Imported from ${opts.source}`;
   const image: ImageConfig & { comment?: string } = {
-    architecture: opts.platform?.architecture ?? architectureOfNode(),
-    os: opts.platform?.os ?? "linux",
+    architecture: (opts.platform ?? hostPlatform()).architecture,
+    os: (opts.platform ?? hostPlatform()).os,
+    ...(opts.platform?.variant !== undefined ? { variant: opts.platform.variant } : {}),
     created,
     comment,
     config,
@@ -263,7 +265,7 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
           if (INDEX_MEDIA_TYPES.has(desc.mediaType)) {
             await walk(parseJson<ImageIndex>(await verified(desc.digest, "index"), `index ${desc.digest}`), names);
           } else if (MANIFEST_MEDIA_TYPES.has(desc.mediaType)) {
-            if (desc.platform && (desc.platform.os !== "linux" || desc.platform.architecture !== architectureOfNode())) continue;
+            if (desc.platform && !platformMatches(hostPlatform(), desc.platform)) continue;
             const bytes = await verified(desc.digest, "manifest");
             ociManifests.push({ bytes, manifest: parseJson<ImageManifest>(bytes, `manifest ${desc.digest}`), names });
           } else {
@@ -309,7 +311,7 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
         });
       }
     } else if (await exists("index.json")) {
-      throw new ArchiveError(`${source}: the OCI layout holds no image for linux/${architectureOfNode()}`);
+      throw new ArchiveError(`${source}: the OCI layout holds no image for ${formatPlatform(hostPlatform())}`);
     } else {
       throw new ArchiveError(`${source}: not an image archive (no manifest.json or index.json in it)`);
     }

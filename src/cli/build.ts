@@ -49,7 +49,7 @@ export function registerBuildCommands(program: Command): void {
     .option("--label <K=V>", "set metadata on the image (repeatable)", collect)
     .option("--secret <id=…,src=…|env=…>", "a secret for RUN --mount=type=secret (repeatable)", collect)
     .option("--ssh <default|id=socket>", "an SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK; repeatable)", collect)
-    .option("--platform <platform>", "target platform (only the host's, linux/amd64)")
+    .option("--platform <platform>", "target platform(s), os/arch[/variant][,…]: several make a multi-platform image (an OCI image index)")
     .option("--source-date-epoch <seconds>", "clamp timestamps (also $SOURCE_DATE_EPOCH) for reproducible images")
     .option("--explain", "say for every cache miss why it missed")
     .option("--cache-from <type=registry,ref=R|type=local,src=DIR>", "import a shared build cache (repeatable)", collect)

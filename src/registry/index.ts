@@ -34,7 +34,7 @@ export type { ProgressCallback, TransferProgress, TransferState } from "./progre
 export { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 export { mapLimit } from "./limit.js";
 export { pullAllPlatforms, pullByName, pullImage, type PullOptions, type PullResult, type PullStore, type PulledImage, type PulledLayer } from "./pull.js";
-export { pushImage, pushStoredImage, type PushOptions, type PushResult, type PushSource, type PushStore } from "./push.js";
+export { pushImage, pushStoredImage, pushStoredTag, type PushOptions, type PushResult, type PushSource, type PushStore } from "./push.js";
 export {
   CACHE_ARTIFACT_TYPE,
   CACHE_INDEX_MEDIA_TYPE,

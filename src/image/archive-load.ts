@@ -257,15 +257,21 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
 
     // OCI layout: manifests reachable from index.json, with their names
     const ociManifests: { bytes: Buffer; manifest: ImageManifest; names: string[] }[] = [];
+    // multi-platform images: a named index inside index.json keeps its images of every platform
+    // (its names go to the index, stored as such), as Docker's containerd store saves them
+    const ociIndexes: { bytes: Buffer; names: string[] }[] = [];
     if (await exists("index.json")) {
-      const walk = async (index: ImageIndex, inherited: string[]): Promise<void> => {
+      const walk = async (index: ImageIndex, inherited: string[], multi: boolean): Promise<void> => {
         for (const desc of index.manifests ?? []) {
           if (!isDigest(desc.digest)) throw new ArchiveError(`${source}: index.json: invalid digest ${JSON.stringify(desc.digest)}`);
           const names = [...inherited, ...namesFromAnnotations(desc)];
           if (INDEX_MEDIA_TYPES.has(desc.mediaType)) {
-            await walk(parseJson<ImageIndex>(await verified(desc.digest, "index"), `index ${desc.digest}`), names);
+            const bytes = await verified(desc.digest, "index");
+            if (names.length > 0) ociIndexes.push({ bytes, names: names.map((t) => normalizeTagIn(t, source)) });
+            await walk(parseJson<ImageIndex>(bytes, `index ${desc.digest}`), names.length > 0 ? [] : names, names.length > 0 || multi);
           } else if (MANIFEST_MEDIA_TYPES.has(desc.mediaType)) {
-            if (desc.platform && !platformMatches(hostPlatform(), desc.platform)) continue;
+            if (desc.platform?.os === "unknown") continue; // attestations
+            if (!multi && desc.platform && !platformMatches(hostPlatform(), desc.platform)) continue;
             const bytes = await verified(desc.digest, "manifest");
             ociManifests.push({ bytes, manifest: parseJson<ImageManifest>(bytes, `manifest ${desc.digest}`), names });
           } else {
@@ -273,10 +279,16 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
           }
         }
       };
-      await walk(parseJson<ImageIndex>(await readMember("index.json", "index"), "index.json"), []);
+      await walk(parseJson<ImageIndex>(await readMember("index.json", "index"), "index.json"), [], false);
     }
 
     const pending: PendingImage[] = [];
+    const pendingFromOci = (m: (typeof ociManifests)[number], configBytes: Buffer): PendingImage => ({
+      configBytes,
+      manifestBytes: m.bytes,
+      layers: (m.manifest.layers ?? []).map((l) => ({ path: blobPath(l.digest), digest: l.digest, mediaType: l.mediaType })),
+      tags: m.names.map((t) => normalizeTagIn(t, source)),
+    });
     if (await exists("manifest.json")) {
       const entries = parseJson<DockerArchiveManifestEntry[]>(await readMember("manifest.json", "file"), "manifest.json");
       if (!Array.isArray(entries)) throw new ArchiveError(`${source}: manifest.json is not a list of images`);
@@ -300,15 +312,15 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
           tags: (e.RepoTags ?? []).map((t) => normalizeTagIn(t, source)),
         });
       }
+      // the other platforms of multi-platform images (manifest.json lists one image per tag)
+      for (const m of ociManifests) {
+        if (ociIndexes.length === 0 || pending.some((p) => sha256Digest(p.configBytes) === m.manifest.config?.digest)) continue;
+        pending.push(pendingFromOci(m, await verified(m.manifest.config.digest, "image config")));
+      }
     } else if (ociManifests.length > 0) {
       for (const m of ociManifests) {
         if (!isDigest(m.manifest.config?.digest ?? "")) throw new ArchiveError(`${source}: a manifest has no valid config descriptor`);
-        pending.push({
-          configBytes: await verified(m.manifest.config.digest, "image config"),
-          manifestBytes: m.bytes,
-          layers: (m.manifest.layers ?? []).map((l) => ({ path: blobPath(l.digest), digest: l.digest, mediaType: l.mediaType })),
-          tags: m.names.map((t) => normalizeTagIn(t, source)),
-        });
+        pending.push(pendingFromOci(m, await verified(m.manifest.config.digest, "image config")));
       }
     } else if (await exists("index.json")) {
       throw new ArchiveError(`${source}: the OCI layout holds no image for ${formatPlatform(hostPlatform())}`);
@@ -373,6 +385,7 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
       for (const img of pending) for (const t of img.tags) refs[t] = sha256Digest(img.configBytes);
       return true;
     });
+    for (const index of ociIndexes) await store.addImageIndex(index.bytes, index.names);
     return { loaded: pending.map((p) => ({ id: sha256Digest(p.configBytes), tags: p.tags.map((t) => familiarString(parseReference(t))) })) };
   } catch (err) {
     for (const id of addedImages) await store.removeImageEntry(id);

@@ -75,7 +75,7 @@ describe("platforms", () => {
     expect(build.stderr).toContain(`the stage is linux/wasm and this machine is linux/amd64: ${how}`);
   });
 
-  it("build --platform linux/arm64,linux/amd64: one index, each platform's RUN on its architecture; run picks the host's or --platform's", () => {
+  it("build --platform linux/arm64,linux/amd64: one index, each platform's RUN on its architecture; run picks the host's or --platform's; save/load keep it", async () => {
     const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: MULTI });
     const built = berthCli(root, ["build", "--progress", "plain", "--platform", "linux/arm64,linux/amd64", "-t", "multi:1", ctx]);
     expect(built.status, built.stderr).toBe(0);
@@ -94,9 +94,21 @@ describe("platforms", () => {
     const none = berthCli(root, ["run", "--rm", "--pull", "never", "--platform", "linux/s390x", "multi:1"]);
     expect(none.status).toBe(125);
     expect(none.stderr).toContain("wanted linux/s390x, actual: linux/arm64, linux/amd64");
+    // save keeps the index (nested in index.json) and every platform; load brings it back whole
+    const archive = join(ws.dir, "multi.tar");
+    const saved = berthCli(root, ["save", "-o", archive, "multi:1"]);
+    expect(saved.status, saved.stderr).toBe(0);
+    const loadedRoot = join(ws.dir, "loaded");
+    const loaded = berthCli(loadedRoot, ["load", "-i", archive]);
+    expect(loaded.status, loaded.stderr).toBe(0);
+    expect(berthCli(loadedRoot, ["run", "--rm", "--platform", "linux/arm64", "multi:1"]).stdout).toBe("linux/arm64/arm64/ from linux/amd64: aarch64, tools on x86_64\n");
+    expect(berthCli(loadedRoot, ["run", "--rm", "multi:1"]).stdout).toBe("linux/amd64/amd64/ from linux/amd64: x86_64, tools on x86_64\n");
     // a rebuild hits the cache for both platforms and makes the same index
     const again = berthCli(root, ["build", "-q", "--platform", "linux/arm64,linux/amd64", "-t", "multi:1", ctx]);
     expect(again.status, again.stderr).toBe(0);
+    const first = await openStore(root);
+    expect(again.stdout.trim()).toBe((await first.imageIndex("multi:1"))?.digest);
+    expect((await openStore(loadedRoot).then((s) => s.imageIndex("multi:1")))?.digest).toBe(again.stdout.trim());
   }, 300_000);
 
   it("push sends the index and every image; pull on other stores picks the host, --platform, or --all-platforms; manifest inspect shows the index", async () => {

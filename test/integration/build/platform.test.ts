@@ -1,4 +1,4 @@
-import { createReadStream, mkdtempSync, writeFileSync } from "node:fs";
+import { createReadStream, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importRootfs } from "../../../src/image/index.js";
@@ -149,6 +149,24 @@ describe("platforms", () => {
     const repushed = berthCli(all, ["push", ref]);
     expect(repushed.status, repushed.stderr).toBe(0);
     expect(repushed.stdout).toContain(digest!);
-    writeFileSync(join(ws.dir, "done"), "");
+  }, 300_000);
+
+  it("a shared cache is kept per platform: exported side by side, each platform's steps hit in another store", () => {
+    const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: "ARG TARGETARCH\nFROM bb:$TARGETARCH\nRUN uname -m > /m\n" });
+    const cache = join(ws.dir, "cache");
+    const exported = berthCli(root, ["build", "-q", "--platform", "linux/arm64,linux/amd64", "--cache-to", `type=local,dest=${cache},mode=max`, ctx]);
+    expect(exported.status, exported.stderr).toBe(0);
+    const names = (JSON.parse(readFileSync(join(cache, "index.json"), "utf8")) as { manifests: { annotations: Record<string, string> }[] }).manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]).sort();
+    expect(names).toEqual(["latest", "latest-linux-arm64"]);
+    // the same bases elsewhere (save/load keeps image IDs), the cache from the folder
+    const bases = join(ws.dir, "bases.tar");
+    expect(berthCli(root, ["save", "-o", bases, "bb:arm64", "bb:amd64"]).status).toBe(0);
+    const other = join(ws.dir, "cache-user");
+    expect(berthCli(other, ["load", "-i", bases]).status).toBe(0);
+    const imported = berthCli(other, ["build", "--progress", "plain", "--platform", "linux/arm64,linux/amd64", "--cache-from", `type=local,src=${cache}`, ctx]);
+    expect(imported.status, imported.stderr).toBe(0);
+    const runs = imported.stderr.match(/^#(\d+) \[linux\/\w+ 2\/2\] RUN/gm) ?? [];
+    expect(runs).toHaveLength(2);
+    for (const r of runs) expect(imported.stderr).toContain(`${r.split(" ")[0]} CACHED`);
   }, 300_000);
 });

@@ -15,6 +15,8 @@ import { watchAbort } from "./abort.js";
 import { entitlementMessage, missingEntitlement } from "./entitlements.js";
 import { BuildError } from "./errors.js";
 import type { BuildEvent } from "./events.js";
+import { formatPlatform, hostPlatform, parsePlatformList, samePlatform } from "../image/platform.js";
+import type { Platform } from "../image/types.js";
 import { createImage } from "./image-config.js";
 import type { BuildOptions, BuildResult } from "./options.js";
 import { BuildResources } from "./resources.js";
@@ -35,7 +37,62 @@ import { StepCache } from "./step-cache.js";
  * the image in image-config.ts.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
-  return new Builder(options).run();
+  const platforms = options.platform === undefined ? [] : parsePlatformList(options.platform);
+  if (platforms.length <= 1) return new Builder(platforms.length === 0 ? options : platformOptions(options, platforms[0]!, 1, 0)).run();
+  return buildPlatforms(options, platforms);
+}
+
+/**
+ * `build --platform a,b`: one build per platform, side by side (their steps shown as BuildKit
+ * shows them, `[linux/arm64 2/3] RUN …`), then an OCI image index over their images, tagged.
+ * The result's imageId is the index's digest, as Docker's containerd store names it.
+ */
+async function buildPlatforms(options: BuildOptions, platforms: Platform[]): Promise<BuildResult> {
+  const store = options.store ?? (await openStore(options.root));
+  const results = await Promise.all(platforms.map((p, i) => new Builder({ ...platformOptions(options, p, platforms.length, i), store, tags: [] }).run()));
+  const index = await store.createImageIndex(results.map((r) => r.image), options.tags ?? []);
+  return {
+    imageId: index.digest,
+    image: results[0]!.image,
+    tags: options.tags ?? [],
+    warnings: results.flatMap((r) => r.warnings),
+    cachedSteps: results.reduce((a, r) => a + r.cachedSteps, 0),
+    executedSteps: results.reduce((a, r) => a + r.executedSteps, 0),
+    platformImages: results.map((r, i) => ({ platform: platforms[i]!, imageId: r.imageId })),
+  };
+}
+
+/**
+ * One platform's build: its step names carry the platform when there are several (their event
+ * ids kept apart), and a shared cache of another platform than this machine's is its own
+ * (`ref-linux-arm64`): the images' cache keys differ anyway, but one artifact per ref would be
+ * overwritten by the other platform's export.
+ */
+function platformOptions(options: BuildOptions, platform: Platform, count: number, at: number): BuildOptions {
+  const name = formatPlatform(platform);
+  const suffix = samePlatform(platform, hostPlatform()) ? "" : `-${name.replace(/\//g, "-")}`;
+  const onEvent = options.onEvent;
+  return {
+    ...options,
+    platform: name,
+    ...(options.cacheFrom !== undefined ? { cacheFrom: options.cacheFrom.map((c) => (c.type === "registry" ? { ...c, ref: cacheRefFor(c.ref, suffix) } : { ...c, tag: c.tag + suffix })) } : {}),
+    ...(options.cacheTo !== undefined ? { cacheTo: options.cacheTo.map((c) => (c.type === "registry" ? { ...c, ref: cacheRefFor(c.ref, suffix) } : { ...c, tag: c.tag + suffix })) } : {}),
+    ...(onEvent !== undefined && count > 1 ? {
+      onEvent: (e: BuildEvent) => {
+        if (!("id" in e)) return onEvent(e);
+        const id = e.id * count + at;
+        onEvent(e.type === "step" ? { ...e, id, name: e.name.replace(/^\[/, `[${name} `) } : { ...e, id });
+      },
+    } : {}),
+  };
+}
+
+/** `repo:tag` → `repo:tag<suffix>` (`repo` alone is `repo:latest`). */
+function cacheRefFor(ref: string, suffix: string): string {
+  if (suffix === "") return ref;
+  const slash = ref.lastIndexOf("/");
+  const colon = ref.lastIndexOf(":");
+  return colon > slash ? ref + suffix : `${ref}:latest${suffix}`;
 }
 
 class Builder implements BuildSession {
@@ -144,9 +201,6 @@ class Builder implements BuildSession {
       this.lastSandboxRun.set(i, last);
     }
     if (this.plan.order.length > 1) noteCodePath("stages");
-    if (o.platform !== undefined && !/^linux\/(amd64|x86_64)$/.test(o.platform) && o.platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
-      throw new BuildError(`platform ${o.platform} is not supported: berth builds for the host's platform only`, { exitCode: 125 });
-    }
     const epochText = o.sourceDateEpoch !== undefined ? String(o.sourceDateEpoch) : (this.plan.buildArgs.get("SOURCE_DATE_EPOCH") ?? this.environment.SOURCE_DATE_EPOCH);
     if (epochText !== undefined && epochText !== "") {
       if (!/^\d+$/.test(epochText)) throw new BuildError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epochText)}: want seconds since 1970`, { exitCode: 125 });

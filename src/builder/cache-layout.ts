@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../errors.js";
@@ -102,6 +102,28 @@ async function writeBlob(dir: string, desc: Descriptor, open: () => Promise<Node
  * names any more, so a folder that CI keeps does not grow with every build.
  */
 export async function writeCacheLayout(
+  dir: string,
+  tag: string,
+  index: CacheIndex,
+  openLayer: (desc: Descriptor) => Promise<NodeJS.ReadableStream>,
+): Promise<Digest> {
+  // one writer per folder at a time in this process (`build --platform a,b` exports each
+  // platform's cache side by side): index.json is read, changed and replaced, and the prune
+  // would remove the blobs another writer has written but not yet named
+  const key = resolve(dir);
+  const before = layoutWriters.get(key) ?? Promise.resolve();
+  const mine = before.then(() => writeLayoutNow(dir, tag, index, openLayer));
+  const settled = mine.then(() => undefined, () => undefined);
+  layoutWriters.set(key, settled);
+  void settled.then(() => {
+    if (layoutWriters.get(key) === settled) layoutWriters.delete(key);
+  });
+  return mine;
+}
+
+const layoutWriters = new Map<string, Promise<void>>();
+
+async function writeLayoutNow(
   dir: string,
   tag: string,
   index: CacheIndex,

@@ -1,4 +1,5 @@
 import type { Digest } from "../image/digest.js";
+import type { Platform } from "../image/types.js";
 import type { ImageRecord } from "../store/index.js";
 import type { BuilderStore } from "./store-port.js";
 import type { RegistryClientOptions } from "../registry/index.js";
@@ -81,4 +82,6 @@ export interface BuildResult {
   executedSteps: number;
   /** Present when --cache-from / --cache-to were given. */
   cacheExchange?: CacheExchangeStats;
+  /** `--platform a,b`: each platform's image (imageId is then the image index's digest). */
+  platformImages?: { platform: Platform; imageId: Digest }[];
 }

@@ -1,5 +1,5 @@
 import type { Digest } from "../image/digest.js";
-import type { ContainerConfig, HistoryEntry, ImageConfig } from "../image/types.js";
+import type { ContainerConfig, HistoryEntry, ImageConfig, Platform } from "../image/types.js";
 import type { LayerInfo } from "../store/index.js";
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -41,12 +41,11 @@ export function containerConfig(s: StageState): ContainerConfig {
 }
 
 /** BuildKit's emptyImage: what `FROM scratch` starts from. */
-export function scratchConfig(platform: string): ImageConfig {
-  const [os = "linux", architecture = "amd64", variant] = platform.split("/");
+export function scratchConfig(platform: Platform): ImageConfig {
   return {
-    architecture,
-    os,
-    ...(variant !== undefined && variant !== "" ? { variant } : {}),
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant !== undefined ? { variant: platform.variant } : {}),
     config: { Env: [`PATH=${DEFAULT_PATH}`] },
     rootfs: { type: "layers", diff_ids: [] as Digest[] },
     history: [],

@@ -1,3 +1,5 @@
+import { formatPlatform, hostPlatform, parsePlatform, samePlatform } from "../image/platform.js";
+import type { Platform } from "../image/types.js";
 import type { ImageRecord } from "../store/types.js";
 import { assertNever, type Instruction } from "../instructions/index.js";
 import { onbuildSteps } from "../plan/index.js";
@@ -51,7 +53,7 @@ export class StageWalk {
       const r = await this.stageResult(index);
       return { layers: r.state.layers.map((l) => l.dir).reverse(), identity: `stage:${r.key}`, label: `stage ${from}` };
     }
-    const rec = await this.image(from);
+    const rec = await this.image(from, this.b.options.platform === undefined ? undefined : parsePlatform(this.b.options.platform));
     return { layers: rec.layers.map((l) => l.dir).reverse(), identity: `image:${rec.id}`, label: `image ${from}` };
   }
 
@@ -61,20 +63,21 @@ export class StageWalk {
     return this.b.plan.stages.length > 1 ? `stage-${index}` : "";
   }
 
-  private image(ref: string): Promise<ImageRecord> {
-    return once(this.images, ref, () => this.resolveOrPull(ref));
+  /** A base image; with a platform (`--platform`, `FROM --platform`), the image for it. */
+  private image(ref: string, platform: Platform | undefined): Promise<ImageRecord> {
+    return once(this.images, platform === undefined ? ref : `${ref}\0${formatPlatform(platform)}`, () => this.resolveOrPull(ref, platform));
   }
 
   /**
    * A base image from the store, pulled from its registry when missing — or always checked
    * against the registry with `--pull`, as `docker build --pull` does.
    */
-  private async resolveOrPull(ref: string): Promise<ImageRecord> {
+  private async resolveOrPull(ref: string, platform: Platform | undefined): Promise<ImageRecord> {
     const { store, options } = this.b;
     let missing: NoSuchImageError | undefined;
     if (options.pull !== true) {
       try {
-        return await store.resolveImage(ref);
+        return await store.resolveImage(ref, platform === undefined ? {} : { platform });
       } catch (err) {
         if (!(err instanceof NoSuchImageError)) throw err;
         missing = err;
@@ -82,7 +85,7 @@ export class StageWalk {
     }
     const { pullByName } = await import("../registry/index.js");
     try {
-      await pullByName(store, ref, { client: options.registry });
+      await pullByName(store, ref, { client: options.registry, ...(platform !== undefined ? { platform } : {}) });
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       if (missing !== undefined) {
@@ -90,7 +93,7 @@ export class StageWalk {
       }
       throw err;
     }
-    return store.resolveImage(ref);
+    return store.resolveImage(ref, platform === undefined ? {} : { platform });
   }
 
   private async runStage(index: number): Promise<StageResult> {
@@ -99,7 +102,6 @@ export class StageWalk {
     // Start what this stage needs now, so independent stages run side by side.
     for (const d of stage.dependsOn) void this.stageResult(d);
     const label = this.stageLabel(index);
-    const platform = options.platform ?? "linux/amd64";
     let state: StageState;
     let triggers: string[] = [];
     const fromId = this.b.nextId();
@@ -109,9 +111,15 @@ export class StageWalk {
     const prefix = (i: number) => `[${label === "" ? "" : label + " "}${String(i).padStart(String(numbering.total).length)}/${numbering.total}] `;
     this.b.emit({ type: "step", id: fromId, name: `${prefix(1)}FROM ${stage.baseName}`, time: Date.now() });
     try {
+      // the stage's platform: FROM --platform, else the build's --platform (given or not: an
+      // image's own platform is then taken as it is)
+      const given = stage.platform ?? options.platform;
+      const platform = given === undefined ? undefined : parsePlatform(given);
       if (stage.base.kind === "scratch") {
-        const config = scratchConfig(platform);
-        state = { config, layers: [], key: "scratch", args: [], env: envListToMap(config.config?.Env), cmdSet: false, baseCreated: undefined, newHistory: [] };
+        const target = platform ?? hostPlatform();
+        const config = scratchConfig(target);
+        // scratch of another platform is another base (its steps' configs differ)
+        state = { config, layers: [], key: samePlatform(target, hostPlatform()) ? "scratch" : `scratch:${formatPlatform(target)}`, args: [], env: envListToMap(config.config?.Env), cmdSet: false, baseCreated: undefined, newHistory: [] };
       } else if (stage.base.kind === "stage") {
         const base = await this.stageResult(stage.base.index);
         const config = cloneConfig(base.state.config);
@@ -132,7 +140,7 @@ export class StageWalk {
       } else {
         let rec: ImageRecord;
         try {
-          rec = await this.image(stage.base.ref);
+          rec = await this.image(stage.base.ref, platform);
         } catch (err) {
           const name = `${prefix(1)}FROM ${stage.baseName}`;
           // the image's name and the hint once: the message may have both already

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
-import type { Descriptor } from "../image/types.js";
+import type { Descriptor, Platform } from "../image/types.js";
 import type { PullStore } from "../registry/pull.js";
 import type { ListedCacheEntry } from "../store/build-cache.js";
 import type { GcResult } from "../store/gc.js";
@@ -35,7 +35,9 @@ export interface BuilderStore extends PullStore {
   imageExists(id: Digest): Promise<boolean>;
   imageById(id: Digest): Promise<ImageRecord>;
   listImages(): Promise<ImageRecord[]>;
-  resolveImage(refOrId: string): Promise<ImageRecord>;
+  resolveImage(refOrId: string, opts?: { platform?: Platform }): Promise<ImageRecord>;
+  addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<unknown>;
+  createImageIndex(images: readonly ImageRecord[], tags: readonly string[]): Promise<{ digest: Digest }>;
   tag(ref: string, id: Digest): Promise<void>;
   collectGarbage(opts?: { candidates?: Set<Digest>; graceMs?: number }): Promise<GcResult>;
 

@@ -49,7 +49,7 @@ export function registerBuildCommands(program: Command): void {
     .option("--label <K=V>", "set metadata on the image (repeatable)", collect)
     .option("--secret <id=…,src=…|env=…>", "a secret for RUN --mount=type=secret (repeatable)", collect)
     .option("--ssh <default|id=socket>", "an SSH agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK; repeatable)", collect)
-    .option("--platform <platform>", "target platform (only the host's, linux/amd64)")
+    .option("--platform <platform>", "target platform(s), os/arch[/variant][,…]: several make a multi-platform image (an OCI image index)")
     .option("--source-date-epoch <seconds>", "clamp timestamps (also $SOURCE_DATE_EPOCH) for reproducible images")
     .option("--explain", "say for every cache miss why it missed")
     .option("--cache-from <type=registry,ref=R|type=local,src=DIR>", "import a shared build cache (repeatable)", collect)
@@ -100,7 +100,7 @@ export function registerBuildCommands(program: Command): void {
         dockerfileText = Buffer.concat(chunks).toString("utf8");
       }
       const dockerfile = fromStdin?.dockerfile ?? (flags.file !== undefined && flags.file !== "-" ? flags.file : undefined);
-      const { build, writeIidFile } = await import("../builder/index.js");
+      const [{ build, writeIidFile }, { formatPlatform }] = await Promise.all([import("../builder/index.js"), import("../image/platform.js")]);
       const { createRenderer } = await import("../progress/index.js");
       const renderer = createRenderer(flags.quiet === true ? "quiet" : (progress as "auto"), process.stderr, { explain: flags.explain === true || progress === "plain" });
       const abort = new AbortController();
@@ -138,7 +138,9 @@ export function registerBuildCommands(program: Command): void {
           onEvent: (e) => renderer.handle(e),
           signal: abort.signal,
         });
-        renderer.handle({ type: "info", message: `writing image ${result.imageId} done`, time: Date.now() });
+        // BuildKit's words for a multi-platform image: each platform's image, then the index
+        for (const p of result.platformImages ?? []) renderer.handle({ type: "info", message: `writing image ${p.imageId} for ${formatPlatform(p.platform)} done`, time: Date.now() });
+        renderer.handle({ type: "info", message: result.platformImages !== undefined ? `exporting manifest list ${result.imageId} done` : `writing image ${result.imageId} done`, time: Date.now() });
         for (const t of flags.tag ?? []) renderer.handle({ type: "info", message: `naming to ${t} done`, time: Date.now() });
         renderer.finish();
         if (flags.iidfile !== undefined) await writeIidFile(flags.iidfile, result.imageId);

@@ -1,3 +1,4 @@
+import type { Platform } from "../image/types.js";
 import type { Command } from "commander";
 import { confirm } from "./prompt.js";
 import type { RuntimeContext } from "../runtime/container/context.js";
@@ -53,6 +54,7 @@ registerInspectTarget({
 
 interface RunFlags {
   pull?: string;
+  platform?: string;
   name?: string;
   rm?: boolean;
   restart?: string;
@@ -154,6 +156,7 @@ async function runSession(ctx: RuntimeContext, id: string, launch: SupervisorLau
 function addCreateFlags(cmd: Command): Command {
   return cmd
     .option("--pull <policy>", "pull the image before running: missing (default), always or never")
+    .option("--platform <os/arch[/variant]>", "the image's platform (of a multi-platform image, or pulled); another than this machine's runs through QEMU")
     .option("--name <name>", "assign a name to the container")
     .option("--rm", "remove the container when it exits")
     .option("--restart <policy>", "restart policy when the container exits: no, always, on-failure[:max-retries] or unless-stopped")
@@ -219,12 +222,12 @@ async function as125<T>(fn: () => Promise<T>): Promise<T> {
  * find image … locally", then the pull's lines, on stderr); `always` pulls every time, `never`
  * fails on a missing one as Docker does.
  */
-async function ensureImage(ctx: RuntimeContext, image: string, policy: string): Promise<void> {
+async function ensureImage(ctx: RuntimeContext, image: string, policy: string, platform: Platform | undefined): Promise<void> {
   if (policy !== "missing" && policy !== "always" && policy !== "never") {
     throw new UsageError(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`);
   }
   if (policy === "never") return; // createContainer names a missing image
-  const present = await ctx.store.resolveImage(image).then(
+  const present = await ctx.store.resolveImage(image, platform === undefined ? {} : { platform }).then(
     () => true,
     (err: unknown) => {
       if ((err as Error).name !== "NoSuchImageError") throw err;
@@ -236,7 +239,7 @@ async function ensureImage(ctx: RuntimeContext, image: string, policy: string): 
   const { pullForRun } = await import("./registry.js");
   if (!present) process.stderr.write(`Unable to find image '${formatRemoteReference(parseRemoteReference(image))}' locally\n`);
   // the CLI's runtime context holds the store itself (the runtime sees it through a narrow port)
-  await pullForRun(ctx.store as unknown as import("../store/store.js").Store, image);
+  await pullForRun(ctx.store as unknown as import("../store/store.js").Store, image, platform);
 }
 
 async function createFromFlags(ctx: RuntimeContext, image: string, command: string[], flags: RunFlags) {
@@ -265,9 +268,11 @@ async function createFromFlagsUnchecked(ctx: RuntimeContext, image: string, comm
   env.push(...(flags.env ?? []));
   const { parseLabels } = await import("./format.js");
   const labels = parseLabels(flags.label);
-  await ensureImage(ctx, image, flags.pull ?? "missing");
+  const platform = flags.platform !== undefined ? (await import("../image/platform.js")).parsePlatform(flags.platform) : undefined;
+  await ensureImage(ctx, image, flags.pull ?? "missing", platform);
   return createContainer(ctx, {
     image,
+    ...(platform !== undefined ? { platform } : {}),
     ...(command.length > 0 ? { cmd: command } : {}),
     ...(flags.name !== undefined ? { name: flags.name } : {}),
     ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint } : {}),

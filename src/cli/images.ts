@@ -91,12 +91,7 @@ async function importAction(file: string, ref: string | undefined, opts: { chang
   const { importRootfs } = await import("../image/archive-load.js");
   const store = await storeFor(cmd);
   if (/^[a-z]+:\/\//.test(file)) throw new UsageError(`importing from a URL is not supported: ${file} (download it and import the file)`);
-  let platform: { os: string; architecture: string } | undefined;
-  if (opts.platform) {
-    const [os, architecture] = opts.platform.split("/");
-    if (!os || !architecture) throw new UsageError(`--platform ${opts.platform}: want os/arch`);
-    platform = { os, architecture };
-  }
+  const platform = opts.platform ? (await import("../image/platform.js")).parsePlatform(opts.platform) : undefined;
   // the created time of a reproducible image, as builds take it
   const epochText = process.env.SOURCE_DATE_EPOCH;
   if (epochText !== undefined && epochText !== "" && !/^\d+$/.test(epochText)) throw new UsageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(epochText)}: want seconds since 1970`);
@@ -198,7 +193,7 @@ function imageRows(image: ImageRecord, withDigests: boolean): ImageRow[] {
 }
 
 async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Command): Promise<void> {
-  const { parseReference, familiarRepository } = await import("../image/reference.js");
+  const { parseReference, familiarRepository, familiarString } = await import("../image/reference.js");
   const store = await storeFor(cmd);
   // plain string order (ISO 8601 times): localeCompare would load ICU's collator at start-up
   const images = (await store.listImages()).sort((a, b) => {
@@ -214,8 +209,16 @@ async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Com
   const keep = imageFilter(opts.filter ?? []);
   // docker/cli's needDigest: --digests, or a format that asks for {{.Digest}}
   const withDigests = opts.digests === true || (opts.format !== undefined && /\{\{\s*\.Digest\s*\}\}/.test(opts.format));
+  // a multi-platform image's other platforms are listed under its tag (not as <none>)
+  const { formatPlatform, hostPlatform, platformOfConfig } = await import("../image/platform.js");
+  const memberTags = new Map<Digest, string[]>();
+  for (const [tag, index] of await store.indexes.list()) {
+    for (const m of index.members) memberTags.set(m.id, [...(memberTags.get(m.id) ?? []), familiarString(parseReference(tag))]);
+  }
   const rows: ImageRow[] = [];
-  for (const image of images) {
+  for (const image0 of images) {
+    const extra = (memberTags.get(image0.id) ?? []).filter((t) => !image0.repoTags.includes(t));
+    const image = extra.length > 0 ? { ...image0, repoTags: [...image0.repoTags, ...extra].sort() } : image0;
     for (const row of imageRows(image, withDigests)) {
       if (want && (row.repo !== want.repo || (want.tag !== undefined && row.tag !== want.tag))) continue;
       if (!keep(row)) continue;
@@ -231,18 +234,22 @@ async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Com
     const objs = rows.map((r) => ({
       Containers: "N/A", CreatedAt: dockerTime(r.image.config.created), CreatedSince: since(r.image.config.created),
       Digest: r.digest, ID: id(r.image.id), Repository: r.repo, SharedSize: "N/A", Size: humanSize(r.image.size),
-      Tag: r.tag, UniqueSize: "N/A", VirtualSize: humanSize(r.image.size),
+      Tag: r.tag, UniqueSize: "N/A", VirtualSize: humanSize(r.image.size), Platform: formatPlatform(platformOfConfig(r.image.config)),
     }));
     process.stdout.write(formatRows(opts.format, objs, {
       Containers: "CONTAINERS", CreatedAt: "CREATED AT", CreatedSince: "CREATED", Digest: "DIGEST", ID: "IMAGE ID", Repository: "REPOSITORY",
-      SharedSize: "SHARED SIZE", Size: "SIZE", Tag: "TAG", UniqueSize: "UNIQUE SIZE", VirtualSize: "VIRTUAL SIZE",
+      SharedSize: "SHARED SIZE", Size: "SIZE", Tag: "TAG", UniqueSize: "UNIQUE SIZE", VirtualSize: "VIRTUAL SIZE", Platform: "PLATFORM",
     }));
     return;
   }
-  const header = opts.digests ? ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"] : ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
+  // a PLATFORM column when some image is not of this machine's platform, or of a multi-platform image
+  const host = formatPlatform(hostPlatform());
+  const withPlatform = rows.some((r) => memberTags.has(r.image.id) || formatPlatform(platformOfConfig(r.image.config)) !== host);
+  const header = [...(opts.digests ? ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"] : ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]), ...(withPlatform ? ["PLATFORM"] : [])];
   process.stdout.write(table(header, rows.map((r) => [
     r.repo, r.tag, ...(opts.digests ? [r.digest] : []),
     id(r.image.id), since(r.image.config.created), humanSize(r.image.size),
+    ...(withPlatform ? [formatPlatform(platformOfConfig(r.image.config))] : []),
   ])));
 }
 
@@ -350,7 +357,7 @@ function addImport(g: Group, name = "import"): void {
     .argument("[reference]", "REPOSITORY[:TAG]")
     .option("-c, --change <instruction>", "apply a Dockerfile instruction to the created image", collect, [])
     .option("-m, --message <message>", "set a commit message for the imported image")
-    .option("--platform <os/arch>", "set the platform of the imported image")
+    .option("--platform <os/arch[/variant]>", "set the platform of the imported image")
     .action(importAction);
 }
 function addLoad(g: Group, name = "load"): void {

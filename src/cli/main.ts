@@ -46,7 +46,7 @@ const GROUP_OF: Readonly<Record<string, Registrar>> = {
   version: registerAboutCommands,
   info: registerAboutCommands,
   events: registerEventsCommands,
-  ...Object.fromEntries(["login", "logout", "pull", "push", "search"].map((c) => [c, registerRegistryCommands])),
+  ...Object.fromEntries(["login", "logout", "pull", "push", "search", "manifest"].map((c) => [c, registerRegistryCommands])),
 };
 
 /** The command argv names (the first operand; `--root` is the only global option with a value). */
@@ -132,7 +132,7 @@ export function rewriteManagement(argv: readonly string[]): string[] {
 }
 
 /** Docker commands berth does not have (yet): named as such, not "did you mean parse?". */
-const DOCKER_ONLY = new Set(["checkpoint", "compose", "config", "context", "manifest", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
+const DOCKER_ONLY = new Set(["checkpoint", "compose", "config", "context", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
 
 export async function main(rawArgv: string[]): Promise<void> {
   watchOutput();

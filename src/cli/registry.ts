@@ -104,25 +104,25 @@ export function registerRegistryCommands(program: Command): void {
     .description("Pull an image from a registry into the store")
     .argument("<image>", "[registry/]repository[:tag|@digest]")
     .option("--platform <os/arch[/variant]>", "the platform to pick from a multi-platform image (default: this machine's)")
+    .option("--all-platforms", "pull every platform of a multi-platform image, and keep its index")
     .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
     .option("-q, --quiet", "print only the image reference")
-    .action(async (image: string, opts: { platform?: string; tlsVerify: boolean; quiet?: boolean }, cmd: Command) => {
-      const [{ RegistryClient, parseRemoteReference, parsePlatform, pullImage, formatRemoteReference }, { openStore }] = await Promise.all([
+    .action(async (image: string, opts: { platform?: string; allPlatforms?: boolean; tlsVerify: boolean; quiet?: boolean }, cmd: Command) => {
+      const [{ RegistryClient, parseRemoteReference, parsePlatform, pullImage, pullAllPlatforms, formatRemoteReference }, { openStore }] = await Promise.all([
         import("../registry/index.js"),
         import("../store/index.js"),
       ]);
       const ref = parseRemoteReference(image);
-      let platform;
-      if (opts.platform !== undefined) {
-        platform = parsePlatform(opts.platform);
-        if (platform === undefined) throw new UsageError(`invalid --platform ${JSON.stringify(opts.platform)}: want os/arch[/variant]`);
-      }
+      const platform = opts.platform !== undefined ? parsePlatform(opts.platform) : undefined;
+      if (platform !== undefined && opts.allPlatforms === true) throw new UsageError("--platform and --all-platforms cannot be used together");
       const store = await openStore(rootOption(cmd));
       const client = new RegistryClient({ tlsVerify: opts.tlsVerify, insecureRegistries: insecureRegistriesFromEnv() });
       try {
         const quiet = opts.quiet === true;
         if (!quiet) process.stderr.write(`${ref.tag ?? ref.digest ?? "latest"}: Pulling from ${ref.registry}/${ref.repository}\n`);
-        const result = await pullImage(client, store, ref, { platform, onProgress: plainProgress(quiet) });
+        const result = opts.allPlatforms === true
+          ? await pullAllPlatforms(client, store, ref, { onProgress: plainProgress(quiet) })
+          : await pullImage(client, store, ref, { platform, onProgress: plainProgress(quiet) });
         imageEvent(store.root, "pull", formatRemoteReference(ref));
         if (!quiet) {
           process.stdout.write(`Digest: ${result.manifestDigest}\n`);
@@ -185,6 +185,27 @@ export function registerRegistryCommands(program: Command): void {
     });
 
   program
+    .command("manifest")
+    .description("Inspect image manifests and indexes in a registry")
+    .command("inspect")
+    .description("Print a reference's manifest or image index, as the registry has it")
+    .argument("<image>", "[registry/]repository[:tag|@digest]")
+    .option("--tls-verify [bool]", "verify TLS certificates (false: allow plain http)", parseBool("--tls-verify"), true)
+    .option("--insecure", "allow plain http (docker manifest's flag)")
+    .action(async (image: string, opts: { tlsVerify: boolean; insecure?: boolean }) => {
+      const { RegistryClient, parseRemoteReference, manifestSelector } = await import("../registry/index.js");
+      const ref = parseRemoteReference(image);
+      const client = new RegistryClient({ tlsVerify: opts.tlsVerify && opts.insecure !== true, insecureRegistries: insecureRegistriesFromEnv() });
+      try {
+        const raw = await client.fetchManifest(ref, manifestSelector(ref));
+        // docker/cli's manifest inspect: the registry's JSON, indented with tabs
+        process.stdout.write(`${JSON.stringify(JSON.parse(raw.bytes.toString("utf8")), null, "\t")}\n`);
+      } finally {
+        client.close();
+      }
+    });
+
+  program
     .command("push")
     .description("Push an image from the store to a registry")
     .argument("<image>", "[registry/]repository[:tag], a tag in the store")
@@ -192,7 +213,7 @@ export function registerRegistryCommands(program: Command): void {
     .option("--chunk-size <bytes>", "upload blobs in resumable chunks of this size (default: one request per blob)")
     .option("-q, --quiet", "print only the manifest digest")
     .action(async (image: string, opts: { tlsVerify: boolean; chunkSize?: string; quiet?: boolean }, cmd: Command) => {
-      const [{ RegistryClient, parseRemoteReference, pushStoredImage }, { openStore }] = await Promise.all([
+      const [{ RegistryClient, parseRemoteReference, pushStoredTag }, { openStore }] = await Promise.all([
         import("../registry/index.js"),
         import("../store/index.js"),
       ]);
@@ -208,7 +229,7 @@ export function registerRegistryCommands(program: Command): void {
       try {
         const quiet = opts.quiet === true;
         if (!quiet) process.stderr.write(`The push refers to repository [${ref.registry}/${ref.repository}]\n`);
-        const result = await pushStoredImage(client, store, image, ref, { chunkSize, onProgress: plainProgress(quiet) });
+        const result = await pushStoredTag(client, store, image, ref, { chunkSize, onProgress: plainProgress(quiet) });
         imageEvent(store.root, "push", image);
         process.stdout.write(quiet ? `${result.manifestDigest}\n` : `${ref.tag ?? "latest"}: digest: ${result.manifestDigest}\n`);
       } finally {
@@ -270,13 +291,13 @@ function rootOption(cmd: Command): string | undefined {
  * the finished ones with the layer's size and the average rate.
  */
 /** The pull `run --pull` makes, with `berth pull`'s lines on stderr (the container's output owns stdout). */
-export async function pullForRun(store: import("../store/store.js").Store, image: string): Promise<void> {
+export async function pullForRun(store: import("../store/store.js").Store, image: string, platform?: import("../image/types.js").Platform): Promise<void> {
   const { RegistryClient, parseRemoteReference, pullImage, formatRemoteReference } = await import("../registry/index.js");
   const ref = parseRemoteReference(image);
   const client = new RegistryClient({ insecureRegistries: insecureRegistriesFromEnv() });
   try {
     process.stderr.write(`${ref.tag ?? ref.digest ?? "latest"}: Pulling from ${ref.registry}/${ref.repository}\n`);
-    const result = await pullImage(client, store, ref, { onProgress: plainProgress(false) });
+    const result = await pullImage(client, store, ref, { ...(platform !== undefined ? { platform } : {}), onProgress: plainProgress(false) });
     imageEvent(store.root, "pull", formatRemoteReference(ref));
     process.stderr.write(`Digest: ${result.manifestDigest}\n`);
     process.stderr.write(result.layersFetched > 0 ? `Status: Downloaded newer image for ${formatRemoteReference(ref)}\n` : `Status: Image is up to date for ${formatRemoteReference(ref)}\n`);

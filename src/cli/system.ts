@@ -3,7 +3,7 @@ import { BerthError } from "../errors.js";
 import { humanSize, table } from "./format.js";
 import { storeFor } from "./images.js";
 
-/** `berth system df` and `berth system check [--repair]`. */
+/** `berth system df`, `system check [--repair]` and `system binfmt [--install]`. */
 export function registerSystemCommands(program: Command): void {
   const system = program.command("system").description("Manage berth");
 
@@ -107,5 +107,15 @@ export function registerSystemCommands(program: Command): void {
         process.stdout.write(`checked ${c.blobs} blobs, ${c.layers} layers, ${c.images} images, ${c.tags} tags in ${store.root}: ${report.problems.length === 0 ? "no problems" : `${report.problems.length} problem(s)`}${report.problems.some((p) => !p.repaired) ? " (run with --repair to remove them)" : ""}\n`);
       }
       if (report.problems.some((p) => !p.repaired)) throw new BerthError("store check found problems", { exitCode: 1 });
+    });
+
+  system.command("binfmt")
+    .description("Show the platforms this machine runs (natively or through QEMU); --install registers Debian's qemu-user-static emulators")
+    .option("--install", "register Debian's QEMU handlers with binfmt_misc, with the F flag (as tonistiigi/binfmt)")
+    .action(async (opts: { install?: boolean }) => {
+      const { installEmulators, supportedPlatforms } = await import("../runtime/emulation.js");
+      const installed = opts.install === true ? await installEmulators() : [];
+      if (installed.length > 0) process.stderr.write(`installing: ${installed.join(", ")} OK\n`);
+      process.stdout.write(`${JSON.stringify({ supported: supportedPlatforms() }, null, 2)}\n`);
     });
 }

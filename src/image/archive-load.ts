@@ -7,9 +7,10 @@ import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { BerthError } from "../errors.js";
 import { isDigest, sha256Digest, type Digest } from "./digest.js";
-import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "./types.js";
+import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from "./types.js";
 import { familiarString, normalizeTag, parseReference } from "./reference.js";
-import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, architectureOfNode, blobPath, digestFromPath, type DockerArchiveManifestEntry } from "./archive.js";
+import { formatPlatform, hostPlatform, platformMatches } from "./platform.js";
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, blobPath, digestFromPath, type DockerArchiveManifestEntry } from "./archive.js";
 import type { ArchiveImage, ArchivePreparedLayer, ArchiveStore } from "./archive-store.js";
 import { applyChanges } from "./changes.js";
 import { gunzipStream, peekCompression } from "./compression.js";
@@ -28,7 +29,7 @@ const INDEX_MEDIA_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerM
 export interface ImportOptions {
   changes?: string[];
   message?: string;
-  platform?: { os: string; architecture: string };
+  platform?: Platform;
   tag?: string;
   /** Shown in errors and in the history comment ("Imported from <source>"). */
   source: string;
@@ -50,8 +51,9 @@ export async function importRootfs<Image extends ArchiveImage>(store: ArchiveSto
   const created = new Date(opts.sourceDateEpoch !== undefined ? opts.sourceDateEpoch * 1000 : Date.now()).toISOString();
   const comment = opts.message || `Imported from ${opts.source}`;
   const image: ImageConfig & { comment?: string } = {
-    architecture: opts.platform?.architecture ?? architectureOfNode(),
-    os: opts.platform?.os ?? "linux",
+    architecture: (opts.platform ?? hostPlatform()).architecture,
+    os: (opts.platform ?? hostPlatform()).os,
+    ...(opts.platform?.variant !== undefined ? { variant: opts.platform.variant } : {}),
     created,
     comment,
     config,
@@ -255,15 +257,21 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
 
     // OCI layout: manifests reachable from index.json, with their names
     const ociManifests: { bytes: Buffer; manifest: ImageManifest; names: string[] }[] = [];
+    // multi-platform images: a named index inside index.json keeps its images of every platform
+    // (its names go to the index, stored as such), as Docker's containerd store saves them
+    const ociIndexes: { bytes: Buffer; names: string[] }[] = [];
     if (await exists("index.json")) {
-      const walk = async (index: ImageIndex, inherited: string[]): Promise<void> => {
+      const walk = async (index: ImageIndex, inherited: string[], multi: boolean): Promise<void> => {
         for (const desc of index.manifests ?? []) {
           if (!isDigest(desc.digest)) throw new ArchiveError(`${source}: index.json: invalid digest ${JSON.stringify(desc.digest)}`);
           const names = [...inherited, ...namesFromAnnotations(desc)];
           if (INDEX_MEDIA_TYPES.has(desc.mediaType)) {
-            await walk(parseJson<ImageIndex>(await verified(desc.digest, "index"), `index ${desc.digest}`), names);
+            const bytes = await verified(desc.digest, "index");
+            if (names.length > 0) ociIndexes.push({ bytes, names: names.map((t) => normalizeTagIn(t, source)) });
+            await walk(parseJson<ImageIndex>(bytes, `index ${desc.digest}`), names.length > 0 ? [] : names, names.length > 0 || multi);
           } else if (MANIFEST_MEDIA_TYPES.has(desc.mediaType)) {
-            if (desc.platform && (desc.platform.os !== "linux" || desc.platform.architecture !== architectureOfNode())) continue;
+            if (desc.platform?.os === "unknown") continue; // attestations
+            if (!multi && desc.platform && !platformMatches(hostPlatform(), desc.platform)) continue;
             const bytes = await verified(desc.digest, "manifest");
             ociManifests.push({ bytes, manifest: parseJson<ImageManifest>(bytes, `manifest ${desc.digest}`), names });
           } else {
@@ -271,10 +279,16 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
           }
         }
       };
-      await walk(parseJson<ImageIndex>(await readMember("index.json", "index"), "index.json"), []);
+      await walk(parseJson<ImageIndex>(await readMember("index.json", "index"), "index.json"), [], false);
     }
 
     const pending: PendingImage[] = [];
+    const pendingFromOci = (m: (typeof ociManifests)[number], configBytes: Buffer): PendingImage => ({
+      configBytes,
+      manifestBytes: m.bytes,
+      layers: (m.manifest.layers ?? []).map((l) => ({ path: blobPath(l.digest), digest: l.digest, mediaType: l.mediaType })),
+      tags: m.names.map((t) => normalizeTagIn(t, source)),
+    });
     if (await exists("manifest.json")) {
       const entries = parseJson<DockerArchiveManifestEntry[]>(await readMember("manifest.json", "file"), "manifest.json");
       if (!Array.isArray(entries)) throw new ArchiveError(`${source}: manifest.json is not a list of images`);
@@ -298,18 +312,18 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
           tags: (e.RepoTags ?? []).map((t) => normalizeTagIn(t, source)),
         });
       }
+      // the other platforms of multi-platform images (manifest.json lists one image per tag)
+      for (const m of ociManifests) {
+        if (ociIndexes.length === 0 || pending.some((p) => sha256Digest(p.configBytes) === m.manifest.config?.digest)) continue;
+        pending.push(pendingFromOci(m, await verified(m.manifest.config.digest, "image config")));
+      }
     } else if (ociManifests.length > 0) {
       for (const m of ociManifests) {
         if (!isDigest(m.manifest.config?.digest ?? "")) throw new ArchiveError(`${source}: a manifest has no valid config descriptor`);
-        pending.push({
-          configBytes: await verified(m.manifest.config.digest, "image config"),
-          manifestBytes: m.bytes,
-          layers: (m.manifest.layers ?? []).map((l) => ({ path: blobPath(l.digest), digest: l.digest, mediaType: l.mediaType })),
-          tags: m.names.map((t) => normalizeTagIn(t, source)),
-        });
+        pending.push(pendingFromOci(m, await verified(m.manifest.config.digest, "image config")));
       }
     } else if (await exists("index.json")) {
-      throw new ArchiveError(`${source}: the OCI layout holds no image for linux/${architectureOfNode()}`);
+      throw new ArchiveError(`${source}: the OCI layout holds no image for ${formatPlatform(hostPlatform())}`);
     } else {
       throw new ArchiveError(`${source}: not an image archive (no manifest.json or index.json in it)`);
     }
@@ -371,6 +385,7 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
       for (const img of pending) for (const t of img.tags) refs[t] = sha256Digest(img.configBytes);
       return true;
     });
+    for (const index of ociIndexes) await store.addImageIndex(index.bytes, index.names);
     return { loaded: pending.map((p) => ({ id: sha256Digest(p.configBytes), tags: p.tags.map((t) => familiarString(parseReference(t))) })) };
   } catch (err) {
     for (const id of addedImages) await store.removeImageEntry(id);

@@ -5,7 +5,7 @@ import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import type { Digest } from "./digest.js";
 import { MediaType, type ImageIndex } from "./types.js";
-import { familiarRepository, familiarString, formatReference, parseReference, DEFAULT_TAG } from "./reference.js";
+import { familiarRepository, familiarString, formatReference, normalizeTag, parseReference, DEFAULT_TAG } from "./reference.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, blobPath, type DockerArchiveManifestEntry } from "./archive.js";
 import type { ArchiveImage, ArchiveStore } from "./archive-store.js";
 
@@ -14,11 +14,31 @@ interface SaveImage {
   tags: string[]; // normalized
 }
 
-/** Which tags `docker save NAME` includes: the named tag; a bare repository name: all its tags. */
-async function selectForSave(store: ArchiveStore, names: string[]): Promise<SaveImage[]> {
+/** A multi-platform image to save: its index (named by its tags) and its images. */
+interface SaveIndex {
+  digest: Digest;
+  bytes: Buffer;
+  tags: string[];
+}
+
+/**
+ * Which tags `docker save NAME` includes: the named tag; a bare repository name: all its tags.
+ * A tag of a multi-platform image brings its index and every platform's image.
+ */
+async function selectForSave(store: ArchiveStore, names: string[]): Promise<{ images: SaveImage[]; indexes: SaveIndex[] }> {
   const refs = await store.readRefs();
   const byId = new Map<Digest, SaveImage>();
+  const indexes = new Map<Digest, SaveIndex>();
   for (const name of names) {
+    const index = await store.imageIndex(name);
+    if (index !== undefined) {
+      const tag = normalizeTag(name);
+      const entry = indexes.get(index.digest) ?? { digest: index.digest, bytes: index.bytes, tags: [] };
+      if (!entry.tags.includes(tag)) entry.tags.push(tag);
+      indexes.set(index.digest, entry);
+      for (const m of index.members) if (!byId.has(m.id)) byId.set(m.id, { image: await store.imageById(m.id), tags: [] });
+      // the tag stays on this machine's image in manifest.json (docker-archive readers see one image)
+    }
     const id = await store.resolveImageId(name);
     const entry = byId.get(id) ?? { image: await store.imageById(id), tags: [] };
     byId.set(id, entry);
@@ -36,7 +56,7 @@ async function selectForSave(store: ArchiveStore, names: string[]): Promise<Save
     if (ref.tag === undefined && !(formatReference({ ...ref, tag: DEFAULT_TAG }) in refs) && wanted.length === 0) continue;
     for (const w of wanted) if (refs[w] === id && !entry.tags.includes(w)) entry.tags.push(w);
   }
-  return [...byId.values()];
+  return { images: [...byId.values()], indexes: [...indexes.values()] };
 }
 
 /**
@@ -46,7 +66,7 @@ async function selectForSave(store: ArchiveStore, names: string[]): Promise<Save
  * directory on the fly (deterministic, so its digest holds).
  */
 export async function saveImages(store: ArchiveStore, names: string[], out: NodeJS.WritableStream): Promise<void> {
-  const images = await selectForSave(store, names);
+  const { images, indexes } = await selectForSave(store, names);
   const pack = tar.pack();
   const written = new Set<Digest>();
   const fixed = { mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) };
@@ -80,14 +100,22 @@ export async function saveImages(store: ArchiveStore, names: string[], out: Node
       }
       const manifestSize = (await store.readBlob(image.manifestDigest)).length;
       const mediaType = image.manifest.mediaType ?? MediaType.OciManifest;
-      if (tags.length === 0) index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize });
+      const viaIndex = indexes.some((x) => JSON.parse(x.bytes.toString("utf8")).manifests.some((d: { digest: string }) => d.digest === image.manifestDigest));
+      if (tags.length === 0 && !viaIndex) index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize });
       for (const t of tags) {
         const ref = parseReference(t);
-        index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize, annotations: { [ANNOTATION_IMAGE_NAME]: t, [ANNOTATION_REF_NAME]: ref.tag ?? DEFAULT_TAG } });
+        // a multi-platform image's tag names its index in index.json, added below
+        if (!indexes.some((x) => x.tags.includes(t))) index.manifests.push({ mediaType, digest: image.manifestDigest, size: manifestSize, annotations: { [ANNOTATION_IMAGE_NAME]: t, [ANNOTATION_REF_NAME]: ref.tag ?? DEFAULT_TAG } });
         const repo = familiarRepository(ref);
         repositories[repo] = { ...(repositories[repo] ?? {}), [ref.tag ?? DEFAULT_TAG]: image.id.slice(7) };
       }
       manifestJson.push({ Config: blobPath(image.id), RepoTags: tags.length ? tags.map((t) => familiarString(parseReference(t))) : null, Layers: image.manifest.layers.map((l) => blobPath(l.digest)) });
+    }
+    for (const x of indexes) {
+      await add(blobPath(x.digest), x.bytes);
+      for (const t of x.tags) {
+        index.manifests.push({ mediaType: MediaType.OciIndex, digest: x.digest, size: x.bytes.length, annotations: { [ANNOTATION_IMAGE_NAME]: t, [ANNOTATION_REF_NAME]: parseReference(t).tag ?? DEFAULT_TAG } });
+      }
     }
     await add("index.json", `${JSON.stringify(index)}\n`);
     await add("manifest.json", `${JSON.stringify(manifestJson)}\n`);

@@ -45,6 +45,9 @@ export interface ArchiveStore<Image extends ArchiveImage = ArchiveImage> {
   addImage(configBytes: Buffer, opts: { manifestBytes?: Buffer }): Promise<Image>;
   createImage(config: ImageConfig, opts: { tags?: string[] }): Promise<Image>;
   removeImageEntry(id: Digest): Promise<void>;
+  /** The multi-platform image a tag names (its index's exact bytes and its images), if any. */
+  imageIndex(ref: string): Promise<{ digest: Digest; bytes: Buffer; members: { id: Digest }[] } | undefined>;
+  addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<unknown>;
   readRefs(): Promise<Record<string, Digest>>;
   updateRefs(change: (refs: Record<string, Digest>) => boolean): Promise<void>;
   /** Removes what only these candidates kept (gc): a failed load's leftovers. */

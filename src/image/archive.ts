@@ -28,7 +28,3 @@ export function digestFromPath(path: string): Digest | undefined {
   return m ? (`sha256:${m[1]}` as Digest) : undefined;
 }
 
-export function architectureOfNode(arch: string = process.arch): string {
-  const map: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
-  return map[arch] ?? arch;
-}

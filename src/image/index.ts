@@ -7,3 +7,4 @@ export { ArchiveError } from "./errors.js";
 export { importRootfs, loadArchive, type ImportOptions, type LoadResult } from "./archive-load.js";
 export { saveImages, saveImagesToFile } from "./archive-save.js";
 export type { ArchiveStore, ArchiveImage, ArchiveLayer, ArchivePreparedLayer } from "./archive-store.js";
+export * from "./platform.js";

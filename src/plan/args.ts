@@ -1,3 +1,5 @@
+import { formatPlatform, hostPlatform } from "../image/platform.js";
+import type { Platform } from "../image/types.js";
 import type { ArgInstruction } from "../instructions/index.js";
 
 /** Build args Docker accepts without an ARG: they reach RUN but stay out of history and keys. */
@@ -6,15 +8,17 @@ export const PROXY_ARGS: ReadonlySet<string> = new Set([
   "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
 ]);
 
-/** BuildKit's automatic platform args, set in the global scope (usable in FROM, visible in a stage after `ARG X`). */
-export function platformArgs(platform = "linux/amd64"): Map<string, string> {
-  const [os = "linux", arch = "amd64", variant = ""] = platform.split("/");
+/**
+ * BuildKit's automatic platform args, set in the global scope (usable in FROM, visible in a
+ * stage after `ARG X`): TARGET* the platform built for, BUILD* the one the build runs on.
+ */
+export function platformArgs(target: Platform = hostPlatform(), build: Platform = hostPlatform()): Map<string, string> {
   const m = new Map<string, string>();
-  for (const prefix of ["BUILD", "TARGET"]) {
-    m.set(`${prefix}PLATFORM`, platform);
-    m.set(`${prefix}OS`, os);
-    m.set(`${prefix}ARCH`, arch);
-    m.set(`${prefix}VARIANT`, variant);
+  for (const [prefix, p] of [["BUILD", build], ["TARGET", target]] as const) {
+    m.set(`${prefix}PLATFORM`, formatPlatform(p));
+    m.set(`${prefix}OS`, p.os);
+    m.set(`${prefix}ARCH`, p.architecture);
+    m.set(`${prefix}VARIANT`, p.variant ?? "");
   }
   return m;
 }

@@ -1,6 +1,7 @@
 import { DockerfileSyntaxError, type DockerfileAst, type SourceRange } from "../parser/index.js";
 import { expandWord, ShellExpansionError } from "../shell/index.js";
 import { toInstructions, type Instruction } from "../instructions/index.js";
+import { parsePlatform } from "../image/platform.js";
 import { argDeclarations, platformArgs, PROXY_ARGS, resolveBuildArgs } from "./args.js";
 import type { BuildPlan, PlanOptions, PlannedStage, StageSource } from "./types.js";
 
@@ -23,8 +24,7 @@ export function planBuild(ast: DockerfileAst, text: string, options: PlanOptions
   const lines = text.split(/\r?\n/);
   const ctx = { file: ast.file, lines };
   const buildArgs = resolveBuildArgs(options.buildArgs, options.environment);
-  const platform = options.platform ?? "linux/amd64";
-  const globalArgs = platformArgs(platform);
+  const globalArgs = platformArgs(options.platform === undefined ? undefined : parsePlatform(options.platform));
   const declared = new Set<string>();
   const expandGlobal = (node: Instruction, word: string): string => {
     try {

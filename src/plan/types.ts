@@ -50,7 +50,7 @@ export interface PlanOptions {
   /** Where `--build-arg K` takes its value (default process.env). */
   environment?: Readonly<Record<string, string | undefined>>;
   target?: string;
-  /** `--platform`; only linux/amd64-like values are accepted by the executor. */
+  /** `--platform`: the platform built for (TARGETPLATFORM), os/arch[/variant]; default this machine's. */
   platform?: string;
 }
 

@@ -16,7 +16,7 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from "./http.js";
-import { formatPlatform, hostPlatform, selectPlatform } from "./platform.js";
+import { formatPlatform, hostPlatform, selectPlatform } from "../image/platform.js";
 import { ProgressMeter, type ProgressCallback } from "./progress.js";
 import {
   DOCKER_HUB,

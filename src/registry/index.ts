@@ -29,12 +29,12 @@ export {
 } from "./credentials.js";
 export { parseChallenges, type AuthChallenge } from "./challenge.js";
 export { repositoryScope } from "./auth.js";
-export { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from "./platform.js";
+export { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from "../image/platform.js";
 export type { ProgressCallback, TransferProgress, TransferState } from "./progress.js";
 export { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
 export { mapLimit } from "./limit.js";
-export { pullByName, pullImage, type PullOptions, type PullResult, type PullStore, type PulledImage, type PulledLayer } from "./pull.js";
-export { pushImage, pushStoredImage, type PushOptions, type PushResult, type PushSource, type PushStore } from "./push.js";
+export { pullAllPlatforms, pullByName, pullImage, type PullOptions, type PullResult, type PullStore, type PulledImage, type PulledLayer } from "./pull.js";
+export { pushImage, pushStoredImage, pushStoredTag, type PushOptions, type PushResult, type PushSource, type PushStore } from "./push.js";
 export {
   CACHE_ARTIFACT_TYPE,
   CACHE_INDEX_MEDIA_TYPE,

@@ -1,10 +1,10 @@
 import type { Digest } from "../image/digest.js";
-import { MediaType, type Descriptor, type ImageConfig, type Platform } from "../image/types.js";
+import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type Platform } from "../image/types.js";
 import type { RegistryClient, RegistryClientOptions } from "./client.js";
 import { RegistryError } from "./errors.js";
 import { mapLimit } from "./limit.js";
 import { ProgressMeter, type ProgressCallback } from "./progress.js";
-import { formatRemoteReference, type RemoteReference } from "./remote-reference.js";
+import { formatRemoteReference, manifestSelector, type RemoteReference } from "./remote-reference.js";
 
 /** An extracted layer, as the store reports it. */
 export interface PulledLayer {
@@ -34,6 +34,8 @@ export interface PullStore {
   importLayer(tar: NodeJS.ReadableStream, opts?: { expectedDigest?: Digest; expectedDiffId?: Digest; source?: string }): Promise<PulledLayer>;
   /** Adds an image from its exact config bytes and manifest bytes (so digests survive the trip). */
   addImage(configBytes: Buffer, opts?: { manifestBytes?: Buffer; tags?: string[]; repoDigests?: string[] }): Promise<PulledImage>;
+  /** Keeps an image index (exact bytes) over images already added, and points tags at it. */
+  addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<unknown>;
 }
 
 export interface PullOptions {
@@ -124,6 +126,37 @@ export async function pullImage(client: RegistryClient, store: PullStore, ref: R
   const repoDigests = [`${ref.registry}/${ref.repository}@${resolved.digest}`];
   const image = await store.addImage(configBytes, { manifestBytes: resolved.bytes, tags, repoDigests });
   return { image, manifestDigest: resolved.digest, layersFetched, layersSkipped, bytesFetched };
+}
+
+/**
+ * `pull --all-platforms`: every image of an index (attestations aside), each as `pullImage`
+ * pulls one, then the index itself, byte for byte, under the tag; a reference to a single
+ * image is pulled as one.
+ */
+export async function pullAllPlatforms(client: RegistryClient, store: PullStore, ref: RemoteReference, options: PullOptions = {}): Promise<PullResult & { platforms: Platform[] }> {
+  const text = formatRemoteReference(ref);
+  const top = await client.fetchManifest(ref, manifestSelector(ref), text);
+  if (top.mediaType !== MediaType.OciIndex && top.mediaType !== MediaType.DockerManifestList) {
+    const single = await pullImage(client, store, ref, options);
+    return { ...single, platforms: [] };
+  }
+  const index = JSON.parse(top.bytes.toString("utf8")) as ImageIndex;
+  const entries = (index.manifests ?? []).filter((d) => d.platform !== undefined && d.platform.os !== "unknown");
+  if (entries.length === 0) throw new RegistryError("unsupported", text, "the index holds no image for any platform");
+  const results: PullResult[] = [];
+  for (const entry of entries) {
+    results.push(await pullImage(client, store, { registry: ref.registry, repository: ref.repository, digest: entry.digest }, { ...options, platform: entry.platform, tags: [] }));
+  }
+  const tags = options.tags ?? (ref.tag !== undefined ? [`${ref.registry}/${ref.repository}:${ref.tag}`] : []);
+  await store.addImageIndex(top.bytes, tags);
+  return {
+    image: results[0]!.image,
+    manifestDigest: top.digest,
+    layersFetched: results.reduce((a, r) => a + r.layersFetched, 0),
+    layersSkipped: results.reduce((a, r) => a + r.layersSkipped, 0),
+    bytesFetched: results.reduce((a, r) => a + r.bytesFetched, 0),
+    platforms: entries.map((d) => d.platform!),
+  };
 }
 
 /**

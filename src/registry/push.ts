@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { PassThrough, Transform, type Readable } from "node:stream";
-import type { Digest } from "../image/digest.js";
+import { sha256Digest, type Digest } from "../image/digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../image/types.js";
 import type { BlobSource, PushBlobResult, RegistryClient } from "./client.js";
 import { RegistryError } from "./errors.js";
@@ -23,6 +23,8 @@ export interface PushOptions {
   /** PATCH chunk size for resumable uploads; default one PUT per blob. */
   chunkSize?: number;
   onProgress?: ProgressCallback;
+  /** Put the manifest by its digest, not by the reference's tag (an index's images). */
+  byDigest?: boolean;
 }
 
 export interface PushResult {
@@ -114,9 +116,10 @@ export async function pushStoredImage(
     mediaType = MediaType.OciManifest;
     manifestBytes = Buffer.from(JSON.stringify(next));
   }
+  const target = options.byDigest === true ? { registry: ref.registry, repository: ref.repository, digest: sha256Digest(manifestBytes) } : ref;
   const result = await pushImage(
     client,
-    ref,
+    target,
     {
       manifest: { bytes: manifestBytes, mediaType },
       blob: async (desc) => {
@@ -142,6 +145,39 @@ export async function pushStoredImage(
   const repoDigests = [`${ref.registry}/${ref.repository}@${result.manifestDigest}`];
   await store.addImage(await store.readBlob(image.id), { manifestBytes, repoDigests });
   return { ...result, imageId: image.id };
+}
+
+/** The store verbs pushing a multi-platform image adds. */
+export interface PushIndexStore extends PushStore {
+  imageIndex(ref: string): Promise<{ bytes: Buffer; index: ImageIndex; members: { id: Digest; manifestDigest: Digest }[] } | undefined>;
+  addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<unknown>;
+}
+
+/**
+ * Pushes what a tag names: a multi-platform image's every image (each manifest by its digest)
+ * and then its index under the tag, or a single image as pushStoredImage does. Images whose
+ * manifests change on the way (layers compressed now) change the index too, and the store's
+ * index takes the pushed one, so local and registry digests agree.
+ */
+export async function pushStoredTag(client: RegistryClient, store: PushIndexStore, localRef: string, ref: RemoteReference, options: PushOptions = {}): Promise<PushResult & { imageId: Digest; platforms: number }> {
+  const held = await store.imageIndex(localRef);
+  if (held === undefined) return { ...(await pushStoredImage(client, store, localRef, ref, options)), platforms: 0 };
+  const total: PushResult = { manifestDigest: "" as Digest, uploaded: 0, skipped: 0, mounted: 0, bytesUploaded: 0 };
+  const manifests: Descriptor[] = [];
+  for (const desc of held.index.manifests) {
+    const member = held.members.find((m) => m.manifestDigest === desc.digest);
+    if (member === undefined) continue; // an attestation the store does not hold
+    const r = await pushStoredImage(client, store, member.id, ref, { ...options, byDigest: true });
+    for (const k of ["uploaded", "skipped", "mounted", "bytesUploaded"] as const) total[k] += r[k];
+    const bytes = await store.readBlob(r.manifestDigest);
+    const mediaType = (JSON.parse(bytes.toString("utf8")) as ImageManifest).mediaType ?? desc.mediaType;
+    manifests.push({ ...desc, mediaType, digest: r.manifestDigest, size: bytes.length });
+  }
+  const same = manifests.length === held.index.manifests.length && manifests.every((m, i) => m.digest === held.index.manifests[i]!.digest);
+  const indexBytes = same ? held.bytes : Buffer.from(JSON.stringify({ ...held.index, mediaType: held.index.mediaType ?? MediaType.OciIndex, manifests }));
+  total.manifestDigest = await client.putManifest(ref, indexBytes, held.index.mediaType ?? MediaType.OciIndex);
+  if (!same) await store.addImageIndex(indexBytes, [localRef]);
+  return { ...total, imageId: total.manifestDigest, platforms: manifests.length };
 }
 
 /** Drops the first `n` bytes (an upload resumed at an offset of a stream that cannot seek). */

@@ -37,6 +37,8 @@ export async function referencedContent(store: Store): Promise<Referenced> {
       // a broken image keeps nothing alive; system check reports it
     }
   }
+  // a multi-platform image's index (its images are image records, kept above)
+  for (const index of (await store.indexes.list()).values()) blobs.add(index.digest);
   for (const c of await store.buildCache.list()) for (const d of c.entry.layers ?? []) layers.add(d);
   // a snapshot without owner.json is being created or half-removed
   for (const s of await store.snapshots.list()) for (const d of s.owner?.parents ?? []) layers.add(d);

@@ -2,14 +2,17 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Digest } from "../image/digest.js";
-import type { Descriptor, ImageConfig } from "../image/types.js";
+import { platformMatches, platformOfConfig } from "../image/platform.js";
+import type { Descriptor, ImageConfig, Platform } from "../image/types.js";
 import type { HeldLock } from "../sys/flock.js";
 import { BlobStore } from "./blobs.js";
 import { BuildCache, type ListedCacheEntry } from "./build-cache.js";
 import { Containers } from "./containers.js";
 import { Durability } from "./durability.js";
+import { PlatformMismatchError } from "./errors.js";
 import { collectGarbage, type GcResult } from "./gc.js";
 import { Images } from "./images.js";
+import { Indexes, memberFor, type IndexRecord } from "./indexes.js";
 import { LayerImports, type PrepareLayerOptions, type PreparedLayer } from "./layer-import.js";
 import { Layers } from "./layers.js";
 import { deadLeases, sweepDeadLeases } from "./leases.js";
@@ -33,6 +36,7 @@ export type { PrepareLayerOptions, PreparedLayer } from "./layer-import.js";
  *   s/<id>/{u,w}            snapshots in progress                          snapshots.ts
  *   images/<hex>.json       image records                                  images.ts
  *   refs.json               tags and digest references                     refs.ts
+ *   indexes.json            tags of multi-platform images → image indexes  indexes.ts
  *   c/<id>/                 container directories                          containers.ts
  *   cache/, buildcache/     build cache entries, the builder's files       build-cache.ts
  *   volumes/<name>/         named volumes                                  volumes.ts
@@ -58,6 +62,7 @@ export class Store {
   readonly snapshots: Snapshots;
   readonly refs: Refs;
   readonly images: Images;
+  readonly indexes: Indexes;
   readonly containers: Containers;
   readonly buildCache: BuildCache;
   readonly volumes: Volumes;
@@ -77,6 +82,7 @@ export class Store {
     this.snapshots = new Snapshots(root, this.layers, this.layerImports, this.staging);
     this.refs = new Refs(root, this.locks, (id) => this.images.exists(id));
     this.images = new Images(root, this.blobs, this.layers, this.refs, this.durability, this.staging);
+    this.indexes = new Indexes(root, this.locks, this.blobs, this.refs, (id) => this.images.exists(id));
     this.containers = new Containers(root);
     this.buildCache = new BuildCache(root, this.durability);
     this.volumes = new Volumes(root);
@@ -211,8 +217,33 @@ export class Store {
   listImages(): Promise<ImageRecord[]> {
     return this.images.list();
   }
-  resolveImage(refOrId: string): Promise<ImageRecord> {
-    return this.images.resolve(refOrId);
+  /**
+   * An image by reference or ID; with `platform`, the multi-platform image's image for it, or
+   * a single image that is of it (else NoSuchImageError's subclass PlatformMismatchError: a
+   * pull may fetch it, as Docker's `run --platform` does).
+   */
+  async resolveImage(refOrId: string, opts: { platform?: Platform } = {}): Promise<ImageRecord> {
+    if (opts.platform === undefined) return this.images.resolve(refOrId);
+    const index = await this.indexes.forTag(refOrId);
+    if (index !== undefined) {
+      const member = memberFor(index, opts.platform);
+      if (member === undefined) throw new PlatformMismatchError(refOrId, opts.platform, index.members.map((m) => m.platform));
+      return this.images.byId(member.id);
+    }
+    const image = await this.images.resolve(refOrId);
+    const actual = platformOfConfig(image.config);
+    if (!platformMatches(opts.platform, actual)) throw new PlatformMismatchError(refOrId, opts.platform, [actual]);
+    return image;
+  }
+  /** The multi-platform image a tag names, if it names one. */
+  imageIndex(ref: string): Promise<IndexRecord | undefined> {
+    return this.indexes.forTag(ref);
+  }
+  addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<IndexRecord> {
+    return this.indexes.add(indexBytes, tags);
+  }
+  createImageIndex(images: readonly ImageRecord[], tags: readonly string[]): Promise<IndexRecord> {
+    return this.indexes.create(images, tags);
   }
   resolveImageId(refOrId: string): Promise<Digest> {
     return this.images.resolveId(refOrId);

@@ -1,3 +1,5 @@
+import { platformOfConfig } from "../../image/platform.js";
+import { checkEmulation } from "../../runtime/emulation.js";
 import { Writable } from "node:stream";
 import { LayeredSourceFs } from "../../context/index.js";
 import type { Mount, RunInstruction } from "../../instructions/index.js";
@@ -106,6 +108,12 @@ export async function dispatchRun(b: BuildSession, s: Step<RunInstruction>): Pro
     const both = () => (stdout.tail + stderr.tail).slice(-8192);
     let code: number;
     const { executeRun } = await import("./execute.js");
+    // a foreign stage's RUN goes through QEMU: say how to get it before runc's "exec format error"
+    try {
+      checkEmulation(platformOfConfig(state.config), "the stage");
+    } catch (err) {
+      throw fail((err as Error).message, { cause: err });
+    }
     try {
       code = await executeRun({
         snapshot: snap,

@@ -1,3 +1,6 @@
+import { platformOfConfig } from "../../image/platform.js";
+import type { Platform } from "../../image/types.js";
+import { checkEmulation } from "../emulation.js";
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
@@ -24,6 +27,8 @@ import { parseMountSpec } from "./mount-spec.js";
 /** What `berth create`/`berth run` take, already parsed from flags (values validated here). */
 export interface CreateOptions {
   image: string;
+  /** `--platform`: the image for it (of a multi-platform image), which must be of it */
+  platform?: Platform;
   name?: string;
   cmd?: string[];
   entrypoint?: string;
@@ -100,7 +105,9 @@ function parseVolumeSpec(spec: string): ParsedVolume {
  * record. Nothing runs yet; bad options fail here, before anything is written.
  */
 export async function createContainer(ctx: RuntimeContext, options: CreateOptions): Promise<ContainerRecord> {
-  const image = await ctx.store.resolveImage(options.image);
+  const image = await ctx.store.resolveImage(options.image, options.platform === undefined ? {} : { platform: options.platform });
+  // a foreign image runs through QEMU: say how to get it before runc's "exec format error"
+  checkEmulation(platformOfConfig(image.config), `image ${options.image}`);
   const config = image.config.config ?? {};
   const entrypoint = options.entrypoint !== undefined ? (options.entrypoint === "" ? [] : [options.entrypoint]) : (config.Entrypoint ?? []);
   const args = containerArgs(config, {

@@ -1,5 +1,5 @@
 import type { Digest } from "../../image/digest.js";
-import type { ImageConfig } from "../../image/types.js";
+import type { ImageConfig, Platform } from "../../image/types.js";
 import type { VolumeInfo } from "../../store/volumes.js";
 
 /**
@@ -30,7 +30,7 @@ export interface RuntimeImageRecord {
 
 export interface RuntimeStore {
   readonly root: string;
-  resolveImage(refOrId: string): Promise<RuntimeImageRecord>;
+  resolveImage(refOrId: string, opts?: { platform?: Platform }): Promise<RuntimeImageRecord>;
   prepareSnapshot(parentDiffIds: Digest[], opts?: { durable?: boolean }): Promise<RuntimeSnapshot>;
   commitSnapshot(s: RuntimeSnapshot, opts?: { sourceDateEpoch?: number }): Promise<RuntimeLayerInfo>;
   removeSnapshot(s: RuntimeSnapshot, opts?: { sync?: boolean }): Promise<void>;

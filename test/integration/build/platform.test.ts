@@ -1,0 +1,172 @@
+import { createReadStream, mkdtempSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { importRootfs } from "../../../src/image/index.js";
+import { emulatorState } from "../../../src/runtime/emulation.js";
+import { openStore } from "../../../src/store/index.js";
+import { foreignBusyboxTarball } from "../../helpers/foreign-busybox.js";
+import { startRegistry, type RegistryFixture } from "../../helpers/registry.js";
+import { berthCli, workspace, writeContext } from "./helpers.js";
+
+/**
+ * Multi-platform images for real: an arm64 busybox from Debian's busybox-static:arm64, RUN
+ * steps and containers through qemu-user-static (registered by `berth system binfmt
+ * --install`), a two-platform build stored as an OCI index, pushed to a local registry and
+ * pulled back per platform into other stores.
+ */
+let ws: Awaited<ReturnType<typeof workspace>>;
+let root: string;
+let reg: RegistryFixture;
+
+beforeAll(async () => {
+  ws = await workspace("platform");
+  root = ws.store.root;
+  await importRootfs(ws.store, createReadStream(foreignBusyboxTarball("arm64")), { source: "busybox-arm64.tar", tag: "bb:arm64", platform: { os: "linux", architecture: "arm64" } });
+  await ws.store.tag("bb:amd64", await ws.store.resolveImageId("busybox"));
+  const installed = berthCli(root, ["system", "binfmt", "--install"]);
+  expect(installed.status, installed.stderr).toBe(0);
+  expect(JSON.parse(installed.stdout).supported).toContain("linux/arm64");
+  reg = await startRegistry();
+}, 300_000);
+
+afterAll(async () => {
+  await reg?.stop();
+  ws?.cleanup();
+});
+
+const MULTI = `
+ARG TARGETARCH
+FROM --platform=$BUILDPLATFORM bb:amd64 AS tools
+RUN uname -m > /built-on
+FROM bb:$TARGETARCH
+ARG TARGETPLATFORM BUILDPLATFORM TARGETARCH TARGETVARIANT
+COPY --from=tools /built-on /built-on
+RUN echo "$TARGETPLATFORM/$TARGETARCH/$TARGETVARIANT from $BUILDPLATFORM: $(uname -m), tools on $(cat /built-on)" > /info
+CMD ["cat", "/info"]
+`;
+
+describe("platforms", () => {
+  it("an arm64 image runs through QEMU (uname -m is aarch64); --platform that does not match is Docker's error", () => {
+    const r = berthCli(root, ["run", "--rm", "bb:arm64", "uname", "-m"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("aarch64\n");
+    const wrong = berthCli(root, ["run", "--rm", "--pull", "never", "--platform", "linux/arm64", "bb:amd64", "true"]);
+    expect(wrong.status).toBe(125);
+    expect(wrong.stderr).toContain("image with reference bb:amd64 was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64");
+    const bad = berthCli(root, ["run", "--rm", "--platform", "linux/armz", "bb:arm64", "true"]);
+    expect(bad.status).toBe(125);
+    expect(bad.stderr).toContain('"linux/armz": unknown architecture');
+    expect(berthCli(root, ["images", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}", "bb"]).stdout.split("\n").sort().filter(Boolean)).toEqual(["bb:amd64 linux/amd64", "bb:arm64 linux/arm64"]);
+    expect(JSON.parse(berthCli(root, ["image", "inspect", "bb:arm64"]).stdout)[0].Architecture).toBe("arm64");
+  });
+
+  it("an architecture without a registered emulator: run and RUN fail before runc, naming the handler and what to do", async () => {
+    expect(emulatorState({ os: "linux", architecture: "arm64" })).toMatchObject({ name: "qemu-aarch64", registered: true, enabled: true, fixBinary: true });
+    // QEMU has no wasm emulator: nothing registers qemu-wasm
+    const imported = berthCli(root, ["import", "--platform", "linux/wasm", foreignBusyboxTarball("arm64"), "bb:wasm"]);
+    expect(imported.status, imported.stderr).toBe(0);
+    const how = "no emulator is registered for it (/proc/sys/fs/binfmt_misc/qemu-wasm is missing); install Debian's qemu-user-static and run `berth system binfmt --install`";
+    const run = berthCli(root, ["run", "--rm", "bb:wasm", "true"]);
+    expect(run.status).toBe(125);
+    expect(run.stderr).toContain(`image bb:wasm is linux/wasm and this machine is linux/amd64: ${how}`);
+    expect(berthCli(root, ["ps", "-a", "-q"]).stdout).toBe("");
+    const build = berthCli(root, ["build", "--progress", "plain", "-"], { input: "FROM bb:wasm\nRUN true\n" });
+    expect(build.status).toBe(1);
+    expect(build.stderr).toContain(`the stage is linux/wasm and this machine is linux/amd64: ${how}`);
+  });
+
+  it("build --platform linux/arm64,linux/amd64: one index, each platform's RUN on its architecture; run picks the host's or --platform's; save/load keep it", async () => {
+    const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: MULTI });
+    const built = berthCli(root, ["build", "--progress", "plain", "--platform", "linux/arm64,linux/amd64", "-t", "multi:1", ctx]);
+    expect(built.status, built.stderr).toBe(0);
+    expect(built.stderr).toMatch(/\[linux\/arm64 stage-1 \d\/\d\] RUN echo/);
+    expect(built.stderr).toMatch(/\[linux\/amd64 stage-1 \d\/\d\] RUN echo/);
+    const host = berthCli(root, ["run", "--rm", "multi:1"]);
+    expect(host.stdout).toBe("linux/amd64/amd64/ from linux/amd64: x86_64, tools on x86_64\n");
+    const arm = berthCli(root, ["run", "--rm", "--platform", "linux/arm64/v8", "multi:1"]);
+    expect(arm.stderr).toBe("");
+    expect(arm.stdout).toBe("linux/arm64/arm64/ from linux/amd64: aarch64, tools on x86_64\n");
+    // both images are listed under the tag, with their platforms
+    const listed = berthCli(root, ["images", "multi"]).stdout.split("\n");
+    expect(listed[0]).toMatch(/PLATFORM$/);
+    expect(listed.filter((l) => l.startsWith("multi ")).map((l) => l.split(/\s+/).at(-1)).sort()).toEqual(["linux/amd64", "linux/arm64"]);
+    // a platform the index lacks
+    const none = berthCli(root, ["run", "--rm", "--pull", "never", "--platform", "linux/s390x", "multi:1"]);
+    expect(none.status).toBe(125);
+    expect(none.stderr).toContain("wanted linux/s390x, actual: linux/arm64, linux/amd64");
+    // save keeps the index (nested in index.json) and every platform; load brings it back whole
+    const archive = join(ws.dir, "multi.tar");
+    const saved = berthCli(root, ["save", "-o", archive, "multi:1"]);
+    expect(saved.status, saved.stderr).toBe(0);
+    const loadedRoot = join(ws.dir, "loaded");
+    const loaded = berthCli(loadedRoot, ["load", "-i", archive]);
+    expect(loaded.status, loaded.stderr).toBe(0);
+    expect(berthCli(loadedRoot, ["run", "--rm", "--platform", "linux/arm64", "multi:1"]).stdout).toBe("linux/arm64/arm64/ from linux/amd64: aarch64, tools on x86_64\n");
+    expect(berthCli(loadedRoot, ["run", "--rm", "multi:1"]).stdout).toBe("linux/amd64/amd64/ from linux/amd64: x86_64, tools on x86_64\n");
+    // a rebuild hits the cache for both platforms and makes the same index
+    const again = berthCli(root, ["build", "-q", "--platform", "linux/arm64,linux/amd64", "-t", "multi:1", ctx]);
+    expect(again.status, again.stderr).toBe(0);
+    const first = await openStore(root);
+    expect(again.stdout.trim()).toBe((await first.imageIndex("multi:1"))?.digest);
+    expect((await openStore(loadedRoot).then((s) => s.imageIndex("multi:1")))?.digest).toBe(again.stdout.trim());
+  }, 300_000);
+
+  it("push sends the index and every image; pull on other stores picks the host, --platform, or --all-platforms; manifest inspect shows the index", async () => {
+    const ref = `${reg.host}/berth/multi:1`;
+    expect(berthCli(root, ["tag", "multi:1", ref]).status).toBe(0);
+    // tag moves the single image only: push the multi-platform tag itself
+    const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: MULTI });
+    const built = berthCli(root, ["build", "-q", "--platform", "linux/arm64,linux/amd64", "-t", ref, ctx]);
+    expect(built.status, built.stderr).toBe(0);
+    const pushed = berthCli(root, ["push", ref]);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
+    expect(digest).toBeDefined();
+
+    const inspected = berthCli(root, ["manifest", "inspect", ref]);
+    expect(inspected.status, inspected.stderr).toBe(0);
+    const index = JSON.parse(inspected.stdout) as { mediaType: string; manifests: { platform: { architecture: string } }[] };
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests.map((m) => m.platform.architecture)).toEqual(["arm64", "amd64"]);
+
+    for (const [platform, uname] of [["linux/arm64", "aarch64"], ["linux/amd64", "x86_64"], [undefined, "x86_64"]] as const) {
+      const other = join(ws.dir, `pulled-${platform?.replace("/", "-") ?? "host"}`);
+      const pulled = berthCli(other, ["pull", ...(platform !== undefined ? ["--platform", platform] : []), ref]);
+      expect(pulled.status, pulled.stderr).toBe(0);
+      const run = berthCli(other, ["run", "--rm", ref, "uname", "-m"]);
+      expect(run.stdout).toBe(`${uname}\n`);
+    }
+
+    const all = join(ws.dir, "pulled-all");
+    const pulledAll = berthCli(all, ["pull", "--all-platforms", ref]);
+    expect(pulledAll.status, pulledAll.stderr).toBe(0);
+    expect(pulledAll.stdout).toContain(digest!);
+    expect(berthCli(all, ["run", "--rm", "--platform", "linux/arm64", ref, "uname", "-m"]).stdout).toBe("aarch64\n");
+    expect(berthCli(all, ["run", "--rm", ref, "uname", "-m"]).stdout).toBe("x86_64\n");
+    const store = await openStore(all);
+    expect((await store.imageIndex(ref))?.digest).toBe(digest);
+    // pushed back from there, the index is the same
+    const repushed = berthCli(all, ["push", ref]);
+    expect(repushed.status, repushed.stderr).toBe(0);
+    expect(repushed.stdout).toContain(digest!);
+  }, 300_000);
+
+  it("a shared cache is kept per platform: exported side by side, each platform's steps hit in another store", () => {
+    const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: "ARG TARGETARCH\nFROM bb:$TARGETARCH\nRUN uname -m > /m\n" });
+    const cache = join(ws.dir, "cache");
+    const exported = berthCli(root, ["build", "-q", "--platform", "linux/arm64,linux/amd64", "--cache-to", `type=local,dest=${cache},mode=max`, ctx]);
+    expect(exported.status, exported.stderr).toBe(0);
+    const names = (JSON.parse(readFileSync(join(cache, "index.json"), "utf8")) as { manifests: { annotations: Record<string, string> }[] }).manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]).sort();
+    expect(names).toEqual(["latest", "latest-linux-arm64"]);
+    // the same bases elsewhere (save/load keeps image IDs), the cache from the folder
+    const bases = join(ws.dir, "bases.tar");
+    expect(berthCli(root, ["save", "-o", bases, "bb:arm64", "bb:amd64"]).status).toBe(0);
+    const other = join(ws.dir, "cache-user");
+    expect(berthCli(other, ["load", "-i", bases]).status).toBe(0);
+    const imported = berthCli(other, ["build", "--progress", "plain", "--platform", "linux/arm64,linux/amd64", "--cache-from", `type=local,src=${cache}`, ctx]);
+    expect(imported.status, imported.stderr).toBe(0);
+    const runs = imported.stderr.match(/^#(\d+) \[linux\/\w+ 2\/2\] RUN/gm) ?? [];
+    expect(runs).toHaveLength(2);
+    for (const r of runs) expect(imported.stderr).toContain(`${r.split(" ")[0]} CACHED`);
+  }, 300_000);
+});

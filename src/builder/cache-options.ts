@@ -1,5 +1,5 @@
 import { UsageError } from "../errors.js";
-import { CsvRecordError, splitCsvRecord } from "../instructions/csv.js";
+import { CsvRecordError, splitCsvRecord } from "../csv.js";
 
 /**
  * `--cache-from` / `--cache-to` in BuildKit's (buildx's) syntax: CSV fields `key=value`, `type`

@@ -5,7 +5,7 @@
  * calls `parseMountSpec` again on the result.
  */
 import type { SourceRange } from "../parser/ast.js";
-import { CsvRecordError, splitCsvRecord } from "./csv.js";
+import { CsvRecordError, splitCsvRecord } from "../csv.js";
 import type { BindMount, CacheMount, Mount, SecretMount, SshMount, TmpfsMount } from "./types.js";
 
 /** A problem with a mount spec (the caller adds the location). */

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, posix, resolve } from "node:path";
-import { CsvRecordError, splitCsvRecord } from "../../instructions/csv.js";
+import { CsvRecordError, splitCsvRecord } from "../../csv.js";
 import { RuntimeError } from "../errors.js";
 import type { MountRequest } from "../spec.js";
 import { parseBytes } from "./parse-options.js";

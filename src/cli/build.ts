@@ -1,9 +1,8 @@
 import { statSync } from "node:fs";
 import type { Command } from "commander";
+import { collect } from "./flags.js";
 
 /** `berth build`: flags as `docker build`; the builder and renderers load only when it runs. */
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 interface BuildFlags {
   tag?: string[];

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
-import { registerContainerCommands } from "./containers.js";
+import { registerContainerCommands } from "./container/index.js";
 import { registerBuildCommands } from "./build.js";
 import { registerImageCommands } from "./images.js";
 import { registerSystemCommands } from "./system.js";

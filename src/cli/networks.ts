@@ -1,20 +1,9 @@
 import type { Command } from "commander";
 import { confirm } from "./prompt.js";
-import type { RuntimeContext } from "../runtime/container/context.js";
+import { collect } from "./flags.js";
+import { context } from "./container/context.js";
 
 /** `berth network create|ls|inspect|rm|prune|connect|disconnect`, Docker's flags and output. */
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-async function context(cmd: Command): Promise<RuntimeContext> {
-  const [{ openStore }, { resolveStoreRoot }, { runtimeContext }, { resolve }] = await Promise.all([
-    import("../store/store.js"),
-    import("../store/root.js"),
-    import("../runtime/container/context.js"),
-    import("node:path"),
-  ]);
-  return runtimeContext(await openStore(resolve(resolveStoreRoot((cmd.optsWithGlobals() as { root?: string }).root))));
-}
 
 /** A refused request as Docker's exit code says it (1), with berth's `Error: …` (there is no daemon to respond). */
 async function asDaemonError(work: () => Promise<void>): Promise<void> {

@@ -6,7 +6,7 @@ import { parsePsOutput, validatePsArgs } from "../../../src/runtime/container/to
 import { statsEntry, type StatsSample } from "../../../src/runtime/container/stats.js";
 import type { ContainerRecord } from "../../../src/runtime/container/record.js";
 import { bytesSize } from "../../../src/cli/format.js";
-import { renderStats, statsRow } from "../../../src/cli/stats.js";
+import { renderStats, statsRow } from "../../../src/cli/container/top-stats.js";
 
 const tmp = mkdtempSync("/tmp/berth-cg-unit-");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,7 +1,11 @@
-import type { RuntimeContext } from "../runtime/container/context.js";
-import type { ContainerRecord } from "../runtime/container/record.js";
-import type { StatsEntry, StatsSample } from "../runtime/container/stats.js";
-import { formatRows, humanSize } from "./format.js";
+import type { RuntimeContext } from "../../runtime/container/context.js";
+import type { ContainerRecord } from "../../runtime/container/record.js";
+import type { StatsEntry, StatsSample } from "../../runtime/container/stats.js";
+import type { Command } from "commander";
+import { bytesSize, formatRows, humanSize, table } from "../format.js";
+import { context } from "./context.js";
+
+/** `top` and `stats`: a running container's processes, and their resource usage. */
 
 /** Docker's default `stats` table (cli/command/container/formatter_stats.go). */
 const DEFAULT_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
@@ -27,8 +31,6 @@ export interface StatsFlags {
   format?: string;
   trunc?: boolean;
 }
-
-import { bytesSize } from "./format.js";
 
 /** The fields a `--format` template sees, with Docker's spelling of each value. */
 export function statsRow(e: StatsEntry, given: string, noTrunc: boolean): Record<string, string> {
@@ -56,9 +58,9 @@ export function renderStats(format: string | undefined, rows: Array<Record<strin
  * running containers (all with --all), picked up anew on each frame as Docker's.
  */
 export async function runStats(ctx: RuntimeContext, refs: string[], flags: StatsFlags): Promise<void> {
-  const { findContainer, listContainers } = await import("../runtime/container/lookup.js");
-  const { sampleContainer, statsEntry } = await import("../runtime/container/stats.js");
-  const { readRecord, withLiveState } = await import("../runtime/container/record.js");
+  const { findContainer, listContainers } = await import("../../runtime/container/lookup.js");
+  const { sampleContainer, statsEntry } = await import("../../runtime/container/stats.js");
+  const { readRecord, withLiveState } = await import("../../runtime/container/record.js");
   // named containers are resolved once, up front: an unknown name is an error before any output
   const named: Array<{ given: string; dir: string }> = [];
   for (const ref of refs) named.push({ given: ref, dir: (await findContainer(ctx, ref)).dir });
@@ -103,4 +105,33 @@ export async function runStats(ctx: RuntimeContext, refs: string[], flags: Stats
     process.stdout.write(`\x1b[2J\x1b[H${text}`);
     await sleep(INTERVAL_MS);
   }
+}
+
+export function registerTopStatsCommands(program: Command): void {
+  program
+    .command("top")
+    .description("Display the running processes of a container (ps -ef, or the ps options given)")
+    .argument("<container>")
+    .argument("[ps-options...]", "options for ps")
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(async (ref: string, psArgs: string[], _flags: object, cmd: Command) => {
+      const ctx = await context(cmd);
+      const { topContainer } = await import("../../runtime/container/top.js");
+      const top = await topContainer(ctx, ref, psArgs);
+      process.stdout.write(table(top.titles, top.processes));
+    });
+
+  program
+    .command("stats")
+    .description("Display a live stream of container resource usage statistics")
+    .option("-a, --all", "show all containers (default shows just running)")
+    .option("--no-stream", "print one frame and exit instead of streaming")
+    .option("--no-trunc", "do not truncate output")
+    .option("--format <format>", "table (the default), or a template such as {{.Name}} {{.CPUPerc}}")
+    .argument("[containers...]")
+    .action(async (refs: string[], flags: { all?: boolean; stream?: boolean; trunc?: boolean; format?: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      await runStats(ctx, refs, flags);
+    });
 }

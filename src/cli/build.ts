@@ -144,7 +144,7 @@ export function registerBuildCommands(program: Command): void {
         renderer.finish();
         if (flags.iidfile !== undefined) await writeIidFile(flags.iidfile, result.imageId);
         if (flags.quiet === true) process.stdout.write(`${result.imageId}\n`);
-        if (flags.analyze === true) await (await import("./analyze.js")).printAnalysis(result.image, process.stdout);
+        if (flags.analyze === true) await (await import("./image/analyze.js")).printAnalysis(result.image, process.stdout);
       } catch (err) {
         renderer.finish();
         throw err;

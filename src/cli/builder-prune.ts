@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { humanSize } from "./format.js";
 import { confirm } from "./prompt.js";
-import { storeFor } from "./images.js";
+import { storeFor } from "./store-port.js";
 
 /** `berth builder prune`, as `docker builder prune` (the build cache: records, cache mounts). */
 export function registerBuilderCommands(program: Command): void {

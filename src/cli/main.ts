@@ -3,7 +3,7 @@ import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
 import { registerContainerCommands } from "./container/index.js";
 import { registerBuildCommands } from "./build.js";
-import { registerImageCommands } from "./images.js";
+import { registerImageCommands } from "./image/index.js";
 import { registerSystemCommands } from "./system.js";
 import { registerRegistryCommands } from "./registry.js";
 import { registerBuilderCommands } from "./builder-prune.js";

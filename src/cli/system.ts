@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { BerthError } from "../errors.js";
 import { humanSize, table } from "./format.js";
-import { storeFor } from "./images.js";
+import { storeFor } from "./store-port.js";
 
 /** `berth system df`, `system check [--repair]` and `system binfmt [--install]`. */
 export function registerSystemCommands(program: Command): void {

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { UsageError } from "../errors.js";
-import type { ImageRecord } from "../store/index.js";
-import { storeFor } from "./images.js";
+import { UsageError } from "../../errors.js";
+import type { ImageRecord } from "../../store/index.js";
+import { type CliStore, storeFor } from "../store-port.js";
 
 interface AnalyzeFlags {
   format?: string;
@@ -33,9 +33,9 @@ export function addAnalyze(g: Command): void {
     .action(async (name: string, flags: AnalyzeFlags, cmd: Command) => {
       const format = flags.format ?? "text";
       if (format !== "text" && format !== "json") throw new UsageError(`--format: unknown format ${JSON.stringify(format)} (text or json)`);
-      const ci = await import("../analyze/index.js");
+      const ci = await import("../../analyze/index.js");
       const thresholds = ciThresholds(flags, ci);
-      const store = await storeFor(cmd);
+      const store: CliStore = await storeFor(cmd);
       const image = await store.resolveImage(name);
       const { analysis, advice } = await analyze(image);
       if (flags.html !== undefined) writeFileSync(flags.html, ci.renderHtml(analysis, advice));
@@ -49,10 +49,10 @@ export function addAnalyze(g: Command): void {
     });
 }
 
-type AnalyzeModule = typeof import("../analyze/index.js");
+type AnalyzeModule = typeof import("../../analyze/index.js");
 
 /** dive's thresholds: its defaults, then a .dive-ci file's rules, then the flags; checked before any work. */
-function ciThresholds(flags: AnalyzeFlags, m: AnalyzeModule): import("../analyze/index.js").CiThresholds | undefined {
+function ciThresholds(flags: AnalyzeFlags, m: AnalyzeModule): import("../../analyze/index.js").CiThresholds | undefined {
   const ruleFlags = { lowestEfficiency: flags.lowestEfficiency, highestWastedBytes: flags.highestWastedBytes, highestUserWastedPercent: flags.highestUserWastedPercent };
   if (flags.ci !== true) {
     if (flags.ciConfig !== undefined || Object.values(ruleFlags).some((v) => v !== undefined)) throw new UsageError("--ci-config, --lowest-efficiency, --highest-wasted-bytes and --highest-user-wasted-percent need --ci");
@@ -75,15 +75,15 @@ function ciThresholds(flags: AnalyzeFlags, m: AnalyzeModule): import("../analyze
 }
 
 /** The analysis of a stored image and its advice. */
-export async function analyze(image: ImageRecord): Promise<{ analysis: import("../analyze/index.js").ImageAnalysis; advice: import("../analyze/index.js").Advice[] }> {
-  const { analyzeImage, adviseImage } = await import("../analyze/index.js");
+export async function analyze(image: ImageRecord): Promise<{ analysis: import("../../analyze/index.js").ImageAnalysis; advice: import("../../analyze/index.js").Advice[] }> {
+  const { analyzeImage, adviseImage } = await import("../../analyze/index.js");
   const analysis = analyzeImage(image);
   return { analysis, advice: adviseImage(analysis) };
 }
 
 /** What `berth build --analyze` prints after the build. */
 export async function printAnalysis(image: ImageRecord, out: NodeJS.WritableStream): Promise<void> {
-  const { renderSummary } = await import("../analyze/index.js");
+  const { renderSummary } = await import("../../analyze/index.js");
   const { analysis, advice } = await analyze(image);
   out.write(renderSummary(analysis, advice));
 }

@@ -106,12 +106,13 @@ export function registerLifecycleCommands(program: Command): void {
 
   program
     .command("update")
-    .description("Update the resource limits of one or more containers")
+    .description("Update the resource limits or the restart policy of one or more containers")
     .option("-m, --memory <bytes>", "memory limit (e.g. 64m, 1g)")
     .option("--cpus <n>", "number of CPUs (e.g. 0.5)")
     .option("--pids-limit <n>", "maximum number of processes (-1 for unlimited)")
+    .option("--restart <policy>", "restart policy when the container exits: no, always, on-failure[:max-retries] or unless-stopped")
     .argument("<containers...>")
-    .action(async (refs: string[], flags: { memory?: string; cpus?: string; pidsLimit?: string }, cmd: Command) => {
+    .action(async (refs: string[], flags: { memory?: string; cpus?: string; pidsLimit?: string; restart?: string }, cmd: Command) => {
       const ctx = await context(cmd);
       const { parseBytes, parseCpus, parseInteger } = await import("../../runtime/container/parse-options.js");
       const { RuntimeError } = await import("../../runtime/errors.js");
@@ -121,9 +122,17 @@ export function registerLifecycleCommands(program: Command): void {
         ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
         ...(flags.pidsLimit !== undefined ? { pidsLimit: parseInteger(flags.pidsLimit, "--pids-limit") } : {}),
       };
-      if (Object.keys(update).length === 0) throw new RuntimeError("you must provide one or more flags when using this command", { exitCode: 1 });
+      if (Object.keys(update).length === 0 && flags.restart === undefined) throw new RuntimeError("you must provide one or more flags when using this command", { exitCode: 1 });
+      // a policy Docker's daemon refuses: its message, exit 1 (update is not run's 125)
+      const { parseRestartPolicy } = await import("../../runtime/container/restart.js");
+      let restartPolicy;
+      try {
+        restartPolicy = flags.restart === undefined ? undefined : parseRestartPolicy(flags.restart);
+      } catch (err) {
+        throw new RuntimeError((err as Error).message, { exitCode: 1 });
+      }
       await forEachContainer(refs, async (ref) => {
-        await updateContainer(ctx, ref, update);
+        await updateContainer(ctx, ref, update, restartPolicy);
       });
     });
 

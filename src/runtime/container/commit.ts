@@ -3,6 +3,7 @@ import { RuntimeError } from "../errors.js";
 import { applyChanges, ChangeError } from "../../image/changes.js";
 import type { ContainerConfig, HistoryEntry, ImageConfig } from "../../image/types.js";
 import type { RuntimeContext } from "./context.js";
+import { containerEvent } from "./events.js";
 import { findContainer } from "./lookup.js";
 import { isPaused } from "./pause.js";
 import { isRootless } from "../../sys/host-uid.js";
@@ -79,7 +80,10 @@ export async function commitContainer(ctx: RuntimeContext, ref: string, options:
     rootfs: { type: "layers", diff_ids: [...base.rootfs.diff_ids, layer.diffId] },
     history: [...(base.history ?? []), history],
   };
-  return ctx.store.createImage(config, options.ref !== undefined ? { tags: [options.ref] } : {});
+  const created = await ctx.store.createImage(config, options.ref !== undefined ? { tags: [options.ref] } : {});
+  // Docker's commit event: the container as the actor, the new image and its reference as given
+  containerEvent(ctx, record, "commit", { comment: options.message ?? "", imageID: created.id, imageRef: options.ref ?? "" });
+  return created;
 }
 
 /** cp -a keeps what a layer needs: owners, modes, xattrs (opaque dirs), whiteout devices, hard links. */

@@ -22,6 +22,7 @@ import { attachedNetworks, isAlive, processRef, readRecord, writeRecord, type Co
 import { isEmptyDir } from "./volumes.js";
 import { attachContainer, endpointHook, refreshNetworkHosts, releaseEndpoint, type Endpoint } from "../network/attach.js";
 import { FALLBACK_NAMESERVERS } from "../network/namespace.js";
+import { endpointEvents } from "../network/events.js";
 import { allNetworks, DEFAULT_NETWORK, findNetwork } from "../network/records.js";
 
 /** tini, built static so it runs in any image (Debian's tini package); Docker's --init is tini too. */
@@ -257,6 +258,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
         delete record.finishedAt;
         delete record.error;
         await writeRecord(dir, record);
+        endpointEvents(ctx.store.root, "connect", attached, id);
         containerEvent(ctx, record, "start");
         await rootfsLock.release(); // a `cp` now finds the running container
         rootfsLock = undefined;
@@ -313,6 +315,7 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     // (and a container removed by `rm -f` meanwhile has no directory left to write to)
     // die before the record says exited: a `stop` waiting for that logs its stop after it
     containerEvent(ctx, record, "die", { exitCode: String(exitCode) });
+    endpointEvents(ctx.store.root, "disconnect", endpoints, id);
     if (!record.hostConfig.autoRemove) await writeRecord(dir, record).catch(() => undefined);
     signalReady();
     return exitCode;
@@ -330,7 +333,10 @@ export async function superviseContainer(ctx: RuntimeContext, id: string, option
     delete record.pid;
     delete record.supervisor;
     delete record.runtime;
-    if (started) containerEvent(ctx, record, "die", { exitCode: String(error.exitCode) });
+    if (started) {
+      containerEvent(ctx, record, "die", { exitCode: String(error.exitCode) });
+      endpointEvents(ctx.store.root, "disconnect", endpoints, id);
+    }
     await writeRecord(dir, record).catch(() => undefined);
     signalReady(error);
     throw error;
@@ -391,6 +397,7 @@ export async function finishOrphaned(ctx: RuntimeContext, id: string, exitCode: 
   if (failure !== undefined) await ctx.runc.delete(id).catch(() => undefined);
   record = { ...record, state: "exited", exitCode: failure?.exitCode ?? exitCode, finishedAt: new Date().toISOString(), ...(failure !== undefined ? { error: failure.message } : {}) };
   containerEvent(ctx, record, "die", { exitCode: String(record.exitCode) });
+  endpointEvents(ctx.store.root, "disconnect", record.endpoints ?? [], id);
   for (const ep of record.endpoints ?? []) releaseEndpoint(ep, id);
   delete record.endpoints;
   delete record.endpoint;

@@ -2,8 +2,9 @@ import { existsSync } from "node:fs";
 import { RuntimeError } from "../errors.js";
 import type { ResourceLimits } from "../spec.js";
 import type { RuntimeContext } from "./context.js";
+import { containerEvent } from "./events.js";
 import { findContainer } from "./lookup.js";
-import { readRecord, writeRecord, type ContainerRecord } from "./record.js";
+import { readRecord, writeRecord, type ContainerRecord, type RestartPolicy } from "./record.js";
 
 /** The limits `berth update` changes; an absent field is left as it is. */
 export type ResourceUpdate = Partial<Record<keyof ResourceLimits, number>>;
@@ -12,10 +13,15 @@ export type ResourceUpdate = Partial<Record<keyof ResourceLimits, number>>;
  * `berth update`: new limits into the record (so `inspect` and the next start see them) and,
  * for a running or paused container, into its cgroup through `runc update`. Memory carries its
  * swap with it, twice the memory where swap is accounted, as berth's spec sets it at start.
+ * A new restart policy is the record's: whoever holds the container reads it at the next exit.
  */
-export async function updateContainer(ctx: RuntimeContext, ref: string, update: ResourceUpdate): Promise<ContainerRecord> {
+export async function updateContainer(ctx: RuntimeContext, ref: string, update: ResourceUpdate, restartPolicy?: RestartPolicy): Promise<ContainerRecord> {
   const { dir, record } = await findContainer(ctx, ref);
-  if (record.state === "running") {
+  // Docker's daemon (container.UpdateContainer), before anything changes
+  if (restartPolicy !== undefined && restartPolicy.name !== "no" && record.hostConfig.autoRemove) {
+    throw new RuntimeError(`Cannot update container ${record.id}: Restart policy cannot be updated because AutoRemove is enabled for the container`, { exitCode: 1, container: record.id });
+  }
+  if (record.state === "running" && Object.keys(update).length > 0) {
     const flags: string[] = [];
     if (update.memory !== undefined) {
       flags.push("--memory", String(update.memory));
@@ -39,7 +45,8 @@ export async function updateContainer(ctx: RuntimeContext, ref: string, update: 
     if (update.pidsLimit > 0) resources.pidsLimit = update.pidsLimit;
     else delete resources.pidsLimit;
   }
-  const updated = { ...fresh, hostConfig: { ...fresh.hostConfig, resources } };
+  const updated = { ...fresh, hostConfig: { ...fresh.hostConfig, resources, ...(restartPolicy !== undefined ? { restartPolicy } : {}) } };
   await writeRecord(dir, updated);
+  containerEvent(ctx, updated, "update");
   return updated;
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { recordEvent } from "../../store/events.js";
+import { networkEvent } from "./events.js";
 import { acquireFlock } from "../../sys/flock.js";
 import { RuntimeError } from "../errors.js";
 import { NETWORK_LOCK, PID_FILE, type RuntimeContext } from "../container/context.js";
@@ -47,13 +47,8 @@ function onlyOne<T>(list: T[]): T | undefined {
 export async function createUserNetwork(ctx: RuntimeContext, name: string, options: { subnet?: string; gateway?: string; driver?: string; labels?: Record<string, string> }): Promise<NetworkRecord> {
   if (options.driver !== undefined && options.driver !== "bridge") throw new RuntimeError(`unsupported network driver "${options.driver}": berth makes bridge networks`);
   const network = await createNetwork(ctx.store, name, options);
-  networkEvent(ctx, "create", network);
+  networkEvent(ctx.store.root, "create", network);
   return network;
-}
-
-/** Docker's network events: the network as the actor, its name and driver, and the container for connect/disconnect. */
-function networkEvent(ctx: RuntimeContext, action: string, network: { id: string; name: string }, container?: string): void {
-  recordEvent(ctx.store.root, "network", action, network.id, { name: network.name, type: "bridge", ...(container !== undefined ? { container } : {}) });
 }
 
 /** Containers attached to a network: the running ones with their addresses, for `inspect` and `rm`. */
@@ -112,7 +107,7 @@ export async function removeUserNetwork(ctx: RuntimeContext, ref: string): Promi
   }
   await removeNetworkNamespace(ctx.runDir, n.record);
   removeNetworkRecord(ctx.store, n.record);
-  networkEvent(ctx, "destroy", n.record);
+  networkEvent(ctx.store.root, "destroy", n.record);
 }
 
 /**
@@ -127,7 +122,7 @@ export async function pruneNetworks(ctx: RuntimeContext): Promise<string[]> {
     if (all.some((r) => r.hostConfig.network === n.name || attachedNetworks(r.hostConfig).some((a) => a.name === n.name))) continue;
     await removeNetworkNamespace(ctx.runDir, n);
     removeNetworkRecord(ctx.store, n);
-    networkEvent(ctx, "destroy", n);
+    networkEvent(ctx.store.root, "destroy", n);
     removed.push(n.name);
   }
   const builtin = defaultNetwork(ctx.store);
@@ -189,7 +184,7 @@ export async function connectContainer(ctx: RuntimeContext, netRef: string, cont
     const networks = [...current, { name: network.name, ...(aliases.length > 0 ? { aliases } : {}) }];
     if (record.state !== "running") {
       await writeRecord(dir, { ...record, hostConfig: { ...host, networks } });
-      networkEvent(ctx, "connect", network, record.id);
+      networkEvent(ctx.store.root, "connect", network, record.id);
       return;
     }
     const pid = await initPid(dir, record);
@@ -211,7 +206,7 @@ export async function connectContainer(ctx: RuntimeContext, netRef: string, cont
       throw err;
     }
     await writeRecord(dir, { ...record, hostConfig: { ...host, networks }, endpoints: [...endpoints, endpoint] });
-    networkEvent(ctx, "connect", network, record.id);
+    networkEvent(ctx.store.root, "connect", network, record.id);
     if (network.builtin !== true) await refreshNetworkHosts(ctx.runDir, network, { dir: dirname(endpoint.nsPath), ipsDir: dirname(endpoint.reservation) });
   } finally {
     await lock.release();
@@ -236,7 +231,7 @@ export async function disconnectContainer(ctx: RuntimeContext, netRef: string, c
     const networks = current.filter((a) => a.name !== n.name);
     if (record.state !== "running") {
       await writeRecord(dir, { ...record, hostConfig: { ...host, networks } });
-      networkEvent(ctx, "disconnect", n, record.id);
+      networkEvent(ctx.store.root, "disconnect", n, record.id);
       return;
     }
     const endpoints = record.endpoints ?? [];
@@ -253,7 +248,7 @@ export async function disconnectContainer(ctx: RuntimeContext, netRef: string, c
       }
     }
     await writeRecord(dir, { ...record, hostConfig: { ...host, networks }, endpoints: staying });
-    networkEvent(ctx, "disconnect", n, record.id);
+    networkEvent(ctx.store.root, "disconnect", n, record.id);
     if (leaving !== undefined && n.record !== undefined && n.record.builtin !== true) {
       await refreshNetworkHosts(ctx.runDir, n.record, { dir: dirname(leaving.nsPath), ipsDir: dirname(leaving.reservation) });
     }

@@ -89,6 +89,56 @@ describe.runIf(canRun)("events, templates and export", () => {
     expect(Date.now() - t0).toBeGreaterThan(900);
   });
 
+  it("a container's networks log connect as it starts and disconnect as it stops, between its own events; commit and save log theirs", async () => {
+    const since = `${Math.floor(Date.now() / 1000) - 1}`;
+    expect((await h.berth(["network", "create", "evnet"])).code).toBe(0);
+    const run = await h.berth(["run", "-d", "--name", "netev", "--network", "evnet", "busybox", "sleep", "30"]);
+    expect(run.code, run.stderr).toBe(0);
+    const id = run.stdout.trim();
+    // connected while running: its own connect now, and a disconnect from both at the stop
+    expect((await h.berth(["network", "connect", "bridge", "netev"])).code).toBe(0);
+    expect((await h.berth(["stop", "-t", "0", "netev"])).code).toBe(0);
+    const log = await h.berth(["events", "--since", since, "--until", "0s", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}}"]);
+    const mine = log.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("container ") ? l.includes(" netev ") : l.endsWith(` ${id}`))
+      .filter((l) => !l.startsWith("container kill"))
+      .map((l) => l.replace(` ${id}`, "").replace(/ <no value>$/, "").trim());
+    expect(mine).toEqual([
+      "container create netev",
+      "network connect evnet",
+      "container start netev",
+      "network connect bridge",
+      "container die netev",
+      "network disconnect evnet",
+      "network disconnect bridge",
+      "container stop netev",
+    ]);
+    const network = await h.berth(["events", "--since", since, "--until", "0s", "--filter", "type=network", "--filter", "event=connect", "--format", "{{.Actor.ID}} {{.Actor.Attributes.type}}"]);
+    const evnetId = (await h.berth(["network", "inspect", "-f", "{{.Id}}", "evnet"])).stdout.trim();
+    expect(network.stdout.split("\n")[0]).toBe(`${evnetId} bridge`);
+
+    const commit = await h.berth(["commit", "-m", "snap", "netev", "evimg:1"]);
+    expect(commit.code, commit.stderr).toBe(0);
+    const imageId = commit.stdout.trim();
+    const committed = await h.berth(["events", "--since", since, "--until", "0s", "--filter", "event=commit", "--format", "{{.Type}} {{.Actor.ID}} {{json .Actor.Attributes}}"]);
+    const attrs = JSON.parse(committed.stdout.slice(committed.stdout.indexOf("{"))) as Record<string, string>;
+    expect(committed.stdout.startsWith(`container ${id} `)).toBe(true);
+    expect(attrs).toMatchObject({ comment: "snap", imageID: imageId, imageRef: "evimg:1", name: "netev", image: "busybox" });
+
+    const busyboxId = (await h.berth(["images", "-q", "--no-trunc", "busybox"])).stdout.trim();
+    expect((await h.berth(["save", "-o", join(tmp, "saved.tar"), "evimg:1", "busybox", imageId])).code).toBe(0);
+    const saved = await h.berth(["events", "--since", since, "--until", "0s", "--filter", "event=save", "--format", "{{.Type}} {{.Actor.ID}} {{.Actor.Attributes.name}}"]);
+    expect(saved.stdout.split("\n").filter((l) => l !== "").sort()).toEqual([`image ${busyboxId} ${busyboxId}`, `image ${imageId} ${imageId}`].sort());
+    // a save that fails logs nothing
+    expect((await h.berth(["save", "-o", join(tmp, "none.tar"), "nope:1"])).code).not.toBe(0);
+    expect((await h.berth(["events", "--since", since, "--until", "0s", "--filter", "event=save", "--format", "x"])).stdout).toBe("x\nx\n");
+    rmSync(join(tmp, "saved.tar"));
+    await h.berth(["rm", "netev"]);
+    await h.berth(["rmi", "evimg:1"]);
+    await h.berth(["network", "rm", "evnet"]);
+  }, 60_000);
+
   it("inspect --format runs Go templates: range, index, json, join, slices and maps as Go prints them; a bad template exits 64", async () => {
     expect((await h.berth(["create", "--name", "tpl", "-e", "A=1", "-e", "B=2", "--label", "x.y=z", "--network", "none", "busybox", "echo", "hi"])).code).toBe(0);
     const f = async (template: string) => h.berth(["inspect", "--format", template, "tpl"]);

@@ -159,6 +159,35 @@ describe.runIf(canRun)("run flags", () => {
     expect((await h.berth(["run", "--rm", "--restart", "no", "busybox", "true"])).code).toBe(0);
   }, 30_000);
 
+  it("update --restart gives a container a new policy, carried out at its next exit; --rm containers and unknown policies are refused", async () => {
+    const run = await h.berth(["run", "-d", "--name", `upd${s}`, "busybox", "sh", "-c", "sleep 2; exit 3"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await h.berth(["update", "--restart", "on-failure:2", `upd${s}`])).toMatchObject({ code: 0, stdout: `upd${s}\n` });
+    expect((await inspect(`upd${s}`)).HostConfig.RestartPolicy).toEqual({ Name: "on-failure", MaximumRetryCount: 2 });
+    const done = await eventually(async () => {
+      const i = await inspect(`upd${s}`);
+      return i.RestartCount === 2 && i.State.Status === "exited" ? i : undefined;
+    }, 20_000);
+    expect(done.State.ExitCode).toBe(3);
+    // back to no: a start runs it once
+    expect((await h.berth(["update", "--restart", "no", `upd${s}`])).code).toBe(0);
+    expect((await h.berth(["start", "-a", `upd${s}`])).code).toBe(3);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await inspect(`upd${s}`)).toMatchObject({ RestartCount: 0, State: { Status: "exited" }, HostConfig: { RestartPolicy: { Name: "no" } } });
+    const unknown = await h.berth(["update", "--restart", "sometimes", `upd${s}`]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("invalid restart policy: unknown policy 'sometimes'");
+    const rm = await h.berth(["run", "-d", "--rm", "--name", `updrm${s}`, "busybox", "sleep", "30"]);
+    expect(rm.code, rm.stderr).toBe(0);
+    const refused = await h.berth(["update", "--restart", "always", `updrm${s}`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("Restart policy cannot be updated because AutoRemove is enabled for the container");
+    expect((await inspect(`updrm${s}`)).HostConfig.RestartPolicy.Name).toBe("no");
+    const events = await h.berth(["events", "--since", "1m", "--until", "0s", "--filter", "event=update", "--format", "{{.Actor.Attributes.name}}"]);
+    expect(events.stdout).toBe(`upd${s}\nupd${s}\n`);
+    await h.berth(["rm", "-f", `upd${s}`, `updrm${s}`]);
+  }, 60_000);
+
   it("--mount binds, volumes and tmpfs in Docker's CSV form; bad specs fail with Docker's messages and leave nothing", async () => {
     const dir = mkdtempSync("/tmp/berth-mount-");
     writeFileSync(join(dir, "hello"), "from the host\n");

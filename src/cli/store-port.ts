@@ -6,8 +6,8 @@ import type { IndexRecord } from "../store/indexes.js";
 /**
  * The store verbs the CLI calls itself (a structural subset of src/store's Store, as
  * builder/store-port.ts is the builder's): images listed, resolved and tagged, the tags of
- * multi-platform images (their indexes). Container
- * commands reach the store through the runtime's port (runtime/container/store-port.ts).
+ * multi-platform images (their indexes). Container commands reach the store through the
+ * runtime's port (runtime/container/store-port.ts).
  */
 export interface CliStore {
   readonly root: string;

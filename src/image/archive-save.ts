@@ -63,9 +63,10 @@ async function selectForSave(store: ArchiveStore, names: string[]): Promise<{ im
  * `docker save`: one tar holding both the docker-archive `manifest.json`/`repositories` and an
  * OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), as Docker 25+ writes it.
  * Layers go in as the manifest names them; a plain layer made by a build is re-diffed from its
- * directory on the fly (deterministic, so its digest holds).
+ * directory on the fly (deterministic, so its digest holds). Resolves with the IDs of the
+ * images written (a multi-platform image's, each platform's).
  */
-export async function saveImages(store: ArchiveStore, names: string[], out: NodeJS.WritableStream): Promise<void> {
+export async function saveImages(store: ArchiveStore, names: string[], out: NodeJS.WritableStream): Promise<Digest[]> {
   const { images, indexes } = await selectForSave(store, names);
   const pack = tar.pack();
   const written = new Set<Digest>();
@@ -124,14 +125,16 @@ export async function saveImages(store: ArchiveStore, names: string[], out: Node
   })();
   producing.catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
   await Promise.all([pipeline(pack as unknown as Readable, out as Writable), producing]);
+  return images.map((i) => i.image.id);
 }
 
 /** `save -o FILE`: written to a temp file next to FILE, renamed when complete. */
-export async function saveImagesToFile(store: ArchiveStore, names: string[], file: string): Promise<void> {
+export async function saveImagesToFile(store: ArchiveStore, names: string[], file: string): Promise<Digest[]> {
   const tmp = `${file}.berth-tmp-${process.pid}`;
   try {
-    await saveImages(store, names, createWriteStream(tmp, { mode: 0o644 }));
+    const ids = await saveImages(store, names, createWriteStream(tmp, { mode: 0o644 }));
     await rename(tmp, file);
+    return ids;
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

@@ -52,13 +52,9 @@ async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Comman
 async function saveAction(names: string[], opts: { output?: string }, cmd: Command): Promise<void> {
   const { saveImages, saveImagesToFile } = await import("../../image/archive-save.js");
   const store = await storeFor(cmd);
-  if (opts.output) await saveImagesToFile(store, names, opts.output);
-  else {
-    if (process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-    await saveImages(store, names, process.stdout);
-  }
+  if (!opts.output && process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+  const ids = opts.output ? await saveImagesToFile(store, names, opts.output) : await saveImages(store, names, process.stdout);
   // Docker's save event: one per image saved, the image ID as actor and name
-  const ids = new Set(await Promise.all(names.map((n) => store.resolveImageId(n))));
   for (const id of ids) recordEvent(store.root, "image", "save", id, { name: id });
 }
 

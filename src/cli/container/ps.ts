@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import { collect } from "../flags.js";
+import { attachedNetworks, UNBRIDGED_MODES, type ContainerRecord } from "../../runtime/container/record.js";
 import { context } from "./context.js";
 
 /** `ps` (container ls): Docker's columns, filters and formats. */
@@ -8,8 +9,22 @@ import { context } from "./context.js";
 /** docker/cli's container formatter column titles, for `ps --format "table …"`. */
 const PS_TITLES: Record<string, string> = {
   ID: "CONTAINER ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED", Status: "STATUS",
-  State: "STATE", Ports: "PORTS", Names: "NAMES", ExitCode: "EXIT CODE",
+  State: "STATE", Ports: "PORTS", Names: "NAMES", ExitCode: "EXIT CODE", Size: "SIZE", Labels: "LABELS", Mounts: "MOUNTS",
+  LocalVolumes: "LOCAL VOLUMES", Networks: "NETWORKS",
 };
+
+/** docker/cli's ContainerContext Labels, Mounts (names, 15 characters unless --no-trunc), LocalVolumes and Networks, as strings. */
+function listedParts(r: ContainerRecord, trunc: boolean): { Labels: string; Mounts: string; LocalVolumes: string; Networks: string } {
+  const ellipsis = (name: string) => (trunc && name.length > 15 ? `${name.slice(0, 14)}…` : name);
+  const mode = r.hostConfig.network;
+  const networks = UNBRIDGED_MODES.includes(mode) ? [mode === "none" ? "none" : "host"] : attachedNetworks(r.hostConfig).map((n) => n.name);
+  return {
+    Labels: Object.entries(r.config.labels).map(([k, v]) => `${k}=${v}`).sort().join(","),
+    Mounts: [...r.hostConfig.volumes.map((v) => v.name), ...r.hostConfig.binds.flatMap((b) => (b.type === "bind" ? [b.source] : []))].map(ellipsis).join(","),
+    LocalVolumes: String(r.hostConfig.volumes.length),
+    Networks: networks.sort().join(","),
+  };
+}
 
 function shortCommand(args: string[]): string {
   const text = args.join(" ");
@@ -68,6 +83,18 @@ export function registerPsCommand(program: Command): void {
         process.stdout.write(list.map((r) => `${id(r)}\n`).join(""));
         return;
       }
+      // -s (or a format that asks for {{.Size}}, as docker/cli's): the container's own writes
+      // (its rw layer), and with the image's layers ("virtual")
+      const sizes = new Map<string, string>();
+      if (flags.size === true || (flags.format !== undefined && flags.format.includes(".Size"))) {
+        const { dirSize } = await import("../../store/usage.js");
+        const { humanSize } = await import("../format.js");
+        for (const r of list) {
+          const rw = await dirSize(r.snapshot.upperDir);
+          const image = await ctx.store.resolveImage(r.imageId).then((img) => img.layers.reduce((a, l) => a + (l.contentSize ?? l.size), 0), () => 0);
+          sizes.set(r.id, `${humanSize(rw)} (virtual ${humanSize(rw + image)})`);
+        }
+      }
       if (flags.format !== undefined && flags.format !== "table") {
         // `json` is one object per line, as Docker's; otherwise a Go template ({{.Names}}), or `table …`
         const rows = list.map((r) => ({
@@ -81,20 +108,11 @@ export function registerPsCommand(program: Command): void {
           Ports: r.state === "running" ? r.hostConfig.ports.map(formatPort).join(", ") : "",
           Names: r.name,
           ExitCode: r.exitCode,
+          ...listedParts(r, flags.trunc !== false),
+          Size: sizes.get(r.id) ?? "",
         }));
         process.stdout.write(formatRows(flags.format, rows, PS_TITLES));
         return;
-      }
-      // -s: the container's own writes (its rw layer), and with the image's layers ("virtual")
-      const sizes = new Map<string, string>();
-      if (flags.size === true) {
-        const { dirSize } = await import("../../store/usage.js");
-        const { humanSize } = await import("../format.js");
-        for (const r of list) {
-          const rw = await dirSize(r.snapshot.upperDir);
-          const image = await ctx.store.resolveImage(r.imageId).then((img) => img.layers.reduce((a, l) => a + (l.contentSize ?? l.size), 0), () => 0);
-          sizes.set(r.id, `${humanSize(rw)} (virtual ${humanSize(rw + image)})`);
-        }
       }
       process.stdout.write(
         table(

@@ -116,6 +116,16 @@ describe.runIf(canRun)("the primer's commands", () => {
     await h.berth(["rm", `first${s}`, `second${s}`]);
   });
 
+  it("ps --format has Docker's fields (Labels, Mounts, LocalVolumes, Networks, and Size when asked for); an unknown field is an error", async () => {
+    expect((await h.berth(["run", "-d", "--name", `fields${s}`, "-l", "tier=web", "-v", `fvol${s}:/v`, "-v", "/tmp:/h", "--network", "none", "busybox", "sh", "-c", "head -c 5000 /dev/zero > /five; sleep 60"])).code).toBe(0);
+    const out = (await h.berth(["ps", "--filter", `name=fields${s}`, "--format", "{{.Labels}}|{{.Mounts}}|{{.LocalVolumes}}|{{.Networks}}|{{.Size}}"])).stdout;
+    expect(out).toMatch(new RegExp(`^tier=web\\|fvol${s}(…)?,/tmp\\|1\\|none\\|[0-9.]+kB \\(virtual [0-9.]+MB\\)\n$`));
+    const bad = await h.berth(["ps", "--format", "{{.Nope}}"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("can't evaluate field Nope");
+    await h.berth(["rm", "-f", "-v", `fields${s}`]);
+  });
+
   it("version and info answer with --format; image ls/rm and Docker-only commands say what they are", async () => {
     expect((await h.berth(["version", "--format", "{{.Client.Version}}"])).stdout).toBe("0.1.0\n");
     const info = JSON.parse((await h.berth(["info", "--format", "json"])).stdout) as Record<string, unknown>;

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { adviseImage, analyzeImage, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
+import { adviseImage, analyzeImage, diveFileList, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
 import { parseBytes, humanizeBytes } from "../../src/analyze/ci.js";
 import type { ImageRecord } from "../../src/store/index.js";
 
 type E = LayerListing["entries"][number];
-const dir = (path: string, leaf = false): E => ({ path, kind: "dir", size: 0, leaf, abs: "" });
-const file = (path: string, size: number): E => ({ path, kind: "file", size, leaf: true, abs: "" });
-const wh = (path: string): E => ({ path, kind: "whiteout", size: 0, leaf: true, abs: "" });
+const dir = (path: string, leaf = false): E => ({ path, kind: "dir", size: 0, leaf, abs: "", mode: 0o40755, uid: 0, gid: 0 });
+const file = (path: string, size: number, more: Partial<E> = {}): E => ({ path, kind: "file", size, leaf: true, abs: "", mode: 0o100644, uid: 0, gid: 0, ...more });
+const wh = (path: string): E => ({ path, kind: "whiteout", size: 0, leaf: true, abs: "", mode: 0o20000, uid: 0, gid: 0 });
 
 function image(createdBy: string[], lines?: ([number, number] | null)[]): ImageRecord {
   return {
@@ -54,6 +54,29 @@ describe("analyzeImage: dive's efficiency (filetree/efficiency.go)", () => {
     ]);
     expect(a.hidden.map((h) => [h.path, h.how, h.addedBy, h.hiddenBy])).toEqual([["/d/x", "removed", 0, 1], ["/d/y", "removed", 0, 1]]);
     expect(a.finalFiles.map((f) => f.path)).toEqual(["/d/z"]);
+  });
+});
+
+describe("diveFileList: dive's per-layer fileList (export.go, filetree FileInfo)", () => {
+  it("walks the layer tree children first in name order, whiteouts under their .wh. name, hard links and symlinks as their tar headers", () => {
+    const list = diveFileList({
+      entries: [
+        dir("bin"), file("bin/[", 1000, { mode: 0o100755 }), file("bin/ls", 0, { mode: 0o100755, linkName: "bin/[" }),
+        { path: "bin/sh", kind: "symlink", size: 0, leaf: true, abs: "", mode: 0o120777, uid: 0, gid: 0, linkName: "/bin/[" },
+        { ...dir("tmp"), mode: 0o41777 }, wh("tmp/junk"), file("tmp/a", 5, { uid: 1000, gid: 100 }),
+      ],
+      opaque: [],
+    });
+    expect(list.map((f) => f.path)).toEqual(["bin/[", "bin/ls", "bin/sh", "bin", "tmp/.wh.junk", "tmp/a", "tmp"]);
+    // dive's snapshot (export_test.snap): a busybox hard link is typeFlag 49 ('1'), fileMode 493, size 0
+    expect(list[1]).toEqual({ path: "bin/ls", typeFlag: 49, linkName: "bin/[", size: 0, fileMode: 493, uid: 0, gid: 0, isDir: false });
+    expect(list[2]).toMatchObject({ typeFlag: 50, linkName: "/bin/[", fileMode: 2 ** 27 + 0o777 });
+    // a directory: Go's ModeDir | perm (dive's 2147484141 for 0755); /tmp's sticky bit is ModeSticky
+    expect(list[3]).toMatchObject({ typeFlag: 53, fileMode: 2147484141, isDir: true });
+    expect(list[6]).toMatchObject({ fileMode: 2148532735 });
+    expect(list[4]).toMatchObject({ typeFlag: 48, size: 0, isDir: false });
+    expect(list[5]).toMatchObject({ typeFlag: 48, size: 5, fileMode: 420, uid: 1000, gid: 100 });
+    expect(Object.keys(list[0]!)).toEqual(["path", "typeFlag", "linkName", "size", "fileMode", "uid", "gid", "isDir"]);
   });
 });
 

@@ -37,9 +37,9 @@ export function addAnalyze(g: Command): void {
       const thresholds = ciThresholds(flags, ci);
       const store: CliStore = await storeFor(cmd);
       const image = await store.resolveImage(name);
-      const { analysis, advice } = await analyze(image);
+      const { analysis, advice, listings } = await analyze(image);
       if (flags.html !== undefined) writeFileSync(flags.html, ci.renderHtml(analysis, advice));
-      const out = format === "json" ? JSON.stringify(ci.exportAnalysis(analysis, advice), null, 2) + "\n" : ci.renderSummary(analysis, advice);
+      const out = format === "json" ? JSON.stringify(ci.exportAnalysis(analysis, advice, listings), null, 2) + "\n" : ci.renderSummary(analysis, advice);
       process.stdout.write(out);
       if (thresholds !== undefined) {
         const ev = ci.evaluateCi(analysis, thresholds);
@@ -74,11 +74,14 @@ function ciThresholds(flags: AnalyzeFlags, m: AnalyzeModule): import("../../anal
   return t;
 }
 
-/** The analysis of a stored image and its advice. */
-export async function analyze(image: ImageRecord): Promise<{ analysis: import("../../analyze/index.js").ImageAnalysis; advice: import("../../analyze/index.js").Advice[] }> {
-  const { analyzeImage, adviseImage } = await import("../../analyze/index.js");
-  const analysis = analyzeImage(image);
-  return { analysis, advice: adviseImage(analysis) };
+type Analyzed = { analysis: import("../../analyze/index.js").ImageAnalysis; advice: import("../../analyze/index.js").Advice[]; listings: import("../../analyze/index.js").LayerListing[] };
+
+/** The analysis of a stored image, its advice, and its layers' listings. */
+export async function analyze(image: ImageRecord): Promise<Analyzed> {
+  const { analyzeImage, adviseImage, listLayer } = await import("../../analyze/index.js");
+  const listings = image.layers.map(listLayer);
+  const analysis = analyzeImage(image, listings);
+  return { analysis, advice: adviseImage(analysis), listings };
 }
 
 /** What `berth build --analyze` prints after the build. */

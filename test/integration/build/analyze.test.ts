@@ -54,7 +54,13 @@ describe("berth image analyze", () => {
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.layer.map((l: { index: number }) => l.index)).toEqual([0, 1, 2, 3, 4]);
-    for (const l of j.layer) expect(Object.keys(l)).toEqual(expect.arrayContaining(["index", "digestId", "sizeBytes", "command"]));
+    for (const l of j.layer) expect(Object.keys(l)).toEqual(expect.arrayContaining(["index", "digestId", "sizeBytes", "command", "fileList"]));
+    // dive's fileList: the layer's tar entries, children first; the rm's layer holds /tmp's whiteout of junk
+    expect(j.layer[3].fileList).toEqual([
+      { path: "tmp/.wh.junk", typeFlag: 48, linkName: "", size: 0, fileMode: 420, uid: 0, gid: 0, isDir: false },
+      { path: "tmp", typeFlag: 53, linkName: "", size: 0, fileMode: 2 ** 31 + 2 ** 20 + 0o777, uid: 0, gid: 0, isDir: true },
+    ]);
+    expect(j.layer[2].fileList).toContainEqual(expect.objectContaining({ path: "tmp/junk", typeFlag: 48, size: 5_000_000 }));
     expect(j.layer[2]).toMatchObject({ command: "RUN /bin/sh -c head -c 5000000 /dev/urandom > /tmp/junk # buildkit", sizeBytes: 5_000_000, lines: [3, 3] });
     expect(Object.keys(j.image).sort()).toEqual(["efficiencyScore", "fileReference", "inefficientBytes", "sizeBytes"]);
     // the only path met twice is /tmp/junk (5 MB, then its whiteout: 0), so dive's score is

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { adviseImage, analyzeImage, diveFileList, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
+import { Chalk } from "chalk";
+import { AnalyzeView, adviseImage, analyzeImage, diveFileList, layerTree, parseKeys, type TreeNode, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
 import { parseBytes, humanizeBytes } from "../../src/analyze/ci.js";
 import type { ImageRecord } from "../../src/store/index.js";
 
@@ -77,6 +78,49 @@ describe("diveFileList: dive's per-layer fileList (export.go, filetree FileInfo)
     expect(list[4]).toMatchObject({ typeFlag: 48, size: 0, isDir: false });
     expect(list[5]).toMatchObject({ typeFlag: 48, size: 5, fileMode: 420, uid: 1000, gid: 100 });
     expect(Object.keys(list[0]!)).toEqual(["path", "typeFlag", "linkName", "size", "fileMode", "uid", "gid", "isDir"]);
+  });
+});
+
+describe("the interactive view (dive's two panes)", () => {
+  const listings: LayerListing[] = [
+    { entries: [dir("etc"), file("etc/passwd", 100), dir("tmp"), file("tmp/junk", 5000), dir("old"), file("old/x", 7)], opaque: [] },
+    { entries: [dir("etc"), file("etc/passwd", 120), file("etc/new", 3), dir("tmp"), wh("tmp/junk"), dir("old")], opaque: ["old"] },
+  ];
+  const flat = (n: TreeNode): string[] => n.children.flatMap((c) => [`${c.path} ${c.diff} ${c.size}`, ...flat(c)]);
+
+  it("layerTree: the file system as of a layer, what that layer added, modified, removed (a removed path kept)", () => {
+    expect(flat(layerTree(listings, 0))).toEqual(["/etc added 100", "/etc/passwd added 100", "/old added 7", "/old/x added 7", "/tmp added 5000", "/tmp/junk added 5000"]);
+    expect(flat(layerTree(listings, 1))).toEqual([
+      "/etc modified 123", "/etc/new added 3", "/etc/passwd modified 120",
+      "/old modified 7", "/old/x removed 7",
+      "/tmp modified 5000", "/tmp/junk removed 5000",
+    ]);
+  });
+
+  it("keys: layers up and down, Tab, Space and arrows collapse, ^U leaves only the changes, q and Ctrl-C quit", () => {
+    expect(parseKeys("\x1b[B\x1bOA\t \x1b[C\x1b[D\x15q\x03x\x1b[1;5A")).toEqual(["down", "up", "tab", "space", "right", "left", "filter", "quit", "quit"]);
+    const a = analyzeImage(image(["/bin/sh -c make", "/bin/sh -c rm"], [[1, 1], [2, 3]]), listings);
+    const view = new AnalyzeView(a, listings, new Chalk({ level: 0 }));
+    const tree = (): string[] => view.render(100, 20).map((l) => l.split("│").slice(1).join("│").trimEnd()).filter((l) => /[├└]── /.test(l)).map((l) => l.trim());
+    expect(view.key("down", 10)).toBe(false);
+    expect(view.render(100, 20).join("\n")).toMatch(/^ +1 +2-3 +123 B +rm +│/m);
+    view.key("filter", 10);
+    expect(tree()).toEqual([
+      "~ drwxr-xr-x       0:0      123 B  ├── etc/", "+ -rw-r--r--       0:0        3 B  │   ├── new", "~ -rw-r--r--       0:0      120 B  │   └── passwd",
+      "~ drwxr-xr-x       0:0        7 B  ├── old/", "- -rw-r--r--       0:0        7 B  │   └── x",
+      "~ drwxr-xr-x       0:0       5 kB  └── tmp/", "- -rw-r--r--       0:0       5 kB      └── junk",
+    ]);
+    view.key("tab", 10);
+    view.key("space", 10);
+    expect(tree()[0]).toMatch(/├── ⊕ etc\/$/);
+    expect(tree()).toHaveLength(5);
+    view.key("right", 10);
+    expect(tree()).toHaveLength(7);
+    view.key("tab", 10);
+    view.key("up", 10);
+    view.key("filter", 10);
+    expect(tree()).toEqual(expect.arrayContaining([expect.stringMatching(/^\+ .*└── junk$/)]));
+    expect(view.key("quit", 10)).toBe(true);
   });
 });
 

@@ -51,9 +51,8 @@ function fit(segments: readonly Segment[], width: number, row: (s: string) => st
 }
 
 const PERMS = "rwxrwxrwx";
-const TYPE_CHAR: Record<string, string> = { dir: "d", symlink: "l", other: "-", file: "-", whiteout: "c" };
 function permissions(node: TreeNode): string {
-  let s = TYPE_CHAR[node.kind] ?? "-";
+  let s = node.kind === "dir" ? "d" : node.kind === "symlink" ? "l" : "-";
   for (let b = 0; b < 9; b++) s += node.mode & (0o400 >> b) ? PERMS[b] : "-";
   return s;
 }

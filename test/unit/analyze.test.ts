@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Chalk } from "chalk";
-import { AnalyzeView, adviseImage, analyzeImage, diveFileList, layerTree, parseKeys, type TreeNode, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
+import { EventEmitter } from "node:events";
+import { AnalyzeView, adviseImage, analyzeImage, diveFileList, layerTree, parseKeys, runInteractive, type TreeNode, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
 import { parseBytes, humanizeBytes } from "../../src/analyze/ci.js";
 import type { ImageRecord } from "../../src/store/index.js";
 
@@ -121,6 +122,26 @@ describe("the interactive view (dive's two panes)", () => {
     view.key("filter", 10);
     expect(tree()).toEqual(expect.arrayContaining([expect.stringMatching(/^\+ .*└── junk$/)]));
     expect(view.key("quit", 10)).toBe(true);
+  });
+
+  it("runInteractive gives the terminal back (cooked input, the cursor, the screen) when drawing fails", async () => {
+    const raw: boolean[] = [];
+    const input = Object.assign(new EventEmitter(), { isTTY: true, setRawMode: (on: boolean) => raw.push(on), resume() {}, pause() {} });
+    let written = "";
+    const output = Object.assign(new EventEmitter(), { columns: 80, rows: 24, write: (s: string) => ((written += s), true) });
+    const a = analyzeImage(image(["a"]), [listings[0]!]);
+    const view = new AnalyzeView(a, [listings[0]!], new Chalk({ level: 0 }));
+    let draws = 0;
+    view.render = () => {
+      if (++draws === 2) throw new Error("draw failed");
+      return ["frame"];
+    };
+    const run = runInteractive(view, input as unknown as NodeJS.ReadStream, output as unknown as NodeJS.WriteStream);
+    input.emit("data", Buffer.from("\x1b[B"));
+    await expect(run).rejects.toThrow("draw failed");
+    expect(raw).toEqual([true, false]);
+    expect(written.endsWith("\x1b[?25h\x1b[?1049l")).toBe(true);
+    expect(input.listenerCount("data")).toBe(0);
   });
 });
 

@@ -1,3 +1,4 @@
+import { readlinkSync } from "node:fs";
 import { listDirSync } from "../sys/stat-dir.js";
 import { overlayOpaqueXattr } from "../sys/overlay-xattr.js";
 import { readXattr } from "../sys/xattr.js";
@@ -19,6 +20,12 @@ export interface LayerEntry {
   leaf: boolean;
   /** Where its content is on disk (the extracted layer). */
   abs: string;
+  /** lstat's st_mode, uid and gid (a whiteout's are the device's, not its tar header's). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** A symlink's target; for a hard link to a file met before in the layer, that file's path (the tar's link name). */
+  linkName?: string;
 }
 
 export interface LayerListing {
@@ -37,11 +44,13 @@ interface Stat {
   dev: number;
   mode: number;
   nlink: number;
+  uid: number;
+  gid: number;
   rdev: number;
   ino: number;
   size: number;
 }
-const toStat = (dev: number, mode: number, nlink: number, _uid: number, _gid: number, rdev: number, ino: number, size: number): Stat => ({ dev, mode, nlink, rdev, ino, size });
+const toStat = (dev: number, mode: number, nlink: number, uid: number, gid: number, rdev: number, ino: number, size: number): Stat => ({ dev, mode, nlink, uid, gid, rdev, ino, size });
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -54,7 +63,7 @@ export function listLayer(layer: LayerInfo): LayerListing {
   const entries: LayerEntry[] = [];
   const opaque = layer.opaque !== undefined ? [...layer.opaque] : [];
   const askOpaque = layer.opaque === undefined;
-  const links = new Set<string>();
+  const links = new Map<string, string>();
   const walk = (absDir: string, rel: string): number => {
     const list = listDirSync(absDir, toStat);
     const order = list.names.map((_, i) => i).sort((a, b) => byName(list.names[a]!, list.names[b]!));
@@ -65,23 +74,23 @@ export function listLayer(layer: LayerInfo): LayerListing {
       const path = rel === "" ? name : `${rel}/${name}`;
       const abs = `${absDir}/${name}`;
       const type = st.mode & S_IFMT;
+      const meta = { abs, mode: st.mode, uid: st.uid, gid: st.gid };
       if (type === S_IFDIR) {
-        const entry: LayerEntry = { path, kind: "dir", size: 0, leaf: false, abs };
+        const entry: LayerEntry = { path, kind: "dir", size: 0, leaf: false, ...meta };
         entries.push(entry);
         if (askOpaque && readXattr(abs, overlayOpaqueXattr())?.toString() === "y") opaque.push(path);
         entry.leaf = walk(abs, path) === 0;
       } else if (type === S_IFCHR && st.rdev === 0) {
-        entries.push({ path, kind: "whiteout", size: 0, leaf: true, abs });
+        entries.push({ path, kind: "whiteout", size: 0, leaf: true, ...meta });
       } else if (type === S_IFREG) {
-        let size = st.size;
-        if (st.nlink > 1) {
-          const key = `${st.dev}:${st.ino}`;
-          if (links.has(key)) size = 0;
-          else links.add(key);
-        }
-        entries.push({ path, kind: "file", size, leaf: true, abs });
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? links.get(key) : undefined;
+        if (st.nlink > 1 && first === undefined) links.set(key, path);
+        entries.push({ path, kind: "file", size: first === undefined ? st.size : 0, leaf: true, ...meta, ...(first !== undefined ? { linkName: first } : {}) });
+      } else if (type === S_IFLNK) {
+        entries.push({ path, kind: "symlink", size: 0, leaf: true, ...meta, linkName: readlinkSync(abs, "utf8") });
       } else {
-        entries.push({ path, kind: type === S_IFLNK ? "symlink" : "other", size: 0, leaf: true, abs });
+        entries.push({ path, kind: "other", size: 0, leaf: true, ...meta });
       }
     }
     return list.names.length;

@@ -1,12 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { adviseImage, analyzeImage, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
+import { Chalk } from "chalk";
+import { EventEmitter } from "node:events";
+import { AnalyzeView, adviseImage, analyzeImage, diveFileList, layerTree, parseKeys, runInteractive, type TreeNode, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
 import { parseBytes, humanizeBytes } from "../../src/analyze/ci.js";
 import type { ImageRecord } from "../../src/store/index.js";
 
 type E = LayerListing["entries"][number];
-const dir = (path: string, leaf = false): E => ({ path, kind: "dir", size: 0, leaf, abs: "" });
-const file = (path: string, size: number): E => ({ path, kind: "file", size, leaf: true, abs: "" });
-const wh = (path: string): E => ({ path, kind: "whiteout", size: 0, leaf: true, abs: "" });
+const dir = (path: string, leaf = false): E => ({ path, kind: "dir", size: 0, leaf, abs: "", mode: 0o40755, uid: 0, gid: 0 });
+const file = (path: string, size: number, more: Partial<E> = {}): E => ({ path, kind: "file", size, leaf: true, abs: "", mode: 0o100644, uid: 0, gid: 0, ...more });
+const wh = (path: string): E => ({ path, kind: "whiteout", size: 0, leaf: true, abs: "", mode: 0o20000, uid: 0, gid: 0 });
 
 function image(createdBy: string[], lines?: ([number, number] | null)[]): ImageRecord {
   return {
@@ -54,6 +56,92 @@ describe("analyzeImage: dive's efficiency (filetree/efficiency.go)", () => {
     ]);
     expect(a.hidden.map((h) => [h.path, h.how, h.addedBy, h.hiddenBy])).toEqual([["/d/x", "removed", 0, 1], ["/d/y", "removed", 0, 1]]);
     expect(a.finalFiles.map((f) => f.path)).toEqual(["/d/z"]);
+  });
+});
+
+describe("diveFileList: dive's per-layer fileList (export.go, filetree FileInfo)", () => {
+  it("walks the layer tree children first in name order, whiteouts under their .wh. name, hard links and symlinks as their tar headers", () => {
+    const list = diveFileList({
+      entries: [
+        dir("bin"), file("bin/[", 1000, { mode: 0o100755 }), file("bin/ls", 0, { mode: 0o100755, linkName: "bin/[" }),
+        { path: "bin/sh", kind: "symlink", size: 0, leaf: true, abs: "", mode: 0o120777, uid: 0, gid: 0, linkName: "/bin/[" },
+        { ...dir("tmp"), mode: 0o41777 }, wh("tmp/junk"), file("tmp/a", 5, { uid: 1000, gid: 100 }),
+      ],
+      opaque: [],
+    });
+    expect(list.map((f) => f.path)).toEqual(["bin/[", "bin/ls", "bin/sh", "bin", "tmp/.wh.junk", "tmp/a", "tmp"]);
+    // dive's snapshot (export_test.snap): a busybox hard link is typeFlag 49 ('1'), fileMode 493, size 0
+    expect(list[1]).toEqual({ path: "bin/ls", typeFlag: 49, linkName: "bin/[", size: 0, fileMode: 493, uid: 0, gid: 0, isDir: false });
+    expect(list[2]).toMatchObject({ typeFlag: 50, linkName: "/bin/[", fileMode: 2 ** 27 + 0o777 });
+    // a directory: Go's ModeDir | perm (dive's 2147484141 for 0755); /tmp's sticky bit is ModeSticky
+    expect(list[3]).toMatchObject({ typeFlag: 53, fileMode: 2147484141, isDir: true });
+    expect(list[6]).toMatchObject({ fileMode: 2148532735 });
+    expect(list[4]).toMatchObject({ typeFlag: 48, size: 0, isDir: false });
+    expect(list[5]).toMatchObject({ typeFlag: 48, size: 5, fileMode: 420, uid: 1000, gid: 100 });
+    expect(Object.keys(list[0]!)).toEqual(["path", "typeFlag", "linkName", "size", "fileMode", "uid", "gid", "isDir"]);
+  });
+});
+
+describe("the interactive view (dive's two panes)", () => {
+  const listings: LayerListing[] = [
+    { entries: [dir("etc"), file("etc/passwd", 100), dir("tmp"), file("tmp/junk", 5000), dir("old"), file("old/x", 7)], opaque: [] },
+    { entries: [dir("etc"), file("etc/passwd", 120), file("etc/new", 3), dir("tmp"), wh("tmp/junk"), dir("old")], opaque: ["old"] },
+  ];
+  const flat = (n: TreeNode): string[] => n.children.flatMap((c) => [`${c.path} ${c.diff} ${c.size}`, ...flat(c)]);
+
+  it("layerTree: the file system as of a layer, what that layer added, modified, removed (a removed path kept)", () => {
+    expect(flat(layerTree(listings, 0))).toEqual(["/etc added 100", "/etc/passwd added 100", "/old added 7", "/old/x added 7", "/tmp added 5000", "/tmp/junk added 5000"]);
+    expect(flat(layerTree(listings, 1))).toEqual([
+      "/etc modified 123", "/etc/new added 3", "/etc/passwd modified 120",
+      "/old modified 7", "/old/x removed 7",
+      "/tmp modified 5000", "/tmp/junk removed 5000",
+    ]);
+  });
+
+  it("keys: layers up and down, Tab, Space and arrows collapse, ^U leaves only the changes, q and Ctrl-C quit", () => {
+    expect(parseKeys("\x1b[B\x1bOA\t \x1b[C\x1b[D\x15q\x03x\x1b[1;5A")).toEqual(["down", "up", "tab", "space", "right", "left", "filter", "quit", "quit"]);
+    const a = analyzeImage(image(["/bin/sh -c make", "/bin/sh -c rm"], [[1, 1], [2, 3]]), listings);
+    const view = new AnalyzeView(a, listings, new Chalk({ level: 0 }));
+    const tree = (): string[] => view.render(100, 20).map((l) => l.split("│").slice(1).join("│").trimEnd()).filter((l) => /[├└]── /.test(l)).map((l) => l.trim());
+    expect(view.key("down", 10)).toBe(false);
+    expect(view.render(100, 20).join("\n")).toMatch(/^ +1 +2-3 +123 B +rm +│/m);
+    view.key("filter", 10);
+    expect(tree()).toEqual([
+      "~ drwxr-xr-x       0:0      123 B  ├── etc/", "+ -rw-r--r--       0:0        3 B  │   ├── new", "~ -rw-r--r--       0:0      120 B  │   └── passwd",
+      "~ drwxr-xr-x       0:0        7 B  ├── old/", "- -rw-r--r--       0:0        7 B  │   └── x",
+      "~ drwxr-xr-x       0:0       5 kB  └── tmp/", "- -rw-r--r--       0:0       5 kB      └── junk",
+    ]);
+    view.key("tab", 10);
+    view.key("space", 10);
+    expect(tree()[0]).toMatch(/├── ⊕ etc\/$/);
+    expect(tree()).toHaveLength(5);
+    view.key("right", 10);
+    expect(tree()).toHaveLength(7);
+    view.key("tab", 10);
+    view.key("up", 10);
+    view.key("filter", 10);
+    expect(tree()).toEqual(expect.arrayContaining([expect.stringMatching(/^\+ .*└── junk$/)]));
+    expect(view.key("quit", 10)).toBe(true);
+  });
+
+  it("runInteractive gives the terminal back (cooked input, the cursor, the screen) when drawing fails", async () => {
+    const raw: boolean[] = [];
+    const input = Object.assign(new EventEmitter(), { isTTY: true, setRawMode: (on: boolean) => raw.push(on), resume() {}, pause() {} });
+    let written = "";
+    const output = Object.assign(new EventEmitter(), { columns: 80, rows: 24, write: (s: string) => ((written += s), true) });
+    const a = analyzeImage(image(["a"]), [listings[0]!]);
+    const view = new AnalyzeView(a, [listings[0]!], new Chalk({ level: 0 }));
+    let draws = 0;
+    view.render = () => {
+      if (++draws === 2) throw new Error("draw failed");
+      return ["frame"];
+    };
+    const run = runInteractive(view, input as unknown as NodeJS.ReadStream, output as unknown as NodeJS.WriteStream);
+    input.emit("data", Buffer.from("\x1b[B"));
+    await expect(run).rejects.toThrow("draw failed");
+    expect(raw).toEqual([true, false]);
+    expect(written.endsWith("\x1b[?25h\x1b[?1049l")).toBe(true);
+    expect(input.listenerCount("data")).toBe(0);
   });
 });
 

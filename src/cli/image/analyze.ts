@@ -12,17 +12,20 @@ interface AnalyzeFlags {
   lowestEfficiency?: string;
   highestWastedBytes?: string;
   highestUserWastedPercent?: string;
+  interactive?: boolean;
 }
 
 /**
  * `berth image analyze IMAGE`: per layer its size, files added, changed and removed, its
  * Dockerfile line; wasted bytes, dive's efficiency score, advice tied to lines; `--format json`
- * (dive's export keys), `--html FILE`, `--ci` (dive's rules and exit code).
+ * (dive's export keys), `--html FILE`, `--ci` (dive's rules and exit code), `-i` (dive's two
+ * panes in the terminal).
  */
 export function addAnalyze(g: Command): void {
   g.command("analyze")
     .description("Show where an image wastes space, which Dockerfile line did it, and how to fix it")
     .argument("<image>")
+    .option("-i, --interactive", "explore the layers and the image's file tree as of each layer in the terminal (dive's two panes)")
     .option("--format <format>", "text (default) or json (dive's export keys, and berth's)")
     .option("--html <file>", "also write a self-contained HTML report (layers, treemap, advice) to the file")
     .option("--ci", "check dive's CI rules and exit 1 when one fails")
@@ -35,11 +38,19 @@ export function addAnalyze(g: Command): void {
       if (format !== "text" && format !== "json") throw new UsageError(`--format: unknown format ${JSON.stringify(format)} (text or json)`);
       const ci = await import("../../analyze/index.js");
       const thresholds = ciThresholds(flags, ci);
+      if (flags.interactive === true) {
+        if (flags.format !== undefined || thresholds !== undefined) throw new UsageError("--interactive cannot be used with --format or --ci");
+        if (process.stdin.isTTY !== true || process.stdout.isTTY !== true) throw new UsageError("--interactive needs a terminal: the input or output device is not a TTY");
+      }
       const store: CliStore = await storeFor(cmd);
       const image = await store.resolveImage(name);
-      const { analysis, advice } = await analyze(image);
+      const { analysis, advice, listings } = await analyze(image);
       if (flags.html !== undefined) writeFileSync(flags.html, ci.renderHtml(analysis, advice));
-      const out = format === "json" ? JSON.stringify(ci.exportAnalysis(analysis, advice), null, 2) + "\n" : ci.renderSummary(analysis, advice);
+      if (flags.interactive === true) {
+        await ci.runInteractive(new ci.AnalyzeView(analysis, listings), process.stdin, process.stdout);
+        return;
+      }
+      const out = format === "json" ? JSON.stringify(ci.exportAnalysis(analysis, advice, listings), null, 2) + "\n" : ci.renderSummary(analysis, advice);
       process.stdout.write(out);
       if (thresholds !== undefined) {
         const ev = ci.evaluateCi(analysis, thresholds);
@@ -74,11 +85,14 @@ function ciThresholds(flags: AnalyzeFlags, m: AnalyzeModule): import("../../anal
   return t;
 }
 
-/** The analysis of a stored image and its advice. */
-export async function analyze(image: ImageRecord): Promise<{ analysis: import("../../analyze/index.js").ImageAnalysis; advice: import("../../analyze/index.js").Advice[] }> {
-  const { analyzeImage, adviseImage } = await import("../../analyze/index.js");
-  const analysis = analyzeImage(image);
-  return { analysis, advice: adviseImage(analysis) };
+type Analyzed = { analysis: import("../../analyze/index.js").ImageAnalysis; advice: import("../../analyze/index.js").Advice[]; listings: import("../../analyze/index.js").LayerListing[] };
+
+/** The analysis of a stored image, its advice, and its layers' listings. */
+export async function analyze(image: ImageRecord): Promise<Analyzed> {
+  const { analyzeImage, adviseImage, listLayer } = await import("../../analyze/index.js");
+  const listings = image.layers.map(listLayer);
+  const analysis = analyzeImage(image, listings);
+  return { analysis, advice: adviseImage(analysis), listings };
 }
 
 /** What `berth build --analyze` prints after the build. */

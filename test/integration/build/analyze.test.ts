@@ -1,8 +1,9 @@
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../../src/store/index.js";
-import { berthCli, workspace, writeContext } from "./helpers.js";
+import { BERTH, berthCli, workspace, writeContext } from "./helpers.js";
 import { debianMirrorUnreachable, debianTarball } from "../../helpers/debian.js";
 
 // berth image analyze on images built here to hold known waste: a 5 MB file made at line 3 and
@@ -54,7 +55,13 @@ describe("berth image analyze", () => {
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.layer.map((l: { index: number }) => l.index)).toEqual([0, 1, 2, 3, 4]);
-    for (const l of j.layer) expect(Object.keys(l)).toEqual(expect.arrayContaining(["index", "digestId", "sizeBytes", "command"]));
+    for (const l of j.layer) expect(Object.keys(l)).toEqual(expect.arrayContaining(["index", "digestId", "sizeBytes", "command", "fileList"]));
+    // dive's fileList: the layer's tar entries, children first; the rm's layer holds /tmp's whiteout of junk
+    expect(j.layer[3].fileList).toEqual([
+      { path: "tmp/.wh.junk", typeFlag: 48, linkName: "", size: 0, fileMode: 420, uid: 0, gid: 0, isDir: false },
+      { path: "tmp", typeFlag: 53, linkName: "", size: 0, fileMode: 2 ** 31 + 2 ** 20 + 0o777, uid: 0, gid: 0, isDir: true },
+    ]);
+    expect(j.layer[2].fileList).toContainEqual(expect.objectContaining({ path: "tmp/junk", typeFlag: 48, size: 5_000_000 }));
     expect(j.layer[2]).toMatchObject({ command: "RUN /bin/sh -c head -c 5000000 /dev/urandom > /tmp/junk # buildkit", sizeBytes: 5_000_000, lines: [3, 3] });
     expect(Object.keys(j.image).sort()).toEqual(["efficiencyScore", "fileReference", "inefficientBytes", "sizeBytes"]);
     // the only path met twice is /tmp/junk (5 MB, then its whiteout: 0), so dive's score is
@@ -152,4 +159,64 @@ describe("berth image analyze", () => {
     expect(lists.reduce((s, h) => s + h.sizeBytes, 0)).toBeGreaterThan(1_000_000);
     expect(lists.filter((h) => h.hiddenBy !== 3)).toEqual([]);
   }, 300_000);
+
+  it("-i: dive's two panes in a real terminal (a pty from util-linux script): layers, the tree as of a layer, a removed file, q restores the terminal", async () => {
+    const cmd = `stty cols 120 rows 40; ${process.execPath} ${BERTH} --root ${join(ws.dir, "store")} image analyze -i waste:1; echo EXIT=$?; stty -a`;
+    const child = spawn("script", ["-qfc", cmd, "/dev/null"], { env: { ...process.env, BERTH_ROOT: "", TERM: "xterm-256color", FORCE_COLOR: undefined, NO_COLOR: undefined } });
+    let raw = "";
+    child.stdout.on("data", (d: Buffer) => (raw += d.toString("utf8")));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    /** What the terminal shows: every frame writes each row after moving the cursor to it. */
+    const screen = (): string[] => {
+      const rows: string[] = [];
+      for (const m of raw.matchAll(/\x1b\[(\d+);1H([^\x1b]*(?:\x1b\[[\d;]*m[^\x1b]*)*)/g)) rows[Number(m[1]) - 1] = m[2]!.replace(/\x1b\[[\d;]*m/g, "");
+      return rows;
+    };
+    /** The right pane's tree rows. */
+    const treeOf = (rows: string[]): string[] => rows.map((l) => l.split("│").slice(1).join("│").trimEnd()).filter((l) => /[├└]── /.test(l));
+    const waitFor = async (what: string, test: (rows: string[]) => boolean): Promise<string[]> => {
+      for (let i = 0; i < 200; i++) {
+        const rows = screen();
+        if (test(rows)) return rows;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`the screen never showed ${what}:\n${screen().join("\n")}\n(stdout: ${JSON.stringify(raw.slice(-2000))})`);
+    };
+    try {
+      let rows = await waitFor("the layers", (r) => r.some((l) => l.includes("COPY . /app")));
+      expect(rows).toHaveLength(40);
+      expect(rows[0]).toMatch(/^ Layers +\s+Current Layer Contents \(layer 0\)/);
+      child.stdin.write("\x1b[B\x1b[B\x1b[B"); // three layers down: the rm of line 4
+      rows = await waitFor("layer 3", (r) => r[0]!.includes("(layer 3)"));
+      expect(rows).toContainEqual(expect.stringMatching(/^ +3 +4 +0 B +RUN \/bin\/sh -c rm \/tmp\/junk +│/));
+      expect(rows).toContainEqual(expect.stringMatching(/^Line: 4 /));
+      child.stdin.write("\x15"); // ^U: changes only
+      rows = await waitFor("the changes only", (r) => r[0]!.includes("changes only"));
+      expect(treeOf(rows)).toEqual([
+        expect.stringMatching(/^~ drwxrwxrwx +0:0 +5 MB  └── tmp\/$/),
+        expect.stringMatching(/^- -rw-r--r-- +0:0 +5 MB      └── junk$/),
+      ]);
+      expect(raw).toContain(`${"\x1b[31m"}junk`); // dive's red for a removed file
+      child.stdin.write("\t "); // the tree pane, then Space collapses /tmp
+      rows = await waitFor("/tmp collapsed", (r) => r.some((l) => l.includes("⊕ tmp/")));
+      expect(treeOf(rows)).toEqual([expect.stringMatching(/^~ drwxrwxrwx +0:0 +5 MB  └── ⊕ tmp\/$/)]);
+      child.stdin.write("q");
+      expect(await exited).toBe(0);
+      const after = raw.slice(raw.lastIndexOf("\x1b[?1049l"));
+      expect(after).toContain("EXIT=0");
+      // the terminal is back in cooked mode with echo, the cursor shown
+      expect(after).toMatch(/(^|\s)icanon\s/);
+      expect(after).toMatch(/(^|\s)echo\s/);
+      expect(raw.lastIndexOf("\x1b[?25h")).toBeGreaterThan(raw.lastIndexOf("\x1b[?25l"));
+    } finally {
+      child.kill();
+    }
+  }, 60_000);
+
+  it("-i without a terminal is refused, naming the flag", () => {
+    const r = berth(["image", "analyze", "-i", "waste:1"]);
+    expect(r.status).toBe(125);
+    expect(r.stderr).toContain("--interactive needs a terminal");
+    expect(r.stdout).toBe("");
+  });
 });

@@ -13,7 +13,7 @@ export const BERTH = join(__dirname, "../../../bin/berth");
 
 /** `berth --root ROOT ARGS` run to its end (BERTH_ROOT cleared, so --root is the store). */
 export function berthCli(root: string, args: string[], o: { input?: string; env?: Record<string, string | undefined> } = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [BERTH, "--root", root, ...args], { encoding: "utf8", ...(o.input !== undefined ? { input: o.input } : {}), env: { ...process.env, BERTH_ROOT: "", ...o.env } });
+  return spawnSync(process.execPath, [BERTH, "--root", root, ...args], { encoding: "utf8", maxBuffer: 1 << 28, ...(o.input !== undefined ? { input: o.input } : {}), env: { ...process.env, BERTH_ROOT: "", ...o.env } });
 }
 
 /** A temp store with busybox imported as `busybox`, and a place for contexts. */

@@ -71,3 +71,8 @@ else console.warn("berth: building native/netplug.c failed (containers are plugg
 // the namespace with nsenter, from a Node process that waits for it (src/sys/userns.ts).
 if (compile("berth-launch", "launch.c", [["-static"], []])) console.log("berth: launcher built (native/build/Release/berth-launch)");
 else console.warn("berth: building native/launch.c failed (rootless commands then enter their namespace through nsenter)");
+
+// berth-chroot (native/chroot.c): runs a RUN step of `berth build --isolation chroot` in a
+// chroot with the job's own privileges. Static: it needs nothing from the image it enters.
+if (compile("berth-chroot", "chroot.c", [["-static"], []])) console.log("berth: chroot helper built (native/build/Release/berth-chroot)");
+else console.warn("berth: building native/chroot.c failed (berth build --isolation chroot is then unavailable)");

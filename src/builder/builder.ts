@@ -192,11 +192,16 @@ class Builder implements BuildSession {
     if (this.defaultNetwork === "host" && !(o.allow ?? []).includes("network.host")) {
       throw new BuildError("network.host is not allowed: --network host needs `berth build --allow network.host`", { exitCode: 1 });
     }
+    if (o.isolation === "chroot") {
+      this.warn(
+        "--isolation chroot: RUN steps run in a chroot with berth's own privileges: no namespaces (they share the job's network, processes and hostname), no seccomp filter or capability limits, no /proc or /sys; a step can do whatever this job can. For trusted builds where namespaces are not available",
+      );
+    }
     for (const i of this.plan.order) {
       const steps = this.plan.stages[i]!.steps;
       let last = -1;
       steps.forEach((node, at) => {
-        if (node.kind === "run" && this.networkOf(node) === "default") last = at;
+        if (node.kind === "run" && o.isolation !== "chroot" && this.networkOf(node) === "default") last = at;
       });
       this.lastSandboxRun.set(i, last);
     }
@@ -293,6 +298,7 @@ class Builder implements BuildSession {
       await Promise.all(this.cleanups);
       await sandboxClosed;
       // no container runs any more: dirs of layers that turned out to exist already can go
+      if (o.isolation === "chroot") await (await import("./run/chroot.js")).closeChrootRoots(this);
       await cache.removeLeftovers();
       await unwatch();
       cache.exchange?.close();

@@ -53,6 +53,13 @@ export interface BuildOptions {
    * only) or "host" (the host's namespace; needs `allow: ["network.host"]`).
    */
   network?: "host" | "none" | "default";
+  /**
+   * How RUN steps are isolated (`--isolation`, else $BERTH_ISOLATION): "default", a container
+   * (runc: namespaces, an overlay root, Docker's confinement), or "chroot", a chroot with the
+   * job's own privileges and nothing else, for containers that allow neither mounts nor user
+   * namespaces (Buildah's mode of that name; see run/chroot.ts).
+   */
+  isolation?: Isolation;
   labels?: Record<string, string>;
   secrets?: SecretSpec[];
   ssh?: SshSpec[];
@@ -84,4 +91,16 @@ export interface BuildResult {
   cacheExchange?: CacheExchangeStats;
   /** `--platform a,b`: each platform's image (imageId is then the image index's digest). */
   platformImages?: { platform: Platform; imageId: Digest }[];
+}
+
+export type Isolation = "default" | "chroot";
+
+/**
+ * `--isolation` / $BERTH_ISOLATION: default (also Buildah's oci and rootless, Docker's
+ * process, which are berth's default isolation) or chroot.
+ */
+export function parseIsolation(value: string | undefined): Isolation {
+  if (value === undefined || value === "" || value === "default" || value === "oci" || value === "rootless" || value === "process") return "default";
+  if (value === "chroot") return "chroot";
+  throw new Error(`unsupported isolation ${JSON.stringify(value)} (want default or chroot)`);
 }

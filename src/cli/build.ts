@@ -26,6 +26,7 @@ interface BuildFlags {
   cacheFrom?: string[];
   cacheTo?: string[];
   analyze?: boolean;
+  isolation?: string;
 }
 
 export function registerBuildCommands(program: Command): void {
@@ -41,6 +42,7 @@ export function registerBuildCommands(program: Command): void {
     .option("--pull", "always pull base images from their registry (a missing one is pulled anyway)")
     .option("--no-cache-filter <stage>", "do not use the cache for these stages (repeatable, comma-separated)", collect)
     .option("--network <mode>", "network for RUN: default (a sandbox: own namespace, outbound access through pasta or slirp4netns), none (loopback only) or host (needs --allow network.host)", "default")
+    .option("--isolation <type>", "how RUN steps are isolated: default (a container) or chroot (a chroot with berth's own privileges, no namespaces: for CI containers without them; weaker) (default: $BERTH_ISOLATION)")
     .option("--allow <entitlement>", "grant network.host (RUN --network=host) or security.insecure (RUN --security=insecure) (repeatable, comma-separated)", collect)
     .option("--progress <mode>", "auto, tty, plain or json", "auto")
     .option("-q, --quiet", "print only the image ID")
@@ -59,6 +61,13 @@ export function registerBuildCommands(program: Command): void {
       const root = (cmd.optsWithGlobals() as { root?: string }).root;
       const network = flags.network ?? "default";
       if (network !== "default" && network !== "host" && network !== "none") throw new UsageError(`--network: unsupported mode ${JSON.stringify(flags.network)} (want default, host or none)`);
+      const { parseIsolation } = await import("../builder/options.js");
+      let isolation;
+      try {
+        isolation = parseIsolation(flags.isolation ?? process.env.BERTH_ISOLATION);
+      } catch (err) {
+        throw new UsageError(`${flags.isolation !== undefined ? "--isolation" : "BERTH_ISOLATION"}: ${(err as Error).message}`);
+      }
       const { parseEntitlements } = await import("../builder/entitlements.js");
       let allow;
       try {
@@ -127,6 +136,7 @@ export function registerBuildCommands(program: Command): void {
           pull: flags.pull === true,
           noCacheFilter: (flags.noCacheFilter ?? []).flatMap((f) => f.split(",")).filter(Boolean),
           network,
+          isolation,
           allow,
           labels,
           secrets,

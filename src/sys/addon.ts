@@ -110,6 +110,15 @@ export function netplugHelper(): string | undefined {
   return helperBinary("berth-netplug");
 }
 
+/**
+ * The host path of berth-chroot (native/chroot.c), which runs a RUN step of `berth build
+ * --isolation chroot` chrooted with the job's own privileges; without it coreutils' chroot(8)
+ * does (runtime/chroot.ts).
+ */
+export function chrootHelper(): string | undefined {
+  return helperBinary("berth-chroot");
+}
+
 /** Whether the addon is in use (for `berth info`): false means every fallback runs. */
 export function addonLoaded(): boolean {
   return berthNative() !== null;

@@ -1,13 +1,16 @@
+import { hasCapSysAdmin } from "./capabilities.js";
 import { isRootless } from "./host-uid.js";
 
 /**
  * Where overlayfs keeps its own marks (an opaque directory's): trusted.overlay.* as root.
  * Inside berth's user namespace trusted.* is out of reach, so rootless berth mounts its
  * overlays with `userxattr` (Linux 5.11 and later) and the marks are user.overlay.*, in the
- * upper dirs it diffs and the layer dirs it extracts alike.
+ * upper dirs it diffs and the layer dirs it extracts alike. Root without CAP_SYS_ADMIN (in a
+ * container without --privileged, building with `--isolation chroot`) cannot set trusted.*
+ * either: its layers carry user.overlay.* too (it mounts no overlay).
  */
 export function overlayXattrPrefix(): string {
-  return isRootless() ? "user.overlay." : "trusted.overlay.";
+  return isRootless() || !hasCapSysAdmin() ? "user.overlay." : "trusted.overlay.";
 }
 
 /** The attribute that marks a directory opaque (replaced wholesale: the lower dirs' entries hidden). */

@@ -13,6 +13,9 @@ import type { RunNetwork } from "../sandbox.js";
 import type { BuildSession, Step } from "../session.js";
 import { containerConfig, processEnv, stageEnv } from "../stage-state.js";
 import { runCommand, runMounts, runNetwork } from "./command.js";
+import { hasCapSysAdmin } from "../../sys/capabilities.js";
+import { isRootless } from "../../sys/host-uid.js";
+import { BUILD_HOSTNAME } from "../../runtime/network/etc-files.js";
 
 /** Collects a step's output as events and keeps its tail for the error report. */
 class StepOutput extends Writable {
@@ -78,6 +81,17 @@ export async function dispatchRun(b: BuildSession, s: Step<RunInstruction>): Pro
   const allow = b.options.allow ?? [];
   const missing = missingEntitlement(node, allow, security);
   if (missing !== undefined) throw errorAt(b.plan, node, entitlementMessage(missing));
+  const chroot = b.options.isolation === "chroot";
+  if (chroot) {
+    // nothing can be mounted, and no namespace made: say so rather than run without them
+    if (mounts.length > 0) throw fail(`RUN --mount is not available with --isolation chroot: mounts need CAP_SYS_ADMIN (build with the default isolation where it is allowed)`);
+    if (command.script !== undefined) throw fail(`RUN <<EOF with a #! script is not available with --isolation chroot: the script is mounted into the step, and mounts need CAP_SYS_ADMIN (start the heredoc with a shell command instead)`);
+    if (network === "none") throw fail(`RUN --network=none is not available with --isolation chroot: a step shares the job's network (build with the default isolation for a network of its own)`);
+  } else if (!isRootless() && !hasCapSysAdmin()) {
+    throw fail(
+      "RUN needs a container, and berth cannot make one here: it runs as root without CAP_SYS_ADMIN (in a container started without --privileged, which allows no mounts and no namespaces); build with --isolation chroot (or BERTH_ISOLATION=chroot): RUN steps then run in a chroot with the job's own privileges",
+    );
+  }
   const cfg = containerConfig(state);
   const env = processEnv(state);
   // Proxy build args reach the process without an ARG, and stay out of key and history.
@@ -115,7 +129,20 @@ export async function dispatchRun(b: BuildSession, s: Step<RunInstruction>): Pro
       throw fail((err as Error).message, { cause: err });
     }
     try {
-      code = await executeRun({
+      code = chroot
+        ? await (await import("./chroot.js")).executeChrootRun({
+            roots: (await import("./chroot.js")).chrootRoots(b, b.store, b.resources.isOpaque),
+            snapshot: snap,
+            args: command.args,
+            env: runEnv,
+            cwd,
+            user,
+            hostname: BUILD_HOSTNAME,
+            stdout,
+            stderr,
+            ...(options.signal !== undefined ? { signal: options.signal } : {}),
+          })
+        : await executeRun({
         snapshot: snap,
         command,
         env: runEnv,

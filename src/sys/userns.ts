@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { constants, userInfo } from "node:os";
 import { join } from "node:path";
@@ -125,6 +125,21 @@ function startHolder(uid: number, gid: number, name: string): Promise<number> {
 }
 
 /**
+ * Before the holder: whether this process may make a user namespace at all. A container
+ * started with Docker's default seccomp profile (no CAP_SYS_ADMIN) refuses unshare(2), and
+ * some hosts switch user namespaces off; berth then has neither root nor a namespace, and
+ * says what does work.
+ */
+function checkUserNamespacesAllowed(): void {
+  const probe = spawnSync("unshare", ["--user", "true"], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  if (probe.status === 0 || probe.error !== undefined) return; // no unshare: startHolder says so
+  throw new BerthError(
+    `berth cannot run here: it runs as an ordinary user (uid ${process.getuid?.() ?? "?"}) and may not make a user namespace (${probe.stderr.trim().replace(/^unshare: /, "") || "refused"}: a container's seccomp profile, or user namespaces switched off on the host). Run it as root in the job's container and build with --isolation chroot (or BERTH_ISOLATION=chroot), or allow user namespaces`,
+    { exitCode: 125 },
+  );
+}
+
+/**
  * The pid of this user's namespace holder for this run root, started (or replaced, when the
  * recorded one is gone or its pid reused) under a lock, so that commands started together
  * share one.
@@ -139,6 +154,7 @@ export async function ensureUserNamespace(root: string = runRoot()): Promise<num
     const other = liveHolder(pidFile);
     if (other !== undefined) return other;
     const { uid, gid, username } = userInfo();
+    checkUserNamespacesAllowed();
     const pid = await startHolder(uid, gid, username);
     const tmp = `${pidFile}.${process.pid}.tmp`;
     writeFileSync(tmp, `${pid} ${startTime(pid)}\n`);

@@ -266,6 +266,9 @@ class Builder implements BuildSession {
       await buildLock;
       const target = await this.walk.stageResult(this.plan.target);
       trace("build: target stage done");
+      // no RUN is left: the chroot trees go before the store's sync, which would write their
+      // copies of the base image to disk only to delete them
+      if (o.isolation === "chroot") await (await import("./run/chroot.js")).closeChrootRoots(this);
       await cache.waitForCommits();
       // The layers' sync is queued now and started by addImage's first sync, once the image's
       // files are written: one sync for both. Started at once (urgent), it ran under the

@@ -3,8 +3,9 @@ import { dirname, join } from "node:path";
 import { mknodBatch, type NodeSpec } from "../../sys/mknod.js";
 import { setXattrsBatch } from "../../sys/xattr.js";
 import { overlayOpaqueXattr } from "../../sys/overlay-xattr.js";
-import type { Snapshot } from "../../store/index.js";
+import type { LayerInfo, Snapshot } from "../../store/index.js";
 import type { BuilderStore } from "../store-port.js";
+import { runProgram } from "../../runtime/exec-file.js";
 
 /**
  * The roots of `berth build --isolation chroot`: where mounts are not allowed (a container
@@ -17,10 +18,13 @@ import type { BuilderStore } from "../store-port.js";
  * nothing `system check --repair` does not remove.
  */
 
-interface Tree {
+export interface Tree {
   snap: Snapshot;
-  /** The layers the tree holds, top first, by directory inode (a committed upper dir keeps its inode). */
-  layers: bigint[];
+  /**
+   * The layers the tree holds, bottom first: the stage's own LayerInfo objects, which stay the
+   * same while the store fills in a committed layer (or swaps its dir for an equal one's).
+   */
+  layers: readonly LayerInfo[];
   busy: boolean;
 }
 
@@ -195,12 +199,11 @@ export class ChrootRoots {
   ) {}
 
   /**
-   * A tree holding `lowerDirs` (top first): one of the build's whose layers lie below them all,
-   * the others applied; else a new copy.
+   * A tree holding `layers` (a stage's, bottom first): one of the build's whose layers are the
+   * first of them, the others applied; else a new copy. It is the caller's until adopt or drop.
    */
-  async acquire(lowerDirs: readonly string[]): Promise<Tree> {
-    const inodes = lowerDirs.map((d) => lstatSync(d, { bigint: true }).ino);
-    const fits = (t: Tree): boolean => !t.busy && t.layers.length <= inodes.length && t.layers.every((ino, i) => inodes[inodes.length - t.layers.length + i] === ino);
+  async acquire(layers: readonly LayerInfo[]): Promise<Tree> {
+    const fits = (t: Tree): boolean => !t.busy && t.layers.length <= layers.length && t.layers.every((l, i) => layers[i] === l);
     let tree = this.trees.find(fits);
     if (tree === undefined) {
       tree = { snap: await this.store.prepareSnapshot([], { durable: false }), layers: [], busy: false };
@@ -208,21 +211,31 @@ export class ChrootRoots {
     }
     tree.busy = true;
     const c = newCopying();
-    for (const dir of lowerDirs.slice(0, inodes.length - tree.layers.length).reverse()) applyLayer(dir, tree.snap.upperDir, this.isOpaque, c);
+    const missing = layers.slice(tree.layers.length).map((l) => l.dir);
+    // a new tree takes its bottom layer (mostly the base image, the bulk) from GNU cp, several
+    // times faster than this process's file by file copy (a bottom layer's whiteouts hide
+    // nothing); another cp (busybox's) lacks the flags: the copy below does it all
+    if (tree.layers.length === 0 && missing.length > 0) {
+      const copied = await runProgram("cp", ["-a", "--no-preserve=xattr", "--reflink=auto", `${missing[0]}/.`, tree.snap.upperDir]).catch(() => ({ code: 1 }));
+      if (copied.code === 0) missing.shift();
+      else for (const name of readdirSync(tree.snap.upperDir)) rmSync(join(tree.snap.upperDir, name), { recursive: true, force: true });
+    }
+    for (const dir of missing) applyLayer(dir, tree.snap.upperDir, this.isOpaque, c);
     await finish(c);
-    tree.layers = inodes;
+    tree.layers = layers.slice();
     return tree;
   }
 
-  /** A step is done with its tree: it now holds `layer` on top (undefined: the step changed nothing); a failed step's tree goes. */
-  async release(tree: Tree, ok: boolean, layer: string | undefined): Promise<void> {
+  /** The step that had the tree is done: its stage's layers (the step's own on top, if it made one) are what the tree holds. */
+  adopt(tree: Tree, layers: readonly LayerInfo[]): void {
+    tree.layers = layers.slice();
     tree.busy = false;
-    if (!ok) {
-      this.trees.splice(this.trees.indexOf(tree), 1);
-      await this.store.removeSnapshot(tree.snap);
-      return;
-    }
-    if (layer !== undefined) tree.layers = [lstatSync(layer, { bigint: true }).ino, ...tree.layers];
+  }
+
+  /** A tree whose step failed: its content is unknown, it goes. */
+  async drop(tree: Tree): Promise<void> {
+    this.trees.splice(this.trees.indexOf(tree), 1);
+    await this.store.removeSnapshot(tree.snap);
   }
 
   async close(): Promise<void> {
@@ -256,7 +269,8 @@ const JOB_FILES = ["etc/resolv.conf", "etc/hosts"];
 const DEVICES: [string, number, number][] = [["null", 1, 3], ["zero", 1, 5], ["full", 1, 7], ["random", 1, 8], ["urandom", 1, 9], ["tty", 5, 0]];
 
 export interface ChrootRunOptions {
-  roots: ChrootRoots;
+  /** The step's tree (ChrootRoots.acquire), which it changes */
+  tree: Tree;
   snapshot: Snapshot;
   args: string[];
   env: string[];
@@ -276,29 +290,22 @@ export interface ChrootRunOptions {
  */
 export async function executeChrootRun(o: ChrootRunOptions): Promise<number> {
   const { runChrooted } = await import("../../runtime/chroot.js");
-  const tree = await o.roots.acquire(o.snapshot.lowerDirs);
-  const root = tree.snap.upperDir;
-  let ok = false;
-  try {
-    for (const rel of JOB_FILES) {
-      if (lst(join(root, rel)) === undefined && lst(join(root, "etc"))?.isDirectory() === true && lst(`/${rel}`)?.isFile() === true) copyFileSync(`/${rel}`, join(root, rel));
-    }
-    if ((process.geteuid?.() ?? 0) === 0) {
-      mkdirSync(join(root, "dev"), { recursive: true, mode: 0o755 });
-      const missing = DEVICES.filter(([name]) => lst(join(root, "dev", name)) === undefined);
-      await mknodBatch(
-        missing.map(([name, major, minor]) => ({ path: join(root, "dev", name), type: "c", major, minor, mode: 0o666, uid: 0, gid: 0, mtime: Date.now() / 1000 })),
-        { chown: false },
-      ).catch(() => undefined); // no CAP_MKNOD: the step goes without them
-    }
-    const before = treeState(root);
-    // a missing working directory is made, and kept in the layer (BuildKit)
-    mkdirSync(join(root, o.cwd), { recursive: true, mode: 0o755 });
-    const code = await runChrooted({ root, args: o.args, env: o.env, cwd: o.cwd, ...(o.user !== undefined && o.user !== "" ? { user: o.user } : {}), hostname: o.hostname, stdout: o.stdout, stderr: o.stderr, ...(o.signal !== undefined ? { signal: o.signal } : {}) });
-    if (code === 0) await diffTree(root, before, o.snapshot.upperDir);
-    ok = code === 0;
-    return code;
-  } finally {
-    await o.roots.release(tree, ok, ok && readdirSync(o.snapshot.upperDir).length > 0 ? o.snapshot.upperDir : undefined);
+  const root = o.tree.snap.upperDir;
+  for (const rel of JOB_FILES) {
+    if (lst(join(root, rel)) === undefined && lst(join(root, "etc"))?.isDirectory() === true && lst(`/${rel}`)?.isFile() === true) copyFileSync(`/${rel}`, join(root, rel));
   }
+  if ((process.geteuid?.() ?? 0) === 0) {
+    mkdirSync(join(root, "dev"), { recursive: true, mode: 0o755 });
+    const missing = DEVICES.filter(([name]) => lst(join(root, "dev", name)) === undefined);
+    await mknodBatch(
+      missing.map(([name, major, minor]) => ({ path: join(root, "dev", name), type: "c", major, minor, mode: 0o666, uid: 0, gid: 0, mtime: Date.now() / 1000 })),
+      { chown: false },
+    ).catch(() => undefined); // no CAP_MKNOD: the step goes without them
+  }
+  const before = treeState(root);
+  // a missing working directory is made, and kept in the layer (BuildKit)
+  mkdirSync(join(root, o.cwd), { recursive: true, mode: 0o755 });
+  const code = await runChrooted({ root, args: o.args, env: o.env, cwd: o.cwd, ...(o.user !== undefined && o.user !== "" ? { user: o.user } : {}), hostname: o.hostname, stdout: o.stdout, stderr: o.stderr, ...(o.signal !== undefined ? { signal: o.signal } : {}) });
+  if (code === 0) await diffTree(root, before, o.snapshot.upperDir);
+  return code;
 }

@@ -116,73 +116,83 @@ export async function dispatchRun(b: BuildSession, s: Step<RunInstruction>): Pro
     const src = await b.fromSource(from);
     return { identity: src.identity, fs: new LayeredSourceFs(src.layers, src.label, b.resources.isOpaque) };
   };
-  await b.cache.layerStep(s, id, inputs, createdBy, async (snap) => {
-    const stdout = new StepOutput((data) => b.emit({ type: "log", id, stream: "stdout", data, time: Date.now() }));
-    const stderr = new StepOutput((data) => b.emit({ type: "log", id, stream: "stderr", data, time: Date.now() }));
-    const both = () => (stdout.tail + stderr.tail).slice(-8192);
-    let code: number;
-    const { executeRun } = await import("./execute.js");
-    // a foreign stage's RUN goes through QEMU: say how to get it before runc's "exec format error"
-    try {
-      checkEmulation(platformOfConfig(state.config), "the stage");
-    } catch (err) {
-      throw fail((err as Error).message, { cause: err });
-    }
-    try {
-      code = chroot
-        ? await (await import("./chroot.js")).executeChrootRun({
-            roots: (await import("./chroot.js")).chrootRoots(b, b.store, b.resources.isOpaque),
-            snapshot: snap,
-            args: command.args,
-            env: runEnv,
-            cwd,
-            user,
-            hostname: BUILD_HOSTNAME,
-            stdout,
-            stderr,
-            ...(options.signal !== undefined ? { signal: options.signal } : {}),
-          })
-        : await executeRun({
-        snapshot: snap,
-        command,
-        env: runEnv,
-        cwd,
-        user,
-        network,
-        sandbox: async () => {
-          if (security === "insecure") b.sandbox.taint();
-          return (await b.sandbox.ready()).netns;
-        },
-        ...(security === "insecure" ? { privileged: true } : {}),
-        mounts,
-        sources: {
-          contextView: () => b.resources.contextView(),
-          memoryDir: () => b.resources.memoryDir(),
-          fromLayers: async (from) => (await layersOf(from)).fs,
-          cacheMountsDir: b.store.cacheMountsDir(),
-          fromTree: layersOf,
-          secrets: options.secrets ?? [],
-          ssh: options.ssh ?? [],
-          environment: b.environment,
-          etcFiles: (net) => b.resources.etcFiles(net),
-        },
-        stdout,
-        stderr,
-        ...(options.signal !== undefined ? { signal: options.signal } : {}),
-        ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
-        stateDir: b.stateDir,
-        deferCleanup: (p) => b.deferCleanup(p),
-        anotherFollows,
-        existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
-        parentType: (abs) => view.lstat(abs.replace(/^\/+/, ""))?.type,
-      });
-    } catch (err) {
-      if (err instanceof BuildError) throw err;
-      throw fail((err as Error).message, { output: both(), cause: err });
-    }
-    if (options.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130, output: both() });
-    if (code !== 0) {
-      throw fail(`process "${command.args.join(" ")}" did not complete successfully: exit code: ${code}`, { output: both() });
-    }
-  });
+  // --isolation chroot: the step's root, a tree of the build's (run/chroot.ts), handed back
+  // with the stage's layers once the step's own layer is among them
+  const chrootRoots = chroot ? (await import("./chroot.js")).chrootRoots(b, b.store, b.resources.isOpaque) : undefined;
+  let chrootTree: import("./chroot.js").Tree | undefined;
+  try {
+    await b.cache.layerStep(s, id, inputs, createdBy, async (snap) => {
+      const stdout = new StepOutput((data) => b.emit({ type: "log", id, stream: "stdout", data, time: Date.now() }));
+      const stderr = new StepOutput((data) => b.emit({ type: "log", id, stream: "stderr", data, time: Date.now() }));
+      const both = () => (stdout.tail + stderr.tail).slice(-8192);
+      let code: number;
+      const { executeRun } = await import("./execute.js");
+      // a foreign stage's RUN goes through QEMU: say how to get it before runc's "exec format error"
+      try {
+        checkEmulation(platformOfConfig(state.config), "the stage");
+      } catch (err) {
+        throw fail((err as Error).message, { cause: err });
+      }
+      try {
+        code = chroot
+          ? await (await import("./chroot.js")).executeChrootRun({
+              tree: (chrootTree = await chrootRoots!.acquire(state.layers)),
+              snapshot: snap,
+              args: command.args,
+              env: runEnv,
+              cwd,
+              user,
+              hostname: BUILD_HOSTNAME,
+              stdout,
+              stderr,
+              ...(options.signal !== undefined ? { signal: options.signal } : {}),
+            })
+          : await executeRun({
+          snapshot: snap,
+          command,
+          env: runEnv,
+          cwd,
+          user,
+          network,
+          sandbox: async () => {
+            if (security === "insecure") b.sandbox.taint();
+            return (await b.sandbox.ready()).netns;
+          },
+          ...(security === "insecure" ? { privileged: true } : {}),
+          mounts,
+          sources: {
+            contextView: () => b.resources.contextView(),
+            memoryDir: () => b.resources.memoryDir(),
+            fromLayers: async (from) => (await layersOf(from)).fs,
+            cacheMountsDir: b.store.cacheMountsDir(),
+            fromTree: layersOf,
+            secrets: options.secrets ?? [],
+            ssh: options.ssh ?? [],
+            environment: b.environment,
+            etcFiles: (net) => b.resources.etcFiles(net),
+          },
+          stdout,
+          stderr,
+          ...(options.signal !== undefined ? { signal: options.signal } : {}),
+          ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
+          stateDir: b.stateDir,
+          deferCleanup: (p) => b.deferCleanup(p),
+          anotherFollows,
+          existsInParent: (abs) => view.lstat(abs.replace(/^\/+/, "")) !== undefined,
+          parentType: (abs) => view.lstat(abs.replace(/^\/+/, ""))?.type,
+        });
+      } catch (err) {
+        if (err instanceof BuildError) throw err;
+        throw fail((err as Error).message, { output: both(), cause: err });
+      }
+      if (options.signal?.aborted === true) throw fail("the build was cancelled", { exitCode: 130, output: both() });
+      if (code !== 0) {
+        throw fail(`process "${command.args.join(" ")}" did not complete successfully: exit code: ${code}`, { output: both() });
+      }
+    });
+  } catch (err) {
+    if (chrootTree !== undefined) await chrootRoots!.drop(chrootTree);
+    throw err;
+  }
+  if (chrootTree !== undefined) chrootRoots!.adopt(chrootTree, state.layers);
 }

@@ -109,6 +109,26 @@ export function registerSystemCommands(program: Command): void {
       if (report.problems.some((p) => !p.repaired)) throw new BerthError("store check found problems", { exitCode: 1 });
     });
 
+  system.command("reset-userns")
+    .description("Rootless: end the user namespace berth's commands share (podman's system migrate), after a change to /etc/subuid or /etc/subgid; the next command starts a new one")
+    .option("-f, --force", "even with containers running (they lose their root file systems)")
+    .action(async (opts: { force?: boolean }, cmd: Command) => {
+      const { isRootless } = await import("../sys/host-uid.js");
+      const { BerthError } = await import("../errors.js");
+      if (!isRootless()) throw new BerthError("system reset-userns: berth runs as root here, without a user namespace of its own (only an ordinary user's berth has one)");
+      if (opts.force !== true) {
+        const store = await storeFor(cmd);
+        const { runtimeContext } = await import("../runtime/container/context.js");
+        const { listContainers } = await import("../runtime/container/lookup.js");
+        const { withLiveState } = await import("../runtime/container/record.js");
+        const running = (await listContainers(runtimeContext(store))).filter((c) => withLiveState(c.record).state === "running");
+        if (running.length > 0) throw new BerthError(`system reset-userns: ${running.length} container(s) running (${running.map((c) => c.record.name).join(", ")}): their mounts live in the namespace; stop them first, or use --force`);
+      }
+      const { stopUserNamespace } = await import("../sys/userns.js");
+      const pid = await stopUserNamespace();
+      process.stdout.write(pid === undefined ? "no user namespace was running\n" : `user namespace ended (holder pid ${pid})\n`);
+    });
+
   system.command("binfmt")
     .description("Show the platforms this machine runs (natively or through QEMU); --install registers Debian's qemu-user-static emulators")
     .option("--install", "register Debian's QEMU handlers with binfmt_misc, with the F flag (as tonistiigi/binfmt)")

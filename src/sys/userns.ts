@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { constants, userInfo } from "node:os";
 import { join } from "node:path";
 import { BerthError } from "../errors.js";
@@ -159,6 +159,26 @@ export async function ensureUserNamespace(root: string = runRoot()): Promise<num
     const tmp = `${pidFile}.${process.pid}.tmp`;
     writeFileSync(tmp, `${pid} ${startTime(pid)}\n`);
     renameSync(tmp, pidFile);
+    return pid;
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Ends this user's namespace holder (podman's `system migrate` stops its pause process): the
+ * namespace goes once the commands still inside it end, and every mount made in it with it
+ * (running containers' root file systems included: the caller checks there are none). The next
+ * command starts a new one, with /etc/subuid's ranges as they are then. Returns the pid ended,
+ * undefined when none ran.
+ */
+export async function stopUserNamespace(root: string = runRoot()): Promise<number | undefined> {
+  const pidFile = join(root, "userns.pid");
+  const lock = await acquireFlock(join(root, "userns.lock"));
+  try {
+    const pid = liveHolder(pidFile);
+    rmSync(pidFile, { force: true });
+    if (pid !== undefined) process.kill(pid, "SIGKILL");
     return pid;
   } finally {
     await lock.release();

@@ -332,4 +332,24 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     expect(images.code).toBe(0);
     expect(holderPid()).not.toBe(before);
   });
+
+  it("system reset-userns ends the namespace (not while a container runs, unless forced); the next command starts a new one", async () => {
+    expect((await asUser(["images", "-q"])).code).toBe(0);
+    const before = holderPid();
+    const started = await asUser(["run", "-d", "--network", "none", "busybox", "sleep", "60"]);
+    expect(started.code, started.stderr).toBe(0);
+    const refused = await asUser(["system", "reset-userns"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("container(s) running");
+    expect(holderPid()).toBe(before);
+    expect((await asUser(["rm", "-f", started.stdout.trim()])).code).toBe(0);
+    const reset = await asUser(["system", "reset-userns"]);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(reset.stdout).toBe(`user namespace ended (holder pid ${before})\n`);
+    expect(existsSync(join(runRoot, "userns.pid"))).toBe(false);
+    expect((await asUser(["images", "-q"])).code).toBe(0);
+    expect(holderPid()).not.toBe(before);
+    // as root there is no namespace to end
+    expect(() => asRoot(["system", "reset-userns"])).toThrow(/runs as root here/);
+  });
 });

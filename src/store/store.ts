@@ -5,6 +5,7 @@ import type { Digest } from "../image/digest.js";
 import { platformMatches, platformOfConfig } from "../image/platform.js";
 import type { Descriptor, ImageConfig, Platform } from "../image/types.js";
 import type { HeldLock } from "../sys/flock.js";
+import { requireRootOrNamespace } from "../sys/host-uid.js";
 import { BlobStore } from "./blobs.js";
 import { BuildCache, type ListedCacheEntry } from "./build-cache.js";
 import { Containers } from "./containers.js";
@@ -323,5 +324,6 @@ export class Store {
 }
 
 export function openStore(root?: string): Promise<Store> {
+  requireRootOrNamespace("openStore");
   return Store.open(root);
 }

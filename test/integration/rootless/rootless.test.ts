@@ -352,4 +352,13 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     // as root there is no namespace to end
     expect(() => asRoot(["system", "reset-userns"])).toThrow(/runs as root here/);
   });
+
+  it("the library as the user: openStore and build say to use bin/berth instead of failing on a chown", () => {
+    const script = join(userContext({}), "lib.mjs");
+    writeFileSync(script, `import { openStore, build } from ${JSON.stringify(join(REPO, "dist/index.js"))};\nfor (const f of [() => openStore(), () => build({ context: "/tmp", dockerfileText: "FROM scratch\\n" })]) {\n  try { await f(); console.log("opened"); } catch (e) { console.log(e.message); }\n}\n`, { mode: 0o644 });
+    const out = execFileSync("runuser", ["-u", USER, "--", "env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, script], { encoding: "utf8" });
+    const lines = out.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(l).toContain("openStore: berth's library needs root, or an ordinary user's berth namespace, which a running Node process cannot join: use the CLI (bin/berth");
+  });
 });

@@ -1,4 +1,4 @@
-import { createReadStream, mkdtempSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importRootfs } from "../../../src/image/index.js";
@@ -109,6 +109,55 @@ describe("platforms", () => {
     const first = await openStore(root);
     expect(again.stdout.trim()).toBe((await first.imageIndex("multi:1"))?.digest);
     expect((await openStore(loadedRoot).then((s) => s.imageIndex("multi:1")))?.digest).toBe(again.stdout.trim());
+  }, 300_000);
+
+  it("save --platform and load --platform keep only the platforms asked for; one platform is a plain image under the tag", async () => {
+    const indexDigest = (await openStore(root).then((s) => s.imageIndex("multi:1")))!.digest;
+    // one platform: the image itself under the tag (Docker's single-level export)
+    const armTar = join(ws.dir, "multi-arm64.tar");
+    const saved = berthCli(root, ["save", "--platform", "linux/arm64", "-o", armTar, "multi:1"]);
+    expect(saved.status, saved.stderr).toBe(0);
+    const armRoot = join(ws.dir, "saved-arm64");
+    const loaded = berthCli(armRoot, ["load", "-i", armTar]);
+    expect(loaded.stdout).toBe("Loaded image: multi:1\n");
+    expect(berthCli(armRoot, ["images", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}"]).stdout).toBe("multi:1 linux/arm64\n");
+    expect(berthCli(armRoot, ["run", "--rm", "multi:1", "uname", "-m"]).stdout).toBe("aarch64\n");
+    expect(await openStore(armRoot).then((s) => s.imageIndex("multi:1"))).toBeUndefined();
+    // all the index's platforms: the index itself, byte for byte
+    const both = join(ws.dir, "multi-both.tar");
+    expect(berthCli(root, ["save", "--platform", "linux/amd64,linux/arm64", "-o", both, "multi:1"]).status).toBe(0);
+    const bothRoot = join(ws.dir, "saved-both");
+    expect(berthCli(bothRoot, ["load", "-i", both]).status).toBe(0);
+    expect((await openStore(bothRoot).then((s) => s.imageIndex("multi:1")))?.digest).toBe(indexDigest);
+    // a platform the image lacks: Docker's words, exit 1, no file
+    const none = join(ws.dir, "none.tar");
+    const missing = berthCli(root, ["save", "--platform", "linux/s390x", "-o", none, "multi:1"]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain("image with reference multi:1 was found but does not provide the specified platform (linux/s390x)");
+    expect(existsSync(none)).toBe(false);
+    const single = berthCli(root, ["save", "--platform", "linux/arm64", "-o", none, "bb:amd64"]);
+    expect(single.status).toBe(1);
+    expect(single.stderr).toContain("image with reference bb:amd64 was found but does not provide the specified platform (linux/arm64)");
+
+    // load --platform from the whole archive: only that platform, tagged; the rest is not stored
+    const archive = join(ws.dir, "multi.tar");
+    const picked = join(ws.dir, "load-arm64");
+    const l = berthCli(picked, ["load", "--platform", "linux/arm64", "-i", archive]);
+    expect(l.status, l.stderr).toBe(0);
+    expect(l.stdout).toBe("Loaded image: multi:1\n");
+    expect(berthCli(picked, ["images", "-a", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}"]).stdout).toBe("multi:1 linux/arm64\n");
+    expect(berthCli(picked, ["run", "--rm", "multi:1", "uname", "-m"]).stdout).toBe("aarch64\n");
+    const host = join(ws.dir, "load-amd64");
+    expect(berthCli(host, ["load", "--platform", "linux/amd64", "-i", archive]).status).toBe(0);
+    expect(berthCli(host, ["images", "-a", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}"]).stdout).toBe("multi:1 linux/amd64\n");
+    const wrong = join(ws.dir, "load-s390x");
+    const w = berthCli(wrong, ["load", "--platform", "linux/s390x", "-i", archive]);
+    expect(w.status).toBe(1);
+    expect(w.stderr).toContain("image multi:1 doesn't provide the requested platform ([linux/s390x])");
+    expect(berthCli(wrong, ["images", "-a", "-q"]).stdout).toBe("");
+    const bad = berthCli(wrong, ["load", "--platform", "linux/armz", "-i", archive]);
+    expect(bad.status).toBe(125);
+    expect(bad.stderr).toContain('"linux/armz": unknown architecture');
   }, 300_000);
 
   it("push sends the index and every image; pull on other stores picks the host, --platform, or --all-platforms; manifest inspect shows the index", async () => {

@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importRootfs } from "../../../src/image/index.js";
@@ -160,13 +160,61 @@ describe("platforms", () => {
     expect(bad.stderr).toContain('"linux/armz": unknown architecture');
   }, 300_000);
 
+  it("inspect shows this machine's image or --platform's; tag of a multi-platform tag tags the index; rmi of its last tag removes every platform's image; rmi --platform --force one platform", async () => {
+    const r = join(ws.dir, "rmi");
+    expect(berthCli(r, ["load", "-q", "-i", join(ws.dir, "multi.tar")]).status).toBe(0);
+    const ids = berthCli(r, ["images", "-a", "-q", "--no-trunc"]).stdout.trim().split("\n").sort();
+    expect(ids).toHaveLength(2);
+    // inspect: this machine's image, the index as its descriptor; --platform another's
+    const host = JSON.parse(berthCli(r, ["image", "inspect", "multi:1"]).stdout)[0];
+    expect([host.Architecture, host.RepoTags, host.Descriptor.mediaType]).toEqual(["amd64", ["multi:1"], "application/vnd.oci.image.index.v1+json"]);
+    const arm = JSON.parse(berthCli(r, ["image", "inspect", "--platform", "linux/arm64", "multi:1"]).stdout)[0];
+    expect([arm.Architecture, arm.RepoTags, arm.Descriptor.mediaType]).toEqual(["arm64", ["multi:1"], "application/vnd.oci.image.manifest.v1+json"]);
+    expect(ids).toContain(arm.Id);
+    const s390x = berthCli(r, ["image", "inspect", "--platform", "linux/s390x", "multi:1"]);
+    expect(s390x.status).toBe(1);
+    expect(s390x.stderr).toContain("wanted linux/s390x, actual: linux/arm64, linux/amd64");
+    expect(berthCli(r, ["tag", "multi:1", "other:1"]).status).toBe(0);
+    expect(berthCli(r, ["images", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}", "other"]).stdout.split("\n").filter(Boolean).sort()).toEqual(["other:1 linux/amd64", "other:1 linux/arm64"]);
+    // another tag keeps the multi-platform image: only the tag goes
+    expect(berthCli(r, ["rmi", "multi:1"]).stdout).toBe("Untagged: multi:1\n");
+    expect(berthCli(r, ["images", "-a", "-q", "--no-trunc"]).stdout.trim().split("\n").sort()).toEqual(ids);
+    // a container of the arm64 image: refused, as for a single image
+    const created = berthCli(r, ["create", "--platform", "linux/arm64", "other:1"]);
+    expect(created.status, created.stderr).toBe(0);
+    const refused = berthCli(r, ["rmi", "other:1"]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/conflict: unable to remove repository reference "other:1" \(must force\) - container [0-9a-f]{12} is using its referenced image/);
+    expect(berthCli(r, ["rm", created.stdout.trim()]).status).toBe(0);
+    const removed = berthCli(r, ["rmi", "other:1"]);
+    expect(removed.status, removed.stderr).toBe(0);
+    expect(removed.stdout.split("\n").filter(Boolean).sort()).toEqual(["Untagged: other:1", ...ids.map((id) => `Deleted: ${id}`)].sort());
+    expect(berthCli(r, ["images", "-a", "-q"]).stdout).toBe("");
+    // their layers and blobs went with them
+    const store = await openStore(r);
+    expect(await store.layers.listRecords()).toEqual([]);
+    expect(readdirSync(store.blobs.dir)).toEqual([]);
+
+    // --platform: one platform's image goes, the tag stays on the rest (with --force, as Docker)
+    expect(berthCli(r, ["load", "-q", "-i", join(ws.dir, "multi.tar")]).status).toBe(0);
+    const noForce = berthCli(r, ["rmi", "--platform", "linux/arm64", "multi:1"]);
+    expect(noForce.status).toBe(1);
+    expect(noForce.stderr).toContain("Use --force to force delete");
+    const armManifest = JSON.parse(berthCli(r, ["image", "inspect", "--platform", "linux/arm64", "multi:1"]).stdout)[0].Descriptor.digest;
+    const one = berthCli(r, ["rmi", "--force", "--platform", "linux/arm64", "multi:1"]);
+    expect(one.status, one.stderr).toBe(0);
+    expect(one.stdout).toBe(`Deleted: ${armManifest}\n`);
+    expect(berthCli(r, ["images", "-a", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}"]).stdout).toBe("multi:1 linux/amd64\n");
+    expect(berthCli(r, ["run", "--rm", "multi:1", "uname", "-m"]).stdout).toBe("x86_64\n");
+    const absent = berthCli(r, ["rmi", "--force", "--platform", "linux/arm64", "multi:1"]);
+    expect(absent.status).toBe(1);
+    expect(absent.stderr).toContain("does not match the specified platform: wanted linux/arm64, actual: linux/amd64");
+  }, 300_000);
+
   it("push sends the index and every image; pull on other stores picks the host, --platform, or --all-platforms; manifest inspect shows the index", async () => {
     const ref = `${reg.host}/berth/multi:1`;
+    // tag of a multi-platform tag: the new tag names the index too
     expect(berthCli(root, ["tag", "multi:1", ref]).status).toBe(0);
-    // tag moves the single image only: push the multi-platform tag itself
-    const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: MULTI });
-    const built = berthCli(root, ["build", "-q", "--platform", "linux/arm64,linux/amd64", "-t", ref, ctx]);
-    expect(built.status, built.stderr).toBe(0);
     const pushed = berthCli(root, ["push", ref]);
     expect(pushed.status, pushed.stderr).toBe(0);
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];

@@ -84,6 +84,17 @@ export class Indexes {
     return { digest, bytes: indexBytes, index, members };
   }
 
+  /**
+   * Every tag of the multi-platform image `old` (its images `ids`) names `bytes` from now on: a
+   * push that rewrote its images' manifests (layers compressed) made that index stale, and the
+   * replaced manifests are gone from the store.
+   */
+  async replace(old: Digest, ids: readonly Digest[], bytes: Buffer): Promise<IndexRecord> {
+    const refs = await this.refs.read();
+    const tags = Object.entries(await this.read()).filter(([k, d]) => d === old && refs[k] !== undefined && ids.includes(refs[k])).map(([k]) => k);
+    return this.add(bytes, tags);
+  }
+
   /** Tags that name a single image from now on, though it is one of their index's images. */
   async forget(tags: readonly string[]): Promise<void> {
     await this.locks.with("indexes", async () => {

@@ -248,6 +248,41 @@ describe("platforms", () => {
     expect(repushed.stdout).toContain(digest!);
   }, 300_000);
 
+  it("other architectures binfmt --install registers run too: arm/v7 (armv7l) and s390x busybox from Debian", () => {
+    for (const [debian, platform, uname] of [["armhf", "linux/arm/v7", "armv7l"], ["s390x", "linux/s390x", "s390x"]] as const) {
+      const imported = berthCli(root, ["import", "--platform", platform, foreignBusyboxTarball(debian), `bb:${debian}`]);
+      expect(imported.status, imported.stderr).toBe(0);
+      const r = berthCli(root, ["run", "--rm", `bb:${debian}`, "uname", "-m"]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe(`${uname}\n`);
+    }
+  }, 300_000);
+
+  it("push of a multi-platform tag to a registry that wants a login: refused without one, the index and every image after it", async () => {
+    const authReg = await startRegistry({ auth: "htpasswd" });
+    try {
+      const env = { DOCKER_CONFIG: mkdtempSync(join(ws.dir, "docker-config-")) };
+      const ref = `${authReg.host}/private/multi:1`;
+      expect(berthCli(root, ["tag", "multi:1", ref]).status).toBe(0);
+      const denied = berthCli(root, ["push", ref], { env });
+      expect(denied.status).toBe(1);
+      expect(denied.stderr).toContain(`berth login ${authReg.host}`);
+      const login = berthCli(root, ["login", "-u", authReg.username, "--password-stdin", authReg.host], { env, input: authReg.password });
+      expect(login.status, login.stderr).toBe(0);
+      const pushed = berthCli(root, ["push", ref], { env });
+      expect(pushed.status, pushed.stderr).toBe(0);
+      const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
+      expect(digest).toBe((await openStore(root).then((s) => s.imageIndex(ref)))?.digest);
+      const other = join(ws.dir, "pulled-auth");
+      const pulled = berthCli(other, ["pull", "--all-platforms", ref], { env });
+      expect(pulled.status, pulled.stderr).toBe(0);
+      expect(berthCli(other, ["run", "--rm", "--platform", "linux/arm64", ref, "uname", "-m"]).stdout).toBe("aarch64\n");
+      expect((await openStore(other).then((s) => s.imageIndex(ref)))?.digest).toBe(digest);
+    } finally {
+      await authReg.stop();
+    }
+  }, 300_000);
+
   it("a shared cache of several platforms is one artifact (BuildKit's): exported once, each platform's steps hit from it in another store", () => {
     const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: "ARG TARGETARCH\nFROM bb:$TARGETARCH\nRUN uname -m > /m\n" });
     const cache = join(ws.dir, "cache");

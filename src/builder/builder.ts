@@ -15,7 +15,7 @@ import { watchAbort } from "./abort.js";
 import { entitlementMessage, missingEntitlement } from "./entitlements.js";
 import { BuildError } from "./errors.js";
 import type { BuildEvent } from "./events.js";
-import { formatPlatform, hostPlatform, parsePlatformList, samePlatform } from "../image/platform.js";
+import { formatPlatform, parsePlatformList } from "../image/platform.js";
 import type { Platform } from "../image/types.js";
 import { createImage } from "./image-config.js";
 import type { BuildOptions, BuildResult } from "./options.js";
@@ -49,7 +49,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
  */
 async function buildPlatforms(options: BuildOptions, platforms: Platform[]): Promise<BuildResult> {
   const store = options.store ?? (await openStore(options.root));
-  const results = await Promise.all(platforms.map((p, i) => new Builder({ ...platformOptions(options, p, platforms.length, i), store, tags: [] }).run()));
+  const group = (options.cacheTo ?? []).length > 0 ? new (await import("./cache-exchange.js")).CacheExportGroup(platforms.length) : undefined;
+  const results = await Promise.all(platforms.map((p, i) => {
+    const run = new Builder({ ...platformOptions(options, p, platforms.length, i), store, tags: [], ...(group !== undefined ? { cacheGroup: { group, member: i } } : {}) }).run();
+    return group === undefined ? run : run.finally(() => group.leave(i));
+  }));
   const index = await store.createImageIndex(results.map((r) => r.image), options.tags ?? []);
   return {
     imageId: index.digest,
@@ -64,19 +68,14 @@ async function buildPlatforms(options: BuildOptions, platforms: Platform[]): Pro
 
 /**
  * One platform's build: its step names carry the platform when there are several (their event
- * ids kept apart), and a shared cache of another platform than this machine's is its own
- * (`ref-linux-arm64`): the images' cache keys differ anyway, but one artifact per ref would be
- * overwritten by the other platform's export.
+ * ids kept apart); a shared cache is one for all platforms (CacheExportGroup).
  */
 function platformOptions(options: BuildOptions, platform: Platform, count: number, at: number): BuildOptions {
   const name = formatPlatform(platform);
-  const suffix = samePlatform(platform, hostPlatform()) ? "" : `-${name.replace(/\//g, "-")}`;
   const onEvent = options.onEvent;
   return {
     ...options,
     platform: name,
-    ...(options.cacheFrom !== undefined ? { cacheFrom: options.cacheFrom.map((c) => (c.type === "registry" ? { ...c, ref: cacheRefFor(c.ref, suffix) } : { ...c, tag: c.tag + suffix })) } : {}),
-    ...(options.cacheTo !== undefined ? { cacheTo: options.cacheTo.map((c) => (c.type === "registry" ? { ...c, ref: cacheRefFor(c.ref, suffix) } : { ...c, tag: c.tag + suffix })) } : {}),
     ...(onEvent !== undefined && count > 1 ? {
       onEvent: (e: BuildEvent) => {
         if (!("id" in e)) return onEvent(e);
@@ -85,14 +84,6 @@ function platformOptions(options: BuildOptions, platform: Platform, count: numbe
       },
     } : {}),
   };
-}
-
-/** `repo:tag` → `repo:tag<suffix>` (`repo` alone is `repo:latest`). */
-function cacheRefFor(ref: string, suffix: string): string {
-  if (suffix === "") return ref;
-  const slash = ref.lastIndexOf("/");
-  const colon = ref.lastIndexOf(":");
-  return colon > slash ? ref + suffix : `${ref}:latest${suffix}`;
 }
 
 class Builder implements BuildSession {
@@ -250,6 +241,7 @@ class Builder implements BuildSession {
       const { CacheExchange } = await import("./cache-exchange.js");
       cache.exchange = await CacheExchange.open({
         store: this.store,
+        ...(o.cacheGroup !== undefined ? { group: o.cacheGroup } : {}),
         // --no-cache ignores imported caches too (BuildKit): do not even fetch them.
         imports: o.noCache === true ? [] : (o.cacheFrom ?? []),
         exports: o.cacheTo ?? [],

@@ -51,6 +51,8 @@ export interface CacheExchangeStats {
 
 export interface CacheExchangeOptions {
   store: BuilderStore;
+  /** A platform of a multi-platform build: its cache is exported with the others' (CacheExportGroup). */
+  group?: { group: CacheExportGroup; member: number };
   imports: readonly CacheImportSpec[];
   exports: readonly CacheExportSpec[];
   registry?: RegistryClientOptions;
@@ -105,6 +107,52 @@ export function imageStageChain(plan: Pick<BuildPlan, "stages" | "target">): num
     i = base?.kind === "stage" ? base.index : undefined;
   }
   return chain;
+}
+
+/**
+ * `build --platform a,b` exports one cache for all its platforms, as BuildKit does (its
+ * runCacheExporters hands every platform's result to one exporter and finalizes it once): each
+ * platform's CacheExchange hands over the index it would export, per `--cache-to`, and member
+ * 0's merges them (their keys differ: each chain starts at its platform's base image) and
+ * exports it once every platform has. A platform that failed leaves without handing anything
+ * over, and then nothing is exported (the build fails).
+ */
+export class CacheExportGroup {
+  private readonly parts: (CacheIndex[] | undefined)[] = [];
+  private pending: number;
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(members: number) {
+    this.pending = members;
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  /** A member's indexes, one per `--cache-to` in order. */
+  handOver(member: number, indexes: CacheIndex[]): void {
+    if (member in this.parts) return;
+    this.parts[member] = indexes;
+    if (--this.pending === 0) this.resolveDone();
+  }
+
+  /** A member's build ended (called for every member, after handOver or instead of it). */
+  leave(member: number): void {
+    if (member in this.parts) return;
+    this.parts[member] = undefined;
+    if (--this.pending === 0) this.resolveDone();
+  }
+
+  /** The merged indexes, once every member has handed over or left; undefined when one failed. */
+  async merged(): Promise<CacheIndex[] | undefined> {
+    await this.done;
+    if (this.parts.some((p) => p === undefined)) return undefined;
+    const all = this.parts as CacheIndex[][];
+    return all[0]!.map((_, i) => ({
+      version: 1,
+      entries: Object.assign({}, ...all.map((p) => p[i]!.entries)) as CacheIndex["entries"],
+      layers: Object.assign({}, ...all.map((p) => p[i]!.layers)) as CacheIndex["layers"],
+    }));
+  }
 }
 
 export class CacheExchange {
@@ -242,13 +290,23 @@ export class CacheExchange {
    */
   async finish(plan: Pick<BuildPlan, "stages" | "target">, imageId: Digest): Promise<void> {
     await this.sources;
+    if (this.o.exports.length === 0) return;
+    let indexes = await Promise.all(this.o.exports.map((spec) => this.indexFor(spec.mode === "max" ? [...this.used.keys()] : imageStageChain(plan))));
+    const g = this.o.group;
+    if (g !== undefined) {
+      g.group.handOver(g.member, indexes);
+      if (g.member !== 0) return;
+      const merged = await g.group.merged();
+      if (merged === undefined) return;
+      indexes = merged;
+    }
     let failure: BuildError | undefined;
-    for (const spec of this.o.exports) {
+    for (const [i, spec] of this.o.exports.entries()) {
       const label = spec.type === "registry" ? spec.ref : spec.dest;
       const id = this.o.newId();
       this.o.emit({ type: "step", id, name: `exporting cache to ${spec.type === "registry" ? "registry" : "client directory"} ${label}`, time: Date.now() });
       try {
-        const index = await this.indexFor(spec.mode === "max" ? [...this.used.keys()] : imageStageChain(plan));
+        const index = indexes[i]!;
         const digest = spec.type === "registry" ? await this.pushRegistry(spec.ref, index) : await this.writeLocal(spec.dest, spec.tag, index);
         this.stats.exported.push({ to: spec.text, digest, entries: Object.keys(index.entries).length, layers: Object.keys(index.layers).length });
         this.o.emit({ type: "done", id, time: Date.now() });

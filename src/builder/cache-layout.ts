@@ -107,8 +107,8 @@ export async function writeCacheLayout(
   index: CacheIndex,
   openLayer: (desc: Descriptor) => Promise<NodeJS.ReadableStream>,
 ): Promise<Digest> {
-  // one writer per folder at a time in this process (`build --platform a,b` exports each
-  // platform's cache side by side): index.json is read, changed and replaced, and the prune
+  // one writer per folder at a time in this process (builds side by side in one process, as
+  // the library allows, may export into one folder): index.json is read, changed and replaced, and the prune
   // would remove the blobs another writer has written but not yet named
   const key = resolve(dir);
   const before = layoutWriters.get(key) ?? Promise.resolve();

@@ -1,3 +1,4 @@
+import type { CacheExportGroup } from "./cache-exchange.js";
 import type { Digest } from "../image/digest.js";
 import type { Platform } from "../image/types.js";
 import type { ImageRecord } from "../store/index.js";
@@ -76,6 +77,11 @@ export interface BuildOptions {
   cacheFrom?: CacheImportSpec[];
   /** `--cache-to`: where to export this build's cache once the image is made. */
   cacheTo?: CacheExportSpec[];
+  /**
+   * One platform's build of `build --platform a,b` (set by buildPlatforms): its `--cache-to`
+   * entries go into one cache with the other platforms', which member 0 exports.
+   */
+  cacheGroup?: { group: CacheExportGroup; member: number };
   /** Registry client settings for `type=registry` caches (TLS, insecure registries, credentials). */
   registry?: RegistryClientOptions;
 }

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
+import type { Platform } from "../image/types.js";
 import { parseTemplate, TemplateParseError, type Template } from "./template.js";
 
 /**
@@ -10,8 +11,8 @@ import { parseTemplate, TemplateParseError, type Template } from "./template.js"
 export interface InspectTarget {
   type: string;
   order: number;
-  /** The object's JSON as Docker prints it, or undefined when `name` is not of this type. */
-  find(name: string, root: string | undefined): Promise<unknown | undefined>;
+  /** The object's JSON as Docker prints it, or undefined when `name` is not of this type (`platform`: `image inspect --platform`). */
+  find(name: string, root: string | undefined, platform?: Platform): Promise<unknown | undefined>;
 }
 
 const targets: InspectTarget[] = [];
@@ -27,7 +28,7 @@ export function inspectTargets(): readonly InspectTarget[] {
   return targets;
 }
 
-export async function inspectObjects(names: string[], opts: { type?: string; root?: string }): Promise<{ found: unknown[]; missing: string[] }> {
+export async function inspectObjects(names: string[], opts: { type?: string; root?: string; platform?: Platform }): Promise<{ found: unknown[]; missing: string[] }> {
   const pool = opts.type ? targets.filter((t) => t.type === opts.type) : targets;
   if (opts.type && pool.length === 0) throw new UsageError(`"${opts.type}" is not a valid value for --type`);
   const found: unknown[] = [];
@@ -35,7 +36,7 @@ export async function inspectObjects(names: string[], opts: { type?: string; roo
   for (const name of names) {
     let hit: unknown;
     for (const t of pool) {
-      hit = await t.find(name, opts.root);
+      hit = await t.find(name, opts.root, opts.platform);
       if (hit !== undefined) break;
     }
     if (hit === undefined) missing.push(name);

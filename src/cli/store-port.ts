@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { Digest } from "../image/digest.js";
+import type { Platform } from "../image/types.js";
 import type { ImageRecord, Store } from "../store/index.js";
 import type { IndexRecord } from "../store/indexes.js";
 
@@ -12,10 +13,12 @@ import type { IndexRecord } from "../store/indexes.js";
 export interface CliStore {
   readonly root: string;
   listImages(): Promise<ImageRecord[]>;
-  resolveImage(refOrId: string): Promise<ImageRecord>;
+  resolveImage(refOrId: string, opts?: { platform?: Platform }): Promise<ImageRecord>;
   resolveImageId(refOrId: string): Promise<Digest>;
   tag(ref: string, id: Digest): Promise<void>;
-  readonly indexes: { list(): Promise<Map<string, IndexRecord>> };
+  imageIndex(ref: string): Promise<IndexRecord | undefined>;
+  addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<IndexRecord>;
+  readonly indexes: { memberTags(): Promise<Map<Digest, string[]>> };
 }
 
 /**

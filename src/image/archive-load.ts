@@ -9,7 +9,7 @@ import { BerthError } from "../errors.js";
 import { isDigest, sha256Digest, type Digest } from "./digest.js";
 import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from "./types.js";
 import { familiarString, normalizeTag, parseReference } from "./reference.js";
-import { formatPlatform, hostPlatform, platformMatches } from "./platform.js";
+import { formatPlatform, hostPlatform, matchesAny, narrowIndex, platformMatches, platformOfConfig } from "./platform.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, blobPath, digestFromPath, type DockerArchiveManifestEntry } from "./archive.js";
 import type { ArchiveImage, ArchivePreparedLayer, ArchiveStore } from "./archive-store.js";
 import { applyChanges } from "./changes.js";
@@ -212,7 +212,8 @@ interface PendingImage {
  * an OCI image layout tar, plain or gzip. Everything is staged and verified first; tags are
  * set last, in one update; on any error the images and content this load added are removed.
  */
-export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStore<Image>, input: NodeJS.ReadableStream, source: string): Promise<LoadResult> {
+export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStore<Image>, input: NodeJS.ReadableStream, source: string, opts: { platforms?: readonly Platform[] } = {}): Promise<LoadResult> {
+  const { platforms } = opts;
   const staging = store.stagingPath("load");
   await mkdir(staging, { recursive: true });
   const addedImages: Digest[] = [];
@@ -256,30 +257,49 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
     };
 
     // OCI layout: manifests reachable from index.json, with their names
-    const ociManifests: { bytes: Buffer; manifest: ImageManifest; names: string[] }[] = [];
+    interface NamedIndex { bytes: Buffer; names: string[] }
+    const ociManifests: { digest: Digest; bytes: Buffer; manifest: ImageManifest; names: string[]; owner?: NamedIndex }[] = [];
     // multi-platform images: a named index inside index.json keeps its images of every platform
-    // (its names go to the index, stored as such), as Docker's containerd store saves them
-    const ociIndexes: { bytes: Buffer; names: string[] }[] = [];
+    // (or of `platforms`; its names go to the index, stored as such), as Docker's containerd
+    // store saves them
+    const ociIndexes: NamedIndex[] = [];
+    const wanted = (p: Platform): boolean => (platforms === undefined ? platformMatches(hostPlatform(), p) : matchesAny(platforms, p));
     if (await exists("index.json")) {
-      const walk = async (index: ImageIndex, inherited: string[], multi: boolean): Promise<void> => {
+      const walk = async (index: ImageIndex, inherited: string[], owner: NamedIndex | undefined): Promise<void> => {
         for (const desc of index.manifests ?? []) {
           if (!isDigest(desc.digest)) throw new ArchiveError(`${source}: index.json: invalid digest ${JSON.stringify(desc.digest)}`);
           const names = [...inherited, ...namesFromAnnotations(desc)];
           if (INDEX_MEDIA_TYPES.has(desc.mediaType)) {
             const bytes = await verified(desc.digest, "index");
-            if (names.length > 0) ociIndexes.push({ bytes, names: names.map((t) => normalizeTagIn(t, source)) });
-            await walk(parseJson<ImageIndex>(bytes, `index ${desc.digest}`), names.length > 0 ? [] : names, names.length > 0 || multi);
+            const named = names.length > 0 ? { bytes, names: names.map((t) => normalizeTagIn(t, source)) } : undefined;
+            if (named !== undefined) ociIndexes.push(named);
+            await walk(parseJson<ImageIndex>(bytes, `index ${desc.digest}`), named !== undefined ? [] : names, named ?? owner);
           } else if (MANIFEST_MEDIA_TYPES.has(desc.mediaType)) {
             if (desc.platform?.os === "unknown") continue; // attestations
-            if (!multi && desc.platform && !platformMatches(hostPlatform(), desc.platform)) continue;
+            if (desc.platform && (owner === undefined || platforms !== undefined) && !wanted(desc.platform)) continue;
             const bytes = await verified(desc.digest, "manifest");
-            ociManifests.push({ bytes, manifest: parseJson<ImageManifest>(bytes, `manifest ${desc.digest}`), names });
+            ociManifests.push({ digest: desc.digest, bytes, manifest: parseJson<ImageManifest>(bytes, `manifest ${desc.digest}`), names, ...(owner !== undefined ? { owner } : {}) });
           } else {
             throw new ArchiveError(`${source}: index.json: unknown media type ${JSON.stringify(desc.mediaType)}`);
           }
         }
       };
-      await walk(parseJson<ImageIndex>(await readMember("index.json", "index"), "index.json"), [], false);
+      await walk(parseJson<ImageIndex>(await readMember("index.json", "index"), "index.json"), [], undefined);
+    }
+    // `--platform`: a multi-platform image keeps only those platforms; with one left, its names
+    // go to that image and no index is kept (as `save --platform` of one platform writes it)
+    const indexNames = new Set(ociIndexes.flatMap((x) => x.names));
+    if (platforms !== undefined) {
+      for (const x of [...ociIndexes]) {
+        const { bytes, entries } = narrowIndex(x.bytes, platforms);
+        if (entries.length === 0) throw notProvided(familiarString(parseReference(x.names[0]!)), platforms);
+        if (entries.length > 1) {
+          x.bytes = bytes;
+          continue;
+        }
+        ociManifests.find((m) => m.owner === x && m.digest === entries[0]!.digest)?.names.push(...x.names);
+        ociIndexes.splice(ociIndexes.indexOf(x), 1);
+      }
     }
 
     const pending: PendingImage[] = [];
@@ -309,12 +329,12 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
             const desc = oci?.manifest.layers[i];
             return { path: p, ...(d ? { digest: d } : {}), ...(desc ? { mediaType: desc.mediaType } : {}) };
           }),
-          tags: (e.RepoTags ?? []).map((t) => normalizeTagIn(t, source)),
+          tags: [...new Set([...(e.RepoTags ?? []).map((t) => normalizeTagIn(t, source)), ...(oci?.names ?? [])])],
         });
       }
       // the other platforms of multi-platform images (manifest.json lists one image per tag)
       for (const m of ociManifests) {
-        if (ociIndexes.length === 0 || pending.some((p) => sha256Digest(p.configBytes) === m.manifest.config?.digest)) continue;
+        if (m.owner === undefined || pending.some((p) => sha256Digest(p.configBytes) === m.manifest.config?.digest)) continue;
         pending.push(pendingFromOci(m, await verified(m.manifest.config.digest, "image config")));
       }
     } else if (ociManifests.length > 0) {
@@ -323,11 +343,22 @@ export async function loadArchive<Image extends ArchiveImage>(store: ArchiveStor
         pending.push(pendingFromOci(m, await verified(m.manifest.config.digest, "image config")));
       }
     } else if (await exists("index.json")) {
-      throw new ArchiveError(`${source}: the OCI layout holds no image for ${formatPlatform(hostPlatform())}`);
+      throw new ArchiveError(`${source}: the OCI layout holds no image for ${(platforms ?? [hostPlatform()]).map(formatPlatform).join(", ")}`);
     } else {
       throw new ArchiveError(`${source}: not an image archive (no manifest.json or index.json in it)`);
     }
 
+    if (platforms !== undefined) {
+      // an image of another platform: left out when it is the rest of a multi-platform image,
+      // else the archive does not have what was asked for
+      for (const img of [...pending]) {
+        if (matchesAny(platforms, platformOfConfig(parseJson<ImageConfig>(img.configBytes, "image config")))) continue;
+        if (indexNames.size === 0 || !img.tags.every((t) => indexNames.has(t))) {
+          throw notProvided(img.tags.length > 0 ? familiarString(parseReference(img.tags[0]!)) : sha256Digest(img.configBytes), platforms);
+        }
+        pending.splice(pending.indexOf(img), 1);
+      }
+    }
     for (const img of pending) {
       const config = parseJson<ImageConfig>(img.configBytes, "image config");
       const diffIds = config.rootfs?.diff_ids;
@@ -401,6 +432,11 @@ async function hashFile(path: string): Promise<Digest> {
   const h = createHash("sha256");
   await pipeline(createReadStream(path), new Writable({ write: (c: Buffer, _e, cb) => { h.update(c); cb(); } }));
   return `sha256:${h.digest("hex")}` as Digest;
+}
+
+/** `load --platform` of an image that has none of them (nothing is loaded; Docker loads, then says so). */
+function notProvided(name: string, platforms: readonly Platform[]): ArchiveError {
+  return new ArchiveError(`image ${name} doesn't provide the requested platform ([${platforms.map(formatPlatform).join(" ")}])`);
 }
 
 function normalizeTagIn(t: string, source: string): string {

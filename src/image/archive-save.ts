@@ -3,8 +3,10 @@ import { rename, rm } from "node:fs/promises";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
-import type { Digest } from "./digest.js";
-import { MediaType, type ImageIndex } from "./types.js";
+import { sha256Digest, type Digest } from "./digest.js";
+import { MediaType, type ImageConfig, type ImageIndex, type Platform } from "./types.js";
+import { formatPlatform, hostPlatform, matchesAny, narrowIndex, platformMatches, platformOfConfig, selectPlatform } from "./platform.js";
+import { ArchiveError } from "./errors.js";
 import { familiarRepository, familiarString, formatReference, normalizeTag, parseReference, DEFAULT_TAG } from "./reference.js";
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION, blobPath, type DockerArchiveManifestEntry } from "./archive.js";
 import type { ArchiveImage, ArchiveStore } from "./archive-store.js";
@@ -21,27 +23,56 @@ interface SaveIndex {
   tags: string[];
 }
 
+/** `save --platform` asked for what an image does not have (Docker's words). */
+function notProvided(name: string, platforms: readonly Platform[]): ArchiveError {
+  return new ArchiveError(`no suitable export target found: image with reference ${name} was found but does not provide the specified platform (${platforms.map(formatPlatform).join(", ")})`);
+}
+
 /**
  * Which tags `docker save NAME` includes: the named tag; a bare repository name: all its tags.
- * A tag of a multi-platform image brings its index and every platform's image.
+ * A tag of a multi-platform image brings its index and every platform's image; with
+ * `platforms`, only theirs: one platform is saved as a single image under the tag (Docker's
+ * single-level export), several as an index of only those (see narrowIndex). A single image
+ * must be of one of them.
  */
-async function selectForSave(store: ArchiveStore, names: string[]): Promise<{ images: SaveImage[]; indexes: SaveIndex[] }> {
+async function selectForSave(store: ArchiveStore, names: string[], platforms?: readonly Platform[]): Promise<{ images: SaveImage[]; indexes: SaveIndex[] }> {
   const refs = await store.readRefs();
   const byId = new Map<Digest, SaveImage>();
   const indexes = new Map<Digest, SaveIndex>();
   for (const name of names) {
     const index = await store.imageIndex(name);
+    let id: Digest;
+    let indexTag: string | undefined; // the tag of a multi-platform image, which its image(s) take as they are saved
     if (index !== undefined) {
-      const tag = normalizeTag(name);
-      const entry = indexes.get(index.digest) ?? { digest: index.digest, bytes: index.bytes, tags: [] };
-      if (!entry.tags.includes(tag)) entry.tags.push(tag);
-      indexes.set(index.digest, entry);
-      for (const m of index.members) if (!byId.has(m.id)) byId.set(m.id, { image: await store.imageById(m.id), tags: [] });
-      // the tag stays on this machine's image in manifest.json (docker-archive readers see one image)
+      indexTag = normalizeTag(name);
+      const narrowed = platforms === undefined ? { bytes: index.bytes, entries: undefined } : narrowIndex(index.bytes, platforms);
+      const kept = narrowed.entries === undefined ? index.members : index.members.filter((m) => narrowed.entries.some((d) => d.digest === m.manifestDigest));
+      if (kept.length === 0) throw notProvided(name, platforms!);
+      if (platforms?.length === 1) {
+        const entry = selectPlatform({ schemaVersion: 2, manifests: narrowed.entries! }, platforms[0]!)!;
+        id = kept.find((m) => m.manifestDigest === entry.digest)!.id;
+      } else {
+        const digest = sha256Digest(narrowed.bytes);
+        const entry = indexes.get(digest) ?? { digest, bytes: narrowed.bytes, tags: [] };
+        if (!entry.tags.includes(indexTag)) entry.tags.push(indexTag);
+        indexes.set(digest, entry);
+        for (const m of kept) if (!byId.has(m.id)) byId.set(m.id, { image: await store.imageById(m.id), tags: [] });
+        // the tag stays on this machine's image in manifest.json (docker-archive readers see one image)
+        id = (kept.find((m) => platformMatches(hostPlatform(), m.platform)) ?? kept[0]!).id;
+      }
+    } else {
+      id = await store.resolveImageId(name);
+      if (platforms !== undefined) {
+        const config = JSON.parse((await store.readBlob(id)).toString("utf8")) as ImageConfig;
+        if (!matchesAny(platforms, platformOfConfig(config))) throw notProvided(name, platforms);
+      }
     }
-    const id = await store.resolveImageId(name);
     const entry = byId.get(id) ?? { image: await store.imageById(id), tags: [] };
     byId.set(id, entry);
+    if (indexTag !== undefined) {
+      if (!entry.tags.includes(indexTag)) entry.tags.push(indexTag);
+      continue;
+    }
     let ref;
     try {
       ref = parseReference(name);
@@ -66,8 +97,8 @@ async function selectForSave(store: ArchiveStore, names: string[]): Promise<{ im
  * directory on the fly (deterministic, so its digest holds). Resolves with the IDs of the
  * images written (a multi-platform image's, each platform's).
  */
-export async function saveImages(store: ArchiveStore, names: string[], out: NodeJS.WritableStream): Promise<Digest[]> {
-  const { images, indexes } = await selectForSave(store, names);
+export async function saveImages(store: ArchiveStore, names: string[], out: NodeJS.WritableStream, opts: { platforms?: readonly Platform[] } = {}): Promise<Digest[]> {
+  const { images, indexes } = await selectForSave(store, names, opts.platforms);
   const pack = tar.pack();
   const written = new Set<Digest>();
   const fixed = { mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) };
@@ -129,10 +160,10 @@ export async function saveImages(store: ArchiveStore, names: string[], out: Node
 }
 
 /** `save -o FILE`: written to a temp file next to FILE, renamed when complete. */
-export async function saveImagesToFile(store: ArchiveStore, names: string[], file: string): Promise<Digest[]> {
+export async function saveImagesToFile(store: ArchiveStore, names: string[], file: string, opts: { platforms?: readonly Platform[] } = {}): Promise<Digest[]> {
   const tmp = `${file}.berth-tmp-${process.pid}`;
   try {
-    const ids = await saveImages(store, names, createWriteStream(tmp, { mode: 0o644 }));
+    const ids = await saveImages(store, names, createWriteStream(tmp, { mode: 0o644 }), opts);
     await rename(tmp, file);
     return ids;
   } catch (err) {

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "./digest.js";
-import type { Descriptor, ImageConfig, ImageManifest } from "./types.js";
+import type { Descriptor, ImageConfig, ImageManifest, Platform } from "./types.js";
 
 /** A layer as the archive code sees it once stored. */
 export interface ArchiveLayer {
@@ -46,7 +46,7 @@ export interface ArchiveStore<Image extends ArchiveImage = ArchiveImage> {
   createImage(config: ImageConfig, opts: { tags?: string[] }): Promise<Image>;
   removeImageEntry(id: Digest): Promise<void>;
   /** The multi-platform image a tag names (its index's exact bytes and its images), if any. */
-  imageIndex(ref: string): Promise<{ digest: Digest; bytes: Buffer; members: { id: Digest }[] } | undefined>;
+  imageIndex(ref: string): Promise<{ digest: Digest; bytes: Buffer; members: { id: Digest; manifestDigest: Digest; platform: Platform }[] } | undefined>;
   addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<unknown>;
   readRefs(): Promise<Record<string, Digest>>;
   updateRefs(change: (refs: Record<string, Digest>) => boolean): Promise<void>;

@@ -136,3 +136,21 @@ export function selectPlatform(index: ImageIndex, wanted: Platform): Descriptor 
   const candidates = index.manifests.filter((d) => d.platform !== undefined && platformMatches(w, d.platform));
   return candidates.find((d) => normalizePlatform(d.platform!).variant === w.variant) ?? candidates[0];
 }
+
+/** Does an image of platform `have` serve one of `wanted` (a `--platform` list)? */
+export function matchesAny(wanted: readonly Platform[], have: Platform): boolean {
+  return wanted.some((w) => platformMatches(w, have));
+}
+
+/**
+ * An index narrowed to its images of the wanted platforms (`save`/`load --platform`): the
+ * kept entries byte for byte, in order, in an index of their own — or the index's own bytes
+ * when it keeps every image (attestations aside), so its digest holds.
+ */
+export function narrowIndex(bytes: Buffer, wanted: readonly Platform[]): { bytes: Buffer; entries: Descriptor[] } {
+  const index = JSON.parse(bytes.toString("utf8")) as ImageIndex;
+  const images = index.manifests.filter((d) => d.platform !== undefined && d.platform.os !== "unknown");
+  const entries = images.filter((d) => matchesAny(wanted, d.platform!));
+  if (entries.length === images.length) return { bytes, entries };
+  return { bytes: Buffer.from(JSON.stringify({ ...index, manifests: entries })), entries };
+}

@@ -149,15 +149,15 @@ export async function pushStoredImage(
 
 /** The store verbs pushing a multi-platform image adds. */
 export interface PushIndexStore extends PushStore {
-  imageIndex(ref: string): Promise<{ bytes: Buffer; index: ImageIndex; members: { id: Digest; manifestDigest: Digest }[] } | undefined>;
-  addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<unknown>;
+  imageIndex(ref: string): Promise<{ digest: Digest; bytes: Buffer; index: ImageIndex; members: { id: Digest; manifestDigest: Digest }[] } | undefined>;
+  replaceImageIndex(old: Digest, ids: readonly Digest[], bytes: Buffer): Promise<unknown>;
 }
 
 /**
  * Pushes what a tag names: a multi-platform image's every image (each manifest by its digest)
  * and then its index under the tag, or a single image as pushStoredImage does. Images whose
  * manifests change on the way (layers compressed now) change the index too, and the store's
- * index takes the pushed one, so local and registry digests agree.
+ * index (under each of its tags) takes the pushed one, so local and registry digests agree.
  */
 export async function pushStoredTag(client: RegistryClient, store: PushIndexStore, localRef: string, ref: RemoteReference, options: PushOptions = {}): Promise<PushResult & { imageId: Digest; platforms: number }> {
   const held = await store.imageIndex(localRef);
@@ -176,7 +176,8 @@ export async function pushStoredTag(client: RegistryClient, store: PushIndexStor
   const same = manifests.length === held.index.manifests.length && manifests.every((m, i) => m.digest === held.index.manifests[i]!.digest);
   const indexBytes = same ? held.bytes : Buffer.from(JSON.stringify({ ...held.index, mediaType: held.index.mediaType ?? MediaType.OciIndex, manifests }));
   total.manifestDigest = await client.putManifest(ref, indexBytes, held.index.mediaType ?? MediaType.OciIndex);
-  if (!same) await store.addImageIndex(indexBytes, [localRef]);
+  // every tag of that index takes the pushed one: the manifests it named were replaced
+  if (!same) await store.replaceImageIndex(held.digest, held.members.map((m) => m.id), indexBytes);
   return { ...total, imageId: total.manifestDigest, platforms: manifests.length };
 }
 

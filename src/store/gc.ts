@@ -2,9 +2,12 @@ import { readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { digestHex, isDigest, type Digest } from "../image/digest.js";
 import { familiarString, formatReference, normalizeTag, parseReference, repositoryName } from "../image/reference.js";
-import type { ImageConfig, ImageManifest } from "../image/types.js";
+import { matchesAny, narrowIndex, platformOfConfig } from "../image/platform.js";
+import type { ImageConfig, ImageManifest, Platform } from "../image/types.js";
 import type { Store } from "./store.js";
-import { StoreError } from "./errors.js";
+import { PlatformMismatchError, StoreError } from "./errors.js";
+import type { IndexRecord } from "./indexes.js";
+import { tagKey } from "./refs.js";
 
 /**
  * Garbage collection: layers and blobs that no image, cache entry or snapshot needs.
@@ -91,9 +94,85 @@ export interface RemoveImageResult { untagged: string[]; deleted: Digest[] }
 /**
  * `docker rmi` semantics: a tag untags (and deletes the image when it was its last tag); an ID
  * deletes the image unless it has several tags (then only with force); an image a container
- * uses is refused unless force.
+ * uses is refused unless force. The tag of a multi-platform image (Docker's containerd store):
+ * the tag and its index go, and with them each platform's image nothing else keeps (a tag, a
+ * container, another multi-platform image); with `platforms`, see removeImagePlatforms.
  */
-export async function removeImage(store: Store, nameOrId: string, opts: { force?: boolean } = {}): Promise<RemoveImageResult> {
+export async function removeImage(store: Store, nameOrId: string, opts: { force?: boolean; platforms?: readonly Platform[] } = {}): Promise<RemoveImageResult> {
+  const index = await store.indexes.forTag(nameOrId);
+  if (opts.platforms !== undefined) return removeImagePlatforms(store, nameOrId, index, opts.platforms, opts.force === true);
+  if (index === undefined) return removeSingleImage(store, nameOrId, opts);
+  const home = await store.images.resolveId(nameOrId);
+  const refs = await store.refs.read();
+  const lastTag = Object.entries(await store.indexes.read()).every(([k, d]) => d !== index.digest || k === tagKey(nameOrId) || refs[k] === undefined);
+  if (lastTag && opts.force !== true) {
+    // the home image is checked as any image is; the others here
+    const inUse = await store.containers.imagesInUse();
+    for (const m of index.members) {
+      const users = m.id === home ? [] : (inUse.get(m.id) ?? []);
+      if (users.length > 0) throw new StoreError(`conflict: unable to remove repository reference "${nameOrId}" (must force) - container ${users[0]!.slice(0, 12)} is using its referenced image ${digestHex(m.id).slice(0, 12)}`, { exitCode: 1 });
+    }
+  }
+  const result = await removeSingleImage(store, nameOrId, opts);
+  await removeUnkept(store, index.members.map((m) => m.id).filter((id) => id !== home), result, index.digest);
+  return result;
+}
+
+/**
+ * Removes those of `ids` nothing keeps: no reference, no container, no multi-platform image that
+ * counts; and the index blob `indexDigest` when no tag counts for it any more.
+ */
+async function removeUnkept(store: Store, ids: readonly Digest[], result: RemoveImageResult, indexDigest: Digest): Promise<void> {
+  const refs = new Set(Object.values(await store.refs.read()));
+  const inUse = await store.containers.imagesInUse();
+  const inIndexes = new Set([...(await store.indexes.list()).values()].flatMap((x) => x.members.map((m) => m.id)));
+  const candidates = new Set<Digest>([indexDigest]);
+  for (const id of ids) {
+    if (refs.has(id) || inUse.has(id) || inIndexes.has(id) || !(await store.images.exists(id))) continue;
+    const image = await store.images.byId(id);
+    await store.images.removeEntry(id);
+    result.deleted.push(id);
+    for (const d of [id, image.manifestDigest, ...image.layers.map((l) => l.diffId), ...image.manifest.layers.map((l) => l.digest)]) candidates.add(d);
+  }
+  await collectGarbage(store, { candidates });
+}
+
+/**
+ * `docker rmi --platform P --force NAME` (API 1.50): only those platforms' images go. Docker
+ * deletes their content and leaves the index naming what it lacks; berth's store keeps no
+ * partial index, so the tags move to an index of the other platforms (see narrowIndex), or to
+ * the one image left, and the removed platforms' images go when nothing else keeps them.
+ * Docker prints the removed manifests' digests.
+ */
+async function removeImagePlatforms(store: Store, name: string, index: IndexRecord | undefined, platforms: readonly Platform[], force: boolean): Promise<RemoveImageResult> {
+  if (!force) throw new StoreError("Content will be removed from all images referencing this variant. Use --force to force delete.", { exitCode: 1 });
+  const result: RemoveImageResult = { untagged: [], deleted: [] };
+  if (index === undefined) {
+    // a single image: removed when it is of one of them (Docker removes its content)
+    const image = await store.images.resolve(name);
+    if (!matchesAny(platforms, platformOfConfig(image.config))) throw new PlatformMismatchError(name, platforms[0]!, [platformOfConfig(image.config)]);
+    const r = await removeSingleImage(store, name, { force: true });
+    return { untagged: r.untagged, deleted: r.deleted.length > 0 ? [image.manifestDigest] : [] };
+  }
+  const gone = index.members.filter((m) => matchesAny(platforms, m.platform));
+  if (gone.length === 0) throw new PlatformMismatchError(name, platforms[0]!, index.members.map((m) => m.platform));
+  if (gone.length === index.members.length) return removeImage(store, name, { force: true });
+  const left = index.members.filter((m) => !gone.includes(m));
+  const refs = await store.refs.read();
+  const tags = Object.entries(await store.indexes.read()).filter(([k, d]) => d === index.digest && refs[k] !== undefined && index.members.some((m) => m.id === refs[k])).map(([k]) => k);
+  if (left.length > 1) {
+    await store.indexes.add(narrowIndex(index.bytes, left.map((m) => m.platform)).bytes, tags);
+  } else {
+    await store.indexes.forget(tags);
+    for (const k of tags) await store.refs.tag(k, left[0]!.id);
+  }
+  const deleted: RemoveImageResult = { untagged: [], deleted: [] };
+  await removeUnkept(store, gone.map((m) => m.id), deleted, index.digest);
+  result.deleted.push(...gone.filter((m) => deleted.deleted.includes(m.id)).map((m) => m.manifestDigest));
+  return result;
+}
+
+async function removeSingleImage(store: Store, nameOrId: string, opts: { force?: boolean } = {}): Promise<RemoveImageResult> {
   const id = await store.images.resolveId(nameOrId);
   const image = await store.images.byId(id);
   const result: RemoveImageResult = { untagged: [], deleted: [] };

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { Digest } from "../image/digest.js";
+import { familiarString, parseReference } from "../image/reference.js";
 import { formatPlatform, hostPlatform, platformMatches, platformOfConfig, selectPlatform } from "../image/platform.js";
 import { MediaType, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from "../image/types.js";
 import { readRecordFile, writeFileAtomic } from "./atomic.js";
@@ -83,6 +84,26 @@ export class Indexes {
     return { digest, bytes: indexBytes, index, members };
   }
 
+  /**
+   * Every tag of the multi-platform image `old` (its images `ids`) names `bytes` from now on: a
+   * push that rewrote its images' manifests (layers compressed) made that index stale, and the
+   * replaced manifests are gone from the store.
+   */
+  async replace(old: Digest, ids: readonly Digest[], bytes: Buffer): Promise<IndexRecord> {
+    const refs = await this.refs.read();
+    const tags = Object.entries(await this.read()).filter(([k, d]) => d === old && refs[k] !== undefined && ids.includes(refs[k])).map(([k]) => k);
+    return this.add(bytes, tags);
+  }
+
+  /** Tags that name a single image from now on, though it is one of their index's images. */
+  async forget(tags: readonly string[]): Promise<void> {
+    await this.locks.with("indexes", async () => {
+      const all = await this.read();
+      for (const t of tags) delete all[tagKey(t)];
+      await writeFileAtomic(this.path, `${JSON.stringify(all, null, 1)}\n`);
+    });
+  }
+
   /** An OCI image index over images of the store (`build --platform a,b`), stored and tagged. */
   async create(images: readonly { id: Digest; manifestDigest: Digest; config: ImageConfig; manifest: ImageManifest }[], tags: readonly string[]): Promise<IndexRecord> {
     const index: ImageIndex = {
@@ -117,6 +138,15 @@ export class Indexes {
     const bytes = await this.blobs.read(digest);
     const index = JSON.parse(bytes.toString("utf8")) as ImageIndex;
     return { digest, bytes, index, members: await this.members(index) };
+  }
+
+  /** Each image of a multi-platform image → the tags (familiar) of those it is in: `images` and `inspect` show them. */
+  async memberTags(): Promise<Map<Digest, string[]>> {
+    const out = new Map<Digest, string[]>();
+    for (const [tag, index] of await this.list()) {
+      for (const m of index.members) out.set(m.id, [...(out.get(m.id) ?? []), familiarString(parseReference(tag))]);
+    }
+    return out;
   }
 
   /** Every tag that names a multi-platform image, with it. */

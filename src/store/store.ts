@@ -243,6 +243,9 @@ export class Store {
   addImageIndex(indexBytes: Buffer, tags: readonly string[]): Promise<IndexRecord> {
     return this.indexes.add(indexBytes, tags);
   }
+  replaceImageIndex(old: Digest, ids: readonly Digest[], bytes: Buffer): Promise<IndexRecord> {
+    return this.indexes.replace(old, ids, bytes);
+  }
   createImageIndex(images: readonly ImageRecord[], tags: readonly string[]): Promise<IndexRecord> {
     return this.indexes.create(images, tags);
   }

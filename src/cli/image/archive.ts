@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import { recordEvent } from "../../store/events.js";
-import { collect } from "../flags.js";
+import { collect, platformsFlag } from "../flags.js";
 import { storeFor } from "../store-port.js";
 
 /** Images in and out of tar archives: import (a root file system), load and save (Docker's image archives). */
@@ -34,13 +34,14 @@ async function importAction(file: string, ref: string | undefined, opts: { chang
   process.stdout.write(`${image.id}\n`);
 }
 
-async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Command): Promise<void> {
+async function loadAction(opts: { input?: string; quiet?: boolean; platform?: string }, cmd: Command): Promise<void> {
   const { loadArchive } = await import("../../image/archive-load.js");
+  const platforms = await platformsFlag(opts.platform);
   const store = await storeFor(cmd);
   if (!opts.input && process.stdin.isTTY) throw new UsageError("requested load from stdin, but stdin is empty (use -i FILE or redirect)");
   const source = opts.input ?? "stdin";
   const input = opts.input ? createReadStream(opts.input, { highWaterMark: READ_CHUNK }) : process.stdin;
-  const res = await loadArchive(store, input, source);
+  const res = await loadArchive(store, input, source, platforms);
   for (const img of res.loaded) recordEvent(store.root, "image", "load", img.id, { name: img.id });
   if (opts.quiet) return;
   for (const img of res.loaded) {
@@ -49,11 +50,12 @@ async function loadAction(opts: { input?: string; quiet?: boolean }, cmd: Comman
   }
 }
 
-async function saveAction(names: string[], opts: { output?: string }, cmd: Command): Promise<void> {
+async function saveAction(names: string[], opts: { output?: string; platform?: string }, cmd: Command): Promise<void> {
   const { saveImages, saveImagesToFile } = await import("../../image/archive-save.js");
+  const platforms = await platformsFlag(opts.platform);
   const store = await storeFor(cmd);
   if (!opts.output && process.stdout.isTTY) throw new UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-  const ids = opts.output ? await saveImagesToFile(store, names, opts.output) : await saveImages(store, names, process.stdout);
+  const ids = opts.output ? await saveImagesToFile(store, names, opts.output, platforms) : await saveImages(store, names, process.stdout, platforms);
   // Docker's save event: one per image saved, the image ID as actor and name
   for (const id of ids) recordEvent(store.root, "image", "save", id, { name: id });
 }
@@ -73,6 +75,7 @@ export function addLoad(g: Command, name = "load"): void {
     .description("Load an image from a tar archive or STDIN")
     .option("-i, --input <file>", "read from tar archive file, instead of STDIN")
     .option("-q, --quiet", "suppress the load output")
+    .option("--platform <os/arch[/variant],…>", "load only the given platform(s) of a multi-platform image")
     .action(loadAction);
 }
 export function addSave(g: Command, name = "save"): void {
@@ -80,5 +83,6 @@ export function addSave(g: Command, name = "save"): void {
     .description("Save one or more images to a tar archive (streamed to STDOUT by default)")
     .argument("<image...>")
     .option("-o, --output <file>", "write to a file, instead of STDOUT")
+    .option("--platform <os/arch[/variant],…>", "save only the given platform(s) of a multi-platform image")
     .action(saveAction);
 }

@@ -72,7 +72,7 @@ function imageRows(image: ImageRecord, withDigests: boolean): ImageRow[] {
 }
 
 async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Command): Promise<void> {
-  const { parseReference, familiarRepository, familiarString } = await import("../../image/reference.js");
+  const { parseReference, familiarRepository } = await import("../../image/reference.js");
   const store: CliStore = await storeFor(cmd);
   // plain string order (ISO 8601 times): localeCompare would load ICU's collator at start-up
   const images = (await store.listImages()).sort((a, b) => {
@@ -90,10 +90,7 @@ async function imagesAction(repo: string | undefined, opts: ImagesOpts, cmd: Com
   const withDigests = opts.digests === true || (opts.format !== undefined && /\{\{\s*\.Digest\s*\}\}/.test(opts.format));
   // a multi-platform image's other platforms are listed under its tag (not as <none>)
   const { formatPlatform, hostPlatform, platformOfConfig } = await import("../../image/platform.js");
-  const memberTags = new Map<Digest, string[]>();
-  for (const [tag, index] of await store.indexes.list()) {
-    for (const m of index.members) memberTags.set(m.id, [...(memberTags.get(m.id) ?? []), familiarString(parseReference(tag))]);
-  }
+  const memberTags = await store.indexes.memberTags();
   const rows: ImageRow[] = [];
   for (const image0 of images) {
     const extra = (memberTags.get(image0.id) ?? []).filter((t) => !image0.repoTags.includes(t));

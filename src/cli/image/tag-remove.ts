@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { confirm } from "../prompt.js";
 import { recordEvent } from "../../store/events.js";
+import { platformsFlag } from "../flags.js";
 import { humanSize } from "../format.js";
 import { type CliStore, storeFor } from "../store-port.js";
 
@@ -18,18 +19,22 @@ async function tagAction(source: string, target: string, _opts: unknown, cmd: Co
   }
   const store: CliStore = await storeFor(cmd);
   const id = await store.resolveImageId(source);
-  await store.tag(target, id);
+  // a multi-platform image's tag tags the index (Docker's containerd store), not one platform
+  const index = await store.imageIndex(source);
+  if (index !== undefined) await store.addImageIndex(index.bytes, [target]);
+  else await store.tag(target, id);
   recordEvent(store.root, "image", "tag", id, { name: target });
 }
 
-async function rmiAction(names: string[], opts: { force?: boolean }, cmd: Command): Promise<void> {
+async function rmiAction(names: string[], opts: { force?: boolean; platform?: string }, cmd: Command): Promise<void> {
   const { removeImage } = await import("../../store/index.js");
+  const { platforms } = await platformsFlag(opts.platform);
   const store = await storeFor(cmd);
   let failed = false;
   for (const n of names) {
     try {
       const id = await store.resolveImageId(n).catch(() => undefined);
-      const r = await removeImage(store, n, opts.force ? { force: true } : {});
+      const r = await removeImage(store, n, { ...(opts.force ? { force: true } : {}), ...(platforms !== undefined ? { platforms } : {}) });
       if (id !== undefined) for (const _ of r.untagged) recordEvent(store.root, "image", "untag", id, { name: id });
       for (const d of r.deleted) recordEvent(store.root, "image", "delete", d, { name: d });
       for (const t of r.untagged) process.stdout.write(`Untagged: ${t}\n`);
@@ -77,6 +82,7 @@ export function addRmi(g: Command, name: string, alias?: string): void {
     .description("Remove one or more images")
     .argument("<image...>")
     .option("-f, --force", "force removal of the image")
+    .option("--platform <os/arch[/variant],…>", "remove only these platforms' images of a multi-platform image (with --force)")
     .action(rmiAction);
   if (alias) c.alias(alias);
 }

@@ -1,4 +1,4 @@
-import { createReadStream, mkdtempSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importRootfs } from "../../../src/image/index.js";
@@ -111,13 +111,110 @@ describe("platforms", () => {
     expect((await openStore(loadedRoot).then((s) => s.imageIndex("multi:1")))?.digest).toBe(again.stdout.trim());
   }, 300_000);
 
+  it("save --platform and load --platform keep only the platforms asked for; one platform is a plain image under the tag", async () => {
+    const indexDigest = (await openStore(root).then((s) => s.imageIndex("multi:1")))!.digest;
+    // one platform: the image itself under the tag (Docker's single-level export)
+    const armTar = join(ws.dir, "multi-arm64.tar");
+    const saved = berthCli(root, ["save", "--platform", "linux/arm64", "-o", armTar, "multi:1"]);
+    expect(saved.status, saved.stderr).toBe(0);
+    const armRoot = join(ws.dir, "saved-arm64");
+    const loaded = berthCli(armRoot, ["load", "-i", armTar]);
+    expect(loaded.stdout).toBe("Loaded image: multi:1\n");
+    expect(berthCli(armRoot, ["images", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}"]).stdout).toBe("multi:1 linux/arm64\n");
+    expect(berthCli(armRoot, ["run", "--rm", "multi:1", "uname", "-m"]).stdout).toBe("aarch64\n");
+    expect(await openStore(armRoot).then((s) => s.imageIndex("multi:1"))).toBeUndefined();
+    // all the index's platforms: the index itself, byte for byte
+    const both = join(ws.dir, "multi-both.tar");
+    expect(berthCli(root, ["save", "--platform", "linux/amd64,linux/arm64", "-o", both, "multi:1"]).status).toBe(0);
+    const bothRoot = join(ws.dir, "saved-both");
+    expect(berthCli(bothRoot, ["load", "-i", both]).status).toBe(0);
+    expect((await openStore(bothRoot).then((s) => s.imageIndex("multi:1")))?.digest).toBe(indexDigest);
+    // a platform the image lacks: Docker's words, exit 1, no file
+    const none = join(ws.dir, "none.tar");
+    const missing = berthCli(root, ["save", "--platform", "linux/s390x", "-o", none, "multi:1"]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain("image with reference multi:1 was found but does not provide the specified platform (linux/s390x)");
+    expect(existsSync(none)).toBe(false);
+    const single = berthCli(root, ["save", "--platform", "linux/arm64", "-o", none, "bb:amd64"]);
+    expect(single.status).toBe(1);
+    expect(single.stderr).toContain("image with reference bb:amd64 was found but does not provide the specified platform (linux/arm64)");
+
+    // load --platform from the whole archive: only that platform, tagged; the rest is not stored
+    const archive = join(ws.dir, "multi.tar");
+    const picked = join(ws.dir, "load-arm64");
+    const l = berthCli(picked, ["load", "--platform", "linux/arm64", "-i", archive]);
+    expect(l.status, l.stderr).toBe(0);
+    expect(l.stdout).toBe("Loaded image: multi:1\n");
+    expect(berthCli(picked, ["images", "-a", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}"]).stdout).toBe("multi:1 linux/arm64\n");
+    expect(berthCli(picked, ["run", "--rm", "multi:1", "uname", "-m"]).stdout).toBe("aarch64\n");
+    const host = join(ws.dir, "load-amd64");
+    expect(berthCli(host, ["load", "--platform", "linux/amd64", "-i", archive]).status).toBe(0);
+    expect(berthCli(host, ["images", "-a", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}"]).stdout).toBe("multi:1 linux/amd64\n");
+    const wrong = join(ws.dir, "load-s390x");
+    const w = berthCli(wrong, ["load", "--platform", "linux/s390x", "-i", archive]);
+    expect(w.status).toBe(1);
+    expect(w.stderr).toContain("image multi:1 doesn't provide the requested platform ([linux/s390x])");
+    expect(berthCli(wrong, ["images", "-a", "-q"]).stdout).toBe("");
+    const bad = berthCli(wrong, ["load", "--platform", "linux/armz", "-i", archive]);
+    expect(bad.status).toBe(125);
+    expect(bad.stderr).toContain('"linux/armz": unknown architecture');
+  }, 300_000);
+
+  it("inspect shows this machine's image or --platform's; tag of a multi-platform tag tags the index; rmi of its last tag removes every platform's image; rmi --platform --force one platform", async () => {
+    const r = join(ws.dir, "rmi");
+    expect(berthCli(r, ["load", "-q", "-i", join(ws.dir, "multi.tar")]).status).toBe(0);
+    const ids = berthCli(r, ["images", "-a", "-q", "--no-trunc"]).stdout.trim().split("\n").sort();
+    expect(ids).toHaveLength(2);
+    // inspect: this machine's image, the index as its descriptor; --platform another's
+    const host = JSON.parse(berthCli(r, ["image", "inspect", "multi:1"]).stdout)[0];
+    expect([host.Architecture, host.RepoTags, host.Descriptor.mediaType]).toEqual(["amd64", ["multi:1"], "application/vnd.oci.image.index.v1+json"]);
+    const arm = JSON.parse(berthCli(r, ["image", "inspect", "--platform", "linux/arm64", "multi:1"]).stdout)[0];
+    expect([arm.Architecture, arm.RepoTags, arm.Descriptor.mediaType]).toEqual(["arm64", ["multi:1"], "application/vnd.oci.image.manifest.v1+json"]);
+    expect(ids).toContain(arm.Id);
+    const s390x = berthCli(r, ["image", "inspect", "--platform", "linux/s390x", "multi:1"]);
+    expect(s390x.status).toBe(1);
+    expect(s390x.stderr).toContain("wanted linux/s390x, actual: linux/arm64, linux/amd64");
+    expect(berthCli(r, ["tag", "multi:1", "other:1"]).status).toBe(0);
+    expect(berthCli(r, ["images", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}", "other"]).stdout.split("\n").filter(Boolean).sort()).toEqual(["other:1 linux/amd64", "other:1 linux/arm64"]);
+    // another tag keeps the multi-platform image: only the tag goes
+    expect(berthCli(r, ["rmi", "multi:1"]).stdout).toBe("Untagged: multi:1\n");
+    expect(berthCli(r, ["images", "-a", "-q", "--no-trunc"]).stdout.trim().split("\n").sort()).toEqual(ids);
+    // a container of the arm64 image: refused, as for a single image
+    const created = berthCli(r, ["create", "--platform", "linux/arm64", "other:1"]);
+    expect(created.status, created.stderr).toBe(0);
+    const refused = berthCli(r, ["rmi", "other:1"]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/conflict: unable to remove repository reference "other:1" \(must force\) - container [0-9a-f]{12} is using its referenced image/);
+    expect(berthCli(r, ["rm", created.stdout.trim()]).status).toBe(0);
+    const removed = berthCli(r, ["rmi", "other:1"]);
+    expect(removed.status, removed.stderr).toBe(0);
+    expect(removed.stdout.split("\n").filter(Boolean).sort()).toEqual(["Untagged: other:1", ...ids.map((id) => `Deleted: ${id}`)].sort());
+    expect(berthCli(r, ["images", "-a", "-q"]).stdout).toBe("");
+    // their layers and blobs went with them
+    const store = await openStore(r);
+    expect(await store.layers.listRecords()).toEqual([]);
+    expect(readdirSync(store.blobs.dir)).toEqual([]);
+
+    // --platform: one platform's image goes, the tag stays on the rest (with --force, as Docker)
+    expect(berthCli(r, ["load", "-q", "-i", join(ws.dir, "multi.tar")]).status).toBe(0);
+    const noForce = berthCli(r, ["rmi", "--platform", "linux/arm64", "multi:1"]);
+    expect(noForce.status).toBe(1);
+    expect(noForce.stderr).toContain("Use --force to force delete");
+    const armManifest = JSON.parse(berthCli(r, ["image", "inspect", "--platform", "linux/arm64", "multi:1"]).stdout)[0].Descriptor.digest;
+    const one = berthCli(r, ["rmi", "--force", "--platform", "linux/arm64", "multi:1"]);
+    expect(one.status, one.stderr).toBe(0);
+    expect(one.stdout).toBe(`Deleted: ${armManifest}\n`);
+    expect(berthCli(r, ["images", "-a", "--format", "{{.Repository}}:{{.Tag}} {{.Platform}}"]).stdout).toBe("multi:1 linux/amd64\n");
+    expect(berthCli(r, ["run", "--rm", "multi:1", "uname", "-m"]).stdout).toBe("x86_64\n");
+    const absent = berthCli(r, ["rmi", "--force", "--platform", "linux/arm64", "multi:1"]);
+    expect(absent.status).toBe(1);
+    expect(absent.stderr).toContain("does not match the specified platform: wanted linux/arm64, actual: linux/amd64");
+  }, 300_000);
+
   it("push sends the index and every image; pull on other stores picks the host, --platform, or --all-platforms; manifest inspect shows the index", async () => {
     const ref = `${reg.host}/berth/multi:1`;
+    // tag of a multi-platform tag: the new tag names the index too
     expect(berthCli(root, ["tag", "multi:1", ref]).status).toBe(0);
-    // tag moves the single image only: push the multi-platform tag itself
-    const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: MULTI });
-    const built = berthCli(root, ["build", "-q", "--platform", "linux/arm64,linux/amd64", "-t", ref, ctx]);
-    expect(built.status, built.stderr).toBe(0);
     const pushed = berthCli(root, ["push", ref]);
     expect(pushed.status, pushed.stderr).toBe(0);
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
@@ -151,13 +248,52 @@ describe("platforms", () => {
     expect(repushed.stdout).toContain(digest!);
   }, 300_000);
 
-  it("a shared cache is kept per platform: exported side by side, each platform's steps hit in another store", () => {
+  it("other architectures binfmt --install registers run too: arm/v7 (armv7l) and s390x busybox from Debian", () => {
+    for (const [debian, platform, uname] of [["armhf", "linux/arm/v7", "armv7l"], ["s390x", "linux/s390x", "s390x"]] as const) {
+      const imported = berthCli(root, ["import", "--platform", platform, foreignBusyboxTarball(debian), `bb:${debian}`]);
+      expect(imported.status, imported.stderr).toBe(0);
+      const r = berthCli(root, ["run", "--rm", `bb:${debian}`, "uname", "-m"]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe(`${uname}\n`);
+    }
+  }, 300_000);
+
+  it("push of a multi-platform tag to a registry that wants a login: refused without one, the index and every image after it", async () => {
+    const authReg = await startRegistry({ auth: "htpasswd" });
+    try {
+      const env = { DOCKER_CONFIG: mkdtempSync(join(ws.dir, "docker-config-")) };
+      const ref = `${authReg.host}/private/multi:1`;
+      expect(berthCli(root, ["tag", "multi:1", ref]).status).toBe(0);
+      const denied = berthCli(root, ["push", ref], { env });
+      expect(denied.status).toBe(1);
+      expect(denied.stderr).toContain(`berth login ${authReg.host}`);
+      const login = berthCli(root, ["login", "-u", authReg.username, "--password-stdin", authReg.host], { env, input: authReg.password });
+      expect(login.status, login.stderr).toBe(0);
+      const pushed = berthCli(root, ["push", ref], { env });
+      expect(pushed.status, pushed.stderr).toBe(0);
+      const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
+      expect(digest).toBe((await openStore(root).then((s) => s.imageIndex(ref)))?.digest);
+      const other = join(ws.dir, "pulled-auth");
+      const pulled = berthCli(other, ["pull", "--all-platforms", ref], { env });
+      expect(pulled.status, pulled.stderr).toBe(0);
+      expect(berthCli(other, ["run", "--rm", "--platform", "linux/arm64", ref, "uname", "-m"]).stdout).toBe("aarch64\n");
+      expect((await openStore(other).then((s) => s.imageIndex(ref)))?.digest).toBe(digest);
+    } finally {
+      await authReg.stop();
+    }
+  }, 300_000);
+
+  it("a shared cache of several platforms is one artifact (BuildKit's): exported once, each platform's steps hit from it in another store", () => {
     const ctx = writeContext(mkdtempSync(join(ws.dir, "ctx-")), { Dockerfile: "ARG TARGETARCH\nFROM bb:$TARGETARCH\nRUN uname -m > /m\n" });
     const cache = join(ws.dir, "cache");
-    const exported = berthCli(root, ["build", "-q", "--platform", "linux/arm64,linux/amd64", "--cache-to", `type=local,dest=${cache},mode=max`, ctx]);
+    const exported = berthCli(root, ["build", "--progress", "plain", "--platform", "linux/arm64,linux/amd64", "--cache-to", `type=local,dest=${cache},mode=max`, ctx]);
     expect(exported.status, exported.stderr).toBe(0);
-    const names = (JSON.parse(readFileSync(join(cache, "index.json"), "utf8")) as { manifests: { annotations: Record<string, string> }[] }).manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"]).sort();
-    expect(names).toEqual(["latest", "latest-linux-arm64"]);
+    expect(exported.stderr.match(/exporting cache to client directory/g)).toHaveLength(1);
+    const layout = JSON.parse(readFileSync(join(cache, "index.json"), "utf8")) as { manifests: { digest: string; annotations: Record<string, string> }[] };
+    expect(layout.manifests.map((m) => m.annotations["org.opencontainers.image.ref.name"])).toEqual(["latest"]);
+    // its layers: both platforms' RUN layers
+    const manifest = JSON.parse(readFileSync(join(cache, "blobs/sha256", layout.manifests[0]!.digest.slice(7)), "utf8")) as { layers: unknown[] };
+    expect(manifest.layers).toHaveLength(2);
     // the same bases elsewhere (save/load keeps image IDs), the cache from the folder
     const bases = join(ws.dir, "bases.tar");
     expect(berthCli(root, ["save", "-o", bases, "bb:arm64", "bb:amd64"]).status).toBe(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatPlatform, parsePlatform, parsePlatformList, PlatformError } from "../../../src/image/platform.js";
+import { formatPlatform, narrowIndex, parsePlatform, parsePlatformList, PlatformError } from "../../../src/image/platform.js";
 
 describe("parsePlatform (containerd's platforms.Parse and Normalize)", () => {
   it.each([
@@ -37,5 +37,23 @@ describe("parsePlatform (containerd's platforms.Parse and Normalize)", () => {
 
   it("a list keeps its order and drops repeats (linux/arm64/v8 is linux/arm64)", () => {
     expect(parsePlatformList("linux/arm64, linux/amd64,linux/arm64/v8").map(formatPlatform)).toEqual(["linux/arm64", "linux/amd64"]);
+  });
+});
+
+describe("narrowIndex (save/load --platform of a multi-platform image)", () => {
+  const d = (n: number, platform: { os: string; architecture: string; variant?: string }) => ({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${String(n).repeat(64)}`, size: 100 + n, platform });
+  const index = { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [d(1, { os: "linux", architecture: "amd64" }), d(2, { os: "linux", architecture: "arm64" }), d(3, { os: "linux", architecture: "arm", variant: "v7" }), d(4, { os: "unknown", architecture: "unknown" })] };
+  const bytes = Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
+
+  it("every image kept: the index's own bytes (attestations do not count)", () => {
+    const r = narrowIndex(bytes, parsePlatformList("linux/arm/v7,linux/amd64,linux/arm64/v8"));
+    expect(r.bytes).toBe(bytes);
+    expect(r.entries.map((e) => e.digest.slice(7, 8))).toEqual(["1", "2", "3"]);
+  });
+
+  it("a subset: a new index of those entries, unchanged and in the index's order; none: no entries", () => {
+    const r = narrowIndex(bytes, parsePlatformList("linux/arm,linux/amd64"));
+    expect(JSON.parse(r.bytes.toString()).manifests).toEqual([index.manifests[0], index.manifests[2]]);
+    expect(narrowIndex(bytes, parsePlatformList("linux/s390x")).entries).toEqual([]);
   });
 });

@@ -1,13 +1,13 @@
 /**
- * Turns the grammar's items into the AST: each instruction's logical line goes through
- * BuildKit's line parsing (split_command.go, line_parsers.go), and every word keeps a source range.
+ * Turns the grammar's items into the AST: offsets in the logical line become source ranges,
+ * and the errors the grammar recognised become DockerfileSyntaxErrors at their position.
  */
 import type { ArgumentNode, FlagNode, HeredocNode, InstructionNode, ParseWarning } from "./ast.js";
-import type { BodyItem } from "./grammar-actions.js";
+import type { ArgsSyntax, BodyItem, CommandSyntax, Word } from "./grammar-actions.js";
 import { positionInLogical, spanInLogical, type LogicalLine, type SourceText } from "./lexer.js";
+import type { LineToken } from "./line-lexer.js";
 import { Span } from "./span.js";
-import { LineParseError, parseArguments, splitCommand, type Word } from "./line-parser.js";
-import { goTrimSpace, skipGoSpace } from "./text.js";
+import { goTrimSpace, skipGoSpace, trimGoSpaceEnd } from "./text.js";
 
 const NO_COMMENTS: readonly string[] = Object.freeze([]);
 const NO_HEREDOCS: readonly HeredocNode[] = Object.freeze([]);
@@ -48,7 +48,8 @@ export class AstBuilder {
     }
     const logical = item.end.logical!;
     const heredocs: readonly HeredocNode[] = item.heredocs?.heredocs ?? NO_HEREDOCS;
-    const node = buildNode(logical, 0, logical.text.length, this.ctx, heredocs, this.comments);
+    const text = logical.text;
+    const node = buildNode(logical, item.command, 0, trimGoSpaceEnd(text), this.ctx, heredocs, this.comments);
     if (logical.emptyContinuationLine) {
       this.ctx.warnings.push({ message: `Empty continuation line found in: ${logical.text}`, range: node.range });
     }
@@ -78,8 +79,15 @@ function rangeOf(logical: LogicalLine, start: number, end: number): Span {
   return spanInLogical(logical, start, end);
 }
 
+const NO_ARGS: Pick<ArgsSyntax, "args" | "json" | "start" | "error" | "child"> = { args: [], json: false, start: -1 };
+
+/**
+ * The node of the instruction in [from, to) of the logical line (`to`: its end, trailing
+ * blanks left out; ONBUILD's instruction starts after ONBUILD's flags).
+ */
 function buildNode(
   logical: LogicalLine,
+  cmd: CommandSyntax | undefined,
   from: number,
   to: number,
   ctx: BuildContext,
@@ -87,30 +95,26 @@ function buildNode(
   comments: readonly string[],
 ): InstructionNode {
   const text = logical.text;
-  const split = splitCommand(text, from, to);
-  const { keyword, name } = internKeyword(split.keyword.value);
-  let parsed;
-  try {
-    parsed = parseArguments(name, text, split.argsStart, split.argsEnd, ctx.escapeToken);
-  } catch (err) {
-    if (err instanceof LineParseError) {
-      const at = positionInLogical(logical, err.offset);
-      throw ctx.source.error(err.message, at.line, at.column);
-    }
-    throw err;
+  const kwStart = cmd === undefined ? skipGoSpace(text, from) : cmd.keyword.offset;
+  const kwEnd = cmd === undefined ? kwStart : kwStart + cmd.keyword.text.length;
+  const { keyword, name } = internKeyword(cmd === undefined ? "" : cmd.keyword.text);
+  const parsed: Pick<ArgsSyntax, "args" | "json" | "start" | "error" | "child"> = cmd === undefined ? NO_ARGS : cmd.args;
+  if (parsed.error !== undefined) {
+    const at = positionInLogical(logical, parsed.error.offset);
+    const message = parsed.error.named === true ? `${name.toUpperCase()} ${parsed.error.message}` : parsed.error.message;
+    throw ctx.source.error(message, at.line, at.column);
   }
-  const child =
-    parsed.subCommand === undefined
-      ? undefined
-      : buildNode(logical, parsed.subCommand.start, parsed.subCommand.end, ctx, heredocs, []);
-  const flags: readonly FlagNode[] = split.flags.length === 0 ? NO_FLAGS : split.flags.map((w) => flagNode(logical, w));
-  const args: ArgumentNode[] = parsed.args.map((w: Word) => ({ value: w.value, range: rangeOf(logical, w.start, w.end) }));
+  const argsStart = parsed.start < 0 ? Math.max(kwStart, to) : parsed.start;
+  const argsEnd = to;
+  const child = parsed.child === undefined ? undefined : buildNode(logical, parsed.child, argsStart, argsEnd, ctx, heredocs, []);
+  const flags: readonly FlagNode[] = cmd === undefined || cmd.flags.length === 0 ? NO_FLAGS : cmd.flags.map((t) => flagNode(logical, t));
+  const args: ArgumentNode[] = parsed.args.map((w: Word) => ({ value: w.value ?? text.slice(w.start, w.end), range: rangeOf(logical, w.start, w.end) }));
   // A single argument spanning the whole argument text (shell form, WORKDIR …) shares its string.
-  const only = parsed.args.length === 1 ? parsed.args[0]! : undefined;
-  const argsText = only !== undefined && only.start === split.argsStart && only.end === split.argsEnd ? only.value : text.slice(split.argsStart, split.argsEnd);
-  const keywordRange = rangeOf(logical, split.keyword.start, split.keyword.end);
+  const only = args.length === 1 ? parsed.args[0]! : undefined;
+  const argsText = only !== undefined && only.start === argsStart && only.end === argsEnd ? args[0]!.value : text.slice(argsStart, argsEnd);
+  const keywordRange = rangeOf(logical, kwStart, kwEnd);
   const lastHeredoc = heredocs[heredocs.length - 1];
-  const isTop = from === 0 && to === text.length;
+  const isTop = from === 0;
   const end = isTop ? (lastHeredoc?.range.end ?? logical.end) : positionInLogical(logical, to, to > from);
   const range = new Span(keywordRange.startLine, keywordRange.startColumn, keywordRange.startOffset, end.line, end.column, end.offset);
   return {
@@ -121,7 +125,7 @@ function buildNode(
     json: parsed.json,
     original: isTop ? text : text.slice(from, to),
     argsText,
-    argsRange: rangeOf(logical, split.argsStart, split.argsEnd),
+    argsRange: rangeOf(logical, argsStart, argsEnd),
     keywordRange,
     child,
     heredocs,
@@ -132,13 +136,15 @@ function buildNode(
   };
 }
 
-function flagNode(logical: LogicalLine, w: Word): FlagNode {
-  const body = w.value.startsWith("--") ? w.value.slice(2) : w.value;
+/** A flag: its text as BuildKit reports it (quotes removed), split at the first `=`. */
+function flagNode(logical: LogicalLine, t: LineToken): FlagNode {
+  const text = t.value;
+  const body = text.startsWith("--") ? text.slice(2) : text;
   const eq = body.indexOf("=");
   return {
-    text: w.value,
+    text,
     name: eq < 0 ? body : body.slice(0, eq),
     value: eq < 0 ? undefined : body.slice(eq + 1),
-    range: rangeOf(logical, w.start, w.end),
+    range: rangeOf(logical, t.offset, t.offset + t.text.length),
   };
 }

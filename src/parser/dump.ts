@@ -1,6 +1,11 @@
 import type { DockerfileAst, InstructionNode } from "./ast.js";
-import { PARSED_INSTRUCTIONS } from "./line-parser.js";
 import { goQuote } from "./text.js";
+
+/** Instructions whose arguments BuildKit parses; any other is dumped with one empty argument. */
+const PARSED_INSTRUCTIONS: ReadonlySet<string> = new Set([
+  "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck", "label",
+  "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
+]);
 
 /**
  * BuildKit's AST dump (parser.Node.Dump): one s-expression per instruction, e.g.

@@ -1,10 +1,8 @@
 /**
- * Heredoc detection on an instruction line, as BuildKit's heredocsFromLine/ParseHeredoc do:
- * split the line into shell words (quotes and escapes kept), and every word of the form
- * `[n]<<[-]WORD` starts a heredoc whose terminator is WORD with its quotes removed.
+ * Heredoc openers, as BuildKit's heredocsFromLine/ParseHeredoc find them: among the line's
+ * shell words (quotes and escapes kept; the line lexer makes them tokens), every word of the
+ * form `[n]<<[-]WORD` starts a heredoc whose terminator is WORD with its quotes removed.
  */
-
-import { LineParseError } from "./line-parser.js";
 
 export interface HeredocSpec {
   readonly name: string;
@@ -17,50 +15,9 @@ export interface HeredocSpec {
 
 const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
 
-function isShellSpace(ch: string): boolean {
+/** The blanks BuildKit's shell lexer splits words on (ASCII only). */
+export function isShellSpace(ch: string): boolean {
   return ch === " " || ch === "\t" || ch === "\n" || ch === "\r" || ch === "\v" || ch === "\f";
-}
-
-interface RawWord {
-  readonly text: string;
-  readonly start: number;
-  /** The word runs into the end of the line inside a quote. */
-  readonly unterminated: boolean;
-}
-
-/**
- * Shell words with quotes and backslash escapes kept (BuildKit uses a backslash here whatever
- * the escape directive says). A word with an unterminated quote runs to the end of the line.
- */
-function rawWords(line: string): RawWord[] {
-  const words: RawWord[] = [];
-  let i = 0;
-  const n = line.length;
-  while (i < n) {
-    while (i < n && isShellSpace(line[i]!)) i++;
-    if (i >= n) break;
-    const start = i;
-    let unterminated = false;
-    while (i < n && !isShellSpace(line[i]!)) {
-      const ch = line[i]!;
-      if (ch === "\\") {
-        i += 2;
-      } else if (ch === "'") {
-        const close = line.indexOf("'", i + 1);
-        unterminated = close < 0;
-        i = close < 0 ? n : close + 1;
-      } else if (ch === '"') {
-        let j = i + 1;
-        while (j < n && line[j] !== '"') j += line[j] === "\\" ? 2 : 1;
-        unterminated = j >= n;
-        i = Math.min(j + 1, n);
-      } else {
-        i++;
-      }
-    }
-    words.push({ text: line.slice(start, Math.min(i, n)), start, unterminated });
-  }
-  return words;
 }
 
 /** Remove quotes and escapes from one word; `keepQuotes` keeps the quote characters. */
@@ -106,30 +63,56 @@ function countQuotes(s: string): number {
   return n;
 }
 
-/** The heredocs an instruction line opens, in order. */
-export function heredocsFromLine(line: string): HeredocSpec[] {
-  const words = rawWords(line);
-  const specs: HeredocSpec[] = [];
-  for (const w of words) {
-    if (!w.text.includes("<<")) continue;
-    const m = HEREDOC_WORD.exec(w.text);
-    if (m === null) continue;
-    const rest = m[3]!;
-    if (rest.length === 0) continue;
-    if (w.unterminated) {
-      const quote = rest.includes("'") && (!rest.includes('"') || rest.indexOf("'") < rest.indexOf('"')) ? "single" : "double";
-      throw new LineParseError(`unexpected end of statement while looking for matching ${quote}-quote`, w.start);
+/** Does a shell word (quotes kept) run into the end of the line inside a quote? */
+function unterminated(word: string): boolean {
+  for (let i = 0; i < word.length; i++) {
+    const ch = word[i]!;
+    if (ch === "\\") i++;
+    else if (ch === "'") {
+      const close = word.indexOf("'", i + 1);
+      if (close < 0) return true;
+      i = close;
+    } else if (ch === '"') {
+      let j = i + 1;
+      while (j < word.length && word[j] !== '"') j += word[j] === "\\" ? 2 : 1;
+      if (j >= word.length) return true;
+      i = j;
     }
-    const plain = unquote(rest, false);
-    if (plain.words !== 1) continue;
-    const raw = unquote(rest, true);
-    specs.push({
-      name: plain.value,
-      fileDescriptor: m[1] === "" ? 0 : Number.parseInt(m[1]!, 10),
-      expand: countQuotes(plain.value) === countQuotes(raw.value),
-      chomp: m[2] === "-",
-      start: w.start,
-    });
   }
-  return specs;
+  return false;
+}
+
+/**
+ * The token type of a shell word on a RUN, COPY or ADD line: `heredoc` for a `[n]<<[-]WORD`
+ * opener (BuildKit's ParseHeredoc), `heredocUnterminated` for one whose quote never closes,
+ * `shellWord` for anything else.
+ */
+export function heredocWordKind(word: string): "heredoc" | "heredocUnterminated" | "shellWord" {
+  if (!word.includes("<<")) return "shellWord";
+  const m = HEREDOC_WORD.exec(word);
+  if (m === null || m[3]!.length === 0) return "shellWord";
+  if (unterminated(word)) return "heredocUnterminated";
+  return unquote(m[3]!, false).words === 1 ? "heredoc" : "shellWord";
+}
+
+/** The error for a `heredocUnterminated` word. */
+export function unterminatedHeredocMessage(word: string): string {
+  const rest = HEREDOC_WORD.exec(word)![3]!;
+  const quote = rest.includes("'") && (!rest.includes('"') || rest.indexOf("'") < rest.indexOf('"')) ? "single" : "double";
+  return `unexpected end of statement while looking for matching ${quote}-quote`;
+}
+
+/** What a `heredoc` word opens; `start` is its offset in the logical line. */
+export function heredocSpec(word: string, start: number): HeredocSpec {
+  const m = HEREDOC_WORD.exec(word)!;
+  const rest = m[3]!;
+  const plain = unquote(rest, false);
+  const raw = unquote(rest, true);
+  return {
+    name: plain.value,
+    fileDescriptor: m[1] === "" ? 0 : Number.parseInt(m[1]!, 10),
+    expand: countQuotes(plain.value) === countQuotes(raw.value),
+    chomp: m[2] === "-",
+    start,
+  };
 }

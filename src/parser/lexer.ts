@@ -1,23 +1,22 @@
 /**
  * The tokenizer behind the nearley grammar: a stateful moo lexer (one token per physical line,
- * or per run of blank/comment lines) wrapped in a stream that hands nearley a few coarse tokens
- * per instruction (nearley costs about a microsecond per token: see grammar/dockerfile.ne). The
- * stream
+ * or per run of blank/comment lines) wrapped in a stream that
  * - reads the parser directives at the top first (they choose the escape character, and so
  *   which of the two compiled moo lexers reads the rest),
  * - joins continued lines into the logical instruction line (BuildKit's rules: a trailing escape
  *   continues the line unless it is itself escaped; comment and blank lines inside a
  *   continuation are skipped; the continuation lines keep their leading whitespace),
- * - reads heredoc bodies after an instruction that opens them (switching moo to its `heredoc`
- *   state, whose tokens never reach nearley).
+ * - hands nearley the tokens of each logical line (line-lexer.ts), then `endLine`,
+ * - reads heredoc bodies after a line whose tokens open heredocs (switching moo to its
+ *   `heredoc` state), and hands them over as one `heredocs` token.
  */
 import moo from "moo";
 import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } from "./ast.js";
 import { DockerfileSyntaxError } from "./errors.js";
-import { heredocsFromLine, type HeredocSpec } from "./heredoc.js";
-import { LineParseError, parseJSONArgs, splitCommand } from "./line-parser.js";
+import { heredocSpec, heredocWordKind, isShellSpace, unterminatedHeredocMessage, type HeredocSpec } from "./heredoc.js";
+import { lineTokens, SHELL_WORD, type LineToken } from "./line-lexer.js";
 import { Span } from "./span.js";
-import { GO_SPACE_NO_NL, skipGoSpace } from "./text.js";
+import { GO_SPACE_NO_NL, skipGoSpace, trimGoSpaceEnd } from "./text.js";
 
 /** A piece of the logical line: where its text came from. */
 export interface LineSegment {
@@ -44,12 +43,10 @@ export interface LogicalLine {
 /**
  * - `directive`: a parser directive line at the top;
  * - `trivia`: a run of blank and comment lines between instructions;
- * - `continued`: the lines of an instruction before its last one (each ends in the escape
- *   character), with the blank and comment lines among them, in one token;
- * - `endLine`: the last line of an instruction; `heredocLine`: the same, opening heredocs;
- * - `heredocs`: the bodies of those heredocs, in one token.
+ * - the tokens of an instruction line (line-lexer.ts), then `endLine`, or `heredocLine` when
+ *   the line opens heredocs, followed by `heredocs`: the bodies, in one token.
  */
-export type DockerfileTokenType = "directive" | "trivia" | "continued" | "endLine" | "heredocLine" | "heredocs";
+export type DockerfileTokenType = "directive" | "trivia" | "endLine" | "heredocLine" | "heredocs";
 
 /** What nearley receives: moo's token fields (positions absolute), plus what the stream found. */
 export interface DockerfileToken {
@@ -60,7 +57,7 @@ export interface DockerfileToken {
   line: number;
   col: number;
   lineBreaks: number;
-  /** Set on `endLine`: the whole instruction line. */
+  /** Set on `endLine`/`heredocLine`: the whole instruction line. */
   logical?: LogicalLine;
   /** Set on `heredocs`: the bodies of the heredocs the instruction opens, in order. */
   heredocs?: HeredocNode[];
@@ -90,9 +87,9 @@ function compileLexer(esc: EscapeToken): moo.Lexer {
 
 const LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLexer("\\"), "`": compileLexer("`") };
 
+const SHELL_WORD_AT = new RegExp(SHELL_WORD, "y");
 const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$/;
 const KNOWN_DIRECTIVES: ReadonlySet<string> = new Set(["syntax", "escape", "check"]);
-const HEREDOC_INSTRUCTIONS: ReadonlySet<string> = new Set(["run", "copy", "add"]);
 
 function trimNewlineEnd(s: string): string {
   let end = s.length;
@@ -135,9 +132,9 @@ export class DockerfileTokenStream {
   private joined = "";
   private segments: LineSegment[] = [];
   private emptyContinuation = false;
-  /** The `continued` token of the instruction being read, until its last line. */
-  private continued: DockerfileToken | undefined;
-  private readonly queue: DockerfileToken[] = [];
+  /** Tokens to hand out, from `queueIndex` on: directives, then one instruction's at a time. */
+  private readonly queue: (DockerfileToken | LineToken)[] = [];
+  private queueIndex = 0;
   private done = false;
 
   constructor(private readonly source: SourceText) {}
@@ -151,65 +148,53 @@ export class DockerfileTokenStream {
     return this;
   }
 
-  /** The next token, or undefined at the end. Throws DockerfileSyntaxError (unterminated heredoc …). */
+  /**
+   * The next token, or undefined at the end. Throws DockerfileSyntaxError (unterminated heredoc …).
+   * Line tokens are typed as DockerfileToken for nearley: it reads only `type`.
+   */
   next(): DockerfileToken | undefined {
-    const queued = this.queue.shift();
-    if (queued !== undefined) return queued;
+    if (this.queueIndex < this.queue.length) return this.queue[this.queueIndex++] as DockerfileToken;
+    this.queue.length = 0;
+    this.queueIndex = 0;
     for (;;) {
       if (this.done) return undefined;
       const t = this.moo.next();
       if (t === undefined) {
         this.done = true;
         // A continuation running into the end of the file ends the instruction there.
-        if (this.segments.length > 0) return this.lastLine(this.token("endLine", "", this.source.text.length, 0));
-        return undefined;
+        if (this.segments.length === 0) return undefined;
+        this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
+        return this.queue[this.queueIndex++] as DockerfileToken;
       }
       const offset = this.base + t.offset;
       switch (t.type) {
         case "trivia": {
-          const inContinuation = this.continued !== undefined;
+          const inContinuation = this.segments.length > 0;
           if (inContinuation && !this.emptyContinuation) this.emptyContinuation = hasBlankLine(t.text);
           const tok = this.reuse(t, offset);
           this.advanceLines(t.text, offset);
-          // Blank and comment lines inside a continuation are part of its `continued` token.
+          // Blank and comment lines inside a continuation are skipped.
           if (inContinuation) continue;
           return tok;
         }
         case "contLine": {
-          const tok = this.reuse(t, offset);
+          this.checkLineLength(t.text);
           const content = t.text.slice(0, t.text.lastIndexOf(this.escapeToken));
           this.addPiece(content, offset);
           this.advanceLines(t.text, offset);
-          if (this.continued === undefined) {
-            tok.type = "continued";
-            this.continued = tok;
-          }
           continue;
         }
         case "endLine": {
           const tok = this.reuse(t, offset);
           this.addPiece(trimNewlineEnd(t.text), offset);
           this.advanceLines(t.text, offset);
-          return this.lastLine(tok);
+          this.endInstruction(tok);
+          return this.queue[this.queueIndex++] as DockerfileToken;
         }
         default:
           throw this.source.error(`unexpected input ${JSON.stringify(t.text.slice(0, 20))}`, this.line, offset - this.lineStart + 1);
       }
     }
-  }
-
-  /** The line ending an instruction: hand out the `continued` token first, if any. */
-  private lastLine(tok: DockerfileToken): DockerfileToken {
-    const continued = this.continued;
-    if (continued === undefined) return this.endInstruction(tok);
-    this.continued = undefined;
-    const text = this.source.text.slice(continued.offset, tok.offset);
-    continued.text = text;
-    continued.value = text;
-    this.queue.push(tok);
-    // Heredoc bodies, if any, are queued after the last line.
-    this.endInstruction(tok);
-    return continued;
   }
 
   /**
@@ -282,21 +267,45 @@ export class DockerfileTokenStream {
     this.segments = [];
     this.joined = "";
     this.emptyContinuation = false;
-    if (text.includes("<<")) {
-      let specs: HeredocSpec[];
-      try {
-        specs = heredocCandidates(text);
-      } catch (err) {
-        if (!(err instanceof LineParseError)) throw err;
-        const at = positionInLogical(tok.logical, err.offset);
-        throw this.source.error(err.message, at.line, at.column);
-      }
-      if (specs.length > 0) {
-        tok.type = "heredocLine";
-        this.readHeredocs(specs, tok.logical);
+    const first = this.queue.length;
+    const trimmed = trimGoSpaceEnd(text);
+    lineTokens(trimmed === text.length ? text : text.slice(0, trimmed), this.escapeToken, this.queue);
+    if (trimmed < text.length && this.queue.length > first) this.glueTrailingSpaces(text, trimmed, this.queue[this.queue.length - 1]!);
+    let specs: HeredocSpec[] | undefined;
+    for (let i = first; i < this.queue.length; i++) {
+      const t = this.queue[i]!;
+      if (t.type === "heredoc") {
+        (specs ??= []).push(heredocSpec(t.heredocWord ?? t.text, t.offset));
+      } else if (t.type === "heredocUnterminated") {
+        const at = positionInLogical(tok.logical, t.offset);
+        throw this.source.error(unterminatedHeredocMessage(t.heredocWord ?? t.text), at.line, at.column);
       }
     }
+    this.queue.push(tok);
+    if (specs !== undefined) {
+      tok.type = "heredocLine";
+      this.readHeredocs(specs, tok.logical);
+    } else {
+      tok.type = "endLine";
+    }
     return tok;
+  }
+
+  /**
+   * The line lexer reads the line without its trailing spaces, but BuildKit looks for heredoc
+   * openers in the whole line, split into shell words on ASCII blanks: the last word runs on
+   * into trailing non-ASCII or escaped spaces (`<<EOF\u00a0` opens a heredoc named `EOF\u00a0`).
+   */
+  private glueTrailingSpaces(text: string, trimmed: number, last: LineToken): void {
+    if (last.type !== "shellWord" && last.type !== "heredoc" && last.type !== "heredocUnterminated") return;
+    if (last.offset + last.text.length !== trimmed) return;
+    if (last.offset > 0 && !isShellSpace(text[last.offset - 1]!)) return;
+    SHELL_WORD_AT.lastIndex = last.offset;
+    const end = SHELL_WORD_AT.exec(text) === null ? trimmed : SHELL_WORD_AT.lastIndex;
+    if (end <= trimmed) return;
+    const word = text.slice(last.offset, end);
+    last.type = heredocWordKind(word);
+    last.heredocWord = word;
   }
 
   /** Read each heredoc's body: the lines up to one equal to its name (tabs stripped for `<<-`). */
@@ -399,23 +408,6 @@ function hasBlankLine(trivia: string): boolean {
     start = end + 1;
   }
   return false;
-}
-
-/**
- * BuildKit's canContainHeredoc: RUN, COPY and ADD (also under ONBUILD) in shell form. Only
- * then are the `<<WORD`s of the line heredocs.
- */
-function heredocCandidates(text: string): HeredocSpec[] {
-  let split = splitCommand(text, 0, text.length);
-  let name = split.keyword.value.toLowerCase();
-  if (name === "onbuild") {
-    if (split.argsStart >= split.argsEnd) return [];
-    split = splitCommand(text, split.argsStart, split.argsEnd);
-    name = split.keyword.value.toLowerCase();
-  }
-  if (!HEREDOC_INSTRUCTIONS.has(name)) return [];
-  if (parseJSONArgs(text, split.argsStart, split.argsEnd) !== undefined) return [];
-  return heredocsFromLine(text);
 }
 
 /** Index of the segment holding joined offset `joined` (for an end offset, the segment it ends). */

@@ -16,22 +16,33 @@ const compiledGrammar = nearley.Grammar.fromCompiled(grammar as unknown as nearl
 /** Items per nearley run: see grammar/dockerfile.ne. */
 const CHUNK_ITEMS = 256;
 
-/** Hands nearley the tokens of one chunk of items. */
+const LEXER_STATE = Object.freeze({ line: 0, col: 0, state: "" });
+
+/**
+ * Hands nearley the tokens of one chunk of items. It also drops each column of the chart that
+ * nearley is done with (as its keepHistory: false would, but without `delete`, which turns the
+ * table into a slow dictionary): a long instruction has a token per word, and a chart kept
+ * whole until the chunk ends made garbage collection the main cost of such a line.
+ */
 class ItemLexer {
   private tokens: DockerfileToken[] = [];
   private index = 0;
-  load(tokens: DockerfileToken[]): void {
+  private parser: nearley.Parser | undefined;
+  load(tokens: DockerfileToken[], parser: nearley.Parser): void {
     this.tokens = tokens;
     this.index = 0;
+    this.parser = parser;
   }
   reset(): this {
     return this;
   }
   next(): DockerfileToken | undefined {
+    const parser = this.parser as unknown as { current: number; table: unknown[] };
+    if (parser.current > 0) parser.table[parser.current - 1] = undefined;
     return this.tokens[this.index++];
   }
   save(): { line: number; col: number; state: string } {
-    return { line: 0, col: 0, state: "" };
+    return LEXER_STATE;
   }
   has(_name: string): boolean {
     return true;
@@ -71,10 +82,9 @@ function parseSource(input: string, file: string): DockerfileAst {
   let itemStart = 0;
   let items = 0;
   const parseChunk = (): void => {
-    itemLexer.load(chunk);
-    // keepHistory: the chunk is short, and without it nearley `delete`s each finished column
-    // from its table array, which turns the array into a slow dictionary.
+    // keepHistory: see ItemLexer.
     const parser = new nearley.Parser(compiledGrammar, { lexer, keepHistory: true });
+    itemLexer.load(chunk, parser);
     parser.feed("");
     if (parser.results.length !== 1) throw new Error(`grammar produced ${parser.results.length} parses at line ${chunk[0]!.line}`);
     for (const item of parser.results[0] as BodyItem[]) builder.add(item);

@@ -15,11 +15,6 @@ export function isGoSpaceCode(c: number): boolean {
   );
 }
 
-/** unicode.IsSpace */
-export function isGoSpace(ch: string): boolean {
-  return ch.length > 0 && isGoSpaceCode(ch.charCodeAt(0));
-}
-
 /** Index of the first character that is not a Go space, from `from`. */
 export function skipGoSpace(s: string, from = 0): number {
   let i = from;

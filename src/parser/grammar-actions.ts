@@ -5,7 +5,7 @@
  * index.
  */
 import type { DockerfileToken } from "./lexer.js";
-import type { LineToken } from "./line-lexer.js";
+import { JSON_STRINGS, type LineToken } from "./line-lexer.js";
 import { isAsciiBlank } from "./text.js";
 
 /** An argument: its value and the [start, end) of its text in the logical line. */
@@ -33,23 +33,18 @@ export interface ArgsSyntax {
   readonly error?: ArgsError;
   /** ONBUILD's instruction. */
   readonly child?: CommandSyntax;
-  /** The token ending the line (`endLine`/`heredocLine`: it carries the logical line). */
-  readonly end: DockerfileToken;
   /** The `heredocs` token, when the line opens heredocs. */
-  readonly heredocs?: DockerfileToken | undefined;
+  readonly heredocs?: DockerfileToken;
 }
 
-/** The end of a line that may open heredocs. */
-interface LineEnd {
-  readonly kind: "lineEnd";
-  readonly end: DockerfileToken;
-  readonly heredocs: DockerfileToken | undefined;
-}
-
-export interface CommandSyntax {
-  readonly keyword: LineToken;
+/** What follows an instruction's keyword: its flags and arguments. */
+export interface LineSyntax {
   readonly flags: readonly LineToken[];
   readonly args: ArgsSyntax;
+}
+
+export interface CommandSyntax extends LineSyntax {
+  readonly keyword: LineToken;
 }
 
 /** An instruction: its syntax, the token ending its line (which carries the logical line) and its heredoc bodies. */
@@ -78,15 +73,7 @@ export type BodyItem = InstructionItem | TriviaItem | DirectiveItem;
 export const NOT_STRING_ARRAY = "when using JSON array syntax, arrays must be comprised of strings only";
 
 const NO_WORDS: readonly Word[] = Object.freeze([]);
-
-/** The end of an argument form: an `endLine` token, or a LineEnd. */
-function ended(args: readonly Word[], json: boolean, start: number, last: unknown, error?: ArgsError): ArgsSyntax {
-  const e = last as DockerfileToken | LineEnd;
-  const end = "kind" in e ? e.end : e;
-  const heredocs = "kind" in e ? e.heredocs : undefined;
-  if (error !== undefined) return { args, json, start, end, heredocs, error };
-  return { args, json, start, end, heredocs };
-}
+const NO_FLAGS: readonly LineToken[] = Object.freeze([]);
 
 function tokenWord(t: LineToken): Word {
   return { value: t.value, start: t.offset, end: t.offset + t.text.length };
@@ -111,58 +98,96 @@ export function directiveItem(d: unknown[]): DirectiveItem {
 }
 
 export function fileItems(d: unknown[]): BodyItem[] {
-  return [...(d[0] as DirectiveItem[]), ...((d[1] as BodyItem[] | null) ?? [])];
+  return [...(d[0] as DirectiveItem[]), ...(d[1] as BodyItem[])];
 }
 
-function trivia(t: unknown): TriviaItem {
-  return { kind: "trivia", token: t as DockerfileToken };
+export function trivia(d: unknown[]): TriviaItem {
+  return { kind: "trivia", token: d[0] as DockerfileToken };
 }
 
-function instruction(c: unknown): InstructionItem {
-  const command = c as CommandSyntax;
-  return { kind: "instruction", command, end: command.args.end, heredocs: command.args.heredocs };
+export function instruction(d: unknown[]): InstructionItem {
+  const command = d[0] as CommandSyntax;
+  return { kind: "instruction", command, end: d[1] as DockerfileToken, heredocs: command.args.heredocs };
 }
 
-function emptyInstruction(t: unknown): InstructionItem {
-  return { kind: "instruction", command: undefined, end: t as DockerfileToken, heredocs: undefined };
+export function emptyInstruction(d: unknown[]): InstructionItem {
+  return { kind: "instruction", command: undefined, end: d[0] as DockerfileToken, heredocs: undefined };
 }
 
-export function firstTrivia(d: unknown[]): BodyItem[] {
-  return [trivia(d[0])];
+// ---- instructions
+
+export function command(d: unknown[]): CommandSyntax {
+  const rest = d[1] as LineSyntax;
+  return { keyword: d[0] as LineToken, flags: rest.flags, args: rest.args };
 }
 
-export function firstInstruction(d: unknown[]): BodyItem[] {
-  return [instruction(d[0])];
+export function line(d: unknown[]): LineSyntax {
+  return { flags: (d[0] as LineToken[] | null) ?? NO_FLAGS, args: d[1] as ArgsSyntax };
 }
 
-export function firstEmptyInstruction(d: unknown[]): BodyItem[] {
-  return [emptyInstruction(d[0])];
+export function noFlags(): LineToken[] | null {
+  return null;
 }
 
-// Appends in place: see grammar/dockerfile.ne.
+// Lists are built in place: nearley runs a rule's postprocessor at every completion, and a
+// list completes after each of its tokens.
 
-export function appendTrivia(d: unknown[]): BodyItem[] {
-  const items = d[0] as BodyItem[];
-  items.push(trivia(d[1]));
-  return items;
+export function appendFlag(d: unknown[]): LineToken[] {
+  const list = (d[0] as LineToken[] | null) ?? [];
+  list.push(d[1] as LineToken);
+  return list;
 }
 
-export function appendInstruction(d: unknown[]): BodyItem[] {
-  const items = d[0] as BodyItem[];
-  items.push(instruction(d[1]));
-  return items;
+const NO_ARGS: ArgsSyntax = Object.freeze({ args: NO_WORDS, json: false, start: -1 });
+
+export function noArgs(): ArgsSyntax {
+  return NO_ARGS;
 }
 
-export function appendEmptyInstruction(d: unknown[]): BodyItem[] {
-  const items = d[0] as BodyItem[];
-  items.push(emptyInstruction(d[1]));
-  return items;
+/** No arguments, though the argument text starts at this token. */
+export function noArgsFrom(d: unknown[]): ArgsSyntax {
+  return { args: NO_WORDS, json: false, start: (d[0] as LineToken).offset };
 }
 
-// ---- lists
+/** A shell form, or a one-text argument (USER …). */
+export function oneText(d: unknown[]): ArgsSyntax {
+  const t = d[0] as LineToken;
+  return { args: [tokenWord(t)], json: false, start: t.offset };
+}
 
-export function emptyList(): unknown[] {
-  return [];
+export function notStrings(d: unknown[]): ArgsSyntax {
+  const t = d[0] as LineToken;
+  return { args: NO_WORDS, json: false, start: t.offset, error: { message: NOT_STRING_ARRAY, offset: t.offset } };
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** A JSON string's value; Go's decoder turns unpaired surrogate escapes into U+FFFD. */
+function jsonStringValue(text: string): string {
+  // The lexer's pattern admits no control characters, so a string without escapes is its text.
+  if (!text.includes("\\")) return text.slice(1, -1);
+  const s = JSON.parse(text) as string;
+  return /[\ud800-\udfff]/.test(s) ? s.replace(LONE_SURROGATE, "\ufffd") : s;
+}
+
+/** An exec form: the strings of a `json` token (a JSON array of strings). */
+export function execForm(d: unknown[]): ArgsSyntax {
+  const t = d[0] as LineToken;
+  const args: Word[] = [];
+  JSON_STRINGS.lastIndex = 0;
+  for (let m = JSON_STRINGS.exec(t.text); m !== null; m = JSON_STRINGS.exec(t.text)) {
+    const start = t.offset + m.index;
+    args.push({ value: jsonStringValue(m[0]), start, end: start + m[0].length });
+  }
+  return { args, json: true, start: t.offset };
+}
+
+/** A `list` token: words split on blanks. */
+export function list(d: unknown[]): ArgsSyntax {
+  const t = d[0] as LineToken;
+  const args: Word[] = [];
+  splitBlanks(t.text, t.offset, args);
+  return { args, json: false, start: t.offset };
 }
 
 export function firstToken(d: unknown[]): unknown[] {
@@ -175,54 +200,21 @@ export function appendToken(d: unknown[]): unknown[] {
   return list;
 }
 
-// ---- instructions
-
-export function command(d: unknown[]): CommandSyntax {
-  return { keyword: d[0] as LineToken, flags: d[1] as LineToken[], args: d[2] as ArgsSyntax };
+/** RUN's shell form read as shell words (and the heredoc bodies they open): still one argument, the whole text. */
+export function shellWordsText(d: unknown[]): ArgsSyntax {
+  const ts = d[0] as LineToken[];
+  const last = ts[ts.length - 1]!;
+  const start = ts[0]!.offset;
+  const args = [{ value: undefined, start, end: last.offset + last.text.length }];
+  return d[1] === undefined ? { args, json: false, start } : { args, json: false, start, heredocs: d[1] as DockerfileToken };
 }
 
-export function lineEnd(d: unknown[]): LineEnd {
-  return { kind: "lineEnd", end: d[0] as DockerfileToken, heredocs: d[1] as DockerfileToken | undefined };
+/** COPY's shell words split on blanks (and the heredoc bodies they open). */
+export function shellWordsList(d: unknown[]): ArgsSyntax {
+  const args = d[0] as Word[];
+  const start = args[0]!.start;
+  return d[1] === undefined ? { args, json: false, start } : { args, json: false, start, heredocs: d[1] as DockerfileToken };
 }
-
-export function noArgs(d: unknown[]): ArgsSyntax {
-  return ended(NO_WORDS, false, -1, d[0]);
-}
-
-/** No arguments, though the argument text starts at this token. */
-export function noArgsFrom(d: unknown[]): ArgsSyntax {
-  return ended(NO_WORDS, false, (d[0] as LineToken).offset, d[1]);
-}
-
-/** An argument form followed by the end of the line. */
-export function withEnd(d: unknown[]): ArgsSyntax {
-  const x = d[0] as ArgsSyntax;
-  return ended(x.args, x.json, x.start, d[1]);
-}
-
-/** A shell form, or a one-text argument (USER …). */
-export function oneText(d: unknown[]): ArgsSyntax {
-  const t = d[0] as LineToken;
-  return ended([tokenWord(t)], false, t.offset, d[1]);
-}
-
-export function notStrings(d: unknown[]): ArgsSyntax {
-  const t = d[0] as LineToken;
-  return ended(NO_WORDS, false, t.offset, d[1], { message: NOT_STRING_ARRAY, offset: t.offset });
-}
-
-/** An exec form, without its line end (see withEnd). */
-type ExecForm = Pick<ArgsSyntax, "args" | "json" | "start">;
-
-export function emptyExecForm(d: unknown[]): ExecForm {
-  return { args: NO_WORDS, json: true, start: (d[0] as LineToken).offset };
-}
-
-export function execForm(d: unknown[]): ExecForm {
-  return { args: d[1] as Word[], json: true, start: (d[0] as LineToken).offset };
-}
-// Argument lists are built as words, token by token: nearley runs a rule's postprocessor at
-// every completion, and a list completes after each of its tokens.
 
 export function firstWord(d: unknown[]): Word[] {
   return [tokenWord(d[0] as LineToken)];
@@ -230,7 +222,7 @@ export function firstWord(d: unknown[]): Word[] {
 
 export function appendWord(d: unknown[]): Word[] {
   const list = d[0] as Word[];
-  list.push(tokenWord(d[d.length - 1] as LineToken));
+  list.push(tokenWord(d[1] as LineToken));
   return list;
 }
 
@@ -248,25 +240,10 @@ export function appendSplit(d: unknown[]): Word[] {
   return list;
 }
 
-/** RUN's shell form read as shell words: still one argument, the whole text. */
-export function shellWordsText(d: unknown[]): ArgsSyntax {
-  const ts = d[0] as LineToken[];
-  const last = ts[ts.length - 1]!;
-  return ended([{ value: undefined, start: ts[0]!.offset, end: last.offset + last.text.length }], false, ts[0]!.offset, d[1]);
-}
-
-/** A bracketed text that is not JSON, split on blanks. */
-export function listText(d: unknown[]): ArgsSyntax {
-  const t = d[0] as LineToken;
-  const args: Word[] = [];
-  splitBlanks(t.text, t.offset, args);
-  return ended(args, false, t.offset, d[1]);
-}
-
-/** A list of words (split on blanks, quoted words, COPY's shell words split on blanks). */
+/** Quoted words (ARG). */
 export function words(d: unknown[]): ArgsSyntax {
   const args = d[0] as Word[];
-  return ended(args, false, args[0]!.start, d[1]);
+  return { args, json: false, start: args[0]!.start };
 }
 
 /** `ENV key value…`: one triple (key, the rest of the line, no separator). */
@@ -274,12 +251,12 @@ export function legacyNameVal(d: unknown[]): ArgsSyntax {
   const key = d[0] as LineToken;
   const value = d[1] as LineToken;
   const keyEnd = key.offset + key.text.length;
-  return ended([tokenWord(key), tokenWord(value), { value: "", start: keyEnd, end: keyEnd }], false, key.offset, d[2]);
+  return { args: [tokenWord(key), tokenWord(value), { value: "", start: keyEnd, end: keyEnd }], json: false, start: key.offset };
 }
 
 export function legacyKeyOnly(d: unknown[]): ArgsSyntax {
   const key = d[0] as LineToken;
-  return ended(NO_WORDS, false, key.offset, d[1], { message: "must have two arguments", offset: key.offset, named: true });
+  return { args: NO_WORDS, json: false, start: key.offset, error: { message: "must have two arguments", offset: key.offset, named: true } };
 }
 
 /** `k=v k2="v 2"`, as it is read: triples (key, value, `=`), and the first word without `=`. */
@@ -315,7 +292,8 @@ export function appendPair(d: unknown[]): PairList {
 
 export function pairs(d: unknown[]): ArgsSyntax {
   const list = d[0] as PairList;
-  return ended(list.error === undefined ? list.args : NO_WORDS, false, list.start, d[1], list.error);
+  if (list.error !== undefined) return { args: NO_WORDS, json: false, start: list.start, error: list.error };
+  return { args: list.args, json: false, start: list.start };
 }
 
 export function healthArgs(d: unknown[]): ArgsSyntax {
@@ -326,9 +304,9 @@ export function healthArgs(d: unknown[]): ArgsSyntax {
 
 export function subCommand(d: unknown[]): ArgsSyntax {
   const child = d[0] as CommandSyntax;
-  return { args: NO_WORDS, json: false, start: child.keyword.offset, child, end: child.args.end, heredocs: child.args.heredocs };
+  return { args: NO_WORDS, json: false, start: child.keyword.offset, child, heredocs: child.args.heredocs };
 }
 
 export function ignored(d: unknown[]): ArgsSyntax {
-  return ended(NO_WORDS, false, (d[0] as LineToken).offset, d[1]);
+  return { args: NO_WORDS, json: false, start: (d[0] as LineToken).offset };
 }

@@ -8,7 +8,7 @@
  *   continuation are skipped; the continuation lines keep their leading whitespace),
  * - hands nearley the tokens of each logical line (line-lexer.ts), then `endLine`,
  * - reads heredoc bodies after a line whose tokens open heredocs (switching moo to its
- *   `heredoc` state), and hands them over as one `heredocs` token.
+ *   `heredoc` state), and hands them over as one `heredocs` token, before the `endLine`.
  */
 import moo from "moo";
 import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } from "./ast.js";
@@ -43,10 +43,10 @@ export interface LogicalLine {
 /**
  * - `directive`: a parser directive line at the top;
  * - `trivia`: a run of blank and comment lines between instructions;
- * - the tokens of an instruction line (line-lexer.ts), then `endLine`, or `heredocLine` when
- *   the line opens heredocs, followed by `heredocs`: the bodies, in one token.
+ * - the tokens of an instruction line (line-lexer.ts), then, when the line opens heredocs,
+ *   `heredocs` (the bodies, in one token), then `endLine`.
  */
-export type DockerfileTokenType = "directive" | "trivia" | "endLine" | "heredocLine" | "heredocs";
+export type DockerfileTokenType = "directive" | "trivia" | "endLine" | "heredocs";
 
 /** What nearley receives: moo's token fields (positions absolute), plus what the stream found. */
 export interface DockerfileToken {
@@ -57,7 +57,7 @@ export interface DockerfileToken {
   line: number;
   col: number;
   lineBreaks: number;
-  /** Set on `endLine`/`heredocLine`: the whole instruction line. */
+  /** Set on `endLine`: the whole instruction line. */
   logical?: LogicalLine;
   /** Set on `heredocs`: the bodies of the heredocs the instruction opens, in order. */
   heredocs?: HeredocNode[];
@@ -271,8 +271,9 @@ export class DockerfileTokenStream {
     const trimmed = trimGoSpaceEnd(text);
     lineTokens(trimmed === text.length ? text : text.slice(0, trimmed), this.escapeToken, this.queue);
     if (trimmed < text.length && this.queue.length > first) this.glueTrailingSpaces(text, trimmed, this.queue[this.queue.length - 1]!);
+    // Heredoc openers are tokens of a line holding `<<`; their bodies come before the line's end.
     let specs: HeredocSpec[] | undefined;
-    for (let i = first; i < this.queue.length; i++) {
+    for (let i = first; i < this.queue.length && text.includes("<<"); i++) {
       const t = this.queue[i]!;
       if (t.type === "heredoc") {
         (specs ??= []).push(heredocSpec(t.heredocWord ?? t.text, t.offset));
@@ -281,13 +282,9 @@ export class DockerfileTokenStream {
         throw this.source.error(unterminatedHeredocMessage(t.heredocWord ?? t.text), at.line, at.column);
       }
     }
+    if (specs !== undefined) this.readHeredocs(specs, tok.logical);
+    tok.type = "endLine";
     this.queue.push(tok);
-    if (specs !== undefined) {
-      tok.type = "heredocLine";
-      this.readHeredocs(specs, tok.logical);
-    } else {
-      tok.type = "endLine";
-    }
     return tok;
   }
 

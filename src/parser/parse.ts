@@ -2,7 +2,7 @@ import nearley from "nearley";
 import type { DockerfileAst, ParseWarning } from "./ast.js";
 import { AstBuilder } from "./ast-builder.js";
 import { DockerfileSyntaxError } from "./errors.js";
-import type { BodyItem } from "./grammar-actions.js";
+import { command, instruction, type BodyItem } from "./grammar-actions.js";
 import grammar from "./grammar.generated.js";
 import { DockerfileTokenStream, SourceText, type DockerfileToken } from "./lexer.js";
 
@@ -11,35 +11,23 @@ export interface ParseOptions {
   readonly file?: string;
 }
 
-const compiledGrammar = nearley.Grammar.fromCompiled(grammar as unknown as nearley.CompiledRules);
-
-/** Items per nearley run: see grammar/dockerfile.ne. */
-const CHUNK_ITEMS = 256;
-
 const LEXER_STATE = Object.freeze({ line: 0, col: 0, state: "" });
 
-/**
- * Hands nearley the tokens of one chunk of items. It also drops each column of the chart that
- * nearley is done with (as its keepHistory: false would, but without `delete`, which turns the
- * table into a slow dictionary): a long instruction has a token per word, and a chart kept
- * whole until the chunk ends made garbage collection the main cost of such a line.
- */
+/** Hands nearley the tokens [from, to) of one item. */
 class ItemLexer {
   private tokens: DockerfileToken[] = [];
   private index = 0;
-  private parser: nearley.Parser | undefined;
-  load(tokens: DockerfileToken[], parser: nearley.Parser): void {
+  private end = 0;
+  load(tokens: DockerfileToken[], from: number, to: number): void {
     this.tokens = tokens;
-    this.index = 0;
-    this.parser = parser;
+    this.index = from;
+    this.end = to;
   }
   reset(): this {
     return this;
   }
   next(): DockerfileToken | undefined {
-    const parser = this.parser as unknown as { current: number; table: unknown[] };
-    if (parser.current > 0) parser.table[parser.current - 1] = undefined;
-    return this.tokens[this.index++];
+    return this.index < this.end ? this.tokens[this.index++] : undefined;
   }
   save(): { line: number; col: number; state: string } {
     return LEXER_STATE;
@@ -50,6 +38,69 @@ class ItemLexer {
   formatError(token: DockerfileToken | undefined, message?: string): string {
     return `${message ?? "syntax error"}${token === undefined ? "" : ` at line ${token.line}`}`;
   }
+}
+
+const compiled = grammar as unknown as nearley.CompiledRules;
+const compiledGrammar = nearley.Grammar.fromCompiled(compiled);
+
+/**
+ * The grammar's `command` rules (`command -> %kwRun runLine`): for each keyword token type,
+ * the symbol that reads the rest of its line.
+ */
+const LINE_SYMBOLS: ReadonlyMap<string, string> = new Map(
+  compiled.ParserRules.filter((r) => r.name === "command").map((r) => [(r.symbols[0] as { type: string }).type, r.symbols[1] as string]),
+);
+
+/**
+ * A nearley parser whose every run starts from the same saved start column (nearley's
+ * save/restore): what the start symbol predicts is worked out once.
+ */
+class StartedParser {
+  private readonly lexer = new ItemLexer();
+  private readonly parser: nearley.Parser;
+  private readonly start: ReturnType<nearley.Parser["save"]>;
+
+  constructor(start: string) {
+    // The grammar with another start symbol; its rules are shared.
+    const g = Object.create(compiledGrammar, { start: { value: start } }) as nearley.Grammar;
+    // The chart of an item is short; without history nearley `delete`s each finished column
+    // from its table array, which turns the array into a slow dictionary.
+    this.parser = new nearley.Parser(g, { lexer: this.lexer as unknown as nearley.Lexer, keepHistory: true });
+    this.start = this.parser.save();
+  }
+
+  /** The one parse of tokens [from, to). */
+  parse(tokens: DockerfileToken[], from: number, to: number): unknown {
+    this.lexer.load(tokens, from, to);
+    this.parser.restore(this.start);
+    this.parser.feed("");
+    const results = this.parser.results;
+    if (results.length !== 1) throw new Error(`grammar produced ${results.length} parses at line ${tokens[0]!.line}`);
+    return results[0];
+  }
+}
+
+const parsers = new Map<string, StartedParser>();
+
+function startedParser(start: string): StartedParser {
+  let p = parsers.get(start);
+  if (p === undefined) {
+    p = new StartedParser(start);
+    parsers.set(start, p);
+  }
+  return p;
+}
+
+/**
+ * One item (start symbol `item`). An instruction (`item -> command %endLine`) is read from
+ * its keyword's line symbol on: what `command` reads after the keyword, without predicting
+ * every family's forms at every line.
+ */
+function parseItem(tokens: DockerfileToken[]): BodyItem {
+  const n = tokens.length;
+  const line = LINE_SYMBOLS.get(tokens[0]!.type);
+  if (line === undefined || tokens[n - 1]!.type !== "endLine") return startedParser("item").parse(tokens, 0, n) as BodyItem;
+  return instruction([command([tokens[0], startedParser(line).parse(tokens, 1, n - 1)]), tokens[n - 1]]);
 }
 
 /**
@@ -76,33 +127,17 @@ function parseSource(input: string, file: string): DockerfileAst {
   stream.reset(text);
   const warnings: ParseWarning[] = [];
   const builder = new AstBuilder({ source, escapeToken: stream.escapeToken, warnings });
-  const itemLexer = new ItemLexer();
-  const lexer = itemLexer as unknown as nearley.Lexer;
-  let chunk: DockerfileToken[] = [];
-  let itemStart = 0;
-  let items = 0;
-  const parseChunk = (): void => {
-    // keepHistory: see ItemLexer.
-    const parser = new nearley.Parser(compiledGrammar, { lexer, keepHistory: true });
-    itemLexer.load(chunk, parser);
-    parser.feed("");
-    if (parser.results.length !== 1) throw new Error(`grammar produced ${parser.results.length} parses at line ${chunk[0]!.line}`);
-    for (const item of parser.results[0] as BodyItem[]) builder.add(item);
-    chunk = [];
-    itemStart = 0;
-    items = 0;
-  };
+  let item: DockerfileToken[] = [];
   for (let tok = stream.next(); tok !== undefined; tok = stream.next()) {
     if (tok.type === "directive") continue;
-    chunk.push(tok);
-    // An item ends with a trivia run, an instruction's last line, or its heredocs.
-    const ends = tok.type === "endLine" || tok.type === "heredocs" || tok.type === "trivia";
-    if (!ends) continue;
-    itemStart = chunk.length;
-    if (++items === CHUNK_ITEMS) parseChunk();
+    item.push(tok);
+    // An item ends with a trivia run or an instruction's last line.
+    if (tok.type === "endLine" || tok.type === "trivia") {
+      builder.add(parseItem(item));
+      item = [];
+    }
   }
-  if (itemStart !== chunk.length) throw new Error("token stream ended inside an instruction");
-  if (chunk.length > 0) parseChunk();
+  if (item.length !== 0) throw new Error("token stream ended inside an instruction");
   const instructions = builder.instructions;
   if (instructions.length === 0) {
     const lines = text.length === 0 ? 1 : text.split("\n").length - (text.endsWith("\n") ? 1 : 0);

@@ -127,13 +127,15 @@ wordArgs -> null {% a.noArgs %}
   | words {% a.words %}
 
 words -> %word {% a.firstWord %}
+  | %pair {% a.firstWord %}
   | words %word {% a.appendWord %}
+  | words %pair {% a.appendWord %}
 
 # ENV, LABEL: `key=value` words, or the legacy `key value…` when the first word has no `=`.
 nameValArgs -> null {% a.noArgs %}
   | %danglingEscape {% a.noArgsFrom %}
   | %legacyKey %legacyValue {% a.legacyNameVal %}
-  | %legacyKeyOnly {% a.legacyKeyOnly %}
+  | %legacyKey {% a.legacyKeyOnly %}
   | pairs {% a.pairs %}
 
 pairs -> %pair {% a.firstPair %}

@@ -96,8 +96,8 @@ function buildNode(
 ): InstructionNode {
   const text = logical.text;
   const kwStart = cmd === undefined ? skipGoSpace(text, from) : cmd.keyword.offset;
-  const kwEnd = cmd === undefined ? kwStart : kwStart + cmd.keyword.text.length;
-  const { keyword, name } = internKeyword(cmd === undefined ? "" : cmd.keyword.text);
+  const kwEnd = cmd === undefined ? kwStart : kwStart + cmd.keyword.value.length;
+  const { keyword, name } = internKeyword(cmd === undefined ? "" : cmd.keyword.value);
   const parsed: Pick<ArgsSyntax, "args" | "json" | "start" | "error" | "child"> = cmd === undefined ? NO_ARGS : cmd.args;
   if (parsed.error !== undefined) {
     const at = positionInLogical(logical, parsed.error.offset);

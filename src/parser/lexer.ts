@@ -15,6 +15,7 @@ import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } fro
 import { DockerfileSyntaxError } from "./errors.js";
 import { heredocSpec, heredocWordKind, isShellSpace, unterminatedHeredocMessage, type HeredocSpec } from "./heredoc.js";
 import { lineTokens, SHELL_WORD, type LineToken } from "./line-lexer.js";
+import { compileStates, type States } from "./moo-states.js";
 import { Span } from "./span.js";
 import { GO_SPACE_NO_NL, skipGoSpace, trimGoSpaceEnd } from "./text.js";
 
@@ -67,25 +68,31 @@ export interface DockerfileToken {
 
 const WS = `[${GO_SPACE_NO_NL}]`;
 
-function compileLexer(esc: EscapeToken): moo.Lexer {
+/** The physical lexer's states for an escape character (`main` first). */
+export function physicalStates(esc: EscapeToken): States {
   const e = esc === "\\" ? "\\\\" : "`";
-  return moo.states({
+  return {
     main: {
       // Blank and comment lines, several at once: they never change the structure.
-      trivia: { match: new RegExp(`(?:${WS}*(?:#[^\\n]*)?\\n)+|${WS}*#[^\\n]*|${WS}+$`), lineBreaks: true },
+      trivia: { match: `(?:${WS}*(?:#[^\\n]*)?\\n)+|${WS}*#[^\\n]*|${WS}+$`, lineBreaks: true },
       // A line ending in the escape character (not itself escaped), spaces/tabs, then the break.
-      contLine: { match: new RegExp(`(?:[^\\n]*[^${e}\\n])?${e}[ \\t]*\\r*(?:\\n|$)`), lineBreaks: true },
-      endLine: { match: /[^\n]*\n|[^\n]+/, lineBreaks: true },
+      contLine: { match: `(?:[^\\n]*[^${e}\\n])?${e}[ \\t]*\\r*(?:\\n|$)`, lineBreaks: true },
+      endLine: { match: "[^\\n]*\\n|[^\\n]+", lineBreaks: true },
       error: moo.error,
     },
     heredoc: {
-      heredocLine: { match: /[^\n]*\n|[^\n]+/, lineBreaks: true },
+      heredocLine: { match: "[^\\n]*\\n|[^\\n]+", lineBreaks: true },
       error: moo.error,
     },
-  });
+  };
 }
 
-const LEXERS: Record<EscapeToken, moo.Lexer> = { "\\": compileLexer("\\"), "`": compileLexer("`") };
+/** Each escape character's lexer, compiled at its first use. */
+const LEXERS: Partial<Record<EscapeToken, moo.Lexer>> = {};
+
+function physicalLexer(esc: EscapeToken): moo.Lexer {
+  return (LEXERS[esc] ??= compileStates(physicalStates(esc), "main"));
+}
 
 const SHELL_WORD_AT = new RegExp(SHELL_WORD, "y");
 const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$/;
@@ -124,7 +131,7 @@ export class SourceText {
 export class DockerfileTokenStream {
   escapeToken: EscapeToken = "\\";
   readonly directives: Directive[] = [];
-  private moo: moo.Lexer = LEXERS["\\"];
+  private moo!: moo.Lexer;
   private base = 0;
   private line = 1;
   private lineStart = 0;
@@ -132,8 +139,8 @@ export class DockerfileTokenStream {
   private joined = "";
   private segments: LineSegment[] = [];
   private emptyContinuation = false;
-  /** Tokens to hand out, from `queueIndex` on: directives, then one instruction's at a time. */
-  private readonly queue: (DockerfileToken | LineToken)[] = [];
+  /** Tokens to hand out, from `queueIndex` on: directives, then one item's at a time. */
+  private queue: (DockerfileToken | LineToken)[] = [];
   private queueIndex = 0;
   private done = false;
 
@@ -143,7 +150,7 @@ export class DockerfileTokenStream {
   reset(chunk: string): this {
     if (chunk !== this.source.text) throw new Error("DockerfileTokenStream: read the whole source");
     this.readDirectives();
-    this.moo = LEXERS[this.escapeToken];
+    this.moo = physicalLexer(this.escapeToken);
     this.moo.reset(this.base === 0 ? chunk : chunk.slice(this.base));
     return this;
   }
@@ -153,18 +160,33 @@ export class DockerfileTokenStream {
    * Line tokens are typed as DockerfileToken for nearley: it reads only `type`.
    */
   next(): DockerfileToken | undefined {
-    if (this.queueIndex < this.queue.length) return this.queue[this.queueIndex++] as DockerfileToken;
-    this.queue.length = 0;
+    if (this.queueIndex < this.queue.length || this.read()) return this.queue[this.queueIndex++] as DockerfileToken;
+    return undefined;
+  }
+
+  /**
+   * The tokens of the next item after the directives: a run of blank/comment lines, or an
+   * instruction up to its `endLine`; undefined at the end.
+   */
+  nextItem(): DockerfileToken[] | undefined {
+    if (!this.read()) return undefined;
+    this.queueIndex = this.queue.length;
+    return this.queue as DockerfileToken[];
+  }
+
+  /** Reads the next item into a new queue; false at the end. */
+  private read(): boolean {
+    this.queue = [];
     this.queueIndex = 0;
     for (;;) {
-      if (this.done) return undefined;
+      if (this.done) return false;
       const t = this.moo.next();
       if (t === undefined) {
         this.done = true;
         // A continuation running into the end of the file ends the instruction there.
-        if (this.segments.length === 0) return undefined;
+        if (this.segments.length === 0) return false;
         this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
-        return this.queue[this.queueIndex++] as DockerfileToken;
+        return true;
       }
       const offset = this.base + t.offset;
       switch (t.type) {
@@ -175,7 +197,8 @@ export class DockerfileTokenStream {
           this.advanceLines(t.text, offset);
           // Blank and comment lines inside a continuation are skipped.
           if (inContinuation) continue;
-          return tok;
+          this.queue.push(tok);
+          return true;
         }
         case "contLine": {
           this.checkLineLength(t.text);
@@ -189,7 +212,7 @@ export class DockerfileTokenStream {
           this.addPiece(trimNewlineEnd(t.text), offset);
           this.advanceLines(t.text, offset);
           this.endInstruction(tok);
-          return this.queue[this.queueIndex++] as DockerfileToken;
+          return true;
         }
         default:
           throw this.source.error(`unexpected input ${JSON.stringify(t.text.slice(0, 20))}`, this.line, offset - this.lineStart + 1);

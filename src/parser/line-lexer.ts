@@ -22,15 +22,16 @@
  * `=`?), a rule looks ahead; BuildKit tries one form and falls back to the other. Blank tokens
  * are left out here: nearley never sees them.
  */
-import moo from "moo";
+import type moo from "moo";
 import type { EscapeToken } from "./ast.js";
 import { heredocWordKind } from "./heredoc.js";
-import { GO_SPACE_NO_NL } from "./text.js";
+import { compileStates, type Rule, type States } from "./moo-states.js";
+import { GO_SPACE_NO_NL, isAsciiBlank } from "./text.js";
 
 /** A token of an instruction line: moo's fields, `offset` counted in the logical line. */
 export interface LineToken {
   type: string;
-  /** The token's meaning (flag and word quoting resolved). */
+  /** The token's meaning (a keyword without the blanks after it; flag and word quoting resolved). */
   value: string;
   /** The text as written. */
   text: string;
@@ -47,40 +48,42 @@ const AB = "[\\t\\v\\f\\r ]";
 const NOT_AB = "[^\\t\\v\\f\\r \\n]";
 /** The end of the line (moo compiles with the `m` flag, where `$` also matches before a CR). */
 const END = "(?![^\\n])";
-const REST = /[^\n]+/;
+const REST = "[^\\n]+";
 
 /** A builder flag: `--` and a word in which quotes group and a backslash escapes (whatever the escape directive). */
 const FLAG = `--(?:[^${GO_SPACE_NO_NL}\\n"'\\\\]|\\\\[^\\n]|\\\\${END}|"(?:[^"\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:"|${END})|'(?:[^'\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:'|${END}))*`;
 /** A flag word that reads `--` once its quotes are removed: the end of the flags. */
 const FLAGS_END = `--(?:""|'')*(?:${SP}+|(?:\\\\|["']\\\\?)?${END})`;
 
-const JSON_BLANK = "[ \\t\\r]"; // JSON also allows a line feed, which a logical line never holds
 const JSON_STRING = '"(?:[^"\\\\\\x00-\\x1f]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*"';
-/** A JSON array of strings that runs to the end of the line (json.Unmarshal into []string). */
-const JSON_ARRAY = `\\[${JSON_BLANK}*(?:${JSON_STRING}(?:${JSON_BLANK}*,${JSON_BLANK}*${JSON_STRING})*${JSON_BLANK}*)?\\]${END}`;
 /** The string literals of a `json` token, in order. */
 export const JSON_STRINGS = new RegExp(JSON_STRING, "g");
 
 /** A word as the shell splits it for heredoc detection: quotes and backslash escapes kept. */
 export const SHELL_WORD = `(?:[^ \\t\\n\\r\\v\\f\\\\'"]|\\\\[^\\n]|\\\\${END}|'[^'\\n]*(?:'|${END})|"(?:[^"\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:"|${END}))+`;
 
-/** BuildKit's parseWords word (ARG, ENV, LABEL): quotes and escapes kept; `noEq` leaves out `=`. */
-function quotedWord(e: string, noEq: boolean): string {
-  const x = noEq ? "=" : "";
-  const any = noEq ? "[^=\\n]" : "[^\\n]";
-  return `(?:[^${GO_SPACE_NO_NL}\\n"'${e}${x}]|${e}${any}|${e}${END}|"(?:[^"\\n${e}${x}]|${e}${any}|${e}${END})*(?:"|${END})|'[^'\\n${x}]*(?:'|${END}))+`;
+/** BuildKit's parseWords word (ARG, ENV, LABEL): quotes and escapes kept. */
+function quotedWord(e: string): string {
+  return `(?:[^${GO_SPACE_NO_NL}\\n"'${e}]|${e}[^\\n]|${e}${END}|"(?:[^"\\n${e}]|${e}[^\\n]|${e}${END})*(?:"|${END})|'[^'\\n]*(?:'|${END}))+`;
 }
 
-function isJSONArray(text: string): boolean {
+/** `json` for a JSON array of strings, `notStrings` for another JSON array (BuildKit's parseJSON). */
+function bracketKind(text: string): "json" | "notStrings" | undefined {
+  let value: unknown;
   try {
-    return Array.isArray(JSON.parse(text));
+    value = JSON.parse(text);
   } catch {
-    return false;
+    return undefined;
   }
+  if (!Array.isArray(value)) return undefined;
+  for (const v of value) if (typeof v !== "string") return "notStrings";
+  return "json";
 }
 
-/** The type prefix of a bracketed text to read again in a words state. */
-const BRACKET_WORDS = "bracketWords:";
+/** The type prefix of a token whose text to the end of the line is read again, in another state. */
+const AGAIN = "again:";
+const SHELL_WORDS = `${AGAIN}shellWords`;
+const LEGACY = `${AGAIN}legacy`;
 
 /**
  * A flag's value as extractBuilderFlags reads it: quotes removed, a backslash takes the next
@@ -132,7 +135,7 @@ function wordValue(raw: string, esc: string): string {
  * that state one ONBUILD deeper than heredocs are looked for (RUN then reads as CMD, COPY and
  * ADD as VOLUME). BuildKit's dispatch table (parser.go).
  */
-const FAMILIES: ReadonlyMap<string, readonly [type: string, state: string, nested: string]> = new Map([
+const FAMILIES = new Map<string, readonly [type: string, state: string, nested: string]>([
   ...(["cmd", "entrypoint", "shell"].map((k) => [k, ["kwShell", "shell", "shell"]]) as [string, [string, string, string]][]),
   ["run", ["kwRun", "run", "shell"]],
   ["copy", ["kwCopy", "copy", "volume"]],
@@ -149,81 +152,73 @@ const FAMILIES: ReadonlyMap<string, readonly [type: string, state: string, neste
 ]);
 const OTHER = ["kwOther", "other", "other"] as const;
 
+for (const [k, f] of [...FAMILIES]) FAMILIES.set(k.toUpperCase(), f);
+
 function family(keyword: string): readonly [string, string, string] {
   return FAMILIES.get(keyword) ?? FAMILIES.get(keyword.toLowerCase()) ?? OTHER;
 }
 
-function compileLineLexer(esc: EscapeToken): moo.Lexer {
+/** A keyword token's word: up to the first ASCII blank. */
+function keywordValue(text: string): string {
+  let i = 0;
+  while (i < text.length && !isAsciiBlank(text.charCodeAt(i))) i++;
+  return i === text.length ? text : text.slice(0, i);
+}
+
+/** The line lexer's states for an escape character (`keyword` first). */
+export function lineStates(esc: EscapeToken): States {
   const e = esc === "\\" ? "\\\\" : "`";
-  const blank = { match: new RegExp(`${SP}+`) };
-  const shellBlank = { match: /[ \t\r\v\f]+/, type: () => "blank" };
-  const json = { match: new RegExp(JSON_ARRAY) };
+  const blank = { match: `${SP}+` };
   /**
-   * A bracketed text that is not an array of strings: an error if it is JSON, else `other`
-   * (for RUN, COPY and ADD: a `words` state when the text holds `<<`, see lineTokens).
+   * A bracketed text running to the end of the line: an exec form if it is a JSON array of
+   * strings (json.Unmarshal), an error if it is any other JSON array, else `other` (for RUN,
+   * COPY and ADD, shell words when the text holds `<<`).
    */
-  const bracket = (other: string, words?: string): moo.Rule => ({
-    match: new RegExp(`\\[[^\\n]*\\]${END}`),
-    type: (text: string) => (isJSONArray(text) ? "notStrings" : words !== undefined && text.includes("<<") ? `${BRACKET_WORDS}${words}` : other),
+  const bracket = (other: string, words = false): Rule => ({
+    match: `\\[[^\\n]*\\]${END}`,
+    type: (text: string) => bracketKind(text) ?? (words && text.includes("<<") ? SHELL_WORDS : other),
   });
-  // BuildKit looks for heredoc openers among the shell words of the whole line, split on
-  // ASCII blanks only: a word that follows a non-ASCII space is glued to what precedes it.
-  const heredocWord = (next: string): moo.Rule => ({ match: new RegExp(`(?<=[ \\t\\r\\v\\f])(?=\\d*<<)${SHELL_WORD}`), type: heredocWordKind, next });
-  const shellWord = (next: string): moo.Rule => ({ match: new RegExp(SHELL_WORD), next });
-  const word = { match: new RegExp(quotedWord(e, false)), value: (raw: string): string => wordValue(raw, esc) };
+  const word = { match: quotedWord(e), value: (raw: string): string => wordValue(raw, esc) };
   const pairOrWord = { ...word, type: (t: string) => (t.includes("=") ? "pair" : "word") };
   // An escape character ending the line, alone, is no word (parseWords drops it); as the
   // first token it still marks where the arguments start.
-  const danglingEscape = { match: new RegExp(`${e}${END}`) };
+  const danglingEscape = { match: `${e}${END}` };
   const laterDanglingEscape = { ...danglingEscape, type: () => "blank" };
-  const legacyAhead = `(?=${quotedWord(e, true)}(?:${SP}|${END}))`;
-  return moo.states({
-    // lineTokens moves on to the family's state after the keyword and its flags.
-    keyword: { blank, keyword: new RegExp(`${NOT_AB}+`) },
+  return {
+    // The keyword and the blanks after it; lineTokens moves on to the family's state after
+    // the keyword and its flags.
+    keyword: { keyword: { match: `${NOT_AB}+${SP}*`, value: keywordValue } },
     flags: {
       blank,
-      flagsEnd: new RegExp(FLAGS_END),
-      flag: { match: new RegExp(FLAG), value: flagValue },
+      flagsEnd: FLAGS_END,
+      flag: { match: FLAG, value: flagValue },
     },
     // CMD, ENTRYPOINT, SHELL; HEALTHCHECK's command.
-    shell: { blank, json, bracket: bracket("shellText"), shellText: REST },
-    run: {
-      blank,
-      json,
-      bracket: bracket("shellText", "runWords"),
-      // A text without `<<`: anything but `<`, then single `<`s each followed by the same.
-      shellText: new RegExp(`(?=[^\\n])[^\\n<]*(?:<(?!<)[^\\n<]*)*${END}`),
-      heredocWord: heredocWord("runWords"),
-      shellWord: shellWord("runWords"),
+    shell: { blank, bracket: bracket("shellText"), shellText: REST },
+    // RUN, COPY and ADD: a text holding `<<` is read again as shell words, heredoc openers
+    // among them.
+    run: { blank, bracket: bracket("shellText", true), shellText: { match: REST, type: (t: string) => (t.includes("<<") ? SHELL_WORDS : "shellText") } },
+    copy: { blank, bracket: bracket("list", true), list: { match: REST, type: (t: string) => (t.includes("<<") ? SHELL_WORDS : "list") } },
+    // BuildKit looks for heredoc openers among the shell words of the whole line, split on
+    // ASCII blanks only: a word that follows a non-ASCII space is glued to what precedes it.
+    shellWords: {
+      blank: "[ \\t\\r\\v\\f]+",
+      heredocWord: { match: `(?<=[ \\t\\r\\v\\f])(?=\\d*<<)${SHELL_WORD}`, type: heredocWordKind },
+      shellWord: SHELL_WORD,
     },
-    runWords: { shellBlank, heredocWord: heredocWord("runWords"), shellWord: shellWord("runWords") },
-    copy: {
-      blank,
-      json,
-      bracket: bracket("list", "copyWords"),
-      // A text without `<<` is split on blanks, one with `<<` into shell words.
-      list: new RegExp(`(?![^\\n]*<<)[^\\n]+`),
-      heredocWord: heredocWord("copyWords"),
-      shellWord: shellWord("copyWords"),
-    },
-    copyWords: { shellBlank, heredocWord: heredocWord("copyWords"), shellWord: shellWord("copyWords") },
-    volume: { blank, json, bracket: bracket("list"), list: REST },
+    volume: { blank, bracket: bracket("list"), list: REST },
     list: { list: REST },
-    arg: { blank, danglingEscape, word: { ...word, next: "words" } },
-    words: { blank, laterDanglingEscape, word },
-    nameVal: {
-      blank,
-      danglingEscape,
-      legacyKeyOnly: new RegExp(`${legacyAhead}${NOT_AB}+${END}`),
-      legacyKey: { match: new RegExp(`${legacyAhead}${NOT_AB}+`), next: "legacy" },
-      word: { ...pairOrWord, next: "pairs" },
-    },
-    legacy: { blank: { match: new RegExp(`${AB}+`) }, legacyValue: REST },
-    pairs: { blank, laterDanglingEscape, word: pairOrWord },
-    health: { blank, healthType: { match: new RegExp(`${NOT_SP}+`), next: "shell" } },
+    // ARG, ENV, LABEL: quoted words, `pair`s when they hold `=`. For ENV and LABEL, a first
+    // word without `=` makes the line the legacy `key value`, read again.
+    arg: { blank, danglingEscape, word: { ...pairOrWord, next: "words" } },
+    nameVal: { blank, danglingEscape, word: { ...word, type: (t: string) => (t.includes("=") ? "pair" : LEGACY), next: "words" } },
+    words: { blank, laterDanglingEscape, word: pairOrWord },
+    legacy: { legacyKey: { match: `${NOT_AB}+`, next: "legacyValue" } },
+    legacyValue: { blank: { match: `${AB}+` }, legacyValue: REST },
+    health: { blank, healthType: { match: `${NOT_SP}+`, next: "shell" } },
     string: { text: REST },
     other: { ignored: REST },
-  } as unknown as { [state: string]: moo.Rules });
+  };
 }
 
 const LINE_START = Object.freeze({ line: 1, col: 1, state: "keyword" }) as moo.LexerState;
@@ -233,39 +228,45 @@ const LINE_LEXERS: Partial<Record<EscapeToken, moo.Lexer>> = {};
 
 /** The tokens of an instruction line (trimmed at its end), blanks left out. */
 export function lineTokens(text: string, esc: EscapeToken, out: LineToken[]): void {
-  const lexer = (LINE_LEXERS[esc] ??= compileLineLexer(esc));
+  const lexer = (LINE_LEXERS[esc] ??= compileStates(lineStates(esc), "keyword"));
   lexer.reset(text, LINE_START);
+  // The text the lexer reads, from `base` on.
+  let rest = text;
   let base = 0;
   // After a keyword: the state of its family's arguments, once the flags are read.
   let args: string | undefined;
   let depth = 0;
+  // BuildKit's extractBuilderFlags: words starting with `--` are flags, up to the first other word.
+  const flagsOrArgs = (at: number): void => {
+    if (rest.charCodeAt(at) === 45 && rest.charCodeAt(at + 1) === 45) lexer.setState("flags");
+    else {
+      lexer.setState(args!);
+      args = undefined;
+    }
+  };
   for (let t = lexer.next(); t !== undefined; t = lexer.next()) {
     const type = t.type!;
     if (type === "blank") {
-      // BuildKit's extractBuilderFlags: words starting with `--` are flags, up to the first other word.
-      if (args !== undefined) {
-        const at = t.offset + t.text.length;
-        if (text.charCodeAt(at) === 45 && text.charCodeAt(at + 1) === 45) lexer.setState("flags");
-        else {
-          lexer.setState(args);
-          args = undefined;
-        }
-      }
+      if (args !== undefined) flagsOrArgs(t.offset + t.text.length);
       continue;
     }
     if (type === "keyword") {
-      const [kind, state, nested] = family(t.text);
+      const [kind, state, nested] = family(t.value);
       t.type = kind;
       args = depth < 2 ? state : nested;
       if (kind === "kwOnbuild") depth++;
+      flagsOrArgs(t.offset + t.text.length);
     } else if (type === "flagsEnd") {
       lexer.setState(args!);
       args = undefined;
-    } else if (type.startsWith(BRACKET_WORDS)) {
-      // Not JSON after all: BuildKit falls back to the shell form, whose words may open
-      // heredocs. The bracketed text runs to the end of the line: read it again as words.
-      base = t.offset;
-      lexer.reset(t.text, { line: 1, col: 1, state: type.slice(BRACKET_WORDS.length) } as moo.LexerState);
+    } else if (type.startsWith(AGAIN)) {
+      // BuildKit tries one form and falls back to another: a bracketed text that is not JSON
+      // is shell words when it holds `<<`; an ENV word without `=` makes the legacy form.
+      // Shell words start at the blank before them, which heredocWord's look-behind reads.
+      const from = type === SHELL_WORDS && t.offset > 0 && isAsciiBlank(rest.charCodeAt(t.offset - 1)) ? t.offset - 1 : t.offset;
+      base += from;
+      rest = rest.slice(from);
+      lexer.reset(rest, { line: 1, col: 1, state: type.slice(AGAIN.length) } as moo.LexerState);
       continue;
     }
     if (base !== 0) t.offset += base;

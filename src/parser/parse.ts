@@ -2,7 +2,7 @@ import nearley from "nearley";
 import type { DockerfileAst, ParseWarning } from "./ast.js";
 import { AstBuilder } from "./ast-builder.js";
 import { DockerfileSyntaxError } from "./errors.js";
-import { command, instruction, type BodyItem } from "./grammar-actions.js";
+import { command, instruction, trivia, type BodyItem } from "./grammar-actions.js";
 import grammar from "./grammar.generated.js";
 import { DockerfileTokenStream, SourceText, type DockerfileToken } from "./lexer.js";
 
@@ -80,13 +80,17 @@ class StartedParser {
   }
 }
 
-const parsers = new Map<string, StartedParser>();
+let itemParser: StartedParser | undefined;
+/** By keyword token type: the parser of the rest of the line. */
+const lineParsers = new Map<string, StartedParser>();
 
-function startedParser(start: string): StartedParser {
-  let p = parsers.get(start);
+function lineParser(keyword: string): StartedParser | undefined {
+  let p = lineParsers.get(keyword);
   if (p === undefined) {
-    p = new StartedParser(start);
-    parsers.set(start, p);
+    const symbol = LINE_SYMBOLS.get(keyword);
+    if (symbol === undefined) return undefined;
+    p = new StartedParser(symbol);
+    lineParsers.set(keyword, p);
   }
   return p;
 }
@@ -98,9 +102,11 @@ function startedParser(start: string): StartedParser {
  */
 function parseItem(tokens: DockerfileToken[]): BodyItem {
   const n = tokens.length;
-  const line = LINE_SYMBOLS.get(tokens[0]!.type);
-  if (line === undefined || tokens[n - 1]!.type !== "endLine") return startedParser("item").parse(tokens, 0, n) as BodyItem;
-  return instruction([command([tokens[0], startedParser(line).parse(tokens, 1, n - 1)]), tokens[n - 1]]);
+  // A run of blank/comment lines is an item by itself (`item -> %trivia`).
+  if (n === 1 && tokens[0]!.type === "trivia") return trivia(tokens);
+  const line = lineParser(tokens[0]!.type);
+  if (line === undefined || tokens[n - 1]!.type !== "endLine") return (itemParser ??= new StartedParser("item")).parse(tokens, 0, n) as BodyItem;
+  return instruction([command([tokens[0], line.parse(tokens, 1, n - 1)]), tokens[n - 1]]);
 }
 
 /**
@@ -127,17 +133,7 @@ function parseSource(input: string, file: string): DockerfileAst {
   stream.reset(text);
   const warnings: ParseWarning[] = [];
   const builder = new AstBuilder({ source, escapeToken: stream.escapeToken, warnings });
-  let item: DockerfileToken[] = [];
-  for (let tok = stream.next(); tok !== undefined; tok = stream.next()) {
-    if (tok.type === "directive") continue;
-    item.push(tok);
-    // An item ends with a trivia run or an instruction's last line.
-    if (tok.type === "endLine" || tok.type === "trivia") {
-      builder.add(parseItem(item));
-      item = [];
-    }
-  }
-  if (item.length !== 0) throw new Error("token stream ended inside an instruction");
+  for (let item = stream.nextItem(); item !== undefined; item = stream.nextItem()) builder.add(parseItem(item));
   const instructions = builder.instructions;
   if (instructions.length === 0) {
     const lines = text.length === 0 ? 1 : text.split("\n").length - (text.endsWith("\n") ? 1 : 0);

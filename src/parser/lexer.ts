@@ -76,7 +76,8 @@ export function physicalStates(esc: EscapeToken): States {
       // Blank and comment lines, several at once: they never change the structure.
       trivia: { match: `(?:${WS}*(?:#[^\\n]*)?\\n)+|${WS}*#[^\\n]*|${WS}+$`, lineBreaks: true },
       // A line ending in the escape character (not itself escaped), spaces/tabs, then the break.
-      contLine: { match: `(?:[^\\n]*[^${e}\\n])?${e}[ \\t]*\\r*(?:\\n|$)`, lineBreaks: true },
+      // (The look-ahead fails a line without the escape character in one pass.)
+      contLine: { match: `(?=[^\\n${e}]*${e})(?:[^\\n]*[^${e}\\n])?${e}[ \\t]*\\r*(?:\\n|$)`, lineBreaks: true },
       endLine: { match: "[^\\n]*\\n|[^\\n]+", lineBreaks: true },
       error: moo.error,
     },

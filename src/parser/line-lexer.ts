@@ -67,8 +67,12 @@ function quotedWord(e: string): string {
   return `(?:[^${GO_SPACE_NO_NL}\\n"'${e}]|${e}[^\\n]|${e}${END}|"(?:[^"\\n${e}]|${e}[^\\n]|${e}${END})*(?:"|${END})|'[^'\\n]*(?:'|${END}))+`;
 }
 
+const JSON_START = /^\[[ \t\r]*(?:["[{\]\d-]|true|false|null)/;
+
 /** `json` for a JSON array of strings, `notStrings` for another JSON array (BuildKit's parseJSON). */
 function bracketKind(text: string): "json" | "notStrings" | undefined {
+  // What cannot start a JSON value fails here, sparing JSON.parse's exception.
+  if (!JSON_START.test(text)) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -80,10 +84,10 @@ function bracketKind(text: string): "json" | "notStrings" | undefined {
   return "json";
 }
 
-/** The type prefix of a token whose text to the end of the line is read again, in another state. */
-const AGAIN = "again:";
-const SHELL_WORDS = `${AGAIN}shellWords`;
-const LEGACY = `${AGAIN}legacy`;
+/** The type of a token whose text to the end of the line is read again, in the state named after `~`. */
+const AGAIN = 126; // ~
+const SHELL_WORDS = "~shellWords";
+const LEGACY = "~legacy";
 
 /**
  * A flag's value as extractBuilderFlags reads it: quotes removed, a backslash takes the next
@@ -131,32 +135,33 @@ function wordValue(raw: string, esc: string): string {
 }
 
 /**
- * The keywords, by family: the token type, the state that reads the family's arguments, and
- * that state one ONBUILD deeper than heredocs are looked for (RUN then reads as CMD, COPY and
- * ADD as VOLUME). BuildKit's dispatch table (parser.go).
+ * The keywords (any case), by family: the token type, the state that reads the family's
+ * arguments, and that state one ONBUILD deeper than heredocs are looked for (RUN then reads as
+ * CMD, COPY and ADD as VOLUME). BuildKit's dispatch table (parser.go).
  */
-const FAMILIES = new Map<string, readonly [type: string, state: string, nested: string]>([
-  ...(["cmd", "entrypoint", "shell"].map((k) => [k, ["kwShell", "shell", "shell"]]) as [string, [string, string, string]][]),
-  ["run", ["kwRun", "run", "shell"]],
-  ["copy", ["kwCopy", "copy", "volume"]],
-  ["add", ["kwCopy", "copy", "volume"]],
-  ["volume", ["kwVolume", "volume", "volume"]],
-  ["from", ["kwList", "list", "list"]],
-  ["expose", ["kwList", "list", "list"]],
-  ["arg", ["kwArg", "arg", "arg"]],
-  ["env", ["kwNameVal", "nameVal", "nameVal"]],
-  ["label", ["kwNameVal", "nameVal", "nameVal"]],
-  ["healthcheck", ["kwHealth", "health", "health"]],
-  ...(["maintainer", "stopsignal", "user", "workdir"].map((k) => [k, ["kwString", "string", "string"]]) as [string, [string, string, string]][]),
-  ["onbuild", ["kwOnbuild", "keyword", "keyword"]],
-]);
-const OTHER = ["kwOther", "other", "other"] as const;
-
-for (const [k, f] of [...FAMILIES]) FAMILIES.set(k.toUpperCase(), f);
-
-function family(keyword: string): readonly [string, string, string] {
-  return FAMILIES.get(keyword) ?? FAMILIES.get(keyword.toLowerCase()) ?? OTHER;
+interface Family {
+  readonly type: string;
+  readonly state: string;
+  readonly nested: string;
 }
+
+const FAMILIES = new Map<string, Family>();
+function family(type: string, state: string, nested: string, ...keywords: string[]): void {
+  const f = { type, state, nested };
+  for (const k of keywords) FAMILIES.set(k, f).set(k.toUpperCase(), f);
+}
+family("kwShell", "shell", "shell", "cmd", "entrypoint", "shell");
+family("kwRun", "run", "shell", "run");
+family("kwCopy", "copy", "volume", "copy", "add");
+family("kwVolume", "volume", "volume", "volume");
+family("kwList", "list", "list", "from", "expose");
+family("kwArg", "arg", "arg", "arg");
+family("kwNameVal", "nameVal", "nameVal", "env", "label");
+family("kwHealth", "health", "health", "healthcheck");
+family("kwString", "string", "string", "maintainer", "stopsignal", "user", "workdir");
+family("kwOnbuild", "keyword", "keyword", "onbuild");
+const OTHER: Family = { type: "kwOther", state: "other", nested: "other" };
+const ONBUILD = FAMILIES.get("onbuild");
 
 /** A keyword token's word: up to the first ASCII blank. */
 function keywordValue(text: string): string {
@@ -236,40 +241,44 @@ export function lineTokens(text: string, esc: EscapeToken, out: LineToken[]): vo
   // After a keyword: the state of its family's arguments, once the flags are read.
   let args: string | undefined;
   let depth = 0;
-  // BuildKit's extractBuilderFlags: words starting with `--` are flags, up to the first other word.
-  const flagsOrArgs = (at: number): void => {
-    if (rest.charCodeAt(at) === 45 && rest.charCodeAt(at + 1) === 45) lexer.setState("flags");
-    else {
-      lexer.setState(args!);
-      args = undefined;
-    }
-  };
   for (let t = lexer.next(); t !== undefined; t = lexer.next()) {
     const type = t.type!;
     if (type === "blank") {
-      if (args !== undefined) flagsOrArgs(t.offset + t.text.length);
+      if (args !== undefined) args = flagsOrArgs(lexer, rest, t.offset + t.text.length, args);
       continue;
     }
     if (type === "keyword") {
-      const [kind, state, nested] = family(t.value);
-      t.type = kind;
-      args = depth < 2 ? state : nested;
-      if (kind === "kwOnbuild") depth++;
-      flagsOrArgs(t.offset + t.text.length);
+      const f = FAMILIES.get(t.value) ?? FAMILIES.get(t.value.toLowerCase()) ?? OTHER;
+      t.type = f.type;
+      if (f === ONBUILD) depth++;
+      args = flagsOrArgs(lexer, rest, t.offset + t.text.length, depth < 2 ? f.state : f.nested);
     } else if (type === "flagsEnd") {
       lexer.setState(args!);
       args = undefined;
-    } else if (type.startsWith(AGAIN)) {
+    } else if (type.charCodeAt(0) === AGAIN) {
       // BuildKit tries one form and falls back to another: a bracketed text that is not JSON
       // is shell words when it holds `<<`; an ENV word without `=` makes the legacy form.
       // Shell words start at the blank before them, which heredocWord's look-behind reads.
       const from = type === SHELL_WORDS && t.offset > 0 && isAsciiBlank(rest.charCodeAt(t.offset - 1)) ? t.offset - 1 : t.offset;
       base += from;
       rest = rest.slice(from);
-      lexer.reset(rest, { line: 1, col: 1, state: type.slice(AGAIN.length) } as moo.LexerState);
+      lexer.reset(rest, { line: 1, col: 1, state: type.slice(1) } as moo.LexerState);
       continue;
     }
     if (base !== 0) t.offset += base;
     out.push(t as unknown as LineToken);
   }
+}
+
+/**
+ * After a keyword or a flag, at `at`: BuildKit's extractBuilderFlags reads words starting with
+ * `--` as flags, up to the first other word. Returns the arguments' state while it is pending.
+ */
+function flagsOrArgs(lexer: moo.Lexer, text: string, at: number, args: string): string | undefined {
+  if (text.charCodeAt(at) === 45 && text.charCodeAt(at + 1) === 45) {
+    lexer.setState("flags");
+    return args;
+  }
+  lexer.setState(args);
+  return undefined;
 }

@@ -17,7 +17,7 @@ import { heredocSpec, heredocWordKind, isShellSpace, unterminatedHeredocMessage,
 import { lineTokens, SHELL_WORD, type LineToken } from "./line-lexer.js";
 import { compileStates, type States } from "./moo-states.js";
 import { Span } from "./span.js";
-import { GO_SPACE_NO_NL, skipGoSpace, trimGoSpaceEnd } from "./text.js";
+import { GO_SPACE_NO_NL, isGoSpaceCode, skipGoSpace, trimGoSpaceEnd } from "./text.js";
 
 /** A piece of the logical line: where its text came from. */
 export interface LineSegment {
@@ -105,6 +105,49 @@ function trimNewlineEnd(s: string): string {
   return end === s.length ? s : s.slice(0, end);
 }
 
+/** A token of physicalStates' main state, its offset absolute. */
+interface PhysicalToken {
+  type: "trivia" | "contLine" | "endLine" | "error";
+  value: string;
+  text: string;
+  offset: number;
+  line: number;
+  col: number;
+  lineBreaks: number;
+}
+
+function physicalToken(type: PhysicalToken["type"], text: string, offset: number): PhysicalToken {
+  return { type, value: text, text, offset, line: 0, col: 0, lineBreaks: 0 };
+}
+
+/** No line terminator in [start, end) but CRs ending it: JavaScript's multiline `$` matches only at its end. */
+function plainLine(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 13) {
+      while (i < end && text.charCodeAt(i) === 13) i++;
+      return i === end;
+    }
+    if (c === 0x2028 || c === 0x2029) return false;
+  }
+  return true;
+}
+
+/** A blank or comment line (`trivia`: Go spaces, then `#…` or nothing). */
+function isTriviaLine(text: string, start: number, end: number): boolean {
+  let i = start;
+  while (i < end && isGoSpaceCode(text.charCodeAt(i))) i++;
+  return i === end || text.charCodeAt(i) === 35;
+}
+
+/** `contLine`: the line (CRs ending it aside) ends in the escape character, not itself escaped, then spaces/tabs. */
+function continues(text: string, start: number, end: number, esc: string): boolean {
+  let i = end;
+  while (i > start && text.charCodeAt(i - 1) === 13) i--;
+  while (i > start && (text.charCodeAt(i - 1) === 32 || text.charCodeAt(i - 1) === 9)) i--;
+  return i > start && text[i - 1] === esc && (i - 1 === start || text[i - 2] !== esc);
+}
+
 /** The source, with helpers to point into it. */
 export class SourceText {
   constructor(
@@ -132,8 +175,8 @@ export class SourceText {
 export class DockerfileTokenStream {
   escapeToken: EscapeToken = "\\";
   readonly directives: Directive[] = [];
-  private moo!: moo.Lexer;
-  private base = 0;
+  /** Where the next physical line starts. */
+  private pos = 0;
   private line = 1;
   private lineStart = 0;
   /** The instruction being read: its text so far and where each piece came from. */
@@ -151,8 +194,6 @@ export class DockerfileTokenStream {
   reset(chunk: string): this {
     if (chunk !== this.source.text) throw new Error("DockerfileTokenStream: read the whole source");
     this.readDirectives();
-    this.moo = physicalLexer(this.escapeToken);
-    this.moo.reset(this.base === 0 ? chunk : chunk.slice(this.base));
     return this;
   }
 
@@ -181,7 +222,7 @@ export class DockerfileTokenStream {
     this.queueIndex = 0;
     for (;;) {
       if (this.done) return false;
-      const t = this.moo.next();
+      const t = this.physicalLine();
       if (t === undefined) {
         this.done = true;
         // A continuation running into the end of the file ends the instruction there.
@@ -189,7 +230,7 @@ export class DockerfileTokenStream {
         this.endInstruction(this.token("endLine", "", this.source.text.length, 0));
         return true;
       }
-      const offset = this.base + t.offset;
+      const offset = t.offset;
       switch (t.type) {
         case "trivia": {
           const inContinuation = this.segments.length > 0;
@@ -222,6 +263,52 @@ export class DockerfileTokenStream {
   }
 
   /**
+   * The next physical token (`physicalStates`' main state): a run of blank and comment lines,
+   * a line continued by the escape character, or any other line. Most lines are read here by
+   * hand, as the states would read them; a line holding a line terminator other than its
+   * break (a CR before other text, U+2028, U+2029), where the states' `$` matches inside it,
+   * is read by the states themselves.
+   */
+  private physicalLine(): PhysicalToken | undefined {
+    const text = this.source.text;
+    const pos = this.pos;
+    if (pos >= text.length) return undefined;
+    const nl = text.indexOf("\n", pos);
+    const end = nl < 0 ? text.length : nl;
+    let t: PhysicalToken;
+    if (!plainLine(text, pos, end)) {
+      const lexer = physicalLexer(this.escapeToken);
+      lexer.reset(text.slice(pos));
+      const m = lexer.next()!;
+      t = { type: m.type as PhysicalToken["type"], value: m.text, text: m.text, offset: pos, line: 0, col: 0, lineBreaks: 0 };
+    } else if (isTriviaLine(text, pos, end)) {
+      // As many whole blank/comment lines as follow; at the end of the text, the last line.
+      let stop = nl < 0 ? text.length : nl + 1;
+      while (nl >= 0 && stop < text.length) {
+        const next = text.indexOf("\n", stop);
+        if (next < 0 || !isTriviaLine(text, stop, next)) break;
+        stop = next + 1;
+      }
+      t = physicalToken("trivia", text.slice(pos, stop), pos);
+    } else {
+      const line = text.slice(pos, nl < 0 ? text.length : nl + 1);
+      t = physicalToken(continues(text, pos, end, this.escapeToken) ? "contLine" : "endLine", line, pos);
+    }
+    this.pos = pos + t.text.length;
+    return t;
+  }
+
+  /** The next line with its line break (heredoc bodies). */
+  private rawLine(): { text: string; offset: number } | undefined {
+    const text = this.source.text;
+    const pos = this.pos;
+    if (pos >= text.length) return undefined;
+    const nl = text.indexOf("\n", pos);
+    this.pos = nl < 0 ? text.length : nl + 1;
+    return { text: text.slice(pos, this.pos), offset: pos };
+  }
+
+  /**
    * BuildKit reads lines with a bufio.Scanner, whose token limit makes any line longer than
    * 64 KiB (line break included) an error. A line of at most 21845 UTF-16 units is at most
    * 65535 UTF-8 bytes, so only long tokens are measured.
@@ -240,8 +327,8 @@ export class DockerfileTokenStream {
     }
   }
 
-  /** moo's token object, its position made absolute: one object less per line. */
-  private reuse(t: moo.Token, offset: number): DockerfileToken {
+  /** The physical token as the stream's token: one object less per line. */
+  private reuse(t: PhysicalToken, offset: number): DockerfileToken {
     this.checkLineLength(t.text);
     const tok = t as unknown as DockerfileToken;
     tok.offset = offset;
@@ -331,46 +418,41 @@ export class DockerfileTokenStream {
 
   /** Read each heredoc's body: the lines up to one equal to its name (tabs stripped for `<<-`). */
   private readHeredocs(specs: HeredocSpec[], logical: LogicalLine): void {
-    this.moo.setState("heredoc");
     const bodies: HeredocNode[] = [];
     const first: Position = { line: this.line, column: 1, offset: this.lineStart };
-    try {
-      for (const spec of specs) {
-        let content = "";
-        const start: Position = { line: this.line, column: 1, offset: this.lineStart };
-        let terminated = false;
-        for (let t = this.moo.next(); t !== undefined; t = this.moo.next()) {
-          const offset = this.base + t.offset;
-          this.checkLineLength(t.text);
-          const lineNo = this.line;
-          this.advanceLines(t.text, offset);
-          const body = trimNewlineEnd(t.text);
-          const candidate = spec.chomp ? body.replace(/^\t+/, "") : body;
-          if (candidate === spec.name) {
-            terminated = true;
-            const end: Position = { line: lineNo, column: body.length + 1, offset: offset + body.length };
-            bodies.push({
-              name: spec.name,
-              fileDescriptor: spec.fileDescriptor,
-              expand: spec.expand,
-              chomp: spec.chomp,
-              content,
-              range: Span.between(start, end),
-            });
-            break;
-          }
-          content += t.text;
+    for (const spec of specs) {
+      let content = "";
+      const start: Position = { line: this.line, column: 1, offset: this.lineStart };
+      let terminated = false;
+      for (let t = this.rawLine(); t !== undefined; t = this.rawLine()) {
+        const offset = t.offset;
+        this.checkLineLength(t.text);
+        const lineNo = this.line;
+        this.advanceLines(t.text, offset);
+        const body = trimNewlineEnd(t.text);
+        const candidate = spec.chomp ? body.replace(/^\t+/, "") : body;
+        if (candidate === spec.name) {
+          terminated = true;
+          const end: Position = { line: lineNo, column: body.length + 1, offset: offset + body.length };
+          bodies.push({
+            name: spec.name,
+            fileDescriptor: spec.fileDescriptor,
+            expand: spec.expand,
+            chomp: spec.chomp,
+            content,
+            range: Span.between(start, end),
+          });
+          break;
         }
-        if (!terminated) {
-          const at = positionInLogical(logical, spec.start);
-          throw this.source.error(`unterminated heredoc ${spec.name}`, at.line, at.column);
-        }
+        content += t.text;
       }
-      const text = this.source.text.slice(first.offset, bodies[bodies.length - 1]!.range.end.offset);
-      this.queue.push({ type: "heredocs", value: text, text, offset: first.offset, line: first.line, col: 1, lineBreaks: 0, heredocs: bodies });
-    } finally {
-      this.moo.setState("main");
+      if (!terminated) {
+        const at = positionInLogical(logical, spec.start);
+        throw this.source.error(`unterminated heredoc ${spec.name}`, at.line, at.column);
+      }
     }
+    const text = this.source.text.slice(first.offset, bodies[bodies.length - 1]!.range.end.offset);
+    this.queue.push({ type: "heredocs", value: text, text, offset: first.offset, line: first.line, col: 1, lineBreaks: 0, heredocs: bodies });
   }
 
   /** Parser directives: leading comment lines of the form `# name=value` with a known name. */
@@ -407,7 +489,7 @@ export class DockerfileTokenStream {
       line++;
       pos = nl < 0 ? text.length : nl + 1;
     }
-    this.base = pos;
+    this.pos = pos;
     this.line = line;
     this.lineStart = pos;
   }

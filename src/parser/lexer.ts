@@ -120,17 +120,10 @@ function physicalToken(type: PhysicalToken["type"], text: string, offset: number
   return { type, value: text, text, offset, line: 0, col: 0, lineBreaks: 0 };
 }
 
-/** No line terminator in [start, end) but CRs ending it: JavaScript's multiline `$` matches only at its end. */
-function plainLine(text: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 13) {
-      while (i < end && text.charCodeAt(i) === 13) i++;
-      return i === end;
-    }
-    if (c === 0x2028 || c === 0x2029) return false;
-  }
-  return true;
+
+function indexOrEnd(text: string, s: string, from: number): number {
+  const i = text.indexOf(s, from);
+  return i < 0 ? text.length : i;
 }
 
 /** A blank or comment line (`trivia`: Go spaces, then `#…` or nothing). */
@@ -177,6 +170,9 @@ export class DockerfileTokenStream {
   readonly directives: Directive[] = [];
   /** Where the next physical line starts. */
   private pos = 0;
+  private nextCR = -1;
+  private nextLS = -1;
+  private nextPS = -1;
   private line = 1;
   private lineStart = 0;
   /** The instruction being read: its text so far and where each piece came from. */
@@ -276,7 +272,7 @@ export class DockerfileTokenStream {
     const nl = text.indexOf("\n", pos);
     const end = nl < 0 ? text.length : nl;
     let t: PhysicalToken;
-    if (!plainLine(text, pos, end)) {
+    if (!this.plainLine(pos, end)) {
       const lexer = physicalLexer(this.escapeToken);
       lexer.reset(text.slice(pos));
       const m = lexer.next()!;
@@ -296,6 +292,21 @@ export class DockerfileTokenStream {
     }
     this.pos = pos + t.text.length;
     return t;
+  }
+
+  /**
+   * No line terminator in [start, end) but CRs ending it: JavaScript's multiline `$` matches
+   * only at its end. (Where the next CR, U+2028 and U+2029 are is kept: most files have none.)
+   */
+  private plainLine(start: number, end: number): boolean {
+    const text = this.source.text;
+    if (this.nextCR < start) this.nextCR = indexOrEnd(text, "\r", start);
+    if (this.nextLS < start) this.nextLS = indexOrEnd(text, "\u2028", start);
+    if (this.nextPS < start) this.nextPS = indexOrEnd(text, "\u2029", start);
+    if (this.nextLS < end || this.nextPS < end) return false;
+    let i = this.nextCR;
+    while (i < end && text.charCodeAt(i) === 13) i++;
+    return i >= end;
   }
 
   /** The next line with its line break (heredoc bodies). */
@@ -384,7 +395,8 @@ export class DockerfileTokenStream {
     if (trimmed < text.length && this.queue.length > first) this.glueTrailingSpaces(text, trimmed, this.queue[this.queue.length - 1]!);
     // Heredoc openers are tokens of a line holding `<<`; their bodies come before the line's end.
     let specs: HeredocSpec[] | undefined;
-    for (let i = first; i < this.queue.length && text.includes("<<"); i++) {
+    const openers = text.includes("<<");
+    for (let i = first; openers && i < this.queue.length; i++) {
       const t = this.queue[i]!;
       if (t.type === "heredoc") {
         (specs ??= []).push(heredocSpec(t.heredocWord ?? t.text, t.offset));

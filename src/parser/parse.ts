@@ -64,7 +64,7 @@ class StartedParser {
     // The grammar with another start symbol; its rules are shared.
     const g = Object.create(compiledGrammar, { start: { value: start } }) as nearley.Grammar;
     // The chart of an item is short; without history nearley `delete`s each finished column
-    // from its table array, which turns the array into a slow dictionary.
+    // from its table array, which makes the array holey (measured slower).
     this.parser = new nearley.Parser(g, { lexer: this.lexer as unknown as nearley.Lexer, keepHistory: true });
     this.start = this.parser.save();
   }

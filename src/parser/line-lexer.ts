@@ -190,9 +190,9 @@ export function lineStates(esc: EscapeToken): States {
   const danglingEscape = { match: `${e}${END}` };
   const laterDanglingEscape = { ...danglingEscape, type: () => "blank" };
   return {
-    // The keyword and the blanks after it; lineTokens moves on to the family's state after
-    // the keyword and its flags.
-    keyword: { keyword: { match: `${NOT_AB}+${SP}*`, value: keywordValue } },
+    // The keyword and the blanks after it (blanks before it start a continued line); lineTokens
+    // moves on to the family's state after the keyword and its flags.
+    keyword: { blank, keyword: { match: `${NOT_AB}+${SP}*`, value: keywordValue } },
     flags: {
       blank,
       flagsEnd: FLAGS_END,

@@ -45,7 +45,7 @@ describe("grammar", () => {
     const items = wholeFile("# syntax=x\n# escape=\\\n\nFROM a\n# c\nRUN b \\\n# inside\n  c\nCOPY <<A <<B /\na\nA\nb\nB\nRUN d \\");
     expect(items.map((it) => it.kind)).toEqual(["directive", "directive", "trivia", "instruction", "trivia", "instruction", "instruction", "instruction"]);
     const copy = items[6]!;
-    expect(copy.kind === "instruction" && copy.end.type).toBe("heredocLine");
+    expect(copy.kind === "instruction" && copy.end.type).toBe("endLine");
     expect(copy.kind === "instruction" && copy.heredocs?.heredocs?.map((h) => h.name)).toEqual(["A", "B"]);
   });
 
@@ -72,11 +72,11 @@ describe("grammar", () => {
 
   it("makes heredoc openers tokens of RUN, COPY and ADD shell forms only", () => {
     const types = (line: string): string[] => tokensOf(`${line}\nx\nEOF\n`).map((t) => t.type);
-    expect(types("RUN cat <<EOF >f")).toEqual(["kwRun", "shellWord", "heredoc", "shellWord", "heredocLine", "heredocs"]);
-    expect(types("COPY <<EOF /f")).toEqual(["kwCopy", "heredoc", "shellWord", "heredocLine", "heredocs"]);
-    expect(types("ONBUILD RUN <<EOF")).toEqual(["kwOnbuild", "kwRun", "heredoc", "heredocLine", "heredocs"]);
+    expect(types("RUN cat <<EOF >f")).toEqual(["kwRun", "shellWord", "heredoc", "shellWord", "heredocs", "endLine"]);
+    expect(types("COPY <<EOF /f")).toEqual(["kwCopy", "heredoc", "shellWord", "heredocs", "endLine"]);
+    expect(types("ONBUILD RUN <<EOF")).toEqual(["kwOnbuild", "kwRun", "heredoc", "heredocs", "endLine"]);
     // Not heredocs: exec form, CMD, a quoted opener, an opener glued to a word.
-    expect(types(`RUN ["<<EOF"]`).slice(0, 5)).toEqual(["kwRun", "jsonOpen", "jsonString", "rbracket", "endLine"]);
+    expect(types(`RUN ["<<EOF"]`).slice(0, 3)).toEqual(["kwRun", "json", "endLine"]);
     expect(types("CMD cat <<EOF").slice(0, 3)).toEqual(["kwShell", "shellText", "endLine"]);
     expect(types(`RUN echo "<<EOF" a<<EOF`).slice(0, 5)).toEqual(["kwRun", "shellWord", "shellWord", "shellWord", "endLine"]);
     // BuildKit looks one ONBUILD deep, no further.

@@ -1,14 +1,14 @@
 /**
- * The tokenizer behind the nearley grammar: a stateful moo lexer (one token per physical line,
- * or per run of blank/comment lines) wrapped in a stream that
+ * The tokenizer behind the nearley grammar: physical lines (one token per line, or per run of
+ * blank/comment lines, as `physicalStates` reads them) in a stream that
  * - reads the parser directives at the top first (they choose the escape character, and so
- *   which of the two compiled moo lexers reads the rest),
+ *   which lexers read the rest),
  * - joins continued lines into the logical instruction line (BuildKit's rules: a trailing escape
  *   continues the line unless it is itself escaped; comment and blank lines inside a
  *   continuation are skipped; the continuation lines keep their leading whitespace),
  * - hands nearley the tokens of each logical line (line-lexer.ts), then `endLine`,
- * - reads heredoc bodies after a line whose tokens open heredocs (switching moo to its
- *   `heredoc` state), and hands them over as one `heredocs` token, before the `endLine`.
+ * - reads heredoc bodies after a line whose tokens open heredocs, and hands them over as one
+ *   `heredocs` token, before the `endLine`.
  */
 import moo from "moo";
 import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } from "./ast.js";
@@ -76,13 +76,8 @@ export function physicalStates(esc: EscapeToken): States {
       // Blank and comment lines, several at once: they never change the structure.
       trivia: { match: `(?:${WS}*(?:#[^\\n]*)?\\n)+|${WS}*#[^\\n]*|${WS}+$`, lineBreaks: true },
       // A line ending in the escape character (not itself escaped), spaces/tabs, then the break.
-      // (The look-ahead fails a line without the escape character in one pass.)
-      contLine: { match: `(?=[^\\n${e}]*${e})(?:[^\\n]*[^${e}\\n])?${e}[ \\t]*\\r*(?:\\n|$)`, lineBreaks: true },
+      contLine: { match: `(?:[^\\n]*[^${e}\\n])?${e}[ \\t]*\\r*(?:\\n|$)`, lineBreaks: true },
       endLine: { match: "[^\\n]*\\n|[^\\n]+", lineBreaks: true },
-      error: moo.error,
-    },
-    heredoc: {
-      heredocLine: { match: "[^\\n]*\\n|[^\\n]+", lineBreaks: true },
       error: moo.error,
     },
   };

@@ -70,10 +70,11 @@ stringLine -> flags stringArgs {% a.line %}
 onbuildLine -> flags onbuildArgs {% a.line %}
 otherLine -> flags otherArgs {% a.line %}
 
-# `--name=value` words before the arguments; a lone `--` ends them.
+# `--name=value` words before the arguments (one token); a lone `--` ends them.
 flags -> null {% a.noFlags %}
-  | flags %flag {% a.appendFlag %}
-  | flags %flagsEnd {% id %}
+  | %flags {% a.flags %}
+  | %flagsEnd {% a.noFlags %}
+  | %flags %flagsEnd {% a.flags %}
 
 # CMD, ENTRYPOINT, SHELL: exec form (a JSON array of strings, one token) or shell form (one
 # text). A JSON array holding anything but strings is an error.
@@ -92,6 +93,7 @@ runArgs -> null {% a.noArgs %}
   | shellWords {% a.shellWordsText %}
   | shellWords %heredocs {% a.shellWordsText %}
 
+# (`shellWord`: the words between heredoc openers, one token.)
 shellWords -> %shellWord {% a.firstToken %}
   | %heredoc {% a.firstToken %}
   | shellWords %shellWord {% a.appendToken %}
@@ -120,27 +122,19 @@ volumeArgs -> null {% a.noArgs %}
 listArgs -> null {% a.noArgs %}
   | %list {% a.list %}
 
-# ARG: shell-quoted words (`name`, `name=default`). An escape character ending the line is no
-# word; alone, it still starts the argument text.
+# ARG: shell-quoted words (`name`, `name=default`; one token). An escape character ending the
+# line is no word; alone, it still starts the argument text.
 wordArgs -> null {% a.noArgs %}
   | %danglingEscape {% a.noArgsFrom %}
-  | words {% a.words %}
+  | %words {% a.words %}
 
-words -> %word {% a.firstWord %}
-  | %pair {% a.firstWord %}
-  | words %word {% a.appendWord %}
-  | words %pair {% a.appendWord %}
-
-# ENV, LABEL: `key=value` words, or the legacy `key value…` when the first word has no `=`.
+# ENV, LABEL: `key=value` words (one `pairs` token, whose first word holds `=`; a later word
+# without `=` is an error), or the legacy `key value…` when the first word has no `=`.
 nameValArgs -> null {% a.noArgs %}
   | %danglingEscape {% a.noArgsFrom %}
   | %legacyKey %legacyValue {% a.legacyNameVal %}
   | %legacyKey {% a.legacyKeyOnly %}
-  | pairs {% a.pairs %}
-
-pairs -> %pair {% a.firstPair %}
-  | pairs %pair {% a.appendPair %}
-  | pairs %word {% a.appendPair %}
+  | %pairs {% a.pairs %}
 
 # HEALTHCHECK: the type (CMD, NONE …), then the command as for CMD.
 healthArgs -> null {% a.noArgs %}

@@ -5,7 +5,7 @@
  * index.
  */
 import type { DockerfileToken } from "./lexer.js";
-import { JSON_STRINGS, type LineToken } from "./line-lexer.js";
+import { JSON_STRINGS, quotedWords, splitFlags, type LineToken } from "./line-lexer.js";
 import { isAsciiBlank } from "./text.js";
 
 /** An argument: its value and the [start, end) of its text in the logical line. */
@@ -129,13 +129,8 @@ export function noFlags(): LineToken[] | null {
   return null;
 }
 
-// Lists are built in place: nearley runs a rule's postprocessor at every completion, and a
-// list completes after each of its tokens.
-
-export function appendFlag(d: unknown[]): LineToken[] {
-  const list = (d[0] as LineToken[] | null) ?? [];
-  list.push(d[1] as LineToken);
-  return list;
+export function flags(d: unknown[]): LineToken[] {
+  return splitFlags(d[0] as LineToken);
 }
 
 const NO_ARGS: ArgsSyntax = Object.freeze({ args: NO_WORDS, json: false, start: -1 });
@@ -190,6 +185,9 @@ export function list(d: unknown[]): ArgsSyntax {
   return { args, json: false, start: t.offset };
 }
 
+// Lists are built in place: nearley runs a rule's postprocessor at every completion, and a
+// list completes after each of its tokens.
+
 export function firstToken(d: unknown[]): unknown[] {
   return [d[0]];
 }
@@ -216,16 +214,6 @@ export function shellWordsList(d: unknown[]): ArgsSyntax {
   return d[1] === undefined ? { args, json: false, start } : { args, json: false, start, heredocs: d[1] as DockerfileToken };
 }
 
-export function firstWord(d: unknown[]): Word[] {
-  return [tokenWord(d[0] as LineToken)];
-}
-
-export function appendWord(d: unknown[]): Word[] {
-  const list = d[0] as Word[];
-  list.push(tokenWord(d[1] as LineToken));
-  return list;
-}
-
 export function firstSplit(d: unknown[]): Word[] {
   const t = d[0] as LineToken;
   const list: Word[] = [];
@@ -242,8 +230,10 @@ export function appendSplit(d: unknown[]): Word[] {
 
 /** Quoted words (ARG). */
 export function words(d: unknown[]): ArgsSyntax {
-  const args = d[0] as Word[];
-  return { args, json: false, start: args[0]!.start };
+  const t = d[0] as LineToken;
+  const args: Word[] = [];
+  quotedWords(t, (raw, value, offset) => args.push({ value, start: offset, end: offset + raw.length }));
+  return { args, json: false, start: t.offset };
 }
 
 /** `ENV key value…`: one triple (key, the rest of the line, no separator). */
@@ -259,41 +249,26 @@ export function legacyKeyOnly(d: unknown[]): ArgsSyntax {
   return { args: NO_WORDS, json: false, start: key.offset, error: { message: "must have two arguments", offset: key.offset, named: true } };
 }
 
-/** `k=v k2="v 2"`, as it is read: triples (key, value, `=`), and the first word without `=`. */
-interface PairList {
-  readonly start: number;
-  readonly args: Word[];
-  error: ArgsError | undefined;
-}
-
-function addPair(list: PairList, t: LineToken): PairList {
-  if (list.error !== undefined) return list;
-  const v = t.value;
-  const eq = v.indexOf("=");
-  if (eq < 0) {
-    list.error = { message: `Syntax error - can't find = in ${JSON.stringify(v)}. Must be of the form: name=value`, offset: t.offset };
-    return list;
-  }
-  const eqAt = t.offset + eq;
-  list.args.push({ value: v.slice(0, eq), start: t.offset, end: eqAt });
-  list.args.push({ value: v.slice(eq + 1), start: eqAt + 1, end: t.offset + t.text.length });
-  list.args.push({ value: "=", start: eqAt, end: eqAt + 1 });
-  return list;
-}
-
-export function firstPair(d: unknown[]): PairList {
-  const t = d[0] as LineToken;
-  return addPair({ start: t.offset, args: [], error: undefined }, t);
-}
-
-export function appendPair(d: unknown[]): PairList {
-  return addPair(d[0] as PairList, d[1] as LineToken);
-}
-
+/**
+ * `k=v k2="v 2"`, as it is read: triples (key, value, `=`); a word without `=` is an error
+ * (the first holds one: the lexer reads the line as the legacy form otherwise).
+ */
 export function pairs(d: unknown[]): ArgsSyntax {
-  const list = d[0] as PairList;
-  if (list.error !== undefined) return { args: NO_WORDS, json: false, start: list.start, error: list.error };
-  return { args: list.args, json: false, start: list.start };
+  const t = d[0] as LineToken;
+  const args: Word[] = [];
+  let error: ArgsError | undefined;
+  quotedWords(t, (raw, v, offset) => {
+    if (error !== undefined) return;
+    const eq = v.indexOf("=");
+    if (eq < 0) {
+      error = { message: `Syntax error - can't find = in ${JSON.stringify(v)}. Must be of the form: name=value`, offset };
+      return;
+    }
+    const eqAt = offset + eq;
+    args.push({ value: v.slice(0, eq), start: offset, end: eqAt }, { value: v.slice(eq + 1), start: eqAt + 1, end: offset + raw.length }, { value: "=", start: eqAt, end: eqAt + 1 });
+  });
+  if (error !== undefined) return { args: NO_WORDS, json: false, start: t.offset, error };
+  return { args, json: false, start: t.offset };
 }
 
 export function healthArgs(d: unknown[]): ArgsSyntax {

@@ -70,7 +70,7 @@ stringLine -> flags stringArgs {% a.line %}
 onbuildLine -> flags onbuildArgs {% a.line %}
 otherLine -> flags otherArgs {% a.line %}
 
-# `--name=value` words before the arguments (one token); a lone `--` ends them.
+# `--name=value` words before the arguments (one run token); a lone `--` ends them.
 flags -> null {% a.noFlags %}
   | %flags {% a.flags %}
   | %flagsEnd {% a.noFlags %}
@@ -93,10 +93,10 @@ runArgs -> null {% a.noArgs %}
   | shellWords {% a.shellWordsText %}
   | shellWords %heredocs {% a.shellWordsText %}
 
-# (`shellWord`: the words between heredoc openers, one token.)
-shellWords -> %shellWord {% a.firstToken %}
+# (`shellWords`: the words between heredoc openers, one run token.)
+shellWords -> %shellWords {% a.firstToken %}
   | %heredoc {% a.firstToken %}
-  | shellWords %shellWord {% a.appendToken %}
+  | shellWords %shellWords {% a.appendToken %}
   | shellWords %heredoc {% a.appendToken %}
 
 # COPY, ADD: as VOLUME; a text holding `<<` is read as shell words, then split on blanks.
@@ -107,9 +107,9 @@ copyArgs -> null {% a.noArgs %}
   | copyShellWords {% a.shellWordsList %}
   | copyShellWords %heredocs {% a.shellWordsList %}
 
-copyShellWords -> %shellWord {% a.firstSplit %}
+copyShellWords -> %shellWords {% a.firstSplit %}
   | %heredoc {% a.firstSplit %}
-  | copyShellWords %shellWord {% a.appendSplit %}
+  | copyShellWords %shellWords {% a.appendSplit %}
   | copyShellWords %heredoc {% a.appendSplit %}
 
 # VOLUME: a JSON array, or a list of words split on blanks (one token).
@@ -122,19 +122,19 @@ volumeArgs -> null {% a.noArgs %}
 listArgs -> null {% a.noArgs %}
   | %list {% a.list %}
 
-# ARG: shell-quoted words (`name`, `name=default`; one token). An escape character ending the
+# ARG: shell-quoted words (`name`, `name=default`; one run token). An escape character ending the
 # line is no word; alone, it still starts the argument text.
 wordArgs -> null {% a.noArgs %}
   | %danglingEscape {% a.noArgsFrom %}
   | %words {% a.words %}
 
-# ENV, LABEL: `key=value` words (one `pairs` token, whose first word holds `=`; a later word
-# without `=` is an error), or the legacy `key value…` when the first word has no `=`.
+# ENV, LABEL: `key=value` words (one run token, whose first word holds `=`; a later word without
+# `=` is an error), or the legacy `key value…` when the first word has no `=`.
 nameValArgs -> null {% a.noArgs %}
   | %danglingEscape {% a.noArgsFrom %}
   | %legacyKey %legacyValue {% a.legacyNameVal %}
   | %legacyKey {% a.legacyKeyOnly %}
-  | %pairs {% a.pairs %}
+  | %words {% a.pairs %}
 
 # HEALTHCHECK: the type (CMD, NONE …), then the command as for CMD.
 healthArgs -> null {% a.noArgs %}

@@ -5,7 +5,7 @@
  * index.
  */
 import type { DockerfileToken } from "./lexer.js";
-import { JSON_STRINGS, quotedWords, splitFlags, type LineToken } from "./line-lexer.js";
+import { JSON_STRINGS, type LineToken } from "./line-lexer.js";
 import { isAsciiBlank } from "./text.js";
 
 /** An argument: its value and the [start, end) of its text in the logical line. */
@@ -129,8 +129,13 @@ export function noFlags(): LineToken[] | null {
   return null;
 }
 
+/** A run's tokens (line-lexer.ts, groupRuns). */
+function parts(d: unknown[]): LineToken[] {
+  return (d[0] as LineToken).parts!;
+}
+
 export function flags(d: unknown[]): LineToken[] {
-  return splitFlags(d[0] as LineToken);
+  return parts(d);
 }
 
 const NO_ARGS: ArgsSyntax = Object.freeze({ args: NO_WORDS, json: false, start: -1 });
@@ -201,7 +206,8 @@ export function appendToken(d: unknown[]): unknown[] {
 /** RUN's shell form read as shell words (and the heredoc bodies they open): still one argument, the whole text. */
 export function shellWordsText(d: unknown[]): ArgsSyntax {
   const ts = d[0] as LineToken[];
-  const last = ts[ts.length - 1]!;
+  const lastToken = ts[ts.length - 1]!;
+  const last = lastToken.parts?.[lastToken.parts.length - 1] ?? lastToken;
   const start = ts[0]!.offset;
   const args = [{ value: undefined, start, end: last.offset + last.text.length }];
   return d[1] === undefined ? { args, json: false, start } : { args, json: false, start, heredocs: d[1] as DockerfileToken };
@@ -214,26 +220,24 @@ export function shellWordsList(d: unknown[]): ArgsSyntax {
   return d[1] === undefined ? { args, json: false, start } : { args, json: false, start, heredocs: d[1] as DockerfileToken };
 }
 
-export function firstSplit(d: unknown[]): Word[] {
-  const t = d[0] as LineToken;
-  const list: Word[] = [];
-  splitBlanks(t.text, t.offset, list);
+/** A token's text split on blanks (a run's, each of its tokens'), appended to `list`. */
+function split(t: LineToken, list: Word[]): Word[] {
+  if (t.parts === undefined) splitBlanks(t.text, t.offset, list);
+  else for (const p of t.parts) splitBlanks(p.text, p.offset, list);
   return list;
 }
 
+export function firstSplit(d: unknown[]): Word[] {
+  return split(d[0] as LineToken, []);
+}
+
 export function appendSplit(d: unknown[]): Word[] {
-  const list = d[0] as Word[];
-  const t = d[1] as LineToken;
-  splitBlanks(t.text, t.offset, list);
-  return list;
+  return split(d[1] as LineToken, d[0] as Word[]);
 }
 
 /** Quoted words (ARG). */
 export function words(d: unknown[]): ArgsSyntax {
-  const t = d[0] as LineToken;
-  const args: Word[] = [];
-  quotedWords(t, (raw, value, offset) => args.push({ value, start: offset, end: offset + raw.length }));
-  return { args, json: false, start: t.offset };
+  return { args: parts(d).map(tokenWord), json: false, start: (d[0] as LineToken).offset };
 }
 
 /** `ENV key value…`: one triple (key, the rest of the line, no separator). */
@@ -254,21 +258,19 @@ export function legacyKeyOnly(d: unknown[]): ArgsSyntax {
  * (the first holds one: the lexer reads the line as the legacy form otherwise).
  */
 export function pairs(d: unknown[]): ArgsSyntax {
-  const t = d[0] as LineToken;
+  const start = (d[0] as LineToken).offset;
   const args: Word[] = [];
-  let error: ArgsError | undefined;
-  quotedWords(t, (raw, v, offset) => {
-    if (error !== undefined) return;
+  for (const t of parts(d)) {
+    const v = t.value;
     const eq = v.indexOf("=");
     if (eq < 0) {
-      error = { message: `Syntax error - can't find = in ${JSON.stringify(v)}. Must be of the form: name=value`, offset };
-      return;
+      const error = { message: `Syntax error - can't find = in ${JSON.stringify(v)}. Must be of the form: name=value`, offset: t.offset };
+      return { args: NO_WORDS, json: false, start, error };
     }
-    const eqAt = offset + eq;
-    args.push({ value: v.slice(0, eq), start: offset, end: eqAt }, { value: v.slice(eq + 1), start: eqAt + 1, end: offset + raw.length }, { value: "=", start: eqAt, end: eqAt + 1 });
-  });
-  if (error !== undefined) return { args: NO_WORDS, json: false, start: t.offset, error };
-  return { args, json: false, start: t.offset };
+    const eqAt = t.offset + eq;
+    args.push({ value: v.slice(0, eq), start: t.offset, end: eqAt }, { value: v.slice(eq + 1), start: eqAt + 1, end: t.offset + t.text.length }, { value: "=", start: eqAt, end: eqAt + 1 });
+  }
+  return { args, json: false, start };
 }
 
 export function healthArgs(d: unknown[]): ArgsSyntax {

@@ -14,7 +14,7 @@ import moo from "moo";
 import type { Directive, DirectiveName, EscapeToken, HeredocNode, Position } from "./ast.js";
 import { DockerfileSyntaxError } from "./errors.js";
 import { heredocSpec, heredocWordKind, isShellSpace, unterminatedHeredocMessage, type HeredocSpec } from "./heredoc.js";
-import { lineTokens, SHELL_WORD, type LineToken } from "./line-lexer.js";
+import { groupRuns, lineTokens, SHELL_WORD, type LineToken } from "./line-lexer.js";
 import { compileStates, type States } from "./moo-states.js";
 import { Span } from "./span.js";
 import { GO_SPACE_NO_NL, isGoSpaceCode, skipGoSpace, trimGoSpaceEnd } from "./text.js";
@@ -400,6 +400,7 @@ export class DockerfileTokenStream {
         throw this.source.error(unterminatedHeredocMessage(t.heredocWord ?? t.text), at.line, at.column);
       }
     }
+    groupRuns(this.queue as LineToken[], first);
     if (specs !== undefined) this.readHeredocs(specs, tok.logical);
     tok.type = "endLine";
     this.queue.push(tok);

@@ -15,10 +15,9 @@
  * - USER, WORKDIR, STOPSIGNAL, MAINTAINER: one text; ONBUILD: another instruction;
  * - any other keyword: one text, which BuildKit ignores.
  *
- * A JSON array, a blank-split list, the builder flags, ARG's words, ENV's and LABEL's pairs and
- * the shell words between heredoc openers are one token each (`json`, `list`, `flags`,
- * `words`, `pairs`, `shellWord`; grammar-actions.ts reads their items): nearley's work grows
- * with the tokens of a line. The grammar
+ * A JSON array and a blank-split list are one token each (`json`, `list`; grammar-actions.ts
+ * reads their items), and so is a run of flags, of ARG/ENV/LABEL words or of shell words
+ * between heredoc openers (`groupRuns`): nearley's work grows with the tokens of a line. The grammar
  * (grammar/dockerfile.ne) states how these tokens make an instruction. Where a choice depends
  * on the whole rest of the line (is it a JSON array of strings? does the first ENV word hold a
  * `=`?), a rule looks ahead; BuildKit tries one form and falls back to the other. Blank tokens
@@ -40,8 +39,8 @@ export interface LineToken {
   offset: number;
   /** A heredoc opener's word, when it runs on into spaces the lexer did not read (see lexer.ts). */
   heredocWord?: string;
-  /** A `words` or `pairs` token's escape character (quotedWords splits it). */
-  escape?: EscapeToken;
+  /** A run's tokens (`groupRuns`). */
+  parts?: LineToken[];
 }
 
 /** Go's unicode.IsSpace (no line feed: a logical line has none). */
@@ -58,18 +57,6 @@ const REST = "[^\\n]+";
 const FLAG = `--(?:[^${GO_SPACE_NO_NL}\\n"'\\\\]|\\\\[^\\n]|\\\\${END}|"(?:[^"\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:"|${END})|'(?:[^'\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:'|${END}))*`;
 /** A flag word that reads `--` once its quotes are removed: the end of the flags. */
 const FLAGS_END = `--(?:""|'')*(?:${SP}+|(?:\\\\|["']\\\\?)?${END})`;
-/** The builder flags before the arguments, one token (a lone `--` ends them, a token of its own). */
-const FLAGS = `${FLAG}(?:${SP}+(?!${FLAGS_END})${FLAG})*`;
-let flagWords: RegExp | undefined;
-
-/** The flags of a `flags` token, each as a token (`flag`) of its own. */
-export function splitFlags(t: LineToken): LineToken[] {
-  const re = (flagWords ??= new RegExp(FLAG, "g"));
-  const out: LineToken[] = [];
-  re.lastIndex = 0;
-  for (let m = re.exec(t.text); m !== null; m = re.exec(t.text)) out.push({ type: "flag", value: flagValue(m[0]), text: m[0], offset: t.offset + m.index });
-  return out;
-}
 
 const JSON_STRING = '"(?:[^"\\\\\\x00-\\x1f]|\\\\["\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*"';
 /** The string literals of a `json` token, in order. */
@@ -77,23 +64,10 @@ export const JSON_STRINGS = new RegExp(JSON_STRING, "g");
 
 /** A word as the shell splits it for heredoc detection: quotes and backslash escapes kept. */
 export const SHELL_WORD = `(?:[^ \\t\\n\\r\\v\\f\\\\'"]|\\\\[^\\n]|\\\\${END}|'[^'\\n]*(?:'|${END})|"(?:[^"\\n\\\\]|\\\\[^\\n]|\\\\${END})*(?:"|${END}))+`;
-/** Shell words up to the next heredoc opener (`heredocWord`), one token. */
-const SHELL_WORDS_RUN = `${SHELL_WORD}(?:[ \\t\\r\\v\\f]+(?!\\d*<<)${SHELL_WORD})*`;
 
 /** BuildKit's parseWords word (ARG, ENV, LABEL): quotes and escapes kept. */
 function quotedWord(e: string): string {
   return `(?:[^${GO_SPACE_NO_NL}\\n"'${e}]|${e}[^\\n]|${e}${END}|"(?:[^"\\n${e}]|${e}[^\\n]|${e}${END})*(?:"|${END})|'[^'\\n]*(?:'|${END}))+`;
-}
-
-/** The parseWords words of a `words` or `pairs` token, by escape character. */
-const QUOTED_WORDS: Partial<Record<EscapeToken, RegExp>> = {};
-
-/** The words of a `words` or `pairs` token: `each` gets a word's text as written, its value and its offset in the line. */
-export function quotedWords(t: LineToken, each: (raw: string, value: string, offset: number) => void): void {
-  const esc = t.escape!;
-  const re = (QUOTED_WORDS[esc] ??= new RegExp(quotedWord(esc === "\\" ? "\\\\" : "`"), "g"));
-  re.lastIndex = 0;
-  for (let m = re.exec(t.text); m !== null; m = re.exec(t.text)) each(m[0], wordValue(m[0], esc), t.offset + m.index);
 }
 
 const JSON_START = /^\[[ \t\r]*(?:["[{\]\d-]|true|false|null)/;
@@ -212,17 +186,12 @@ export function lineStates(esc: EscapeToken): States {
     match: `\\[[^\\n]*\\]${END}`,
     type: (text: string) => bracketKind(text) ?? (words && text.includes("<<") ? SHELL_WORDS : other),
   });
-  // ARG, ENV, LABEL: the words, one token. An escape character ending the line, alone, is no
-  // word (parseWords drops it); as the first token it still marks where the arguments start.
-  const words = `${quotedWord(e)}(?:${SP}+(?!${e}${END})${quotedWord(e)})*`;
+  const word = { match: quotedWord(e), value: (raw: string): string => wordValue(raw, esc) };
+  const pairOrWord = { ...word, type: (t: string) => (t.includes("=") ? "pair" : "word") };
+  // An escape character ending the line, alone, is no word (parseWords drops it); as the
+  // first token it still marks where the arguments start.
   const danglingEscape = { match: `${e}${END}` };
-  let firstWord: RegExp | undefined;
-  /** ENV and LABEL: `pairs` when the first word holds `=`, else the legacy `key value`, read again. */
-  const pairsOrLegacy = (text: string): string => {
-    firstWord ??= new RegExp(quotedWord(e), "y");
-    firstWord.lastIndex = 0;
-    return firstWord.exec(text)![0].includes("=") ? "pairs" : LEGACY;
-  };
+  const laterDanglingEscape = { ...danglingEscape, type: () => "blank" };
   return {
     // The keyword and the blanks after it (blanks before it start a continued line); lineTokens
     // moves on to the family's state after the keyword and its flags.
@@ -230,7 +199,7 @@ export function lineStates(esc: EscapeToken): States {
     flags: {
       blank,
       flagsEnd: FLAGS_END,
-      flags: FLAGS,
+      flag: { match: FLAG, value: flagValue },
     },
     // CMD, ENTRYPOINT, SHELL; HEALTHCHECK's command.
     shell: { blank, bracket: bracket("shellText"), shellText: REST },
@@ -240,17 +209,20 @@ export function lineStates(esc: EscapeToken): States {
     copy: { blank, bracket: bracket("list", true), list: { match: REST, type: (t: string) => (t.includes("<<") ? SHELL_WORDS : "list") } },
     // BuildKit looks for heredoc openers among the shell words of the whole line, split on
     // ASCII blanks only: a word that follows a non-ASCII space is glued to what precedes it.
-    // The words between openers are one token.
     shellWords: {
       blank: "[ \\t\\r\\v\\f]+",
       heredocWord: { match: `(?<=[ \\t\\r\\v\\f])(?=\\d*<<)${SHELL_WORD}`, type: heredocWordKind },
-      shellWord: SHELL_WORDS_RUN,
+      // A word with the blanks after it (one moo token less per word; the line has no blanks
+      // at its end, and heredocWord's look-behind reads the text, not the tokens).
+      shellWord: `${SHELL_WORD}[ \\t\\r\\v\\f]*`,
     },
     volume: { blank, bracket: bracket("list"), list: REST },
     list: { list: REST },
-    arg: { blank, danglingEscape, words: { match: words, next: "afterWords" } },
-    nameVal: { blank, danglingEscape, pairs: { match: words, type: pairsOrLegacy, next: "afterWords" } },
-    afterWords: { blank, laterDanglingEscape: { ...danglingEscape, type: () => "blank" } },
+    // ARG, ENV, LABEL: quoted words, `pair`s when they hold `=`. For ENV and LABEL, a first
+    // word without `=` makes the line the legacy `key value`, read again.
+    arg: { blank, danglingEscape, word: { ...pairOrWord, next: "words" } },
+    nameVal: { blank, danglingEscape, word: { ...word, type: (t: string) => (t.includes("=") ? "pair" : LEGACY), next: "words" } },
+    words: { blank, laterDanglingEscape, word: pairOrWord },
     legacy: { legacyKey: { match: `${NOT_AB}+`, next: "legacyValue" } },
     legacyValue: { blank: { match: `${AB}+` }, legacyValue: REST },
     health: { blank, healthType: { match: `${NOT_SP}+`, next: "shell" } },
@@ -299,7 +271,6 @@ export function lineTokens(text: string, esc: EscapeToken, out: LineToken[]): vo
       continue;
     }
     if (base !== 0) t.offset += base;
-    if (type === "words" || type === "pairs") (t as unknown as LineToken).escape = esc;
     out.push(t as unknown as LineToken);
   }
 }
@@ -315,4 +286,32 @@ function flagsOrArgs(lexer: moo.Lexer, text: string, at: number, args: string): 
   }
   lexer.setState(args);
   return undefined;
+}
+
+/** The type of a run of tokens of these types. */
+const RUNS: Readonly<Record<string, string>> = { flag: "flags", word: "words", pair: "words", shellWord: "shellWords" };
+
+/**
+ * Each run of flags (`flags`), of ARG, ENV or LABEL words (`words`) or of shell words between
+ * heredoc openers (`shellWords`) in `tokens` from `from` on made one token, whose `parts` are
+ * the run's tokens: the grammar reads a run as one token (nearley's work per token is far
+ * more than moo's).
+ */
+export function groupRuns(tokens: LineToken[], from: number): void {
+  let to = from;
+  let run: LineToken | undefined;
+  for (let i = from; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const type = RUNS[t.type];
+    if (type === undefined) {
+      run = undefined;
+      tokens[to++] = t;
+    } else if (run !== undefined && run.type === type) {
+      run.parts!.push(t);
+    } else {
+      run = { type, value: "", text: "", offset: t.offset, parts: [t] };
+      tokens[to++] = run;
+    }
+  }
+  tokens.length = to;
 }

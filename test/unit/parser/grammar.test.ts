@@ -74,20 +74,20 @@ describe("grammar", () => {
     const types = (line: string): string[] => tokensOf(`${line}\n`).map((t) => t.type);
     expect(types("RUN --a --b=c -- --d")).toEqual(["kwRun", "flags", "flagsEnd", "shellText", "endLine"]);
     expect(types(`ARG a "b c"=d \\`)).toEqual(["kwArg", "words", "endLine"]);
-    expect(types("ENV a=b c d=e")).toEqual(["kwNameVal", "pairs", "endLine"]);
-    expect(types("RUN a b <<X c d <<Y\nX\nY")).toEqual(["kwRun", "shellWord", "heredoc", "shellWord", "heredoc", "heredocs", "endLine"]);
+    expect(types("ENV a=b c d=e")).toEqual(["kwNameVal", "words", "endLine"]);
+    expect(types("RUN a b <<X c d <<Y\nX\nY")).toEqual(["kwRun", "shellWords", "heredoc", "shellWords", "heredoc", "heredocs", "endLine"]);
     expect(syntax(`ARG a "b c"=d \\`)).toEqual({ keyword: "kwArg", flags: [], args: ["a", '"b c"=d'], json: false });
   });
 
   it("makes heredoc openers tokens of RUN, COPY and ADD shell forms only", () => {
     const types = (line: string): string[] => tokensOf(`${line}\nx\nEOF\n`).map((t) => t.type);
-    expect(types("RUN cat <<EOF >f")).toEqual(["kwRun", "shellWord", "heredoc", "shellWord", "heredocs", "endLine"]);
-    expect(types("COPY <<EOF /f")).toEqual(["kwCopy", "heredoc", "shellWord", "heredocs", "endLine"]);
+    expect(types("RUN cat <<EOF >f")).toEqual(["kwRun", "shellWords", "heredoc", "shellWords", "heredocs", "endLine"]);
+    expect(types("COPY <<EOF /f")).toEqual(["kwCopy", "heredoc", "shellWords", "heredocs", "endLine"]);
     expect(types("ONBUILD RUN <<EOF")).toEqual(["kwOnbuild", "kwRun", "heredoc", "heredocs", "endLine"]);
     // Not heredocs: exec form, CMD, a quoted opener, an opener glued to a word.
     expect(types(`RUN ["<<EOF"]`).slice(0, 3)).toEqual(["kwRun", "json", "endLine"]);
     expect(types("CMD cat <<EOF").slice(0, 3)).toEqual(["kwShell", "shellText", "endLine"]);
-    expect(types(`RUN echo "<<EOF" a<<EOF`).slice(0, 3)).toEqual(["kwRun", "shellWord", "endLine"]);
+    expect(types(`RUN echo "<<EOF" a<<EOF`).slice(0, 3)).toEqual(["kwRun", "shellWords", "endLine"]);
     // BuildKit looks one ONBUILD deep, no further.
     expect(types("ONBUILD ONBUILD RUN <<EOF").slice(0, 5)).toEqual(["kwOnbuild", "kwOnbuild", "kwRun", "shellText", "endLine"]);
   });

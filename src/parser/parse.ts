@@ -41,7 +41,47 @@ class ItemLexer {
 }
 
 const compiled = grammar as unknown as nearley.CompiledRules;
-const compiledGrammar = nearley.Grammar.fromCompiled(compiled);
+type Postprocessor = nearley.Postprocessor | undefined;
+
+/** What the grammar makes of an item: a rule, and its symbols' tokens (by index) and trees. */
+class Derivation {
+  constructor(
+    readonly postprocess: Postprocessor,
+    readonly children: unknown[],
+  ) {}
+}
+
+/**
+ * The grammar with each rule's postprocessor replaced: nearley's parse of an item yields its
+ * derivation (which rule made what), and the rules' own postprocessors then run on it once.
+ */
+const derivingGrammar = nearley.Grammar.fromCompiled({
+  ...compiled,
+  ParserRules: compiled.ParserRules.map((r) => {
+    const postprocess = r.postprocess as Postprocessor;
+    return { ...r, postprocess: (d: unknown[]) => new Derivation(postprocess, d) };
+  }),
+});
+
+/** A derivation with its tokens' places in the item: how the grammar reads any item of the same token types. */
+interface Shape {
+  readonly postprocess: Postprocessor;
+  readonly children: readonly (number | Shape)[];
+}
+
+function shapeOf(d: Derivation, tokens: DockerfileToken[], from: number): Shape {
+  const children = d.children.map((c) => (c instanceof Derivation ? shapeOf(c, tokens, from) : tokens.indexOf(c as DockerfileToken, from) - from));
+  return { postprocess: d.postprocess, children };
+}
+
+/** The rules' postprocessors run on a shape's tokens, leaves first, as nearley runs them on a parse. */
+function evaluate(shape: Shape, tokens: DockerfileToken[], from: number): unknown {
+  const d = shape.children.map((c) => (typeof c === "number" ? tokens[from + c] : evaluate(c, tokens, from)));
+  return shape.postprocess === undefined ? d : shape.postprocess(d, 0, nearley.Parser.fail);
+}
+
+/** Token-type sequences remembered per start symbol (a bound against unusual files). */
+const MAX_SHAPES = 512;
 
 /**
  * The grammar's `command` rules (`command -> %kwRun runLine`): for each keyword token type,
@@ -53,30 +93,42 @@ const LINE_SYMBOLS: ReadonlyMap<string, string> = new Map(
 
 /**
  * A nearley parser whose every run starts from the same saved start column (nearley's
- * save/restore): what the start symbol predicts is worked out once.
+ * save/restore): what the start symbol predicts is worked out once. An item is parsed by
+ * nearley once per sequence of token types: the grammar tells tokens apart by type only, so
+ * the derivation nearley finds for one item is that of every item of the same types.
  */
 class StartedParser {
   private readonly lexer = new ItemLexer();
   private readonly parser: nearley.Parser;
   private readonly start: ReturnType<nearley.Parser["save"]>;
+  private readonly shapes = new Map<string, Shape>();
 
   constructor(start: string) {
     // The grammar with another start symbol; its rules are shared.
-    const g = Object.create(compiledGrammar, { start: { value: start } }) as nearley.Grammar;
-    // The chart of an item is short; without history nearley `delete`s each finished column
-    // from its table array, which makes the array holey (measured slower).
-    this.parser = new nearley.Parser(g, { lexer: this.lexer as unknown as nearley.Lexer, keepHistory: true });
+    const g = Object.create(derivingGrammar, { start: { value: start } }) as nearley.Grammar;
+    this.parser = new nearley.Parser(g, { lexer: this.lexer as unknown as nearley.Lexer });
     this.start = this.parser.save();
   }
 
   /** The one parse of tokens [from, to). */
   parse(tokens: DockerfileToken[], from: number, to: number): unknown {
+    let key = "";
+    for (let i = from; i < to; i++) key += i === from ? tokens[i]!.type : ` ${tokens[i]!.type}`;
+    let shape = this.shapes.get(key);
+    if (shape === undefined) {
+      shape = this.derive(tokens, from, to);
+      if (this.shapes.size < MAX_SHAPES) this.shapes.set(key, shape);
+    }
+    return evaluate(shape, tokens, from);
+  }
+
+  private derive(tokens: DockerfileToken[], from: number, to: number): Shape {
     this.lexer.load(tokens, from, to);
     this.parser.restore(this.start);
     this.parser.feed("");
     const results = this.parser.results;
-    if (results.length !== 1) throw new Error(`grammar produced ${results.length} parses at line ${tokens[0]!.line}`);
-    return results[0];
+    if (results.length !== 1) throw new Error(`grammar produced ${results.length} parses at line ${tokens[from]?.line ?? 0}`);
+    return shapeOf(results[0] as Derivation, tokens, from);
   }
 }
 

@@ -7,16 +7,19 @@
 # comment lines among them, as BuildKit does) and reads the escape directive, and from
 # src/parser/line-lexer.ts, whose moo states split the joined line: a keyword token names the
 # instruction's family (`kwRun`, `kwNameVal` …), whose state reads the arguments after the
-# flags. A JSON array and a blank-split list are one token each; blanks never reach the
+# flags. A JSON array and a blank-split list are one token each, and so is a run of flags, of
+# ARG/ENV/LABEL words or of shell words between heredoc openers; blanks never reach the
 # grammar. When the line opens heredocs, their bodies follow its tokens as one `heredocs`
 # token. `endLine` ends an instruction: it carries the logical line.
 #
-# parse.ts runs this grammar item by item (start symbol `item`), each from the same saved
-# start column (nearley's save/restore), so that what an item's start predicts is worked out
-# once, and no chart outlives its item. `dockerfile` states the whole file's shape.
+# parse.ts runs this grammar item by item (start symbol `item`; an instruction from its
+# keyword's `…Line` symbol), each from the same saved start column (nearley's save/restore).
+# Terminals are token types only, so nearley parses an item once per sequence of token types:
+# the rules' postprocessors then run on the derivation it found, for every item of those
+# types. `dockerfile` states the whole file's shape.
 #
 # Lists are left-recursive (right recursion is quadratic in nearley) and built in place
-# (appendWord …): the grammar is unambiguous, so no completed list is shared by two parses.
+# (appendToken …): the grammar is unambiguous, so no completed list is shared by two parses.
 #
 # Compiled by `npm run grammar` to src/parser/grammar.generated.ts (never edit that file).
 @preprocessor typescript

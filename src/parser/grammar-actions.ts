@@ -190,8 +190,8 @@ export function list(d: unknown[]): ArgsSyntax {
   return { args, json: false, start: t.offset };
 }
 
-// Lists are built in place: nearley runs a rule's postprocessor at every completion, and a
-// list completes after each of its tokens.
+// Lists are built in place: parse.ts runs each rule's postprocessor once per item, on the
+// derivation nearley found.
 
 export function firstToken(d: unknown[]): unknown[] {
   return [d[0]];

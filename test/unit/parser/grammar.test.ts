@@ -79,6 +79,20 @@ describe("grammar", () => {
     expect(syntax(`ARG a "b c"=d \\`)).toEqual({ keyword: "kwArg", flags: [], args: ["a", '"b c"=d'], json: false });
   });
 
+  it("gives each line of the same token types its own values (one derivation, run per line)", () => {
+    const ast = parse("FROM a\nENV a=1 b=2\nENV c=3\nCOPY --x=1 --y a b\nCOPY --z c d\nRUN x <<A y\nhello\nA\nRUN z <<B\nbye\nB\n");
+    expect(ast.instructions.map((i) => [i.flags.map((f) => f.text), i.args.map((w) => w.value)])).toEqual([
+      [[], ["a"]],
+      [[], ["a", "1", "=", "b", "2", "="]],
+      [[], ["c", "3", "="]],
+      [["--x=1", "--y"], ["a", "b"]],
+      [["--z"], ["c", "d"]],
+      [[], ["x <<A y"]],
+      [[], ["z <<B"]],
+    ]);
+    expect(ast.instructions.slice(5).map((i) => i.heredocs.map((h) => h.content))).toEqual([["hello\n"], ["bye\n"]]);
+  });
+
   it("makes heredoc openers tokens of RUN, COPY and ADD shell forms only", () => {
     const types = (line: string): string[] => tokensOf(`${line}\nx\nEOF\n`).map((t) => t.type);
     expect(types("RUN cat <<EOF >f")).toEqual(["kwRun", "shellWords", "heredoc", "shellWords", "heredocs", "endLine"]);

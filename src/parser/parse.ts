@@ -4,6 +4,7 @@ import { AstBuilder } from "./ast-builder.js";
 import { DockerfileSyntaxError } from "./errors.js";
 import { command, instruction, trivia, type BodyItem } from "./grammar-actions.js";
 import grammar from "./grammar.generated.js";
+import SHAPES from "./shapes.generated.js";
 import { DockerfileTokenStream, SourceText, type DockerfileToken } from "./lexer.js";
 
 export interface ParseOptions {
@@ -43,25 +44,26 @@ class ItemLexer {
 const compiled = grammar as unknown as nearley.CompiledRules;
 type Postprocessor = nearley.Postprocessor | undefined;
 
-/** What the grammar makes of an item: a rule, and its symbols' tokens (by index) and trees. */
+/** What the grammar makes of an item: a rule (its index), and its symbols' tokens and trees. */
 class Derivation {
   constructor(
-    readonly postprocess: Postprocessor,
+    readonly rule: number,
     readonly children: unknown[],
   ) {}
 }
+
+let derivingGrammar: nearley.Grammar | undefined;
 
 /**
  * The grammar with each rule's postprocessor replaced: nearley's parse of an item yields its
  * derivation (which rule made what), and the rules' own postprocessors then run on it once.
  */
-const derivingGrammar = nearley.Grammar.fromCompiled({
-  ...compiled,
-  ParserRules: compiled.ParserRules.map((r) => {
-    const postprocess = r.postprocess as Postprocessor;
-    return { ...r, postprocess: (d: unknown[]) => new Derivation(postprocess, d) };
-  }),
-});
+function deriving(): nearley.Grammar {
+  return (derivingGrammar ??= nearley.Grammar.fromCompiled({
+    ...compiled,
+    ParserRules: compiled.ParserRules.map((r, i) => ({ ...r, postprocess: (d: unknown[]) => new Derivation(i, d) })),
+  }));
+}
 
 /** A derivation with its tokens' places in the item: how the grammar reads any item of the same token types. */
 interface Shape {
@@ -69,9 +71,23 @@ interface Shape {
   readonly children: readonly (number | Shape)[];
 }
 
-function shapeOf(d: Derivation, tokens: DockerfileToken[], from: number): Shape {
-  const children = d.children.map((c) => (c instanceof Derivation ? shapeOf(c, tokens, from) : tokens.indexOf(c as DockerfileToken, from) - from));
-  return { postprocess: d.postprocess, children };
+/**
+ * A shape as shapes.generated.ts stores it: the rule's index, then per symbol a token's place
+ * or the shape of a subtree.
+ */
+export type EncodedShape = [number, ...(number | EncodedShape)[]];
+
+function encode(d: Derivation, tokens: DockerfileToken[], from: number): EncodedShape {
+  return [d.rule, ...d.children.map((c) => (c instanceof Derivation ? encode(c, tokens, from) : tokens.indexOf(c as DockerfileToken, from) - from))];
+}
+
+function decode(e: EncodedShape): Shape {
+  const children: (number | Shape)[] = [];
+  for (let i = 1; i < e.length; i++) {
+    const c = e[i]!;
+    children.push(typeof c === "number" ? c : decode(c));
+  }
+  return { postprocess: compiled.ParserRules[e[0]]!.postprocess as Postprocessor, children };
 }
 
 /** The rules' postprocessors run on a shape's tokens, leaves first, as nearley runs them on a parse. */
@@ -91,24 +107,27 @@ const LINE_SYMBOLS: ReadonlyMap<string, string> = new Map(
   compiled.ParserRules.filter((r) => r.name === "command").map((r) => [(r.symbols[0] as { type: string }).type, r.symbols[1] as string]),
 );
 
+/** The shapes generated with the grammar (`npm run grammar`) by start symbol, each symbol's read at its first use. */
+let generated: Readonly<Record<string, string>> = SHAPES;
+
 /**
  * A nearley parser whose every run starts from the same saved start column (nearley's
  * save/restore): what the start symbol predicts is worked out once. An item is parsed by
  * nearley once per sequence of token types: the grammar tells tokens apart by type only, so
- * the derivation nearley finds for one item is that of every item of the same types.
+ * the derivation nearley finds for one item is that of every item of the same types. The
+ * usual sequences' derivations come with the grammar (shapes.generated.ts); nearley is made
+ * ready at the first other one.
  */
 class StartedParser {
   private readonly lexer = new ItemLexer();
-  private readonly parser: nearley.Parser;
-  private readonly start: ReturnType<nearley.Parser["save"]>;
+  private parser: nearley.Parser | undefined;
+  private start: ReturnType<nearley.Parser["save"]> | undefined;
   private readonly shapes = new Map<string, Shape>();
+  private known: Readonly<Record<string, EncodedShape>> | undefined;
+  /** The derivations nearley found, encoded, by token types (what `generateShapes` collects). */
+  readonly derived = new Map<string, EncodedShape>();
 
-  constructor(start: string) {
-    // The grammar with another start symbol; its rules are shared.
-    const g = Object.create(derivingGrammar, { start: { value: start } }) as nearley.Grammar;
-    this.parser = new nearley.Parser(g, { lexer: this.lexer as unknown as nearley.Lexer });
-    this.start = this.parser.save();
-  }
+  constructor(readonly symbol: string) {}
 
   /** The one parse of tokens [from, to). */
   parse(tokens: DockerfileToken[], from: number, to: number): unknown {
@@ -116,19 +135,29 @@ class StartedParser {
     for (let i = from; i < to; i++) key += i === from ? tokens[i]!.type : ` ${tokens[i]!.type}`;
     let shape = this.shapes.get(key);
     if (shape === undefined) {
-      shape = this.derive(tokens, from, to);
+      this.known ??= JSON.parse(generated[this.symbol] ?? "{}") as Record<string, EncodedShape>;
+      const known = this.known[key];
+      shape = known === undefined ? this.derive(key, tokens, from, to) : decode(known);
       if (this.shapes.size < MAX_SHAPES) this.shapes.set(key, shape);
     }
     return evaluate(shape, tokens, from);
   }
 
-  private derive(tokens: DockerfileToken[], from: number, to: number): Shape {
+  private derive(key: string, tokens: DockerfileToken[], from: number, to: number): Shape {
+    if (this.parser === undefined) {
+      // The grammar with another start symbol; its rules are shared.
+      const g = Object.create(deriving(), { start: { value: this.symbol } }) as nearley.Grammar;
+      this.parser = new nearley.Parser(g, { lexer: this.lexer as unknown as nearley.Lexer });
+      this.start = this.parser.save();
+    }
     this.lexer.load(tokens, from, to);
-    this.parser.restore(this.start);
+    this.parser.restore(this.start!);
     this.parser.feed("");
     const results = this.parser.results;
     if (results.length !== 1) throw new Error(`grammar produced ${results.length} parses at line ${tokens[from]?.line ?? 0}`);
-    return shapeOf(results[0] as Derivation, tokens, from);
+    const e = encode(results[0] as Derivation, tokens, from);
+    this.derived.set(key, e);
+    return decode(e);
   }
 }
 
@@ -159,6 +188,20 @@ function parseItem(tokens: DockerfileToken[]): BodyItem {
   const line = lineParser(tokens[0]!.type);
   if (line === undefined || tokens[n - 1]!.type !== "endLine") return (itemParser ??= new StartedParser("item")).parse(tokens, 0, n) as BodyItem;
   return instruction([command([tokens[0], line.parse(tokens, 1, n - 1)]), tokens[n - 1]]);
+}
+
+/**
+ * The shapes of every item of `texts` as nearley derives them, by start symbol and token
+ * types: what scripts/grammar-shapes.mjs writes to shapes.generated.ts.
+ */
+export function generateShapes(texts: readonly string[]): Record<string, Record<string, EncodedShape>> {
+  generated = {};
+  lineParsers.clear();
+  itemParser = undefined;
+  for (const t of texts) parse(t);
+  const out: Record<string, Record<string, EncodedShape>> = {};
+  for (const p of [...lineParsers.values(), ...(itemParser === undefined ? [] : [itemParser])]) out[p.symbol] = Object.fromEntries([...p.derived].sort());
+  return out;
 }
 
 /**

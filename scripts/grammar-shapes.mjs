@@ -37,7 +37,7 @@ try {
   const { generateShapes } = await import(pathToFileURL(bundle).href);
   const corpus = join(root, "fixtures", "dockerfiles");
   const texts = readdirSync(corpus)
-    .filter((f) => !f.endsWith(".md"))
+    .filter((f) => !f.startsWith(".") && !f.endsWith(".md"))
     .sort()
     .map((f) => readFileSync(join(corpus, f), "utf8"));
   write(generateShapes(texts));

@@ -195,13 +195,20 @@ function parseItem(tokens: DockerfileToken[]): BodyItem {
  * types: what scripts/grammar-shapes.mjs writes to shapes.generated.ts.
  */
 export function generateShapes(texts: readonly string[]): Record<string, Record<string, EncodedShape>> {
+  const table = generated;
   generated = {};
   lineParsers.clear();
   itemParser = undefined;
-  for (const t of texts) parse(t);
-  const out: Record<string, Record<string, EncodedShape>> = {};
-  for (const p of [...lineParsers.values(), ...(itemParser === undefined ? [] : [itemParser])]) out[p.symbol] = Object.fromEntries([...p.derived].sort());
-  return out;
+  try {
+    for (const t of texts) parse(t);
+    const out: Record<string, Record<string, EncodedShape>> = {};
+    for (const p of [...lineParsers.values(), ...(itemParser === undefined ? [] : [itemParser])]) out[p.symbol] = Object.fromEntries([...p.derived].sort());
+    return out;
+  } finally {
+    generated = table;
+    lineParsers.clear();
+    itemParser = undefined;
+  }
 }
 
 /**

@@ -2,6 +2,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseInstructions } from "../../../src/instructions/index.js";
+import { generateShapes } from "../../../src/parser/parse.js";
+import SHAPES from "../../../src/parser/shapes.generated.js";
 
 // Every Dockerfile of the corpus parses and validates. berth's own edge cases are named
 // edge-*.Dockerfile; the realistic corpus (at least 50 files) sits next to them.
@@ -20,4 +22,12 @@ describe("fixtures/dockerfiles corpus", () => {
       expect(instructions.length).toBeGreaterThan(0);
     });
   }
+});
+
+describe("derivations generated with the grammar (src/parser/shapes.generated.ts)", () => {
+  const texts = files.map((f) => readFileSync(join(dir, f), "utf8"));
+  it("are nearley's for the corpus's lines (npm run grammar made them from this grammar)", () => {
+    const table = Object.fromEntries(Object.entries(SHAPES).map(([symbol, json]) => [symbol, JSON.parse(json)]));
+    expect(generateShapes(texts)).toEqual(table);
+  });
 });

@@ -1,4 +1,5 @@
 import { readlinkSync } from "node:fs";
+import type { LiteStat } from "../sys/lstat.js";
 import { listDirSync } from "../sys/stat-dir.js";
 import { overlayOpaqueXattr } from "../sys/overlay-xattr.js";
 import { readXattr } from "../sys/xattr.js";
@@ -40,16 +41,8 @@ const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const S_IFCHR = 0o020000;
 
-interface Stat {
-  dev: number;
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  ino: number;
-  size: number;
-}
+/** listDirSync's fields without the times, which analysis does not read. */
+type Stat = Omit<LiteStat, "mtimeMs" | "ctimeMs">;
 const toStat = (dev: number, mode: number, nlink: number, uid: number, gid: number, rdev: number, ino: number, size: number): Stat => ({ dev, mode, nlink, uid, gid, rdev, ino, size });
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

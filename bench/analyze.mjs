@@ -13,22 +13,15 @@ if (!existsSync(join(repo, "dist/bundle/main.cjs"))) execFileSync("npm", ["run",
 const { openStore } = await import(join(repo, "dist/store/index.js"));
 const { importRootfs } = await import(join(repo, "dist/image/index.js"));
 const { busyboxTarball } = await import(join(repo, "scripts/lib/busybox.mjs"));
+const { workloads: buildWorkloads } = await import("./lib/workloads.mjs");
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const base = `/tmp/berth-bench-analyze-${process.pid}`;
 const entry = join(repo, "bin/berth");
 
 const workloads = {
-  "many-files (20k files, 200 MB)"(dir) {
-    const buf = Buffer.alloc(10 * 1024, 7);
-    for (let i = 0; i < 20000; i++) {
-      buf.writeUInt32LE(i, 0);
-      const d = join(dir, "data", `d${Math.floor(i / 1000)}`);
-      if (i % 1000 === 0) mkdirSync(d, { recursive: true });
-      writeFileSync(join(d, `f${i}.dat`), buf);
-    }
-    writeFileSync(join(dir, "Dockerfile"), "FROM busybox\nCOPY data /data\nRUN ls /data | wc -l > /count\n");
-  },
+  // bench:build's many-files workload (bench/lib/workloads.mjs)
+  "many-files (20k files, 200 MB)": buildWorkloads["many-files"],
   "1 GB with waste"(dir) {
     const big = Buffer.alloc(200 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { confirm } from "./prompt.js";
 import { collect } from "./flags.js";
-import { context } from "./container/context.js";
+import { context, forEachContainer } from "./container/context.js";
 
 /** `berth network create|ls|inspect|rm|prune|connect|disconnect`, Docker's flags and output. */
 
@@ -85,19 +85,8 @@ export function registerNetworkCommands(program: Command): void {
     .action(async (refs: string[], _flags: object, cmd: Command) => {
       const ctx = await context(cmd);
       const { removeUserNetwork } = await import("../runtime/network/manage.js");
-      const { BerthError } = await import("../errors.js");
-      let failed = false;
-      for (const ref of refs) {
-        try {
-          await removeUserNetwork(ctx, ref);
-          process.stdout.write(`${ref}\n`);
-        } catch (err) {
-          if (!(err instanceof BerthError)) throw err;
-          process.stderr.write(`Error: ${err.message}\n`);
-          failed = true;
-        }
-      }
-      if (failed) process.exitCode = 1;
+      // Docker's rm goes on after an error and exits 1 at the end, as for containers
+      await forEachContainer(refs, (ref) => removeUserNetwork(ctx, ref));
     });
   network
     .command("prune")

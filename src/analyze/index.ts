@@ -6,4 +6,4 @@ export { renderHtml } from "./html.js";
 export { renderSummary } from "./text.js";
 export { CiConfigError, DIVE_CI_DEFAULTS, checkThresholds, evaluateCi, parseDiveCi, renderCiReport, type CiThresholds } from "./ci.js";
 export { layerTree, type TreeNode, type Diff } from "./tree.js";
-export { AnalyzeView, parseKeys, runInteractive, type Key } from "./tui.js";
+export { AnalyzeView, parseKeys, runInteractive, terminalColours, type Key } from "./tui.js";

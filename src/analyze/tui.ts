@@ -1,4 +1,4 @@
-import chalk, { type ChalkInstance } from "chalk";
+import chalk, { Chalk, type ChalkInstance } from "chalk";
 import { formatBytes } from "./advice.js";
 import type { ImageAnalysis, LayerAnalysis } from "./analysis.js";
 import type { LayerListing } from "./layers.js";
@@ -241,6 +241,16 @@ const LEAVE = "\x1b[?25h\x1b[?1049l";
  * key and per resize. The terminal is given back (cooked input, the cursor, the screen it had)
  * however it ends: a key, an error, SIGTERM or SIGHUP.
  */
+/**
+ * The colours of the interactive view: it only runs on a terminal, so it colours as dive does,
+ * even where chalk's own guess says no (chalk turns colour off whenever $CI is set); NO_COLOR,
+ * FORCE_COLOR=0 and TERM=dumb still turn it off.
+ */
+export function terminalColours(env: NodeJS.ProcessEnv = process.env): ChalkInstance {
+  if (env.NO_COLOR !== undefined || env.TERM === "dumb" || env.FORCE_COLOR === "0" || env.FORCE_COLOR === "false") return new Chalk({ level: 0 });
+  return new Chalk({ level: chalk.level > 0 ? chalk.level : 1 });
+}
+
 export async function runInteractive(view: AnalyzeView, input: NodeJS.ReadStream, output: NodeJS.WriteStream): Promise<void> {
   const size = (): { width: number; height: number } => ({ width: output.columns || 80, height: output.rows || 24 });
   const draw = (): void => {

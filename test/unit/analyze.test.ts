@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Chalk } from "chalk";
 import { EventEmitter } from "node:events";
-import { AnalyzeView, adviseImage, analyzeImage, diveFileList, layerTree, parseKeys, runInteractive, type TreeNode, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
+import { AnalyzeView, adviseImage, analyzeImage, diveFileList, layerTree, parseKeys, runInteractive, terminalColours, type TreeNode, evaluateCi, parseDiveCi, DIVE_CI_DEFAULTS, type LayerListing } from "../../src/analyze/index.js";
 import { parseBytes, humanizeBytes } from "../../src/analyze/ci.js";
 import type { ImageRecord } from "../../src/store/index.js";
 
@@ -96,6 +96,12 @@ describe("the interactive view (dive's two panes)", () => {
       "/old modified 7", "/old/x removed 7",
       "/tmp modified 5000", "/tmp/junk removed 5000",
     ]);
+  });
+
+  it("the terminal view colours as dive does even where $CI turns chalk's colour off; NO_COLOR, FORCE_COLOR=0 and TERM=dumb turn it off", () => {
+    expect(terminalColours({ CI: "1", TERM: "xterm-256color" }).level).toBeGreaterThan(0);
+    expect(terminalColours({ CI: "1", TERM: "xterm-256color" }).red("x")).toBe("\x1b[31mx\x1b[39m");
+    for (const env of [{ NO_COLOR: "" }, { FORCE_COLOR: "0" }, { TERM: "dumb" }]) expect(terminalColours(env).level, JSON.stringify(env)).toBe(0);
   });
 
   it("keys: layers up and down, Tab, Space and arrows collapse, ^U leaves only the changes, q and Ctrl-C quit", () => {

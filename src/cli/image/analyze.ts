@@ -47,7 +47,7 @@ export function addAnalyze(g: Command): void {
       const { analysis, advice, listings } = await analyze(image);
       if (flags.html !== undefined) writeFileSync(flags.html, ci.renderHtml(analysis, advice));
       if (flags.interactive === true) {
-        await ci.runInteractive(new ci.AnalyzeView(analysis, listings), process.stdin, process.stdout);
+        await ci.runInteractive(new ci.AnalyzeView(analysis, listings, ci.terminalColours()), process.stdin, process.stdout);
         return;
       }
       const out = format === "json" ? JSON.stringify(ci.exportAnalysis(analysis, advice, listings), null, 2) + "\n" : ci.renderSummary(analysis, advice);

@@ -162,7 +162,7 @@ describe("berth image analyze", () => {
 
   it("-i: dive's two panes in a real terminal (a pty from util-linux script): layers, the tree as of a layer, a removed file, q restores the terminal", async () => {
     const cmd = `stty cols 120 rows 40; ${process.execPath} ${BERTH} --root ${join(ws.dir, "store")} image analyze -i waste:1; echo EXIT=$?; stty -a`;
-    const child = spawn("script", ["-qfc", cmd, "/dev/null"], { env: { ...process.env, BERTH_ROOT: "", TERM: "xterm-256color", FORCE_COLOR: undefined, NO_COLOR: undefined } });
+    const child = spawn("script", ["-qfc", cmd, "/dev/null"], { env: { ...process.env, BERTH_ROOT: "", TERM: "xterm-256color", CI: "1", FORCE_COLOR: undefined, NO_COLOR: undefined } });
     let raw = "";
     child.stdout.on("data", (d: Buffer) => (raw += d.toString("utf8")));
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));

@@ -1,5 +1,3 @@
-import { Command, CommanderError } from "commander";
-import { BerthError } from "../errors.js";
 import { registerParseCommands } from "./parse.js";
 import { registerContainerCommands } from "./container/index.js";
 import { registerBuildCommands } from "./build.js";
@@ -10,159 +8,34 @@ import { registerBuilderCommands } from "./builder-prune.js";
 import { registerNetworkCommands } from "./networks.js";
 import { registerAboutCommands } from "./about.js";
 import { registerEventsCommands } from "./events.js";
-import { watchOutput } from "./output.js";
-
-type Registrar = (program: Command) => void;
-
-/** Every command group, in the order `berth --help` lists them. */
-const GROUPS: readonly Registrar[] = [
-  registerParseCommands,
-  registerContainerCommands,
-  registerBuildCommands,
-  registerImageCommands,
-  registerSystemCommands,
-  registerRegistryCommands,
-  registerBuilderCommands,
-  registerNetworkCommands,
-  registerAboutCommands,
-  registerEventsCommands,
-];
+import { type CommandGroup, runCli } from "./program.js";
+import { BUILD_COMMANDS, CONTAINER_COMMANDS } from "./routes.js";
 
 /**
- * Which group registers a top-level command: a start-up shortcut only (commander builds every
- * command with all its options, for all groups). A name missing here, or a group that
- * turns out not to register it, falls back to all groups.
+ * Every command group, in the order `berth --help` lists them, with the top-level commands each
+ * registers: given a command name, only its group is registered (commander builds every command
+ * with all its options); a name listed nowhere registers all groups.
  */
-const GROUP_OF: Readonly<Record<string, Registrar>> = {
-  parse: registerParseCommands,
-  ...Object.fromEntries(
-    ["run", "create", "start", "ps", "logs", "exec", "stop", "restart", "kill", "pause", "unpause", "top", "stats", "update", "wait", "rm", "diff", "commit", "cp", "export", "rename", "port", "container", "volume"].map((c) => [c, registerContainerCommands]),
-  ),
-  build: registerBuildCommands,
-  ...Object.fromEntries(["import", "load", "save", "images", "history", "tag", "rmi", "inspect", "image"].map((c) => [c, registerImageCommands])),
-  system: registerSystemCommands,
-  builder: registerBuilderCommands,
-  network: registerNetworkCommands,
-  version: registerAboutCommands,
-  info: registerAboutCommands,
-  events: registerEventsCommands,
-  ...Object.fromEntries(["login", "logout", "pull", "push", "search", "manifest"].map((c) => [c, registerRegistryCommands])),
-};
-
-/** The command argv names (the first operand; `--root` is the only global option with a value). */
-function commandName(args: readonly string[]): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === "--root") i++;
-    else if (!a.startsWith("-")) return a;
-  }
-  return undefined;
-}
-
-function baseProgram(): Command {
-  return (
-    new Command("berth")
-      .description("A daemonless Dockerfile build toolchain and container runtime")
-      .version("0.1.0")
-      .option("--root <dir>", "store directory (default: $BERTH_ROOT or /var/lib/berth)")
-      .showHelpAfterError()
-      .exitOverride()
-      // options after a command belong to it (`berth run IMAGE ls -l`), whichever groups are registered
-      .enablePositionalOptions()
-  );
-}
+const GROUPS: readonly CommandGroup[] = [
+  { register: registerParseCommands, commands: ["parse"] },
+  { register: registerContainerCommands, commands: CONTAINER_COMMANDS },
+  { register: registerBuildCommands, commands: BUILD_COMMANDS },
+  { register: registerImageCommands, commands: ["import", "load", "save", "images", "history", "tag", "rmi", "inspect", "image"] },
+  { register: registerSystemCommands, commands: ["system"] },
+  { register: registerRegistryCommands, commands: ["login", "logout", "pull", "push", "search", "manifest"] },
+  { register: registerBuilderCommands, commands: ["builder"] },
+  { register: registerNetworkCommands, commands: ["network"] },
+  { register: registerAboutCommands, commands: ["version", "info"] },
+  { register: registerEventsCommands, commands: ["events"] },
+];
 
 /**
  * The berth CLI. Each command group lives in its own file and registers itself here; a
  * group's heavy modules are imported inside its action handlers, so that `berth --help` or a
- * no-op build pays only for what it uses. Given `argv`, only the group of the command it names
- * is registered; without one (or for help and unknown commands), all groups are.
+ * no-op build pays only for what it uses.
  */
-export function createProgram(argv?: readonly string[]): Command {
-  const name = argv === undefined ? undefined : commandName(argv.slice(2));
-  const group = name === undefined ? undefined : GROUP_OF[name];
-  if (group !== undefined) {
-    const program = baseProgram();
-    group(program);
-    if (program.commands.some((c) => c.name() === name || c.aliases().includes(name as string))) return program;
-  }
-  const program = baseProgram();
-  for (const register of GROUPS) register(program);
-  return program;
-}
-
-/**
- * Docker's management forms (`docker container ls`, `docker image rm` …) and the top-level
- * command each stands for; `container inspect|prune` and `image inspect|prune` are commands of
- * their own.
- */
-const MANAGEMENT: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  container: {
-    ...Object.fromEntries(["run", "create", "start", "stop", "restart", "kill", "wait", "rm", "logs", "exec", "diff", "commit", "cp", "rename", "port", "pause", "unpause", "top", "stats", "update", "attach", "export"].map((c) => [c, c])),
-    ls: "ps",
-    list: "ps",
-    ps: "ps",
-    remove: "rm",
-  },
-  image: {
-    ...Object.fromEntries(["build", "pull", "push", "tag", "history", "save", "load", "import"].map((c) => [c, c])),
-    ls: "images",
-    list: "images",
-    rm: "rmi",
-    remove: "rmi",
-  },
-  system: { events: "events" },
-};
-
-/** `berth container ls -a` → `berth ps -a`: the argv with a management form replaced by its command. */
-export function rewriteManagement(argv: readonly string[]): string[] {
-  const out = [...argv];
-  for (let i = 2; i < out.length; i++) {
-    const a = out[i] as string;
-    if (a === "--root") {
-      i++;
-      continue;
-    }
-    if (a.startsWith("-")) continue;
-    const target = MANAGEMENT[a]?.[out[i + 1] as string];
-    if (target !== undefined) out.splice(i, 2, target);
-    break;
-  }
-  return out;
-}
-
-/** Docker commands berth does not have (yet): named as such, not "did you mean parse?". */
-const DOCKER_ONLY = new Set(["checkpoint", "compose", "config", "context", "node", "plugin", "secret", "service", "stack", "swarm", "trust", "buildx", "scout", "init"]);
-
-export async function main(rawArgv: string[]): Promise<void> {
-  watchOutput();
-  const argv = rewriteManagement(rawArgv);
-  const name = commandName(argv.slice(2));
-  if (name !== undefined && DOCKER_ONLY.has(name)) {
-    process.stderr.write(`berth: '${name}' is not a berth command: berth does not have Docker's \`docker ${name}\` (yet).\nSee 'berth --help'.\n`);
-    process.exitCode = 1;
-    return;
-  }
-  const program = createProgram(argv);
-  try {
-    await program.parseAsync(argv);
-  } catch (err) {
-    process.exitCode = exitCodeFor(err);
-  }
-}
-
-function exitCodeFor(err: unknown): number {
-  if (err instanceof CommanderError) {
-    // help and version exit 0; usage errors (already printed by commander) exit 125 like Docker
-    return err.exitCode === 0 ? 0 : 125;
-  }
-  if (err instanceof BerthError) {
-    process.stderr.write(`${err.render({ color: process.stderr.isTTY === true })}\n`);
-    return err.exitCode;
-  }
-  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`berth: internal error: ${message}\n`);
-  return 1;
+export async function main(argv: string[]): Promise<void> {
+  await runCli(GROUPS, argv);
 }
 
 export { exitNow } from "../sys/exit.js";

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Digest } from "../../image/digest.js";
@@ -179,7 +178,8 @@ export const RECORD_FILE = "record.json";
 export async function writeFileAtomic(path: string, data: string, options: { durable?: boolean } = {}): Promise<void> {
   // synchronous calls: a record is a few KB, and open/write/close/rename as async calls are
   // four thread-pool round trips, each dearer than the write itself
-  const tmp = `${path}.${process.pid}.${randomBytes(3).toString("hex")}.tmp`;
+  // (Math.random, not node:crypto: `ps` and `version` load this module and need no crypto)
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
   const fd = openSync(tmp, "w", 0o644);
   try {
     writeFileSync(fd, data);

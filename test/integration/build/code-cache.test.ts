@@ -18,8 +18,8 @@ beforeAll(async () => {
   install = join(ws.dir, "install");
   mkdirSync(join(install, "dist"), { recursive: true });
   cpSync(join(REPO, "bin"), join(install, "bin"), { recursive: true });
-  cpSync(join(REPO, "dist", "bundle", "main.cjs"), join(install, "dist", "bundle", "main.cjs"));
-  for (const f of ["proxy-inner.js", "supervisor-main.js"]) cpSync(join(REPO, "dist", "bundle", f), join(install, "dist", "bundle", f));
+  // the bundles and routes.json, without the caches other tests' commands wrote
+  cpSync(join(REPO, "dist", "bundle"), join(install, "dist", "bundle"), { recursive: true, filter: (f) => !/\.cache(\.kinds)?$/.test(f) });
   symlinkSync(join(REPO, "native"), join(install, "native"));
 }, 60_000);
 afterAll(() => ws?.cleanup());
@@ -32,7 +32,8 @@ function build(ctx: string) {
 
 function cacheFiles(): { cache: string; kinds: string[]; mtime: number } {
   const dir = join(install, "dist", "bundle");
-  const cache = readdirSync(dir).find((f) => /^main\.cjs\.build\..*\.cache$/.test(f));
+  // build starts from its own bundle (src/cli/routes.ts)
+  const cache = readdirSync(dir).find((f) => /^build\.cjs\.build\..*\.cache$/.test(f));
   if (cache === undefined) throw new Error("no code cache for build");
   return { cache, kinds: JSON.parse(readFileSync(join(dir, `${cache}.kinds`), "utf8")) as string[], mtime: statSync(join(dir, cache)).mtimeMs };
 }

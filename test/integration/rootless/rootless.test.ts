@@ -171,7 +171,7 @@ describe.skipIf(why !== undefined)(`berth as an ordinary user${why !== undefined
     expect(nodes).toHaveLength(1);
     expect(nodes[0]).toMatch(/^node -- /);
     expect((await running).code).toBe(0);
-    expect(readdirSync(join(cache, "berth")).some((f) => /^main\.cjs\.run\..*\.cache$/.test(f))).toBe(true);
+    expect(readdirSync(join(cache, "berth")).some((f) => /^container\.cjs\.run\..*\.cache$/.test(f))).toBe(true);
   });
 
   it("refuses a host port below net.ipv4.ip_unprivileged_port_start, naming the sysctl and the flag", async () => {

@@ -12,7 +12,7 @@ export interface CommandGroup {
 }
 
 /** The command argv names (the first operand; `--root` is the only global option with a value). */
-export function commandName(args: readonly string[]): string | undefined {
+function commandName(args: readonly string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
     if (a === "--root") i++;
@@ -35,11 +35,10 @@ function baseProgram(): Command {
 }
 
 /**
- * The program of `groups`. Given `argv`, only the group of the command it names is registered;
- * without one (or for help and unknown commands), all groups are.
+ * The program of `groups` for the command `name`: only its group is registered; without one
+ * (or for help and unknown commands), all groups are.
  */
-export function createProgram(groups: readonly CommandGroup[], argv?: readonly string[]): Command {
-  const name = argv === undefined ? undefined : commandName(argv.slice(2));
+function createProgram(groups: readonly CommandGroup[], name: string | undefined): Command {
   const group = name === undefined ? undefined : groups.find((g) => g.commands.includes(name));
   if (group !== undefined) {
     const program = baseProgram();
@@ -104,7 +103,7 @@ export async function runCli(groups: readonly CommandGroup[], rawArgv: string[])
     process.exitCode = 1;
     return;
   }
-  const program = createProgram(groups, argv);
+  const program = createProgram(groups, name);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -80,29 +80,22 @@ export function registerLifecycleCommands(program: Command): void {
       await renameContainer(ctx, ref, newName);
     });
 
-  program
-    .command("pause")
-    .description("Pause all processes within one or more containers")
-    .argument("<containers...>")
-    .action(async (refs: string[], _flags: object, cmd: Command) => {
-      const ctx = await context(cmd);
-      const { pauseContainer } = await import("../../runtime/container/pause.js");
-      await forEachContainer(refs, async (ref) => {
-        await pauseContainer(ctx, ref);
+  for (const [name, description] of [
+    ["pause", "Pause all processes within one or more containers"],
+    ["unpause", "Unpause all processes within one or more containers"],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument("<containers...>")
+      .action(async (refs: string[], _flags: object, cmd: Command) => {
+        const ctx = await context(cmd);
+        const { pauseContainer, unpauseContainer } = await import("../../runtime/container/pause.js");
+        await forEachContainer(refs, async (ref) => {
+          await (name === "pause" ? pauseContainer : unpauseContainer)(ctx, ref);
+        });
       });
-    });
-
-  program
-    .command("unpause")
-    .description("Unpause all processes within one or more containers")
-    .argument("<containers...>")
-    .action(async (refs: string[], _flags: object, cmd: Command) => {
-      const ctx = await context(cmd);
-      const { unpauseContainer } = await import("../../runtime/container/pause.js");
-      await forEachContainer(refs, async (ref) => {
-        await unpauseContainer(ctx, ref);
-      });
-    });
+  }
 
   program
     .command("update")

@@ -1,20 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canRun, eventually, leftovers, makeHarness, type Harness } from "./harness.js";
-
-function httpGet(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve(body));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { canRun, httpGet, eventually, leftovers, makeHarness, type Harness } from "./harness.js";
 
 interface PsRow { ID: string; Names: string; State: string; ExitCode?: number; Status: string; Ports: string }
 
@@ -40,7 +27,7 @@ describe.runIf(canRun)("detached containers", () => {
     const run = await h.berth(["run", "-d", "--name", "web", "-p", `127.0.0.1:${port}:80`, "busybox", "sh", "-c", "mkdir -p /www && echo hello from httpd > /www/index.html && exec httpd -f -p 80 -h /www"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^[0-9a-f]{64}\n$/);
-    const body = await eventually(async () => httpGet(port, "/index.html").catch(() => undefined));
+    const body = await eventually(async () => httpGet("127.0.0.1", port, "/index.html").catch(() => undefined));
     expect(body).toBe("hello from httpd\n");
     const row = (await ps()).find((r) => r.Names === "web");
     expect(row).toMatchObject({ State: "running", Ports: `127.0.0.1:${port}->80/tcp` });
@@ -48,7 +35,7 @@ describe.runIf(canRun)("detached containers", () => {
     expect(busy.code).toBe(125);
     expect(busy.stderr).toMatch(/port is already allocated/);
     expect((await h.berth(["rm", "-f", "web"])).code).toBe(0);
-    await expect(httpGet(port, "/")).rejects.toThrow();
+    await expect(httpGet("127.0.0.1", port)).rejects.toThrow();
   });
 
   it("logs -f follows output until the container exits; --tail and -t", async () => {

@@ -2,6 +2,7 @@ import { runRoot } from "../../../src/sys/run-root.js";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { busyboxTarball, hasBusybox } from "../../helpers/busybox.js";
 import { openStore } from "../../../src/store/index.js";
@@ -133,4 +134,17 @@ export async function eventually<T>(fn: () => Promise<T | undefined> | T | undef
     if (Date.now() > deadline) throw new Error("timed out waiting");
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The body of an HTTP GET (a published port, a container's server). */
+export function httpGet(host: string, port: number, path = "/"): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => (body += d));
+      res.on("end", () => resolve(body));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }

@@ -1,25 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { createReadStream, existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { debianTarball } from "../../helpers/debian.js";
 import { openStore } from "../../../src/store/index.js";
 import { importRootfs } from "../../../src/image/index.js";
-import { canRun, eventually, leftovers, makeHarness, networkState, type Harness } from "./harness.js";
-
-function httpGet(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: "/" }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve(body));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { canRun, httpGet, eventually, leftovers, makeHarness, networkState, type Harness } from "./harness.js";
 
 /** The host's own interfaces: no bridge or veth of berth's may ever appear among them. */
 function hostLinks(): string[] {

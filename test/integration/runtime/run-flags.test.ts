@@ -1,20 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canRun, eventually, leftovers, makeHarness, type Harness } from "./harness.js";
-
-function httpGet(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: "/" }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve(body));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { canRun, httpGet, eventually, leftovers, makeHarness, type Harness } from "./harness.js";
 
 const HTTPD = (text: string, port: number) => ["sh", "-c", `mkdir -p /w && echo ${text} > /w/index.html && exec httpd -f -p ${port} -h /w`];
 
